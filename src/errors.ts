@@ -1,0 +1,47 @@
+// Every error livemod throws on purpose is a LivemodError with a stable `code`.
+// Callers match on `code`, never on `instanceof`: hot swap can make two copies of a class.
+
+export const ErrorCodes = {
+  USAGE: 'ERR_LIVEMOD_USAGE',
+  KEY_EXISTS: 'ERR_LIVEMOD_KEY_EXISTS',
+  KEY_INVALID: 'ERR_LIVEMOD_KEY_INVALID',
+  KEY_MISSING: 'ERR_LIVEMOD_KEY_MISSING',
+  DIR_INVALID: 'ERR_LIVEMOD_DIR_INVALID',
+  BUILD_FAILED: 'ERR_LIVEMOD_BUILD_FAILED',
+  UNRESOLVED_IMPORT: 'ERR_LIVEMOD_UNRESOLVED_IMPORT',
+  TOO_LARGE: 'ERR_LIVEMOD_TOO_LARGE',
+  MANIFEST_INVALID: 'ERR_LIVEMOD_MANIFEST_INVALID',
+  SIGNATURE_INVALID: 'ERR_LIVEMOD_SIGNATURE_INVALID',
+  WRONG_KEY: 'ERR_LIVEMOD_WRONG_KEY',
+  ROLLBACK: 'ERR_LIVEMOD_ROLLBACK',
+  EXPIRED: 'ERR_LIVEMOD_EXPIRED',
+  HASH_MISMATCH: 'ERR_LIVEMOD_HASH_MISMATCH',
+  FETCH_FAILED: 'ERR_LIVEMOD_FETCH_FAILED',
+  TIMEOUT: 'ERR_LIVEMOD_TIMEOUT',
+  OUT_INVALID: 'ERR_LIVEMOD_OUT_INVALID',
+  SERVE_FAILED: 'ERR_LIVEMOD_SERVE_FAILED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export type Subsystem = 'build' | 'snapshot' | 'publish' | 'serve' | 'sync' | 'keygen' | 'cli' | 'store' | 'runtime';
+
+export class LivemodError extends Error {
+  readonly code: ErrorCode;
+  readonly subsystem: Subsystem;
+  /** Extra machine-readable facts (paths, hashes, limits) for `--json` output. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(subsystem: Subsystem, code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(`[livemod ${subsystem}] ${message}`, options);
+    this.name = 'LivemodError';
+    this.code = code;
+    this.subsystem = subsystem;
+    this.details = Object.freeze({ ...details });
+  }
+}
+
+export function isLivemodError(error: unknown): error is LivemodError {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_LIVEMOD_');
+}

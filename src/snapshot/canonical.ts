@@ -1,0 +1,23 @@
+// Canonical JSON (the subset of RFC 8785 that manifests use): object keys sorted by UTF-16
+// code units, no whitespace, strings and integers as JSON.stringify writes them. The same
+// value always serialises to the same bytes, so a signature over it is reproducible.
+
+export function canonicalJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot hold the number ${value}`);
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+      return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+    }
+    default:
+      throw new TypeError(`canonical JSON cannot hold a value of type ${typeof value}`);
+  }
+}

@@ -1,0 +1,93 @@
+// The manifest format (docs/protocol.md is the prose, docs/manifest.schema.json the schema).
+// A manifest is signed as canonical JSON inside an envelope: { signed, signatures }.
+// Everything a later feature needs from a module is here already: imports with their bound
+// names (lazy loading, hot-swap boundaries), export names, star re-exports, top-level await.
+
+export const MANIFEST_SCHEMA = 'livemod/manifest@1';
+/** The module format the blobs are written in (see src/snapshot/transform.ts). */
+export const MODULE_FORMAT = 'livemod/fn@1';
+/** Domain separation: a manifest signature can never be replayed as a signature of anything else. */
+export const SIGNATURE_CONTEXT = 'livemod manifest signature v1\n';
+
+export interface BlobRef {
+  /** sha256 hex of the exact bytes. */
+  readonly hash: string;
+  readonly size: number;
+  /** Byte offset of this blob in the snapshot's pack file (published snapshots only). */
+  readonly offset?: number;
+}
+
+export type ImportKind = 'module' | 'external' | 'unresolved';
+
+export interface ImportRecord {
+  /** The specifier as written in the source. */
+  readonly specifier: string;
+  readonly kind: ImportKind;
+  /** kind "module": the module path inside the snapshot. */
+  readonly module?: string;
+  /** kind "unresolved": why resolution failed, and where the import is (1-based). */
+  readonly reason?: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** Imported binding names: "default", a name, or "*" for the whole namespace; empty for `import './x'`. */
+  readonly names: readonly string[];
+  /** Only reached through `import()` with this literal specifier. */
+  readonly dynamic: boolean;
+  /** `import defer * as ns from …`. */
+  readonly defer?: boolean;
+}
+
+export interface ModuleRecord {
+  readonly blob: BlobRef;
+  /** Source map blob (JSON, with the original source inlined), or null (JSON modules). */
+  readonly map: BlobRef | null;
+  /** Static imports first, in source order (they are the module function's parameters), then dynamic ones. */
+  readonly imports: readonly ImportRecord[];
+  /** Names this module exports itself (including `export * as ns`), sorted. */
+  readonly exports: readonly string[];
+  /** Indices into `imports` of `export * from` targets, in source order. */
+  readonly star: readonly number[];
+  /** Uses top-level await: evaluated as an async function. */
+  readonly tla: boolean;
+}
+
+export interface Manifest {
+  readonly schema: typeof MANIFEST_SCHEMA;
+  readonly format: typeof MODULE_FORMAT;
+  /** Strictly increasing per publisher: clients refuse a lower one (rollback). */
+  readonly version: number;
+  /** ISO 8601, UTC. */
+  readonly created: string;
+  /** ISO 8601, UTC. Clients refuse a manifest past it (freeze). */
+  readonly expires: string;
+  /** Key id of the publisher key that signs it. */
+  readonly keyId: string;
+  /** The module `livemod run <origin>` starts when no module is named, or null. */
+  readonly entry: string | null;
+  /** Module path (posix, relative to the published folder) → record. */
+  readonly modules: Readonly<Record<string, ModuleRecord>>;
+  /** The pack file holding every blob (published snapshots only). */
+  readonly pack?: BlobRef & { readonly path: string };
+}
+
+export interface ManifestSignature {
+  readonly keyId: string;
+  /** base64url ed25519 signature of SIGNATURE_CONTEXT + canonicalJson(signed). */
+  readonly sig: string;
+}
+
+export interface SignedManifest {
+  readonly signed: Manifest;
+  readonly signatures: readonly ManifestSignature[];
+}
+
+/** Every blob hash a manifest references (code and maps), deduplicated, in module order. */
+export function manifestBlobs(manifest: Manifest): BlobRef[] {
+  const seen = new Map<string, BlobRef>();
+  for (const path of Object.keys(manifest.modules).sort()) {
+    const record = manifest.modules[path]!;
+    if (!seen.has(record.blob.hash)) seen.set(record.blob.hash, record.blob);
+    if (record.map && !seen.has(record.map.hash)) seen.set(record.map.hash, record.map);
+  }
+  return [...seen.values()];
+}
