@@ -20,6 +20,14 @@ export const ErrorCodes = {
   TIMEOUT: 'ERR_LIVEMOD_TIMEOUT',
   OUT_INVALID: 'ERR_LIVEMOD_OUT_INVALID',
   SERVE_FAILED: 'ERR_LIVEMOD_SERVE_FAILED',
+  // HTTP and channel protocol (src/server, src/protocol): one code per thing a client can act on.
+  BAD_REQUEST: 'ERR_LIVEMOD_BAD_REQUEST',
+  UNAUTHORIZED: 'ERR_LIVEMOD_UNAUTHORIZED',
+  NOT_FOUND: 'ERR_LIVEMOD_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'ERR_LIVEMOD_METHOD_NOT_ALLOWED',
+  NO_SNAPSHOT: 'ERR_LIVEMOD_NO_SNAPSHOT',
+  BLOB_UNKNOWN: 'ERR_LIVEMOD_BLOB_UNKNOWN',
+  PROTOCOL: 'ERR_LIVEMOD_PROTOCOL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
