@@ -1,0 +1,240 @@
+// Folder → snapshot content. The builder keeps a table of files and their transforms, so a
+// rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
+// which is cheap and depends on which files exist, is redone for every module each time.
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { examineFile, formatBytes, listModuleFiles, type FoundFile, type SkippedFile } from './files.ts';
+import { sha256Hex } from './hash.ts';
+import type { ImportRecord, ModuleRecord } from './manifest.ts';
+import { defaultEntry, resolveSpecifier, type PackageInfo, type ResolveTree } from './resolve.ts';
+import type { SnapshotContent } from './snapshot.ts';
+import { transformModule, type ModuleTransform } from './transform.ts';
+
+export interface BuildOptions {
+  /** Fail the build on any unresolved import (for CI). */
+  readonly strict: boolean;
+  readonly maxFileBytes: number;
+  readonly maxTotalBytes: number;
+  /** Real folders to leave out (e.g. publish output inside the folder). */
+  readonly exclude: readonly string[];
+  /** Module to start by default; else the package entry or main/index. */
+  readonly entry: string | null;
+}
+
+export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
+  strict: false,
+  // Popular packages ship single modules over 3 MB and folders over 16 MB.
+  maxFileBytes: 32 * 1024 * 1024,
+  maxTotalBytes: 512 * 1024 * 1024,
+  exclude: [],
+  entry: null,
+});
+
+export interface UnresolvedImport {
+  readonly path: string;
+  readonly line: number;
+  readonly column: number;
+  readonly specifier: string;
+  readonly reason: string;
+}
+
+export interface BuildResult {
+  readonly content: SnapshotContent;
+  readonly unresolved: readonly UnresolvedImport[];
+  readonly skipped: readonly SkippedFile[];
+  /** Module paths transformed in this build (the rest came from the builder's table). */
+  readonly transformed: readonly string[];
+  /** Module paths whose blob differs from the previous build (added, changed or removed). */
+  readonly changed: readonly string[];
+  readonly totalBytes: number;
+  readonly durationMs: number;
+}
+
+interface Entry {
+  readonly file: FoundFile;
+  readonly sourceHash: string;
+  readonly transform: ModuleTransform;
+  readonly blob: Buffer;
+  readonly blobHash: string;
+  readonly map: Buffer | null;
+  readonly mapHash: string | null;
+}
+
+export function formatUnresolved(item: UnresolvedImport): string {
+  return `${item.path}:${item.line}:${item.column}: cannot resolve "${item.specifier}": ${item.reason}`;
+}
+
+function readPackageInfo(root: string): PackageInfo | null {
+  let text: string;
+  try {
+    text = readFileSync(`${root}/package.json`, 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    return {
+      name: typeof json.name === 'string' ? json.name : null,
+      exports: json.exports,
+      imports: json.imports,
+      main: typeof json.main === 'string' ? json.main : null,
+    };
+  } catch {
+    throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `package.json in ${root} is not valid JSON; fix it (it decides how the package's own name resolves)`, { path: 'package.json' });
+  }
+}
+
+export class SnapshotBuilder {
+  readonly root: string;
+  readonly options: Readonly<BuildOptions>;
+  private readonly entries = new Map<string, Entry>();
+  private readonly skipped = new Map<string, SkippedFile>();
+  private readonly dirty = new Set<string>();
+  private scanned = false;
+  private previousBlobs = new Map<string, string>();
+
+  constructor(dir: string, options: Partial<BuildOptions> = {}) {
+    let root: string;
+    try {
+      root = realpathSync(dir);
+      if (!statSync(root).isDirectory()) throw new Error('not a directory');
+    } catch {
+      throw new LivemodError('build', ErrorCodes.DIR_INVALID, `${dir} is not a readable folder; pass the folder of modules to publish`, { dir });
+    }
+    this.root = root;
+    this.options = Object.freeze({ ...DEFAULT_BUILD_OPTIONS, ...options, exclude: [...(options.exclude ?? [])] });
+  }
+
+  /** Marks module paths (relative, posix) as changed, added or removed since the last build. */
+  invalidate(paths: Iterable<string>): void {
+    for (const path of paths) this.dirty.add(path);
+  }
+
+  /** Forgets everything known, so the next build rescans the folder. */
+  rescan(): void {
+    this.scanned = false;
+  }
+
+  private limits(): { maxFileBytes: number; exclude: readonly string[] } {
+    return { maxFileBytes: this.options.maxFileBytes, exclude: this.options.exclude };
+  }
+
+  private load(file: FoundFile): Entry {
+    const previous = this.entries.get(file.path);
+    if (previous && previous.file.mtimeMs === file.mtimeMs && previous.file.size === file.size && previous.file.file === file.file) return previous;
+    const bytes = readFileSync(file.file);
+    const sourceHash = sha256Hex(bytes);
+    if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
+    const transform = transformModule(file.path, bytes.toString('utf8'));
+    const blob = Buffer.from(transform.code);
+    const map = transform.map === null ? null : Buffer.from(transform.map);
+    return { file, sourceHash, transform, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
+  }
+
+  /** Builds the folder; after the first build only invalidated paths are looked at again. */
+  build(): BuildResult {
+    const started = performance.now();
+    const transformed: string[] = [];
+    const next = new Map<string, Entry>();
+    const errors: LivemodError[] = [];
+    const take = (file: FoundFile): void => {
+      const before = this.entries.get(file.path);
+      try {
+        const entry = this.load(file);
+        if (entry !== before && entry.transform !== before?.transform) transformed.push(file.path);
+        next.set(file.path, entry);
+      } catch (error) {
+        if (!(error instanceof LivemodError)) throw error;
+        errors.push(error);
+      }
+    };
+
+    if (!this.scanned) {
+      const { files, skipped } = listModuleFiles(this.root, this.limits());
+      this.skipped.clear();
+      for (const item of skipped) this.skipped.set(item.path, item);
+      for (const file of files) take(file);
+    } else {
+      for (const [path, entry] of this.entries) if (!this.dirty.has(path)) next.set(path, entry);
+      for (const path of this.dirty) {
+        this.skipped.delete(path);
+        const found = examineFile(this.root, path, this.limits());
+        if (found === null) continue;
+        if ('reason' in found) this.skipped.set(path, found);
+        else take(found);
+      }
+    }
+    if (errors.length > 0) {
+      const first = errors[0]!;
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more: ${errors.slice(1, 4).map((error) => error.details.path).join(', ')}${errors.length > 4 ? ', …' : ''})` : '';
+      throw new LivemodError('build', ErrorCodes.BUILD_FAILED, first.message.replace(/^\[livemod build\] /, '') + more, { ...first.details, errors: errors.length });
+    }
+
+    let totalBytes = 0;
+    for (const entry of next.values()) totalBytes += entry.file.size;
+    if (totalBytes > this.options.maxTotalBytes) {
+      throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} holds ${formatBytes(totalBytes)} of modules, over the ${formatBytes(this.options.maxTotalBytes)} limit; raise it with --max-total-size or publish a smaller folder`, { totalBytes });
+    }
+
+    const content = this.assemble(next);
+    this.entries.clear();
+    for (const [path, entry] of next) this.entries.set(path, entry);
+    this.dirty.clear();
+    this.scanned = true;
+
+    const blobsByPath = new Map([...next].map(([path, entry]) => [path, entry.blobHash]));
+    const changed = [...new Set([...blobsByPath.keys(), ...this.previousBlobs.keys()])].filter((path) => blobsByPath.get(path) !== this.previousBlobs.get(path)).sort();
+    this.previousBlobs = blobsByPath;
+
+    if (this.options.strict && content.unresolved.length > 0) {
+      throw new LivemodError('build', ErrorCodes.UNRESOLVED_IMPORT, `${content.unresolved.length} unresolved import(s) with --strict: ${content.unresolved.slice(0, 5).map(formatUnresolved).join('; ')}${content.unresolved.length > 5 ? '; …' : ''}`, { unresolved: content.unresolved });
+    }
+    return {
+      content: content.snapshot,
+      unresolved: content.unresolved,
+      skipped: [...this.skipped.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
+      transformed: transformed.sort(),
+      changed,
+      totalBytes,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  private assemble(entries: ReadonlyMap<string, Entry>): { snapshot: SnapshotContent; unresolved: UnresolvedImport[] } {
+    const packageEntry = entries.get('package.json');
+    const tree: ResolveTree = {
+      has: (path) => entries.has(path),
+      packageInfo: packageEntry ? readPackageInfo(this.root) : null,
+    };
+    const modules: Record<string, ModuleRecord> = {};
+    const blobs = new Map<string, Buffer>();
+    const unresolved: UnresolvedImport[] = [];
+    for (const [path, entry] of entries) {
+      const imports: ImportRecord[] = entry.transform.imports.map((site) => {
+        const resolution = resolveSpecifier(site.specifier, path, tree);
+        const base = { specifier: site.specifier, names: site.names, dynamic: site.dynamic, ...(site.defer ? { defer: true } : {}) };
+        if (resolution.kind === 'module') return { ...base, kind: 'module', module: resolution.module };
+        if (resolution.kind === 'external') return { ...base, kind: 'external' };
+        const at = entry.transform.locate(site.offset);
+        unresolved.push({ path, line: at.line, column: at.column, specifier: site.specifier, reason: resolution.reason });
+        return { ...base, kind: 'unresolved', reason: resolution.reason, line: at.line, column: at.column };
+      });
+      modules[path] = {
+        blob: { hash: entry.blobHash, size: entry.blob.byteLength },
+        map: entry.map && entry.mapHash ? { hash: entry.mapHash, size: entry.map.byteLength } : null,
+        imports,
+        exports: entry.transform.exports,
+        star: entry.transform.star,
+        tla: entry.transform.tla,
+      };
+      blobs.set(entry.blobHash, entry.blob);
+      if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
+    }
+    let entry = this.options.entry;
+    if (entry !== null && !entries.has(entry)) {
+      throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `entry "${entry}" is not a module of ${this.root}; name a module path relative to the folder`, { entry });
+    }
+    entry ??= defaultEntry(tree);
+    return { snapshot: { modules, entry, blobs }, unresolved };
+  }
+}

@@ -1,0 +1,112 @@
+// Which files of a folder are modules, read safely: nothing outside the folder (symlinks are
+// followed only while they stay inside), nothing over the size limits, no dot folders and no
+// node_modules. A file that is left out is reported with its reason, never silently.
+import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+
+export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'];
+const DECLARATION = /\.d\.[mc]?ts$/;
+
+export interface SkippedFile {
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface FoundFile {
+  /** Module path: posix, relative to the folder. */
+  readonly path: string;
+  /** Where to read it (a symlink's target inside the folder). */
+  readonly file: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export interface FileLimits {
+  readonly maxFileBytes: number;
+  /** Folders to leave out entirely (absolute, real paths), e.g. the publish output inside the folder. */
+  readonly exclude: readonly string[];
+}
+
+export function isModuleFile(name: string): boolean {
+  return MODULE_EXTENSIONS.some((extension) => name.endsWith(extension)) && !DECLARATION.test(name);
+}
+
+function toModulePath(root: string, file: string): string {
+  return relative(root, file).split(sep).join('/');
+}
+
+function inside(root: string, real: string): boolean {
+  return real === root || real.startsWith(root + sep);
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Checks one module file. Returns the file, a skip reason, or null when it is not a module
+ * (or is gone). `root` must be a real path.
+ */
+export function examineFile(root: string, path: string, limits: FileLimits): FoundFile | SkippedFile | null {
+  const file = join(root, ...path.split('/'));
+  let stats: Stats;
+  let real = file;
+  try {
+    const link = lstatSync(file);
+    if (link.isSymbolicLink()) {
+      real = realpathSync(file);
+      if (!inside(root, real)) return { path, reason: `symlink to ${real}, outside the published folder` };
+    }
+    stats = link.isSymbolicLink() ? statSync(real) : link;
+  } catch {
+    return null;
+  }
+  if (!stats.isFile() || !isModuleFile(path)) return null;
+  if (stats.size > limits.maxFileBytes) {
+    return { path, reason: `${formatBytes(stats.size)} is over the ${formatBytes(limits.maxFileBytes)} per-file limit (raise it with --max-file-size)` };
+  }
+  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+export function listModuleFiles(root: string, limits: FileLimits): { files: FoundFile[]; skipped: SkippedFile[] } {
+  const files: FoundFile[] = [];
+  const skipped: SkippedFile[] = [];
+  const visited = new Set<string>();
+  const walk = (dir: string): void => {
+    const realDir = realpathSync(dir);
+    if (visited.has(realDir) || limits.exclude.includes(realDir)) return;
+    visited.add(realDir);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const full = join(dir, entry.name);
+      const path = toModulePath(root, full);
+      if (entry.isDirectory()) {
+        walk(full);
+      } else if (entry.isSymbolicLink()) {
+        let real: string;
+        try {
+          real = realpathSync(full);
+        } catch {
+          skipped.push({ path, reason: 'broken symlink' });
+          continue;
+        }
+        if (!inside(root, real)) {
+          skipped.push({ path, reason: `symlink to ${real}, outside the published folder` });
+        } else if (statSync(real).isDirectory()) {
+          walk(full);
+        } else {
+          const found = examineFile(root, path, limits);
+          if (found) ('file' in found ? files : skipped).push(found as FoundFile & SkippedFile);
+        }
+      } else if (entry.isFile() && isModuleFile(entry.name)) {
+        const found = examineFile(root, path, limits);
+        if (found) ('file' in found ? files : skipped).push(found as FoundFile & SkippedFile);
+      }
+    }
+  };
+  walk(root);
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files, skipped };
+}

@@ -1,0 +1,444 @@
+// The import/export rewrite of one parsed ES module (see transform.ts for the format).
+// Imported bindings are rewritten where they are referenced, with a scope check so that a
+// local variable of the same name is left alone; declarations that export are unwrapped and
+// their names turned into getters registered by the prologue.
+import type MagicString from 'magic-string';
+import type { ImportSite } from './transform.ts';
+
+export interface EsNode {
+  readonly type: string;
+  readonly start: number;
+  readonly end: number;
+  readonly [key: string]: unknown;
+}
+
+interface Binding {
+  readonly index: number;
+  /** null: the whole namespace (`import * as ns`). */
+  readonly name: string | null;
+}
+
+export interface ModuleScan {
+  readonly prologue: string;
+  readonly imports: ImportSite[];
+  readonly exports: string[];
+  readonly star: number[];
+  readonly tla: boolean;
+}
+
+interface MutableSite {
+  specifier: string;
+  names: Set<string>;
+  dynamic: boolean;
+  defer: boolean;
+  offset: number;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+function moduleName(node: EsNode): string {
+  return node.type === 'Identifier' ? (node.name as string) : String(node.value);
+}
+
+function propertyAccess(base: string, name: string): string {
+  return IDENTIFIER.test(name) ? `${base}.${name}` : `${base}[${JSON.stringify(name)}]`;
+}
+
+function isNode(value: unknown): value is EsNode {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/** Names bound by a declaration pattern. */
+function patternNames(pattern: EsNode | null | undefined, into: Set<string>): void {
+  if (!pattern) return;
+  switch (pattern.type) {
+    case 'Identifier':
+      into.add(pattern.name as string);
+      return;
+    case 'ObjectPattern':
+      for (const property of pattern.properties as EsNode[]) patternNames(property.type === 'RestElement' ? (property.argument as EsNode) : (property.value as EsNode), into);
+      return;
+    case 'ArrayPattern':
+      for (const element of pattern.elements as (EsNode | null)[]) patternNames(element, into);
+      return;
+    case 'AssignmentPattern':
+      patternNames(pattern.left as EsNode, into);
+      return;
+    case 'RestElement':
+      patternNames(pattern.argument as EsNode, into);
+      return;
+    default:
+      return;
+  }
+}
+
+const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+
+/** `var` declarations hoisted to the function (or static block) whose body this is. */
+function varNames(node: EsNode | null | undefined, into: Set<string>): void {
+  if (!node || FUNCTIONS.has(node.type) || node.type.startsWith('Class')) return;
+  if (node.type === 'VariableDeclaration') {
+    if (node.kind === 'var') for (const declarator of node.declarations as EsNode[]) patternNames(declarator.id as EsNode, into);
+    return;
+  }
+  if (node.type.endsWith('Expression') || node.type === 'Identifier' || node.type === 'Literal') return;
+  for (const key in node) {
+    const value = node[key];
+    if (Array.isArray(value)) for (const item of value) if (isNode(item)) varNames(item, into);
+    else if (isNode(value)) varNames(value, into);
+  }
+}
+
+function lexicalNames(statements: readonly EsNode[], into: Set<string>): void {
+  for (const statement of statements) {
+    if (statement.type === 'VariableDeclaration' && statement.kind !== 'var') {
+      for (const declarator of statement.declarations as EsNode[]) patternNames(declarator.id as EsNode, into);
+    } else if ((statement.type === 'ClassDeclaration' || statement.type === 'FunctionDeclaration') && statement.id) {
+      into.add((statement.id as EsNode).name as string);
+    }
+  }
+}
+
+/** The names a scope-creating node declares, or null when the node creates no scope. */
+function declaredNames(node: EsNode): Set<string> | null {
+  const names = new Set<string>();
+  switch (node.type) {
+    case 'FunctionDeclaration':
+    case 'FunctionExpression':
+    case 'ArrowFunctionExpression':
+      for (const param of node.params as EsNode[]) patternNames(param, names);
+      if (node.type === 'FunctionExpression' && node.id) names.add((node.id as EsNode).name as string);
+      varNames(node.body as EsNode, names);
+      return names;
+    case 'BlockStatement':
+      lexicalNames(node.body as EsNode[], names);
+      return names;
+    case 'StaticBlock':
+      lexicalNames(node.body as EsNode[], names);
+      for (const statement of node.body as EsNode[]) varNames(statement, names);
+      return names;
+    case 'SwitchStatement':
+      for (const switchCase of node.cases as EsNode[]) lexicalNames(switchCase.consequent as EsNode[], names);
+      return names;
+    case 'ForStatement':
+    case 'ForInStatement':
+    case 'ForOfStatement': {
+      const head = (node.type === 'ForStatement' ? node.init : node.left) as EsNode | null;
+      if (head?.type === 'VariableDeclaration' && head.kind !== 'var') lexicalNames([head], names);
+      return names;
+    }
+    case 'CatchClause':
+      patternNames(node.param as EsNode | null, names);
+      return names;
+    case 'ClassExpression':
+      if (node.id) names.add((node.id as EsNode).name as string);
+      return names;
+    default:
+      return null;
+  }
+}
+
+/** Identifier positions that name something other than a variable reference. */
+function isReference(parent: EsNode, key: string): boolean {
+  switch (parent.type) {
+    case 'MemberExpression':
+      return key !== 'property' || parent.computed === true;
+    case 'Property':
+    case 'MethodDefinition':
+    case 'PropertyDefinition':
+    case 'AccessorProperty':
+      return key !== 'key' || parent.computed === true;
+    case 'LabeledStatement':
+    case 'BreakStatement':
+    case 'ContinueStatement':
+      return key !== 'label';
+    case 'MetaProperty':
+      return false;
+    case 'FunctionDeclaration':
+    case 'FunctionExpression':
+    case 'ClassDeclaration':
+    case 'ClassExpression':
+      return key !== 'id';
+    default:
+      return true;
+  }
+}
+
+export function scanModule(program: EsNode, code: string, out: MagicString): ModuleScan {
+  const sites: MutableSite[] = [];
+  const staticIndex = new Map<string, number>();
+  const bindings = new Map<string, Binding>();
+  const getters = new Map<string, string>();
+  const localExports: [exported: string, local: string][] = [];
+  const star: number[] = [];
+  let prologueTail = '';
+  let tla = false;
+
+  const siteFor = (source: EsNode, defer: boolean): number => {
+    const specifier = source.value as string;
+    const key = defer ? `defer:${specifier}` : specifier;
+    let index = staticIndex.get(key);
+    if (index === undefined) {
+      index = sites.length;
+      staticIndex.set(key, index);
+      sites.push({ specifier, names: new Set(), dynamic: false, defer, offset: source.start });
+    }
+    return index;
+  };
+
+  const blank = (start: number, end: number): void => {
+    const newlines = code.slice(start, end).split('\n').length - 1;
+    if (newlines === 0) out.remove(start, end);
+    else out.overwrite(start, end, '\n'.repeat(newlines));
+  };
+
+  const bindingText = (binding: Binding): string => (binding.name === null ? `__lm_${binding.index}` : propertyAccess(`__lm_${binding.index}`, binding.name));
+
+  if (code.startsWith('#!')) {
+    const end = code.indexOf('\n');
+    out.remove(0, end === -1 ? code.length : end);
+  }
+
+  const toWalk: EsNode[] = [];
+  for (const statement of program.body as EsNode[]) {
+    switch (statement.type) {
+      case 'ImportDeclaration': {
+        if (statement.phase === 'source') throw new SyntaxError('`import source` is not supported by livemod');
+        const index = siteFor(statement.source as EsNode, statement.phase === 'defer');
+        for (const specifier of statement.specifiers as EsNode[]) {
+          const local = (specifier.local as EsNode).name as string;
+          const name = specifier.type === 'ImportNamespaceSpecifier' ? null : specifier.type === 'ImportDefaultSpecifier' ? 'default' : moduleName(specifier.imported as EsNode);
+          bindings.set(local, { index, name });
+          sites[index]!.names.add(name ?? '*');
+        }
+        blank(statement.start, statement.end);
+        break;
+      }
+      case 'ExportNamedDeclaration': {
+        const declaration = statement.declaration as EsNode | null;
+        if (declaration) {
+          out.remove(statement.start, declaration.start);
+          const names = new Set<string>();
+          if (declaration.type === 'VariableDeclaration') for (const declarator of declaration.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
+          else names.add((declaration.id as EsNode).name as string);
+          for (const name of names) getters.set(name, name);
+          toWalk.push(declaration);
+          break;
+        }
+        const source = statement.source as EsNode | null;
+        if (source) {
+          const index = siteFor(source, false);
+          for (const specifier of statement.specifiers as EsNode[]) {
+            const imported = moduleName(specifier.local as EsNode);
+            getters.set(moduleName(specifier.exported as EsNode), propertyAccess(`__lm_${index}`, imported));
+            sites[index]!.names.add(imported);
+          }
+        } else {
+          for (const specifier of statement.specifiers as EsNode[]) localExports.push([moduleName(specifier.exported as EsNode), moduleName(specifier.local as EsNode)]);
+        }
+        blank(statement.start, statement.end);
+        break;
+      }
+      case 'ExportDefaultDeclaration': {
+        const declaration = statement.declaration as EsNode;
+        const keyword = /^export\s+default/.exec(code.slice(statement.start, declaration.start));
+        if (!keyword) throw new SyntaxError('unexpected `export default` form');
+        const keywordEnd = statement.start + keyword[0].length;
+        if (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') {
+          out.remove(statement.start, keywordEnd);
+          const id = declaration.id as EsNode | null;
+          if (id) {
+            getters.set('default', id.name as string);
+          } else {
+            const head = /^(?:async\s+)?function\s*\*?|^class/.exec(code.slice(declaration.start, declaration.end))!;
+            out.appendLeft(declaration.start + head[0].length, ' __lm_default');
+            getters.set('default', '__lm_default');
+            const rename = 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
+            // Function declarations are hoisted, so the prologue may name them; a class exists only after its declaration.
+            if (declaration.type === 'FunctionDeclaration') prologueTail += rename;
+            else out.appendRight(declaration.end, `;${rename}`);
+          }
+        } else {
+          out.overwrite(statement.start, keywordEnd, 'const __lm_default =');
+          if (code[statement.end - 1] !== ';') out.appendLeft(statement.end, ';');
+          getters.set('default', '__lm_default');
+        }
+        toWalk.push(declaration);
+        break;
+      }
+      case 'ExportAllDeclaration': {
+        const index = siteFor(statement.source as EsNode, false);
+        sites[index]!.names.add('*');
+        if (statement.exported) getters.set(moduleName(statement.exported as EsNode), `__lm_${index}`);
+        else star.push(index);
+        blank(statement.start, statement.end);
+        break;
+      }
+      default:
+        toWalk.push(statement);
+    }
+  }
+
+  // Reference rewrite. `ancestors` holds the path from the program to the node being visited;
+  // scopes along it are asked lazily, and only for names that an import binds.
+  const ancestors: EsNode[] = [];
+  const scopeCache = new WeakMap<EsNode, Set<string> | null>();
+  let functionDepth = 0;
+  const dynamicSites: MutableSite[] = [];
+
+  const shadowed = (name: string): boolean => {
+    for (let index = ancestors.length - 1; index >= 0; index -= 1) {
+      const scope = ancestors[index]!;
+      let names = scopeCache.get(scope);
+      if (names === undefined) {
+        names = declaredNames(scope);
+        scopeCache.set(scope, names);
+      }
+      if (names?.has(name)) return true;
+    }
+    return false;
+  };
+
+  const visitPattern = (pattern: EsNode | null | undefined): void => {
+    if (!pattern) return;
+    switch (pattern.type) {
+      case 'ObjectPattern':
+        for (const property of pattern.properties as EsNode[]) {
+          if (property.type === 'RestElement') visitPattern(property.argument as EsNode);
+          else {
+            if (property.computed) visit(property.key as EsNode, property, 'key');
+            visitPattern(property.value as EsNode);
+          }
+        }
+        return;
+      case 'ArrayPattern':
+        for (const element of pattern.elements as (EsNode | null)[]) visitPattern(element);
+        return;
+      case 'AssignmentPattern':
+        visitPattern(pattern.left as EsNode);
+        ancestors.push(pattern);
+        visit(pattern.right as EsNode, pattern, 'right');
+        ancestors.pop();
+        return;
+      case 'RestElement':
+        visitPattern(pattern.argument as EsNode);
+        return;
+      default:
+        return;
+    }
+  };
+
+  const rewriteIdentifier = (node: EsNode, parent: EsNode, key: string): void => {
+    const binding = bindings.get(node.name as string);
+    if (!binding || !isReference(parent, key) || shadowed(node.name as string)) return;
+    const text = bindingText(binding);
+    if (parent.type === 'Property' && parent.shorthand === true && key === 'value') {
+      out.overwrite(node.start, node.end, `${node.name as string}:${text}`);
+    } else if (binding.name !== null && ((parent.type === 'CallExpression' && key === 'callee') || (parent.type === 'TaggedTemplateExpression' && key === 'tag'))) {
+      out.overwrite(node.start, node.end, `(0,${text})`);
+    } else {
+      out.overwrite(node.start, node.end, text);
+    }
+  };
+
+  const visitChildren = (node: EsNode): void => {
+    ancestors.push(node);
+    for (const key in node) {
+      const value = node[key];
+      if (Array.isArray(value)) {
+        for (const item of value) if (isNode(item)) visit(item, node, key);
+      } else if (isNode(value)) {
+        visit(value, node, key);
+      }
+    }
+    ancestors.pop();
+  };
+
+  function visit(node: EsNode, parent: EsNode, key: string): void {
+    switch (node.type) {
+      case 'Identifier':
+        if (bindings.size > 0) rewriteIdentifier(node, parent, key);
+        return;
+      case 'Literal':
+      case 'TemplateElement':
+      case 'PrivateIdentifier':
+        return;
+      case 'MetaProperty':
+        if ((node.meta as EsNode).name === 'import') out.overwrite(node.start, node.end, '__lm.meta');
+        return;
+      case 'ImportExpression': {
+        out.overwrite(node.start, node.start + 'import'.length, '__lm.import');
+        const source = node.source as EsNode;
+        const literal = source.type === 'Literal' && typeof source.value === 'string' ? source.value : source.type === 'TemplateLiteral' && (source.expressions as unknown[]).length === 0 ? ((source.quasis as EsNode[])[0]!.value as { cooked: string }).cooked : null;
+        if (literal !== null) dynamicSites.push({ specifier: literal, names: new Set(['*']), dynamic: true, defer: false, offset: source.start });
+        visitChildren(node);
+        return;
+      }
+      case 'AwaitExpression':
+        if (functionDepth === 0) tla = true;
+        visitChildren(node);
+        return;
+      case 'ForOfStatement':
+        if (node.await === true && functionDepth === 0) tla = true;
+        visitChildren(node);
+        return;
+      case 'VariableDeclaration':
+        if (node.kind === 'await using' && functionDepth === 0) tla = true;
+        ancestors.push(node);
+        for (const declarator of node.declarations as EsNode[]) {
+          ancestors.push(declarator);
+          visitPattern(declarator.id as EsNode);
+          if (declarator.init) visit(declarator.init as EsNode, declarator, 'init');
+          ancestors.pop();
+        }
+        ancestors.pop();
+        return;
+      case 'FunctionDeclaration':
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression':
+        functionDepth += 1;
+        ancestors.push(node);
+        for (const param of node.params as EsNode[]) visitPattern(param);
+        visit(node.body as EsNode, node, 'body');
+        ancestors.pop();
+        functionDepth -= 1;
+        return;
+      case 'CatchClause':
+        ancestors.push(node);
+        visitPattern(node.param as EsNode | null);
+        visit(node.body as EsNode, node, 'body');
+        ancestors.pop();
+        return;
+      case 'PropertyDefinition':
+      case 'StaticBlock':
+        // Field initialisers and static blocks run as functions: `await` there is not top-level.
+        functionDepth += 1;
+        visitChildren(node);
+        functionDepth -= 1;
+        return;
+      default:
+        visitChildren(node);
+    }
+  }
+
+  for (const node of toWalk) visit(node, program, 'body');
+
+  for (const [exported, local] of localExports) {
+    const binding = bindings.get(local);
+    getters.set(exported, binding ? bindingText(binding) : local);
+  }
+
+  const exports = [...getters.keys()].sort();
+  const getterText = exports.map((name) => `${IDENTIFIER.test(name) ? name : JSON.stringify(name)}:()=>${getters.get(name)!}`).join(',');
+  const prologue = `${exports.length > 0 ? `__lm.x({${getterText}});` : ''}${prologueTail}`;
+
+  const staticSpecifiers = new Set(sites.filter((site) => !site.defer).map((site) => site.specifier));
+  const seenDynamic = new Set<string>();
+  for (const site of dynamicSites) {
+    if (staticSpecifiers.has(site.specifier) || seenDynamic.has(site.specifier)) continue;
+    seenDynamic.add(site.specifier);
+    sites.push(site);
+  }
+  const imports: ImportSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
+  return { prologue, imports, exports, star, tla };
+}

@@ -1,0 +1,119 @@
+// One source file → one module blob in the livemod function format (MODULE_FORMAT), with a
+// source map. The blob depends on the file's text alone, never on where its imports resolve,
+// so identical files share a blob and a file is re-transformed only when it changes.
+//
+// The format (docs/protocol.md, "Module format"): the blob is the body of a function
+//   (__lm, __lm_0, __lm_1, …) => { … }
+// where __lm_i is the namespace of the module's i-th static import, handed in by the registry,
+// and __lm is the module's context: __lm.x(getters) registers its exports, __lm.meta is
+// import.meta, __lm.import() is dynamic import. Every read of an imported binding becomes a
+// property read on a registry-owned namespace (`a` → `__lm_0.a`), which is what lets the
+// registry re-point a namespace at a new version (swap) or create it on first read (lazy).
+// Export getters are registered before the body runs, so cycles see ES module TDZ errors.
+import remapping from '@jridgewell/remapping';
+import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import MagicString from 'magic-string';
+import { parseSync } from 'oxc-parser';
+import { transformSync } from 'oxc-transform';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { scanModule, type EsNode } from './scan.ts';
+
+export interface ImportSite {
+  readonly specifier: string;
+  /** Bound names: "default", a name, "*"; empty for side-effect imports. */
+  readonly names: readonly string[];
+  readonly dynamic: boolean;
+  readonly defer: boolean;
+  /** Offset of the specifier in the transformed JS, for locating it in the original on demand. */
+  readonly offset: number;
+}
+
+export interface ModuleTransform {
+  readonly code: string;
+  /** Source map JSON (version 3) pointing at the original file, or null for JSON modules. */
+  readonly map: string | null;
+  /** Static imports first (function parameters, in order), then literal dynamic ones. */
+  readonly imports: readonly ImportSite[];
+  readonly exports: readonly string[];
+  readonly star: readonly number[];
+  readonly tla: boolean;
+  /** 1-based line and column in the original file of a position in the transformed JS. */
+  locate(offset: number): { line: number; column: number };
+}
+
+const TS_LIKE = /\.(?:ts|tsx|mts|cts|jsx)$/;
+
+export function isTypeScriptLike(path: string): boolean {
+  return TS_LIKE.test(path);
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let start = 0;
+  for (let index = text.indexOf('\n'); index !== -1 && index < offset; index = text.indexOf('\n', index + 1)) {
+    line += 1;
+    start = index + 1;
+  }
+  return { line, column: offset - start + 1 };
+}
+
+interface OxcError {
+  readonly message: string;
+  readonly labels?: readonly { readonly start: number; readonly end: number }[];
+}
+
+function buildError(path: string, text: string, errors: readonly OxcError[], stage: string): LivemodError {
+  const first = errors[0]!;
+  const at = first.labels?.[0] ? lineColumn(text, first.labels[0].start) : { line: 1, column: 1 };
+  return new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}:${at.line}:${at.column}: ${first.message} (${stage}); fix the source and rebuild`, { path, line: at.line, column: at.column });
+}
+
+function jsonModule(path: string, source: string): ModuleTransform {
+  try {
+    JSON.parse(source);
+  } catch (error) {
+    throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: not valid JSON (${(error as Error).message}); fix the file or remove it from the folder`, { path });
+  }
+  // A JSON text is a valid JS expression (ES2019 admits U+2028/2029 in strings).
+  const code = `"use strict";__lm.x({default:()=>__lm_default});const __lm_default=${source.trim()};\n`;
+  return { code, map: null, imports: [], exports: ['default'], star: [], tla: false, locate: () => ({ line: 1, column: 1 }) };
+}
+
+export function transformModule(path: string, source: string): ModuleTransform {
+  if (path.endsWith('.json')) return jsonModule(path, source);
+  let js = source;
+  let tsMap: string | null = null;
+  if (isTypeScriptLike(path)) {
+    const result = transformSync(path, source, { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } });
+    if (result.errors.length > 0) throw buildError(path, source, result.errors, 'TypeScript transform');
+    js = result.code;
+    tsMap = JSON.stringify(result.map);
+  }
+  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, { sourceType: 'module', lang: 'js' });
+  if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
+  const output = new MagicString(js);
+  const scan = scanModule(parsed.program as unknown as EsNode, js, output);
+  const prologue = `"use strict";${scan.prologue}`;
+  output.prepend(prologue);
+
+  const rewriteMap = output.generateMap({ source: path, hires: 'boundary', includeContent: tsMap === null });
+  let map: string;
+  if (tsMap === null) {
+    map = rewriteMap.toString();
+  } else {
+    const composed = remapping([rewriteMap.toString(), tsMap], () => null);
+    composed.sources = [path];
+    composed.sourcesContent = [source];
+    map = composed.toString();
+  }
+
+  let trace: TraceMap | undefined;
+  const locate = (offset: number): { line: number; column: number } => {
+    const at = lineColumn(js, offset);
+    if (tsMap === null) return at;
+    trace ??= new TraceMap(tsMap);
+    const original = originalPositionFor(trace, { line: at.line, column: at.column - 1 });
+    return original.line === null ? at : { line: original.line, column: original.column + 1 };
+  };
+  return { code: output.toString(), map, imports: scan.imports, exports: scan.exports, star: scan.star, tla: scan.tla, locate };
+}
