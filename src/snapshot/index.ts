@@ -13,3 +13,11 @@ export {
 export { validateManifest } from './validate.ts';
 export { sealManifest, openManifest, MAX_MANIFEST_BYTES, type SealedManifest } from './seal.ts';
 export { signSnapshot, nextVersion, DEFAULT_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
+export {
+  SnapshotBuilder, DEFAULT_BUILD_OPTIONS, formatUnresolved,
+  type BuildOptions, type BuildResult, type UnresolvedImport,
+} from './build.ts';
+export { formatBytes, type SkippedFile } from './files.ts';
+export { publishSnapshot, type PublishResult } from './publish.ts';
+export { resolveSpecifier, type Resolution } from './resolve.ts';
+export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
