@@ -2,14 +2,16 @@
 // source map. The blob depends on the file's text alone, never on where its imports resolve,
 // so identical files share a blob and a file is re-transformed only when it changes.
 //
-// The format (docs/protocol.md, "Module format"): the blob is the body of a function
-//   (__lm, __lm_0, __lm_1, …) => { … }
-// where __lm_i is the namespace of the module's i-th static import, handed in by the registry,
-// and __lm is the module's context: __lm.x(getters) registers its exports, __lm.meta is
-// import.meta, __lm.import() is dynamic import. Every read of an imported binding becomes a
-// property read on a registry-owned namespace (`a` → `__lm_0.a`), which is what lets the
-// registry re-point a namespace at a new version (swap) or create it on first read (lazy).
-// Export getters are registered before the body runs, so cycles see ES module TDZ errors.
+// The format (docs/protocol.md, "Module format"): the blob is the body of a generator function
+//   function* (__lm, __lm_0, __lm_1, …) { "use strict"; __lm.x({…getters}); yield; …code… }
+// (async function* when the module uses top-level await). __lm_i is the namespace of the
+// module's i-th static import, handed in by the registry; __lm is the module's context:
+// __lm.x(getters) registers its exports, __lm.meta is import.meta, __lm.import() is import().
+// Every read of an imported binding becomes a property read on a registry-owned namespace
+// (`a` → `__lm_0.a`), which is what lets the registry re-point a namespace at a new version
+// (swap) or create it on first read (lazy). The first next() is ES module instantiation: the
+// exports exist and hoisted functions are callable (cycles work, `let` is in its TDZ); the
+// second next() is evaluation. The prologue ends its line, so the code keeps its own lines.
 import remapping from '@jridgewell/remapping';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import MagicString from 'magic-string';
@@ -75,7 +77,7 @@ function jsonModule(path: string, source: string): ModuleTransform {
     throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: not valid JSON (${(error as Error).message}); fix the file or remove it from the folder`, { path });
   }
   // A JSON text is a valid JS expression (ES2019 admits U+2028/2029 in strings).
-  const code = `"use strict";__lm.x({default:()=>__lm_default});const __lm_default=${source.trim()};\n`;
+  const code = `"use strict";__lm.x({default:()=>__lm_default});yield;\nconst __lm_default=${source.trim()};\n`;
   return { code, map: null, imports: [], exports: ['default'], star: [], tla: false, locate: () => ({ line: 1, column: 1 }) };
 }
 
@@ -93,7 +95,7 @@ export function transformModule(path: string, source: string): ModuleTransform {
   if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
   const output = new MagicString(js);
   const scan = scanModule(parsed.program as unknown as EsNode, js, output);
-  const prologue = `"use strict";${scan.prologue}`;
+  const prologue = `"use strict";${scan.prologue}yield;\n`;
   output.prepend(prologue);
 
   const rewriteMap = output.generateMap({ source: path, hires: 'boundary', includeContent: tsMap === null });
