@@ -1,0 +1,33 @@
+// The body of `GET /status`: what a publisher (or `livemod status`) sees of a running server.
+
+export interface ClientInfo {
+  /** Unique for the server's lifetime. */
+  readonly id: string;
+  /** Remote `address:port` as the server's socket sees it (a proxy's, behind one). */
+  readonly address: string;
+  /** ISO 8601. */
+  readonly connectedAt: string;
+  /** The version the client last reported running. */
+  readonly version?: number;
+  /** ISO 8601 time of the client's last status message. */
+  readonly lastStatusAt?: string;
+  /** The client's last swap report, as it sent it. */
+  readonly swap?: Readonly<Record<string, unknown>>;
+}
+
+/** Snapshot fields are null until the first publish. */
+export interface ServerStatus {
+  readonly version: number | null;
+  readonly etag: string | null;
+  readonly created: string | null;
+  readonly expires: string | null;
+  readonly keyId: string | null;
+  /** Module count of the current snapshot. */
+  readonly modules: number;
+  /** Total bytes of the current snapshot's blobs (code and source maps). */
+  readonly bytes: number;
+  readonly clients: readonly ClientInfo[];
+  readonly uptimeMs: number;
+  /** How many snapshots were published since the server started. */
+  readonly published: number;
+}

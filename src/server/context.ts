@@ -1,0 +1,31 @@
+// What the request handler reads: resolved options, the servable snapshots, and the channel
+// clients. Passing these in (rather than a server) is what lets the handler run in-process.
+import type { ClientInfo, ServerStatus } from '../protocol/index.ts';
+import type { ResolvedServerOptions } from './options.ts';
+import type { SnapshotStore } from './snapshots.ts';
+
+export interface HandlerContext {
+  readonly options: ResolvedServerOptions;
+  readonly snapshots: SnapshotStore;
+  /** Connected channel clients; none when the handler runs without a channel. */
+  readonly clients?: () => readonly ClientInfo[];
+  /** `Date.now()` when serving began, for uptime; default: when the handler was created. */
+  readonly startedAt?: number;
+}
+
+export function buildStatus(context: HandlerContext, startedAt: number): ServerStatus {
+  const current = context.snapshots.current;
+  const manifest = current?.snapshot.manifest;
+  return {
+    version: manifest?.version ?? null,
+    etag: current?.snapshot.sealed.etag ?? null,
+    created: manifest?.created ?? null,
+    expires: manifest?.expires ?? null,
+    keyId: manifest?.keyId ?? null,
+    modules: current?.moduleCount ?? 0,
+    bytes: current?.blobBytes ?? 0,
+    clients: context.clients?.() ?? [],
+    uptimeMs: Date.now() - startedAt,
+    published: context.snapshots.published,
+  };
+}
