@@ -115,13 +115,21 @@ export class SnapshotBuilder {
     this.scanned = false;
   }
 
+  /** Checked before transforming anything, so an oversized folder costs a directory walk only. */
+  private checkTotal(totalBytes: number): void {
+    if (totalBytes > this.options.maxTotalBytes) {
+      throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} holds ${formatBytes(totalBytes)} of modules, over the ${formatBytes(this.options.maxTotalBytes)} limit; raise it with --max-total-size or publish a smaller folder`, { totalBytes });
+    }
+  }
+
   private limits(): { maxFileBytes: number; exclude: readonly string[] } {
     return { maxFileBytes: this.options.maxFileBytes, exclude: this.options.exclude };
   }
 
-  private load(file: FoundFile): Entry {
+  /** `force`: read the file even if size and mtime match (an event said it changed). */
+  private load(file: FoundFile, force: boolean): Entry {
     const previous = this.entries.get(file.path);
-    if (previous && previous.file.mtimeMs === file.mtimeMs && previous.file.size === file.size && previous.file.file === file.file) return previous;
+    if (!force && previous && previous.file.mtimeMs === file.mtimeMs && previous.file.size === file.size && previous.file.file === file.file) return previous;
     const bytes = readFileSync(file.file);
     const sourceHash = sha256Hex(bytes);
     if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
@@ -137,10 +145,10 @@ export class SnapshotBuilder {
     const transformed: string[] = [];
     const next = new Map<string, Entry>();
     const errors: LivemodError[] = [];
-    const take = (file: FoundFile): void => {
+    const take = (file: FoundFile, force: boolean): void => {
       const before = this.entries.get(file.path);
       try {
-        const entry = this.load(file);
+        const entry = this.load(file, force);
         if (entry !== before && entry.transform !== before?.transform) transformed.push(file.path);
         next.set(file.path, entry);
       } catch (error) {
@@ -153,7 +161,8 @@ export class SnapshotBuilder {
       const { files, skipped } = listModuleFiles(this.root, this.limits());
       this.skipped.clear();
       for (const item of skipped) this.skipped.set(item.path, item);
-      for (const file of files) take(file);
+      this.checkTotal(files.reduce((sum, file) => sum + file.size, 0));
+      for (const file of files) take(file, false);
     } else {
       for (const [path, entry] of this.entries) if (!this.dirty.has(path)) next.set(path, entry);
       for (const path of this.dirty) {
@@ -161,7 +170,7 @@ export class SnapshotBuilder {
         const found = examineFile(this.root, path, this.limits());
         if (found === null) continue;
         if ('reason' in found) this.skipped.set(path, found);
-        else take(found);
+        else take(found, true);
       }
     }
     if (errors.length > 0) {
@@ -172,9 +181,7 @@ export class SnapshotBuilder {
 
     let totalBytes = 0;
     for (const entry of next.values()) totalBytes += entry.file.size;
-    if (totalBytes > this.options.maxTotalBytes) {
-      throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} holds ${formatBytes(totalBytes)} of modules, over the ${formatBytes(this.options.maxTotalBytes)} limit; raise it with --max-total-size or publish a smaller folder`, { totalBytes });
-    }
+    this.checkTotal(totalBytes);
 
     const content = this.assemble(next);
     this.entries.clear();

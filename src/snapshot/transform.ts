@@ -15,7 +15,7 @@
 import remapping from '@jridgewell/remapping';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import MagicString from 'magic-string';
-import { parseSync } from 'oxc-parser';
+import { parseSync, rawTransferSupported } from 'oxc-parser';
 import { transformSync } from 'oxc-transform';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { scanModule, type EsNode } from './scan.ts';
@@ -43,6 +43,8 @@ export interface ModuleTransform {
   locate(offset: number): { line: number; column: number };
 }
 
+// Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
+const RAW_TRANSFER = rawTransferSupported();
 const TS_LIKE = /\.(?:ts|tsx|mts|cts|jsx)$/;
 
 export function isTypeScriptLike(path: string): boolean {
@@ -91,7 +93,7 @@ export function transformModule(path: string, source: string): ModuleTransform {
     js = result.code;
     tsMap = JSON.stringify(result.map);
   }
-  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, { sourceType: 'module', lang: 'js' });
+  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, { sourceType: 'module', lang: 'js', experimentalRawTransfer: RAW_TRANSFER });
   if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
   const output = new MagicString(js);
   const scan = scanModule(parsed.program as unknown as EsNode, js, output);
