@@ -49,15 +49,32 @@ export interface Running {
   readonly port: number;
   readonly key: PublisherKey;
   readonly logs: string[];
+  /** Resolves with the first log line (past or future) matching `pattern`. */
+  logged(pattern: RegExp, ms?: number): Promise<string>;
 }
 
 /** A listening server on 127.0.0.1:0, closed when the test ends. */
 export async function startServer(t: TestContext, options: Partial<ServerOptions> = {}): Promise<Running> {
   const logs: string[] = [];
-  const server = createModuleServer({ host: '127.0.0.1', port: 0, log: (line) => logs.push(line), ...options });
+  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const log = (line: string): void => {
+    logs.push(line);
+    for (const waiter of waiters) {
+      if (waiter.pattern.test(line)) {
+        waiters.delete(waiter);
+        waiter.resolve(line);
+      }
+    }
+  };
+  const logged = (pattern: RegExp, ms = 5000): Promise<string> => {
+    const past = logs.find((line) => pattern.test(line));
+    if (past !== undefined) return Promise.resolve(past);
+    return within(new Promise((resolve) => waiters.add({ pattern, resolve })), ms, `a log line matching ${pattern}`);
+  };
+  const server = createModuleServer({ host: '127.0.0.1', port: 0, log, ...options });
   t.after(() => server.close());
   const { url, port } = await server.listen();
-  return { server, url, port, key: generatePublisherKey(), logs };
+  return { server, url, port, key: generatePublisherKey(), logs, logged };
 }
 
 /** Rejects after `ms`, naming what was awaited, so a hung wait fails fast with a reason. */

@@ -43,7 +43,7 @@ export async function serveBatch(req: IncomingMessage, res: Response, context: H
   res.writeHead(200, { 'content-type': CONTENT_TYPES.batch, 'content-length': length, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   const started = Date.now();
   const deadline = setTimeout(() => {
-    options.log(`[livemod serve] batch of ${items.length} blobs to ${req.socket.remoteAddress} still unsent after ${options.responseTimeoutMs} ms; connection cut`);
+    options.log(`[livemod serve] batch of ${items.length} blobs to ${req.socket.remoteAddress} still unsent after ${options.responseTimeoutMs} ms (${res.writableLength} bytes queued); connection cut`);
     res.destroy();
   }, options.responseTimeoutMs);
   res.once('close', () => clearTimeout(deadline));
