@@ -1,0 +1,41 @@
+// Options shared by `publish` and `serve`: how the folder is built and how long a signature lasts.
+import type { Command } from 'commander';
+import { DEFAULT_BUILD_OPTIONS, DEFAULT_TTL_MS, formatUnresolved, type BuildOptions, type BuildResult } from '../snapshot/index.ts';
+import { parseDuration, parseSize } from './options.ts';
+import type { Output } from './output.ts';
+
+export interface BuildFlags {
+  strict?: boolean;
+  entry?: string;
+  maxFileSize?: string;
+  maxTotalSize?: string;
+  expires?: string;
+}
+
+export function addBuildOptions(command: Command): Command {
+  return command
+    .option('--strict', 'fail on any import that resolves nowhere (for CI); without it such imports are reported and the module is published marked with them')
+    .option('--entry <module>', 'module path that `livemod run <origin>` starts by default (default: the package entry, else main/index)')
+    .option('--max-file-size <size>', `skip (and report) files larger than this (default ${DEFAULT_BUILD_OPTIONS.maxFileBytes / 1024 / 1024}MiB)`)
+    .option('--max-total-size <size>', `refuse folders holding more module bytes than this (default ${DEFAULT_BUILD_OPTIONS.maxTotalBytes / 1024 / 1024}MiB)`)
+    .option('--expires <duration>', `how long clients may trust a signed manifest, e.g. 30d, 12h (default ${DEFAULT_TTL_MS / 86_400_000}d)`);
+}
+
+export function resolveBuildFlags(flags: BuildFlags, exclude: string[] = []): { build: Partial<BuildOptions>; ttlMs: number } {
+  return {
+    build: {
+      strict: flags.strict === true,
+      entry: flags.entry ?? null,
+      exclude,
+      ...(flags.maxFileSize ? { maxFileBytes: parseSize('--max-file-size', flags.maxFileSize) } : {}),
+      ...(flags.maxTotalSize ? { maxTotalBytes: parseSize('--max-total-size', flags.maxTotalSize) } : {}),
+    },
+    ttlMs: flags.expires ? parseDuration('--expires', flags.expires) : DEFAULT_TTL_MS,
+  };
+}
+
+/** Warnings every build prints: files left out and imports that resolve nowhere. */
+export function reportBuild(result: BuildResult, output: Output): void {
+  for (const item of result.skipped) output.warn(`[livemod build] skipped ${item.path}: ${item.reason}`);
+  for (const item of result.unresolved) output.warn(`[livemod build] warning: ${formatUnresolved(item)} (published; loading this module will fail)`);
+}

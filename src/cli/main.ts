@@ -1,0 +1,49 @@
+// The `livemod` command line: thin commands over the subsystems. Exit codes: 0 ok, 1 failure,
+// 2 usage. Errors are one line on stderr (and a JSON object on stdout with --json).
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ErrorCodes, isLivemodError } from '../errors.ts';
+import { registerKeygen } from './keygen.ts';
+import { describeError } from './output.ts';
+import { registerPublish } from './publish.ts';
+import { registerServe } from './serve.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function buildProgram(): Command {
+  const program = new Command()
+    .name('livemod')
+    .description('Live code delivery for Node.js: publish a folder of TS/JS modules as a signed snapshot, serve it, run it anywhere.')
+    .version(pkg.version, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.\nDocs: README.md and docs/ in the livemod package.');
+  registerKeygen(program);
+  registerPublish(program);
+  registerServe(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: ErrorCodes.USAGE, message: error.message } })}\n`);
+      return 2;
+    }
+    const { code, message } = describeError(error);
+    process.stderr.write(`${message}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+    if (!isLivemodError(error) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return code === ErrorCodes.USAGE ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { SnapshotBuilder, formatBytes, publishSnapshot } from '../snapshot/index.ts';
+import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
+import { loadPrivateKey, usage } from './options.ts';
+import { createOutput } from './output.ts';
+
+interface PublishFlags extends BuildFlags {
+  out?: string;
+  key?: string;
+  json?: boolean;
+}
+
+export function registerPublish(program: Command): void {
+  addBuildOptions(
+    program
+      .command('publish')
+      .description('build DIR into a signed static snapshot in OUT, servable by any web server (manifest.json, blobs/, pack/)')
+      .argument('<dir>', 'folder of TS/JS modules')
+      .option('-o, --out <dir>', 'output folder (created; a previous snapshot there is updated in place)')
+      .option('-k, --key <file>', 'publisher private key file (from `livemod keygen`)'),
+  )
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nServe OUT with any static web server; send manifest.json with Cache-Control: no-cache, the rest may be cached forever.\n\nExample:\n  livemod publish ./src --out ./public --key publisher.key --strict')
+    .action((dir: string, flags: PublishFlags) => {
+      const output = createOutput(flags.json === true);
+      if (!flags.out) throw usage('publish needs --out <dir>: where to write the snapshot');
+      if (!flags.key) throw usage('publish needs --key <file>: the publisher key (make one with `livemod keygen`)');
+      const key = loadPrivateKey(flags.key);
+      const out = resolve(flags.out);
+      try {
+        mkdirSync(out, { recursive: true });
+      } catch (error) {
+        throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create ${out} (${(error as NodeJS.ErrnoException).code}); check the path and permissions`, { out });
+      }
+      const options = resolveBuildFlags(flags, [realpathSync(out)]);
+      const builder = new SnapshotBuilder(dir, options.build);
+      const result = builder.build();
+      reportBuild(result, output);
+      const published = publishSnapshot(result.content, key, out, { ttlMs: options.ttlMs });
+      const { manifest } = published.snapshot;
+      const modules = Object.keys(manifest.modules).length;
+      output.result(
+        { version: manifest.version, modules, entry: manifest.entry, blobsWritten: published.blobsWritten, packBytes: published.packBytes, out, keyId: key.keyId, publicKey: key.publicKeyString, expires: manifest.expires, unresolved: result.unresolved, skipped: result.skipped },
+        `[livemod publish] version ${manifest.version}: ${modules} modules, ${published.blobsWritten} new blobs, pack ${formatBytes(published.packBytes)} → ${out} (expires ${manifest.expires}, key ${key.publicKeyString})`,
+      );
+    });
+}
