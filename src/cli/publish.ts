@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ErrorCodes, LivemodError } from '../errors.ts';
 import { SnapshotBuilder, formatBytes, publishSnapshot } from '../snapshot/index.ts';
 import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, usage } from './options.ts';
@@ -30,12 +29,8 @@ export function registerPublish(program: Command): void {
       if (!flags.key) throw usage('publish needs --key <file>: the publisher key (make one with `livemod keygen`)');
       const key = loadPrivateKey(flags.key);
       const out = resolve(flags.out);
-      try {
-        mkdirSync(out, { recursive: true });
-      } catch (error) {
-        throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create ${out} (${(error as NodeJS.ErrnoException).code}); check the path and permissions`, { out });
-      }
-      const options = resolveBuildFlags(flags, [realpathSync(out)]);
+      // OUT is created only once the build succeeded, so a failed publish leaves nothing behind.
+      const options = resolveBuildFlags(flags, [existsSync(out) ? realpathSync(out) : out]);
       const builder = new SnapshotBuilder(dir, options.build);
       const result = builder.build();
       reportBuild(result, output);

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openManifest, parsePublicKey, sha256Hex } from '../src/snapshot/index.ts';
+import { cli } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+const EXAMPLE = new URL('../examples/hello', import.meta.url).pathname;
+
+test('--help is complete for every command and exits 0; usage errors exit 2', () => {
+  const top = cli(['--help']);
+  assert.equal(top.status, 0);
+  for (const command of ['keygen', 'publish', 'serve']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
+  const expected: Record<string, string[]> = {
+    keygen: ['--out', '--json'],
+    publish: ['--out', '--key', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
+    serve: ['--port', '--host', '--key', '--token', '--tls-cert', '--tls-key', '--watch', '--strict', '--json'],
+  };
+  for (const [command, flags] of Object.entries(expected)) {
+    const help = cli([command, '--help']);
+    assert.equal(help.status, 0);
+    for (const flag of flags) assert.ok(help.stdout.includes(flag), `${command} --help mentions ${flag}`);
+  }
+  assert.equal(cli(['no-such-command']).status, 2);
+  assert.equal(cli(['publish']).status, 2, 'missing argument');
+  assert.equal(cli(['serve', EXAMPLE, '--port', 'http']).status, 2, 'bad port');
+  const json = cli(['publish', EXAMPLE, '--key', 'x', '--json']);
+  assert.equal(json.status, 2);
+  assert.equal(JSON.parse(json.stdout).error.code, 'ERR_LIVEMOD_USAGE');
+});
+
+test('keygen writes a 0600 key, prints the public key, and never overwrites', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'publisher.key');
+  const made = cli(['keygen', '--out', file]);
+  assert.equal(made.status, 0, made.stderr);
+  const publicKey = made.stdout.trim();
+  assert.match(publicKey, /^ed25519:[A-Za-z0-9_-]{43}$/);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const before = readFileSync(file);
+  const again = cli(['keygen', '--out', file, '--json']);
+  assert.equal(again.status, 1);
+  assert.equal(JSON.parse(again.stdout).error.code, 'ERR_LIVEMOD_KEY_EXISTS');
+  assert.deepEqual(readFileSync(file), before, 'key untouched');
+  const json = cli(['keygen', '--out', join(dir, 'b.key'), '--json']);
+  assert.deepEqual(Object.keys(JSON.parse(json.stdout)).sort(), ['file', 'keyId', 'publicKey']);
+  assert.equal(cli(['keygen', '--out', join(dir, 'missing-dir', 'k.key')]).status, 1);
+});
+
+test('publish: the printed public key verifies the manifest; any changed byte of manifest or blob is caught', (t) => {
+  const dir = tempDir(t);
+  const key = join(dir, 'k.key');
+  const publicKey = parsePublicKey(cli(['keygen', '--out', key]).stdout);
+  const out = join(dir, 'out');
+  const published = cli(['publish', EXAMPLE, '--out', out, '--key', key, '--json']);
+  assert.equal(published.status, 0, published.stderr);
+  const summary = JSON.parse(published.stdout);
+  assert.equal(summary.modules, 5);
+  assert.equal(summary.entry, 'main.ts');
+
+  const bytes = readFileSync(join(out, 'manifest.json'));
+  const manifest = openManifest(bytes, publicKey, 'test');
+  assert.equal(manifest.version, summary.version);
+  for (let index = 0; index < bytes.length; index += 1) {
+    const copy = Buffer.from(bytes);
+    copy[index] = copy[index]! ^ 0x01;
+    assert.throws(() => openManifest(copy, publicKey, 'test'), (error: NodeJS.ErrnoException) => /^ERR_LIVEMOD_(SIGNATURE_INVALID|MANIFEST_INVALID|WRONG_KEY)$/.test(error.code!), `flipping byte ${index} is detected`);
+  }
+  const pack = readFileSync(join(out, manifest.pack!.path));
+  assert.equal(sha256Hex(pack), manifest.pack!.hash);
+  for (const [path, record] of Object.entries(manifest.modules)) {
+    const blob = readFileSync(join(out, 'blobs', record.blob.hash));
+    assert.equal(sha256Hex(blob), record.blob.hash, `${path} blob file`);
+    assert.deepEqual(pack.subarray(record.blob.offset!, record.blob.offset! + record.blob.size), blob, `${path} in pack`);
+    for (let index = 0; index < blob.length; index += Math.max(1, Math.floor(blob.length / 50))) {
+      const copy = Buffer.from(blob);
+      copy[index] = copy[index]! ^ 0x01;
+      assert.notEqual(sha256Hex(copy), record.blob.hash);
+    }
+  }
+  const again = JSON.parse(cli(['publish', EXAMPLE, '--out', out, '--key', key, '--json']).stdout);
+  assert.ok(again.version > summary.version, 'versions only go up');
+  assert.equal(again.blobsWritten, 0, 'unchanged blobs are not rewritten');
+});
+
+test('publish refuses bad input with nothing half-written', (t) => {
+  const dir = tempDir(t);
+  const key = join(dir, 'k.key');
+  cli(['keygen', '--out', key]);
+  const otherKey = join(dir, 'other.key');
+  cli(['keygen', '--out', otherKey]);
+  writeFileSync(join(dir, 'garbage.key'), 'not a key');
+  const bad = cli(['publish', EXAMPLE, '--out', join(dir, 'o1'), '--key', join(dir, 'garbage.key'), '--json']);
+  assert.equal(bad.status, 1);
+  assert.equal(JSON.parse(bad.stdout).error.code, 'ERR_LIVEMOD_KEY_INVALID');
+  assert.equal(JSON.parse(cli(['publish', EXAMPLE, '--out', join(dir, 'o1'), '--key', join(dir, 'none.key'), '--json']).stdout).error.code, 'ERR_LIVEMOD_KEY_MISSING');
+
+  const notEmpty = join(dir, 'not-empty');
+  writeFiles(notEmpty, { 'index.html': '<p>hi</p>' });
+  const refused = cli(['publish', EXAMPLE, '--out', notEmpty, '--key', key, '--json']);
+  assert.equal(JSON.parse(refused.stdout).error.code, 'ERR_LIVEMOD_OUT_INVALID');
+  assert.deepEqual(readdirSync(notEmpty), ['index.html']);
+
+  const out = join(dir, 'out');
+  assert.equal(cli(['publish', EXAMPLE, '--out', out, '--key', key]).status, 0);
+  const manifestBefore = readFileSync(join(out, 'manifest.json'));
+  const otherPublisher = cli(['publish', EXAMPLE, '--out', out, '--key', otherKey, '--json']);
+  assert.equal(JSON.parse(otherPublisher.stdout).error.code, 'ERR_LIVEMOD_OUT_INVALID');
+  assert.deepEqual(readFileSync(join(out, 'manifest.json')), manifestBefore);
+
+  const tree = join(dir, 'tree');
+  writeFiles(tree, { 'main.ts': `import './missing';` });
+  const strictOut = join(dir, 'strict-out');
+  const strict = cli(['publish', tree, '--out', strictOut, '--key', key, '--strict', '--json']);
+  assert.equal(strict.status, 1);
+  assert.equal(JSON.parse(strict.stdout).error.code, 'ERR_LIVEMOD_UNRESOLVED_IMPORT');
+  assert.equal(existsSync(join(strictOut, 'manifest.json')), false);
+  const lenient = cli(['publish', tree, '--out', strictOut, '--key', key]);
+  assert.equal(lenient.status, 0);
+  assert.match(lenient.stderr, /main\.ts:1:\d+: cannot resolve "\.\/missing"/);
+
+  assert.equal(cli(['publish', EXAMPLE, '--out', join(dir, 'o2'), '--key', key, '--max-file-size', 'lots']).status, 2);
+  assert.equal(cli(['publish', EXAMPLE, '--out', join(dir, 'o2'), '--key', key, '--expires', 'forever']).status, 2);
+  assert.equal(cli(['publish', join(dir, 'nope'), '--out', join(dir, 'o3'), '--key', key]).status, 1);
+  assert.equal(existsSync(join(dir, 'o3')), false, 'a failed build creates no output folder');
+});

@@ -1,0 +1,58 @@
+// Runs the real `livemod` bin in a child process (Node 24: the test runner's own binary).
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const BIN: string = fileURLToPath(new URL('../../bin/livemod.js', import.meta.url));
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface LiveCli {
+  child: ChildProcessWithoutNullStreams;
+  /** Resolves with the next JSON event on stdout matching `predicate`. */
+  next(predicate: (event: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stderr(): string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts a long-running command with --json and reads its events line by line. */
+export function startCli(args: string[], options: { cwd?: string } = {}): LiveCli {
+  const child = spawn(process.execPath, [BIN, ...args, '--json'], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let errText = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errText += chunk));
+  const events: Record<string, unknown>[] = [];
+  const waiters: { predicate: (event: Record<string, unknown>) => boolean; resolve: (event: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const event = JSON.parse(line) as Record<string, unknown>;
+    const index = waiters.findIndex((waiter) => waiter.predicate(event));
+    if (index === -1) events.push(event);
+    else waiters.splice(index, 1)[0]!.resolve(event);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    next(predicate, timeoutMs = 20_000) {
+      const index = events.findIndex(predicate);
+      if (index !== -1) return Promise.resolve(events.splice(index, 1)[0]!);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; stderr:\n${errText}`)), timeoutMs);
+        waiters.push({ predicate, resolve: (event) => (clearTimeout(timer), resolve(event)) });
+        exited.then((code) => reject(new Error(`exited with ${code} before the event; stderr:\n${errText}`)), () => {});
+      });
+    },
+    stderr: () => errText,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
