@@ -1,0 +1,113 @@
+// The channel: hello, pushes on publish, client status, and refusals that never crash the server.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ServerStatus } from '../src/protocol/index.ts';
+import { openChannel, type Channel } from './helpers/server-clients.ts';
+import { makeSnapshot, startServer, within } from './helpers/server-fixtures.ts';
+
+async function pingPong(channel: Channel): Promise<void> {
+  channel.ws.send(JSON.stringify({ type: 'ping' }));
+  assert.deepEqual(await channel.next('pong'), { type: 'pong' });
+}
+
+test('a channel opened before any publish says hello with no version, then gets the first one', async (t) => {
+  const { server, url, key } = await startServer(t);
+  const channel = await openChannel(url);
+  t.after(() => channel.ws.terminate());
+  assert.deepEqual(await channel.next('hello'), { type: 'hello', protocol: 1, version: null, etag: null });
+  const snapshot = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(snapshot);
+  assert.deepEqual(await channel.next('version'), { type: 'version', version: snapshot.manifest.version, etag: snapshot.sealed.etag, manifestHash: snapshot.sealed.hash });
+});
+
+test('a publish pushes the new version to every connected channel', async (t) => {
+  const { server, url, key } = await startServer(t);
+  const v1 = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(v1);
+  const channels = await Promise.all([openChannel(url), openChannel(url), openChannel(url)]);
+  t.after(() => channels.forEach((channel) => channel.ws.terminate()));
+  for (const channel of channels) {
+    assert.deepEqual(await channel.next('hello'), { type: 'hello', protocol: 1, version: v1.manifest.version, etag: v1.sealed.etag });
+  }
+  const v2 = makeSnapshot(key, { 'a.ts': 'b' }, { previousVersion: v1.manifest.version });
+  server.publish(v2);
+  const pushed = await Promise.all(channels.map((channel) => channel.next('the pushed version')));
+  for (const message of pushed) {
+    assert.deepEqual(message, { type: 'version', version: v2.manifest.version, etag: v2.sealed.etag, manifestHash: v2.sealed.hash });
+  }
+  assert.equal(server.status().clients.length, 3);
+  assert.equal(new Set(server.status().clients.map((client) => client.id)).size, 3, 'client ids are unique');
+});
+
+test('client status messages are stored per client and shown in /status', async (t) => {
+  const { server, url, key } = await startServer(t);
+  const snapshot = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(snapshot);
+  const [reporting, silent] = await Promise.all([openChannel(url), openChannel(url)]);
+  t.after(() => [reporting, silent].forEach((channel) => channel.ws.terminate()));
+  await reporting.next('hello');
+  await silent.next('hello');
+  reporting.ws.send(JSON.stringify({ type: 'status', version: snapshot.manifest.version, swap: { ok: true, ms: 3 } }));
+  // Messages are handled in order, so once the pong arrives the status was stored.
+  await pingPong(reporting);
+  const status = (await (await fetch(`${url}/status`)).json()) as ServerStatus;
+  assert.equal(status.clients.length, 2);
+  const reported = status.clients.find((client) => client.version !== undefined);
+  assert.ok(reported);
+  assert.equal(reported.version, snapshot.manifest.version);
+  assert.deepEqual(reported.swap, { ok: true, ms: 3 });
+  assert.ok(Number.isFinite(Date.parse(reported.lastStatusAt!)));
+  assert.match(reported.address, /^127\.0\.0\.1:\d+$/);
+  const other = status.clients.find((client) => client !== reported)!;
+  assert.equal(other.version, undefined);
+  const page = await (await fetch(`${url}/`)).text();
+  assert.ok(page.includes(`<td>${snapshot.manifest.version}</td>`), 'the page shows the reported version');
+});
+
+test('malformed, unknown and binary client messages get an error reply and the channel stays open', async (t) => {
+  const { url } = await startServer(t);
+  const channel = await openChannel(url);
+  t.after(() => channel.ws.terminate());
+  await channel.next('hello');
+  const bad: Array<[string | Buffer, RegExp]> = [
+    ['not json {', /not JSON/],
+    ['[1,2]', /JSON object/],
+    ['{"type":"launch"}', /unknown message type "launch"/],
+    ['{"type":"status"}', /"version"/],
+    ['{"type":"status","version":-1}', /"version"/],
+    ['{"type":"status","version":1,"swap":"yes"}', /"swap"/],
+    [Buffer.from([1, 2, 3]), /binary/],
+  ];
+  for (const [frame, reason] of bad) {
+    channel.ws.send(frame, { binary: Buffer.isBuffer(frame) });
+    const reply = await channel.next(`the error for ${String(frame)}`);
+    assert.equal(reply.type, 'error');
+    assert.ok(reply.type === 'error' && reply.code === 'ERR_LIVEMOD_PROTOCOL');
+    assert.match(reply.message, reason);
+  }
+  await pingPong(channel);
+});
+
+test('an oversized client message closes that channel with 1009 and the server keeps serving', async (t) => {
+  const { url } = await startServer(t, { maxMessageBytes: 1024 });
+  const channel = await openChannel(url);
+  await channel.next('hello');
+  channel.ws.send(JSON.stringify({ type: 'status', version: 1, swap: { pad: 'x'.repeat(4096) } }));
+  const { code } = await within(channel.closed, 5000, 'the oversized channel to close');
+  assert.equal(code, 1009);
+  const next = await openChannel(url);
+  t.after(() => next.ws.terminate());
+  await next.next('hello');
+  await pingPong(next);
+});
+
+test('a client that stops answering pings is terminated; one that answers stays', async (t) => {
+  const { url, logged } = await startServer(t, { heartbeatMs: 200 });
+  const [silent, lively] = await Promise.all([openChannel(url, { autoPong: false }), openChannel(url)]);
+  t.after(() => lively.ws.terminate());
+  await lively.next('hello');
+  await within(silent.closed, 5000, 'the silent client to be terminated');
+  await logged(/missed a heartbeat/);
+  await pingPong(lively);
+  assert.equal(lively.ws.readyState, lively.ws.OPEN);
+});
