@@ -1,0 +1,54 @@
+// HTTPS and WSS with a self-signed certificate made for the test.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openChannel } from './helpers/server-clients.ts';
+import { makeSnapshot, startServer, within } from './helpers/server-fixtures.ts';
+
+function selfSigned(dir: string): { cert: Buffer; key: Buffer } | string {
+  const result = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ], { encoding: 'utf8' });
+  if (result.error) return `openssl cannot run (${(result.error as NodeJS.ErrnoException).code})`;
+  if (result.status !== 0) return `openssl failed: ${result.stderr.trim().split('\n')[0]}`;
+  return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
+}
+
+test('with tls, the server speaks HTTPS and WSS', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'livemod-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pair = selfSigned(dir);
+  if (typeof pair === 'string') {
+    console.log(`skipping the TLS test: ${pair}`);
+    t.skip(pair);
+    return;
+  }
+  const { server, url, key } = await startServer(t, { tls: pair });
+  assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  const snapshot = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(snapshot);
+  const body = await within(new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
+    httpsGet(`${url}/manifest.json`, { ca: pair.cert }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  }), 5000, 'the HTTPS manifest');
+  assert.equal(body.status, 200);
+  assert.deepEqual(body.bytes, snapshot.sealed.bytes);
+  const channel = await openChannel(url, { ca: pair.cert });
+  t.after(() => channel.ws.terminate());
+  assert.equal(channel.ws.url.slice(0, 6), 'wss://');
+  assert.deepEqual(await channel.next('hello over wss'), { type: 'hello', protocol: 1, version: snapshot.manifest.version, etag: snapshot.sealed.etag });
+  // A client that does not trust the certificate is refused by TLS itself.
+  const untrusted = await new Promise<string>((resolve) => {
+    httpsGet(`${url}/healthz`, (res) => resolve(`answered ${res.statusCode}`)).on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+  assert.match(untrusted, /SELF_SIGNED|CERT/);
+});
