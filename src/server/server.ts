@@ -19,7 +19,7 @@ import { createUpgradeHandler } from './upgrade.ts';
 const MAX_HEADER_BYTES = 16 * 1024;
 
 export interface ModuleServer {
-  /** Starts listening; calling it again returns the same promise. */
+  /** Starts listening; calling it again returns the same promise, and after close() rejects. */
   listen(): Promise<{ url: string; port: number }>;
   /** Makes `snapshot` current and pushes its version to every channel. Throws if its version does not go up. */
   publish(snapshot: Snapshot): void;
@@ -84,11 +84,8 @@ class LivemodServer implements ModuleServer {
   }
 
   listen(): Promise<{ url: string; port: number }> {
+    if (this.closing) return Promise.reject(new LivemodError('serve', ErrorCodes.USAGE, 'listen() was called after close(); create a new server'));
     this.listening ??= new Promise((resolve, reject) => {
-      if (this.closing) {
-        reject(new LivemodError('serve', ErrorCodes.USAGE, 'listen() was called after close(); create a new server'));
-        return;
-      }
       const { host, port } = this.options;
       const onError = (error: NodeJS.ErrnoException): void => {
         const hint = error.code === 'EADDRINUSE' ? 'another process uses that port; choose another port' : 'check the host and port';
