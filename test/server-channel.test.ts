@@ -76,6 +76,7 @@ test('malformed, unknown and binary client messages get an error reply and the c
     ['{"type":"status"}', /"version"/],
     ['{"type":"status","version":-1}', /"version"/],
     ['{"type":"status","version":1,"swap":"yes"}', /"swap"/],
+    [JSON.stringify({ type: 'status', version: 1, swap: { log: 'x'.repeat(5000) } }), /over 4096 bytes/],
     [Buffer.from([1, 2, 3]), /binary/],
   ];
   for (const [frame, reason] of bad) {

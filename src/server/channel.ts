@@ -19,6 +19,9 @@ interface Client {
   alive: boolean;
 }
 
+/** A swap report is kept per client for /status; past this it is refused, so memory stays ~clients × 4 KiB. */
+const MAX_SWAP_BYTES = 4096;
+
 /** How long close() lets clients answer the close frame before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -129,6 +132,10 @@ export class ChannelHub {
   private handle(ws: WebSocket, client: Client, message: ClientMessage): void {
     switch (message.type) {
       case 'status':
+        if (message.swap && JSON.stringify(message.swap).length > MAX_SWAP_BYTES) {
+          this.refuse(ws, `the "swap" report is over ${MAX_SWAP_BYTES} bytes of JSON; send a summary`);
+          return;
+        }
         client.info = { ...client.info, version: message.version, lastStatusAt: new Date().toISOString(), ...(message.swap ? { swap: message.swap } : {}) };
         return;
       case 'ping':
