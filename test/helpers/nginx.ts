@@ -1,0 +1,166 @@
+// A real nginx serving a folder, for tests and benches: the static host livemod's published
+// snapshots are made for. It runs in the foreground as one process (`master_process off`, so a
+// single kill ends it and nothing is orphaned), with every path it writes (pid, logs, temp
+// folders) inside its own temp dir, listening on 127.0.0.1 only. Whoever starts it calls stop();
+// a process exit hook kills it too, so a crashed test run leaves no nginx behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const NGINX_BINARY = '/usr/sbin/nginx';
+
+/** Why nginx cannot be used here, or null when it can. */
+export function nginxMissing(): string | null {
+  return existsSync(NGINX_BINARY) ? null : `nginx not installed (${NGINX_BINARY} is missing): apt-get install -y nginx`;
+}
+
+export interface Nginx {
+  /** `http://127.0.0.1:<port>/`, the served folder's root. */
+  readonly url: string;
+  readonly port: number;
+  /** Access log lines so far: `<method> <uri> <status> <body bytes> "<Range header>"`. */
+  accessLog(): string[];
+  /** Ends nginx and removes its temp dir; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface NginxOptions {
+  /** Folder to serve (a published snapshot). */
+  readonly root: string;
+  /** Longest wait for nginx to listen (default 10 s). */
+  readonly startTimeoutMs?: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function config(dir: string, root: string, port: number): string {
+  const immutable = 'add_header Cache-Control "public, max-age=31536000, immutable";';
+  return `
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 256; }
+http {
+  types { application/json json; application/octet-stream pack; }
+  default_type application/octet-stream;
+  log_format livemod '$request_method $uri $status $body_bytes_sent "$http_range"';
+  access_log ${dir}/access.log livemod;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  sendfile on;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    # The manifest is the one mutable file: caches must revalidate it (a 304 when unchanged).
+    location = /manifest.json { add_header Cache-Control "no-cache"; }
+    # Blobs and packs are named by their hash, so they never change.
+    location /blobs/ { ${immutable} }
+    location /pack/ { ${immutable} }
+  }
+}
+`;
+}
+
+/** Resolves once `file` exists, rejects after `ms`; event-driven (fs.watch), re-checked once the watch is set. */
+function appears(dir: string, name: string, ms: number): { promise: Promise<void>; cancel: () => void } {
+  let cancel = (): void => {};
+  const promise = new Promise<void>((resolve, reject) => {
+    const watcher = watch(dir, () => {
+      if (existsSync(join(dir, name))) done(null);
+    });
+    const timer = setTimeout(() => done(new Error(`nginx did not start listening within ${ms} ms`)), ms);
+    const done = (error: Error | null): void => {
+      clearTimeout(timer);
+      watcher.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    cancel = () => done(null);
+    if (existsSync(join(dir, name))) done(null);
+  });
+  return { promise, cancel };
+}
+
+async function startOnce(root: string, startTimeoutMs: number): Promise<Nginx | { retry: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'livemod-nginx-'));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, config(dir, root, port));
+  // nginx writes the pid file after it has bound and listened: its appearance means "ready".
+  const ready = appears(dir, 'nginx.pid', startTimeoutMs);
+  const child: ChildProcess = spawn(NGINX_BINARY, ['-p', `${dir}/`, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const onExit = (): void => {
+    kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  const errorLog = (): string => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '') + stderr;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      process.off('exit', onExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGTERM is nginx's fast shutdown; SIGKILL if it has not gone within 5 s.
+        child.kill('SIGTERM');
+        const timer = setTimeout(kill, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const outcome = await Promise.race([
+    ready.promise.then(() => 'ready' as const, (error: Error) => error),
+    exited.then((code) => code),
+  ]);
+  ready.cancel();
+  if (outcome !== 'ready') {
+    const log = errorLog();
+    await stop();
+    // Another process took the port between our probe and nginx's bind: try another one.
+    if (log.includes('Address already in use')) return { retry: log };
+    throw new Error(`nginx failed to start (${outcome instanceof Error ? outcome.message : `exit code ${outcome}`}): ${log.trim() || 'no error log'}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    accessLog: () => (existsSync(join(dir, 'access.log')) ? readFileSync(join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean) : []),
+    stop,
+  };
+}
+
+/** Starts nginx serving `root`; throws with its error log when it cannot start. */
+export async function startNginx(options: NginxOptions): Promise<Nginx> {
+  let last = '';
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const started = await startOnce(options.root, options.startTimeoutMs ?? 10_000);
+    if (!('retry' in started)) return started;
+    last = started.retry;
+  }
+  throw new Error(`nginx could not bind a free port in 3 tries: ${last.trim()}`);
+}
