@@ -92,6 +92,8 @@ export class SnapshotBuilder {
   private readonly dirty = new Set<string>();
   private scanned = false;
   private previousBlobs = new Map<string, string>();
+  /** Records of the last build, reused for unchanged files while no module was added or removed. */
+  private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
 
   constructor(dir: string, options: Partial<BuildOptions> = {}) {
     let root: string;
@@ -183,7 +185,8 @@ export class SnapshotBuilder {
     for (const entry of next.values()) totalBytes += entry.file.size;
     this.checkTotal(totalBytes);
 
-    const content = this.assemble(next);
+    const treeChanged = next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
+    const content = this.assemble(next, treeChanged);
     this.entries.clear();
     for (const [path, entry] of next) this.entries.set(path, entry);
     this.dirty.clear();
@@ -207,7 +210,9 @@ export class SnapshotBuilder {
     };
   }
 
-  private assemble(entries: ReadonlyMap<string, Entry>): { snapshot: SnapshotContent; unresolved: UnresolvedImport[] } {
+  /** Resolution depends on which modules exist: with the same set, an unchanged file's record stands. */
+  private assemble(entries: ReadonlyMap<string, Entry>, treeChanged: boolean): { snapshot: SnapshotContent; unresolved: UnresolvedImport[] } {
+    const records = new Map<string, { entry: Entry; record: ModuleRecord }>();
     const packageEntry = entries.get('package.json');
     const tree: ResolveTree = {
       has: (path) => entries.has(path),
@@ -217,23 +222,36 @@ export class SnapshotBuilder {
     const blobs = new Map<string, Buffer>();
     const unresolved: UnresolvedImport[] = [];
     for (const [path, entry] of entries) {
+      const previous = this.records.get(path);
+      if (!treeChanged && previous?.entry === entry) {
+        records.set(path, previous);
+        modules[path] = previous.record;
+        for (const item of previous.record.imports) {
+          if (item.kind === 'unresolved') unresolved.push({ path, line: item.line!, column: item.column!, specifier: item.specifier, reason: item.reason! });
+        }
+        blobs.set(entry.blobHash, entry.blob);
+        if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
+        continue;
+      }
       const imports: ImportRecord[] = entry.transform.imports.map((site) => {
         const resolution = resolveSpecifier(site.specifier, path, tree);
         const base = { specifier: site.specifier, names: site.names, dynamic: site.dynamic, ...(site.defer ? { defer: true } : {}) };
         if (resolution.kind === 'module') return { ...base, kind: 'module', module: resolution.module };
         if (resolution.kind === 'external') return { ...base, kind: 'external' };
-        const at = entry.transform.locate(site.offset);
-        unresolved.push({ path, line: at.line, column: at.column, specifier: site.specifier, reason: resolution.reason });
-        return { ...base, kind: 'unresolved', reason: resolution.reason, line: at.line, column: at.column };
+        unresolved.push({ path, line: site.line, column: site.column, specifier: site.specifier, reason: resolution.reason });
+        return { ...base, kind: 'unresolved', reason: resolution.reason, line: site.line, column: site.column };
       });
-      modules[path] = {
+      // Frozen: the signer caches the canonical text of frozen records by identity.
+      const record: ModuleRecord = Object.freeze({
         blob: { hash: entry.blobHash, size: entry.blob.byteLength },
         map: entry.map && entry.mapHash ? { hash: entry.mapHash, size: entry.map.byteLength } : null,
         imports,
         exports: entry.transform.exports,
         star: entry.transform.star,
         tla: entry.transform.tla,
-      };
+      });
+      modules[path] = record;
+      records.set(path, { entry, record });
       blobs.set(entry.blobHash, entry.blob);
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
@@ -242,6 +260,7 @@ export class SnapshotBuilder {
       throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `entry "${entry}" is not a module of ${this.root}; name a module path relative to the folder`, { entry });
     }
     entry ??= defaultEntry(tree);
+    this.records = records;
     return { snapshot: { modules, entry, blobs }, unresolved };
   }
 }

@@ -2,7 +2,7 @@
 // Imported bindings are rewritten where they are referenced, with a scope check so that a
 // local variable of the same name is left alone; declarations that export are unwrapped and
 // their names turned into getters registered by the prologue.
-import type MagicString from 'magic-string';
+import type { Edits } from './edits.ts';
 import type { ImportSite } from './transform.ts';
 
 export interface EsNode {
@@ -18,9 +18,12 @@ interface Binding {
   readonly name: string | null;
 }
 
+/** An import as the scan sees it: `offset` is the specifier's position in the scanned JS. */
+export type ScannedSite = Omit<ImportSite, 'line' | 'column'> & { readonly offset: number };
+
 export interface ModuleScan {
   readonly prologue: string;
-  readonly imports: ImportSite[];
+  readonly sites: ScannedSite[];
   readonly exports: string[];
   readonly star: number[];
   readonly tla: boolean;
@@ -164,7 +167,7 @@ function isReference(parent: EsNode, key: string): boolean {
   }
 }
 
-export function scanModule(program: EsNode, code: string, out: MagicString): ModuleScan {
+export function scanModule(program: EsNode, code: string, out: Edits): ModuleScan {
   const sites: MutableSite[] = [];
   const staticIndex = new Map<string, number>();
   const bindings = new Map<string, Binding>();
@@ -439,6 +442,6 @@ export function scanModule(program: EsNode, code: string, out: MagicString): Mod
     seenDynamic.add(site.specifier);
     sites.push(site);
   }
-  const imports: ImportSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
-  return { prologue, imports, exports, star, tla };
+  const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
+  return { prologue, sites: scanned, exports, star, tla };
 }

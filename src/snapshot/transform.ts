@@ -12,13 +12,11 @@
 // (swap) or create it on first read (lazy). The first next() is ES module instantiation: the
 // exports exist and hoisted functions are callable (cycles work, `let` is in its TDZ); the
 // second next() is evaluation. The prologue ends its line, so the code keeps its own lines.
-import remapping from '@jridgewell/remapping';
-import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
-import MagicString from 'magic-string';
 import { parseSync, rawTransferSupported, type ParserOptions } from 'oxc-parser';
 import { transformSync } from 'oxc-transform';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { scanModule, type EsNode } from './scan.ts';
+import { Edits, identityMappings, shiftMappings } from './edits.ts';
+import { scanModule, type EsNode, type ScannedSite } from './scan.ts';
 
 export interface ImportSite {
   readonly specifier: string;
@@ -26,8 +24,9 @@ export interface ImportSite {
   readonly names: readonly string[];
   readonly dynamic: boolean;
   readonly defer: boolean;
-  /** Offset of the specifier in the transformed JS, for locating it in the original on demand. */
-  readonly offset: number;
+  /** Where the specifier is in the original file (1-based), for messages. */
+  readonly line: number;
+  readonly column: number;
 }
 
 export interface ModuleTransform {
@@ -39,8 +38,6 @@ export interface ModuleTransform {
   readonly exports: readonly string[];
   readonly star: readonly number[];
   readonly tla: boolean;
-  /** 1-based line and column in the original file of a position in the transformed JS. */
-  locate(offset: number): { line: number; column: number };
 }
 
 // Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
@@ -82,44 +79,51 @@ function jsonModule(path: string, source: string): ModuleTransform {
   }
   // A JSON text is a valid JS expression (ES2019 admits U+2028/2029 in strings).
   const code = `"use strict";__lm.x({default:()=>__lm_default});yield;\nconst __lm_default=${source.trim()};\n`;
-  return { code, map: null, imports: [], exports: ['default'], star: [], tla: false, locate: () => ({ line: 1, column: 1 }) };
+  return { code, map: null, imports: [], exports: ['default'], star: [], tla: false };
 }
+
+/**
+ * Finds each import's specifier in the original text, in order, for messages about it. The
+ * transformer keeps specifiers as written, so a search from the previous one finds it; the
+ * position in the transformed JS is the fallback. Done now, so that nothing of the file's
+ * text has to be kept for a later lookup.
+ */
+function locateImports(source: string, js: string, sites: readonly ScannedSite[]): ImportSite[] {
+  let from = 0;
+  return sites.map(({ offset, ...site }) => {
+    let at = -1;
+    for (const quote of ["'", '"', '`']) {
+      const found = source.indexOf(quote + site.specifier + quote, from);
+      if (found !== -1 && (at === -1 || found < at)) at = found;
+    }
+    const position = at === -1 ? lineColumn(js, offset) : lineColumn(source, at);
+    if (at !== -1 && !site.dynamic) from = at + 1;
+    return { ...site, ...position };
+  });
+}
+
+const JSX = /\.(?:tsx|jsx)$/;
 
 export function transformModule(path: string, source: string): ModuleTransform {
   if (path.endsWith('.json')) return jsonModule(path, source);
   let js = source;
-  let tsMap: string | null = null;
+  let tsMap: { mappings: string; names: string[] } | null = null;
   if (isTypeScriptLike(path)) {
-    const result = transformSync(path, source, { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } });
+    // JSX handling doubles the transformer's cost: ask for it only where JSX can appear.
+    const result = transformSync(path, source, JSX.test(path) ? { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } } : { sourcemap: true, target: 'esnext' });
     if (result.errors.length > 0) throw buildError(path, source, result.errors, 'TypeScript transform');
     js = result.code;
-    tsMap = JSON.stringify(result.map);
+    tsMap = { mappings: result.map!.mappings, names: result.map!.names };
   }
   const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, PARSE_OPTIONS);
   if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
-  const output = new MagicString(js);
-  const scan = scanModule(parsed.program as unknown as EsNode, js, output);
-  const prologue = `"use strict";${scan.prologue}yield;\n`;
-  output.prepend(prologue);
+  const edits = new Edits();
+  const scan = scanModule(parsed.program as unknown as EsNode, js, edits);
+  const edited = edits.apply(js);
+  const code = `"use strict";${scan.prologue}yield;\n${edited}`;
+  const mappings = shiftMappings(tsMap ? tsMap.mappings : identityMappings(js), js, edited, edits, 1);
+  const map = JSON.stringify({ version: 3, sources: [path], sourcesContent: [source], names: tsMap?.names ?? [], mappings });
 
-  const rewriteMap = output.generateMap({ source: path, hires: 'boundary', includeContent: tsMap === null });
-  let map: string;
-  if (tsMap === null) {
-    map = rewriteMap.toString();
-  } else {
-    const composed = remapping([rewriteMap.toString(), tsMap], () => null);
-    composed.sources = [path];
-    composed.sourcesContent = [source];
-    map = composed.toString();
-  }
-
-  let trace: TraceMap | undefined;
-  const locate = (offset: number): { line: number; column: number } => {
-    const at = lineColumn(js, offset);
-    if (tsMap === null) return at;
-    trace ??= new TraceMap(tsMap);
-    const original = originalPositionFor(trace, { line: at.line, column: at.column - 1 });
-    return original.line === null ? at : { line: original.line, column: original.column + 1 };
-  };
-  return { code: output.toString(), map, imports: scan.imports, exports: scan.exports, star: scan.star, tla: scan.tla, locate };
+  const imports = locateImports(source, js, scan.sites);
+  return { code, map, imports, exports: scan.exports, star: scan.star, tla: scan.tla };
 }
