@@ -1,0 +1,60 @@
+// The JSON Schema in docs/ and the validator clients run agree: real manifests pass both,
+// and each kind of damage is refused by both.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { SnapshotBuilder, generatePublisherKey, publishSnapshot, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+const schema = JSON.parse(readFileSync(new URL('../docs/manifest.schema.json', import.meta.url), 'utf8')) as object;
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+
+function sample(t: Parameters<typeof tempDir>[0]): { signed: Record<string, unknown>; envelope: Record<string, unknown> } {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'main.ts': `import { a } from './a'; import * as fs from 'node:fs'; import './missing'; export * from './a'; export const b = a + (await import('./dyn.js')).d; export { fs };`,
+    'a.ts': 'export const a = 1;',
+    'dyn.js': 'export const d = 2;',
+    'data.json': '{"x": 1}',
+  });
+  const content = new SnapshotBuilder(dir).build().content;
+  const published = publishSnapshot(content, generatePublisherKey(), tempDir(t));
+  const envelope = JSON.parse(published.snapshot.sealed.bytes.toString('utf8')) as Record<string, unknown>;
+  return { signed: envelope.signed as Record<string, unknown>, envelope };
+}
+
+test('published and served manifests validate against the schema and the client validator', (t) => {
+  const { signed, envelope } = sample(t);
+  assert.equal(validate(envelope), true, JSON.stringify(validate.errors));
+  assert.doesNotThrow(() => validateManifest(signed, 'test'));
+  const dir = tempDir(t);
+  writeFiles(dir, { 'x.js': 'export default 1;' });
+  const served = signSnapshot(new SnapshotBuilder(dir).build().content, generatePublisherKey());
+  assert.equal(validate(JSON.parse(served.sealed.bytes.toString('utf8'))), true, JSON.stringify(validate.errors));
+});
+
+test('schema and validator refuse the same damage', (t) => {
+  const { signed, envelope } = sample(t);
+  const damage: [string, (m: Record<string, any>) => void][] = [
+    ['unknown top-level field', (m) => (m.extra = 1)],
+    ['wrong schema', (m) => (m.schema = 'livemod/manifest@2')],
+    ['fractional version', (m) => (m.version = 1.5)],
+    ['bad time', (m) => (m.expires = 'tomorrow')],
+    ['bad key id', (m) => (m.keyId = 'XYZ')],
+    ['traversal in a module path', (m) => (m.modules['../etc/passwd'] = m.modules['a.ts'])],
+    ['absolute module path', (m) => (m.modules['/abs.ts'] = m.modules['a.ts'])],
+    ['bad blob hash', (m) => (m.modules['a.ts'] = { ...m.modules['a.ts'], blob: { hash: 'abc', size: 1 } })],
+    ['negative size', (m) => (m.modules['a.ts'] = { ...m.modules['a.ts'], blob: { ...m.modules['a.ts'].blob, size: -1 } })],
+    ['unknown import kind', (m) => (m.modules['main.ts'].imports[0].kind = 'remote')],
+    ['module import without target', (m) => delete m.modules['main.ts'].imports[0].module],
+    ['entry not a module path', (m) => (m.entry = '../x')],
+    ['tla not boolean', (m) => (m.modules['a.ts'].tla = 'no')],
+  ];
+  for (const [name, apply] of damage) {
+    const copy = structuredClone(signed);
+    apply(copy);
+    assert.equal(validate({ ...envelope, signed: copy }), false, `schema refuses: ${name}`);
+    assert.throws(() => validateManifest(copy, 'test'), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_MANIFEST_INVALID', `validator refuses: ${name}`);
+  }
+});
