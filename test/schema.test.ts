@@ -36,6 +36,7 @@ test('published and served manifests validate against the schema and the client 
 
 test('schema and validator refuse the same damage', (t) => {
   const { signed, envelope } = sample(t);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- damage reaches into arbitrary depths of a parsed manifest
   const damage: [string, (m: Record<string, any>) => void][] = [
     ['unknown top-level field', (m) => (m.extra = 1)],
     ['wrong schema', (m) => (m.schema = 'livemod/manifest@2')],
