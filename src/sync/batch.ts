@@ -9,17 +9,92 @@ import { CONTENT_TYPES, batchResponseLength, type BatchRequest } from '../protoc
 import { shortHash } from '../snapshot/index.ts';
 import { httpError } from './http-errors.ts';
 import type { ResolvedBlobOptions } from './options.ts';
-import { ByteReader } from './reader.ts';
 import type { Session } from './transfer.ts';
 import { verifyBlob, type BlobEntry } from './verify.ts';
 
-const NEWLINE = Buffer.from('\n');
+const NEWLINE = 0x0a;
 const FRAME_HEADER = /^([0-9a-f]{64}) (0|[1-9][0-9]{0,15})$/;
 /** 64 hex digits, a space, up to 16 digits. */
 const MAX_FRAME_HEADER = 81;
 
 function malformed(url: string, what: string): LivemodError {
   return new LivemodError('sync', ErrorCodes.PROTOCOL, `batch response from ${url} ${what}; the server does not speak this livemod protocol, or something between rewrote the response`, { url });
+}
+
+/**
+ * Takes the body chunk by chunk and parses synchronously within each, so a thousand small
+ * frames cost a thousand loop turns, not a thousand awaits. Each blob is verified as it completes.
+ */
+class FrameParser {
+  private readonly url: string;
+  private readonly pending: Map<string, BlobEntry>;
+  private readonly into: Map<string, Buffer>;
+  private header: Buffer[] = [];
+  private headerBytes = 0;
+  private frame: { entry: BlobEntry; parts: Buffer[]; have: number } | null = null;
+
+  constructor(url: string, wanted: readonly BlobEntry[], into: Map<string, Buffer>) {
+    this.url = url;
+    this.pending = new Map(wanted.map((entry) => [entry.ref.hash, entry]));
+    this.into = into;
+  }
+
+  push(chunk: Buffer): void {
+    let data = chunk;
+    while (data.length > 0) {
+      if (!this.frame) {
+        if (this.pending.size === 0) throw malformed(this.url, 'goes on after the last blob asked for');
+        const newline = data.indexOf(NEWLINE);
+        const headerPart = newline === -1 ? data : data.subarray(0, newline);
+        this.headerBytes += headerPart.length;
+        if (this.headerBytes > MAX_FRAME_HEADER) throw malformed(this.url, 'has a frame header longer than "<hash> <length>"');
+        if (newline === -1) {
+          this.header.push(headerPart);
+          return;
+        }
+        const line = (this.header.length === 0 ? headerPart : Buffer.concat([...this.header, headerPart])).toString('latin1');
+        this.header = [];
+        this.headerBytes = 0;
+        data = data.subarray(newline + 1);
+        this.startFrame(line);
+      }
+      const frame = this.frame!;
+      const take = Math.min(frame.entry.ref.size - frame.have, data.length);
+      if (take > 0) {
+        frame.parts.push(data.subarray(0, take));
+        frame.have += take;
+        data = data.subarray(take);
+      }
+      if (frame.have === frame.entry.ref.size) this.completeFrame(frame);
+    }
+  }
+
+  private startFrame(line: string): void {
+    const match = FRAME_HEADER.exec(line);
+    if (!match) throw malformed(this.url, `has a frame header ${JSON.stringify(line.slice(0, 90))} that is not "<hash> <length>"`);
+    const hash = match[1]!;
+    const length = Number(match[2]);
+    const entry = this.pending.get(hash);
+    if (!entry) throw malformed(this.url, `sends blob ${shortHash(hash)}, which was ${this.into.has(hash) ? 'sent already' : 'not asked for'}`);
+    if (length !== entry.ref.size) throw malformed(this.url, `announces ${length} bytes for blob ${shortHash(hash)} of "${entry.module}", which the manifest says is ${entry.ref.size} bytes`);
+    this.pending.delete(hash);
+    this.frame = { entry, parts: [], have: 0 };
+    // An empty blob is complete with its header, even at the very end of the body.
+    if (length === 0) this.completeFrame(this.frame);
+  }
+
+  private completeFrame(frame: { entry: BlobEntry; parts: Buffer[]; have: number }): void {
+    const bytes = frame.parts.length === 1 ? frame.parts[0]! : Buffer.concat(frame.parts, frame.have);
+    verifyBlob(frame.entry, bytes, this.url);
+    this.into.set(frame.entry.ref.hash, bytes);
+    this.frame = null;
+  }
+
+  end(): void {
+    if (this.frame) throw malformed(this.url, `ends inside blob ${shortHash(this.frame.entry.ref.hash)} of "${this.frame.entry.module}" (${this.frame.have} of ${this.frame.entry.ref.size} bytes)`);
+    if (this.headerBytes > 0) throw malformed(this.url, 'ends inside a frame header');
+    if (this.pending.size > 0) throw malformed(this.url, `ends with ${this.pending.size} blob(s) not sent (the first for "${this.pending.values().next().value!.module}")`);
+  }
 }
 
 async function fetchOneBatch(session: Session, url: string, wanted: readonly BlobEntry[], into: Map<string, Buffer>): Promise<void> {
@@ -39,31 +114,9 @@ async function fetchOneBatch(session: Session, url: string, wanted: readonly Blo
   }
   // The exact length of a correct answer: any byte more is refused as it arrives.
   const limit = batchResponseLength(wanted.map((entry) => ({ hash: entry.ref.hash, length: entry.ref.size })));
-  const pending = new Map(wanted.map((entry) => [entry.ref.hash, entry]));
-  const reader = new ByteReader(exchange.body(limit, 'that the manifest accounts for', 'the host sends more than the signed manifest describes, so it is refused'));
-  try {
-    while (pending.size > 0) {
-      const line = await reader.readUntil(NEWLINE, MAX_FRAME_HEADER);
-      if (line === null) {
-        throw malformed(url, (await reader.atEnd()) ? `ends with ${pending.size} blob(s) not sent (the first for "${pending.values().next().value!.module}")` : 'has a frame header that is not "<hash> <length>"');
-      }
-      const match = FRAME_HEADER.exec(line.toString('latin1'));
-      if (!match) throw malformed(url, `has a frame header ${JSON.stringify(line.toString('latin1').slice(0, 90))} that is not "<hash> <length>"`);
-      const hash = match[1]!;
-      const length = Number(match[2]);
-      const entry = pending.get(hash);
-      if (!entry) throw malformed(url, `sends blob ${shortHash(hash)}, which was ${into.has(hash) ? 'sent already' : 'not asked for'}`);
-      if (length !== entry.ref.size) throw malformed(url, `announces ${length} bytes for blob ${shortHash(hash)} of "${entry.module}", which the manifest says is ${entry.ref.size} bytes`);
-      pending.delete(hash);
-      const bytes = await reader.readExact(length);
-      if (bytes === null) throw malformed(url, `ends inside blob ${shortHash(hash)} of "${entry.module}"`);
-      verifyBlob(entry, bytes, url);
-      into.set(hash, bytes);
-    }
-    if (!(await reader.atEnd())) throw malformed(url, 'goes on after the last blob asked for');
-  } finally {
-    await reader.close();
-  }
+  const parser = new FrameParser(url, wanted, into);
+  for await (const chunk of exchange.body(limit, 'that the manifest accounts for', 'the host sends more than the signed manifest describes, so it is refused')) parser.push(chunk);
+  parser.end();
 }
 
 /** Fetches `wanted` from a livemod server's batch route, in as few POSTs as its hash limit allows (one, normally). */

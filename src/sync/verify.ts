@@ -1,6 +1,6 @@
 // Blob checks. Nothing leaves sync that does not hash to what the signed manifest says, and every
 // refusal names the module the blob belongs to, so a user knows what was tampered with.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
 
@@ -24,7 +24,8 @@ export function blobIndex(manifest: Manifest): Map<string, BlobEntry> {
 /** Throws ERR_LIVEMOD_HASH_MISMATCH unless `bytes` are exactly the blob `entry` describes. */
 export function verifyBlob(entry: BlobEntry, bytes: Uint8Array, source: string): void {
   const { hash, size } = entry.ref;
-  const actual = bytes.byteLength === size ? createHash('sha256').update(bytes).digest('hex') : null;
+  // crypto.hash: one call per blob, no Hash object; a cold fetch checks thousands of small blobs.
+  const actual = bytes.byteLength === size ? digest('sha256', bytes, 'hex') : null;
   if (actual === hash) return;
   const got = actual === null ? `${bytes.byteLength} bytes, not ${size}` : `bytes hashing to ${shortHash(actual)}`;
   throw new LivemodError('sync', ErrorCodes.HASH_MISMATCH, `blob ${shortHash(hash)} for "${entry.module}" from ${source} failed its hash check (got ${got}); it was changed on the way or on the host and was not used: run again, and tell the publisher if it repeats`, { module: entry.module, hash, source });
