@@ -20,6 +20,7 @@ export const ErrorCodes = {
   TIMEOUT: 'ERR_LIVEMOD_TIMEOUT',
   OUT_INVALID: 'ERR_LIVEMOD_OUT_INVALID',
   SERVE_FAILED: 'ERR_LIVEMOD_SERVE_FAILED',
+  MODULE_NOT_FOUND: 'ERR_LIVEMOD_MODULE_NOT_FOUND',
   // HTTP and channel protocol (src/server, src/protocol): one code per thing a client can act on.
   BAD_REQUEST: 'ERR_LIVEMOD_BAD_REQUEST',
   UNAUTHORIZED: 'ERR_LIVEMOD_UNAUTHORIZED',
@@ -28,6 +29,12 @@ export const ErrorCodes = {
   NO_SNAPSHOT: 'ERR_LIVEMOD_NO_SNAPSHOT',
   BLOB_UNKNOWN: 'ERR_LIVEMOD_BLOB_UNKNOWN',
   PROTOCOL: 'ERR_LIVEMOD_PROTOCOL',
+  // Client store (src/store): the disk cache shared by every livemod process of a user.
+  STORE_UNWRITABLE: 'ERR_LIVEMOD_STORE_UNWRITABLE',
+  STORE_FULL: 'ERR_LIVEMOD_STORE_FULL',
+  STORE_LOCKED: 'ERR_LIVEMOD_STORE_LOCKED',
+  STORE_INCOMPLETE: 'ERR_LIVEMOD_STORE_INCOMPLETE',
+  STORE_IO: 'ERR_LIVEMOD_STORE_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,34 @@
+// A local folder as a module source: built in-process with the same builder `serve` uses, so
+// `livemod run ./src/main.ts` runs exactly what would be published — without a server, a key
+// or a store. The manifest is signed with a key made for this process only; nothing verifies
+// it, but every module source then has the same shape.
+import { pathToFileURL } from 'node:url';
+import { SnapshotBuilder, generatePublisherKey, signSnapshot, type BuildOptions, type BuildResult, type Snapshot } from '../snapshot/index.ts';
+import type { ModuleSource } from '../runtime/index.ts';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+
+export interface LocalSource extends ModuleSource {
+  readonly builder: SnapshotBuilder;
+  readonly snapshot: Snapshot;
+  readonly build: BuildResult;
+}
+
+export function localSource(dir: string, options: Partial<BuildOptions> = {}): LocalSource {
+  const builder = new SnapshotBuilder(dir, options);
+  const build = builder.build();
+  const snapshot = signSnapshot(build.content, generatePublisherKey());
+  const blob = (hash: string): Buffer => {
+    const bytes = snapshot.blobs.get(hash);
+    if (!bytes) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `blob ${hash} is not in the local build of ${builder.root}`);
+    return bytes;
+  };
+  return {
+    builder,
+    snapshot,
+    build,
+    manifest: snapshot.manifest,
+    base: `${pathToFileURL(builder.root).href}/`,
+    blob,
+    map: (hash) => snapshot.blobs.get(hash)?.toString('utf8') ?? null,
+  };
+}

@@ -1,0 +1,13 @@
+// Where a registry gets its modules: a verified manifest, a base URL the module paths hang off
+// (an origin for remote snapshots, a file URL for a local folder), and the bytes of blobs.
+import type { Manifest } from '../snapshot/index.ts';
+
+export interface ModuleSource {
+  readonly manifest: Manifest;
+  /** Ends with "/": a module's URL is `new URL(path, base)`. */
+  readonly base: string;
+  /** A verified blob; throws a LivemodError when it cannot be had. */
+  blob(hash: string): Buffer;
+  /** A source map's text, or null when it cannot be had (stack traces then stay unmapped). */
+  map(hash: string): string | null;
+}

@@ -1,0 +1,91 @@
+// Stack traces of live code point at the original source: V8 reports positions in the module
+// function (whose file name is the module's URL), and a stack-trace formatter installed once
+// maps every frame of a known module URL through that module's source map. Maps are parsed only
+// when a stack that needs them is formatted. Frames of other files are left exactly as V8
+// formats them, and a formatter installed before ours still receives every frame.
+import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+
+type MapLoader = () => string | null;
+
+interface Known {
+  readonly load: MapLoader;
+  map?: TraceMap | null;
+}
+
+const known = new Map<string, Known>();
+let installed = false;
+
+/** Registers the source map of a compiled module; `url` is the file name it was compiled under. */
+export function registerSourceMap(url: string, load: MapLoader): void {
+  known.set(url, { load });
+  install();
+}
+
+export function forgetSourceMap(url: string): void {
+  known.delete(url);
+}
+
+function traceMap(url: string): TraceMap | null {
+  const entry = known.get(url);
+  if (!entry) return null;
+  if (entry.map === undefined) {
+    try {
+      const text = entry.load();
+      entry.map = text === null ? null : new TraceMap(text);
+    } catch {
+      entry.map = null;
+    }
+  }
+  return entry.map;
+}
+
+/** Original position of a 1-based line/column in a live module, or null. */
+export function originalPosition(url: string, line: number, column: number): { source: string; line: number; column: number } | null {
+  const map = traceMap(url);
+  if (!map) return null;
+  const found = originalPositionFor(map, { line, column: column - 1 });
+  if (found.line === null || found.source === null) return null;
+  return { source: url, line: found.line, column: found.column + 1 };
+}
+
+type CallSite = NodeJS.CallSite;
+
+/** A call site whose position getters answer with the original position. */
+function mapped(site: CallSite): CallSite {
+  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
+  const line = site.getLineNumber();
+  const column = site.getColumnNumber();
+  if (!file || line === null || column === null || !known.has(file)) return site;
+  const original = originalPosition(file, line, column);
+  if (!original) return site;
+  const text = site.toString().replace(`${file}:${line}:${column}`, `${original.source}:${original.line}:${original.column}`);
+  return new Proxy(site, {
+    get(target, property) {
+      if (property === 'getLineNumber') return () => original.line;
+      if (property === 'getColumnNumber') return () => original.column;
+      if (property === 'toString') return () => text;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function header(error: unknown): string {
+  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) return String(error);
+  try {
+    return Error.prototype.toString.call(error);
+  } catch {
+    return '<error>';
+  }
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  const previous = Error.prepareStackTrace;
+  Error.prepareStackTrace = (error: Error, sites: CallSite[]): unknown => {
+    const frames = sites.map(mapped);
+    if (previous) return previous(error, frames);
+    return `${header(error)}${frames.map((site) => `\n    at ${site.toString()}`).join('')}`;
+  };
+}

@@ -1,0 +1,14 @@
+import { pathToFileURL } from 'node:url';
+import { localSource } from '../../src/client/local.ts';
+import { Registry, type Namespace } from '../../src/runtime/index.ts';
+import { tempDir, writeFiles } from './fs.ts';
+
+/** Writes a tree to a temp folder and returns a registry over its local build. */
+export function registryFor(t: Parameters<typeof tempDir>[0], files: Record<string, string>, externals: Record<string, string> = {}): { registry: Registry; dir: string; run(path: string): Promise<Namespace> } {
+  const dir = tempDir(t);
+  writeFiles(dir, files);
+  const program = tempDir(t);
+  writeFiles(program, externals);
+  const registry = new Registry(localSource(dir), { externalsFrom: `${pathToFileURL(program).href}/` });
+  return { registry, dir, run: (path) => registry.import(path) };
+}
