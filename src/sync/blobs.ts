@@ -11,6 +11,22 @@ import { Session } from './transfer.ts';
 import { snapshotBase, type Capabilities } from './urls.ts';
 import { blobIndex, type BlobEntry } from './verify.ts';
 
+/** Every way of fetching puts verified blobs into one map: telling on `set` covers them all. */
+class NotifyingMap extends Map<string, Buffer> {
+  private readonly notify: (hash: string, bytes: Buffer) => void;
+
+  constructor(notify: (hash: string, bytes: Buffer) => void) {
+    super();
+    this.notify = notify;
+  }
+
+  override set(hash: string, bytes: Buffer): this {
+    super.set(hash, bytes);
+    this.notify(hash, bytes);
+    return this;
+  }
+}
+
 function wantedEntries(manifest: Manifest, hashes: Iterable<string>): BlobEntry[] {
   const index = blobIndex(manifest);
   const wanted = new Map<string, BlobEntry>();
@@ -27,7 +43,7 @@ function wantedEntries(manifest: Manifest, hashes: Iterable<string>): BlobEntry[
 /** @internal One session's blob fetch, shared by fetchBlobs and fetchSnapshot. */
 export async function requestBlobs(session: Session, base: URL, manifest: Manifest, hashes: Iterable<string>, capabilities: Capabilities, options: ResolvedBlobOptions): Promise<Map<string, Buffer>> {
   const wanted = wantedEntries(manifest, hashes);
-  const into = new Map<string, Buffer>();
+  const into = options.onBlob ? new NotifyingMap(options.onBlob) : new Map<string, Buffer>();
   if (wanted.length === 0) return into;
   if (capabilities.batch) {
     await fetchBatch(session, capabilities.batch, wanted, options, into);

@@ -47,6 +47,11 @@ export interface BlobOptions extends TransferOptions {
   concurrency: number;
   /** Most hashes in one `POST /batch` (default 10,000; the server's own default limit is 20,000). */
   maxBatchHashes: number;
+  /**
+   * Called with each blob as soon as it arrived and verified, before the whole fetch is done:
+   * for progress, and so a caller can store what it got even if the fetch fails later.
+   */
+  onBlob?: (hash: string, bytes: Buffer) => void;
 }
 
 export type ResolvedTransferOptions = Readonly<TransferOptions>;
@@ -72,6 +77,7 @@ function resolveTransfer(options: Partial<TransferOptions>): TransferOptions {
     if (typeof value !== 'string') throw usage(`sync option headers["${name}"] must be a string`);
   }
   if (options.onRequest !== undefined && typeof options.onRequest !== 'function') throw usage('sync option onRequest must be a function');
+  if ((options as Partial<BlobOptions>).onBlob !== undefined && typeof (options as Partial<BlobOptions>).onBlob !== 'function') throw usage('sync option onBlob must be a function');
   return {
     headers: Object.freeze({ ...headers }),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -100,5 +106,6 @@ export function resolveBlobOptions(options: Partial<BlobOptions> = {}): Resolved
     maxRangeHeaderBytes: integer('maxRangeHeaderBytes', options.maxRangeHeaderBytes ?? BLOB_DEFAULTS.maxRangeHeaderBytes, 64),
     concurrency: integer('concurrency', options.concurrency ?? BLOB_DEFAULTS.concurrency, 1),
     maxBatchHashes: integer('maxBatchHashes', options.maxBatchHashes ?? BLOB_DEFAULTS.maxBatchHashes, 1),
+    ...(options.onBlob ? { onBlob: options.onBlob } : {}),
   });
 }
