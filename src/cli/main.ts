@@ -2,10 +2,12 @@
 // 2 usage. Errors are one line on stderr (and a JSON object on stdout with --json).
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { ErrorCodes, isLivemodError } from '../errors.ts';
 import { registerKeygen } from './keygen.ts';
 import { describeError } from './output.ts';
 import { registerPublish } from './publish.ts';
+import { registerRun } from './run.ts';
 import { registerServe } from './serve.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -17,11 +19,13 @@ function buildProgram(): Command {
     .version(pkg.version, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.\nDocs: README.md and docs/ in the livemod package.');
   registerKeygen(program);
   registerPublish(program);
   registerServe(program);
+  registerRun(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -38,12 +42,19 @@ async function main(argv: string[]): Promise<number> {
       if (json) process.stdout.write(`${JSON.stringify({ error: { code: ErrorCodes.USAGE, message: error.message } })}\n`);
       return 2;
     }
+    if (!isLivemodError(error)) {
+      // Thrown by the program `livemod run` ran (or a bug of ours): shown as Node shows an
+      // uncaught exception, with the stack (source-mapped for live modules).
+      process.stderr.write(`${inspect(error)}\n`);
+      return 1;
+    }
     const { code, message } = describeError(error);
     process.stderr.write(`${message}\n`);
     if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
-    if (!isLivemodError(error) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     return code === ErrorCodes.USAGE ? 2 : 1;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const status = await main(process.argv.slice(2));
+// A program run by `livemod run` may set its own exit code; only a failure of ours overrides it.
+if (status !== 0) process.exitCode = status;

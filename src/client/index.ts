@@ -1,0 +1,6 @@
+// The client's only door: connect to a remote snapshot (sync through the store, then run it in
+// a registry) or open a local folder the same way.
+export { connect, openFolder, type App, type ConnectOptions } from './connect.ts';
+export { localSource, type LocalSource } from './local.ts';
+export { formatAge, type SyncProgress, type SyncedFrom } from './remote.ts';
+export { parseRemoteTarget } from './targets.ts';

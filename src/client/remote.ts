@@ -1,0 +1,206 @@
+// A remote snapshot as a module source: sync (conditional manifest GET, verify, fetch what the
+// store lacks in one batch or one multi-range request), then serve blobs from the store.
+// Offline — the origin unreachable, or `offline` asked for — the last manifest accepted from
+// that origin runs, verified again, and the caller is told its age.
+import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
+import type { ModuleSource } from '../runtime/index.ts';
+import { manifestBlobs, openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import type { Store } from '../store/index.ts';
+import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
+import { candidates, type Candidate } from './targets.ts';
+
+export interface SyncProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly bytes: number;
+  readonly totalBytes: number;
+}
+
+export interface RemoteOptions {
+  readonly key: VerifyKey;
+  readonly store: Store;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Never touch the network. */
+  readonly offline: boolean;
+  /** Refuse to run a cached version last confirmed longer ago than this (ms); undefined: no bound. */
+  readonly maxStaleMs?: number;
+  readonly timeoutMs?: number;
+  readonly onRequest?: (event: RequestEvent) => void;
+  readonly onProgress?: (progress: SyncProgress) => void;
+  /** One-line notices for the user (offline fallback, refetched blobs). */
+  readonly notice: (line: string) => void;
+  readonly now?: () => number;
+}
+
+export type SyncedFrom = 'network' | 'not-modified' | 'offline';
+
+export interface RemoteSource extends ModuleSource {
+  readonly from: SyncedFrom;
+  /** Module named in the target URL, or null for the manifest's entry. */
+  readonly module: string | null;
+  /** How long ago the manifest was last confirmed by its origin (0 when just now). */
+  readonly ageMs: number;
+  readonly capabilities: Capabilities;
+}
+
+/** Errors that mean "the origin cannot be reached now", after which the cache may run. */
+function unreachable(error: unknown): boolean {
+  return isLivemodError(error) && (error.code === ErrorCodes.FETCH_FAILED || error.code === ErrorCodes.TIMEOUT);
+}
+
+export function formatAge(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+interface Chosen {
+  readonly candidate: Candidate;
+  readonly manifest: Manifest;
+  readonly from: SyncedFrom;
+  readonly ageMs: number;
+  readonly capabilities: Capabilities;
+  readonly commit?: { bytes: Buffer; etag: string | null };
+}
+
+function fromCache(candidate: Candidate, options: RemoteOptions, why: string): Chosen | null {
+  const stored = options.store.readOrigin(candidate.base);
+  if (!stored) return null;
+  const now = options.now?.() ?? Date.now();
+  const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+  const ageMs = Math.max(0, now - stored.state.checkedAt);
+  if (options.maxStaleMs !== undefined && ageMs > options.maxStaleMs) {
+    throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and the cached version ${manifest.version} was last confirmed ${formatAge(ageMs)} ago, longer than --max-stale allows; reconnect, or raise --max-stale`, { origin: candidate.base, ageMs });
+  }
+  options.notice(`[livemod sync] ${why}: running cached version ${manifest.version} of ${candidate.base}, last confirmed ${formatAge(ageMs)} ago${Date.parse(manifest.expires) < now ? ' (its signature has expired since)' : ''}`);
+  return { candidate, manifest, from: 'offline', ageMs, capabilities: {} };
+}
+
+async function choose(list: readonly Candidate[], options: RemoteOptions): Promise<Chosen> {
+  if (options.offline) {
+    for (const candidate of list) {
+      const cached = fromCache(candidate, options, 'offline (--offline)');
+      if (cached) return cached;
+    }
+    throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `--offline, but nothing from ${list[0]!.base} is in the cache (${options.store.dir}); run once online first`, { origin: list[0]!.base });
+  }
+  let lastNotFound: unknown;
+  for (const candidate of list) {
+    const stored = options.store.readOrigin(candidate.base);
+    let result;
+    try {
+      result = await fetchManifest(candidate.base, {
+        key: options.key,
+        etag: stored?.state.etag ?? null,
+        headers: options.headers,
+        ...(stored ? { minVersion: stored.state.version } : {}),
+        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      });
+    } catch (error) {
+      if (isLivemodError(error) && error.code === ErrorCodes.NOT_FOUND) {
+        lastNotFound = error;
+        continue;
+      }
+      if (unreachable(error)) {
+        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${(error as LivemodError).code})`);
+        if (cached) return cached;
+      }
+      throw error;
+    }
+    const now = options.now?.() ?? Date.now();
+    if (result.status === 'not-modified') {
+      if (!stored) throw new LivemodError('sync', ErrorCodes.PROTOCOL, `${candidate.base} answered 304 to a request without If-None-Match`, { origin: candidate.base });
+      const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+      checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version });
+      options.store.touchOrigin(candidate.base, { checkedAt: now });
+      return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: {} };
+    }
+    return { candidate, manifest: result.manifest, from: 'network', ageMs: 0, capabilities: result.capabilities, commit: { bytes: result.bytes, etag: result.etag } };
+  }
+  throw lastNotFound;
+}
+
+/** Reads every code blob once, verified; a corrupt entry is removed and counted for a refetch. */
+function readVerified(store: Store, hashes: readonly string[]): { blobs: Map<string, Buffer>; bad: string[] } {
+  const blobs = new Map<string, Buffer>();
+  const bad: string[] = [];
+  for (const hash of hashes) {
+    const bytes = store.readBlob(hash);
+    if (bytes) blobs.set(hash, bytes);
+    else bad.push(hash);
+  }
+  return { blobs, bad };
+}
+
+export async function syncRemote(url: URL, options: RemoteOptions): Promise<RemoteSource> {
+  const chosen = await choose(candidates(url), options);
+  const { manifest, candidate } = chosen;
+  const { store } = options;
+  const refs = manifestBlobs(manifest);
+  const missing = store.missingBlobs(refs.map((ref) => ref.hash));
+  const code = [...new Set(Object.values(manifest.modules).map((record) => record.blob.hash))];
+
+  // A 304 carries no capability headers; when blobs are missing after one (the cache lost some),
+  // one unconditional manifest request tells whether the host has a batch route.
+  let known: Capabilities | undefined = chosen.from === 'network' ? chosen.capabilities : undefined;
+  const capabilities = async (): Promise<Capabilities> => {
+    if (known) return known;
+    const fresh = await fetchManifest(candidate.base, { key: options.key, headers: options.headers, minVersion: manifest.version, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
+    known = fresh.status === 'ok' ? fresh.capabilities : {};
+    return known;
+  };
+
+  const fetch = async (hashes: string[]): Promise<void> => {
+    if (hashes.length === 0) return;
+    if (chosen.from === 'offline') {
+      throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${hashes.length} blob(s) of cached version ${manifest.version} are not in the cache (${store.dir}); run once online`, { missing: hashes.length });
+    }
+    const sizes = new Map(refs.map((ref) => [ref.hash, ref.size]));
+    const totalBytes = hashes.reduce((sum, hash) => sum + (sizes.get(hash) ?? 0), 0);
+    let done = 0;
+    let bytes = 0;
+    options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
+    await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
+      headers: options.headers,
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      // Stored as each arrives: a sync cut short keeps what it got.
+      onBlob: (hash, blob) => {
+        store.writeBlob(hash, blob);
+        done += 1;
+        bytes += blob.byteLength;
+        options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
+      },
+    });
+  };
+
+  await fetch(missing);
+  let { blobs, bad } = readVerified(store, code);
+  if (bad.length > 0) {
+    options.notice(`[livemod store] ${bad.length} cached blob(s) failed their hash check and were removed; refetching them`);
+    await fetch(bad);
+    ({ blobs, bad } = readVerified(store, code));
+    if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
+  }
+  if (chosen.commit) store.commitManifest(candidate.base, { bytes: chosen.commit.bytes, manifest, etag: chosen.commit.etag });
+
+  return {
+    manifest,
+    base: candidate.base,
+    module: candidate.module,
+    from: chosen.from,
+    ageMs: chosen.ageMs,
+    capabilities: chosen.capabilities,
+    blob(hash) {
+      const bytes = blobs.get(hash) ?? store.readBlob(hash);
+      if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });
+      return bytes;
+    },
+    map(hash) {
+      return store.readBlob(hash)?.toString('utf8') ?? null;
+    },
+  };
+}

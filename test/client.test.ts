@@ -1,0 +1,155 @@
+// The client end to end, in-process: connect() against a real livemod server and a static
+// host over loopback, with a real store in a temp dir.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { connect } from '../src/client/index.ts';
+import { SnapshotBuilder, generatePublisherKey, publishSnapshot, signSnapshot, type PublisherKey } from '../src/snapshot/index.ts';
+import type { RequestEvent } from '../src/sync/index.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+import { startServer } from './helpers/server-fixtures.ts';
+import { startHost } from './helpers/static-host.ts';
+
+const TREE = {
+  'package.json': JSON.stringify({ name: 'client-test', type: 'module', exports: './main.ts' }),
+  'main.ts': `import { greet } from './lib/greet'; import { sep } from 'node:path'; export const result: string = greet('client') + sep;`,
+  'lib/greet.ts': `export const greet = (name: string): string => \`hello \${name}\`;`,
+};
+
+function requests(): { events: RequestEvent[]; onRequest: (event: RequestEvent) => void } {
+  const events: RequestEvent[] = [];
+  return { events, onRequest: (event) => events.push(event) };
+}
+
+function build(t: TestContext, files: Record<string, string> = TREE) {
+  const dir = tempDir(t);
+  writeFiles(dir, files);
+  return new SnapshotBuilder(dir).build().content;
+}
+
+async function served(t: TestContext, files?: Record<string, string>) {
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(build(t, files), running.key));
+  return running;
+}
+
+function published(t: TestContext, key: PublisherKey, files?: Record<string, string>, version?: number) {
+  const out = tempDir(t);
+  publishSnapshot(build(t, files), key, out, version ? { version } : {});
+  return out;
+}
+
+const quiet = { notice: () => {} };
+
+test('cold start from a livemod server takes at most 3 requests; a warm start exactly 1 (304)', async (t) => {
+  const { url, key } = await served(t);
+  const cache = tempDir(t);
+  const cold = requests();
+  const app = await connect(`${url}/main.ts`, { publicKey: key.publicKeyString, cache, onRequest: cold.onRequest, ...quiet });
+  assert.equal(app.from, 'network');
+  assert.equal(app.entry, 'main.ts');
+  assert.equal((await app.import()).result, 'hello client/');
+  assert.ok(cold.events.length <= 3, `cold: ${cold.events.map((event) => event.kind).join(', ')}`);
+  assert.deepEqual(cold.events.map((event) => event.kind), ['manifest', 'batch']);
+
+  const warm = requests();
+  const again = await connect(`${url}/`, { publicKey: key.publicKeyString, cache, onRequest: warm.onRequest, ...quiet });
+  assert.equal(again.from, 'not-modified');
+  assert.deepEqual(warm.events.map((event) => [event.kind, event.status]), [['manifest', 304]]);
+  assert.equal(again.entry, 'main.ts', 'the manifest entry runs when the URL names no module');
+  assert.equal((await again.import()).result, 'hello client/');
+});
+
+test('a static snapshot: cold in at most 3 requests, warm 1, and a module deeper in the tree finds the manifest above it', async (t) => {
+  const key = generatePublisherKey();
+  const host = await startHost(t, published(t, key));
+  const cache = tempDir(t);
+  const cold = requests();
+  const app = await connect(`${host.url}lib/greet.ts`, { publicKey: key.publicKeyString, cache, onRequest: cold.onRequest, ...quiet });
+  assert.equal(app.entry, 'lib/greet.ts');
+  assert.equal(typeof (await app.import()).greet, 'function');
+  assert.ok(cold.events.filter((event) => event.status !== 404).length <= 3, cold.events.map((event) => `${event.kind} ${event.status}`).join(', '));
+  const warm = requests();
+  await connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: warm.onRequest, ...quiet });
+  assert.deepEqual(warm.events.map((event) => event.status), [304]);
+});
+
+test('offline: an unreachable origin runs the cached version and says how old it is; --offline makes no request', async (t) => {
+  const { url, key, server } = await served(t);
+  const cache = tempDir(t);
+  await connect(url, { publicKey: key.publicKeyString, cache, ...quiet });
+  await server.close();
+
+  const notices: string[] = [];
+  const app = await connect(url, { publicKey: key.publicKeyString, cache, notice: (line) => notices.push(line), timeoutMs: 5000 });
+  assert.equal(app.from, 'offline');
+  assert.equal((await app.import('main.ts')).result, 'hello client/');
+  assert.match(notices.join('\n'), /unreachable.*running cached version \d+ .*last confirmed \d+ s ago/);
+
+  const none = requests();
+  const offline = await connect(url, { publicKey: key.publicKeyString, cache, offline: true, onRequest: none.onRequest, ...quiet });
+  assert.equal(offline.from, 'offline');
+  assert.deepEqual(none.events, []);
+
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await assert.rejects(connect(url, { publicKey: key.publicKeyString, cache, maxStaleMs: 1, timeoutMs: 5000, ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_TOO_STALE' && /--max-stale/.test(error.message));
+  await assert.rejects(connect(url, { publicKey: key.publicKeyString, cache: tempDir(t), offline: true, ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_NOT_CACHED');
+});
+
+test('rollback: a host serving an older version than the client accepted is refused with its own code', async (t) => {
+  const key = generatePublisherKey();
+  const newer = published(t, key, TREE, 2000);
+  const older = published(t, key, TREE, 1000);
+  const cache = tempDir(t);
+  const host = await startHost(t, newer);
+  assert.equal((await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet })).version, 2000);
+  writeFileSync(join(newer, 'manifest.json'), readFileSync(join(older, 'manifest.json')));
+  await assert.rejects(connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_ROLLBACK' && /1000/.test(error.message));
+});
+
+test('freeze: an expired manifest is refused with its own code', async (t) => {
+  const key = generatePublisherKey();
+  const out = tempDir(t);
+  publishSnapshot(build(t), key, out, { now: Date.now() - 3_600_000, ttlMs: 60_000 });
+  const host = await startHost(t, out);
+  await assert.rejects(connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_EXPIRED');
+});
+
+test('a wrong pinned key and a missing key are refused before anything runs', async (t) => {
+  const { url } = await served(t);
+  await assert.rejects(connect(url, { publicKey: generatePublisherKey().publicKeyString, cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_WRONG_KEY');
+  const saved = process.env.LIVEMOD_KEY;
+  delete process.env.LIVEMOD_KEY;
+  t.after(() => {
+    if (saved !== undefined) process.env.LIVEMOD_KEY = saved;
+  });
+  await assert.rejects(connect(url, { cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_KEY_MISSING');
+});
+
+test('a blob tampered on the wire is refused and nothing is committed to the store', async (t) => {
+  const key = generatePublisherKey();
+  const host = await startHost(t, published(t, key), {
+    ranges: 'ignore',
+    tamper: (path, bytes) => (path.startsWith('/pack/') ? Buffer.from(bytes.toString('latin1').replace('hello', 'HELLO'), 'latin1') : bytes),
+  });
+  const cache = tempDir(t);
+  await assert.rejects(connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_HASH_MISMATCH');
+  await assert.rejects(connect(host.url, { publicKey: key.publicKeyString, cache, offline: true, ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_NOT_CACHED', 'no manifest was accepted');
+});
+
+test('a blob tampered on disk is detected, removed and refetched', async (t) => {
+  const { url, key } = await served(t);
+  const cache = tempDir(t);
+  const app = await connect(url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const hash = app.manifest.modules['lib/greet.ts']!.blob.hash;
+  const file = join(cache, 'blobs', hash.slice(0, 2), hash);
+  const bytes = readFileSync(file);
+  writeFileSync(file, Buffer.from(bytes.toString('utf8').replace('hello', 'PWNED')));
+  const notices: string[] = [];
+  const again = await connect(url, { publicKey: key.publicKeyString, cache, notice: (line) => notices.push(line) });
+  assert.equal((await again.import('main.ts')).result, 'hello client/');
+  assert.match(notices.join('\n'), /failed their hash check and were removed; refetching/);
+  assert.deepEqual(readFileSync(file), bytes, 'the good blob is back');
+  assert.ok(readdirSync(join(cache, 'blobs')).length > 0);
+});
