@@ -81,13 +81,14 @@ function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | '
  * await app.import('main.ts');
  */
 export async function connect(target: string | URL, options: ConnectOptions = {}): Promise<App> {
+  const url = target instanceof URL ? target : parseRemoteTarget(target);
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY;
   if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, or env LIVEMOD_KEY): the key \`livemod serve\` or \`livemod keygen\` printed`);
   const key = parsePublicKey(publicKey);
   const token = options.token ?? process.env.LIVEMOD_TOKEN;
   const store = typeof options.cache === 'object' ? options.cache : openStore(options.cache ? { dir: options.cache } : {});
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const source = await syncRemote(target instanceof URL ? target : parseRemoteTarget(target), {
+  const source = await syncRemote(url, {
     key,
     store,
     headers: token ? { authorization: `Bearer ${token}` } : {},
@@ -104,7 +105,7 @@ export async function connect(target: string | URL, options: ConnectOptions = {}
 
 /** The folder a local module belongs to: the nearest one above it with a package.json, else its own. */
 function localRoot(file: string): string {
-  let dir = dirname(file);
+  const dir = dirname(file);
   for (let up = dir; ; up = dirname(up)) {
     if (existsSync(join(up, 'package.json'))) return up;
     if (dirname(up) === up) return dir;
