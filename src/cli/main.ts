@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ErrorCodes, isLivemodError } from '../errors.ts';
+import { registerCache } from './cache.ts';
 import { registerKeygen } from './keygen.ts';
 import { describeError } from './output.ts';
 import { registerPublish } from './publish.ts';
@@ -19,13 +20,13 @@ function buildProgram(): Command {
     .version(pkg.version, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .enablePositionalOptions()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.\nDocs: README.md and docs/ in the livemod package.');
   registerKeygen(program);
   registerPublish(program);
   registerServe(program);
   registerRun(program);
+  registerCache(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { formatAge } from '../client/index.ts';
+import { formatBytes } from '../snapshot/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { createOutput } from './output.ts';
+
+interface CacheFlags {
+  cache?: string;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+function open(flags: CacheFlags): Store {
+  return openStore(flags.cache ? { dir: flags.cache } : {});
+}
+
+export function registerCache(program: Command): void {
+  const cache = program
+    .command('cache')
+    .description('inspect and maintain the store: the verified, content-addressed cache shared by every livemod process')
+    .addHelpText('after', '\nThe store lives in $LIVEMOD_CACHE, else $XDG_CACHE_HOME/livemod, else ~/.cache/livemod.');
+  const common = (command: Command): Command => command.option('--cache <dir>', 'store folder (default: env LIVEMOD_CACHE, else the user cache directory)').option('--json', 'print the result as JSON');
+
+  common(cache.command('ls').description('list the origins in the store with their versions, and the blob count and size')).action((flags: CacheFlags) => {
+    const output = createOutput(flags.json === true);
+    const store = open(flags);
+    const listing = store.list();
+    const now = Date.now();
+    const lines = [`${store.dir}: ${listing.blobs} blobs, ${formatBytes(listing.bytes)}${listing.damaged ? `, ${listing.damaged} damaged entries` : ''}`];
+    for (const origin of listing.origins) {
+      lines.push(`  ${origin.origin}  version ${origin.version}, ${origin.modules} modules, ${formatBytes(origin.bytesNeeded)}, confirmed ${formatAge(now - origin.checkedAt)} ago${origin.missing ? `, ${origin.missing} blobs missing` : ''}`);
+    }
+    if (listing.origins.length === 0) lines.push('  (no origins yet: `livemod run <url>` fills it)');
+    output.result({ dir: store.dir, ...listing }, lines.join('\n'));
+  });
+
+  common(cache.command('verify').description('re-hash every blob, remove corrupt ones (the next run refetches them), and check each origin has what it needs')).action((flags: CacheFlags) => {
+    const output = createOutput(flags.json === true);
+    const store = open(flags);
+    const report = store.verify();
+    const incomplete = report.incomplete.map((item) => `${item.origin} lacks ${item.missing.length} blobs`);
+    output.result({ dir: store.dir, ...report }, `[livemod cache] checked ${report.checked} blobs: ${report.corrupt.length} corrupt (removed)${report.repaired.length ? `, ${report.repaired.length} repaired` : ''}${incomplete.length ? `; ${incomplete.join('; ')} (the next run refetches them)` : ''}`);
+    if (report.corrupt.length > 0) process.exitCode = 1;
+  });
+
+  common(cache.command('prune').description('remove blobs the newest manifest of each origin does not need').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {
+    const output = createOutput(flags.json === true);
+    const store = open(flags);
+    const report = store.prune({ dryRun: flags.dryRun === true });
+    output.result({ dir: store.dir, ...report }, `[livemod cache] ${report.dryRun ? 'would remove' : 'removed'} ${report.removed} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}${report.young ? `, left ${report.young} recent ones a running sync may need` : ''}`);
+  });
+}
