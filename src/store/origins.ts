@@ -1,0 +1,247 @@
+// Per-origin records: the last accepted manifest's exact bytes (manifest.json) and its state
+// (state.json). A commit writes the manifest, then the state, both atomically, under the store
+// lock; state.json names the sha256 of manifest.json, so a reader can tell a consistent pair from
+// a commit torn between its two renames (a writer killed there) and repair it.
+import { lstatSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
+import type { StoreContext } from './context.ts';
+import { fsyncDir, ioError, writeAtomic } from './files.ts';
+import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
+import { MAX_ETAG_LENGTH, MAX_STATE_BYTES, parseState, parseStoredManifest, serialiseState, type OriginState, type StoredManifest } from './records.ts';
+
+export interface StoredOrigin {
+  readonly state: OriginState;
+  /** The manifest's exact bytes as the host served them: re-open them with the pinned key before use. */
+  readonly manifestBytes: Buffer;
+}
+
+export interface CommitInput {
+  /** The manifest's exact bytes, as fetched (the signature covers them). */
+  readonly bytes: Uint8Array;
+  /** Those bytes, opened and verified by the caller (signature, structure, expiry). */
+  readonly manifest: Manifest;
+  /** The response's ETag, or null. */
+  readonly etag: string | null;
+}
+
+export interface TouchFields {
+  /** When the host confirmed the manifest unchanged (a 304), in ms since the epoch. */
+  readonly checkedAt: number;
+  /** A new ETag the host sent with the 304, if any. */
+  readonly etag?: string | null;
+  /** The version the caller checked: if the store holds another one by now, nothing changes. */
+  readonly version?: number;
+}
+
+interface Files {
+  readonly folder: string;
+  readonly stateBytes: Buffer | null;
+  readonly manifestBytes: Buffer | null;
+}
+
+function readOptional(context: StoreContext, path: string, max: number): Buffer | null {
+  try {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat) return null;
+    // Oversized: not ours. Read as empty, which never parses, so it is repaired or removed.
+    if (!stat.isFile() || stat.size > max) return Buffer.alloc(0);
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw ioError(error, context.dir, 'read an origin record', path);
+  }
+}
+
+function readFiles(context: StoreContext, folder: string): Files {
+  return {
+    folder,
+    // state.json first: a commit renames the manifest first, so a consistent state read before
+    // the manifest can only be matched by its own manifest or a newer one (a mismatch: retried under the lock).
+    stateBytes: readOptional(context, join(folder, LAYOUT.state), MAX_STATE_BYTES),
+    manifestBytes: readOptional(context, join(folder, LAYOUT.manifest), MAX_MANIFEST_BYTES),
+  };
+}
+
+function consistent(files: Files, origin: string): StoredOrigin | null {
+  if (!files.stateBytes || !files.manifestBytes) return null;
+  const state = parseState(files.stateBytes, origin);
+  if (!state || sha256Hex(files.manifestBytes) !== state.manifestHash) return null;
+  return { state, manifestBytes: files.manifestBytes };
+}
+
+function removeOriginFolder(context: StoreContext, folder: string, origin: string, reason: string): void {
+  try {
+    rmSync(folder, { recursive: true, force: true });
+  } catch (error) {
+    throw ioError(error, context.dir, `remove the damaged record of ${origin}`, folder);
+  }
+  context.record({ type: 'origin-removed', origin, reason });
+}
+
+function writeState(context: StoreContext, folder: string, state: OriginState): void {
+  const path = join(folder, LAYOUT.state);
+  try {
+    writeAtomic(context.tmp, path, serialiseState(state), () => mkdirSync(folder, { recursive: true }));
+  } catch (error) {
+    throw ioError(error, context.dir, `record the state of ${state.origin}`, path);
+  }
+}
+
+/**
+ * Under the lock: a pair that is still inconsistent is not a commit in progress but one torn by
+ * a killed writer, or damage. A manifest that parses and does not go below the recorded version
+ * becomes the state (it was written only after every check a commit makes); this keeps the
+ * origin's rollback floor, which dropping the record would lose. Anything else is removed.
+ */
+function repair(context: StoreContext, files: Files, origin: string): StoredOrigin | null {
+  const state = files.stateBytes ? parseState(files.stateBytes, origin) : null;
+  if (files.manifestBytes && files.manifestBytes.length > 0) {
+    let parsed: StoredManifest | null = null;
+    try {
+      parsed = parseStoredManifest(files.manifestBytes, `${origin} (stored)`);
+    } catch {
+      parsed = null;
+    }
+    if (parsed && parsed.version >= (state?.version ?? 0)) {
+      const same = state?.version === parsed.version;
+      let mtime = Date.now();
+      try {
+        mtime = Math.floor(lstatSync(join(files.folder, LAYOUT.manifest)).mtimeMs);
+      } catch {
+        // Keep now.
+      }
+      const repaired: OriginState = Object.freeze({
+        origin,
+        version: parsed.version,
+        etag: same ? state.etag : null,
+        keyId: parsed.keyId,
+        manifestHash: sha256Hex(files.manifestBytes),
+        acceptedAt: same ? state.acceptedAt : mtime,
+        checkedAt: state?.checkedAt ?? mtime,
+      });
+      writeState(context, files.folder, repaired);
+      const reason = state ? `state.json named another manifest (version ${state.version})` : 'state.json was missing or unreadable';
+      context.record({ type: 'origin-repaired', origin, version: parsed.version, reason });
+      return { state: repaired, manifestBytes: files.manifestBytes };
+    }
+  }
+  if (files.stateBytes === null && files.manifestBytes === null) return null;
+  removeOriginFolder(context, files.folder, origin, files.manifestBytes ? 'manifest.json is unreadable or older than its state' : 'manifest.json is missing');
+  return null;
+}
+
+/** The consistent record of a normalised origin, repairing a torn one; caller may hold the lock. */
+function load(context: StoreContext, origin: string): StoredOrigin | null {
+  const folder = originPath(context.dir, originId(origin));
+  const files = readFiles(context, folder);
+  if (files.stateBytes === null && files.manifestBytes === null) return null;
+  const found = consistent(files, origin);
+  if (found) return found;
+  return context.locked(() => {
+    const again = readFiles(context, folder);
+    return consistent(again, origin) ?? repair(context, again, origin);
+  });
+}
+
+export function readOrigin(context: StoreContext, origin: string | URL): StoredOrigin | null {
+  return load(context, normaliseOrigin(origin));
+}
+
+/** The stored blobs a manifest needs that are absent or the wrong size. */
+export function absentBlobs(context: StoreContext, parsed: StoredManifest): string[] {
+  const missing: string[] = [];
+  for (const ref of parsed.blobs) {
+    const stat = statSync(blobPath(context.dir, ref.hash), { throwIfNoEntry: false });
+    if (!stat?.isFile() || stat.size !== ref.size) missing.push(ref.hash);
+  }
+  return missing;
+}
+
+export function commitManifest(context: StoreContext, originInput: string | URL, input: CommitInput): OriginState {
+  const origin = normaliseOrigin(originInput);
+  const { bytes, manifest } = input;
+  // An ETag is an opaque hint for the next conditional fetch: one that is not a sane string is dropped, not stored.
+  const etag = typeof input.etag === 'string' && input.etag.length <= MAX_ETAG_LENGTH ? input.etag : null;
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('commitManifest: bytes must be the manifest bytes as fetched (a Uint8Array)');
+  if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+    throw new LivemodError('store', ErrorCodes.TOO_LARGE, `manifest for ${origin} is ${bytes.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`, { origin });
+  }
+  // What prune keeps is read from the stored bytes, so the completeness check reads them too.
+  const parsed = parseStoredManifest(bytes, `${origin} (to commit)`);
+  if (parsed.version !== manifest.version || parsed.keyId !== manifest.keyId) {
+    throw new LivemodError('store', ErrorCodes.USAGE, `commitManifest for ${origin}: the bytes hold version ${parsed.version} (key ${parsed.keyId}) but the manifest given is version ${manifest.version} (key ${manifest.keyId}); pass the bytes the manifest was opened from`, { origin });
+  }
+  const manifestHash = sha256Hex(bytes);
+  const folder = originPath(context.dir, originId(origin));
+  // Renames of blobs this process wrote become durable before a manifest that needs them does.
+  for (const dir of context.dirtyDirs) fsyncDir(dir);
+  context.dirtyDirs.clear();
+  return context.locked(() => {
+    const current = load(context, origin);
+    if (current && parsed.version < current.state.version) {
+      throw new LivemodError('store', ErrorCodes.ROLLBACK, `manifest version ${parsed.version} for ${origin} is older than version ${current.state.version} already accepted in the store at ${context.dir}; refused as a rollback (another process may have just synced the newer one: read it with readOrigin)`, { origin, version: parsed.version, storedVersion: current.state.version });
+    }
+    const missing = absentBlobs(context, parsed);
+    if (missing.length > 0) {
+      throw new LivemodError('store', ErrorCodes.STORE_INCOMPLETE, `manifest version ${parsed.version} for ${origin} needs ${missing.length} blob(s) the store at ${context.dir} lacks (first ${shortHash(missing[0]!)}); write every blob it references (missingBlobs lists them) before committing it`, { origin, version: parsed.version, missing });
+    }
+    const now = Date.now();
+    const same = current?.state.manifestHash === manifestHash;
+    if (!same) {
+      const path = join(folder, LAYOUT.manifest);
+      try {
+        mkdirSync(folder, { recursive: true });
+        writeAtomic(context.tmp, path, bytes, () => mkdirSync(folder, { recursive: true }));
+      } catch (error) {
+        throw ioError(error, context.dir, `record the manifest of ${origin}`, path);
+      }
+    }
+    const state: OriginState = Object.freeze({
+      origin,
+      version: parsed.version,
+      etag,
+      keyId: parsed.keyId,
+      manifestHash,
+      acceptedAt: same && current ? current.state.acceptedAt : now,
+      checkedAt: now,
+    });
+    writeState(context, folder, state);
+    fsyncDir(folder);
+    return state;
+  });
+}
+
+export function touchOrigin(context: StoreContext, originInput: string | URL, fields: TouchFields): OriginState | null {
+  const origin = normaliseOrigin(originInput);
+  if (typeof fields?.checkedAt !== 'number' || !Number.isFinite(fields.checkedAt)) throw new TypeError('touchOrigin: checkedAt must be a time in ms since the epoch');
+  return context.locked(() => {
+    const current = load(context, origin);
+    if (!current) return null;
+    if (fields.version !== undefined && fields.version !== current.state.version) return current.state;
+    const next: OriginState = Object.freeze({
+      ...current.state,
+      checkedAt: Math.max(current.state.checkedAt, Math.floor(fields.checkedAt)),
+      etag: fields.etag === undefined ? current.state.etag : typeof fields.etag === 'string' && fields.etag.length <= MAX_ETAG_LENGTH ? fields.etag : null,
+    });
+    writeState(context, originPath(context.dir, originId(origin)), next);
+    return next;
+  });
+}
+
+/** For maintenance: the consistent record in an origin folder, whose origin is read from its state. */
+export function loadFolder(context: StoreContext, origin: string): StoredOrigin | null {
+  return load(context, origin);
+}
+
+/** Removes an origin's record if it still holds the manifest with `manifestHash` (under the lock). */
+export function removeOriginIf(context: StoreContext, origin: string, manifestHash: string, reason: string): boolean {
+  return context.locked(() => {
+    const current = load(context, origin);
+    if (!current || current.state.manifestHash !== manifestHash) return false;
+    removeOriginFolder(context, originPath(context.dir, originId(origin)), origin, reason);
+    return true;
+  });
+}

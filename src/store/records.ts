@@ -1,0 +1,94 @@
+// What the store keeps per origin, read back defensively: state.json is parsed into a checked
+// OriginState or refused, and a stored manifest is parsed for what the store itself needs
+// (version, key id, the blobs it references). The store holds no publisher key: it never
+// vouches for a manifest's signature, the caller re-opens the bytes with its pinned key.
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { isHash, manifestBlobs, validateManifest, type BlobRef } from '../snapshot/index.ts';
+
+/** The record of the last manifest accepted for an origin (state.json). */
+export interface OriginState {
+  /** The normalised origin (see normaliseOrigin). */
+  readonly origin: string;
+  readonly version: number;
+  /** ETag the host sent with that manifest, for the next conditional fetch; null if none. */
+  readonly etag: string | null;
+  readonly keyId: string;
+  /** sha256 of manifest.json's exact bytes: ties the two files together (a torn commit shows). */
+  readonly manifestHash: string;
+  /** When the manifest was committed, in ms since the epoch. */
+  readonly acceptedAt: number;
+  /** When the host last confirmed it (a commit or a 304), in ms since the epoch. */
+  readonly checkedAt: number;
+}
+
+/** What the store reads out of a stored manifest. */
+export interface StoredManifest {
+  readonly version: number;
+  readonly keyId: string;
+  readonly modules: number;
+  /** Every blob it references (code and maps), deduplicated. */
+  readonly blobs: readonly BlobRef[];
+}
+
+/** state.json is a few hundred bytes; anything much larger is not ours. */
+export const MAX_STATE_BYTES: number = 64 * 1024;
+export const MAX_ETAG_LENGTH: number = 1024;
+
+function timestamp(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** The state a file holds, or null if it is not a well-formed state of `origin`. */
+export function parseState(bytes: Uint8Array, origin: string): OriginState | null {
+  if (bytes.byteLength > MAX_STATE_BYTES) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const record = value as Record<string, unknown>;
+  const { version, etag, keyId, manifestHash, acceptedAt, checkedAt } = record;
+  if (record.origin !== origin) return null;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) return null;
+  if (etag !== null && (typeof etag !== 'string' || etag.length > MAX_ETAG_LENGTH)) return null;
+  if (typeof keyId !== 'string' || keyId.length === 0 || keyId.length > 256) return null;
+  if (!isHash(manifestHash) || !timestamp(acceptedAt) || !timestamp(checkedAt)) return null;
+  return Object.freeze({ origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt });
+}
+
+/** The origin named by a state file, whatever else it holds; for listing a store's folders. */
+export function stateOrigin(bytes: Uint8Array): string | null {
+  if (bytes.byteLength > MAX_STATE_BYTES) return null;
+  try {
+    const value = JSON.parse(Buffer.from(bytes).toString('utf8')) as { origin?: unknown } | null;
+    return typeof value?.origin === 'string' ? value.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+export function serialiseState(state: OriginState): Buffer {
+  const { origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt } = state;
+  return Buffer.from(`${JSON.stringify({ origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt }, null, 2)}\n`);
+}
+
+/**
+ * Parses manifest bytes for the store's own needs: the structure is checked in full (the same
+ * validator clients run), the signature is not (no key here). Throws MANIFEST_INVALID.
+ */
+export function parseStoredManifest(bytes: Uint8Array, source: string): StoredManifest {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `manifest ${source} is not JSON`, { source });
+  }
+  const signed = typeof envelope === 'object' && envelope !== null ? (envelope as { signed?: unknown }).signed : undefined;
+  if (typeof signed !== 'object' || signed === null) {
+    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `manifest ${source} is not a signed envelope {signed, signatures}`, { source });
+  }
+  const manifest = validateManifest(signed, source);
+  return { version: manifest.version, keyId: manifest.keyId, modules: Object.keys(manifest.modules).length, blobs: manifestBlobs(manifest) };
+}

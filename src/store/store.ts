@@ -1,0 +1,148 @@
+// The store object: options resolved once and frozen, the folders made, leftovers of killed
+// writers cleaned, then every operation delegated to the file that owns it.
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { readBlob, hasBlob, missingBlobs, writeBlob } from './blobs.ts';
+import { DEFAULT_STORE_OPTIONS, StoreContext, type StoreEvent, type StoreOptions } from './context.ts';
+import { cleanTmp, ioError } from './files.ts';
+import { processStoreDir } from './location.ts';
+import { listStore, pruneStore, verifyStore, type PruneOptions, type PruneReport, type StoreListing, type VerifyReport } from './maintenance.ts';
+import { commitManifest, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
+import type { OriginState } from './records.ts';
+
+export interface Store {
+  /** The store folder (absolute). */
+  readonly dir: string;
+  readonly options: Readonly<StoreOptions>;
+  /**
+   * Verified read: re-hashes the file. A file that fails (hash, size, type) is removed and an
+   * event recorded (see takeEvents), and null returned, so the caller refetches and can say so.
+   */
+  readBlob(hash: string): Buffer | null;
+  /** Existence only (one syscall), for planning fetches; reads still verify. */
+  hasBlob(hash: string): boolean;
+  /** The hashes not stored, deduplicated; the ones found are marked in use for prune's grace period. */
+  missingBlobs(hashes: Iterable<string>): string[];
+  /** Stores verified bytes; throws ERR_LIVEMOD_HASH_MISMATCH (nothing stored) if they do not hash to `hash`. */
+  writeBlob(hash: string, bytes: Uint8Array): void;
+  /**
+   * The last accepted manifest of an origin and its state, or null. A torn or damaged record
+   * is repaired from its manifest when that is sound, else removed. The bytes are not verified
+   * here (the store holds no key): open them with the pinned key before use.
+   */
+  readOrigin(origin: string | URL): StoredOrigin | null;
+  /**
+   * Records an accepted manifest: refuses a version below the stored one (ERR_LIVEMOD_ROLLBACK)
+   * and a manifest whose blobs are not all stored (ERR_LIVEMOD_STORE_INCOMPLETE, `details.missing`).
+   * Equal versions are accepted (a re-commit). Safe against concurrent commits in other processes.
+   */
+  commitManifest(origin: string | URL, input: CommitInput): OriginState;
+  /** After a 304: records when the host confirmed the stored manifest, and a new ETag if it sent one. Null if nothing is stored. */
+  touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null;
+  list(): StoreListing;
+  /** Re-hashes every blob and checks every origin record; removes what is bad. */
+  verify(): VerifyReport;
+  /** Removes blobs no stored manifest needs (past the grace period), stray files and abandoned temp files. */
+  prune(options?: PruneOptions): PruneReport;
+  /** What the store removed or repaired on its own since the last call. */
+  takeEvents(): StoreEvent[];
+}
+
+function resolveOptions(options: Partial<StoreOptions>): Readonly<StoreOptions> {
+  const resolved = { ...DEFAULT_STORE_OPTIONS, ...options, dir: resolve(options.dir ?? processStoreDir()) };
+  for (const name of ['maxBlobBytes', 'lockTimeoutMs', 'lockStaleMs'] as const) {
+    const value = resolved[name];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new LivemodError('store', ErrorCodes.USAGE, `store option ${name} must be a number ≥ 0, not ${String(value)}`);
+    }
+  }
+  return Object.freeze(resolved);
+}
+
+class DiskStore implements Store {
+  readonly dir: string;
+  readonly options: Readonly<StoreOptions>;
+  private readonly context: StoreContext;
+
+  constructor(context: StoreContext) {
+    this.context = context;
+    this.dir = context.dir;
+    this.options = context.options;
+  }
+
+  readBlob(hash: string): Buffer | null {
+    return readBlob(this.context, hash);
+  }
+
+  hasBlob(hash: string): boolean {
+    return hasBlob(this.context, hash);
+  }
+
+  missingBlobs(hashes: Iterable<string>): string[] {
+    return missingBlobs(this.context, hashes);
+  }
+
+  writeBlob(hash: string, bytes: Uint8Array): void {
+    writeBlob(this.context, hash, bytes);
+  }
+
+  readOrigin(origin: string | URL): StoredOrigin | null {
+    return readOrigin(this.context, origin);
+  }
+
+  commitManifest(origin: string | URL, input: CommitInput): OriginState {
+    return commitManifest(this.context, origin, input);
+  }
+
+  touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null {
+    return touchOrigin(this.context, origin, fields);
+  }
+
+  list(): StoreListing {
+    return listStore(this.context);
+  }
+
+  verify(): VerifyReport {
+    return verifyStore(this.context);
+  }
+
+  prune(options?: PruneOptions): PruneReport {
+    return pruneStore(this.context, options);
+  }
+
+  takeEvents(): StoreEvent[] {
+    return this.context.takeEvents();
+  }
+}
+
+/**
+ * Opens (creating if needed) the store at `options.dir`, by default the user's cache folder
+ * (`LIVEMOD_CACHE`, `$XDG_CACHE_HOME/livemod`, `~/.cache/livemod`). Removes temp files that
+ * writers killed mid-write left behind. Throws ERR_LIVEMOD_STORE_UNWRITABLE if the folder
+ * cannot be created or written.
+ * @example
+ * const store = openStore();
+ * const missing = store.missingBlobs(manifestBlobs(manifest).map((ref) => ref.hash));
+ * for (const [hash, bytes] of await fetchMissing(missing)) store.writeBlob(hash, bytes);
+ * store.commitManifest(baseUrl, { bytes: manifestBytes, manifest, etag });
+ */
+export function openStore(options: Partial<StoreOptions> = {}): Store {
+  const context = new StoreContext(resolveOptions(options));
+  for (const folder of [context.blobs, context.origins, context.tmp]) {
+    try {
+      mkdirSync(folder, { recursive: true });
+    } catch (error) {
+      throw ioError(error, context.dir, 'create the store folders', folder);
+    }
+  }
+  try {
+    // mkdir succeeds on folders that exist; a read-only cache shows here, not at the first write.
+    accessSync(context.tmp, constants.W_OK);
+    accessSync(context.dir, constants.W_OK);
+  } catch (error) {
+    throw ioError(error, context.dir, 'write', context.tmp);
+  }
+  cleanTmp(context.tmp);
+  return new DiskStore(context);
+}
