@@ -116,7 +116,8 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
       const repaired: OriginState = Object.freeze({
         origin,
         version: parsed.version,
-        etag: same ? state.etag : null,
+        // The recorded ETag was sent with other bytes (the pair did not match), so the next fetch is unconditional.
+        etag: null,
         keyId: parsed.keyId,
         manifestHash: sha256Hex(files.manifestBytes),
         acceptedAt: same ? state.acceptedAt : mtime,
