@@ -418,16 +418,19 @@ test('8 processes write the same blobs and commit versions into one empty store 
   const dir = join(work, 'store');
   // Ascending, descending (its later commits are rollbacks), single ones, and a repeat.
   const plans = ['0,1,2', '2,1,0', '1', '2,2', '0', '1,2', '2,0', '0,2,1'];
-  const children = plans.map((plan, index) => start(t, 'store-writer.ts', [dir, fixture, plan, String(index + 1)]));
+  const children = plans.map((plan, index) => start(t, 'store-writer.ts', [dir, fixture, plan, String(index + 1), '10']));
   for (const child of children) assert.equal(await nextLine(child), 'ready');
-  for (const child of children) child.child.stdin!.write('go\n');
+  for (const child of children) child.child.stdin!.write('write\n');
+  for (const child of children) assert.equal(await nextLine(child), 'written');
+  for (const child of children) child.child.stdin!.write('commit\n');
   const reports = await Promise.all(children.map(async (child) => {
     const line = await nextLine(child);
     const [status] = await child.exited;
     assert.equal(status, 0, child.stderr());
-    return JSON.parse(line) as { results: { version: number; outcome: string }[] };
+    return JSON.parse(line) as { results: { version: number; outcome: string }[]; seen: number[] };
   }));
-  for (const { results } of reports) {
+  for (const { results, seen } of reports) {
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'the stored version never went down');
     for (const { version, outcome } of results) {
       assert.ok(outcome === `committed ${version}` || outcome === 'ERR_LIVEMOD_ROLLBACK', `${version}: ${outcome}`);
     }

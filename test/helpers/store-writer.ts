@@ -1,12 +1,13 @@
-// Child process for the concurrent-writer test: loads a fixture, says "ready", waits for "go" on
-// stdin (so every child starts at once), writes every blob in its own order, then commits the
-// manifests of its plan. Prints one JSON line of what happened; a refusal is a result, not a crash.
-// Usage: node store-writer.ts <storeDir> <fixture.json> <plan: manifest indices, comma-separated> <seed>
+// Child process for the concurrent-writer test: loads a fixture, says "ready", waits for a line on
+// stdin (so every child starts at once), writes every blob in its own order, says "written",
+// waits for a second line, then commits the manifests of its plan, round after round. Prints one JSON line of what happened; a refusal is a result, not a crash.
+// Usage: node store-writer.ts <storeDir> <fixture.json> <plan: manifest indices, comma-separated> <seed> <rounds>
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { openStore } from '../../src/store/index.ts';
 import { openFixtureManifest, type StoreFixture } from './store-fixtures.ts';
 
-const [dir, fixturePath, planText, seedText] = process.argv.slice(2);
+const [dir, fixturePath, planText, seedText, roundsText] = process.argv.slice(2);
 const fixture = JSON.parse(readFileSync(fixturePath!, 'utf8')) as StoreFixture;
 const plan = planText!.split(',').map(Number);
 const blobs = Object.entries(fixture.blobs).map(([hash, base64]) => [hash, Buffer.from(base64, 'base64')] as const);
@@ -24,18 +25,28 @@ for (let index = blobs.length - 1; index > 0; index -= 1) {
 }
 
 process.stdout.write('ready\n');
-process.stdin.once('data', () => {
-  const store = openStore({ dir: dir! });
-  for (const [hash, bytes] of blobs) store.writeBlob(hash, bytes);
+const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+await commands.next();
+const store = openStore({ dir: dir! });
+for (const [hash, bytes] of blobs) store.writeBlob(hash, bytes);
+// A second barrier: every child has written its blobs, so the commits race each other too.
+process.stdout.write('written\n');
+await commands.next();
+{
   const results: { version: number; outcome: string }[] = [];
-  for (const { bytes, manifest } of manifests) {
-    try {
-      const committed = store.commitManifest(fixture.origin, { bytes, manifest, etag: `"${manifest.version}"` });
-      results.push({ version: manifest.version, outcome: `committed ${committed.version}` });
-    } catch (error) {
-      results.push({ version: manifest.version, outcome: (error as { code?: string }).code ?? String(error) });
+  // The stored version, read after every attempt: it must never go down, whoever commits.
+  const seen: number[] = [];
+  for (let round = 0; round < Number(roundsText ?? 1); round += 1) {
+    for (const { bytes, manifest } of manifests) {
+      try {
+        const committed = store.commitManifest(fixture.origin, { bytes, manifest, etag: `"${manifest.version}"` });
+        results.push({ version: manifest.version, outcome: `committed ${committed.version}` });
+      } catch (error) {
+        results.push({ version: manifest.version, outcome: (error as { code?: string }).code ?? String(error) });
+      }
+      seen.push(store.readOrigin(fixture.origin)?.state.version ?? 0);
     }
   }
-  process.stdout.write(`${JSON.stringify({ pid: process.pid, results })}\n`);
+  process.stdout.write(`${JSON.stringify({ pid: process.pid, results, seen })}\n`);
   process.stdin.destroy();
-});
+}
