@@ -293,6 +293,30 @@ test('prune keeps what the newest manifest of each origin needs, removes the res
   assert.equal(store.prune({ graceMs: 0 }).removed, 0);
 });
 
+test('planning a fetch marks the blobs found as fresh, so a concurrent prune spares them until the commit', (t) => {
+  const store = openStore({ dir: tempDir(t) });
+  const bytes = Buffer.from('an old blob a new manifest needs again');
+  const hash = sha256Hex(bytes);
+  store.writeBlob(hash, bytes);
+  const hourAgo = new Date(Date.now() - 3600_000);
+  utimesSync(blobFile(store, hash), hourAgo, hourAgo);
+  assert.equal(store.prune({ dryRun: true }).removed, 1, 'unreferenced and old: prune would take it');
+  assert.deepEqual(store.missingBlobs([hash]), []);
+  assert.deepEqual(store.prune(), { removed: 0, freedBytes: 0, kept: 1, young: 1, dryRun: false });
+  assert.ok(store.readBlob(hash));
+});
+
+test('a blob file over the size cap is not read but removed', (t) => {
+  const dir = tempDir(t);
+  const bytes = Buffer.alloc(4096, 1);
+  const hash = sha256Hex(bytes);
+  openStore({ dir }).writeBlob(hash, bytes);
+  const small = openStore({ dir, maxBlobBytes: 1024 });
+  assert.equal(small.readBlob(hash), null);
+  assert.deepEqual(small.takeEvents(), [{ type: 'blob-removed', hash, reason: 'too-large' }]);
+  assert.equal(small.hasBlob(hash), false);
+});
+
 test('list and verify: what is stored, what is missing, what was corrupt', (t) => {
   const v = versions();
   const store = openStore({ dir: tempDir(t) });
