@@ -11,11 +11,13 @@ const EXAMPLE = new URL('../examples/hello', import.meta.url).pathname;
 test('--help is complete for every command and exits 0; usage errors exit 2', () => {
   const top = cli(['--help']);
   assert.equal(top.status, 0);
-  for (const command of ['keygen', 'publish', 'serve']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
+  for (const command of ['keygen', 'publish', 'serve', 'run', 'cache', 'demo']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
   const expected: Record<string, string[]> = {
     keygen: ['--out', '--json'],
     publish: ['--out', '--key', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
     serve: ['--port', '--host', '--key', '--token', '--tls-cert', '--tls-key', '--watch', '--strict', '--json'],
+    run: ['--key', '--token', '--offline', '--max-stale', '--cache', '--timeout', '--quiet'],
+    demo: ['--port', '--once'],
   };
   for (const [command, flags] of Object.entries(expected)) {
     const help = cli([command, '--help']);
@@ -124,4 +126,11 @@ test('publish refuses bad input with nothing half-written', (t) => {
   assert.equal(cli(['publish', EXAMPLE, '--out', join(dir, 'o2'), '--key', key, '--expires', 'forever']).status, 2);
   assert.equal(cli(['publish', join(dir, 'nope'), '--out', join(dir, 'o3'), '--key', key]).status, 1);
   assert.equal(existsSync(join(dir, 'o3')), false, 'a failed build creates no output folder');
+});
+
+test('the built-in demo (npm start) serves the example and runs a client of it', () => {
+  const demo = cli(['demo', '--once', '--port', '0']);
+  assert.equal(demo.status, 0, demo.stderr);
+  assert.match(demo.stdout, /^hello, .+! \(run 1\)$/m);
+  assert.match(demo.stderr, /status page: http:\/\/127\.0\.0\.1:\d+\//);
 });

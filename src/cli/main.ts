@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ErrorCodes, isLivemodError } from '../errors.ts';
 import { registerCache } from './cache.ts';
+import { registerDemo } from './demo.ts';
 import { registerKeygen } from './keygen.ts';
 import { describeError } from './output.ts';
 import { registerPublish } from './publish.ts';
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerServe(program);
   registerRun(program);
   registerCache(program);
+  registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -19,7 +19,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('run a live module: from a livemod server or static snapshot (URL), or a local folder built in-process (path)')
     .argument('<target>', 'http(s)://host[:port]/[module] — or ./path/to/module.ts or ./folder')
-    .argument('[args...]', 'arguments for the program (process.argv after the module)')
+    .argument('[args...]', 'arguments for the program, after -- (its process.argv after the module)')
     .option('-k, --key <public-key>', 'publisher public key to verify against, ed25519:… (default: env LIVEMOD_KEY)')
     .option('--token <token>', 'send Authorization: Bearer <token> (default: env LIVEMOD_TOKEN)')
     .option('--offline', 'never touch the network: run the last verified version in the cache')
@@ -27,7 +27,6 @@ export function registerRun(program: Command): void {
     .option('--cache <dir>', 'store folder (default: env LIVEMOD_CACHE, else the user cache directory)')
     .option('--timeout <duration>', 'give up a sync after this long, e.g. 30s (default 60s)')
     .option('-q, --quiet', 'no progress bar or notices on stderr')
-    .passThroughOptions()
     .addHelpText('after', '\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable) the cached\nversion runs and stderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:…\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags) => {
       const quiet = flags.quiet === true;

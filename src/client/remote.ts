@@ -135,6 +135,14 @@ function readVerified(store: Store, hashes: readonly string[]): { blobs: Map<str
   return { blobs, bad };
 }
 
+/** Store errors at commit time that another process explains, and how they are answered. */
+function commitConflict(error: unknown): 'newer' | 'incomplete' | null {
+  if (!isLivemodError(error)) return null;
+  if (error.code === ErrorCodes.ROLLBACK) return 'newer';
+  if (error.code === ErrorCodes.STORE_INCOMPLETE) return 'incomplete';
+  return null;
+}
+
 export async function syncRemote(url: URL, options: RemoteOptions): Promise<RemoteSource> {
   const chosen = await choose(candidates(url), options);
   const { manifest, candidate } = chosen;
@@ -177,6 +185,22 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
     });
   };
 
+  const commit = async (input: { bytes: Buffer; etag: string | null }): Promise<void> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        store.commitManifest(candidate.base, { bytes: input.bytes, manifest, etag: input.etag });
+        return;
+      } catch (error) {
+        const conflict = commitConflict(error);
+        // Another process committed a newer version meanwhile: this one still verified, so it runs; the store keeps the newer.
+        if (conflict === 'newer') return;
+        // A prune in another process removed blobs between our fetch and commit: fetch them again, once.
+        if (conflict !== 'incomplete' || attempt > 1) throw error;
+        await fetch(store.missingBlobs(refs.map((ref) => ref.hash)));
+      }
+    }
+  };
+
   await fetch(missing);
   let { blobs, bad } = readVerified(store, code);
   if (bad.length > 0) {
@@ -185,7 +209,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
     ({ blobs, bad } = readVerified(store, code));
     if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
   }
-  if (chosen.commit) store.commitManifest(candidate.base, { bytes: chosen.commit.bytes, manifest, etag: chosen.commit.etag });
+  if (chosen.commit) await commit(chosen.commit);
 
   return {
     manifest,

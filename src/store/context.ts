@@ -44,8 +44,6 @@ export class StoreContext {
   readonly blobs: string;
   readonly origins: string;
   readonly lockPath: string;
-  /** Blob folders this process renamed files into since its last commit: fsync'd before it. */
-  readonly dirtyDirs: Set<string> = new Set();
   /** Blob prefix folders known to exist, so a write costs no mkdir. */
   readonly madeDirs: Set<string> = new Set();
   private events: StoreEvent[] = [];

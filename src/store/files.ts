@@ -94,7 +94,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
 }
 
-function writeTemp(tmpDir: string, bytes: Uint8Array): string {
+function writeTemp(tmpDir: string, bytes: Uint8Array, durable: boolean): string {
   const temp = join(tmpDir, tempName());
   let fd: number;
   try {
@@ -107,7 +107,7 @@ function writeTemp(tmpDir: string, bytes: Uint8Array): string {
   }
   try {
     writeAll(fd, bytes);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
     tryUnlink(temp);
@@ -122,14 +122,14 @@ function errno(error: unknown): string | undefined {
 }
 
 /**
- * Writes `bytes` to `target` atomically: temp file in `tmpDir` (created exclusively), fsync,
- * rename. ENOENT from the rename means the target's folder is missing (`prepare` makes it), or
+ * Writes `bytes` to `target` atomically: temp file in `tmpDir` (created exclusively), fsync
+ * (when `durable`), rename. ENOENT from the rename means the target's folder is missing (`prepare` makes it), or
  * that another process's clean-up removed our temp file (a write slower than TMP_MAX_AGE_MS):
  * then the write is redone, a bounded number of times.
  */
-export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, prepare: () => void): void {
+export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, prepare: () => void, durable = true): void {
   for (let attempt = 1; ; attempt += 1) {
-    const temp = writeTemp(tmpDir, bytes);
+    const temp = writeTemp(tmpDir, bytes, durable);
     try {
       renameSync(temp, target);
       return;

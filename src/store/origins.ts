@@ -177,9 +177,6 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
   }
   const manifestHash = sha256Hex(bytes);
   const folder = originPath(context.dir, originId(origin));
-  // Renames of blobs this process wrote become durable before a manifest that needs them does.
-  for (const dir of context.dirtyDirs) fsyncDir(dir);
-  context.dirtyDirs.clear();
   return context.locked(() => {
     const current = load(context, origin);
     if (current && parsed.version < current.state.version) {

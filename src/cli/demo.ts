@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createModuleServer, watchFolder, type FolderWatch } from '../server/index.ts';
+import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
+import { parsePort } from './options.ts';
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/livemod.js', import.meta.url));
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('the built-in demo: serve examples/hello with --watch, and run a client of it on every new version')
+    .option('-p, --port <port>', 'port for the server (0 picks a free one)', '7070')
+    .option('--once', 'run the client once, then stop (exit status: the client\'s)')
+    .action(async (flags: { port: string; once?: boolean }) => {
+      const key = generatePublisherKey();
+      const builder = new SnapshotBuilder(EXAMPLE);
+      let current = signSnapshot(builder.build().content, key);
+      const server = createModuleServer({ port: parsePort(flags.port) });
+      server.publish(current);
+      const { url } = await server.listen();
+      const cache = mkdtempSync(join(tmpdir(), 'livemod-demo-'));
+      const say = (line: string): void => void process.stderr.write(`[livemod demo] ${line}\n`);
+      say(`serving ${EXAMPLE} at ${url} — status page: ${url}/`);
+      say(`client: livemod run ${url}/ --key ${key.publicKeyString}`);
+
+      let running: Promise<number> | undefined;
+      let watch: FolderWatch | undefined;
+      const runClient = (): Promise<number> => {
+        const child = spawn(process.execPath, [BIN, 'run', `${url}/`, '--key', key.publicKeyString, '--cache', cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+        return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+      };
+      const stop = async (): Promise<void> => {
+        await watch?.close();
+        await server.close();
+        rmSync(cache, { recursive: true, force: true });
+      };
+      if (flags.once) {
+        const status = await runClient();
+        await stop();
+        process.exitCode = status;
+        return;
+      }
+      watch = watchFolder({
+        builder,
+        onBuild: (result) => {
+          current = signSnapshot(result.content, key, { previousVersion: current.manifest.version });
+          server.publish(current);
+          say(`version ${current.manifest.version}: ${result.changed.join(', ')} changed; running the client again`);
+          running = (running ?? Promise.resolve(0)).then(runClient);
+        },
+        onError: (error) => say(`${(error as Error).message} — still serving version ${current.manifest.version}`),
+      });
+      await watch.ready;
+      running = runClient();
+      say(`edit ${join(EXAMPLE, 'lib', 'greet.ts')} and save: the client runs the new version. Ctrl-C stops.`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await stop();
+    });
+}
