@@ -30,12 +30,11 @@ export function registerDemo(program: Command): void {
       say(`client: livemod run ${url}/ --key ${key.publicKeyString}`);
 
       let running: Promise<number> | undefined;
-      let watch: FolderWatch | undefined;
       const runClient = (): Promise<number> => {
         const child = spawn(process.execPath, [BIN, 'run', `${url}/`, '--key', key.publicKeyString, '--cache', cache], { stdio: ['ignore', 'inherit', 'inherit'] });
         return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
       };
-      const stop = async (): Promise<void> => {
+      const stop = async (watch?: FolderWatch): Promise<void> => {
         await watch?.close();
         await server.close();
         rmSync(cache, { recursive: true, force: true });
@@ -46,7 +45,7 @@ export function registerDemo(program: Command): void {
         process.exitCode = status;
         return;
       }
-      watch = watchFolder({
+      const watch = watchFolder({
         builder,
         onBuild: (result) => {
           current = signSnapshot(result.content, key, { previousVersion: current.manifest.version });
@@ -63,6 +62,6 @@ export function registerDemo(program: Command): void {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
-      await stop();
+      await stop(watch);
     });
 }
