@@ -23,6 +23,7 @@ export const ErrorCodes = {
   MODULE_NOT_FOUND: 'ERR_LIVEMOD_MODULE_NOT_FOUND',
   TOO_STALE: 'ERR_LIVEMOD_TOO_STALE',
   NOT_CACHED: 'ERR_LIVEMOD_NOT_CACHED',
+  CONFIG_INVALID: 'ERR_LIVEMOD_CONFIG_INVALID',
   // HTTP and channel protocol (src/server, src/protocol): one code per thing a client can act on.
   BAD_REQUEST: 'ERR_LIVEMOD_BAD_REQUEST',
   UNAUTHORIZED: 'ERR_LIVEMOD_UNAUTHORIZED',

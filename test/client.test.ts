@@ -153,3 +153,24 @@ test('a blob tampered on disk is detected, removed and refetched', async (t) => 
   assert.deepEqual(readFileSync(file), bytes, 'the good blob is back');
   assert.ok(readdirSync(join(cache, 'blobs')).length > 0);
 });
+
+test('the config file names the key (and token) per origin; a malformed one is a clear error', async (t) => {
+  const running = await startServer(t, { tokens: ['secret-token-1'] });
+  running.server.publish(signSnapshot(build(t), running.key));
+  const config = join(tempDir(t), 'config.json');
+  const saved = { config: process.env.LIVEMOD_CONFIG, key: process.env.LIVEMOD_KEY, token: process.env.LIVEMOD_TOKEN };
+  delete process.env.LIVEMOD_KEY;
+  delete process.env.LIVEMOD_TOKEN;
+  process.env.LIVEMOD_CONFIG = config;
+  t.after(() => {
+    for (const [name, value] of [['LIVEMOD_CONFIG', saved.config], ['LIVEMOD_KEY', saved.key], ['LIVEMOD_TOKEN', saved.token]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  writeFileSync(config, JSON.stringify({ origins: { 'http://127.0.0.1/': { key: 'ed25519:wrong' }, [`${running.url}/`]: { key: running.key.publicKeyString, token: 'secret-token-1' } } }));
+  const app = await connect(`${running.url}/main.ts`, { cache: tempDir(t), ...quiet });
+  assert.equal((await app.import()).result, 'hello client/');
+  writeFileSync(config, '{"origins": [1]}');
+  await assert.rejects(connect(running.url, { cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_CONFIG_INVALID' && error.message.includes(config));
+});

@@ -178,3 +178,17 @@ test('a cold sync on a terminal shows a progress bar', async (t) => {
   });
   assert.match(result, /\[livemod sync\] .*\d+\/\d+ blobs \| /);
 });
+
+test('run a local folder or module file, built in-process', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { ...PROGRAM, 'package.json': JSON.stringify({ name: 'local-app', type: 'module', exports: './main.ts' }) });
+  const file = cli(['run', `${dir}/main.ts`, '--', 'x']);
+  assert.equal(file.status, 0, file.stderr);
+  assert.equal(file.stdout.trim(), 'args=["x"]');
+  const folder = cli(['run', dir]);
+  assert.equal(folder.status, 0, folder.stderr);
+  assert.equal(folder.stdout.trim(), 'args=[]', 'the package entry runs');
+  const missing = cli(['run', `${dir}/nope.ts`]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /does not exist/);
+});

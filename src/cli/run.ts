@@ -20,7 +20,7 @@ export function registerRun(program: Command): void {
     .description('run a live module: from a livemod server or static snapshot (URL), or a local folder built in-process (path)')
     .argument('<target>', 'http(s)://host[:port]/[module] — or ./path/to/module.ts or ./folder')
     .argument('[args...]', 'arguments for the program, after -- (its process.argv after the module)')
-    .option('-k, --key <public-key>', 'publisher public key to verify against, ed25519:… (default: env LIVEMOD_KEY)')
+    .option('-k, --key <public-key>', 'publisher public key to verify against, ed25519:… (default: env LIVEMOD_KEY, else the config file: $LIVEMOD_CONFIG or ~/.config/livemod/config.json)')
     .option('--token <token>', 'send Authorization: Bearer <token> (default: env LIVEMOD_TOKEN)')
     .option('--offline', 'never touch the network: run the last verified version in the cache')
     .option('--max-stale <duration>', 'when the origin is unreachable, run the cached version only if it was confirmed within this long, e.g. 7d')

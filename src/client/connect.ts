@@ -8,14 +8,15 @@ import { Registry, type Namespace } from '../runtime/index.ts';
 import { parsePublicKey, type BuildOptions, type Manifest } from '../snapshot/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
+import { configPath, originConfig } from './config.ts';
 import { localSource } from './local.ts';
 import { syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
 export interface ConnectOptions {
-  /** The publisher's public key, `ed25519:…` (default: env LIVEMOD_KEY). */
+  /** The publisher's public key, `ed25519:…` (default: env LIVEMOD_KEY, else the config file's entry for the URL). */
   readonly publicKey?: string;
-  /** Sent as `Authorization: Bearer <token>` (default: env LIVEMOD_TOKEN). */
+  /** Sent as `Authorization: Bearer <token>` (default: env LIVEMOD_TOKEN, else the config file's entry). */
   readonly token?: string;
   /** Store folder (default: env LIVEMOD_CACHE, else the user's cache directory). */
   readonly cache?: string | Store;
@@ -82,10 +83,11 @@ function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | '
  */
 export async function connect(target: string | URL, options: ConnectOptions = {}): Promise<App> {
   const url = target instanceof URL ? target : parseRemoteTarget(target);
-  const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY;
-  if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, or env LIVEMOD_KEY): the key \`livemod serve\` or \`livemod keygen\` printed`);
+  const configured = options.publicKey && options.token ? {} : originConfig(url);
+  const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
+  if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, env LIVEMOD_KEY, or an entry in ${configPath()}): the key \`livemod serve\` or \`livemod keygen\` printed`);
   const key = parsePublicKey(publicKey);
-  const token = options.token ?? process.env.LIVEMOD_TOKEN;
+  const token = options.token ?? process.env.LIVEMOD_TOKEN ?? configured.token;
   const store = typeof options.cache === 'object' ? options.cache : openStore(options.cache ? { dir: options.cache } : {});
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
   const source = await syncRemote(url, {
