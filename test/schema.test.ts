@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { SnapshotBuilder, generatePublisherKey, publishSnapshot, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
+import { SnapshotBuilder, canonicalJson, generatePublisherKey, publishSnapshot, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 const schema = JSON.parse(readFileSync(new URL('../docs/manifest.schema.json', import.meta.url), 'utf8')) as object;
@@ -32,6 +32,7 @@ test('published and served manifests validate against the schema and the client 
   writeFiles(dir, { 'x.js': 'export default 1;' });
   const served = signSnapshot(new SnapshotBuilder(dir).build().content, generatePublisherKey());
   assert.equal(validate(JSON.parse(served.sealed.bytes.toString('utf8'))), true, JSON.stringify(validate.errors));
+  assert.equal(served.sealed.bytes.toString('utf8'), canonicalJson(served.sealed.envelope), 'the served bytes are exactly canonical JSON');
 });
 
 test('schema and validator refuse the same damage', (t) => {

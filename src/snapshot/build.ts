@@ -241,7 +241,7 @@ export class SnapshotBuilder {
         unresolved.push({ path, line: site.line, column: site.column, specifier: site.specifier, reason: resolution.reason });
         return { ...base, kind: 'unresolved', reason: resolution.reason, line: site.line, column: site.column };
       });
-      // Frozen: the signer caches the canonical text of frozen records by identity.
+      // Frozen: the signer caches the canonical bytes of frozen records by identity.
       const record: ModuleRecord = Object.freeze({
         blob: { hash: entry.blobHash, size: entry.blob.byteLength },
         map: entry.map && entry.mapHash ? { hash: entry.mapHash, size: entry.map.byteLength } : null,

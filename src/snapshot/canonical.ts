@@ -2,12 +2,7 @@
 // code units, no whitespace, strings and integers as JSON.stringify writes them. The same
 // value always serialises to the same bytes, so a signature over it is reproducible.
 
-/**
- * Serialises `value`. With `cache`, the text of every frozen object is remembered by identity:
- * a rebuild that reuses the module records of unchanged files re-serialises only the changed
- * ones. Only frozen objects are cached, because only they cannot change under the cache.
- */
-export function canonicalJson(value: unknown, cache?: WeakMap<object, string>): string {
+export function canonicalJson(value: unknown): string {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -17,28 +12,21 @@ export function canonicalJson(value: unknown, cache?: WeakMap<object, string>): 
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      const cached = cache?.get(value);
-      if (cached !== undefined) return cached;
-      let text: string;
       if (Array.isArray(value)) {
-        text = '[';
-        for (let index = 0; index < value.length; index += 1) text += (index > 0 ? ',' : '') + canonicalJson(value[index], cache);
-        text += ']';
-      } else {
-        const record = value as Record<string, unknown>;
-        const keys = Object.keys(record).sort();
-        text = '{';
-        let first = true;
-        for (const key of keys) {
-          const item = record[key];
-          if (item === undefined) continue;
-          text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item, cache)}`;
-          first = false;
-        }
-        text += '}';
+        let text = '[';
+        for (let index = 0; index < value.length; index += 1) text += (index > 0 ? ',' : '') + canonicalJson(value[index]);
+        return `${text}]`;
       }
-      if (cache && Object.isFrozen(value)) cache.set(value, text);
-      return text;
+      const record = value as Record<string, unknown>;
+      let text = '{';
+      let first = true;
+      for (const key of Object.keys(record).sort()) {
+        const item = record[key];
+        if (item === undefined) continue;
+        text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
+        first = false;
+      }
+      return `${text}}`;
     }
     default:
       throw new TypeError(`canonical JSON cannot hold a value of type ${typeof value}`);

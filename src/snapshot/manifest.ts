@@ -72,7 +72,7 @@ export interface Manifest {
 
 export interface ManifestSignature {
   readonly keyId: string;
-  /** base64url ed25519 signature of SIGNATURE_CONTEXT + canonicalJson(signed). */
+  /** base64url ed25519 signature of SIGNATURE_CONTEXT + hex sha256 of canonicalJson(signed). */
   readonly sig: string;
 }
 
