@@ -8,20 +8,13 @@ import { join } from 'node:path';
 import { transformSync } from 'oxc-transform';
 import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
 import { generateTree } from '../test/helpers/tree.ts';
+import { median, percentile } from './lib/stats.ts';
+import { formatTable } from './lib/table.ts';
 
 const COUNT = Number(process.env.BENCH_MODULES ?? 2000);
 const RUNS = 7;
 const EDITS = 40;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 const dir = join(import.meta.dirname, 'out', `build-${COUNT}`);
 rmSync(dir, { recursive: true, force: true });
@@ -78,4 +71,4 @@ const rows = [
   ['one edit → new signed version', median(editTimes).toFixed(2), percentile(editTimes, 90).toFixed(2), 'target < 20 ms'],
 ];
 console.log(`build benchmark: ${COUNT} modules + main.ts, ${(tree.bytes / 1024 / 1024).toFixed(1)} MiB of TypeScript; Node ${process.version}; ${RUNS} runs, ${EDITS} edits`);
-for (const row of rows) console.log(`${row[0]!.padEnd(32)} ${row[1]!.padStart(10)} ${row[2]!.padStart(10)}  ${row[3]}`);
+console.log(formatTable(rows));

@@ -9,13 +9,14 @@ import WebSocket from 'ws';
 import { createModuleServer, watchFolder } from '../src/server/index.ts';
 import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
 import { generateTree } from '../test/helpers/tree.ts';
+import { median, percentile } from './lib/stats.ts';
+import { formatTable } from './lib/table.ts';
 
 const COUNT = Number(process.env.BENCH_MODULES ?? 2000);
 const EDITS = 30;
 
 function stats(values: number[]): { median: number; p90: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, p90: sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]! };
+  return { median: median(values), p90: percentile(values, 90) };
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,5 +105,4 @@ const rows: [string, { median: number; p90: number }, string][] = [
   ['  of which: publish → push received', stats(publishToPush), 'target ≤ 50 ms'],
 ];
 console.log(`watch benchmark: ${COUNT} modules, ${EDITS} edits of one module; Node ${process.version}`);
-console.log(`${'case'.padEnd(40)} ${'median ms'.padStart(10)} ${'p90 ms'.padStart(10)}`);
-for (const [name, value, note] of rows) console.log(`${name.padEnd(40)} ${value.median.toFixed(2).padStart(10)} ${value.p90.toFixed(2).padStart(10)}  ${note}`);
+console.log(formatTable([['case', 'median ms', 'p90 ms', ''], ...rows.map(([name, value, note]) => [name, value.median.toFixed(2), value.p90.toFixed(2), note])]));
