@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModuleServer, watchFolder, type FolderWatch } from '../server/index.ts';
+import type { FolderWatch } from '../server/index.ts';
 import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
 import { parsePort } from './options.ts';
 
@@ -18,6 +18,7 @@ export function registerDemo(program: Command): void {
     .option('-p, --port <port>', 'port for the server (0 picks a free one)', '7070')
     .option('--once', 'run the client once, then stop (exit status: the client\'s)')
     .action(async (flags: { port: string; once?: boolean }) => {
+      const { createModuleServer, watchFolder } = await import('../server/index.ts');
       const key = generatePublisherKey();
       const builder = new SnapshotBuilder(EXAMPLE);
       let current = signSnapshot(builder.build().content, key);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { createModuleServer, watchFolder } from '../server/index.ts';
 import { SnapshotBuilder, generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, parsePort, usage } from './options.ts';
@@ -43,6 +42,8 @@ export function registerServe(program: Command): void {
     .option('--json', 'print one JSON line per event (listening, published, error) on stdout')
     .addHelpText('after', '\nRoutes: / (status page), /status, /healthz, /manifest.json, /blobs/<hash>, POST /batch, /channel (WebSocket).\n\nExample:\n  livemod serve ./src --watch --key publisher.key --port 7070')
     .action(async (dir: string, flags: ServeFlags) => {
+      // Loaded here, not at the top: `livemod run` should not pay for the server's WebSocket and watcher code.
+      const { createModuleServer, watchFolder } = await import('../server/index.ts');
       const output = createOutput(flags.json === true);
       const port = parsePort(flags.port);
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw usage('--tls-cert and --tls-key go together: pass both or neither');

@@ -7,7 +7,8 @@
 import { registerHooks } from 'node:module';
 
 const MARKER = 'livemod-external:';
-const SELF = new URL('../index.ts', import.meta.url).href;
+// This file runs as src/runtime/hooks.ts or, built, as dist/runtime/hooks.js.
+const SELF = new URL(import.meta.url.endsWith('.ts') ? '../index.ts' : '../index.js', import.meta.url).href;
 
 let registered = false;
 

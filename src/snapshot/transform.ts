@@ -12,8 +12,10 @@
 // (swap) or create it on first read (lazy). The first next() is ES module instantiation: the
 // exports exist and hoisted functions are callable (cycles work, `let` is in its TDZ); the
 // second next() is evaluation. The prologue ends its line, so the code keeps its own lines.
-import { parseSync, rawTransferSupported, type ParserOptions } from 'oxc-parser';
-import { transformSync } from 'oxc-transform';
+import { createRequire } from 'node:module';
+import type * as OxcParser from 'oxc-parser';
+import type { ParserOptions } from 'oxc-parser';
+import type * as OxcTransform from 'oxc-transform';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Edits, identityMappings, shiftMappings } from './edits.ts';
 import { scanModule, type EsNode, type ScannedSite } from './scan.ts';
@@ -40,10 +42,31 @@ export interface ModuleTransform {
   readonly tla: boolean;
 }
 
-// Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
-const RAW_TRANSFER = rawTransferSupported();
-// The option exists in the parser but not in its type declarations.
-const PARSE_OPTIONS = { sourceType: 'module', lang: 'js', experimentalRawTransfer: RAW_TRANSFER } as ParserOptions;
+interface Toolchain {
+  readonly parseSync: typeof OxcParser.parseSync;
+  readonly transformSync: typeof OxcTransform.transformSync;
+  readonly parseOptions: ParserOptions;
+}
+
+let toolchain: Toolchain | undefined;
+
+/**
+ * The parser and transformer, loaded on the first build: a client that only runs snapshots
+ * imports this subsystem for manifests and keys, and should not pay ~10 ms for native addons
+ * it never calls. (require() of these ES modules is synchronous on Node 24.)
+ */
+function tools(): Toolchain {
+  if (!toolchain) {
+    const require = createRequire(import.meta.url);
+    const parser = require('oxc-parser') as typeof OxcParser;
+    const transformer = require('oxc-transform') as typeof OxcTransform;
+    // Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
+    // The option exists in the parser but not in its type declarations.
+    const parseOptions = { sourceType: 'module', lang: 'js', experimentalRawTransfer: parser.rawTransferSupported() } as ParserOptions;
+    toolchain = { parseSync: parser.parseSync, transformSync: transformer.transformSync, parseOptions };
+  }
+  return toolchain;
+}
 const TS_LIKE = /\.(?:ts|tsx|mts|cts|jsx)$/;
 
 export function isTypeScriptLike(path: string): boolean {
@@ -110,12 +133,13 @@ export function transformModule(path: string, source: string): ModuleTransform {
   let tsMap: { mappings: string; names: string[] } | null = null;
   if (isTypeScriptLike(path)) {
     // JSX handling doubles the transformer's cost: ask for it only where JSX can appear.
-    const result = transformSync(path, source, JSX.test(path) ? { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } } : { sourcemap: true, target: 'esnext' });
+    const result = tools().transformSync(path, source, JSX.test(path) ? { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } } : { sourcemap: true, target: 'esnext' });
     if (result.errors.length > 0) throw buildError(path, source, result.errors, 'TypeScript transform');
     js = result.code;
     tsMap = { mappings: result.map!.mappings, names: result.map!.names };
   }
-  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, PARSE_OPTIONS);
+  const { parseSync, parseOptions } = tools();
+  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, parseOptions);
   if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
   const edits = new Edits();
   const scan = scanModule(parsed.program as unknown as EsNode, js, edits);
