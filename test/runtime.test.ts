@@ -176,3 +176,73 @@ test('errors thrown in live code have stack traces pointing at the original file
   const column = source.split('\n')[4]!.indexOf('new Error') + 1;
   assert.ok(error.stack!.includes(`fail (file://${dir}/main.ts:5:${column})`), error.stack);
 });
+
+test('a var nested in blocks of a function shadows an import of the same name', async (t) => {
+  const { run } = registryFor(t, {
+    'lib.ts': 'export const e = (x: number): number => x * 10; export const value = "import";',
+    'main.ts': `import { e, value } from './lib';
+      function sum(list: number[]) { for (var n = 0, r = 0; n < list.length; n++) { var e = list[n]; r += e; } return r; }
+      function pick(flag: boolean) { if (flag) { var value = 'local'; } return value; }
+      export const results = [sum([1, 2, 3]), pick(true), pick(false), e(1)];`,
+  });
+  assert.deepEqual((await run('main.ts')).results, [6, 'local', undefined, 10]);
+});
+
+test('export * is ambiguous only when the bindings differ; names on Object.prototype and __proto__ work', async (t) => {
+  const { run } = registryFor(t, {
+    'l1.ts': 'export const x = 1; export const toString = 5;',
+    'l2.ts': 'export { x } from "./l1";',
+    'l3.ts': 'import { x } from "./l1"; export { x };',
+    'mid.ts': 'export * from "./l1"; export * from "./l2"; export * from "./l3"; export * from "node:path"; export * from "path";',
+    'proto.ts': 'const p = 7; export { p as __proto__ };',
+    'main.ts': `import { x, toString as t, sep } from './mid'; import * as mid from './mid'; import * as proto from './proto';
+      export const seen = [x, t, sep, Object.keys(mid).includes('x'), Object.keys(proto), (proto as Record<string, unknown>)['__proto__']];`,
+  });
+  assert.deepEqual((await run('main.ts')).seen, [1, 5, '/', true, ['__proto__'], 7]);
+});
+
+test('namespaces cannot be changed by importers', async (t) => {
+  const { run } = registryFor(t, { 'lib.ts': 'export const a = 1;', 'main.ts': 'import * as lib from "./lib"; export { lib };' });
+  const lib = (await run('main.ts')).lib as Record<string, unknown>;
+  assert.throws(() => {
+    delete lib.a;
+  }, TypeError);
+  assert.throws(() => Object.defineProperty(lib, 'a', { value: 2 }), TypeError);
+  assert.throws(() => {
+    lib.a = 3;
+  }, TypeError);
+  assert.equal(lib.a, 1);
+  assert.equal(Object.getOwnPropertyDescriptor(lib, 'a')?.configurable, false);
+});
+
+test('a parenthesised imported callee is called with this undefined; anonymous defaults are named "default"', async (t) => {
+  const { run } = registryFor(t, {
+    'lib.ts': `export function who(this: unknown) { return this === undefined ? 'undefined' : typeof this; }`,
+    'arrow.ts': 'export default () => 1;',
+    'klass.ts': 'export default class { static name = "custom"; }',
+    'plain.ts': 'export default class {}',
+    'comment.ts': 'export /* a comment */ default async /* another */ function () { return 1; }',
+    'main.ts': `import { who } from './lib'; import arrow from './arrow'; import klass from './klass'; import plain from './plain'; import comment from './comment';
+      export const seen = [who(), (who)(), ((who))(), arrow.name, klass.name, plain.name, comment.name];`,
+  });
+  assert.deepEqual((await run('main.ts')).seen, ['undefined', 'undefined', 'undefined', 'default', 'custom', 'default', 'default']);
+});
+
+test('a failing module next to a rejecting async sibling rejects once, with no unhandled rejection', async (t) => {
+  const unhandled: unknown[] = [];
+  const listener = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', listener);
+  t.after(() => process.off('unhandledRejection', listener));
+  const { run } = registryFor(t, { 'a.ts': 'await 0; throw new Error("a");', 'b.ts': 'throw new Error("b");', 'main.ts': 'import "./a"; import "./b";' });
+  await assert.rejects(run('main.ts'), /^Error: b$/);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(unhandled, []);
+});
+
+test('JSON modules keep a "__proto__" key as data; import.meta has no prototype and resolves missing relative paths', async (t) => {
+  const { run, dir } = registryFor(t, {
+    'data.json': '{"__proto__": {"polluted": true}, "a": 1}',
+    'main.ts': `import data from './data.json'; export const seen = [Object.keys(data), ({} as Record<string, unknown>).polluted, Object.getPrototypeOf(import.meta), import.meta.resolve('./missing.ts')];`,
+  });
+  assert.deepEqual((await run('main.ts')).seen, [['__proto__', 'a'], undefined, null, `file://${dir}/missing.ts`]);
+});

@@ -3,7 +3,7 @@
 // and hoisted functions exist: the generator's first step), evaluate depth-first in import
 // order (the second step), cycles, top-level await, errors cached per module as ESM caches
 // them. Externals are imported natively through the loader hook, as from the program's folder.
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { compileModule, type ModuleFactory } from './compile.ts';
@@ -53,10 +53,12 @@ export class Registry {
   private readonly instances = new Map<string, Instance>();
   private readonly externals = new Map<string, Namespace>();
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
+  private readonly exportCache = new Map<string, Provenance>();
+  private cycleHits = 0;
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
     this.source = source;
-    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? new URL(`file://${process.cwd()}/`).href });
+    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/` });
   }
 
   /** The URL a module path has in this registry: its `import.meta.url`. */
@@ -74,7 +76,7 @@ export class Registry {
   }
 
   private record(path: string): ModuleRecord {
-    const record = this.source.manifest.modules[path];
+    const record = Object.hasOwn(this.source.manifest.modules, path) ? this.source.manifest.modules[path] : undefined;
     if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.source.base}; modules there include ${Object.keys(this.source.manifest.modules).slice(0, 5).join(', ')}`, { path });
     return record;
   }
@@ -98,7 +100,7 @@ export class Registry {
     const collect = (current: string, importer: string | null, site: ImportRecord | null): void => {
       if (seen.has(current) || this.instances.has(current)) return;
       seen.add(current);
-      if (!this.source.manifest.modules[current]) {
+      if (!Object.hasOwn(this.source.manifest.modules, current)) {
         if (site && importer) throw moduleNotFound(site.specifier, this.urlOf(importer), 'not in the snapshot');
         this.record(current);
       }
@@ -189,13 +191,26 @@ export class Registry {
     return instance;
   }
 
-  /** Export names of a module, with where each comes from, following `export *` as ESM does. */
+  /**
+   * Export names of a module, each with the binding it resolves to (module path and name, a
+   * namespace, or an external's resolved URL and name), following `export *` as ESM does: a
+   * name two star sources offer is ambiguous — and left out — only if its bindings differ.
+   */
   private exportNames(path: string, visiting: Set<string> = new Set()): Provenance {
+    const cached = this.exportCache.get(path);
+    if (cached) return cached;
     const names: Provenance = new Map();
-    if (visiting.has(path)) return names;
+    if (visiting.has(path)) {
+      this.cycleHits += 1;
+      return names;
+    }
+    const hitsBefore = this.cycleHits;
     visiting.add(path);
     const record = this.record(path);
-    for (const name of record.exports) names.set(name, path);
+    for (const name of record.exports) {
+      const forward = record.indirect && Object.hasOwn(record.indirect, name) ? record.indirect[name] : undefined;
+      names.set(name, forward ? this.bindingOf(record.imports[forward[0]]!, forward[1], visiting) : `${path}#${name}`);
+    }
     const ambiguous = new Set<string>();
     for (const index of record.star) {
       const entry = record.imports[index]!;
@@ -207,13 +222,34 @@ export class Registry {
         else if (known !== origin) ambiguous.add(name);
       }
     }
+    visiting.delete(path);
     for (const name of ambiguous) names.delete(name);
+    // A result that met a cycle may be partial; any other is final for this manifest.
+    if (this.cycleHits === hitsBefore) this.exportCache.set(path, names);
     return names;
+  }
+
+  /** The binding an import of `name` (or "*") through `entry` resolves to, as a comparable key. */
+  private bindingOf(entry: ImportRecord, name: string, visiting: Set<string>): string {
+    if (entry.kind === 'external') return `${this.externalKey(entry.specifier)}#${name}`;
+    if (entry.kind !== 'module') return `unresolved:${entry.specifier}#${name}`;
+    if (name === '*') return `namespace:${entry.module!}`;
+    return this.exportNames(entry.module!, visiting).get(name) ?? `${entry.module!}#${name}`;
+  }
+
+  /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
+  private externalKey(specifier: string): string {
+    try {
+      return `external:${resolveExternal(specifier, this.options.externalsFrom)}`;
+    } catch {
+      return `external:${specifier}`;
+    }
   }
 
   private externalNames(specifier: string): Provenance {
     const namespace = this.externals.get(specifier);
-    return new Map(namespace ? Object.keys(namespace).map((name) => [name, `external:${specifier}`]) : []);
+    const key = this.externalKey(specifier);
+    return new Map(namespace ? Object.keys(namespace).map((name) => [name, `${key}#${name}`]) : []);
   }
 
   private link(instance: Instance): void {
@@ -269,6 +305,9 @@ export class Registry {
         if (pending) waits.push(pending);
       }
     } catch (error) {
+      // Dependencies already evaluating asynchronously may reject later: that is this same
+      // failure's consequence, not an unhandled rejection of its own.
+      for (const pending of waits) pending.catch(() => {});
       fail(error);
     }
     const run = (): void | Promise<void> => {
@@ -326,11 +365,15 @@ export class Registry {
     const target = this.resolveFrom(specifier, importer);
     if (target.kind === 'module') return this.urlOf(target.module);
     if (target.kind === 'external') return resolveExternal(specifier, this.options.externalsFrom);
+    // As Node's import.meta.resolve: a relative specifier resolves to its URL whether or not a module is there.
+    if (/^\.{1,2}\//.test(specifier)) return new URL(specifier, this.urlOf(importer)).href;
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
   }
 
   private meta(path: string, url: string): Record<string, unknown> {
-    const meta: Record<string, unknown> = { url, resolve: (specifier: string): string => this.resolve(specifier, path) };
+    const meta = Object.create(null) as Record<string, unknown>;
+    meta.url = url;
+    meta.resolve = (specifier: string): string => this.resolve(specifier, path);
     if (url.startsWith('file:')) {
       const filename = fileURLToPath(url);
       meta.filename = filename;

@@ -248,6 +248,7 @@ export class SnapshotBuilder {
         imports,
         exports: entry.transform.exports,
         star: entry.transform.star,
+        ...(Object.keys(entry.transform.indirect).length > 0 ? { indirect: entry.transform.indirect } : {}),
         tla: entry.transform.tla,
       });
       modules[path] = record;

@@ -47,6 +47,13 @@ export interface ModuleRecord {
   readonly exports: readonly string[];
   /** Indices into `imports` of `export * from` targets, in source order. */
   readonly star: readonly number[];
+  /**
+   * Exports that forward an imported binding (`export { a } from`, `import { a }; export { a }`,
+   * `export * as ns from`): name → [import index, imported name, or "*" for the namespace].
+   * Absent when there are none. Two `export *` offering one name are ambiguous only when the
+   * name resolves to different bindings, which needs this.
+   */
+  readonly indirect?: Readonly<Record<string, readonly [number, string]>>;
   /** Uses top-level await: evaluated as an async function. */
   readonly tla: boolean;
 }

@@ -26,6 +26,8 @@ export interface ModuleScan {
   readonly sites: ScannedSite[];
   readonly exports: string[];
   readonly star: number[];
+  /** Exports that forward an import's binding: export name → [import index, imported name or "*"]. */
+  readonly indirect: Record<string, [number, string]>;
   readonly tla: boolean;
 }
 
@@ -75,6 +77,33 @@ function patternNames(pattern: EsNode | null | undefined, into: Set<string>): vo
   }
 }
 
+/** Skips whitespace and comments from `at`. */
+function skipTrivia(code: string, at: number): number {
+  for (;;) {
+    while (at < code.length && /\s/.test(code[at]!)) at += 1;
+    if (code.startsWith('//', at)) {
+      const end = code.indexOf('\n', at);
+      at = end === -1 ? code.length : end + 1;
+    } else if (code.startsWith('/*', at)) {
+      const end = code.indexOf('*/', at + 2);
+      at = end === -1 ? code.length : end + 2;
+    } else {
+      return at;
+    }
+  }
+}
+
+/** The end of `word` at `at`; throws when the code there is something else. */
+function expectWord(code: string, at: number, word: string): number {
+  if (!code.startsWith(word, at)) throw new SyntaxError(`expected \`${word}\` at offset ${at}`);
+  return at + word.length;
+}
+
+function isAnonymousFunction(node: EsNode): boolean {
+  if (node.type === 'ParenthesizedExpression') return isAnonymousFunction(node.expression as EsNode);
+  return node.type === 'ArrowFunctionExpression' || ((node.type === 'FunctionExpression' || node.type === 'ClassExpression') && !node.id);
+}
+
 const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
 
 /** `var` declarations hoisted to the function (or static block) whose body this is. */
@@ -87,8 +116,11 @@ function varNames(node: EsNode | null | undefined, into: Set<string>): void {
   if (node.type.endsWith('Expression') || node.type === 'Identifier' || node.type === 'Literal') return;
   for (const key in node) {
     const value = node[key];
-    if (Array.isArray(value)) for (const item of value) if (isNode(item)) varNames(item, into);
-    else if (isNode(value)) varNames(value, into);
+    if (Array.isArray(value)) {
+      for (const item of value) if (isNode(item)) varNames(item, into);
+    } else if (isNode(value)) {
+      varNames(value, into);
+    }
   }
 }
 
@@ -174,6 +206,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   const getters = new Map<string, string>();
   const localExports: [exported: string, local: string][] = [];
   const star: number[] = [];
+  const indirect = new Map<string, [number, string]>();
   let prologueTail = '';
   let tla = false;
 
@@ -233,7 +266,9 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           const index = siteFor(source, false);
           for (const specifier of statement.specifiers as EsNode[]) {
             const imported = moduleName(specifier.local as EsNode);
-            getters.set(moduleName(specifier.exported as EsNode), propertyAccess(`__lm_${index}`, imported));
+            const exported = moduleName(specifier.exported as EsNode);
+            getters.set(exported, propertyAccess(`__lm_${index}`, imported));
+            indirect.set(exported, [index, imported]);
             sites[index]!.names.add(imported);
           }
         } else {
@@ -244,26 +279,30 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
       }
       case 'ExportDefaultDeclaration': {
         const declaration = statement.declaration as EsNode;
-        const keyword = /^export\s+default/.exec(code.slice(statement.start, declaration.start));
-        if (!keyword) throw new SyntaxError('unexpected `export default` form');
-        const keywordEnd = statement.start + keyword[0].length;
-        if (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') {
+        const keywordEnd = expectWord(code, skipTrivia(code, statement.start + 'export'.length), 'default');
+        const anonymous = declaration.id === null || declaration.id === undefined;
+        if (declaration.type === 'FunctionDeclaration') {
           out.remove(statement.start, keywordEnd);
-          const id = declaration.id as EsNode | null;
-          if (id) {
-            getters.set('default', id.name as string);
-          } else {
-            const head = /^(?:async\s+)?function\s*\*?|^class/.exec(code.slice(declaration.start, declaration.end))!;
-            out.appendLeft(declaration.start + head[0].length, ' __lm_default');
-            getters.set('default', '__lm_default');
-            const rename = 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
-            // Function declarations are hoisted, so the prologue may name them; a class exists only after its declaration.
-            if (declaration.type === 'FunctionDeclaration') prologueTail += rename;
-            else out.appendRight(declaration.end, `;${rename}`);
+          if (anonymous) {
+            // Hoisted like any function declaration; named "default" as ES modules name it.
+            let at = skipTrivia(code, declaration.start);
+            if (declaration.async === true) at = skipTrivia(code, expectWord(code, at, 'async'));
+            at = skipTrivia(code, expectWord(code, at, 'function'));
+            if (code[at] === '*') at += 1;
+            out.appendLeft(at, ' __lm_default');
+            prologueTail += 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
           }
+          getters.set('default', anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string));
+        } else if (declaration.type === 'ClassDeclaration' && !anonymous) {
+          out.remove(statement.start, keywordEnd);
+          getters.set('default', (declaration.id as EsNode).name as string);
         } else {
-          out.overwrite(statement.start, keywordEnd, 'const __lm_default =');
-          if (code[statement.end - 1] !== ';') out.appendLeft(statement.end, ';');
+          // An anonymous class, function or arrow is named by the property key it is defined
+          // under — "default", as in ESM — before its static blocks run, and a `static name` wins.
+          const named = declaration.type === 'ClassDeclaration' || isAnonymousFunction(declaration);
+          out.overwrite(statement.start, keywordEnd, named ? 'const __lm_default = ({default:(' : 'const __lm_default =');
+          if (named) out.appendLeft(declaration.end, ')}).default');
+          if (code[statement.end - 1] !== ';' || named) out.appendLeft(statement.end, ';');
           getters.set('default', '__lm_default');
         }
         toWalk.push(declaration);
@@ -272,7 +311,11 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
       case 'ExportAllDeclaration': {
         const index = siteFor(statement.source as EsNode, false);
         sites[index]!.names.add('*');
-        if (statement.exported) getters.set(moduleName(statement.exported as EsNode), `__lm_${index}`);
+        if (statement.exported) {
+          const exported = moduleName(statement.exported as EsNode);
+          getters.set(exported, `__lm_${index}`);
+          indirect.set(exported, [index, '*']);
+        }
         else star.push(index);
         blank(statement.start, statement.end);
         break;
@@ -331,13 +374,26 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     }
   };
 
+  /** Whether `node` is called or used as a tag, through any parentheses: `a()`, `(a)()`, ``((a))`x` ``. */
+  const isCallee = (node: EsNode, parent: EsNode, key: string): boolean => {
+    let child = node;
+    let up = parent;
+    let slot = key;
+    for (let index = ancestors.length - 2; up.type === 'ParenthesizedExpression' && index >= 0; index -= 1) {
+      child = up;
+      up = ancestors[index]!;
+      slot = up.callee === child ? 'callee' : up.tag === child ? 'tag' : '';
+    }
+    return (up.type === 'CallExpression' && slot === 'callee') || (up.type === 'TaggedTemplateExpression' && slot === 'tag');
+  };
+
   const rewriteIdentifier = (node: EsNode, parent: EsNode, key: string): void => {
     const binding = bindings.get(node.name as string);
     if (!binding || !isReference(parent, key) || shadowed(node.name as string)) return;
     const text = bindingText(binding);
     if (parent.type === 'Property' && parent.shorthand === true && key === 'value') {
       out.overwrite(node.start, node.end, `${node.name as string}:${text}`);
-    } else if (binding.name !== null && ((parent.type === 'CallExpression' && key === 'callee') || (parent.type === 'TaggedTemplateExpression' && key === 'tag'))) {
+    } else if (binding.name !== null && isCallee(node, parent, key)) {
       out.overwrite(node.start, node.end, `(0,${text})`);
     } else {
       out.overwrite(node.start, node.end, text);
@@ -429,10 +485,13 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   for (const [exported, local] of localExports) {
     const binding = bindings.get(local);
     getters.set(exported, binding ? bindingText(binding) : local);
+    if (binding) indirect.set(exported, [binding.index, binding.name ?? '*']);
   }
 
   const exports = [...getters.keys()].sort();
-  const getterText = exports.map((name) => `${IDENTIFIER.test(name) ? name : JSON.stringify(name)}:()=>${getters.get(name)!}`).join(',');
+  // `__proto__:` in an object literal would set the prototype, not define an export: computed key.
+  const key = (name: string): string => (name === '__proto__' ? '["__proto__"]' : IDENTIFIER.test(name) ? name : JSON.stringify(name));
+  const getterText = exports.map((name) => `${key(name)}:()=>${getters.get(name)!}`).join(',');
   const prologue = `${exports.length > 0 ? `__lm.x({${getterText}});` : ''}${prologueTail}`;
 
   const staticSpecifiers = new Set(sites.filter((site) => !site.defer).map((site) => site.specifier));
@@ -443,5 +502,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     sites.push(site);
   }
   const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
-  return { prologue, sites: scanned, exports, star, tla };
+  const indirectRecord: Record<string, [number, string]> = {};
+  for (const name of [...indirect.keys()].sort()) indirectRecord[name] = indirect.get(name)!;
+  return { prologue, sites: scanned, exports, star, indirect: indirectRecord, tla };
 }

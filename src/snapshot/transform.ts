@@ -39,6 +39,8 @@ export interface ModuleTransform {
   readonly imports: readonly ImportSite[];
   readonly exports: readonly string[];
   readonly star: readonly number[];
+  /** Exports forwarding an import's binding: name → [import index, imported name or "*"]. */
+  readonly indirect: Readonly<Record<string, readonly [number, string]>>;
   readonly tla: boolean;
 }
 
@@ -101,8 +103,10 @@ function jsonModule(path: string, source: string): ModuleTransform {
     throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: not valid JSON (${(error as Error).message}); fix the file or remove it from the folder`, { path });
   }
   // A JSON text is a valid JS expression (ES2019 admits U+2028/2029 in strings).
-  const code = `"use strict";__lm.x({default:()=>__lm_default});yield;\nconst __lm_default=${source.trim()};\n`;
-  return { code, map: null, imports: [], exports: ['default'], star: [], tla: false };
+  // JSON.parse of a string literal: `__proto__` is a plain key there (in a JS object literal it
+  // would set the prototype), and V8 parses big JSON faster this way than as a literal.
+  const code = `"use strict";__lm.x({default:()=>__lm_default});yield;\nconst __lm_default=JSON.parse(${JSON.stringify(source)});\n`;
+  return { code, map: null, imports: [], exports: ['default'], star: [], indirect: {}, tla: false };
 }
 
 /**
@@ -142,12 +146,18 @@ export function transformModule(path: string, source: string): ModuleTransform {
   const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, parseOptions);
   if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
   const edits = new Edits();
-  const scan = scanModule(parsed.program as unknown as EsNode, js, edits);
+  let scan;
+  try {
+    scan = scanModule(parsed.program as unknown as EsNode, js, edits);
+  } catch (error) {
+    // A form the rewrite does not know: one file's build error, not a crash of the whole build.
+    throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: cannot rewrite this module (${(error as Error).message}); please report it with the file`, { path }, { cause: error });
+  }
   const edited = edits.apply(js);
   const code = `"use strict";${scan.prologue}yield;\n${edited}`;
   const mappings = shiftMappings(tsMap ? tsMap.mappings : identityMappings(js), js, edited, edits, 1);
   const map = JSON.stringify({ version: 3, sources: [path], sourcesContent: [source], names: tsMap?.names ?? [], mappings });
 
   const imports = locateImports(source, js, scan.sites);
-  return { code, map, imports, exports: scan.exports, star: scan.star, tla: scan.tla };
+  return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla };
 }

@@ -71,7 +71,7 @@ function stringArray(value: unknown, path: Path): string[] {
   return value as string[];
 }
 
-const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'tla'];
+const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'indirect', 'tla'];
 const IMPORT_FIELDS = ['specifier', 'kind', 'module', 'reason', 'line', 'column', 'names', 'dynamic', 'defer'];
 
 function checkModule(value: unknown, path: Path): void {
@@ -106,6 +106,15 @@ function checkModule(value: unknown, path: Path): void {
   for (let index = 0; index < star.length; index += 1) {
     const at = count(star[index], () => `${text(path)}.star[${index}]`);
     if (at >= imports.length) fail(() => `${text(path)}.star[${index}]`, 'an index into imports');
+  }
+  if (record.indirect !== undefined) {
+    const indirect = object(record.indirect, field('indirect'));
+    for (const name in indirect) {
+      const entry = indirect[name];
+      if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[1] !== 'string' || typeof entry[0] !== 'number' || !Number.isSafeInteger(entry[0]) || entry[0] < 0 || entry[0] >= imports.length) {
+        fail(() => `${text(path)}.indirect[${JSON.stringify(name)}]`, '[an index into imports, an imported name]');
+      }
+    }
   }
   if (typeof record.tla !== 'boolean') fail(field('tla'), 'a boolean');
 }
