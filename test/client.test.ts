@@ -174,3 +174,82 @@ test('the config file names the key (and token) per origin; a malformed one is a
   writeFileSync(config, '{"origins": [1]}');
   await assert.rejects(connect(running.url, { cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_CONFIG_INVALID' && error.message.includes(config));
 });
+
+test('a token is never sent to the host a manifest request was redirected to', async (t) => {
+  const target = await startServer(t);
+  target.server.publish(signSnapshot(build(t), target.key));
+  const seenByTarget: (string | undefined)[] = [];
+  const { createServer } = await import('node:http');
+  // The redirected-to host records the authorization header of every request it gets.
+  const recorder = createServer(async (req, res) => {
+    seenByTarget.push(req.headers.authorization);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const answer = await fetch(new URL(req.url ?? '/', target.url), { method: req.method ?? 'GET', headers: { 'content-type': req.headers['content-type'] ?? 'application/json' }, ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}) });
+    const headers: Record<string, string> = {};
+    answer.headers.forEach((value, name) => (headers[name] = value));
+    delete headers['content-encoding'];
+    delete headers['content-length'];
+    res.writeHead(answer.status, headers).end(Buffer.from(await answer.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
+  const redirector = createServer((req, res) => res.writeHead(302, { location: `http://127.0.0.1:${(recorder.address() as { port: number }).port}${req.url}` }).end());
+  await new Promise<void>((resolve) => redirector.listen(0, 'localhost', resolve));
+  t.after(() => {
+    recorder.closeAllConnections();
+    recorder.close();
+    redirector.closeAllConnections();
+    redirector.close();
+  });
+  const app = await connect(`http://localhost:${(redirector.address() as { port: number }).port}/main.ts`, { publicKey: target.key.publicKeyString, token: 'secret-token-2', cache: tempDir(t), ...quiet });
+  assert.equal((await app.import()).result, 'hello client/');
+  assert.ok(seenByTarget.length >= 2);
+  assert.deepEqual(seenByTarget.filter((value) => value !== undefined), [], 'no request to the other host carried the token');
+});
+
+test('an older signed manifest planted in the cache beside the newer ETag is not revalidated into running', async (t) => {
+  const running = await startServer(t);
+  const v1 = signSnapshot(build(t, { ...TREE, 'lib/greet.ts': 'export const greet = (name: string): string => `old ${name}`;' }), running.key);
+  running.server.publish(v1);
+  const cache = tempDir(t);
+  await connect(running.url, { publicKey: running.key.publicKeyString, cache, ...quiet });
+  const v2 = signSnapshot(build(t), running.key, { previousVersion: v1.manifest.version });
+  running.server.publish(v2);
+  await connect(running.url, { publicKey: running.key.publicKeyString, cache, ...quiet });
+  // Plant v1's signed bytes, with a state naming their hash but keeping v2's ETag.
+  const { originId, normaliseOrigin } = await import('../src/store/index.ts');
+  const folder = join(cache, 'origins', originId(normaliseOrigin(`${running.url}/`)));
+  const state = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8'));
+  writeFileSync(join(folder, 'manifest.json'), v1.sealed.bytes);
+  writeFileSync(join(folder, 'state.json'), JSON.stringify({ ...state, version: v1.manifest.version, manifestHash: v1.sealed.hash }));
+  const app = await connect(running.url, { publicKey: running.key.publicKeyString, cache, ...quiet });
+  assert.equal(app.version, v2.manifest.version);
+  assert.equal((await app.import('main.ts')).result, 'hello client/');
+});
+
+test('only an unreachable origin or a gateway error falls back to the cache, not any error the server answers', async (t) => {
+  const key = generatePublisherKey();
+  const out = published(t, key);
+  let answer: number | null = null;
+  const host = await startHost(t, out);
+  const { createServer } = await import('node:http');
+  const front = createServer((req, res) => {
+    if (answer !== null) {
+      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'ERR_LIVEMOD_FETCH_FAILED', message: 'go offline' } }));
+      return;
+    }
+    void fetch(new URL(req.url ?? '/', host.url)).then(async (upstream) => res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? '' }).end(Buffer.from(await upstream.arrayBuffer())));
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    front.closeAllConnections();
+    front.close();
+  });
+  const url = `http://127.0.0.1:${(front.address() as { port: number }).port}/`;
+  const cache = tempDir(t);
+  await connect(url, { publicKey: key.publicKeyString, cache, ...quiet });
+  answer = 500;
+  await assert.rejects(connect(url, { publicKey: key.publicKeyString, cache, ...quiet }), (error: NodeJS.ErrnoException) => /answered 500/.test(error.message));
+  answer = 503;
+  assert.equal((await connect(url, { publicKey: key.publicKeyString, cache, ...quiet })).from, 'offline');
+});

@@ -3,6 +3,7 @@
 // folder in-process and runs it the same way.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type Namespace } from '../runtime/index.ts';
 import { parsePublicKey, type BuildOptions, type Manifest } from '../snapshot/index.ts';
@@ -52,7 +53,7 @@ export interface App {
 
 function folderUrl(path: string): string {
   if (path.startsWith('file:')) return path.endsWith('/') ? path : `${path}/`;
-  return `file://${resolve(path)}/`;
+  return `${pathToFileURL(resolve(path)).href}/`;
 }
 
 function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | 'close' | 'version' | 'manifest'>): App {

@@ -4,7 +4,7 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { manifestBlobs, openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import type { Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { candidates, type Candidate } from './targets.ts';
@@ -43,9 +43,45 @@ export interface RemoteSource extends ModuleSource {
   readonly capabilities: Capabilities;
 }
 
-/** Errors that mean "the origin cannot be reached now", after which the cache may run. */
+/** HTTP statuses that say a gateway could not reach the origin: the same as no connection. */
+const GATEWAY_DOWN = new Set([502, 503, 504]);
+
+function httpStatus(error: LivemodError): number | undefined {
+  const status = error.details.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * Errors that mean "the origin cannot be reached now", after which the cache may run: no
+ * connection, a timeout, or a gateway saying the origin is down. Any other answer is the
+ * origin speaking, and whatever code its body claims, it does not get to pick the fallback.
+ */
 function unreachable(error: unknown): boolean {
-  return isLivemodError(error) && (error.code === ErrorCodes.FETCH_FAILED || error.code === ErrorCodes.TIMEOUT);
+  if (!isLivemodError(error)) return false;
+  const status = httpStatus(error);
+  if (error.code === ErrorCodes.TIMEOUT) return status === undefined;
+  if (error.code === ErrorCodes.FETCH_FAILED) return status === undefined || GATEWAY_DOWN.has(status);
+  return status !== undefined && GATEWAY_DOWN.has(status);
+}
+
+/** A 404 for the manifest: no snapshot at this candidate base, try the next one. */
+function noManifestHere(error: unknown): boolean {
+  return isLivemodError(error) && httpStatus(error) === 404;
+}
+
+/**
+ * The ETag to revalidate with, only while it still belongs to the stored bytes: the state file
+ * is not signed, so a cache holding an older signed manifest beside the newer one's ETag would
+ * otherwise get a 304 and run the older one. A livemod server's ETag is the sha256 of the bytes
+ * themselves; any other host's is trusted only with the stored hash of the bytes it came with.
+ */
+function boundEtag(stored: { state: { etag: string | null; manifestHash?: string }; manifestBytes: Buffer }): string | null {
+  const { etag, manifestHash } = stored.state;
+  if (!etag) return null;
+  const actual = sha256Hex(stored.manifestBytes);
+  const content = /^"([0-9a-f]{64})"$/.exec(etag);
+  if (content) return content[1] === actual ? etag : null;
+  return manifestHash === actual ? etag : null;
 }
 
 export function formatAge(ms: number): string {
@@ -93,14 +129,14 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
     try {
       result = await fetchManifest(candidate.base, {
         key: options.key,
-        etag: stored?.state.etag ?? null,
+        etag: stored ? boundEtag(stored) : null,
         headers: options.headers,
         ...(stored ? { minVersion: stored.state.version } : {}),
         ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       });
     } catch (error) {
-      if (isLivemodError(error) && error.code === ErrorCodes.NOT_FOUND) {
+      if (noManifestHere(error)) {
         lastNotFound = error;
         continue;
       }

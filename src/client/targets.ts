@@ -30,7 +30,12 @@ export function parseRemoteTarget(target: string): URL {
 }
 
 export function candidates(url: URL): Candidate[] {
-  const segments = url.pathname.split('/').slice(1).map((segment) => decodeURIComponent(segment));
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').slice(1).map((segment) => decodeURIComponent(segment));
+  } catch {
+    throw new LivemodError('cli', ErrorCodes.USAGE, `"${url.href}" has a malformed %-escape in its path; fix the URL`);
+  }
   const last = segments[segments.length - 1] ?? '';
   const out: Candidate[] = [];
   if (last === 'manifest.json' || last === '') {

@@ -63,7 +63,7 @@ export async function requestManifest(session: Session, base: URL, key: VerifyKe
   const bytes = await exchange.readAll(options.maxBytes, 'for a manifest', 'the URL does not serve a livemod manifest, or raise maxBytes for a huge one');
   const manifest = openManifest(bytes, key, url);
   checkFreshness(manifest, url, options);
-  return { status: 'ok', manifest, bytes, etag: headers.get('etag'), capabilities: readCapabilities(headers, exchange.response.url || url) };
+  return { status: 'ok', manifest, bytes, etag: headers.get('etag'), capabilities: readCapabilities(headers, exchange.response.url || url, url) };
 }
 
 /**

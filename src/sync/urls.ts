@@ -47,8 +47,14 @@ export function packUrl(base: URL, path: string): string {
  * origin is dropped: following it would send this client's token (and trust) to a host the user
  * never named.
  */
-export function readCapabilities(headers: Headers, from: string): Capabilities {
-  const origin = new URL(from).origin;
+/**
+ * Capability URLs from a manifest response. `from` is where the response came from (relative
+ * values resolve against it); `trusted` is the URL the caller asked for. Only capabilities on
+ * the trusted origin are kept: after a redirect to another host, the token (which fetch strips
+ * on that redirect) must not be sent there through a batch route it advertises.
+ */
+export function readCapabilities(headers: Headers, from: string, trusted: string = from): Capabilities {
+  const origin = new URL(trusted).origin;
   const resolve = (name: string): string | undefined => {
     const value = headers.get(name)?.trim();
     if (!value) return undefined;
