@@ -12,6 +12,7 @@ import { batchFrameHeader } from '../src/protocol/index.ts';
 import { SnapshotBuilder, generatePublisherKey, manifestBlobs, parsePublicKey, publishSnapshot, type Manifest, type VerifyKey } from '../src/snapshot/index.ts';
 import { fetchBlobs, fetchManifest, fetchSnapshot } from '../src/sync/index.ts';
 import { generateTree } from './helpers/tree.ts';
+import { rejectsWithCode } from './helpers/assert.ts';
 
 let work: string;
 let verifyKey: VerifyKey;
@@ -66,16 +67,6 @@ function sendManifest(res: ServerResponse, headers: Record<string, string> = {})
   res.end(manifestBytes);
 }
 
-async function rejectsWithCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<Error> {
-  let caught: unknown;
-  await promise.then(() => assert.fail(`expected ${code}, but it resolved`), (error: unknown) => {
-    caught = error;
-  });
-  const error = caught as Error & { code?: string };
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  if (message) assert.match(error.message, message);
-  return error;
-}
 
 describe('bounded bodies', () => {
   test('an endless manifest body stops at maxBytes with TOO_LARGE', async (t) => {

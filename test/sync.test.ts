@@ -15,6 +15,7 @@ import { fetchBlobs, fetchManifest, fetchSnapshot, type RequestEvent } from '../
 import { planRanges } from '../src/sync/ranges.ts';
 import { generateTree } from './helpers/tree.ts';
 import { startHost } from './helpers/static-host.ts';
+import { rejectsWithCode } from './helpers/assert.ts';
 
 const MODULES = 2000;
 
@@ -53,16 +54,6 @@ function assertComplete(manifest: Manifest, blobs: ReadonlyMap<string, Buffer>):
   }
 }
 
-async function rejectsWithCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<Error> {
-  let caught: unknown;
-  await promise.then(() => assert.fail(`expected ${code}, but it resolved`), (error: unknown) => {
-    caught = error;
-  });
-  const error = caught as Error & { code?: string };
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  if (message) assert.match(error.message, message);
-  return error;
-}
 
 /** Every 10th module's code blob: scattered through the pack, well under half of it. */
 function scatteredHashes(manifest: Manifest): string[] {
