@@ -10,7 +10,7 @@
 //   livemod warm            a primed store: connect() (manifest answered 304) + app.import
 //   livemod offline         the primed store, offline: true (no request)
 // livemod is imported as a user imports it, `from 'livemod'`: the package's compiled dist/
-// (rebuilt first when src/ is newer). Each tree's f_i are memoised (see prepare) so main() is
+// (rebuilt first when src/ is newer). Each tree's f_i are memoised (test/helpers/tree.ts) so main() is
 // cheap and start-up, not arithmetic, is what is measured.
 // The snapshot is served by `livemod serve <tree> --port 0 --json`, its own long-lived process
 // for each tree, so its CPU is not the client's. Runs of the cases are interleaved so drift on
@@ -109,26 +109,9 @@ function serve(dir: string): Promise<Serve> {
 }
 
 /** The tree under `<dir>/ts` with a run.ts entry, and the same tree transformed to `<dir>/js`. */
-function prepare(dir: string, modules: number): GeneratedTree & { memoisedBytes: number } {
+function prepare(dir: string, modules: number): GeneratedTree {
   rmSync(dir, { recursive: true, force: true });
   const tree = generateTree(join(dir, 'ts'), modules, { seed: modules, extensionless: 0 });
-  // Each generated f_i calls its dependencies' f_j unmemoised, so main() makes a number of calls
-  // exponential in the tree's depth (about 470 at 50 modules, 2.5 million at 500, 4 billion at
-  // 2,000: ten seconds of arithmetic natively). Memoising every f_i keeps the graph, its imports,
-  // exports and types exactly as generated and main()'s value the same, and leaves start-up to
-  // be measured rather than the arithmetic.
-  let memoisedBytes = 0;
-  for (const path of tree.modules) {
-    const file = join(dir, 'ts', path);
-    const source = readFileSync(file, 'utf8');
-    const memoised = source.replace(
-      /^export function (f\d+)\(x: number\): number \{\n {2}return (.+);\n\}$/m,
-      'const memo = new Map<number, number>();\nexport function $1(x: number): number {\n  let value = memo.get(x);\n  if (value === undefined) memo.set(x, (value = $2));\n  return value;\n}',
-    );
-    if (memoised === source && path !== tree.entry) throw new Error(`${path}: no f_i to memoise; has test/helpers/tree.ts changed shape?`);
-    writeFileSync(file, memoised);
-    memoisedBytes += Buffer.byteLength(memoised);
-  }
   const run = "import { main } from './main.ts';\n\nconsole.log(JSON.stringify({ result: main() }));\n";
   writeFileSync(join(dir, 'ts', 'run.ts'), run);
   // Outside the served folder, so the snapshot holds the tree alone; Node finds it walking up.
@@ -141,7 +124,7 @@ function prepare(dir: string, modules: number): GeneratedTree & { memoisedBytes:
     writeFileSync(file, output.code.replace(/(from\s*["'])(\.{1,2}\/[^"']*)\.ts(["'])/g, '$1$2.js$3'));
   }
   writeFileSync(join(dir, 'empty.js'), '');
-  return { ...tree, memoisedBytes };
+  return tree;
 }
 
 /** What each livemod case must ask the network for; anything else means the run measured the wrong thing. */
@@ -236,7 +219,7 @@ for (const modules of SIZES) {
     const floor = median(byName.get('native .ts')!.wall);
     const warm = median(byName.get('warm')!.wall);
     const cold = median(byName.get('cold')!.wall);
-    console.log(`${modules} modules: ${(tree.memoisedBytes / 1024).toFixed(0)} KiB of TypeScript (f_i memoised), ${runs} runs per case after 1 warm-up, interleaved; result ${tree.expected} checked on every run`);
+    console.log(`${modules} modules: ${(tree.bytes / 1024).toFixed(0)} KiB of TypeScript, ${runs} runs per case after 1 warm-up, interleaved; result ${tree.expected} checked on every run`);
     const rows = [['case', 'median ms', 'p90 ms', 'requests', 'vs native .ts', 'node start', 'load livemod', 'sync', 'import+eval', 'in-process']];
     for (const each of cases) {
       const requests = each.kind === 'cold' || each.kind === 'warm' || each.kind === 'offline' ? String(each.readings[0]!.requests!.length) : '–';

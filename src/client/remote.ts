@@ -184,7 +184,11 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
   const { manifest, candidate } = chosen;
   const { store } = options;
   const refs = manifestBlobs(manifest);
-  const missing = store.missingBlobs(refs.map((ref) => ref.hash));
+  // A new manifest: plan the fetch (missingBlobs also marks present blobs in use for prune). A
+  // manifest the store already committed (304, offline) had all its blobs then: the verified
+  // read of every code blob below finds what went missing since, and a missing source map
+  // only leaves stack traces unmapped.
+  const missing = chosen.from === 'network' ? store.missingBlobs(refs.map((ref) => ref.hash)) : [];
   const code = [...new Set(Object.values(manifest.modules).map((record) => record.blob.hash))];
 
   // A 304 carries no capability headers; when blobs are missing after one (the cache lost some),

@@ -97,8 +97,13 @@ export function generateTree(dir: string, count: number, options: TreeOptions): 
       `export const c${index}: number = ${base};`,
       '',
       `/** Value of module ${index}: its constant plus its dependencies' values, mod 1000. */`,
+      // Memoised: the graph is a DAG with much fan-in, so plain recursion would make main() call
+      // a number of functions exponential in the depth (billions at 2,000 modules).
+      `const memo${index} = new Map<number, number>();`,
       `export function f${index}(x: number): number {`,
-      `  return (c${index} * x + ${sum}) % 1000;`,
+      `  let value = memo${index}.get(x);`,
+      `  if (value === undefined) memo${index}.set(x, (value = (c${index} * x + ${sum}) % 1000));`,
+      '  return value;',
       '}',
       '',
       `export function describe${index}(shape: Shape${index}): string {`,
