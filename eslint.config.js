@@ -11,6 +11,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // `import { type X }` keeps the import for its side effects under verbatimModuleSyntax: a module loaded for nothing.
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },

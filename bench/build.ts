@@ -6,7 +6,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { transformSync } from 'oxc-transform';
-import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
 import { generateTree } from '../test/helpers/tree.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { cpSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SnapshotBuilder, canonicalJson, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { canonicalJson, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
 import { evaluator } from './helpers/evaluate.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from '
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from '../src/client/index.ts';
-import { SnapshotBuilder, sha256Hex, signSnapshot } from '../src/snapshot/index.ts';
+import { sha256Hex, signSnapshot } from '../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
 import { cli } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startServer } from './helpers/server-fixtures.ts';

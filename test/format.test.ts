@@ -2,7 +2,7 @@
 // blobs with the minimal linker in helpers/evaluate.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SnapshotBuilder } from '../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
 import { evaluator } from './helpers/evaluate.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 

@@ -6,10 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  SnapshotBuilder, generatePublisherKey, manifestBlobs, openManifest, parsePublicKey, publishSnapshot,
-  type Manifest, type SnapshotContent, type VerifyKey,
-} from '../src/snapshot/index.ts';
+import { generatePublisherKey, manifestBlobs, openManifest, parsePublicKey, type Manifest, type SnapshotContent, type VerifyKey } from '../src/snapshot/index.ts';
+import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { fetchBlobs, fetchManifest, fetchSnapshot, type RequestEvent } from '../src/sync/index.ts';
 import { nginxMissing, startNginx, type Nginx } from './helpers/nginx.ts';
 import { generateTree } from './helpers/tree.ts';

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { SnapshotBuilder, canonicalJson, generatePublisherKey, publishSnapshot, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
+import { canonicalJson, generatePublisherKey, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
+import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 const schema = JSON.parse(readFileSync(new URL('../docs/manifest.schema.json', import.meta.url), 'utf8')) as object;

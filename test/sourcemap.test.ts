@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
-import { SnapshotBuilder } from '../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
 import { evaluator } from './helpers/evaluate.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 

@@ -7,10 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createModuleServer } from '../src/server/index.ts';
-import {
-  SnapshotBuilder, generatePublisherKey, manifestBlobs, parsePublicKey, publishSnapshot, signSnapshot,
-  type Manifest, type PublisherKey, type SnapshotContent, type VerifyKey,
-} from '../src/snapshot/index.ts';
+import { generatePublisherKey, manifestBlobs, parsePublicKey, signSnapshot, type Manifest, type PublisherKey, type SnapshotContent, type VerifyKey } from '../src/snapshot/index.ts';
+import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { fetchBlobs, fetchManifest, fetchSnapshot, type RequestEvent } from '../src/sync/index.ts';
 import { planRanges } from '../src/sync/ranges.ts';
 import { generateTree } from './helpers/tree.ts';

@@ -1,6 +1,7 @@
 // Options shared by `publish` and `serve`: how the folder is built and how long a signature lasts.
 import type { Command } from 'commander';
-import { DEFAULT_BUILD_OPTIONS, DEFAULT_TTL_MS, formatUnresolved, type BuildOptions, type BuildResult } from '../snapshot/index.ts';
+import { DEFAULT_TTL_MS } from '../snapshot/index.ts';
+import { DEFAULT_BUILD_OPTIONS, formatUnresolved, type BuildOptions, type BuildResult } from '../build/index.ts';
 import { parseDuration, parseSize } from './options.ts';
 import type { Output } from './output.ts';
 

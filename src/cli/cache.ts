@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatAge } from '../client/index.ts';
-import { formatBytes } from '../snapshot/index.ts';
+import { formatBytes } from '../format.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { createOutput } from './output.ts';
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FolderWatch } from '../server/index.ts';
-import { SnapshotBuilder, generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
+import { generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
+import { SnapshotBuilder } from '../build/index.ts';
 import { parsePort } from './options.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));

@@ -1,7 +1,7 @@
 // The cold-sync progress bar: on a terminal only (stderr a TTY), never in logs or pipes.
 import { SingleBar } from 'cli-progress';
 import type { SyncProgress } from '../client/index.ts';
-import { formatBytes } from '../snapshot/index.ts';
+import { formatBytes } from '../format.ts';
 
 export interface ProgressSink {
   update(progress: SyncProgress): void;

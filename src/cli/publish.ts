@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { SnapshotBuilder, formatBytes, publishSnapshot } from '../snapshot/index.ts';
+import { SnapshotBuilder, publishSnapshot } from '../build/index.ts';
+import { formatBytes } from '../format.ts';
 import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, usage } from './options.ts';
 import { createOutput } from './output.ts';

@@ -51,7 +51,7 @@ export function registerRun(program: Command): void {
           progress?.stop();
         }
       } else {
-        app = openFolder(target);
+        app = await openFolder(target);
       }
       const entry = app.entry;
       process.argv = [process.argv[0]!, entry ? app.registry.urlOf(entry) : pathToFileURL(target).href, ...args];

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { SnapshotBuilder, generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
+import { generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
+import { SnapshotBuilder } from '../build/index.ts';
 import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, parsePort, usage } from './options.ts';
 import { createOutput, describeError } from './output.ts';

@@ -6,11 +6,11 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type Namespace } from '../runtime/index.ts';
-import { parsePublicKey, type BuildOptions, type Manifest } from '../snapshot/index.ts';
+import { parsePublicKey, type Manifest } from '../snapshot/index.ts';
+import type { BuildOptions } from '../build/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
 import { configPath, originConfig } from './config.ts';
-import { localSource } from './local.ts';
 import { syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
@@ -118,10 +118,10 @@ function localRoot(file: string): string {
 /**
  * Builds a local folder (or the folder of a module file) in-process and returns it as an app.
  * @example
- * const app = openFolder('./src/main.ts');
+ * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions> } = {}): App {
+export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions> } = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -133,6 +133,8 @@ export function openFolder(path: string, options: { externalsFrom?: string; buil
   } catch {
     throw new LivemodError('cli', ErrorCodes.DIR_INVALID, `${path} does not exist; give a module file or a folder of modules`, { path });
   }
+  // Loaded here: the builder and its native parser are for local folders only, not for every client.
+  const { localSource } = await import('./local.ts');
   const source = localSource(root, options.build);
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root) });
   return makeApp(registry, { base: source.base, from: 'local', ageMs: 0, entry: module ?? source.manifest.entry });

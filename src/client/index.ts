@@ -1,6 +1,5 @@
 // The client's only door: connect to a remote snapshot (sync through the store, then run it in
-// a registry) or open a local folder the same way.
+// a registry) or open a local folder the same way (the builder loads only then).
 export { connect, openFolder, type App, type ConnectOptions } from './connect.ts';
-export { localSource, type LocalSource } from './local.ts';
 export { formatAge, type SyncProgress, type SyncedFrom } from './remote.ts';
 export { parseRemoteTarget } from './targets.ts';

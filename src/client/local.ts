@@ -3,7 +3,8 @@
 // or a store. The manifest is signed with a key made for this process only; nothing verifies
 // it, but every module source then has the same shape.
 import { pathToFileURL } from 'node:url';
-import { SnapshotBuilder, generatePublisherKey, signSnapshot, type BuildOptions, type BuildResult, type Snapshot } from '../snapshot/index.ts';
+import { generatePublisherKey, signSnapshot, type Snapshot } from '../snapshot/index.ts';
+import { SnapshotBuilder, type BuildOptions, type BuildResult } from '../build/index.ts';
 import type { ModuleSource } from '../runtime/index.ts';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 

@@ -4,7 +4,7 @@
 // (chokidar drops a second `change` of one path inside that window instead of delaying it).
 import { watch, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
-import type { BuildResult, SnapshotBuilder } from '../snapshot/index.ts';
+import type { BuildResult, SnapshotBuilder } from '../build/index.ts';
 
 export interface WatchOptions {
   readonly builder: SnapshotBuilder;

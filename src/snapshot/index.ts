@@ -1,5 +1,6 @@
-// The snapshot subsystem's only door: manifest format, canonical JSON, hashing, publisher keys,
-// signing/verifying, and (build.ts) turning a folder into a snapshot.
+// The snapshot subsystem's only door: the format shared by publishers and clients — manifest,
+// canonical JSON, hashing, publisher keys, signing and verifying, in-tree resolution. Turning a
+// folder into a snapshot is src/build/, which clients never load.
 export { canonicalJson } from './canonical.ts';
 export { sha256Hex, isHash, shortHash, HASH_PATTERN } from './hash.ts';
 export {
@@ -13,11 +14,4 @@ export {
 export { validateManifest } from './validate.ts';
 export { sealManifest, openManifest, MAX_MANIFEST_BYTES, type SealedManifest } from './seal.ts';
 export { signSnapshot, nextVersion, DEFAULT_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
-export {
-  SnapshotBuilder, DEFAULT_BUILD_OPTIONS, formatUnresolved,
-  type BuildOptions, type BuildResult, type UnresolvedImport,
-} from './build.ts';
-export { formatBytes, type SkippedFile } from './files.ts';
-export { publishSnapshot, type PublishResult } from './publish.ts';
-export { resolveSpecifier, type Resolution } from './resolve.ts';
-export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
+export { resolveSpecifier, defaultEntry, type PackageInfo, type Resolution, type ResolveTree } from './resolve.ts';

@@ -3,10 +3,8 @@
 // fixture file the store's child processes read (blobs and manifests, base64, one JSON).
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  SnapshotBuilder, generatePublisherKey, manifestBlobs, openManifest, parsePublicKey, sha256Hex, signSnapshot,
-  type Manifest, type ModuleRecord, type PublisherKey, type Snapshot,
-} from '../../src/snapshot/index.ts';
+import { generatePublisherKey, manifestBlobs, openManifest, parsePublicKey, sha256Hex, signSnapshot, type Manifest, type ModuleRecord, type PublisherKey, type Snapshot } from '../../src/snapshot/index.ts';
+import { SnapshotBuilder } from '../../src/build/index.ts';
 import { generateTree } from './tree.ts';
 
 export interface Versions {

@@ -3,6 +3,7 @@
 // node_modules. A file that is left out is reported with its reason, never silently.
 import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { formatBytes } from '../format.ts';
 
 export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'];
 const DECLARATION = /\.d\.[mc]?ts$/;
@@ -39,11 +40,6 @@ function inside(root: string, real: string): boolean {
   return real === root || real.startsWith(root + sep);
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 /**
  * Checks one module file. Returns the file, a skip reason, or null when it is not a module

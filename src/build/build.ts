@@ -3,11 +3,9 @@
 // which is cheap and depends on which files exist, is redone for every module each time.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { examineFile, formatBytes, listModuleFiles, type FoundFile, type SkippedFile } from './files.ts';
-import { sha256Hex } from './hash.ts';
-import type { ImportRecord, ModuleRecord } from './manifest.ts';
-import { defaultEntry, resolveSpecifier, type PackageInfo, type ResolveTree } from './resolve.ts';
-import type { SnapshotContent } from './snapshot.ts';
+import { formatBytes } from '../format.ts';
+import { examineFile, listModuleFiles, type FoundFile, type SkippedFile } from './files.ts';
+import { defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 
 export interface BuildOptions {

@@ -8,10 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { sha256Hex } from './hash.ts';
-import type { PublisherKey } from './keys.ts';
-import type { BlobRef, Manifest, ModuleRecord } from './manifest.ts';
-import { signSnapshot, type SignOptions, type Snapshot, type SnapshotContent } from './snapshot.ts';
+import { sha256Hex, signSnapshot, type BlobRef, type Manifest, type ModuleRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 
 export interface PublishResult {
   readonly snapshot: Snapshot;

@@ -1,0 +1,10 @@
+// The build subsystem's only door: a folder → snapshot content (per-file transform to the module
+// format, in-tree resolution, incremental rebuilds), and writing a static snapshot to disk. Only
+// publishers load it: its parser and transformer are native addons a client never needs.
+export {
+  SnapshotBuilder, DEFAULT_BUILD_OPTIONS, formatUnresolved,
+  type BuildOptions, type BuildResult, type UnresolvedImport,
+} from './build.ts';
+export type { SkippedFile } from './files.ts';
+export { publishSnapshot, type PublishResult } from './publish.ts';
+export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
