@@ -159,12 +159,15 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
   throw lastNotFound;
 }
 
-/** Reads every code blob once, verified; a corrupt entry is removed and counted for a refetch. */
-function readVerified(store: Store, hashes: readonly string[]): { blobs: Map<string, Buffer>; bad: string[] } {
+/**
+ * Every code blob, verified: the ones this sync fetched (verified on arrival) as they are, the
+ * rest read from the store, which re-hashes them; a missing or corrupt one is counted for a refetch.
+ */
+function readVerified(store: Store, hashes: readonly string[], fetched: ReadonlyMap<string, Buffer>): { blobs: Map<string, Buffer>; bad: string[] } {
   const blobs = new Map<string, Buffer>();
   const bad: string[] = [];
   for (const hash of hashes) {
-    const bytes = store.readBlob(hash);
+    const bytes = fetched.get(hash) ?? store.readBlob(hash);
     if (bytes) blobs.set(hash, bytes);
     else bad.push(hash);
   }
@@ -201,6 +204,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
     return known;
   };
 
+  const fetched = new Map<string, Buffer>();
   const fetch = async (hashes: string[]): Promise<void> => {
     if (hashes.length === 0) return;
     if (chosen.from === 'offline') {
@@ -218,6 +222,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
       // Stored as each arrives: a sync cut short keeps what it got.
       onBlob: (hash, blob) => {
         store.writeBlob(hash, blob);
+        fetched.set(hash, blob);
         done += 1;
         bytes += blob.byteLength;
         options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
@@ -242,11 +247,11 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
   };
 
   await fetch(missing);
-  let { blobs, bad } = readVerified(store, code);
+  let { blobs, bad } = readVerified(store, code, fetched);
   if (bad.length > 0) {
-    options.notice(`[livemod store] ${bad.length} cached blob(s) failed their hash check and were removed; refetching them`);
+    options.notice(`[livemod store] ${bad.length} cached blob(s) were missing or failed their hash check (and were removed); refetching them`);
     await fetch(bad);
-    ({ blobs, bad } = readVerified(store, code));
+    ({ blobs, bad } = readVerified(store, code, fetched));
     if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
   }
   if (chosen.commit) await commit(chosen.commit);
