@@ -1,11 +1,12 @@
 // HTTPS and WSS with a self-signed certificate made for the test.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { BIN } from './helpers/cli.ts';
 import { openChannel } from './helpers/server-clients.ts';
 import { makeSnapshot, startServer, within } from './helpers/server-fixtures.ts';
 
@@ -51,4 +52,30 @@ test('with tls, the server speaks HTTPS and WSS', async (t) => {
     httpsGet(`${url}/healthz`, (res) => resolve(`answered ${res.statusCode}`)).on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
   assert.match(untrusted, /SELF_SIGNED|CERT/);
+});
+
+test('livemod run over HTTPS: an untrusted certificate says how to trust it; NODE_EXTRA_CA_CERTS does', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'livemod-tls-run-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pair = selfSigned(dir);
+  if (typeof pair === 'string') {
+    t.skip(pair);
+    return;
+  }
+  const { server, url, key } = await startServer(t, { tls: pair, tokens: ['tls-token-123'] });
+  server.publish(makeSnapshot(key, { 'main.js': 'console.log("over https");' }, { entry: 'main.js' }));
+  const run = (env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> => new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'run', `${url}/main.js`, '--key', key.publicKeyString, '--token', 'tls-token-123', '--cache', join(dir, 'cache')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  const untrusted = await run({});
+  assert.equal(untrusted.status, 1);
+  assert.match(untrusted.stderr, /NODE_EXTRA_CA_CERTS/);
+  const trusted = await run({ NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') });
+  assert.equal(trusted.status, 0, trusted.stderr);
+  assert.equal(trusted.stdout.trim(), 'over https');
 });

@@ -143,7 +143,11 @@ export class Exchange {
     const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
     const why = typeof cause?.code === 'string' ? cause.code : String(cause?.message ?? (error as Error).message);
     const { method, url } = this.spec;
-    return new LivemodError('sync', ErrorCodes.FETCH_FAILED, `${method} ${url} failed (${why}); check the URL and that the server is up and reachable`, { url }, { cause: error });
+    // Certificate failures have a fix of their own: a private CA or self-signed server certificate.
+    const fix = /CERT|SSL|TLS|SELF_SIGNED/i.test(why)
+      ? "the server's TLS certificate is not trusted: for a private CA or a self-signed certificate, start with NODE_EXTRA_CA_CERTS=<ca.pem>"
+      : 'check the URL and that the server is up and reachable';
+    return new LivemodError('sync', ErrorCodes.FETCH_FAILED, `${method} ${url} failed (${why}); ${fix}`, { url, transport: why }, { cause: error });
   }
 
   /**
