@@ -1,6 +1,6 @@
 // `livemod serve --watch` as a user runs it: a real process, real file edits, a real WebSocket.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
@@ -105,4 +105,24 @@ test('a syntax error mid-edit keeps serving the previous version and reports it'
   writeFileSync(join(dir, 'main.ts'), 'export const a: number = 2;');
   const published = await serve.next((event) => event.event === 'published');
   assert.ok((published.version as number) > (listening.version as number));
+});
+
+test('watch mode never publishes a file reached through a symlink that leaves the folder, nor loops through one', async (t) => {
+  const dir = tempDir(t);
+  const outside = tempDir(t);
+  writeFiles(outside, { 'secret.ts': 'export const secret = "TOPSECRET";' });
+  writeFiles(dir, { 'main.ts': 'export const a = 1;' });
+  symlinkSync(outside, join(dir, 'link'));
+  symlinkSync('.', join(dir, 'loop'));
+  const serve = startCli(['serve', dir, '--port', '0', '--watch']);
+  t.after(() => serve.stop());
+  const listening = await serve.next((event) => event.event === 'listening');
+  await serve.next((event) => event.event === 'watching');
+  writeFileSync(join(outside, 'secret.ts'), 'export const secret = "TOPSECRET2";');
+  writeFileSync(join(outside, 'new.ts'), 'export const more = "TOPSECRET3";');
+  writeFileSync(join(dir, 'main.ts'), 'export const a = 2;');
+  await serve.next((event) => event.event === 'published');
+  const manifest = await manifestOf(listening.url as string, listening.publicKey as string);
+  assert.deepEqual(Object.keys(manifest.modules), ['main.ts']);
+  for (const record of Object.values(manifest.modules)) assert.doesNotMatch(await blobText(listening.url as string, record.blob.hash), /TOPSECRET/);
 });

@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
-import { examineFile, listModuleFiles, type FoundFile, type SkippedFile } from './files.ts';
+import { examineFile, listModuleFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 
@@ -130,7 +130,8 @@ export class SnapshotBuilder {
   private load(file: FoundFile, force: boolean): Entry {
     const previous = this.entries.get(file.path);
     if (!force && previous && previous.file.mtimeMs === file.mtimeMs && previous.file.size === file.size && previous.file.file === file.file) return previous;
-    const bytes = readFileSync(file.file);
+    const bytes = readModuleFile(file.file, this.options.maxFileBytes);
+    if (!bytes) throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${file.path} grew past the ${formatBytes(this.options.maxFileBytes)} per-file limit while it was read; it is left out until it is smaller (raise it with --max-file-size)`, { path: file.path });
     const sourceHash = sha256Hex(bytes);
     if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
     const transform = transformModule(file.path, bytes.toString('utf8'));

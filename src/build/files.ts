@@ -1,7 +1,7 @@
 // Which files of a folder are modules, read safely: nothing outside the folder (symlinks are
 // followed only while they stay inside), nothing over the size limits, no dot folders and no
 // node_modules. A file that is left out is reported with its reason, never silently.
-import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { formatBytes } from '../format.ts';
 
@@ -47,15 +47,15 @@ function inside(root: string, real: string): boolean {
  */
 export function examineFile(root: string, path: string, limits: FileLimits): FoundFile | SkippedFile | null {
   const file = join(root, ...path.split('/'));
+  // Watch events name paths the first walk never took (inside a symlinked folder, say): every
+  // segment is checked again, and the real path, not just the last link, must stay inside.
+  if (path.split('/').some((part) => part.startsWith('.') || part === 'node_modules')) return null;
   let stats: Stats;
-  let real = file;
+  let real: string;
   try {
-    const link = lstatSync(file);
-    if (link.isSymbolicLink()) {
-      real = realpathSync(file);
-      if (!inside(root, real)) return { path, reason: `symlink to ${real}, outside the published folder` };
-    }
-    stats = link.isSymbolicLink() ? statSync(real) : link;
+    real = realpathSync(file);
+    if (!inside(root, real)) return { path, reason: `${lstatSync(file).isSymbolicLink() ? 'symlink' : 'path through a symlink'} to ${real}, outside the published folder` };
+    stats = statSync(real);
   } catch {
     return null;
   }
@@ -105,4 +105,26 @@ export function listModuleFiles(root: string, limits: FileLimits): { files: Foun
   walk(root);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { files, skipped };
+}
+
+/**
+ * Reads a module file, at most `maxBytes`: the size checked when it was found may have grown
+ * since, so the limit is applied to what is read, from one open file. Null when it grew past it.
+ */
+export function readModuleFile(file: string, maxBytes: number): Buffer | null {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) return null;
+    const bytes = Buffer.allocUnsafe(size);
+    let offset = 0;
+    while (offset < size) {
+      const read = readSync(fd, bytes, offset, size - offset, offset);
+      if (read === 0) break;
+      offset += read;
+    }
+    return offset === size ? bytes : bytes.subarray(0, offset);
+  } finally {
+    closeSync(fd);
+  }
 }

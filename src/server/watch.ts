@@ -72,7 +72,10 @@ export function watchFolder(options: WatchOptions): FolderWatch {
     }, recheckMs));
   };
 
-  const watcher: FSWatcher = watch(builder.root, { ignoreInitial: true, ignored, followSymlinks: true });
+  // Symlinks are not followed: a linked folder is the builder's to judge (its real path must stay
+  // inside the root), and following it let events name paths under links that leave the folder
+  // or loop back into it.
+  const watcher: FSWatcher = watch(builder.root, { ignoreInitial: true, ignored, followSymlinks: false });
   watcher.on('add', (path) => touched(path, false));
   watcher.on('change', (path) => touched(path, true));
   watcher.on('unlink', (path) => touched(path, false));
