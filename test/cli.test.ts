@@ -134,3 +134,21 @@ test('the built-in demo (npm start) serves the example and runs a client of it',
   assert.match(demo.stdout, /^hello, .+! \(run 1\)$/m);
   assert.match(demo.stderr, /status page: http:\/\/127\.0\.0\.1:\d+\//);
 });
+
+test('empty arguments, a file as --out, and --json after -- are handled as usage and not mixed up', (t) => {
+  const dir = tempDir(t);
+  const key = join(dir, 'k.key');
+  cli(['keygen', '--out', key]);
+  const empty = cli(['keygen', '--out', '', '--json']);
+  assert.equal(empty.status, 2);
+  assert.match(JSON.parse(empty.stdout).error.message, /empty \(the value of --out\)/);
+  assert.equal(cli(['run', '']).status, 2);
+  writeFileSync(join(dir, 'afile'), 'x');
+  const file = cli(['publish', EXAMPLE, '--out', join(dir, 'afile'), '--key', key, '--json']);
+  assert.equal(file.status, 1);
+  assert.equal(JSON.parse(file.stdout).error.code, 'ERR_LIVEMOD_OUT_INVALID');
+  writeFiles(dir, { 'prog/main.js': 'throw new Error("the program failed");' });
+  const after = cli(['run', join(dir, 'prog', 'main.js'), '--', '--json']);
+  assert.equal(after.status, 1);
+  assert.equal(after.stdout, '', 'a --json meant for the program does not make livemod print JSON');
+});

@@ -199,3 +199,12 @@ test('a GET with a body is answered and the body ignored', async (t) => {
   assert.match(reply, /^HTTP\/1\.1 200 /);
   assert.match(reply, /\r\n\r\nok$/);
 });
+
+test('a request with a non-WebSocket Upgrade header (h2c) is answered by its route', async (t) => {
+  const { server, port, key } = await startServer(t);
+  server.publish(makeSnapshot(key, { 'a.ts': 'a' }));
+  const health = await get(port, '/healthz', { upgrade: 'h2c', connection: 'Upgrade, HTTP2-Settings', 'http2-settings': 'AAMAAABkAAQAAP__' });
+  assert.equal(health.status, 200);
+  const manifest = await get(port, '/manifest.json', { upgrade: 'h2c', connection: 'Upgrade' });
+  assert.equal(manifest.status, 200);
+});

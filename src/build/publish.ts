@@ -26,6 +26,8 @@ function writeAtomic(path: string, data: Uint8Array): void {
 
 /** The version and key id of the snapshot already in OUT, if any. */
 function previousSnapshot(out: string): { version: number; keyId: string } | null {
+  const kind = statSync(out, { throwIfNoEntry: false });
+  if (kind && !kind.isDirectory()) throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${out} exists and is not a folder; pass a folder (new or holding a previous snapshot) to --out`, { out });
   const path = join(out, 'manifest.json');
   if (!existsSync(path)) {
     if (existsSync(out) && readdirSync(out).some((name) => !['blobs', 'pack'].includes(name))) {

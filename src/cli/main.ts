@@ -7,6 +7,7 @@ import { ErrorCodes, isLivemodError } from '../errors.ts';
 import { registerCache } from './cache.ts';
 import { registerDemo } from './demo.ts';
 import { registerKeygen } from './keygen.ts';
+import { usage } from './options.ts';
 import { describeError } from './output.ts';
 import { registerPublish } from './publish.ts';
 import { registerRun } from './run.ts';
@@ -35,8 +36,14 @@ function buildProgram(): Command {
 
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  const json = argv.includes('--json');
+  // Only livemod's own arguments: after `--` they belong to the program `livemod run` runs.
+  const separator = argv.indexOf('--');
+  const json = (separator === -1 ? argv : argv.slice(0, separator)).includes('--json');
   try {
+    // An empty argument is almost always an unset shell variable (`--key "$KEY"`): say so.
+    const own = separator === -1 ? argv : argv.slice(0, separator);
+    const empty = own.findIndex((arg) => arg === '');
+    if (empty !== -1) throw usage(`argument ${empty + 1} is empty${empty > 0 && own[empty - 1]!.startsWith('-') ? ` (the value of ${own[empty - 1]})` : ''}; is a shell variable unset?`);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
@@ -49,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       // Thrown by the program `livemod run` ran (or a bug of ours): shown as Node shows an
       // uncaught exception, with the stack (source-mapped for live modules).
       process.stderr.write(`${inspect(error)}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ error: describeError(error) })}\n`);
       return 1;
     }
     const { code, message } = describeError(error);
@@ -57,6 +65,11 @@ async function main(argv: string[]): Promise<number> {
     return code === ErrorCodes.USAGE ? 2 : 1;
   }
 }
+
+// `livemod … | head` closes stdout early: that ends the output, it is not a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 
 const status = await main(process.argv.slice(2));
 // A program run by `livemod run` may set its own exit code; only a failure of ours overrides it.

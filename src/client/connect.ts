@@ -135,7 +135,13 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   }
   // Loaded here: the builder and its native parser are for local folders only, not for every client.
   const { localSource } = await import('./local.ts');
-  const source = localSource(root, options.build);
+  let source = localSource(root, options.build);
+  if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
+    // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.
+    root = dirname(absolute);
+    module = relative(root, absolute).split(sep).join('/');
+    source = localSource(root, options.build);
+  }
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root) });
   return makeApp(registry, { base: source.base, from: 'local', ageMs: 0, entry: module ?? source.manifest.entry });
 }

@@ -41,6 +41,9 @@ function createNodeServer(options: ResolvedServerOptions): Server {
     // Node checks headers/request timeouts on this interval (default 30 s), which would let a
     // slow-loris client outlive a short timeout by that much.
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(options.headersTimeoutMs / 4))),
+    // Only WebSocket upgrades go to the channel handler; any other Upgrade header (curl --http2
+    // sends `Upgrade: h2c`, so do some proxies) is an ordinary request and gets its route.
+    shouldUpgradeCallback: (request: { headers: { upgrade?: string } }): boolean => /^websocket$/i.test(request.headers.upgrade ?? ''),
   };
   const server: Server = options.tls ? createHttpsServer({ ...settings, cert: options.tls.cert, key: options.tls.key }) : createHttpServer(settings);
   // Socket inactivity in either direction; Node destroys the socket when it passes.
