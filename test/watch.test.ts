@@ -1,6 +1,6 @@
 // `livemod serve --watch` as a user runs it: a real process, real file edits, a real WebSocket.
 import assert from 'node:assert/strict';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
@@ -125,4 +125,22 @@ test('watch mode never publishes a file reached through a symlink that leaves th
   const manifest = await manifestOf(listening.url as string, listening.publicKey as string);
   assert.deepEqual(Object.keys(manifest.modules), ['main.ts']);
   for (const record of Object.values(manifest.modules)) assert.doesNotMatch(await blobText(listening.url as string, record.blob.hash), /TOPSECRET/);
+});
+
+test('a watched folder removed and created again is reported and watched again', async (t) => {
+  const parent = tempDir(t);
+  const dir = join(parent, 'src');
+  writeFiles(dir, { 'main.ts': 'export const a = 1;' });
+  const serve = startCli(['serve', dir, '--port', '0', '--watch']);
+  t.after(() => serve.stop());
+  const listening = await serve.next((event) => event.event === 'listening');
+  await serve.next((event) => event.event === 'watching');
+  rmSync(dir, { recursive: true, force: true });
+  const gone = await serve.next((event) => event.event === 'error');
+  assert.equal(gone.code, 'ERR_LIVEMOD_DIR_INVALID');
+  writeFiles(dir, { 'main.ts': 'export const a = "back";' });
+  const published = await serve.next((event) => event.event === 'published');
+  assert.ok((published.version as number) > (listening.version as number));
+  const manifest = await manifestOf(listening.url as string, listening.publicKey as string);
+  assert.match(await blobText(listening.url as string, manifest.modules['main.ts']!.blob.hash), /"back"/);
 });

@@ -3,7 +3,9 @@
 // and every changed path is looked at again once chokidar's 50 ms change throttle has passed
 // (chokidar drops a second `change` of one path inside that window instead of delaying it).
 import { watch, type FSWatcher } from 'chokidar';
+import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
+import { ErrorCodes, LivemodError } from '../errors.ts';
 import type { BuildResult, SnapshotBuilder } from '../build/index.ts';
 
 export interface WatchOptions {
@@ -16,6 +18,8 @@ export interface WatchOptions {
   readonly debounceMs?: number;
   /** When to look at a changed path again, past chokidar's change throttle. */
   readonly recheckMs?: number;
+  /** How often to look for the folder once it was removed. */
+  readonly pollMs?: number;
 }
 
 export interface FolderWatch {
@@ -41,9 +45,33 @@ export function watchFolder(options: WatchOptions): FolderWatch {
     return rel.split(sep).some((part) => part.startsWith('.') || part === 'node_modules');
   };
 
+  let watcher: FSWatcher | undefined;
+  let poll: NodeJS.Timeout | undefined;
+
+  /**
+   * The folder itself went away (`rm -rf dist && mkdir dist`, a branch switch): say so once,
+   * keep serving the last version, and watch again from scratch when the folder is back.
+   */
+  const rootGone = (): boolean => {
+    if (existsSync(builder.root)) return false;
+    if (poll || closed) return true;
+    options.onError(new LivemodError('serve', ErrorCodes.DIR_INVALID, `${builder.root} was removed; still serving the last version, and watching again once the folder is back`, { dir: builder.root }));
+    void watcher?.close();
+    watcher = undefined;
+    poll = setInterval(() => {
+      if (closed || !existsSync(builder.root)) return;
+      clearInterval(poll);
+      poll = undefined;
+      builder.rescan();
+      start();
+      schedule();
+    }, options.pollMs ?? 250);
+    return true;
+  };
+
   const run = (): void => {
     timer = undefined;
-    if (closed) return;
+    if (closed || rootGone()) return;
     // build() is synchronous: events that land meanwhile queue up and schedule the next build.
     try {
       const result = builder.build();
@@ -75,20 +103,27 @@ export function watchFolder(options: WatchOptions): FolderWatch {
   // Symlinks are not followed: a linked folder is the builder's to judge (its real path must stay
   // inside the root), and following it let events name paths under links that leave the folder
   // or loop back into it.
-  const watcher: FSWatcher = watch(builder.root, { ignoreInitial: true, ignored, followSymlinks: false });
-  watcher.on('add', (path) => touched(path, false));
-  watcher.on('change', (path) => touched(path, true));
-  watcher.on('unlink', (path) => touched(path, false));
-  watcher.on('addDir', () => {
-    builder.rescan();
-    schedule();
-  });
-  watcher.on('unlinkDir', () => {
-    builder.rescan();
-    schedule();
-  });
-  watcher.on('error', (error) => options.onError(error));
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  const start = (): Promise<void> => {
+    const current = watch(builder.root, { ignoreInitial: true, ignored, followSymlinks: false });
+    watcher = current;
+    current.on('add', (path) => touched(path, false));
+    current.on('change', (path) => touched(path, true));
+    current.on('unlink', (path) => touched(path, false));
+    current.on('addDir', () => {
+      builder.rescan();
+      schedule();
+    });
+    current.on('unlinkDir', (path) => {
+      builder.rescan();
+      if (path === builder.root) rootGone();
+      else schedule();
+    });
+    current.on('error', (error) => {
+      if (!rootGone()) options.onError(error);
+    });
+    return new Promise<void>((resolve) => current.once('ready', () => resolve()));
+  };
+  const ready = start();
 
   return {
     ready,
@@ -96,9 +131,10 @@ export function watchFolder(options: WatchOptions): FolderWatch {
       closing ??= (async () => {
         closed = true;
         clearTimeout(timer);
+        clearInterval(poll);
         for (const handle of rechecks.values()) clearTimeout(handle);
         rechecks.clear();
-        await watcher.close();
+        await watcher?.close();
       })();
       return closing;
     },
