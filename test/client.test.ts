@@ -254,3 +254,32 @@ test('only an unreachable origin or a gateway error falls back to the cache, not
   answer = 503;
   assert.equal((await connect(url, { publicKey: key.publicKeyString, cache, ...quiet })).from, 'offline');
 });
+
+test('a cache shared read-only still runs: offline, after a 304, and for cache ls', async (t) => {
+  const { url, key } = await served(t);
+  const cache = tempDir(t);
+  await connect(url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  // Not tempDir(): the mount must be gone before the folder is removed.
+  const view = mkdtempSync(join(tmpdir(), 'livemod-ro-'));
+  const bind = spawnSync('mount', ['--bind', cache, view], { encoding: 'utf8' });
+  const readOnly = bind.status === 0 ? spawnSync('mount', ['-o', 'remount,bind,ro', view], { encoding: 'utf8' }) : bind;
+  if (readOnly.status !== 0) {
+    if (bind.status === 0) spawnSync('umount', [view]);
+    rmSync(view, { recursive: true, force: true });
+    t.skip(`cannot make a read-only bind mount here (${(readOnly.stderr || String(readOnly.error)).trim()}); needs root and mount`);
+    return;
+  }
+  t.after(() => {
+    spawnSync('umount', [view]);
+    rmSync(view, { recursive: true, force: true });
+  });
+  const offline = await connect(url, { publicKey: key.publicKeyString, cache: view, offline: true, ...quiet });
+  assert.equal((await offline.import('main.ts')).result, 'hello client/');
+  const revalidated = await connect(url, { publicKey: key.publicKeyString, cache: view, ...quiet });
+  assert.equal(revalidated.from, 'not-modified');
+  const { cli } = await import('./helpers/cli.ts');
+  assert.equal(cli(['cache', 'ls', '--cache', view, '--json']).status, 0);
+});

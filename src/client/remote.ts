@@ -151,7 +151,12 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
       if (!stored) throw new LivemodError('sync', ErrorCodes.PROTOCOL, `${candidate.base} answered 304 to a request without If-None-Match`, { origin: candidate.base });
       const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version });
-      options.store.touchOrigin(candidate.base, { checkedAt: now });
+      try {
+        options.store.touchOrigin(candidate.base, { checkedAt: now });
+      } catch (error) {
+        // A read-only shared cache cannot record the check; the version confirmed is what runs.
+        if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;
+      }
       return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: {} };
     }
     return { candidate, manifest: result.manifest, from: 'network', ageMs: 0, capabilities: result.capabilities, commit: { bytes: result.bytes, etag: result.etag } };

@@ -136,13 +136,18 @@ export function openStore(options: Partial<StoreOptions> = {}): Store {
       throw ioError(error, context.dir, 'create the store folders', folder);
     }
   }
+  let writable = true;
   try {
     // mkdir succeeds on folders that exist; a read-only cache shows here, not at the first write.
     accessSync(context.tmp, constants.W_OK);
     accessSync(context.dir, constants.W_OK);
   } catch (error) {
-    throw ioError(error, context.dir, 'write', context.tmp);
+    const code = (error as NodeJS.ErrnoException).code;
+    // A cache shared read-only (a mount, another user's folder) still serves verified reads:
+    // offline runs and `cache ls` work, and the first write fails with STORE_UNWRITABLE.
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw ioError(error, context.dir, 'write', context.tmp);
+    writable = false;
   }
-  cleanTmp(context.tmp);
+  if (writable) cleanTmp(context.tmp);
   return new DiskStore(context);
 }
