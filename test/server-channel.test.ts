@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ServerStatus } from '../src/protocol/index.ts';
-import { openChannel, type Channel } from './helpers/server-clients.ts';
+import { get, openChannel, type Channel } from './helpers/server-clients.ts';
 import { makeSnapshot, startServer, within } from './helpers/server-fixtures.ts';
 
 async function pingPong(channel: Channel): Promise<void> {
@@ -111,4 +111,22 @@ test('a client that stops answering pings is terminated; one that answers stays'
   await logged(/missed a heartbeat/);
   await pingPong(lively);
   assert.equal(lively.ws.readyState, lively.ws.OPEN);
+});
+
+test('channel clients beyond maxClients are closed with 1013; status counts them all and lists a bounded few', async (t) => {
+  const { server, url, key, port } = await startServer(t, { maxClients: 2 });
+  server.publish(makeSnapshot(key, { 'a.ts': 'a' }));
+  const first = await openChannel(url);
+  const second = await openChannel(url);
+  t.after(() => {
+    first.ws.terminate();
+    second.ws.terminate();
+  });
+  const { default: WebSocket } = await import('ws');
+  const third = new WebSocket(`${url.replace('http', 'ws')}/channel`);
+  const code = await new Promise<number>((resolve) => third.once('close', (closeCode) => resolve(closeCode)));
+  assert.equal(code, 1013);
+  const status = JSON.parse((await get(port, '/status')).body.toString('utf8')) as { clientCount: number; clients: unknown[] };
+  assert.equal(status.clientCount, 2);
+  assert.equal(status.clients.length, 2);
 });

@@ -26,8 +26,13 @@ export interface ServerStatus {
   readonly modules: number;
   /** Total bytes of the current snapshot's blobs (code and source maps). */
   readonly bytes: number;
+  /** Up to STATUS_CLIENT_LIMIT of the connected channel clients; `clientCount` is all of them. */
   readonly clients: readonly ClientInfo[];
+  readonly clientCount: number;
   readonly uptimeMs: number;
   /** How many snapshots were published since the server started. */
   readonly published: number;
 }
+
+/** /status and the page list at most this many channel clients. */
+export const STATUS_CLIENT_LIMIT = 200;

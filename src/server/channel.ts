@@ -58,8 +58,18 @@ export class ChannelHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.add(ws, req));
   }
 
-  list(): ClientInfo[] {
-    return [...this.clients.values()].map((client) => client.info);
+  /** The first `limit` clients (status output stays bounded however many connect). */
+  list(limit: number = Number.POSITIVE_INFINITY): ClientInfo[] {
+    const out: ClientInfo[] = [];
+    for (const client of this.clients.values()) {
+      if (out.length >= limit) break;
+      out.push(client.info);
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.clients.size;
   }
 
   /** Sends to every open channel; returns how many it was sent to. */
@@ -94,6 +104,10 @@ export class ChannelHub {
   private add(ws: WebSocket, req: IncomingMessage): void {
     if (this.closed) {
       ws.close(1001, 'server closing');
+      return;
+    }
+    if (this.clients.size >= this.options.maxClients) {
+      ws.close(1013, 'too many channel clients; try again later');
       return;
     }
     const id = String(this.nextId++);
@@ -132,7 +146,7 @@ export class ChannelHub {
   private handle(ws: WebSocket, client: Client, message: ClientMessage): void {
     switch (message.type) {
       case 'status':
-        if (message.swap && JSON.stringify(message.swap).length > MAX_SWAP_BYTES) {
+        if (message.swap && Buffer.byteLength(JSON.stringify(message.swap)) > MAX_SWAP_BYTES) {
           this.refuse(ws, `the "swap" report is over ${MAX_SWAP_BYTES} bytes of JSON; send a summary`);
           return;
         }

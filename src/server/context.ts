@@ -1,6 +1,6 @@
 // What the request handler reads: resolved options, the servable snapshots, and the channel
 // clients. Passing these in (rather than a server) is what lets the handler run in-process.
-import type { ClientInfo, ServerStatus } from '../protocol/index.ts';
+import { STATUS_CLIENT_LIMIT, type ClientInfo, type ServerStatus } from '../protocol/index.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { SnapshotStore } from './snapshots.ts';
 
@@ -8,7 +8,8 @@ export interface HandlerContext {
   readonly options: ResolvedServerOptions;
   readonly snapshots: SnapshotStore;
   /** Connected channel clients; none when the handler runs without a channel. */
-  readonly clients?: () => readonly ClientInfo[];
+  readonly clients?: (limit: number) => readonly ClientInfo[];
+  readonly clientCount?: () => number;
   /** `Date.now()` when serving began, for uptime; default: when the handler was created. */
   readonly startedAt?: number;
 }
@@ -24,7 +25,8 @@ export function buildStatus(context: HandlerContext, startedAt: number): ServerS
     keyId: manifest?.keyId ?? null,
     modules: current?.moduleCount ?? 0,
     bytes: current?.blobBytes ?? 0,
-    clients: context.clients?.() ?? [],
+    clients: context.clients?.(STATUS_CLIENT_LIMIT) ?? [],
+    clientCount: context.clientCount?.() ?? 0,
     uptimeMs: Date.now() - startedAt,
     published: context.snapshots.published,
   };

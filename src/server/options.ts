@@ -36,6 +36,8 @@ export interface ServerOptions {
   maxMessageBytes: number;
   /** A channel whose unsent bytes pass this (default 4 MiB) is terminated rather than buffered. */
   maxBufferedBytes: number;
+  /** Most channel clients at once; one more is closed with 1013 (try again later). */
+  maxClients: number;
   /** Channel ping interval (default 30 s); a client that misses a whole interval is terminated. */
   heartbeatMs: number;
   /** One line per event worth an operator's attention; default: none. */
@@ -59,6 +61,7 @@ const DEFAULTS = {
   responseTimeoutMs: 10 * 60_000,
   maxMessageBytes: 64 * 1024,
   maxBufferedBytes: 4 * 1024 * 1024,
+  maxClients: 10_000,
   heartbeatMs: 30_000,
 } as const;
 
@@ -108,6 +111,7 @@ export function resolveServerOptions(options: Partial<ServerOptions> = {}): Reso
     responseTimeoutMs: positiveInteger(options, 'responseTimeoutMs', 1),
     maxMessageBytes: positiveInteger(options, 'maxMessageBytes', 64),
     maxBufferedBytes: positiveInteger(options, 'maxBufferedBytes', 1024),
+    maxClients: positiveInteger(options, 'maxClients', 1),
     heartbeatMs: positiveInteger(options, 'heartbeatMs', 1),
     log: options.log ?? (() => {}),
   };

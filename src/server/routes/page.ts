@@ -33,7 +33,7 @@ ${status.modules} modules, ${status.bytes} blob bytes. Published ${status.publis
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>livemod ${status.version ?? 'server'}</title><style>${STYLE}</style></head>
 <body><h1>livemod</h1>${summary}
-<h2>Channel clients (${status.clients.length})</h2>${clientsTable(status)}
+<h2>Channel clients (${status.clientCount})</h2>${clientsTable(status)}
 <h2>Modules</h2>${current ? modulesTable(current) : html`<p>None.</p>`}
 </body></html>
 `.text;
