@@ -6,7 +6,7 @@
 // the old file or the new one, never a partial one, and two writers of the same content-addressed
 // blob just replace equal bytes with equal bytes.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
@@ -66,7 +66,11 @@ export function cleanTmp(tmpDir: string, options: { readonly now?: number; reado
     try {
       const stat = lstatSync(path);
       if (!abandoned(name, stat.mtimeMs, now, options.maxAgeMs)) continue;
-      if (!options.dryRun) unlinkSync(path);
+      // Nothing of ours is a folder here, but a stray one must not make tmp/ grow forever.
+      if (!options.dryRun) {
+        if (stat.isDirectory()) rmSync(path, { recursive: true, force: true });
+        else unlinkSync(path);
+      }
       removed += 1;
       bytes += stat.size;
     } catch {
