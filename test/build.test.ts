@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { canonicalJson, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
 import { SnapshotBuilder } from '../src/build/index.ts';
-import { evaluator } from './helpers/evaluate.ts';
+import { evaluator } from './helpers/runtime.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 const TREE = {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
-import { evaluator } from './helpers/evaluate.ts';
+import { evaluator } from './helpers/runtime.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 function build(t: Parameters<typeof tempDir>[0], files: Record<string, string>) {

@@ -7,7 +7,7 @@ import { compileFunction } from 'node:vm';
 export type ModuleFactory = (context: unknown, ...namespaces: unknown[]) => Generator<undefined, void, undefined> | AsyncGenerator<undefined, void, undefined>;
 
 /** Parameter names of a module with `count` static imports: the blob refers to them. */
-export function moduleParameters(count: number): string[] {
+function moduleParameters(count: number): string[] {
   const names = ['__lm'];
   for (let index = 0; index < count; index += 1) names.push(`__lm_${index}`);
   return names;

@@ -21,10 +21,6 @@ export function registerSourceMap(url: string, load: MapLoader): void {
   install();
 }
 
-export function forgetSourceMap(url: string): void {
-  known.delete(url);
-}
-
 function traceMap(url: string): TraceMap | null {
   const entry = known.get(url);
   if (!entry) return null;
@@ -40,7 +36,7 @@ function traceMap(url: string): TraceMap | null {
 }
 
 /** Original position of a 1-based line/column in a live module, or null. */
-export function originalPosition(url: string, line: number, column: number): { source: string; line: number; column: number } | null {
+function originalPosition(url: string, line: number, column: number): { source: string; line: number; column: number } | null {
   const map = traceMap(url);
   if (!map) return null;
   const found = originalPositionFor(map, { line, column: column - 1 });
