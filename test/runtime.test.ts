@@ -246,3 +246,11 @@ test('JSON modules keep a "__proto__" key as data; import.meta has no prototype 
   });
   assert.deepEqual((await run('main.ts')).seen, [['__proto__', 'a'], undefined, null, `file://${dir}/missing.ts`]);
 });
+
+test('a default parameter value reads the import even when the body declares a var of that name', async (t) => {
+  const { run } = registryFor(t, {
+    'lib.ts': 'export const a = 1;',
+    'main.ts': 'import { a } from "./lib"; function g(x = a) { var a = 2; return [x, a]; } export const seen = g();',
+  });
+  assert.deepEqual((await run('main.ts')).seen, [1, 2]);
+});

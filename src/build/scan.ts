@@ -332,9 +332,22 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   let functionDepth = 0;
   const dynamicSites: MutableSite[] = [];
 
+  // Functions whose parameter list is being walked: there, the body's `var`s are not yet in scope.
+  const inParams = new Set<EsNode>();
+  const paramScope = (fn: EsNode): Set<string> => {
+    const names = new Set<string>();
+    for (const param of fn.params as EsNode[]) patternNames(param, names);
+    if (fn.type === 'FunctionExpression' && fn.id) names.add((fn.id as EsNode).name as string);
+    return names;
+  };
+
   const shadowed = (name: string): boolean => {
     for (let index = ancestors.length - 1; index >= 0; index -= 1) {
       const scope = ancestors[index]!;
+      if (inParams.has(scope)) {
+        if (paramScope(scope).has(name)) return true;
+        continue;
+      }
       let names = scopeCache.get(scope);
       if (names === undefined) {
         names = declaredNames(scope);
@@ -457,7 +470,9 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
       case 'ArrowFunctionExpression':
         functionDepth += 1;
         ancestors.push(node);
+        inParams.add(node);
         for (const param of node.params as EsNode[]) visitPattern(param);
+        inParams.delete(node);
         visit(node.body as EsNode, node, 'body');
         ancestors.pop();
         functionDepth -= 1;
