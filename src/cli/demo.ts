@@ -16,7 +16,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('the built-in demo: serve examples/hello with --watch, and run a client of it on every new version')
-    .option('-p, --port <port>', 'port for the server (0 picks a free one)', '7070')
+    .option('-p, --port <port>', 'port for the server (default: a free one)', '0')
     .option('--once', 'run the client once, then stop (exit status: the client\'s)')
     .action(async (flags: { port: string; once?: boolean }) => {
       const { createModuleServer, watchFolder } = await import('../server/index.ts');
