@@ -85,11 +85,10 @@ function readPackageInfo(root: string): PackageInfo | null {
 export class SnapshotBuilder {
   readonly root: string;
   readonly options: Readonly<BuildOptions>;
-  private readonly entries = new Map<string, Entry>();
+  private entries = new Map<string, Entry>();
   private readonly skipped = new Map<string, SkippedFile>();
   private readonly dirty = new Set<string>();
   private scanned = false;
-  private previousBlobs = new Map<string, string>();
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
   private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
 
@@ -186,14 +185,10 @@ export class SnapshotBuilder {
 
     const treeChanged = next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
     const content = this.assemble(next, treeChanged);
-    this.entries.clear();
-    for (const [path, entry] of next) this.entries.set(path, entry);
+    const changed = [...new Set([...next.keys(), ...this.entries.keys()])].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash).sort();
+    this.entries = next;
     this.dirty.clear();
     this.scanned = true;
-
-    const blobsByPath = new Map([...next].map(([path, entry]) => [path, entry.blobHash]));
-    const changed = [...new Set([...blobsByPath.keys(), ...this.previousBlobs.keys()])].filter((path) => blobsByPath.get(path) !== this.previousBlobs.get(path)).sort();
-    this.previousBlobs = blobsByPath;
 
     if (this.options.strict && content.unresolved.length > 0) {
       throw new LivemodError('build', ErrorCodes.UNRESOLVED_IMPORT, `${content.unresolved.length} unresolved import(s) with --strict: ${content.unresolved.slice(0, 5).map(formatUnresolved).join('; ')}${content.unresolved.length > 5 ? '; …' : ''}`, { unresolved: content.unresolved });

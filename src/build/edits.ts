@@ -14,29 +14,17 @@ export class Edits {
   private readonly list: Edit[] = [];
 
   /** Replaces [start, end) with text; start === end inserts. Edits must not overlap. */
-  replace(start: number, end: number, text: string): void {
+  overwrite(start: number, end: number, text: string): void {
     this.list.push({ start, end, text, order: this.list.length });
   }
 
-  overwrite(start: number, end: number, text: string): void {
-    this.replace(start, end, text);
-  }
-
   remove(start: number, end: number): void {
-    if (end > start) this.replace(start, end, '');
+    if (end > start) this.overwrite(start, end, '');
   }
 
   /** Inserts at a position; inserts at one position keep their call order. */
-  appendLeft(at: number, text: string): void {
-    this.replace(at, at, text);
-  }
-
-  appendRight(at: number, text: string): void {
-    this.replace(at, at, text);
-  }
-
-  get size(): number {
-    return this.list.length;
+  insert(at: number, text: string): void {
+    this.overwrite(at, at, text);
   }
 
   private sorted(): Edit[] {

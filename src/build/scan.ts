@@ -289,7 +289,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
             if (declaration.async === true) at = skipTrivia(code, expectWord(code, at, 'async'));
             at = skipTrivia(code, expectWord(code, at, 'function'));
             if (code[at] === '*') at += 1;
-            out.appendLeft(at, ' __lm_default');
+            out.insert(at, ' __lm_default');
             prologueTail += 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
           }
           getters.set('default', anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string));
@@ -301,8 +301,8 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           // under — "default", as in ESM — before its static blocks run, and a `static name` wins.
           const named = declaration.type === 'ClassDeclaration' || isAnonymousFunction(declaration);
           out.overwrite(statement.start, keywordEnd, named ? 'const __lm_default = ({default:(' : 'const __lm_default =');
-          if (named) out.appendLeft(declaration.end, ')}).default');
-          if (code[statement.end - 1] !== ';' || named) out.appendLeft(statement.end, ';');
+          if (named) out.insert(declaration.end, ')}).default');
+          if (code[statement.end - 1] !== ';' || named) out.insert(statement.end, ';');
           getters.set('default', '__lm_default');
         }
         toWalk.push(declaration);

@@ -75,7 +75,7 @@ function noManifestHere(error: unknown): boolean {
  * otherwise get a 304 and run the older one. A livemod server's ETag is the sha256 of the bytes
  * themselves; any other host's is trusted only with the stored hash of the bytes it came with.
  */
-function boundEtag(stored: { state: { etag: string | null; manifestHash?: string }; manifestBytes: Buffer }): string | null {
+function boundEtag(stored: Stored): string | null {
   const { etag, manifestHash } = stored.state;
   if (!etag) return null;
   const actual = sha256Hex(stored.manifestBytes);
@@ -101,8 +101,9 @@ interface Chosen {
   readonly commit?: { bytes: Buffer; etag: string | null };
 }
 
-function fromCache(candidate: Candidate, options: RemoteOptions, why: string): Chosen | null {
-  const stored = options.store.readOrigin(candidate.base);
+type Stored = NonNullable<ReturnType<Store['readOrigin']>>;
+
+function fromCache(candidate: Candidate, options: RemoteOptions, why: string, stored: Stored | null): Chosen | null {
   if (!stored) return null;
   const now = options.now?.() ?? Date.now();
   const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
@@ -117,7 +118,7 @@ function fromCache(candidate: Candidate, options: RemoteOptions, why: string): C
 async function choose(list: readonly Candidate[], options: RemoteOptions): Promise<Chosen> {
   if (options.offline) {
     for (const candidate of list) {
-      const cached = fromCache(candidate, options, 'offline (--offline)');
+      const cached = fromCache(candidate, options, 'offline (--offline)', options.store.readOrigin(candidate.base));
       if (cached) return cached;
     }
     throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `--offline, but nothing from ${list[0]!.base} is in the cache (${options.store.dir}); run once online first`, { origin: list[0]!.base });
@@ -141,7 +142,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
         continue;
       }
       if (unreachable(error)) {
-        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${(error as LivemodError).code})`);
+        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${(error as LivemodError).code})`, stored);
         if (cached) return cached;
       }
       throw error;
