@@ -36,7 +36,18 @@ interface MutableSite {
   names: Set<string>;
   dynamic: boolean;
   defer: boolean;
+  phase?: 'source';
+  attributes?: Record<string, string>;
   offset: number;
+}
+
+/** The `with { … }` of a static import or re-export, keys sorted; undefined when there is none. */
+function attributesOf(statement: EsNode): Record<string, string> | undefined {
+  const list = statement.attributes as EsNode[] | undefined;
+  if (!list || list.length === 0) return undefined;
+  const entries = list.map((attribute) => [moduleName(attribute.key as EsNode), String((attribute.value as EsNode).value)] as const);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries);
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -210,14 +221,18 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   let prologueTail = '';
   let tla = false;
 
-  const siteFor = (source: EsNode, defer: boolean): number => {
+  // A module request is its specifier with its attributes and phase: `import a from './x.json'`
+  // and `import b from './x.json' with { type: 'json' }` are two requests, judged separately.
+  const siteFor = (statement: EsNode, phase: 'defer' | 'source' | null): number => {
+    const source = statement.source as EsNode;
     const specifier = source.value as string;
-    const key = defer ? `defer:${specifier}` : specifier;
+    const attributes = attributesOf(statement);
+    const key = JSON.stringify([specifier, phase, attributes ?? null]);
     let index = staticIndex.get(key);
     if (index === undefined) {
       index = sites.length;
       staticIndex.set(key, index);
-      sites.push({ specifier, names: new Set(), dynamic: false, defer, offset: source.start });
+      sites.push({ specifier, names: new Set(), dynamic: false, defer: phase === 'defer', ...(phase === 'source' ? { phase } : {}), ...(attributes ? { attributes } : {}), offset: source.start });
     }
     return index;
   };
@@ -239,8 +254,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   for (const statement of program.body as EsNode[]) {
     switch (statement.type) {
       case 'ImportDeclaration': {
-        if (statement.phase === 'source') throw new SyntaxError('`import source` is not supported by livemod');
-        const index = siteFor(statement.source as EsNode, statement.phase === 'defer');
+        const index = siteFor(statement, (statement.phase as 'defer' | 'source' | null) ?? null);
         for (const specifier of statement.specifiers as EsNode[]) {
           const local = (specifier.local as EsNode).name as string;
           const name = specifier.type === 'ImportNamespaceSpecifier' ? null : specifier.type === 'ImportDefaultSpecifier' ? 'default' : moduleName(specifier.imported as EsNode);
@@ -263,7 +277,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         }
         const source = statement.source as EsNode | null;
         if (source) {
-          const index = siteFor(source, false);
+          const index = siteFor(statement, null);
           for (const specifier of statement.specifiers as EsNode[]) {
             const imported = moduleName(specifier.local as EsNode);
             const exported = moduleName(specifier.exported as EsNode);
@@ -309,11 +323,11 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         break;
       }
       case 'ExportAllDeclaration': {
-        const index = siteFor(statement.source as EsNode, false);
+        const index = siteFor(statement, null);
         sites[index]!.names.add('*');
         if (statement.exported) {
           const exported = moduleName(statement.exported as EsNode);
-          getters.set(exported, `__lm_${index}`);
+          getters.set(exported, `__lm.n(__lm_${index})`);
           indirect.set(exported, [index, '*']);
         }
         else star.push(index);
@@ -400,10 +414,54 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     return (up.type === 'CallExpression' && slot === 'callee') || (up.type === 'TaggedTemplateExpression' && slot === 'tag');
   };
 
+  /**
+   * Whether `child`, whose parent is `ancestors[index]`, is written to: an assignment or update
+   * target, a `delete` operand, a for-in/of head, or a slot of an assignment pattern.
+   */
+  const isWriteTarget = (child: EsNode, index: number): boolean => {
+    let up = ancestors[index];
+    while (up?.type === 'ParenthesizedExpression') {
+      child = up;
+      index -= 1;
+      up = ancestors[index];
+    }
+    if (!up) return false;
+    switch (up.type) {
+      case 'AssignmentExpression':
+      case 'AssignmentPattern':
+      case 'ForInStatement':
+      case 'ForOfStatement':
+        return up.left === child;
+      case 'UpdateExpression':
+      case 'ArrayPattern':
+      case 'RestElement':
+        return true;
+      case 'UnaryExpression':
+        return up.operator === 'delete';
+      case 'Property':
+        return up.value === child && ancestors[index - 1]?.type === 'ObjectPattern';
+      default:
+        return false;
+    }
+  };
+
+  /**
+   * A namespace import has two faces (docs/protocol.md, "Namespaces"): member reads `ns.x` go
+   * to the fast object the registry passes in; where the namespace is used as a value
+   * (passed, compared, `in`, written through) it is the spec-exact object `__lm.n(…)` returns;
+   * and the binding itself is constant: writing it goes through `__lm.c`, which throws.
+   */
+  const namespaceText = (index: number, node: EsNode, parent: EsNode): string => {
+    const top = ancestors.length - 1;
+    if (isWriteTarget(node, top)) return `__lm.c[${index}]`;
+    if (parent.type === 'MemberExpression' && parent.object === node && !isWriteTarget(parent, top - 1)) return `__lm_${index}`;
+    return `__lm.n(__lm_${index})`;
+  };
+
   const rewriteIdentifier = (node: EsNode, parent: EsNode, key: string): void => {
     const binding = bindings.get(node.name as string);
     if (!binding || !isReference(parent, key) || shadowed(node.name as string)) return;
-    const text = bindingText(binding);
+    const text = binding.name === null ? namespaceText(binding.index, node, parent) : bindingText(binding);
     if (parent.type === 'Property' && parent.shorthand === true && key === 'value') {
       out.overwrite(node.start, node.end, `${node.name as string}:${text}`);
     } else if (binding.name !== null && isCallee(node, parent, key)) {
@@ -439,10 +497,30 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         if ((node.meta as EsNode).name === 'import') out.overwrite(node.start, node.end, '__lm.meta');
         return;
       case 'ImportExpression': {
-        out.overwrite(node.start, node.start + 'import'.length, '__lm.import');
+        // `import(…)` → `__lm.import(…)`; `import.source(…)` → `__lm.s(…)`; `import.defer(…)` → `__lm.d(…)`.
+        let end = node.start + 'import'.length;
+        let callee = '__lm.import';
+        if (node.phase === 'source' || node.phase === 'defer') {
+          end = skipTrivia(code, expectWord(code, skipTrivia(code, end), '.'));
+          end = expectWord(code, end, node.phase);
+          callee = node.phase === 'source' ? '__lm.s' : '__lm.d';
+        }
+        out.overwrite(node.start, end, callee);
         const source = node.source as EsNode;
         const literal = source.type === 'Literal' && typeof source.value === 'string' ? source.value : source.type === 'TemplateLiteral' && (source.expressions as unknown[]).length === 0 ? ((source.quasis as EsNode[])[0]!.value as { cooked: string }).cooked : null;
-        if (literal !== null) dynamicSites.push({ specifier: literal, names: new Set(['*']), dynamic: true, defer: false, offset: source.start });
+        if (literal !== null && node.phase !== 'source') dynamicSites.push({ specifier: literal, names: new Set(['*']), dynamic: true, defer: false, offset: source.start });
+        visitChildren(node);
+        return;
+      }
+      case 'CallExpression': {
+        // Direct eval: its code may call import(), which must reach this module's registry, so
+        // the string goes through __lm.ev, which rewrites those calls (strict code cannot rebind `eval`).
+        const callee = node.callee as EsNode;
+        const first = (node.arguments as EsNode[])[0];
+        if (callee.type === 'Identifier' && callee.name === 'eval' && first && first.type !== 'SpreadElement') {
+          out.insert(first.start, '__lm.ev(');
+          out.insert(first.end, ')');
+        }
         visitChildren(node);
         return;
       }
@@ -499,7 +577,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
 
   for (const [exported, local] of localExports) {
     const binding = bindings.get(local);
-    getters.set(exported, binding ? bindingText(binding) : local);
+    getters.set(exported, binding ? (binding.name === null ? `__lm.n(__lm_${binding.index})` : bindingText(binding)) : local);
     if (binding) indirect.set(exported, [binding.index, binding.name ?? '*']);
   }
 
@@ -516,7 +594,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     seenDynamic.add(site.specifier);
     sites.push(site);
   }
-  const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
+  const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, ...(site.phase ? { phase: site.phase } : {}), ...(site.attributes ? { attributes: site.attributes } : {}), offset: site.offset }));
   const indirectRecord: Record<string, [number, string]> = {};
   for (const name of [...indirect.keys()].sort()) indirectRecord[name] = indirect.get(name)!;
   return { prologue, sites: scanned, exports, star, indirect: indirectRecord, tla };

@@ -9,7 +9,7 @@ export {
 } from './keys.ts';
 export {
   MANIFEST_SCHEMA, MODULE_FORMAT, SIGNATURE_CONTEXT, manifestBlobs,
-  type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleRecord, type SignedManifest,
+  type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type SignedManifest,
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
 export { sealManifest, openManifest, MAX_MANIFEST_BYTES, type SealedManifest } from './seal.ts';
