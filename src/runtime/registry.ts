@@ -1,14 +1,19 @@
 // The registry: owns every namespace, creates module instances from a ModuleSource, and runs
-// them with ES module semantics — link (every imported name must exist), instantiate (exports
-// and hoisted functions exist: the generator's first step), evaluate depth-first in import
-// order (the second step), cycles, top-level await, errors cached per module as ESM caches
-// them. Externals are imported natively through the loader hook, as from the program's folder.
+// them with ES module semantics — load (every module of the graph is there and parses; import
+// attributes fit), link (every imported and re-exported name resolves, linking.ts), instantiate
+// (exports and hoisted functions exist: the generator's first step), evaluate (evaluation.ts:
+// the spec's algorithm, cycles and top-level await included), errors cached per module as ESM
+// caches them. Externals are imported natively through the loader hook, as from the program's folder.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { compileModule, type ModuleFactory } from './compile.ts';
+import { evalCode } from './eval.ts';
+import { evaluate, newEvaluationState, type Evaluable, type EvaluationState } from './evaluation.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
-import { createNamespace, defineBindings, type Getters, type Namespace } from './namespace.ts';
+import { Linker } from './linking.ts';
+import { createNamespace, defineBindings, exactNamespace, type Getters, type Namespace } from './namespace.ts';
+import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { registerSourceMap } from './stack.ts';
 
@@ -18,24 +23,16 @@ export interface RegistryOptions {
 }
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
-type Status = 'linked' | 'evaluating' | 'evaluating-async' | 'evaluated' | 'errored';
 
-interface Instance {
+interface Instance extends Evaluable {
   readonly path: string;
   readonly url: string;
   readonly record: ModuleRecord;
   readonly namespace: Namespace;
-  readonly generator: ModuleGenerator;
-  /** Live modules this one imports statically, in import order. */
+  generator: ModuleGenerator;
   readonly deps: Instance[];
   getters: Getters;
-  status: Status;
-  evaluation?: Promise<void>;
-  error?: unknown;
 }
-
-/** Where an export name comes from: the module path (or external specifier) that defines it. */
-type Provenance = Map<string, string>;
 
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
   const error = new Error(`Cannot find module '${specifier}' imported from ${importer}${detail ? ` (${detail})` : ''}`);
@@ -46,6 +43,32 @@ function missingExport(specifier: string, name: string, importer: string): Synta
   return new SyntaxError(`The requested module '${specifier}' does not provide an export named '${name}' (imported by ${importer})`);
 }
 
+function ambiguousExport(specifier: string, name: string, importer: string): SyntaxError {
+  return new SyntaxError(`The requested module '${specifier}' contains conflicting star exports for name '${name}' (imported by ${importer})`);
+}
+
+/** The SyntaxError of a module published marked because it does not parse. */
+function unparsable(url: string, record: ModuleRecord): SyntaxError {
+  const { message, line, column } = record.error!;
+  const error = new SyntaxError(`${message} (${url}:${line}:${column})`);
+  error.stack = `SyntaxError: ${error.message}\n    at ${url}:${line}:${column}`;
+  return error;
+}
+
+/** `__lm.c[i]`: the value of namespace import i, a binding that cannot be assigned. */
+function constants(namespaces: readonly unknown[]): object {
+  return new Proxy(namespaces, {
+    get: (target, key) => exactNamespace(target[Number(key)]),
+    set: () => {
+      throw new TypeError('Assignment to constant variable.');
+    },
+  });
+}
+
+function externalKey(specifier: string, attributes: Attributes | undefined): string {
+  return attributes ? JSON.stringify([specifier, attributes]) : specifier;
+}
+
 export class Registry {
   readonly source: ModuleSource;
   readonly options: Readonly<RegistryOptions>;
@@ -53,12 +76,19 @@ export class Registry {
   private readonly instances = new Map<string, Instance>();
   private readonly externals = new Map<string, Namespace>();
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
-  private readonly exportCache = new Map<string, Provenance>();
-  private cycleHits = 0;
+  private readonly externalUrls = new Map<string, string>();
+  private readonly linker: Linker;
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
     this.source = source;
     this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/` });
+    this.linker = new Linker({
+      record: (path) => this.record(path),
+      external: (entry) => {
+        const namespace = this.externals.get(externalKey(entry.specifier, entry.attributes));
+        return { key: `external:${this.externalUrl(entry.specifier)}`, names: namespace ? Object.keys(namespace) : [] };
+      },
+    });
   }
 
   /** The URL a module path has in this registry: its `import.meta.url`. */
@@ -75,8 +105,12 @@ export class Registry {
     return namespace;
   }
 
+  private has(path: string): boolean {
+    return Object.hasOwn(this.source.manifest.modules, path);
+  }
+
   private record(path: string): ModuleRecord {
-    const record = Object.hasOwn(this.source.manifest.modules, path) ? this.source.manifest.modules[path] : undefined;
+    const record = this.has(path) ? this.source.manifest.modules[path] : undefined;
     if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.source.base}; modules there include ${Object.keys(this.source.manifest.modules).slice(0, 5).join(', ')}`, { path });
     return record;
   }
@@ -85,34 +119,40 @@ export class Registry {
   async import(path: string): Promise<Namespace> {
     await this.prepare(path);
     const instance = this.instances.get(path)!;
-    await this.evaluate(instance);
-    return instance.namespace;
+    await evaluate(instance);
+    return exactNamespace(instance.namespace) as Namespace;
   }
 
   /**
-   * Loads what the graph under `path` needs and is not loaded yet: externals first (the only
-   * asynchronous part), then, without awaiting anything, instantiate and link every new module.
-   * Nothing interleaves with that synchronous part, so concurrent imports cannot see half a graph.
+   * Loads what the graph under `path` needs and is not loaded yet: every module is there and
+   * parses and attributes fit; externals are imported (the only asynchronous part); then,
+   * without awaiting anything, instantiate and link every new module. Nothing interleaves with
+   * that synchronous part, so concurrent imports cannot see half a graph.
    */
   private async prepare(path: string): Promise<void> {
-    const externals: string[] = [];
+    const externals: ImportRecord[] = [];
     const seen = new Set<string>();
-    const collect = (current: string, importer: string | null, site: ImportRecord | null): void => {
+    const collect = (current: string): void => {
       if (seen.has(current) || this.instances.has(current)) return;
       seen.add(current);
-      if (!Object.hasOwn(this.source.manifest.modules, current)) {
-        if (site && importer) throw moduleNotFound(site.specifier, this.urlOf(importer), 'not in the snapshot');
-        this.record(current);
-      }
-      for (const entry of this.record(current).imports) {
+      const record = this.record(current);
+      if (record.error) throw unparsable(this.urlOf(current), record);
+      for (const entry of record.imports) {
         if (entry.dynamic) continue;
         if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${this.urlOf(current)}:${entry.line}`, entry.reason ?? '');
-        if (entry.kind === 'external') externals.push(entry.specifier);
-        else collect(entry.module!, current, entry);
+        if (entry.kind === 'external') {
+          externals.push(entry);
+          continue;
+        }
+        if (!this.has(entry.module!)) throw moduleNotFound(entry.specifier, this.urlOf(current), 'not in the snapshot');
+        if (entry.phase !== 'source') checkAttributes(this.urlOf(entry.module!), entry.module!.endsWith('.json'), entry.attributes);
+        collect(entry.module!);
       }
     };
-    collect(path, null, null);
-    for (const specifier of externals) if (!this.externals.has(specifier)) await this.loadExternal(specifier, path);
+    collect(path);
+    for (const entry of externals) {
+      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, path);
+    }
 
     const fresh: Instance[] = [];
     try {
@@ -125,24 +165,39 @@ export class Registry {
     }
   }
 
-  private loadExternal(specifier: string, importer: string): Promise<Namespace> {
-    let load = this.externalLoads.get(specifier);
+  private loadExternal(specifier: string, attributes: Attributes | undefined, importer: string): Promise<Namespace> {
+    const key = externalKey(specifier, attributes);
+    let load = this.externalLoads.get(key);
     if (!load) {
-      load = importExternal(specifier, this.options.externalsFrom).then(
+      load = importExternal(specifier, this.options.externalsFrom, attributes).then(
         (namespace) => {
-          this.externals.set(specifier, namespace);
+          this.externals.set(key, namespace);
           return namespace;
         },
         (error: unknown) => {
-          this.externalLoads.delete(specifier);
+          this.externalLoads.delete(key);
           const code = (error as { code?: string }).code;
           if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.urlOf(importer), `externals resolve from ${this.options.externalsFrom}; install it there`), { cause: error });
           throw error;
         },
       );
-      this.externalLoads.set(specifier, load);
+      this.externalLoads.set(key, load);
     }
     return load;
+  }
+
+  /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
+  private externalUrl(specifier: string): string {
+    let url = this.externalUrls.get(specifier);
+    if (url === undefined) {
+      try {
+        url = resolveExternal(specifier, this.options.externalsFrom);
+      } catch {
+        url = specifier;
+      }
+      this.externalUrls.set(specifier, url);
+    }
+    return url;
   }
 
   private instantiateTree(path: string, fresh: Instance[]): Instance {
@@ -158,11 +213,11 @@ export class Registry {
         namespaces.push(this.namespaceOf(entry.module!));
         livePaths.push(entry.module!);
       } else {
-        namespaces.push(this.externals.get(entry.specifier)!);
+        namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
     }
-    const code = this.source.blob(record.blob.hash).toString('utf8');
     registerSourceMap(url, () => (record.map ? this.source.map(record.map.hash) : null));
+    const evaluation: EvaluationState = newEvaluationState();
     const instance: Instance = {
       path,
       url,
@@ -171,19 +226,33 @@ export class Registry {
       generator: undefined as unknown as ModuleGenerator,
       deps: [],
       getters: {},
-      status: 'linked',
+      hasTLA: record.tla,
+      evaluation,
+      execute: () => {
+        const step = instance.generator.next();
+        return record.tla ? step as Promise<unknown> : undefined;
+      },
     };
+    this.instances.set(path, instance);
+    fresh.push(instance);
+    const factory = compileModule(this.source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla);
+    let constantsProxy: object | undefined;
     const context = {
       x: (getters: Getters): void => {
         instance.getters = getters;
       },
       meta: this.meta(path, url),
-      import: (specifier: unknown): Promise<Namespace> => this.dynamicImport(String(specifier), path),
+      import: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
+      d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
+      s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
+      n: exactNamespace,
+      get c(): object {
+        constantsProxy ??= constants(namespaces);
+        return constantsProxy;
+      },
+      ev: evalCode,
     };
-    const factory = compileModule(code, namespaces.length, url, record.tla);
-    (instance as { generator: ModuleGenerator }).generator = factory(context, ...namespaces);
-    this.instances.set(path, instance);
-    fresh.push(instance);
+    instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
     void instance.generator.next();
@@ -191,154 +260,40 @@ export class Registry {
     return instance;
   }
 
-  /**
-   * Export names of a module, each with the binding it resolves to (module path and name, a
-   * namespace, or an external's resolved URL and name), following `export *` as ESM does: a
-   * name two star sources offer is ambiguous — and left out — only if its bindings differ.
-   */
-  private exportNames(path: string, visiting: Set<string> = new Set()): Provenance {
-    const cached = this.exportCache.get(path);
-    if (cached) return cached;
-    const names: Provenance = new Map();
-    if (visiting.has(path)) {
-      this.cycleHits += 1;
-      return names;
-    }
-    const hitsBefore = this.cycleHits;
-    visiting.add(path);
-    const record = this.record(path);
-    for (const name of record.exports) {
-      const forward = record.indirect && Object.hasOwn(record.indirect, name) ? record.indirect[name] : undefined;
-      names.set(name, forward ? this.bindingOf(record.imports[forward[0]]!, forward[1], visiting) : `${path}#${name}`);
-    }
-    const ambiguous = new Set<string>();
-    for (const index of record.star) {
-      const entry = record.imports[index]!;
-      const from = entry.kind === 'module' ? this.exportNames(entry.module!, visiting) : this.externalNames(entry.specifier);
-      for (const [name, origin] of from) {
-        if (name === 'default' || record.exports.includes(name)) continue;
-        const known = names.get(name);
-        if (known === undefined) names.set(name, origin);
-        else if (known !== origin) ambiguous.add(name);
+  /** InitializeEnvironment's checks: every re-export and import resolves; then the namespace's bindings. */
+  private link(instance: Instance): void {
+    const { record, path, url } = instance;
+    if (record.indirect) {
+      for (const name of Object.keys(record.indirect)) {
+        const resolution = this.linker.resolveExport(path, name);
+        if (resolution === null || resolution === 'ambiguous') {
+          const entry = record.imports[record.indirect[name]![0]]!;
+          const imported = record.indirect[name]![1];
+          throw resolution === null ? new SyntaxError(`Detected cycle or missing export while resolving name '${imported}' in '${entry.specifier}' (re-exported as '${name}' by ${url})`) : ambiguousExport(entry.specifier, imported, url);
+        }
       }
     }
-    visiting.delete(path);
-    for (const name of ambiguous) names.delete(name);
-    // A result that met a cycle may be partial; any other is final for this manifest.
-    if (this.cycleHits === hitsBefore) this.exportCache.set(path, names);
-    return names;
-  }
-
-  /** The binding an import of `name` (or "*") through `entry` resolves to, as a comparable key. */
-  private bindingOf(entry: ImportRecord, name: string, visiting: Set<string>): string {
-    if (entry.kind === 'external') return `${this.externalKey(entry.specifier)}#${name}`;
-    if (entry.kind !== 'module') return `unresolved:${entry.specifier}#${name}`;
-    if (name === '*') return `namespace:${entry.module!}`;
-    return this.exportNames(entry.module!, visiting).get(name) ?? `${entry.module!}#${name}`;
-  }
-
-  /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
-  private externalKey(specifier: string): string {
-    try {
-      return `external:${resolveExternal(specifier, this.options.externalsFrom)}`;
-    } catch {
-      return `external:${specifier}`;
-    }
-  }
-
-  private externalNames(specifier: string): Provenance {
-    const namespace = this.externals.get(specifier);
-    const key = this.externalKey(specifier);
-    return new Map(namespace ? Object.keys(namespace).map((name) => [name, `${key}#${name}`]) : []);
-  }
-
-  private link(instance: Instance): void {
-    const { record } = instance;
     for (const entry of record.imports) {
       if (entry.dynamic) continue;
-      const provided = entry.kind === 'module' ? this.exportNames(entry.module!) : this.externalNames(entry.specifier);
+      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? this.urlOf(entry.module!) : this.externalUrl(entry.specifier));
       for (const name of entry.names) {
-        if (name !== '*' && !provided.has(name) && !(entry.kind === 'external' && name === 'default' && this.externals.get(entry.specifier)?.default !== undefined)) {
-          throw missingExport(entry.specifier, name, instance.url);
+        if (name === '*') continue;
+        if (entry.kind === 'module') {
+          const resolution = this.linker.resolveExport(entry.module!, name);
+          if (resolution === null) throw missingExport(entry.specifier, name, url);
+          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
+        } else if (!Object.hasOwn(this.externals.get(externalKey(entry.specifier, entry.attributes))!, name)) {
+          throw missingExport(entry.specifier, name, url);
         }
       }
     }
     const star = new Map<string, Namespace>();
-    const all = this.exportNames(instance.path);
-    for (const index of record.star) {
-      const entry = record.imports[index]!;
-      const sourceNamespace = entry.kind === 'module' ? this.namespaceOf(entry.module!) : this.externals.get(entry.specifier)!;
-      const names = entry.kind === 'module' ? this.exportNames(entry.module!) : this.externalNames(entry.specifier);
-      for (const name of names.keys()) if (all.has(name) && !record.exports.includes(name) && !star.has(name)) star.set(name, sourceNamespace);
+    for (const name of this.linker.names(path)) {
+      if (record.exports.includes(name)) continue;
+      const entry = record.imports[this.linker.starSource(path, name)]!;
+      star.set(name, entry.kind === 'module' ? this.namespaceOf(entry.module!) : this.externals.get(externalKey(entry.specifier, entry.attributes))!);
     }
     defineBindings(instance.namespace, instance.getters, star);
-  }
-
-  /** ESM evaluation: dependencies first, in import order; a module in progress (a cycle) is skipped. */
-  private evaluate(instance: Instance): void | Promise<void> {
-    switch (instance.status) {
-      case 'evaluated':
-        return undefined;
-      case 'evaluating':
-        return undefined;
-      case 'evaluating-async':
-        return instance.evaluation;
-      case 'errored':
-        throw instance.error;
-      case 'linked':
-        break;
-      default: {
-        const never: never = instance.status;
-        throw new Error(`unknown status ${String(never)}`);
-      }
-    }
-    instance.status = 'evaluating';
-    const fail = (error: unknown): never => {
-      instance.status = 'errored';
-      instance.error = error;
-      throw error;
-    };
-    const waits: Promise<void>[] = [];
-    try {
-      for (const dep of instance.deps) {
-        const pending = this.evaluate(dep);
-        if (pending) waits.push(pending);
-      }
-    } catch (error) {
-      // Dependencies already evaluating asynchronously may reject later: that is this same
-      // failure's consequence, not an unhandled rejection of its own.
-      for (const pending of waits) pending.catch(() => {});
-      fail(error);
-    }
-    const run = (): void | Promise<void> => {
-      const step = instance.generator.next();
-      if (!instance.record.tla) return undefined;
-      return (step as Promise<unknown>).then(() => undefined);
-    };
-    const finish = (pending: void | Promise<void>): void | Promise<void> => {
-      if (!pending) {
-        instance.status = 'evaluated';
-        return undefined;
-      }
-      instance.status = 'evaluating-async';
-      instance.evaluation = pending.then(
-        () => {
-          instance.status = 'evaluated';
-        },
-        (error: unknown) => {
-          instance.status = 'errored';
-          instance.error = error;
-          throw error;
-        },
-      );
-      return instance.evaluation;
-    };
-    if (waits.length > 0) return finish(Promise.all(waits).then(run));
-    try {
-      return finish(run());
-    } catch (error) {
-      return fail(error);
-    }
   }
 
   private resolveFrom(specifier: string, importer: string): Resolution {
@@ -352,12 +307,40 @@ export class Registry {
     return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
   }
 
-  /** `import(specifier)` from a live module. */
-  dynamicImport(specifier: string, importer: string): Promise<Namespace> {
-    const target = this.resolveFrom(specifier, importer);
-    if (target.kind === 'module') return this.import(target.module);
-    if (target.kind === 'external') return this.loadExternal(specifier, importer);
-    return Promise.reject(moduleNotFound(specifier, this.urlOf(importer), target.reason));
+  /**
+   * `import(specifier, options)` from a live module. The arguments are converted and checked
+   * synchronously, as the spec orders it, but every failure is a rejection; loading and
+   * evaluation happen after the caller has gone on.
+   */
+  dynamicImport(specifier: unknown, options: unknown, importer: string): Promise<unknown> {
+    let request: ReturnType<typeof importArguments>;
+    try {
+      request = importArguments(specifier, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve().then(async () => {
+      const target = this.resolveFrom(request.specifier, importer);
+      if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      checkAttributes(this.urlOf(target.module), target.module.endsWith('.json'), request.attributes);
+      return this.import(target.module);
+    });
+  }
+
+  /** `import.source(specifier)`: JavaScript modules have no source object, so it rejects once the module is found. */
+  private sourceImport(specifier: unknown, options: unknown, importer: string): Promise<unknown> {
+    let request: ReturnType<typeof importArguments>;
+    try {
+      request = importArguments(specifier, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve().then(() => {
+      const target = this.resolveFrom(request.specifier, importer);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      throw sourcePhaseError(target.kind === 'module' ? this.urlOf(target.module) : this.externalUrl(request.specifier));
+    });
   }
 
   /** `import.meta.resolve(specifier)` from a live module. */
