@@ -198,3 +198,41 @@ test('package self-reference needs an exports map, as in Node', async (t) => {
   });
   assert.deepEqual(summary(live), summary(native));
 });
+
+test('live bindings: every way a module writes an exported binding is seen by importers', async (t) => {
+  const { native, live } = await both(t, {
+    'lib.js': `
+      export let count = 0, pair = [0, 0], obj = { a: 0 };
+      export var hoisted;
+      export let later;
+      export function f() { return 'f1'; }
+      export class K {}
+      export let looped, iterated;
+      var innerVar;
+      export { innerVar, count as alias };
+      export default 'first';
+      export function run() {
+        count += 1; count++; ++count; count **= 2;
+        [pair[0], count] = [1, count + 1];
+        ({ a: obj } = { a: { a: 9 } });
+        hoisted = 'set';
+        f = () => 'f2';
+        K = class K2 {};
+        for (looped = 0; looped < 3; looped++);
+        for (iterated of ['x', 'y']);
+        if (true) { var innerVar = 'inner'; }
+        later ??= 'later';
+        return count;
+      }`,
+    'main.js': `
+      import * as lib from './lib.js';
+      import { count, alias, hoisted, f, K, looped, iterated, innerVar, later, run } from './lib.js';
+      import dflt from './lib.js';
+      const snap = () => [count, alias, hoisted, f(), K.name, looped, iterated, innerVar, later, dflt, lib.count, lib.obj, Object.keys(lib).length];
+      const before = snap();
+      run();
+      export const result = [before, snap()];`,
+  });
+  assert.ok(native.ok, JSON.stringify(native));
+  assert.deepEqual(summary(live), summary(native));
+});

@@ -220,6 +220,14 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   const indirect = new Map<string, [number, string]>();
   let prologueTail = '';
   let tla = false;
+  // Module-scope names this module exports itself, with their export names: every write to one
+  // is mirrored to the namespace (`__lm.w.name = value`), so importers read data properties.
+  const publishable = new Map<string, string[]>();
+  const publishAs = (local: string, exported: string): void => {
+    const names = publishable.get(local);
+    if (names) names.push(exported);
+    else publishable.set(local, [exported]);
+  };
 
   // A module request is its specifier with its attributes and phase: `import a from './x.json'`
   // and `import b from './x.json' with { type: 'json' }` are two requests, judged separately.
@@ -271,7 +279,10 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           const names = new Set<string>();
           if (declaration.type === 'VariableDeclaration') for (const declarator of declaration.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
           else names.add((declaration.id as EsNode).name as string);
-          for (const name of names) getters.set(name, name);
+          for (const name of names) {
+            getters.set(name, name);
+            publishAs(name, name);
+          }
           toWalk.push(declaration);
           break;
         }
@@ -307,9 +318,11 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
             prologueTail += 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
           }
           getters.set('default', anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string));
+          publishAs(anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string), 'default');
         } else if (declaration.type === 'ClassDeclaration' && !anonymous) {
           out.remove(statement.start, keywordEnd);
           getters.set('default', (declaration.id as EsNode).name as string);
+          publishAs((declaration.id as EsNode).name as string, 'default');
         } else {
           // An anonymous class, function or arrow is named by the property key it is defined
           // under — "default", as in ESM — before its static blocks run, and a `static name` wins.
@@ -317,6 +330,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           out.overwrite(statement.start, keywordEnd, named ? 'const __lm_default = ({default:(' : 'const __lm_default =');
           if (named) out.insert(declaration.end, ')}).default');
           if (code[statement.end - 1] !== ';' || named) out.insert(statement.end, ';');
+          out.insert(statement.end, '__lm.w.default=__lm_default;');
           getters.set('default', '__lm_default');
         }
         toWalk.push(declaration);
@@ -338,6 +352,9 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         toWalk.push(statement);
     }
   }
+
+  for (const [exported, local] of localExports) if (!bindings.has(local)) publishAs(local, exported);
+  const publishText = (local: string): string => `${publishable.get(local)!.map((name) => `${propertyAccess('__lm.w', name)}=`).join('')}${local}`;
 
   // Reference rewrite. `ancestors` holds the path from the program to the node being visited;
   // scopes along it are asked lazily, and only for names that an import binds.
@@ -471,6 +488,68 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     }
   };
 
+  /** Module-scope exported names an assignment target writes (identifiers and patterns). */
+  const writtenLocals = (target: EsNode | null | undefined, into: string[] = []): string[] => {
+    if (!target) return into;
+    switch (target.type) {
+      case 'Identifier':
+        if (publishable.has(target.name as string) && !shadowed(target.name as string)) into.push(target.name as string);
+        break;
+      case 'ParenthesizedExpression':
+        writtenLocals(target.expression as EsNode, into);
+        break;
+      case 'ArrayPattern':
+        for (const element of target.elements as (EsNode | null)[]) writtenLocals(element, into);
+        break;
+      case 'ObjectPattern':
+        for (const property of target.properties as EsNode[]) writtenLocals((property.type === 'RestElement' ? property.argument : property.value) as EsNode, into);
+        break;
+      case 'AssignmentPattern':
+        writtenLocals(target.left as EsNode, into);
+        break;
+      case 'RestElement':
+        writtenLocals(target.argument as EsNode, into);
+        break;
+      default:
+        break;
+    }
+    return into;
+  };
+
+  /** `write` → `__lm.p(write, __lm.w.a = a, …)`: the write's own value, then the namespace updated. */
+  const mirrorWrite = (node: EsNode, written: readonly string[], visitInner: () => void): void => {
+    if (written.length === 0) {
+      visitInner();
+      return;
+    }
+    out.insert(node.start, '__lm.p(');
+    visitInner();
+    out.insert(node.end, `,${written.map(publishText).join(',')})`);
+  };
+
+  /** Names a `var` declaration at module level declares that this module exports. */
+  const publishedVars = (node: EsNode): string[] => {
+    if (node.kind !== 'var' || functionDepth > 0) return [];
+    const names = new Set<string>();
+    for (const declarator of node.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
+    return [...names].filter((name) => publishable.has(name));
+  };
+
+  /** The body of a for-in/of loop whose head writes exported names starts by mirroring them. */
+  const mirrorLoopHead = (node: EsNode): void => {
+    const head = node.left as EsNode;
+    const written = head.type === 'VariableDeclaration' ? publishedVars(head) : writtenLocals(head);
+    if (written.length === 0) return;
+    const body = node.body as EsNode;
+    const text = `${written.map(publishText).join(';')};`;
+    if (body.type === 'BlockStatement') {
+      out.insert(body.start + 1, text);
+    } else {
+      out.insert(body.start, `{${text}`);
+      out.insert(body.end, '}');
+    }
+  };
+
   const visitChildren = (node: EsNode): void => {
     ancestors.push(node);
     for (const key in node) {
@@ -529,20 +608,56 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         visitChildren(node);
         return;
       case 'ForOfStatement':
-        if (node.await === true && functionDepth === 0) tla = true;
+      case 'ForInStatement':
+        if (node.type === 'ForOfStatement' && node.await === true && functionDepth === 0) tla = true;
+        if (publishable.size > 0) mirrorLoopHead(node);
         visitChildren(node);
         return;
-      case 'VariableDeclaration':
+      case 'AssignmentExpression':
+        mirrorWrite(node, publishable.size > 0 ? writtenLocals(node.left as EsNode) : [], () => visitChildren(node));
+        return;
+      case 'UpdateExpression':
+        mirrorWrite(node, publishable.size > 0 ? writtenLocals(node.argument as EsNode) : [], () => visitChildren(node));
+        return;
+      case 'ClassDeclaration':
+        visitChildren(node);
+        if (parent === program && node.id && publishable.has((node.id as EsNode).name as string)) out.insert(node.end, `;${publishText((node.id as EsNode).name as string)};`);
+        return;
+      case 'VariableDeclaration': {
         if (node.kind === 'await using' && functionDepth === 0) tla = true;
+        // Exported module-scope bindings a declaration initialises are mirrored once it has run.
+        const declared: string[] = [];
+        if (parent === program) {
+          const names = new Set<string>();
+          for (const declarator of node.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
+          for (const name of names) if (publishable.has(name)) declared.push(name);
+        } else {
+          declared.push(...publishedVars(node));
+        }
         ancestors.push(node);
         for (const declarator of node.declarations as EsNode[]) {
           ancestors.push(declarator);
           visitPattern(declarator.id as EsNode);
-          if (declarator.init) visit(declarator.init as EsNode, declarator, 'init');
+          if (declarator.init) {
+            // A for(;;) head has no room for a statement: its initialisers mirror themselves.
+            const id = declarator.id as EsNode;
+            if (parent.type === 'ForStatement' && id.type === 'Identifier' && declared.includes(id.name as string)) out.insert((declarator.init as EsNode).start, `${publishable.get(id.name as string)!.map((name) => `${propertyAccess('__lm.w', name)}=`).join('')}`);
+            visit(declarator.init as EsNode, declarator, 'init');
+          }
           ancestors.pop();
         }
         ancestors.pop();
+        if (declared.length > 0 && parent.type !== 'ForStatement' && parent.type !== 'ForInStatement' && parent.type !== 'ForOfStatement') {
+          const text = `;${declared.map(publishText).join(';')};`;
+          if (parent === program || parent.type === 'BlockStatement' || parent.type === 'SwitchCase') {
+            out.insert(node.end, text);
+          } else {
+            out.insert(node.start, '{');
+            out.insert(node.end, `${text}}`);
+          }
+        }
         return;
+      }
       case 'FunctionDeclaration':
       case 'FunctionExpression':
       case 'ArrowFunctionExpression':

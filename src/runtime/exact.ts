@@ -32,9 +32,14 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 function makeFace(fast: Record<string, unknown>, names: readonly string[]): Face {
   const shell = namespaceShell(names);
   const index = new Map(names.map((name, at) => [name, at]));
+  const shown: unknown[] = [];
   const read = (name: string): unknown => {
     const value = fast[name];
-    shell.set(index.get(name)!, value);
+    const at = index.get(name)!;
+    if (!Object.is(shown[at], value) || !(at in shown)) {
+      shell.set(at, value);
+      shown[at] = value;
+    }
     return value;
   };
   for (const name of names) {

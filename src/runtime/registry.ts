@@ -11,8 +11,8 @@ import { compileModule, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
 import { evaluate, newEvaluationState, type Evaluable, type EvaluationState } from './evaluation.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
-import { Linker } from './linking.ts';
-import { createNamespace, defineBindings, exactNamespace, type Getters, type Namespace } from './namespace.ts';
+import { Linker, type Binding } from './linking.ts';
+import { bindGetter, bindValue, createNamespace, exactNamespace, setNames, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { registerSourceMap } from './stack.ts';
@@ -32,6 +32,8 @@ interface Instance extends Evaluable {
   generator: ModuleGenerator;
   readonly deps: Instance[];
   getters: Getters;
+  /** Where each export of this module is shown: namespace faces and the name there. */
+  readonly targets: Map<string, [Namespace, string][]>;
 }
 
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
@@ -77,6 +79,7 @@ export class Registry {
   private readonly externals = new Map<string, Namespace>();
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
   private readonly externalUrls = new Map<string, string>();
+  private readonly externalsByUrl = new Map<string, Namespace>();
   private readonly linker: Linker;
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
@@ -99,7 +102,7 @@ export class Registry {
   private namespaceOf(path: string): Namespace {
     let namespace = this.namespaces.get(path);
     if (!namespace) {
-      namespace = createNamespace();
+      namespace = createNamespace(path);
       this.namespaces.set(path, namespace);
     }
     return namespace;
@@ -172,6 +175,7 @@ export class Registry {
       load = importExternal(specifier, this.options.externalsFrom, attributes).then(
         (namespace) => {
           this.externals.set(key, namespace);
+          this.externalsByUrl.set(this.externalUrl(specifier), namespace);
           return namespace;
         },
         (error: unknown) => {
@@ -226,6 +230,7 @@ export class Registry {
       generator: undefined as unknown as ModuleGenerator,
       deps: [],
       getters: {},
+      targets: new Map(),
       hasTLA: record.tla,
       evaluation,
       execute: () => {
@@ -246,6 +251,14 @@ export class Registry {
       d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
       s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
       n: exactNamespace,
+      // The exporting side of live bindings: `__lm.w.name = value` after each write of an export.
+      w: new Proxy(Object.create(null) as object, {
+        set: (_target, name, value): boolean => {
+          this.publish(instance, name as string, value);
+          return true;
+        },
+      }),
+      p: (value: unknown): unknown => value,
       get c(): object {
         constantsProxy ??= constants(namespaces);
         return constantsProxy;
@@ -287,13 +300,54 @@ export class Registry {
         }
       }
     }
-    const star = new Map<string, Namespace>();
-    for (const name of this.linker.names(path)) {
-      if (record.exports.includes(name)) continue;
-      const entry = record.imports[this.linker.starSource(path, name)]!;
-      star.set(name, entry.kind === 'module' ? this.namespaceOf(entry.module!) : this.externals.get(externalKey(entry.specifier, entry.attributes))!);
+    const names = this.linker.names(path);
+    for (const name of names) {
+      const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
+      this.bind(instance.namespace, name, local ? { module: path, name } : (this.linker.resolveExport(path, name) as Binding));
     }
-    defineBindings(instance.namespace, instance.getters, star);
+    setNames(instance.namespace, names);
+  }
+
+  /**
+   * Shows a resolved binding as `key` on a namespace face: the exporting module's value, kept
+   * current by its writes (publish), or a getter while it is in its TDZ or when it is an
+   * external's (Node's namespace: nothing mirrors its writes).
+   */
+  private bind(face: Namespace, key: string, binding: Binding): void {
+    if (binding.module.startsWith('external:')) {
+      const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
+      const name = binding.name;
+      bindGetter(face, key, name === null ? () => namespace : () => namespace[name]);
+      return;
+    }
+    if (binding.name === null) {
+      const target = this.namespaceOf(binding.module);
+      bindGetter(face, key, () => exactNamespace(target));
+      return;
+    }
+    const owner = this.instances.get(binding.module)!;
+    let targets = owner.targets.get(binding.name);
+    if (!targets) {
+      targets = [];
+      owner.targets.set(binding.name, targets);
+    }
+    if (!targets.some(([target, name]) => target === face && name === key)) targets.push([face, key]);
+    const getter = owner.getters[binding.name]!;
+    let value: unknown;
+    try {
+      value = getter();
+    } catch {
+      // In its TDZ: the getter throws the ReferenceError until the declaration publishes a value.
+      bindGetter(face, key, getter);
+      return;
+    }
+    bindValue(face, key, value);
+  }
+
+  /** A write of an exported binding in its module: every face that shows it takes the value. */
+  private publish(owner: Instance, name: string, value: unknown): void {
+    const targets = owner.targets.get(name);
+    if (targets) for (const [face, key] of targets) bindValue(face, key, value);
   }
 
   private resolveFrom(specifier: string, importer: string): Resolution {
