@@ -1,21 +1,24 @@
-// The registry: owns every namespace, creates module instances from a ModuleSource, and runs
+// The registry: owns every namespace, creates module versions from a ModuleSource, and runs
 // them with ES module semantics — load (every module of the graph is there and parses; import
 // attributes fit), link (every imported and re-exported name resolves, linking.ts), instantiate
 // (exports and hoisted functions exist: the generator's first step), evaluate (evaluation.ts:
 // the spec's algorithm, cycles and top-level await included), errors cached per module as ESM
-// caches them. Externals are imported natively through the loader hook, as from the program's folder.
+// caches them. Externals are imported natively through the loader hook, as from the program's
+// folder. A swap (swap.ts plans it) replaces module versions in one transaction.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { resolveSpecifier, type ImportRecord, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { compileModule, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
-import { evaluate, newEvaluationState, type Evaluable, type EvaluationState } from './evaluation.ts';
+import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
+import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindValue, createNamespace, exactNamespace, setNames, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
-import { registerSourceMap } from './stack.ts';
+import { forgetSourceMap, registerSourceMap } from './stack.ts';
+import { planSwap, type SwapPlan } from './swap.ts';
 
 export interface RegistryOptions {
   /** Externals resolve as if imported from this folder (a file URL ending in "/"). Default: the working directory. */
@@ -23,17 +26,57 @@ export interface RegistryOptions {
 }
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
+type VersionState = 'staged' | 'current' | 'replaced' | 'failed';
 
 interface Instance extends Evaluable {
   readonly path: string;
+  /** Its `import.meta.url`: the module's URL, with `?v=<hash>` for every version after the first. */
   readonly url: string;
   readonly record: ModuleRecord;
+  readonly source: ModuleSource;
   readonly namespace: Namespace;
   generator: ModuleGenerator;
   readonly deps: Instance[];
   getters: Getters;
-  /** Where each export of this module is shown: namespace faces and the name there. */
+  /** Where each export of this version is shown: namespace faces and the name there. */
   readonly targets: Map<string, [Namespace, string][]>;
+  readonly hot: HotHandlers;
+  readonly listeners: Map<string, Set<HotEventCallback>>;
+  state: VersionState;
+}
+
+/** One module in a swap report: its path and blob hashes before and after (null: added or removed). */
+export interface SwappedModule {
+  readonly path: string;
+  readonly from: string | null;
+  readonly to: string | null;
+}
+
+export interface SwapResult {
+  /** applied: committed; failed: rolled back; unaccepted: nothing accepts the change (only with restartOnUnaccepted); unchanged: nothing loaded changed. */
+  readonly status: 'applied' | 'failed' | 'unaccepted' | 'unchanged';
+  readonly version: number;
+  readonly previousVersion: number;
+  readonly modules: readonly SwappedModule[];
+  /** Modules that got a new version (changed ones and importers that re-ran). */
+  readonly reran: readonly string[];
+  /** Roots a change reached that nothing accepted: they re-ran in place (or, with restartOnUnaccepted, nothing was applied). */
+  readonly unaccepted: readonly string[];
+  readonly durationMs: number;
+  readonly error?: unknown;
+}
+
+export interface SwapOptions {
+  /** Do not apply a change that no module accepts; report it as "unaccepted" (the caller restarts). */
+  readonly restartOnUnaccepted?: boolean;
+  /** Module paths to treat as changed although their record is the same (invalidate()). */
+  readonly forced?: readonly string[];
+}
+
+/** A module version that was replaced and is still in memory. */
+export interface RetainedVersion {
+  readonly path: string;
+  readonly url: string;
 }
 
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
@@ -71,22 +114,46 @@ function externalKey(specifier: string, attributes: Attributes | undefined): str
   return attributes ? JSON.stringify([specifier, attributes]) : specifier;
 }
 
+/** Runs callbacks in order; the first failure (a throw or a rejection) is what the swap reports. */
+async function runAll(callbacks: (() => unknown)[]): Promise<void> {
+  for (const callback of callbacks) await callback();
+}
+
+// Replaced versions are watched so the registry can say which are still in memory, and their
+// source maps go when they are freed.
+const freed = new FinalizationRegistry<string>((url) => forgetSourceMap(url));
+
 export class Registry {
-  readonly source: ModuleSource;
+  private current: ModuleSource;
   readonly options: Readonly<RegistryOptions>;
   private readonly namespaces = new Map<string, Namespace>();
+  private readonly facePaths = new WeakMap<Namespace, string>();
   private readonly instances = new Map<string, Instance>();
+  private readonly hotData = new Map<string, Record<string, unknown>>();
+  /** For each face and name: the version whose binding it shows (its writes update it). */
+  private readonly owners = new WeakMap<Namespace, Map<string, Instance | null>>();
   private readonly externals = new Map<string, Namespace>();
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
   private readonly externalUrls = new Map<string, string>();
   private readonly externalsByUrl = new Map<string, Namespace>();
-  private readonly linker: Linker;
+  private readonly retained = new Set<WeakRef<Instance>>();
+  private linker: Linker;
+  private swapping: Promise<unknown> = Promise.resolve();
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
-    this.source = source;
+    this.current = source;
     this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/` });
-    this.linker = new Linker({
-      record: (path) => this.record(path),
+    this.linker = this.linkerFor(source.manifest);
+  }
+
+  /** The snapshot the registry runs now (a swap changes it). */
+  get source(): ModuleSource {
+    return this.current;
+  }
+
+  private linkerFor(manifest: Manifest): Linker {
+    return new Linker({
+      record: (path) => this.recordIn(manifest, path),
       external: (entry) => {
         const namespace = this.externals.get(externalKey(entry.specifier, entry.attributes));
         return { key: `external:${this.externalUrl(entry.specifier)}`, names: namespace ? Object.keys(namespace) : [] };
@@ -94,9 +161,9 @@ export class Registry {
     });
   }
 
-  /** The URL a module path has in this registry: its `import.meta.url`. */
+  /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
-    return new URL(path, this.source.base).href;
+    return new URL(path, this.current.base).href;
   }
 
   private namespaceOf(path: string): Namespace {
@@ -104,17 +171,14 @@ export class Registry {
     if (!namespace) {
       namespace = createNamespace(path);
       this.namespaces.set(path, namespace);
+      this.facePaths.set(namespace, path);
     }
     return namespace;
   }
 
-  private has(path: string): boolean {
-    return Object.hasOwn(this.source.manifest.modules, path);
-  }
-
-  private record(path: string): ModuleRecord {
-    const record = this.has(path) ? this.source.manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.source.base}; modules there include ${Object.keys(this.source.manifest.modules).slice(0, 5).join(', ')}`, { path });
+  private recordIn(manifest: Manifest, path: string): ModuleRecord {
+    const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.current.base}; modules there include ${Object.keys(manifest.modules).slice(0, 5).join(', ')}`, { path });
     return record;
   }
 
@@ -127,44 +191,70 @@ export class Registry {
   }
 
   /**
-   * Loads what the graph under `path` needs and is not loaded yet: every module is there and
-   * parses and attributes fit; externals are imported (the only asynchronous part); then,
-   * without awaiting anything, instantiate and link every new module. Nothing interleaves with
-   * that synchronous part, so concurrent imports cannot see half a graph.
+   * Every module of the graph under `roots` that is not loaded yet (or is to be replaced):
+   * present, parsed, attributes fitting; the externals they need are loaded. Throws as loading
+   * a module graph throws.
    */
-  private async prepare(path: string): Promise<void> {
+  private async load(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean): Promise<void> {
     const externals: ImportRecord[] = [];
     const seen = new Set<string>();
+    const manifest = source.manifest;
     const collect = (current: string): void => {
-      if (seen.has(current) || this.instances.has(current)) return;
+      if (seen.has(current) || !fresh(current)) return;
       seen.add(current);
-      const record = this.record(current);
-      if (record.error) throw unparsable(this.urlOf(current), record);
+      const record = this.recordIn(manifest, current);
+      const url = new URL(current, source.base).href;
+      if (record.error) throw unparsable(url, record);
       for (const entry of record.imports) {
         if (entry.dynamic) continue;
-        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${this.urlOf(current)}:${entry.line}`, entry.reason ?? '');
+        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${url}:${entry.line}`, entry.reason ?? '');
         if (entry.kind === 'external') {
           externals.push(entry);
           continue;
         }
-        if (!this.has(entry.module!)) throw moduleNotFound(entry.specifier, this.urlOf(current), 'not in the snapshot');
-        if (entry.phase !== 'source') checkAttributes(this.urlOf(entry.module!), entry.module!.endsWith('.json'), entry.attributes);
+        if (!Object.hasOwn(manifest.modules, entry.module!)) throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
+        if (entry.phase !== 'source') checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
         collect(entry.module!);
       }
     };
-    collect(path);
+    for (const root of roots) collect(root);
     for (const entry of externals) {
-      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, path);
+      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
     }
+  }
 
+  /**
+   * Loads what the graph under `path` needs and is not loaded yet, then, without awaiting
+   * anything, instantiates and links every new module. Nothing interleaves with that
+   * synchronous part, so concurrent imports cannot see half a graph.
+   */
+  private async prepare(path: string): Promise<void> {
+    const isNew = (candidate: string): boolean => !this.instances.has(candidate);
+    await this.load(this.current, [path], isNew);
+    if (this.instances.has(path)) return;
     const fresh: Instance[] = [];
+    const made = new Map<string, Instance>();
     try {
-      this.instantiateTree(path, fresh);
-      for (const instance of fresh) this.link(instance);
+      this.instantiateTree(this.current, path, fresh, made, isNew);
+      for (const instance of fresh) this.checkLinks(instance, this.linker);
+      const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
+      for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
     } catch (error) {
       // A graph that fails to link is not kept: the same import fails the same way again.
-      for (const instance of fresh) this.instances.delete(instance.path);
+      this.discard(fresh);
       throw error;
+    }
+    for (const instance of fresh) {
+      instance.state = 'current';
+      this.instances.set(instance.path, instance);
+    }
+  }
+
+  private discard(instances: readonly Instance[]): void {
+    for (const instance of instances) {
+      instance.state = 'failed';
+      for (const targets of instance.targets.values()) for (const [face, key] of targets) this.ownersOf(face).set(key, null);
+      instance.targets.clear();
     }
   }
 
@@ -204,11 +294,17 @@ export class Registry {
     return url;
   }
 
-  private instantiateTree(path: string, fresh: Instance[]): Instance {
-    const existing = this.instances.get(path);
-    if (existing) return existing;
-    const record = this.record(path);
-    const url = this.urlOf(path);
+  /**
+   * Instantiates `path` from `source` if `isNew(path)`, and everything new below it; modules not
+   * new are the current versions. `made` holds the versions made in this pass (cycles).
+   */
+  private instantiateTree(source: ModuleSource, path: string, fresh: Instance[], made: Map<string, Instance>, isNew: (path: string) => boolean): Instance {
+    const done = made.get(path) ?? (isNew(path) ? undefined : this.instances.get(path));
+    if (done) return done;
+    const record = this.recordIn(source.manifest, path);
+    const replacing = this.instances.has(path);
+    const base = new URL(path, source.base).href;
+    const url = replacing ? `${base}?v=${record.blob.hash.slice(0, 12)}` : base;
     const namespaces: Namespace[] = [];
     const livePaths: string[] = [];
     for (const entry of record.imports) {
@@ -220,33 +316,41 @@ export class Registry {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
     }
-    registerSourceMap(url, () => (record.map ? this.source.map(record.map.hash) : null));
-    const evaluation: EvaluationState = newEvaluationState();
+    registerSourceMap(url, () => (record.map ? source.map(record.map.hash) : null));
+    let data = this.hotData.get(path);
+    if (!data) {
+      data = {};
+      this.hotData.set(path, data);
+    }
     const instance: Instance = {
       path,
       url,
       record,
+      source,
       namespace: this.namespaceOf(path),
       generator: undefined as unknown as ModuleGenerator,
       deps: [],
       getters: {},
       targets: new Map(),
+      hot: newHotHandlers(),
+      listeners: new Map(),
+      state: 'staged',
       hasTLA: record.tla,
-      evaluation,
+      evaluation: newEvaluationState(),
       execute: () => {
         const step = instance.generator.next();
-        return record.tla ? step as Promise<unknown> : undefined;
+        return record.tla ? (step as Promise<unknown>) : undefined;
       },
     };
-    this.instances.set(path, instance);
+    made.set(path, instance);
     fresh.push(instance);
-    const factory = compileModule(this.source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla);
+    const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla);
     let constantsProxy: object | undefined;
     const context = {
       x: (getters: Getters): void => {
         instance.getters = getters;
       },
-      meta: this.meta(path, url),
+      meta: this.meta(instance, data),
       import: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
       d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
       s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
@@ -269,16 +373,17 @@ export class Registry {
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
     void instance.generator.next();
-    for (const live of livePaths) instance.deps.push(this.instantiateTree(live, fresh));
+    for (const live of livePaths) instance.deps.push(this.instantiateTree(source, live, fresh, made, isNew));
     return instance;
   }
 
-  /** InitializeEnvironment's checks: every re-export and import resolves; then the namespace's bindings. */
-  private link(instance: Instance): void {
-    const { record, path, url } = instance;
+  /** InitializeEnvironment's checks: every re-export and import resolves. */
+  private checkLinks(instance: Instance, linker: Linker): void {
+    const { record, url } = instance;
+    const base = instance.source.base;
     if (record.indirect) {
       for (const name of Object.keys(record.indirect)) {
-        const resolution = this.linker.resolveExport(path, name);
+        const resolution = linker.resolveExport(instance.path, name);
         if (resolution === null || resolution === 'ambiguous') {
           const entry = record.imports[record.indirect[name]![0]]!;
           const imported = record.indirect[name]![1];
@@ -288,11 +393,11 @@ export class Registry {
     }
     for (const entry of record.imports) {
       if (entry.dynamic) continue;
-      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? this.urlOf(entry.module!) : this.externalUrl(entry.specifier));
+      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? new URL(entry.module!, base).href : this.externalUrl(entry.specifier));
       for (const name of entry.names) {
         if (name === '*') continue;
         if (entry.kind === 'module') {
-          const resolution = this.linker.resolveExport(entry.module!, name);
+          const resolution = linker.resolveExport(entry.module!, name);
           if (resolution === null) throw missingExport(entry.specifier, name, url);
           if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
         } else if (!Object.hasOwn(this.externals.get(externalKey(entry.specifier, entry.attributes))!, name)) {
@@ -300,20 +405,46 @@ export class Registry {
         }
       }
     }
-    const names = this.linker.names(path);
+  }
+
+  /** Shows every name of a module's namespace on its face, bound to the versions `versionOf` gives. */
+  private linkFace(instance: Instance, linker: Linker, versionOf: (path: string) => Instance = (path) => this.instances.get(path)!): void {
+    const { record, path } = instance;
+    const names = linker.names(path);
     for (const name of names) {
       const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
-      this.bind(instance.namespace, name, local ? { module: path, name } : (this.linker.resolveExport(path, name) as Binding));
+      const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
+      const owner = binding.module === path ? instance : binding.module.startsWith('external:') ? null : versionOf(binding.module);
+      this.bind(instance.namespace, name, binding, owner);
     }
     setNames(instance.namespace, names);
   }
 
+  private ownersOf(face: Namespace): Map<string, Instance | null> {
+    let owners = this.owners.get(face);
+    if (!owners) {
+      owners = new Map();
+      this.owners.set(face, owners);
+    }
+    return owners;
+  }
+
   /**
-   * Shows a resolved binding as `key` on a namespace face: the exporting module's value, kept
+   * Shows a resolved binding as `key` on a namespace face: the exporting version's value, kept
    * current by its writes (publish), or a getter while it is in its TDZ or when it is an
-   * external's (Node's namespace: nothing mirrors its writes).
+   * external's (Node's namespace: nothing mirrors its writes). The face leaves the version it
+   * showed before, whose writes stop reaching it.
    */
-  private bind(face: Namespace, key: string, binding: Binding): void {
+  private bind(face: Namespace, key: string, binding: Binding, owner: Instance | null): void {
+    const owners = this.ownersOf(face);
+    const previous = owners.get(key);
+    if (previous && previous !== owner) {
+      for (const [name, targets] of previous.targets) {
+        const kept = targets.filter(([target, shown]) => target !== face || shown !== key);
+        if (kept.length !== targets.length) previous.targets.set(name, kept);
+      }
+    }
+    owners.set(key, owner);
     if (binding.module.startsWith('external:')) {
       const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
       const name = binding.name;
@@ -325,14 +456,14 @@ export class Registry {
       bindGetter(face, key, () => exactNamespace(target));
       return;
     }
-    const owner = this.instances.get(binding.module)!;
-    let targets = owner.targets.get(binding.name);
+    const exporter = owner!;
+    let targets = exporter.targets.get(binding.name);
     if (!targets) {
       targets = [];
-      owner.targets.set(binding.name, targets);
+      exporter.targets.set(binding.name, targets);
     }
     if (!targets.some(([target, name]) => target === face && name === key)) targets.push([face, key]);
-    const getter = owner.getters[binding.name]!;
+    const getter = exporter.getters[binding.name]!;
     let value: unknown;
     try {
       value = getter();
@@ -350,14 +481,202 @@ export class Registry {
     if (targets) for (const [face, key] of targets) bindValue(face, key, value);
   }
 
+  /**
+   * Applies the next snapshot version as one transaction: every changed module loaded here, and
+   * every importer that must re-run up to an accepting boundary, gets a new version; they are
+   * instantiated, linked and evaluated, then the accept callbacks run; only then is it
+   * committed (the replaced versions' dispose handlers run, each once). Any failure rolls back:
+   * the old versions keep running and the new ones are dropped. Swaps run one at a time.
+   */
+  swap(next: ModuleSource, options: SwapOptions = {}): Promise<SwapResult> {
+    const run = this.swapping.then(() => this.transaction(next, options));
+    this.swapping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
+    const started = performance.now();
+    const previous = this.current;
+    const loaded = new Map([...this.instances].map(([path, instance]) => [path, { path, record: instance.record, hot: instance.hot }]));
+    const plan = planSwap(loaded, next.manifest, options.forced ?? []);
+    const modules: SwappedModule[] = [
+      ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
+      ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),
+    ];
+    const report = (status: SwapResult['status'], extra: Partial<SwapResult> = {}): SwapResult => ({
+      status,
+      version: next.manifest.version,
+      previousVersion: previous.manifest.version,
+      modules,
+      reran: [...plan.rerun].sort(),
+      unaccepted: plan.unaccepted,
+      durationMs: performance.now() - started,
+      ...extra,
+    });
+    if (plan.rerun.size === 0 && plan.removed.length === 0) {
+      this.current = next;
+      this.linker = this.linkerFor(next.manifest);
+      return report('unchanged');
+    }
+    if ((plan.unaccepted.length > 0 || plan.declined) && options.restartOnUnaccepted) return report('unaccepted');
+    this.emit('livemod:beforeUpdate', { version: next.manifest.version, modules: modules.map((module) => module.path) });
+
+    const isNew = (path: string): boolean => plan.rerun.has(path) || !this.instances.has(path);
+    const fresh: Instance[] = [];
+    const nextLinker = this.linkerFor(next.manifest);
+    // Faces whose bindings come from a replaced version: they are re-linked to the new one.
+    const relink = new Set<Instance>();
+    try {
+      await this.load(next, [...plan.rerun], isNew);
+      const made = new Map<string, Instance>();
+      for (const path of plan.rerun) this.instantiateTree(next, path, fresh, made, isNew);
+      const versionOf = (path: string): Instance => made.get(path) ?? this.instances.get(path)!;
+      for (const instance of fresh) this.checkLinks(instance, nextLinker);
+      // Importers that stay must still find every name they import from the new versions.
+      for (const instance of this.instances.values()) if (!made.has(instance.path) && !plan.removed.includes(instance.path)) this.checkLinks(instance, nextLinker);
+      for (const path of plan.rerun) {
+        const old = this.instances.get(path);
+        if (!old) continue;
+        for (const targets of old.targets.values()) {
+          for (const [face] of targets) {
+            const shown = this.instanceOfFace(face);
+            if (shown && !made.has(shown.path)) relink.add(shown);
+          }
+        }
+      }
+      for (const instance of fresh) this.linkFace(instance, nextLinker, versionOf);
+      for (const instance of relink) this.linkFace(instance, nextLinker, versionOf);
+      // Evaluate the new versions (dependencies first, as any import does).
+      const pending = fresh.map((instance) => evaluate(instance));
+      for (const promise of pending) promise.catch(() => undefined);
+      await Promise.all(pending);
+      await runAll(this.acceptCallbacks(plan, made));
+    } catch (error) {
+      // Roll back: faces show the versions they showed before; the new versions are dropped.
+      for (const instance of [...fresh.filter((made) => this.instances.has(made.path)).map((made) => this.instances.get(made.path)!), ...relink]) {
+        this.linkFace(instance, this.linker);
+      }
+      // The new versions' own dispose handlers do not run: they would act on state the old
+      // versions still use (a server kept in hot.data).
+      this.discard(fresh);
+      this.emit('livemod:error', { version: next.manifest.version, error });
+      return report('failed', { error });
+    }
+    // Commit.
+    const replaced: Instance[] = [];
+    for (const instance of fresh) {
+      const old = this.instances.get(instance.path);
+      if (old) replaced.push(old);
+      instance.state = 'current';
+      this.instances.set(instance.path, instance);
+    }
+    const pruned: Instance[] = [];
+    for (const path of plan.removed) {
+      const old = this.instances.get(path)!;
+      this.instances.delete(path);
+      pruned.push(old);
+    }
+    this.current = next;
+    this.linker = nextLinker;
+    for (const instance of this.instances.values()) {
+      // Non-replaced versions must not keep the replaced ones alive.
+      instance.deps.forEach((dep, index) => {
+        if (dep.state !== 'current') {
+          const now = this.instances.get(dep.path);
+          if (now) instance.deps[index] = now;
+        }
+      });
+      if (instance.evaluation.cycleRoot && instance.evaluation.cycleRoot.evaluation !== instance.evaluation && (instance.evaluation.cycleRoot as Instance).state !== 'current') instance.evaluation.cycleRoot = instance;
+      if (instance.evaluation.status === 'evaluated') instance.evaluation.asyncParents.length = 0;
+    }
+    for (const old of [...replaced, ...pruned]) {
+      old.state = 'replaced';
+      old.targets.clear();
+      old.listeners.clear();
+      this.retained.add(new WeakRef(old));
+      freed.register(old, old.url);
+    }
+    await this.runHandlers([
+      ...replaced.flatMap((old) => old.hot.dispose.map((handler) => () => handler(this.hotData.get(old.path)!))),
+      ...pruned.flatMap((old) => [...old.hot.dispose, ...old.hot.prune].map((handler) => () => handler(this.hotData.get(old.path)!))),
+    ]);
+    for (const old of pruned) this.hotData.delete(old.path);
+    this.emit('livemod:afterUpdate', { version: next.manifest.version, modules: modules.map((module) => module.path) });
+    return report('applied');
+  }
+
+  /** The current version whose face this is. */
+  private instanceOfFace(face: Namespace): Instance | undefined {
+    const path = this.facePaths.get(face);
+    return path === undefined ? undefined : this.instances.get(path);
+  }
+
+  private acceptCallbacks(plan: SwapPlan, made: ReadonlyMap<string, Instance>): (() => unknown)[] {
+    const callbacks: (() => unknown)[] = [];
+    for (const path of plan.selfAccepted) {
+      const old = this.instances.get(path);
+      const now = made.get(path);
+      if (!old || !now) continue;
+      for (const callback of old.hot.selfAccept ?? []) callbacks.push(() => callback(exactNamespace(now.namespace) as Record<string, unknown>));
+    }
+    for (const [importer, indices] of plan.depAccepted) {
+      const hot = this.instances.get(importer)!.hot;
+      for (const index of indices) {
+        const entry = hot.depAccepts[index]!;
+        const modules = entry.deps.map((dep) => (made.has(dep) ? (exactNamespace(made.get(dep)!.namespace) as Record<string, unknown>) : undefined));
+        callbacks.push(() => entry.callback(modules));
+      }
+    }
+    return callbacks;
+  }
+
+  /** Dispose and prune handlers: each runs once; a failure is reported, not thrown (the swap is done). */
+  private async runHandlers(handlers: (() => unknown)[]): Promise<void> {
+    for (const handler of handlers) {
+      try {
+        await handler();
+      } catch (error) {
+        this.emit('livemod:error', { error });
+      }
+    }
+  }
+
+  private emit(event: string, payload: unknown): void {
+    for (const instance of this.instances.values()) {
+      for (const callback of instance.listeners.get(event) ?? []) {
+        try {
+          callback(payload);
+        } catch {
+          // A listener's failure is its own; the update goes on.
+        }
+      }
+    }
+  }
+
+  /** Replaced module versions still in memory (after a garbage collection, only those something holds). */
+  retainedVersions(): RetainedVersion[] {
+    const out: RetainedVersion[] = [];
+    for (const ref of this.retained) {
+      const instance = ref.deref();
+      if (instance) out.push({ path: instance.path, url: instance.url });
+      else this.retained.delete(ref);
+    }
+    return out;
+  }
+
+  /** Module paths loaded now, with the blob hash of the running version. */
+  loadedModules(): Map<string, string> {
+    return new Map([...this.instances].map(([path, instance]) => [path, instance.record.blob.hash]));
+  }
+
   private resolveFrom(specifier: string, importer: string): Resolution {
-    const known = this.record(importer).imports.find((entry) => entry.specifier === specifier);
+    const known = this.recordIn(this.current.manifest, importer).imports.find((entry) => entry.specifier === specifier);
     if (known) {
       if (known.kind === 'module') return { kind: 'module', module: known.module! };
       if (known.kind === 'external') return { kind: 'external' };
       return { kind: 'unresolved', reason: known.reason ?? 'unresolved at build time' };
     }
-    const modules = this.source.manifest.modules;
+    const modules = this.current.manifest.modules;
     return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
   }
 
@@ -407,7 +726,8 @@ export class Registry {
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
   }
 
-  private meta(path: string, url: string): Record<string, unknown> {
+  private meta(instance: Instance, data: Record<string, unknown>): Record<string, unknown> {
+    const { path, url } = instance;
     const meta = Object.create(null) as Record<string, unknown>;
     meta.url = url;
     meta.resolve = (specifier: string): string => this.resolve(specifier, path);
@@ -416,6 +736,34 @@ export class Registry {
       meta.filename = filename;
       meta.dirname = filename.slice(0, filename.lastIndexOf('/')) || '/';
     }
+    let hot: HotContext | undefined;
+    Object.defineProperty(meta, 'hot', {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        hot ??= createHotContext(instance.hot, data, {
+          resolve: (specifier) => {
+            const target = this.resolveFrom(specifier, path);
+            return target.kind === 'module' ? target.module : null;
+          },
+          invalidate: () => {
+            void this.swap(this.current, { forced: [path] });
+          },
+          on: (event, callback) => {
+            let set = instance.listeners.get(event);
+            if (!set) {
+              set = new Set();
+              instance.listeners.set(event, set);
+            }
+            set.add(callback);
+          },
+          off: (event, callback) => {
+            instance.listeners.get(event)?.delete(callback);
+          },
+        });
+        return hot;
+      },
+    });
     return meta;
   }
 }
