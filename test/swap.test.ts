@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { localSource } from '../src/client/local.ts';
-import { Registry, type Namespace } from '../src/runtime/index.ts';
+import { Registry, type Namespace, type SwapOptions, type SwapResult } from '../src/runtime/index.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
-function liveFolder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): { registry: Registry; dir: string; edit(files: Record<string, string | null>): ReturnType<Registry['swap']>; run(path: string): Promise<Namespace> } {
+function liveFolder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): { registry: Registry; dir: string; edit(files: Record<string, string | null>, options?: SwapOptions): Promise<SwapResult>; run(path: string): Promise<Namespace> } {
   const dir = tempDir(t);
   writeFiles(dir, files);
   const registry = new Registry(localSource(dir), { externalsFrom: `${pathToFileURL(dir).href}/` });
