@@ -8,7 +8,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
-import { compileModule, type ModuleFactory } from './compile.ts';
+import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
 import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
@@ -110,6 +110,15 @@ function constants(namespaces: readonly unknown[]): object {
   });
 }
 
+/**
+ * A version's source map loader. Made out here so that it closes over the source and record
+ * only: made inside instantiateTree it shared that scope's context, and the map table then held
+ * every replaced version alive (and so its own entry, which goes when the version is freed).
+ */
+function mapLoader(source: ModuleSource, record: ModuleRecord): () => string | null {
+  return () => (record.map ? source.map(record.map.hash) : null);
+}
+
 function externalKey(specifier: string, attributes: Attributes | undefined): string {
   return attributes ? JSON.stringify([specifier, attributes]) : specifier;
 }
@@ -120,8 +129,18 @@ async function runAll(callbacks: (() => unknown)[]): Promise<void> {
 }
 
 // Replaced versions are watched so the registry can say which are still in memory, and their
-// source maps go when they are freed.
-const freed = new FinalizationRegistry<string>((url) => forgetSourceMap(url));
+// source maps go when they are freed. (A FinalizationRegistry, not WeakRefs: creating a WeakRef
+// keeps its target alive to the end of the current task, so a burst of swaps in one task would
+// keep every replaced version.)
+interface Watched {
+  readonly url: string;
+  readonly retained: Map<object, RetainedVersion>;
+  readonly token: object;
+}
+const freed = new FinalizationRegistry<Watched>(({ url, retained, token }) => {
+  retained.delete(token);
+  forgetSourceMap(url);
+});
 
 export class Registry {
   private current: ModuleSource;
@@ -136,7 +155,7 @@ export class Registry {
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
   private readonly externalUrls = new Map<string, string>();
   private readonly externalsByUrl = new Map<string, Namespace>();
-  private readonly retained = new Set<WeakRef<Instance>>();
+  private readonly retained = new Map<object, RetainedVersion>();
   private linker: Linker;
   private swapping: Promise<unknown> = Promise.resolve();
 
@@ -235,7 +254,7 @@ export class Registry {
     const fresh: Instance[] = [];
     const made = new Map<string, Instance>();
     try {
-      this.instantiateTree(this.current, path, fresh, made, isNew);
+      withoutCompileCache(() => this.instantiateTree(this.current, path, fresh, made, isNew));
       for (const instance of fresh) this.checkLinks(instance, this.linker);
       const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
       for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
@@ -316,7 +335,7 @@ export class Registry {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
     }
-    registerSourceMap(url, () => (record.map ? source.map(record.map.hash) : null));
+    registerSourceMap(url, mapLoader(source, record));
     let data = this.hotData.get(path);
     if (!data) {
       data = {};
@@ -529,7 +548,9 @@ export class Registry {
     try {
       await this.load(next, [...plan.rerun], isNew);
       const made = new Map<string, Instance>();
-      for (const path of plan.rerun) this.instantiateTree(next, path, fresh, made, isNew);
+      withoutCompileCache(() => {
+        for (const path of plan.rerun) this.instantiateTree(next, path, fresh, made, isNew);
+      });
       const versionOf = (path: string): Instance => made.get(path) ?? this.instances.get(path)!;
       for (const instance of fresh) this.checkLinks(instance, nextLinker);
       // Importers that stay must still find every name they import from the new versions.
@@ -593,8 +614,9 @@ export class Registry {
       old.state = 'replaced';
       old.targets.clear();
       old.listeners.clear();
-      this.retained.add(new WeakRef(old));
-      freed.register(old, old.url);
+      const token = {};
+      this.retained.set(token, { path: old.path, url: old.url });
+      freed.register(old, { url: old.url, retained: this.retained, token });
     }
     await this.runHandlers([
       ...replaced.flatMap((old) => old.hot.dispose.map((handler) => () => handler(this.hotData.get(old.path)!))),
@@ -653,15 +675,13 @@ export class Registry {
     }
   }
 
-  /** Replaced module versions still in memory (after a garbage collection, only those something holds). */
+  /**
+   * Replaced module versions not freed yet. Right after a swap that is every one replaced; once
+   * the garbage collector has run (and its finalizers, in a later task), only those something
+   * still holds — a timer, a listener or a closure the program kept.
+   */
   retainedVersions(): RetainedVersion[] {
-    const out: RetainedVersion[] = [];
-    for (const ref of this.retained) {
-      const instance = ref.deref();
-      if (instance) out.push({ path: instance.path, url: instance.url });
-      else this.retained.delete(ref);
-    }
-    return out;
+    return [...this.retained.values()];
   }
 
   /** Module paths loaded now, with the blob hash of the running version. */
