@@ -8,7 +8,7 @@ import { send, type Response } from '../respond.ts';
 
 export const PAGE_MODULE_ROWS = 500;
 
-const STYLE = 'body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:2px 12px 2px 0;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:13px}';
+const STYLE = 'body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:2px 12px 2px 0;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:13px}.ok{color:#176f2c}.bad{color:#b3261e}small{color:#555}';
 
 function modulesTable(current: PublishedSnapshot): Html {
   const entries = Object.entries(current.snapshot.manifest.modules);
@@ -18,11 +18,25 @@ function modulesTable(current: PublishedSnapshot): Html {
   return html`<table><tr><th>module</th><th>bytes</th><th>map bytes</th></tr>${rows}</table>${more}`;
 }
 
+const SWAP_TEXT_LIMIT = 160;
+
+/** A client's last swap report, as one line: what it did, to which version, how long it took, and why it failed. */
+function swapCell(swap: Readonly<Record<string, unknown>> | undefined): Html {
+  if (!swap) return html`—`;
+  const text = (value: unknown): string => String(value).slice(0, SWAP_TEXT_LIMIT);
+  const status = text(swap.status ?? '?');
+  const modules = Array.isArray(swap.modules) ? `${swap.modules.length} module${swap.modules.length === 1 ? '' : 's'}` : '';
+  const duration = typeof swap.durationMs === 'number' ? `${swap.durationMs.toFixed(1)} ms` : '';
+  const detail = [swap.version !== undefined ? `to ${text(swap.version)}` : '', modules, duration].filter(Boolean).join(', ');
+  const error = swap.error !== undefined ? html`<br><small>${text(swap.error)}</small>` : html``;
+  return html`<b class="${status === 'applied' ? 'ok' : status === 'failed' ? 'bad' : ''}">${status}</b> ${detail}${error}`;
+}
+
 function clientsTable(status: ServerStatus): Html {
   if (status.clients.length === 0) return html`<p>No channel clients connected.</p>`;
   const rows = status.clients.map((client) =>
-    html`<tr><td>${client.id}</td><td>${client.address}</td><td>${client.connectedAt}</td><td>${client.version ?? '—'}</td><td>${client.lastStatusAt ?? '—'}</td></tr>`);
-  return html`<table><tr><th>id</th><th>address</th><th>connected</th><th>runs version</th><th>last status</th></tr>${rows}</table>`;
+    html`<tr><td>${client.id}</td><td>${client.address}</td><td>${client.connectedAt}</td><td class="n">${client.version ?? '—'}</td><td>${swapCell(client.swap)}</td><td>${client.lastStatusAt ?? '—'}</td></tr>`);
+  return html`<table><tr><th>id</th><th>address</th><th>connected</th><th>runs version</th><th>last swap</th><th>last status</th></tr>${rows}</table>`;
 }
 
 export function renderPage(status: ServerStatus, current: PublishedSnapshot | undefined): string {
