@@ -6,6 +6,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { inert, listed, quoted } from '../text.ts';
 import { compileModule, type ModuleFactory } from './compile.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { createNamespace, defineBindings, type Getters, type Namespace } from './namespace.ts';
@@ -37,13 +38,14 @@ interface Instance {
 /** Where an export name comes from: the module path (or external specifier) that defines it. */
 type Provenance = Map<string, string>;
 
+// Specifiers, names and reasons come from the manifest: shown inert and bounded (src/text.ts).
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
-  const error = new Error(`Cannot find module '${specifier}' imported from ${importer}${detail ? ` (${detail})` : ''}`);
+  const error = new Error(`Cannot find module '${inert(specifier, 200)}' imported from ${importer}${detail ? ` (${inert(detail, 300)})` : ''}`);
   return Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' });
 }
 
 function missingExport(specifier: string, name: string, importer: string): SyntaxError {
-  return new SyntaxError(`The requested module '${specifier}' does not provide an export named '${name}' (imported by ${importer})`);
+  return new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`);
 }
 
 export class Registry {
@@ -77,7 +79,7 @@ export class Registry {
 
   private record(path: string): ModuleRecord {
     const record = Object.hasOwn(this.source.manifest.modules, path) ? this.source.manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.source.base}; modules there include ${Object.keys(this.source.manifest.modules).slice(0, 5).join(', ')}`, { path });
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.source.base}; modules there include ${listed(Object.keys(this.source.manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
     return record;
   }
 
