@@ -75,5 +75,9 @@ export function signBytes(key: PublisherKey, data: Uint8Array): string {
 
 export function verifyBytes(key: VerifyKey, data: Uint8Array, signature: string): boolean {
   if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return false;
-  return verify(null, data, key.publicKey, Buffer.from(signature, 'base64url'));
+  const raw = Buffer.from(signature, 'base64url');
+  // The last character carries 4 unused bits: only the canonical spelling is accepted, so a
+  // signature has one text and a changed byte of it is always a failed check.
+  if (raw.toString('base64url') !== signature) return false;
+  return verify(null, data, key.publicKey, raw);
 }
