@@ -92,7 +92,7 @@ test('publish refuses bad input with nothing half-written', (t) => {
   cli(['keygen', '--out', key]);
   const otherKey = join(dir, 'other.key');
   cli(['keygen', '--out', otherKey]);
-  writeFileSync(join(dir, 'garbage.key'), 'not a key');
+  writeFileSync(join(dir, 'garbage.key'), 'not a key', { mode: 0o600 });
   const bad = cli(['publish', EXAMPLE, '--out', join(dir, 'o1'), '--key', join(dir, 'garbage.key'), '--json']);
   assert.equal(bad.status, 1);
   assert.equal(JSON.parse(bad.stdout).error.code, 'ERR_LIVEMOD_KEY_INVALID');

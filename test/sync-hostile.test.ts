@@ -73,9 +73,25 @@ describe('bounded bodies', () => {
   test('an endless manifest body stops at maxBytes with TOO_LARGE', async (t) => {
     const url = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"envelope":"livemod/envelope@2","signatures":[');
       writeForever(res);
     });
     await rejectsWithCode(fetchManifest(url, { key: verifyKey, maxBytes: 256 * 1024 }), 'ERR_LIVEMOD_TOO_LARGE', /sent more than 262144 bytes, over the 262144-byte limit for a manifest/);
+  });
+
+  test('an endless body that is not an envelope is refused at its first bytes', async (t) => {
+    let sent = 0;
+    const url = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x5b);
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey }), 'ERR_LIVEMOD_MANIFEST_INVALID', /does not start with a livemod envelope/);
+    assert.ok(sent < 16 * 1024 * 1024, `the client stopped reading long before the 16 MiB limit (${sent} bytes written)`);
   });
 
   test('a declared Content-Length over the limit is refused before reading', async (t) => {
