@@ -120,34 +120,116 @@ export function checkEnvelopeStart(prefix: Uint8Array, source: string): void {
   throw invalid(source, `does not start with a livemod envelope ({"envelope":"${ENVELOPE_FORMAT}",…); check that the URL points at a livemod server or published snapshot`);
 }
 
+interface Header {
+  readonly signatures: readonly ManifestSignature[];
+  /** Offset of the signed bytes. */
+  readonly signedStart: number;
+}
+
+/**
+ * The header from the first bytes of an envelope, or null while more are needed (`ended`: no
+ * more will come). Only the first MAX_HEADER_BYTES are ever looked at.
+ */
+function parseHeader(buffer: Buffer, source: string, ended: boolean): Header | null {
+  checkEnvelopeStart(buffer, source);
+  const text = buffer.subarray(0, MAX_HEADER_BYTES).toString('latin1');
+  const close = text.indexOf(HEADER_END, HEADER_START.length);
+  if (close === -1) {
+    if (!ended && buffer.length < MAX_HEADER_BYTES) return null;
+    throw invalid(source, buffer.length < MAX_HEADER_BYTES ? 'ends inside its envelope header (it was cut short)' : `has no end of its signature header within ${MAX_HEADER_BYTES} bytes; it was damaged, or not written by livemod`);
+  }
+  const signatures: ManifestSignature[] = [];
+  let at = HEADER_START.length;
+  while (true) {
+    SIGNATURE_ENTRY.lastIndex = at;
+    const match = SIGNATURE_ENTRY.exec(text);
+    if (!match || SIGNATURE_ENTRY.lastIndex > close) throw invalid(source, 'has a malformed signature header (each entry must be {"keyId":"<16 hex digits>","sig":"<86 base64url characters>"}); it was damaged, or not written by livemod');
+    signatures.push({ keyId: match[1]!, sig: match[2]! });
+    at = SIGNATURE_ENTRY.lastIndex;
+    if (at === close) break;
+    if (text[at] !== ',' || signatures.length === MAX_SIGNATURES) {
+      throw invalid(source, `has a malformed signature header (at most ${MAX_SIGNATURES} entries, then ${JSON.stringify(HEADER_END)}); it was damaged, or not written by livemod`);
+    }
+    at += 1;
+  }
+  return { signatures, signedStart: close + HEADER_END.length };
+}
+
 /** Splits an envelope into its signatures and signed bytes, reading only the fixed-layout header. */
 export function readEnvelope(bytes: Uint8Array, source: string): Envelope {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buffer.length > MAX_MANIFEST_BYTES) {
     throw new LivemodError('snapshot', ErrorCodes.TOO_LARGE, `manifest from ${source} is ${buffer.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; this is not a livemod manifest`, { source });
   }
-  checkEnvelopeStart(buffer, source);
-  if (buffer.length < HEADER_START.length) throw invalid(source, 'ends inside its envelope header (it was cut short)');
-  const header = buffer.subarray(0, MAX_HEADER_BYTES).toString('latin1');
-  const signatures: ManifestSignature[] = [];
-  let at = HEADER_START.length;
-  while (true) {
-    SIGNATURE_ENTRY.lastIndex = at;
-    const match = SIGNATURE_ENTRY.exec(header);
-    if (!match) throw invalid(source, 'has a malformed signature header (each entry must be {"keyId":"<16 hex digits>","sig":"<86 base64url characters>"}); it was damaged, or not written by livemod');
-    signatures.push({ keyId: match[1]!, sig: match[2]! });
-    at = SIGNATURE_ENTRY.lastIndex;
-    if (header.startsWith(HEADER_END, at)) break;
-    if (header[at] !== ',' || signatures.length === MAX_SIGNATURES) {
-      throw invalid(source, `has a malformed signature header (at most ${MAX_SIGNATURES} entries, then ${JSON.stringify(HEADER_END)}); it was damaged, or not written by livemod`);
-    }
-    at += 1;
-  }
-  const signedStart = at + HEADER_END.length;
+  const { signatures, signedStart } = parseHeader(buffer, source, true)!;
   if (buffer.length < signedStart + 3 || buffer[buffer.length - 1] !== 0x7d || buffer[signedStart] !== 0x7b) {
     throw invalid(source, 'does not hold a signed object that ends with the envelope (it was cut short, or has bytes after it)');
   }
   return { signatures, signed: buffer.subarray(signedStart, buffer.length - 1) };
+}
+
+/** The signature by `key` among an envelope's, or ERR_LIVEMOD_WRONG_KEY naming (a few of) the ones there are. */
+function signatureBy(signatures: readonly ManifestSignature[], key: VerifyKey, source: string): ManifestSignature {
+  const signature = signatures.find((entry) => entry.keyId === key.keyId);
+  if (signature) return signature;
+  const ids = signatures.map((entry) => entry.keyId);
+  throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} is signed by key id${ids.length > 1 ? 's' : ''} ${listed(ids)}, not by the pinned key ${key.keyId}; pin the publisher's key (--key) or ask the publisher which key they use`, { source, keyId: key.keyId });
+}
+
+function badSignature(source: string, key: VerifyKey): LivemodError {
+  return new LivemodError('snapshot', ErrorCodes.SIGNATURE_INVALID, `manifest from ${source} fails its signature check with key ${key.keyId}: it was changed after signing or signed by someone else; do not run it, and tell the publisher`, { source, keyId: key.keyId });
+}
+
+/**
+ * The checks of openManifest up to the signature, run on a body as it arrives: the header as
+ * soon as its bytes are in (a wrong key or a malformed header ends the download there), the
+ * signed part hashed chunk by chunk, never copied. A hostile body of 16 MiB then costs its own
+ * chunks and a hash; only a body that verifies is joined and parsed (by openManifest).
+ */
+export class EnvelopeCheck {
+  private readonly key: VerifyKey;
+  private readonly source: string;
+  private head: Buffer = Buffer.alloc(0);
+  private signature: ManifestSignature | null = null;
+  private readonly hash = createHash('sha256');
+  /** The last byte seen: it closes the envelope and is not signed, so it is hashed only once another follows. */
+  private last = -1;
+  private signedBytes = 0;
+
+  constructor(key: VerifyKey, source: string) {
+    this.key = key;
+    this.source = source;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.signature) return this.feed(chunk);
+    // Until the header is complete the prefix is at most MAX_HEADER_BYTES plus one chunk.
+    this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    const header = parseHeader(this.head, this.source, false);
+    if (!header) return;
+    this.signature = signatureBy(header.signatures, this.key, this.source);
+    const rest = this.head.subarray(header.signedStart);
+    this.head = Buffer.alloc(0);
+    this.feed(rest);
+  }
+
+  private feed(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.last !== -1) this.hash.update(Buffer.of(this.last));
+    this.hash.update(bytes.subarray(0, bytes.length - 1));
+    this.last = bytes[bytes.length - 1]!;
+    this.signedBytes += bytes.length;
+  }
+
+  /** After the last chunk: throws unless the body is an envelope whose signature by the pinned key verifies. */
+  end(): void {
+    if (!this.signature) {
+      parseHeader(this.head, this.source, true);
+      throw invalid(this.source, 'ends inside its envelope header (it was cut short)');
+    }
+    if (this.last !== 0x7d || this.signedBytes < 3) throw invalid(this.source, 'does not hold a signed object that ends with the envelope (it was cut short, or has bytes after it)');
+    if (!verifyBytes(this.key, Buffer.from(SIGNATURE_CONTEXT + this.hash.digest('hex')), this.signature.sig)) throw badSignature(this.source, this.key);
+  }
 }
 
 /**
@@ -225,14 +307,8 @@ export function sealManifest(manifest: Manifest, key: PublisherKey): SealedManif
  */
 export function openManifest(bytes: Uint8Array, key: VerifyKey, source: string): Manifest {
   const envelope = readEnvelope(bytes, source);
-  const signature = envelope.signatures.find((entry) => entry.keyId === key.keyId);
-  if (!signature) {
-    const ids = envelope.signatures.map((entry) => entry.keyId);
-    throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} is signed by key id${ids.length > 1 ? 's' : ''} ${listed(ids)}, not by the pinned key ${key.keyId}; pin the publisher's key (--key) or ask the publisher which key they use`, { source, keyId: key.keyId });
-  }
-  if (!verifyBytes(key, signingInput(envelope.signed), signature.sig)) {
-    throw new LivemodError('snapshot', ErrorCodes.SIGNATURE_INVALID, `manifest from ${source} fails its signature check with key ${key.keyId}: it was changed after signing or signed by someone else; do not run it, and tell the publisher`, { source, keyId: key.keyId });
-  }
+  const signature = signatureBy(envelope.signatures, key, source);
+  if (!verifyBytes(key, signingInput(envelope.signed), signature.sig)) throw badSignature(source, key);
   const manifest = validateManifest(parseVerified(envelope.signed, source), source);
   if (manifest.keyId !== key.keyId) {
     throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} names key id ${manifest.keyId} but is signed by ${key.keyId}`, { source });

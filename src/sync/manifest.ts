@@ -3,7 +3,7 @@
 // (openManifest), its expiry and that its version does not go back (checkFreshness).
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { CONTENT_TYPES } from '../protocol/index.ts';
-import { checkEnvelopeStart, openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { EnvelopeCheck, openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import { quoted } from '../text.ts';
 import { httpError } from './http-errors.ts';
 import { resolveManifestOptions, type ManifestOptions, type ResolvedManifestOptions } from './options.ts';
@@ -52,23 +52,22 @@ export function requireKey(key: VerifyKey | undefined): void {
   }
 }
 
-/** Start bytes checked before the rest is read: enough to tell an envelope from anything else. */
-const START_CHECK_BYTES = 48;
-
-/** The body, bounded, refused as soon as its first bytes show it is not an envelope. */
-async function readEnvelopeBody(exchange: Exchange, maxBytes: number, url: string): Promise<Buffer> {
+/**
+ * The body, bounded, checked as it arrives (EnvelopeCheck): a body that is not an envelope, or
+ * not one signed by the pinned key, is refused at its first bytes; one whose signature fails is
+ * refused once hashed, never having been copied or parsed.
+ */
+async function readEnvelopeBody(exchange: Exchange, key: VerifyKey, maxBytes: number, url: string): Promise<Buffer> {
+  const check = new EnvelopeCheck(key, url);
   const parts: Buffer[] = [];
   let length = 0;
-  let checked = false;
+  // A throw inside the loop ends the body's iteration, which drops the connection.
   for await (const chunk of exchange.body(maxBytes, 'for a manifest', 'the URL does not serve a livemod manifest, or raise maxBytes for a huge one')) {
+    check.push(chunk);
     parts.push(chunk);
     length += chunk.length;
-    if (!checked && length >= START_CHECK_BYTES) {
-      // Throwing here ends the body's iteration, which drops the connection.
-      checkEnvelopeStart(parts.length === 1 ? parts[0]! : Buffer.concat(parts), url);
-      checked = true;
-    }
   }
+  check.end();
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
 }
 
@@ -87,7 +86,7 @@ export async function requestManifest(session: Session, base: URL, key: VerifyKe
     return { status: 'not-modified' };
   }
   if (status !== 200) throw await httpError(exchange, { kind: 'manifest' });
-  const bytes = await readEnvelopeBody(exchange, options.maxBytes, url);
+  const bytes = await readEnvelopeBody(exchange, key, options.maxBytes, url);
   const manifest = openManifest(bytes, key, url);
   checkFreshness(manifest, url, options);
   return { status: 'ok', manifest, bytes, etag: headers.get('etag'), capabilities: readCapabilities(headers, exchange.response.url || url, url) };
