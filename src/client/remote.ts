@@ -73,6 +73,12 @@ function unreachable(error: unknown): boolean {
   return status !== undefined && GATEWAY_DOWN.has(status);
 }
 
+/** How the origin failed, for the fallback's notice: the code, and the gateway's status if one answered. */
+function failure(error: LivemodError): string {
+  const status = httpStatus(error);
+  return status === undefined ? error.code : `${error.code}, answered ${status}`;
+}
+
 /** A 404 for the manifest: no snapshot at this candidate base, try the next one. */
 function noManifestHere(error: unknown): boolean {
   return isLivemodError(error) && httpStatus(error) === 404;
@@ -179,7 +185,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
         continue;
       }
       if (unreachable(error)) {
-        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${(error as LivemodError).code})`, stored);
+        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${failure(error as LivemodError)})`, stored);
         if (cached) return cached;
       }
       throw error;
@@ -332,7 +338,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
     return await materialise(chosen, options, transfer);
   } catch (error) {
     if (chosen.from !== 'network' || !unreachable(error)) throw error;
-    const cached = fromCache(chosen.candidate, options, `${chosen.candidate.base} stopped answering while version ${chosen.manifest.version} was fetched (${(error as LivemodError).code})`, chosen.stored);
+    const cached = fromCache(chosen.candidate, options, `${chosen.candidate.base} stopped answering while version ${chosen.manifest.version} was fetched (${failure(error as LivemodError)})`, chosen.stored);
     if (!cached) throw error;
     return materialise(cached, options, transfer);
   }

@@ -33,6 +33,10 @@ export interface Proxy {
 const TICK_MS = 50;
 
 function dripBody(res: ServerResponse, body: Buffer, totalMs: number): void {
+  if (body.length === 0) {
+    res.end();
+    return;
+  }
   const ticks = Number.isFinite(totalMs) ? Math.max(1, Math.ceil(totalMs / TICK_MS)) : body.length;
   const slice = Math.max(1, Math.ceil(body.length / ticks));
   let sent = 0;
