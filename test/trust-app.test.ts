@@ -3,13 +3,13 @@
 // A with its version floor), and cold when the client pins A. Real servers on 127.0.0.1:0, a
 // real store in a temp dir, the real CLI in child processes.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect } from '../src/client/index.ts';
-import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { generatePublisherKey, sha256Hex, signSnapshot } from '../src/snapshot/index.ts';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
-import { openStore } from '../src/store/index.ts';
+import { normaliseOrigin, openStore, originId } from '../src/store/index.ts';
 import type { RequestEvent } from '../src/sync/index.ts';
 import { rejectsWithCode } from './helpers/assert.ts';
 import { cli, runAsync } from './helpers/cli.ts';
@@ -130,4 +130,25 @@ test('the app name: package.json "name", else the folder name, or --name; refuse
   assert.equal(published.status, 0, published.stderr);
   assert.equal(JSON.parse(published.stdout).name, 'tools');
   assert.equal(cli(['publish', bare, '--out', join(tempDir(t), 'out'), '--key', key, '--name', 'a\nb']).status, 2);
+});
+
+test('a cache written before manifests named their app: the next sync records the app; offline it says to sync once', async (t) => {
+  const running = await startServer(t);
+  const current = signSnapshot(build(t, app('app-a', 'I am A')), running.key);
+  running.server.publish(current);
+  // A record as the previous livemod wrote it: a version-1 envelope and a state without "name".
+  const cache = tempDir(t);
+  const origin = normaliseOrigin(`${running.url}/`);
+  const folder = join(cache, 'origins', originId(origin));
+  const old = Buffer.from(`{"signatures":[{"keyId":"${running.key.keyId}","sig":"${'A'.repeat(86)}"}],"signed":{"schema":"livemod/manifest@1"}}`);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'manifest.json'), old);
+  writeFileSync(join(folder, 'state.json'), JSON.stringify({ origin, version: 5, etag: null, keyId: running.key.keyId, manifestHash: sha256Hex(old), acceptedAt: 1, checkedAt: Date.now() }));
+
+  await rejectsWithCode(connect(running.url, { publicKey: running.key.publicKeyString, cache, offline: true, ...quiet }), 'ERR_LIVEMOD_MANIFEST_INVALID', /is a version-1 manifest, which this livemod no longer reads/);
+  const synced = await connect(running.url, { publicKey: running.key.publicKeyString, cache, ...quiet });
+  assert.equal(synced.from, 'network');
+  const state = openStore({ dir: cache }).readOrigin(running.url)?.state;
+  assert.equal(state?.name, 'app-a');
+  assert.equal(state?.version, current.manifest.version);
 });

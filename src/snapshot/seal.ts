@@ -115,7 +115,7 @@ export function checkEnvelopeStart(prefix: Uint8Array, source: string): void {
   const buffer = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   if (startsLike(buffer, HEADER_START)) return;
   if (buffer.length >= V1_START.length && startsLike(buffer, V1_START)) {
-    throw invalid(source, `is a version-1 manifest, which this livemod no longer reads (it reads ${ENVELOPE_FORMAT}); the publisher must publish or serve it again with this livemod version`);
+    throw invalid(source, `is a version-1 manifest, which this livemod no longer reads (it reads ${ENVELOPE_FORMAT}); the publisher must publish or serve it again with this livemod version (a cache holding one is brought up to date by the next sync online)`);
   }
   throw invalid(source, `does not start with a livemod envelope ({"envelope":"${ENVELOPE_FORMAT}",…); check that the URL points at a livemod server or published snapshot`);
 }
