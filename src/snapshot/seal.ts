@@ -35,7 +35,12 @@ export const MAX_MANIFEST_BYTES: number = 64 * 1024 * 1024;
  * every start; SHA-256's collision resistance is what the blob hashes rest on already.
  */
 function signingInput(manifestJson: string | Uint8Array): Buffer {
-  return Buffer.from(SIGNATURE_CONTEXT + createHash('sha256').update(manifestJson).digest('hex'));
+  return signingInputOf(createHash('sha256').update(manifestJson).digest('hex'));
+}
+
+/** The same, from the hex digest of the signed bytes (hashed as they streamed in). */
+function signingInputOf(digest: string): Buffer {
+  return Buffer.from(SIGNATURE_CONTEXT + digest);
 }
 
 const SIGNATURE_LENGTH = 86;
@@ -228,7 +233,7 @@ export class EnvelopeCheck {
       throw invalid(this.source, 'ends inside its envelope header (it was cut short)');
     }
     if (this.last !== 0x7d || this.signedBytes < 3) throw invalid(this.source, 'does not hold a signed object that ends with the envelope (it was cut short, or has bytes after it)');
-    if (!verifyBytes(this.key, Buffer.from(SIGNATURE_CONTEXT + this.hash.digest('hex')), this.signature.sig)) throw badSignature(this.source, this.key);
+    if (!verifyBytes(this.key, signingInputOf(this.hash.digest('hex')), this.signature.sig)) throw badSignature(this.source, this.key);
   }
 }
 
