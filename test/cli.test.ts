@@ -92,15 +92,14 @@ test('a private key file that group or others can read is refused, saying how to
   const key = join(dir, 'k.key');
   assert.equal(cli(['keygen', '--out', key]).status, 0);
   assert.equal(statSync(key).mode & 0o777, 0o600, 'keygen writes 0600');
-  for (const mode of [0o640, 0o604, 0o644]) {
+  const publish = ['publish', EXAMPLE, '--out', join(dir, 'out')];
+  for (const [mode, command] of [[0o640, publish], [0o604, publish], [0o644, ['serve', EXAMPLE, '--port', '0']]] as const) {
     chmodSync(key, mode);
-    for (const command of [['publish', EXAMPLE, '--out', join(dir, 'out')], ['serve', EXAMPLE, '--port', '0']]) {
-      const refused = cli([...command, '--key', key, '--json']);
-      assert.equal(refused.status, 1, `${command[0]} with mode ${mode.toString(8)}`);
-      const { error } = JSON.parse(refused.stdout.trim().split('\n').at(-1)!);
-      assert.equal(error.code, 'ERR_LIVEMOD_KEY_PERMISSIONS');
-      assert.match(error.message, new RegExp(`key file ${key} has mode 0${mode.toString(8)}: group or others may read it.*run \`chmod 600 ${key}\``));
-    }
+    const refused = cli([...command, '--key', key, '--json']);
+    assert.equal(refused.status, 1, `${command[0]} with mode ${mode.toString(8)}`);
+    const { error } = JSON.parse(refused.stdout.trim().split('\n').at(-1)!);
+    assert.equal(error.code, 'ERR_LIVEMOD_KEY_PERMISSIONS');
+    assert.match(error.message, new RegExp(`key file ${key} has mode 0${mode.toString(8)}: group or others may read it.*run \`chmod 600 ${key}\``));
   }
   assert.equal(existsSync(join(dir, 'out')), false, 'nothing was published');
   chmodSync(key, 0o600);
