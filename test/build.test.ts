@@ -112,10 +112,19 @@ test('hostile folders: symlinks leaving the folder and oversized files are skipp
   for (const blob of result.content.blobs.values()) assert.equal(blob.includes('secret'), false);
 });
 
-test('a syntax error fails the build naming file:line:column; a folder over the total limit is refused', (t) => {
+test('a file that does not parse is published marked with file:line:column (--strict refuses it); a folder over the total limit is refused', (t) => {
   const dir = tempDir(t);
-  writeFiles(dir, { 'ok.ts': 'export const a = 1;', 'broken.ts': 'export const a = 1;\nconst b: number = ;\n' });
-  assert.throws(() => new SnapshotBuilder(dir).build(), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_BUILD_FAILED' && /broken\.ts:2:\d+/.test(error.message));
+  const source = 'export const a = 1;\nconst b: number = ;\n';
+  writeFiles(dir, { 'ok.ts': 'export const a = 1;', 'broken.ts': source, 'early.js': 'let x; let x;\n' });
+  const result = new SnapshotBuilder(dir).build();
+  assert.deepEqual(result.broken.map((item) => [item.path, item.line]), [['broken.ts', 2], ['early.js', 1]]);
+  const record = result.content.modules['broken.ts']!;
+  assert.equal(record.error!.line, 2);
+  assert.deepEqual([record.map, record.imports, record.exports, record.tla], [null, [], [], false]);
+  assert.equal(result.content.blobs.get(record.blob.hash)!.toString(), source, 'the blob of a broken module is its source as read');
+  assert.match(result.content.modules['early.js']!.error!.message, /already been declared/);
+  assert.equal(result.content.modules['ok.ts']!.error, undefined);
+  assert.throws(() => new SnapshotBuilder(dir, { strict: true }).build(), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_BUILD_FAILED' && /broken\.ts:2:\d+/.test(error.message) && /--strict/.test(error.message));
   const big = tempDir(t);
   writeFiles(big, { 'a.js': `export const a = "${'a'.repeat(1500)}";`, 'b.js': `export const b = "${'b'.repeat(1500)}";` });
   assert.throws(() => new SnapshotBuilder(big, { maxTotalBytes: 2000 }).build(), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_TOO_LARGE');

@@ -242,7 +242,7 @@ test('a failing module next to a rejecting async sibling rejects once, with no u
 test('JSON modules keep a "__proto__" key as data; import.meta has no prototype and resolves missing relative paths', async (t) => {
   const { run, dir } = registryFor(t, {
     'data.json': '{"__proto__": {"polluted": true}, "a": 1}',
-    'main.ts': `import data from './data.json'; export const seen = [Object.keys(data), ({} as Record<string, unknown>).polluted, Object.getPrototypeOf(import.meta), import.meta.resolve('./missing.ts')];`,
+    'main.ts': `import data from './data.json' with { type: 'json' }; export const seen = [Object.keys(data), ({} as Record<string, unknown>).polluted, Object.getPrototypeOf(import.meta), import.meta.resolve('./missing.ts')];`,
   });
   assert.deepEqual((await run('main.ts')).seen, [['__proto__', 'a'], undefined, null, `file://${dir}/missing.ts`]);
 });

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import { examineFile, listModuleFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
-import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
+import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 
 export interface BuildOptions {
@@ -40,9 +40,16 @@ export interface UnresolvedImport {
   readonly reason: string;
 }
 
+/** A file that does not parse (or has an early error): published marked, its import fails. */
+export interface BrokenModule extends ModuleError {
+  readonly path: string;
+}
+
 export interface BuildResult {
   readonly content: SnapshotContent;
   readonly unresolved: readonly UnresolvedImport[];
+  /** Modules published marked because they do not parse; sorted by path. */
+  readonly broken: readonly BrokenModule[];
   readonly skipped: readonly SkippedFile[];
   /** Module paths transformed in this build (the rest came from the builder's table). */
   readonly transformed: readonly string[];
@@ -55,7 +62,9 @@ export interface BuildResult {
 interface Entry {
   readonly file: FoundFile;
   readonly sourceHash: string;
-  readonly transform: ModuleTransform;
+  /** null when the file does not parse: then `error` says why and the blob is the source. */
+  readonly transform: ModuleTransform | null;
+  readonly error: ModuleError | null;
   readonly blob: Buffer;
   readonly blobHash: string;
   readonly map: Buffer | null;
@@ -64,6 +73,21 @@ interface Entry {
 
 export function formatUnresolved(item: UnresolvedImport): string {
   return `${item.path}:${item.line}:${item.column}: cannot resolve "${item.specifier}": ${item.reason}`;
+}
+
+export function formatBroken(item: BrokenModule): string {
+  return `${item.path}:${item.line}:${item.column}: ${item.message}`;
+}
+
+/** The transform, or the reason the file is not a module livemod can run. */
+function transformOrError(path: string, source: string): { transform: ModuleTransform; error: null } | { transform: null; error: ModuleError } {
+  try {
+    return { transform: transformModule(path, source), error: null };
+  } catch (error) {
+    const details = error instanceof LivemodError && error.code === ErrorCodes.BUILD_FAILED ? error.details : null;
+    if (!details || typeof details.reason !== 'string') throw error;
+    return { transform: null, error: { message: details.reason, line: details.line as number, column: details.column as number } };
+  }
 }
 
 function readPackageInfo(root: string): PackageInfo | null {
@@ -137,10 +161,11 @@ export class SnapshotBuilder {
     if (!bytes) throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${file.path} grew past the ${formatBytes(this.options.maxFileBytes)} per-file limit while it was read; it is left out until it is smaller (raise it with --max-file-size)`, { path: file.path });
     const sourceHash = sha256Hex(bytes);
     if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
-    const transform = transformModule(file.path, bytes.toString('utf8'));
+    const { transform, error } = transformOrError(file.path, bytes.toString('utf8'));
+    if (!transform) return { file, sourceHash, transform, error, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
     const blob = Buffer.from(transform.code);
     const map = transform.map === null ? null : Buffer.from(transform.map);
-    return { file, sourceHash, transform, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
+    return { file, sourceHash, transform, error, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
   }
 
   /** Builds the folder; after the first build only invalidated paths are looked at again. */
@@ -194,12 +219,16 @@ export class SnapshotBuilder {
     this.dirty.clear();
     this.scanned = true;
 
+    if (this.options.strict && content.broken.length > 0) {
+      throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${content.broken.length} module(s) do not parse, with --strict: ${content.broken.slice(0, 5).map(formatBroken).join('; ')}${content.broken.length > 5 ? '; …' : ''}`, { broken: content.broken });
+    }
     if (this.options.strict && content.unresolved.length > 0) {
       throw new LivemodError('build', ErrorCodes.UNRESOLVED_IMPORT, `${content.unresolved.length} unresolved import(s) with --strict: ${content.unresolved.slice(0, 5).map(formatUnresolved).join('; ')}${content.unresolved.length > 5 ? '; …' : ''}`, { unresolved: content.unresolved });
     }
     return {
       content: content.snapshot,
       unresolved: content.unresolved,
+      broken: content.broken,
       skipped: [...this.skipped.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
       transformed: transformed.sort(),
       changed,
@@ -209,7 +238,7 @@ export class SnapshotBuilder {
   }
 
   /** Resolution depends on which modules exist: with the same set, an unchanged file's record stands. */
-  private assemble(entries: ReadonlyMap<string, Entry>, treeChanged: boolean): { snapshot: SnapshotContent; unresolved: UnresolvedImport[] } {
+  private assemble(entries: ReadonlyMap<string, Entry>, treeChanged: boolean): { snapshot: SnapshotContent; unresolved: UnresolvedImport[]; broken: BrokenModule[] } {
     const records = new Map<string, { entry: Entry; record: ModuleRecord }>();
     const packageEntry = entries.get('package.json');
     const tree: ResolveTree = {
@@ -219,7 +248,9 @@ export class SnapshotBuilder {
     const modules: Record<string, ModuleRecord> = {};
     const blobs = new Map<string, Buffer>();
     const unresolved: UnresolvedImport[] = [];
+    const broken: BrokenModule[] = [];
     for (const [path, entry] of entries) {
+      if (entry.error) broken.push({ path, ...entry.error });
       const previous = this.records.get(path);
       if (!treeChanged && previous?.entry === entry) {
         records.set(path, previous);
@@ -231,9 +262,17 @@ export class SnapshotBuilder {
         if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
         continue;
       }
-      const imports: ImportRecord[] = entry.transform.imports.map((site) => {
+      const transform = entry.transform;
+      if (!transform) {
+        const record: ModuleRecord = Object.freeze({ blob: { hash: entry.blobHash, size: entry.blob.byteLength }, map: null, imports: [], exports: [], star: [], tla: false, error: entry.error! });
+        modules[path] = record;
+        records.set(path, { entry, record });
+        blobs.set(entry.blobHash, entry.blob);
+        continue;
+      }
+      const imports: ImportRecord[] = transform.imports.map((site) => {
         const resolution = resolveSpecifier(site.specifier, path, tree);
-        const base = { specifier: site.specifier, names: site.names, dynamic: site.dynamic, ...(site.defer ? { defer: true } : {}) };
+        const base = { specifier: site.specifier, names: site.names, dynamic: site.dynamic, ...(site.defer ? { defer: true } : {}), ...(site.phase ? { phase: site.phase } : {}), ...(site.attributes ? { attributes: site.attributes } : {}) };
         if (resolution.kind === 'module') return { ...base, kind: 'module', module: resolution.module };
         if (resolution.kind === 'external') return { ...base, kind: 'external' };
         unresolved.push({ path, line: site.line, column: site.column, specifier: site.specifier, reason: resolution.reason });
@@ -244,10 +283,10 @@ export class SnapshotBuilder {
         blob: { hash: entry.blobHash, size: entry.blob.byteLength },
         map: entry.map && entry.mapHash ? { hash: entry.mapHash, size: entry.map.byteLength } : null,
         imports,
-        exports: entry.transform.exports,
-        star: entry.transform.star,
-        ...(Object.keys(entry.transform.indirect).length > 0 ? { indirect: entry.transform.indirect } : {}),
-        tla: entry.transform.tla,
+        exports: transform.exports,
+        star: transform.star,
+        ...(Object.keys(transform.indirect).length > 0 ? { indirect: transform.indirect } : {}),
+        tla: transform.tla,
       });
       modules[path] = record;
       records.set(path, { entry, record });
@@ -260,7 +299,8 @@ export class SnapshotBuilder {
     }
     entry ??= defaultEntry(tree);
     this.records = records;
-    return { snapshot: { name: this.appName(tree.packageInfo), modules, entry, blobs }, unresolved };
+    broken.sort((a, b) => (a.path < b.path ? -1 : 1));
+    return { snapshot: { name: this.appName(tree.packageInfo), modules, entry, blobs }, unresolved, broken };
   }
 
   /** The name the manifest binds to: what the user gave, else the package's, else the folder's. */
@@ -268,6 +308,5 @@ export class SnapshotBuilder {
     const [name, from] = this.options.name !== null ? [this.options.name, '--name'] : info?.name ? [info.name, 'package.json "name"'] : [basename(this.root), 'the folder name'];
     const problem = appNameProblem(name);
     if (problem !== null) throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `the app name from ${from} must be ${problem}; pass another with --name`, { name: name.slice(0, 200) });
-    return name;
-  }
+    return name;  }
 }

@@ -2,8 +2,8 @@
 // format, in-tree resolution, incremental rebuilds), and writing a static snapshot to disk. Only
 // publishers load it: its parser and transformer are native addons a client never needs.
 export {
-  SnapshotBuilder, DEFAULT_BUILD_OPTIONS, formatUnresolved,
-  type BuildOptions, type BuildResult, type UnresolvedImport,
+  SnapshotBuilder, DEFAULT_BUILD_OPTIONS, formatBroken, formatUnresolved,
+  type BrokenModule, type BuildOptions, type BuildResult, type UnresolvedImport,
 } from './build.ts';
 export type { SkippedFile } from './files.ts';
 export { publishSnapshot, type PublishResult } from './publish.ts';

@@ -36,7 +36,18 @@ interface MutableSite {
   names: Set<string>;
   dynamic: boolean;
   defer: boolean;
+  phase?: 'source';
+  attributes?: Record<string, string>;
   offset: number;
+}
+
+/** The `with { … }` of a static import or re-export, keys sorted; undefined when there is none. */
+function attributesOf(statement: EsNode): Record<string, string> | undefined {
+  const list = statement.attributes as EsNode[] | undefined;
+  if (!list || list.length === 0) return undefined;
+  const entries = list.map((attribute) => [moduleName(attribute.key as EsNode), String((attribute.value as EsNode).value)] as const);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries);
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -209,15 +220,27 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   const indirect = new Map<string, [number, string]>();
   let prologueTail = '';
   let tla = false;
+  // Module-scope names this module exports itself, with their export names: every write to one
+  // is mirrored to the namespace (`__lm.w.name = value`), so importers read data properties.
+  const publishable = new Map<string, string[]>();
+  const publishAs = (local: string, exported: string): void => {
+    const names = publishable.get(local);
+    if (names) names.push(exported);
+    else publishable.set(local, [exported]);
+  };
 
-  const siteFor = (source: EsNode, defer: boolean): number => {
+  // A module request is its specifier with its attributes and phase: `import a from './x.json'`
+  // and `import b from './x.json' with { type: 'json' }` are two requests, judged separately.
+  const siteFor = (statement: EsNode, phase: 'defer' | 'source' | null): number => {
+    const source = statement.source as EsNode;
     const specifier = source.value as string;
-    const key = defer ? `defer:${specifier}` : specifier;
+    const attributes = attributesOf(statement);
+    const key = JSON.stringify([specifier, phase, attributes ?? null]);
     let index = staticIndex.get(key);
     if (index === undefined) {
       index = sites.length;
       staticIndex.set(key, index);
-      sites.push({ specifier, names: new Set(), dynamic: false, defer, offset: source.start });
+      sites.push({ specifier, names: new Set(), dynamic: false, defer: phase === 'defer', ...(phase === 'source' ? { phase } : {}), ...(attributes ? { attributes } : {}), offset: source.start });
     }
     return index;
   };
@@ -239,8 +262,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   for (const statement of program.body as EsNode[]) {
     switch (statement.type) {
       case 'ImportDeclaration': {
-        if (statement.phase === 'source') throw new SyntaxError('`import source` is not supported by livemod');
-        const index = siteFor(statement.source as EsNode, statement.phase === 'defer');
+        const index = siteFor(statement, (statement.phase as 'defer' | 'source' | null) ?? null);
         for (const specifier of statement.specifiers as EsNode[]) {
           const local = (specifier.local as EsNode).name as string;
           const name = specifier.type === 'ImportNamespaceSpecifier' ? null : specifier.type === 'ImportDefaultSpecifier' ? 'default' : moduleName(specifier.imported as EsNode);
@@ -257,13 +279,16 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           const names = new Set<string>();
           if (declaration.type === 'VariableDeclaration') for (const declarator of declaration.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
           else names.add((declaration.id as EsNode).name as string);
-          for (const name of names) getters.set(name, name);
+          for (const name of names) {
+            getters.set(name, name);
+            publishAs(name, name);
+          }
           toWalk.push(declaration);
           break;
         }
         const source = statement.source as EsNode | null;
         if (source) {
-          const index = siteFor(source, false);
+          const index = siteFor(statement, null);
           for (const specifier of statement.specifiers as EsNode[]) {
             const imported = moduleName(specifier.local as EsNode);
             const exported = moduleName(specifier.exported as EsNode);
@@ -293,9 +318,11 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
             prologueTail += 'Object.defineProperty(__lm_default,"name",{value:"default",configurable:true});';
           }
           getters.set('default', anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string));
+          publishAs(anonymous ? '__lm_default' : ((declaration.id as EsNode).name as string), 'default');
         } else if (declaration.type === 'ClassDeclaration' && !anonymous) {
           out.remove(statement.start, keywordEnd);
           getters.set('default', (declaration.id as EsNode).name as string);
+          publishAs((declaration.id as EsNode).name as string, 'default');
         } else {
           // An anonymous class, function or arrow is named by the property key it is defined
           // under — "default", as in ESM — before its static blocks run, and a `static name` wins.
@@ -303,17 +330,18 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
           out.overwrite(statement.start, keywordEnd, named ? 'const __lm_default = ({default:(' : 'const __lm_default =');
           if (named) out.insert(declaration.end, ')}).default');
           if (code[statement.end - 1] !== ';' || named) out.insert(statement.end, ';');
+          out.insert(statement.end, '__lm.w.default=__lm_default;');
           getters.set('default', '__lm_default');
         }
         toWalk.push(declaration);
         break;
       }
       case 'ExportAllDeclaration': {
-        const index = siteFor(statement.source as EsNode, false);
+        const index = siteFor(statement, null);
         sites[index]!.names.add('*');
         if (statement.exported) {
           const exported = moduleName(statement.exported as EsNode);
-          getters.set(exported, `__lm_${index}`);
+          getters.set(exported, `__lm.n(__lm_${index})`);
           indirect.set(exported, [index, '*']);
         }
         else star.push(index);
@@ -324,6 +352,9 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         toWalk.push(statement);
     }
   }
+
+  for (const [exported, local] of localExports) if (!bindings.has(local)) publishAs(local, exported);
+  const publishText = (local: string): string => `${publishable.get(local)!.map((name) => `${propertyAccess('__lm.w', name)}=`).join('')}${local}`;
 
   // Reference rewrite. `ancestors` holds the path from the program to the node being visited;
   // scopes along it are asked lazily, and only for names that an import binds.
@@ -400,16 +431,122 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     return (up.type === 'CallExpression' && slot === 'callee') || (up.type === 'TaggedTemplateExpression' && slot === 'tag');
   };
 
+  /**
+   * Whether `child`, whose parent is `ancestors[index]`, is written to: an assignment or update
+   * target, a `delete` operand, a for-in/of head, or a slot of an assignment pattern.
+   */
+  const isWriteTarget = (child: EsNode, index: number): boolean => {
+    let up = ancestors[index];
+    while (up?.type === 'ParenthesizedExpression') {
+      child = up;
+      index -= 1;
+      up = ancestors[index];
+    }
+    if (!up) return false;
+    switch (up.type) {
+      case 'AssignmentExpression':
+      case 'AssignmentPattern':
+      case 'ForInStatement':
+      case 'ForOfStatement':
+        return up.left === child;
+      case 'UpdateExpression':
+      case 'ArrayPattern':
+      case 'RestElement':
+        return true;
+      case 'UnaryExpression':
+        return up.operator === 'delete';
+      case 'Property':
+        return up.value === child && ancestors[index - 1]?.type === 'ObjectPattern';
+      default:
+        return false;
+    }
+  };
+
+  /**
+   * A namespace import has two faces (docs/protocol.md, "Namespaces"): member reads `ns.x` go
+   * to the fast object the registry passes in; where the namespace is used as a value
+   * (passed, compared, `in`, written through) it is the spec-exact object `__lm.n(…)` returns;
+   * and the binding itself is constant: writing it goes through `__lm.c`, which throws.
+   */
+  const namespaceText = (index: number, node: EsNode, parent: EsNode): string => {
+    const top = ancestors.length - 1;
+    if (isWriteTarget(node, top)) return `__lm.c[${index}]`;
+    if (parent.type === 'MemberExpression' && parent.object === node && !isWriteTarget(parent, top - 1)) return `__lm_${index}`;
+    return `__lm.n(__lm_${index})`;
+  };
+
   const rewriteIdentifier = (node: EsNode, parent: EsNode, key: string): void => {
     const binding = bindings.get(node.name as string);
     if (!binding || !isReference(parent, key) || shadowed(node.name as string)) return;
-    const text = bindingText(binding);
+    const text = binding.name === null ? namespaceText(binding.index, node, parent) : bindingText(binding);
     if (parent.type === 'Property' && parent.shorthand === true && key === 'value') {
       out.overwrite(node.start, node.end, `${node.name as string}:${text}`);
     } else if (binding.name !== null && isCallee(node, parent, key)) {
       out.overwrite(node.start, node.end, `(0,${text})`);
     } else {
       out.overwrite(node.start, node.end, text);
+    }
+  };
+
+  /** Module-scope exported names an assignment target writes (identifiers and patterns). */
+  const writtenLocals = (target: EsNode | null | undefined, into: string[] = []): string[] => {
+    if (!target) return into;
+    switch (target.type) {
+      case 'Identifier':
+        if (publishable.has(target.name as string) && !shadowed(target.name as string)) into.push(target.name as string);
+        break;
+      case 'ParenthesizedExpression':
+        writtenLocals(target.expression as EsNode, into);
+        break;
+      case 'ArrayPattern':
+        for (const element of target.elements as (EsNode | null)[]) writtenLocals(element, into);
+        break;
+      case 'ObjectPattern':
+        for (const property of target.properties as EsNode[]) writtenLocals((property.type === 'RestElement' ? property.argument : property.value) as EsNode, into);
+        break;
+      case 'AssignmentPattern':
+        writtenLocals(target.left as EsNode, into);
+        break;
+      case 'RestElement':
+        writtenLocals(target.argument as EsNode, into);
+        break;
+      default:
+        break;
+    }
+    return into;
+  };
+
+  /** `write` → `__lm.p(write, __lm.w.a = a, …)`: the write's own value, then the namespace updated. */
+  const mirrorWrite = (node: EsNode, written: readonly string[], visitInner: () => void): void => {
+    if (written.length === 0) {
+      visitInner();
+      return;
+    }
+    out.insert(node.start, '__lm.p(');
+    visitInner();
+    out.insert(node.end, `,${written.map(publishText).join(',')})`);
+  };
+
+  /** Names a `var` declaration at module level declares that this module exports. */
+  const publishedVars = (node: EsNode): string[] => {
+    if (node.kind !== 'var' || functionDepth > 0) return [];
+    const names = new Set<string>();
+    for (const declarator of node.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
+    return [...names].filter((name) => publishable.has(name));
+  };
+
+  /** The body of a for-in/of loop whose head writes exported names starts by mirroring them. */
+  const mirrorLoopHead = (node: EsNode): void => {
+    const head = node.left as EsNode;
+    const written = head.type === 'VariableDeclaration' ? publishedVars(head) : writtenLocals(head);
+    if (written.length === 0) return;
+    const body = node.body as EsNode;
+    const text = `${written.map(publishText).join(';')};`;
+    if (body.type === 'BlockStatement') {
+      out.insert(body.start + 1, text);
+    } else {
+      out.insert(body.start, `{${text}`);
+      out.insert(body.end, '}');
     }
   };
 
@@ -439,10 +576,30 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         if ((node.meta as EsNode).name === 'import') out.overwrite(node.start, node.end, '__lm.meta');
         return;
       case 'ImportExpression': {
-        out.overwrite(node.start, node.start + 'import'.length, '__lm.import');
+        // `import(…)` → `__lm.import(…)`; `import.source(…)` → `__lm.s(…)`; `import.defer(…)` → `__lm.d(…)`.
+        let end = node.start + 'import'.length;
+        let callee = '__lm.import';
+        if (node.phase === 'source' || node.phase === 'defer') {
+          end = skipTrivia(code, expectWord(code, skipTrivia(code, end), '.'));
+          end = expectWord(code, end, node.phase);
+          callee = node.phase === 'source' ? '__lm.s' : '__lm.d';
+        }
+        out.overwrite(node.start, end, callee);
         const source = node.source as EsNode;
         const literal = source.type === 'Literal' && typeof source.value === 'string' ? source.value : source.type === 'TemplateLiteral' && (source.expressions as unknown[]).length === 0 ? ((source.quasis as EsNode[])[0]!.value as { cooked: string }).cooked : null;
-        if (literal !== null) dynamicSites.push({ specifier: literal, names: new Set(['*']), dynamic: true, defer: false, offset: source.start });
+        if (literal !== null && node.phase !== 'source') dynamicSites.push({ specifier: literal, names: new Set(['*']), dynamic: true, defer: false, offset: source.start });
+        visitChildren(node);
+        return;
+      }
+      case 'CallExpression': {
+        // Direct eval: its code may call import(), which must reach this module's registry, so
+        // the string goes through __lm.ev, which rewrites those calls (strict code cannot rebind `eval`).
+        const callee = node.callee as EsNode;
+        const first = (node.arguments as EsNode[])[0];
+        if (callee.type === 'Identifier' && callee.name === 'eval' && first && first.type !== 'SpreadElement') {
+          out.insert(first.start, '__lm.ev(');
+          out.insert(first.end, ')');
+        }
         visitChildren(node);
         return;
       }
@@ -451,20 +608,56 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         visitChildren(node);
         return;
       case 'ForOfStatement':
-        if (node.await === true && functionDepth === 0) tla = true;
+      case 'ForInStatement':
+        if (node.type === 'ForOfStatement' && node.await === true && functionDepth === 0) tla = true;
+        if (publishable.size > 0) mirrorLoopHead(node);
         visitChildren(node);
         return;
-      case 'VariableDeclaration':
+      case 'AssignmentExpression':
+        mirrorWrite(node, publishable.size > 0 ? writtenLocals(node.left as EsNode) : [], () => visitChildren(node));
+        return;
+      case 'UpdateExpression':
+        mirrorWrite(node, publishable.size > 0 ? writtenLocals(node.argument as EsNode) : [], () => visitChildren(node));
+        return;
+      case 'ClassDeclaration':
+        visitChildren(node);
+        if (parent === program && node.id && publishable.has((node.id as EsNode).name as string)) out.insert(node.end, `;${publishText((node.id as EsNode).name as string)};`);
+        return;
+      case 'VariableDeclaration': {
         if (node.kind === 'await using' && functionDepth === 0) tla = true;
+        // Exported module-scope bindings a declaration initialises are mirrored once it has run.
+        const declared: string[] = [];
+        if (parent === program) {
+          const names = new Set<string>();
+          for (const declarator of node.declarations as EsNode[]) patternNames(declarator.id as EsNode, names);
+          for (const name of names) if (publishable.has(name)) declared.push(name);
+        } else {
+          declared.push(...publishedVars(node));
+        }
         ancestors.push(node);
         for (const declarator of node.declarations as EsNode[]) {
           ancestors.push(declarator);
           visitPattern(declarator.id as EsNode);
-          if (declarator.init) visit(declarator.init as EsNode, declarator, 'init');
+          if (declarator.init) {
+            // A for(;;) head has no room for a statement: its initialisers mirror themselves.
+            const id = declarator.id as EsNode;
+            if (parent.type === 'ForStatement' && id.type === 'Identifier' && declared.includes(id.name as string)) out.insert((declarator.init as EsNode).start, `${publishable.get(id.name as string)!.map((name) => `${propertyAccess('__lm.w', name)}=`).join('')}`);
+            visit(declarator.init as EsNode, declarator, 'init');
+          }
           ancestors.pop();
         }
         ancestors.pop();
+        if (declared.length > 0 && parent.type !== 'ForStatement' && parent.type !== 'ForInStatement' && parent.type !== 'ForOfStatement') {
+          const text = `;${declared.map(publishText).join(';')};`;
+          if (parent === program || parent.type === 'BlockStatement' || parent.type === 'SwitchCase') {
+            out.insert(node.end, text);
+          } else {
+            out.insert(node.start, '{');
+            out.insert(node.end, `${text}}`);
+          }
+        }
         return;
+      }
       case 'FunctionDeclaration':
       case 'FunctionExpression':
       case 'ArrowFunctionExpression':
@@ -499,7 +692,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
 
   for (const [exported, local] of localExports) {
     const binding = bindings.get(local);
-    getters.set(exported, binding ? bindingText(binding) : local);
+    getters.set(exported, binding ? (binding.name === null ? `__lm.n(__lm_${binding.index})` : bindingText(binding)) : local);
     if (binding) indirect.set(exported, [binding.index, binding.name ?? '*']);
   }
 
@@ -516,7 +709,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     seenDynamic.add(site.specifier);
     sites.push(site);
   }
-  const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, offset: site.offset }));
+  const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, ...(site.phase ? { phase: site.phase } : {}), ...(site.attributes ? { attributes: site.attributes } : {}), offset: site.offset }));
   const indirectRecord: Record<string, [number, string]> = {};
   for (const name of [...indirect.keys()].sort()) indirectRecord[name] = indirect.get(name)!;
   return { prologue, sites: scanned, exports, star, indirect: indirectRecord, tla };

@@ -26,6 +26,8 @@ export interface ImportSite {
   readonly names: readonly string[];
   readonly dynamic: boolean;
   readonly defer: boolean;
+  readonly phase?: 'source';
+  readonly attributes?: Readonly<Record<string, string>>;
   /** Where the specifier is in the original file (1-based), for messages. */
   readonly line: number;
   readonly column: number;
@@ -64,7 +66,9 @@ function tools(): Toolchain {
     const transformer = require('oxc-transform') as typeof OxcTransform;
     // Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
     // The option exists in the parser but not in its type declarations.
-    const parseOptions = { sourceType: 'module', lang: 'js', experimentalRawTransfer: parser.rawTransferSupported() } as ParserOptions;
+    // Semantic errors are the module early errors (redeclarations, exports of undeclared names,
+    // duplicate exports, reserved words): V8 would refuse such a module at link time too.
+    const parseOptions = { sourceType: 'module', lang: 'js', showSemanticErrors: true, experimentalRawTransfer: parser.rawTransferSupported() } as ParserOptions;
     toolchain = { parseSync: parser.parseSync, transformSync: transformer.transformSync, parseOptions };
   }
   return toolchain;
@@ -90,17 +94,28 @@ interface OxcError {
   readonly labels?: readonly { readonly start: number; readonly end: number }[];
 }
 
-function buildError(path: string, text: string, errors: readonly OxcError[], stage: string): LivemodError {
+/**
+ * A file that is not a module livemod can run. The builder publishes it marked (its import fails
+ * with a SyntaxError at link time) instead of failing the whole build; `reason` is what the
+ * SyntaxError says.
+ */
+function buildError(path: string, reason: string, at: { line: number; column: number }, stage: string, cause?: unknown): LivemodError {
+  const details = { path, line: at.line, column: at.column, reason };
+  return new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}:${at.line}:${at.column}: ${reason} (${stage}); fix the source and rebuild`, details, cause === undefined ? undefined : { cause });
+}
+
+function parseError(path: string, text: string, errors: readonly OxcError[], stage: string): LivemodError {
   const first = errors[0]!;
   const at = first.labels?.[0] ? lineColumn(text, first.labels[0].start) : { line: 1, column: 1 };
-  return new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}:${at.line}:${at.column}: ${first.message} (${stage}); fix the source and rebuild`, { path, line: at.line, column: at.column });
+  return buildError(path, first.message, at, stage);
 }
 
 function jsonModule(path: string, source: string): ModuleTransform {
   try {
     JSON.parse(source);
   } catch (error) {
-    throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: not valid JSON (${(error as Error).message}); fix the file or remove it from the folder`, { path });
+    const position = /position (\d+)/.exec((error as Error).message);
+    throw buildError(path, `not valid JSON: ${(error as Error).message}`, position ? lineColumn(source, Number(position[1])) : { line: 1, column: 1 }, 'JSON');
   }
   // A JSON text is a valid JS expression (ES2019 admits U+2028/2029 in strings).
   // JSON.parse of a string literal: `__proto__` is a plain key there (in a JS object literal it
@@ -138,20 +153,20 @@ export function transformModule(path: string, source: string): ModuleTransform {
   if (isTypeScriptLike(path)) {
     // JSX handling doubles the transformer's cost: ask for it only where JSX can appear.
     const result = tools().transformSync(path, source, JSX.test(path) ? { sourcemap: true, target: 'esnext', jsx: { runtime: 'automatic' } } : { sourcemap: true, target: 'esnext' });
-    if (result.errors.length > 0) throw buildError(path, source, result.errors, 'TypeScript transform');
+    if (result.errors.length > 0) throw parseError(path, source, result.errors, 'TypeScript transform');
     js = result.code;
     tsMap = { mappings: result.map!.mappings, names: result.map!.names };
   }
   const { parseSync, parseOptions } = tools();
   const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, parseOptions);
-  if (parsed.errors.length > 0) throw buildError(path, js, parsed.errors, 'parse');
+  if (parsed.errors.length > 0) throw parseError(path, js, parsed.errors, 'parse');
   const edits = new Edits();
   let scan;
   try {
     scan = scanModule(parsed.program as unknown as EsNode, js, edits);
   } catch (error) {
     // A form the rewrite does not know: one file's build error, not a crash of the whole build.
-    throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${path}: cannot rewrite this module (${(error as Error).message}); please report it with the file`, { path }, { cause: error });
+    throw buildError(path, `livemod cannot rewrite this module (${(error as Error).message}); please report it with the file`, { line: 1, column: 1 }, 'rewrite', error);
   }
   const edited = edits.apply(js);
   const code = `"use strict";${scan.prologue}yield;\n${edited}`;

@@ -1,7 +1,7 @@
 // Options shared by `publish` and `serve`: how the folder is built and how long a signature lasts.
 import type { Command } from 'commander';
 import { appNameProblem } from '../snapshot/index.ts';
-import { DEFAULT_BUILD_OPTIONS, formatUnresolved, type BuildOptions, type BuildResult } from '../build/index.ts';
+import { DEFAULT_BUILD_OPTIONS, formatBroken, formatUnresolved, type BuildOptions, type BuildResult } from '../build/index.ts';
 import { parseDuration, parseSize, usage } from './options.ts';
 import type { Output } from './output.ts';
 
@@ -42,8 +42,9 @@ export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclu
   };
 }
 
-/** Warnings every build prints: files left out and imports that resolve nowhere. */
+/** Warnings every build prints: files left out, files that do not parse, and imports that resolve nowhere. */
 export function reportBuild(result: BuildResult, output: Output): void {
   for (const item of result.skipped) output.warn(`[livemod build] skipped ${item.path}: ${item.reason}`);
+  for (const item of result.broken) output.warn(`[livemod build] warning: ${formatBroken(item)} (published marked; importing this module fails with a SyntaxError)`);
   for (const item of result.unresolved) output.warn(`[livemod build] warning: ${formatUnresolved(item)} (published; loading this module will fail)`);
 }

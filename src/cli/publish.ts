@@ -42,7 +42,7 @@ export function registerPublish(program: Command): void {
       const { manifest } = published.snapshot;
       const modules = Object.keys(manifest.modules).length;
       output.result(
-        { version: manifest.version, name: manifest.name, modules, entry: manifest.entry, blobsWritten: published.blobsWritten, packBytes: published.packBytes, out, keyId: key.keyId, publicKey: key.publicKeyString, expires: manifest.expires, unresolved: result.unresolved, skipped: result.skipped },
+        { version: manifest.version, name: manifest.name, modules, entry: manifest.entry, blobsWritten: published.blobsWritten, packBytes: published.packBytes, out, keyId: key.keyId, publicKey: key.publicKeyString, expires: manifest.expires, unresolved: result.unresolved, broken: result.broken, skipped: result.skipped },
         `[livemod publish] ${quoted(manifest.name)} version ${manifest.version}: ${modules} modules, ${published.blobsWritten} new blobs, pack ${formatBytes(published.packBytes)} → ${out} (expires ${manifest.expires}, key ${key.publicKeyString})`,
       );
     });

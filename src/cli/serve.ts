@@ -92,6 +92,7 @@ export function registerServe(program: Command): void {
       const watch = flags.watch
         ? watchFolder({
             builder,
+            broken: first.broken.map((item) => item.path),
             onBuild: (result) => {
               reportBuild(result, output);
               publish(result.content, { changed: result.changed, durationMs: Number(result.durationMs.toFixed(2)) }, `${result.changed.join(', ')} (rebuilt in ${result.durationMs.toFixed(1)} ms)`);

@@ -1,26 +1,39 @@
-// The runtime's only loader hook, registered once per process (module.registerHooks, sync and
-// in-thread). Live code's externals are resolved by Node itself, as if imported from the
-// program's own folder: the runtime asks for `livemod-external:<json>` and the hook hands
-// Node the real specifier with that parent. So an external resolves and behaves exactly as
-// under plain Node — same conditions, same module cache — and `livemod` itself resolves to
-// this very copy, so live code and the runtime share one registry.
-import { registerHooks } from 'node:module';
+// The runtime's only loader hooks, registered once per process (module.registerHooks, sync and
+// in-thread). Two jobs:
+// - Externals are resolved by Node itself, as if imported from the program's own folder: the
+//   runtime asks for `livemod-external:<json>` and the hook hands Node the real specifier with
+//   that parent. So an external resolves and behaves exactly as under plain Node — same
+//   conditions, same module cache — and `livemod` itself resolves to this very copy, so live
+//   code and the runtime share one registry.
+// - Namespace shells: a real module namespace object with given export names and values the
+//   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
+import { createRequire, registerHooks } from 'node:module';
 
 const MARKER = 'livemod-external:';
+const SHELL = 'livemod-namespace:';
+const SHELL_INNER = 'livemod-namespace-inner:';
 // This file runs as src/runtime/hooks.ts or, built, as dist/runtime/hooks.js.
 const SELF = new URL(import.meta.url.endsWith('.ts') ? '../index.ts' : '../index.js', import.meta.url).href;
+const HANDOVER = Symbol.for('livemod.namespaceShell');
 
 let registered = false;
+const shellSources = new Map<string, string>();
 
 function ensureHooks(): void {
   if (registered) return;
   registered = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
+      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) return nextResolve(specifier, context);
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
       if (real === 'livemod') return { url: SELF, shortCircuit: true };
       return nextResolve(real, { ...context, parentURL: parent });
+    },
+    load(url, context, nextLoad) {
+      const source = shellSources.get(url);
+      if (source === undefined) return nextLoad(url, context);
+      return { format: 'module', source, shortCircuit: true };
     },
   });
 }
@@ -35,7 +48,56 @@ export function resolveExternal(specifier: string, parent: string): string {
   return import.meta.resolve(marked(specifier, parent));
 }
 
-/** Imports an external natively, as if from `parent`. */
-export function importExternal(specifier: string, parent: string): Promise<Record<string, unknown>> {
-  return import(marked(specifier, parent)) as Promise<Record<string, unknown>>;
+/** Imports an external natively, as if from `parent`, with the import's attributes. */
+export function importExternal(specifier: string, parent: string, attributes?: Readonly<Record<string, string>>): Promise<Record<string, unknown>> {
+  const url = marked(specifier, parent);
+  return (attributes ? import(url, { with: attributes }) : import(url)) as Promise<Record<string, unknown>>;
+}
+
+export interface NamespaceShell {
+  /** A real module namespace object with exactly these export names. */
+  readonly namespace: object;
+  /** Sets the value of the export at `index` of the names given. */
+  readonly set: (index: number, value: unknown) => void;
+}
+
+interface Handover {
+  set?: (index: number, value: unknown) => void;
+  namespace?: object;
+}
+
+let shellCount = 0;
+let requireShell: NodeRequire | undefined;
+
+/**
+ * A real, native module namespace with the given export names (sorted, as namespaces have them)
+ * whose values only the runtime can set. It is made synchronously with require(esm): an outer
+ * module without a default export (so require hands back no interop wrapper) imports the inner
+ * one, whose namespace is the shell; the inner module hands its setter out while it evaluates
+ * and the outer one hands out the namespace, both through a global slot that exists only for
+ * the duration of this call. Native modules are never freed, so callers make one per name set
+ * of a namespace, not per read.
+ */
+export function namespaceShell(names: readonly string[]): NamespaceShell {
+  ensureHooks();
+  shellCount += 1;
+  const locals = names.map((_, index) => `v${index}`);
+  const cases = locals.map((local, index) => `case ${index}:${local}=value;break;`).join('');
+  const slot = `globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`;
+  const inner = `${SHELL_INNER}${shellCount}`;
+  const outer = `${SHELL}${shellCount}`;
+  shellSources.set(inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.set=(index,value)=>{switch(index){${cases}}};`);
+  shellSources.set(outer, `import*as inner from ${JSON.stringify(inner)};${slot}.namespace=inner;`);
+  const handover: Handover = {};
+  const global = globalThis as Record<symbol, unknown>;
+  global[HANDOVER] = handover;
+  try {
+    requireShell ??= createRequire(import.meta.url);
+    requireShell(outer);
+  } finally {
+    delete global[HANDOVER];
+    shellSources.delete(inner);
+    shellSources.delete(outer);
+  }
+  return { namespace: handover.namespace!, set: handover.set! };
 }

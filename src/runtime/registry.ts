@@ -1,17 +1,25 @@
-// The registry: owns every namespace, creates module instances from a ModuleSource, and runs
-// them with ES module semantics — link (every imported name must exist), instantiate (exports
-// and hoisted functions exist: the generator's first step), evaluate depth-first in import
-// order (the second step), cycles, top-level await, errors cached per module as ESM caches
-// them. Externals are imported natively through the loader hook, as from the program's folder.
+// The registry: owns every namespace, creates module versions from a ModuleSource, and runs
+// them with ES module semantics — load (every module of the graph is there and parses; import
+// attributes fit), link (every imported and re-exported name resolves, linking.ts), instantiate
+// (exports and hoisted functions exist: the generator's first step), evaluate (evaluation.ts:
+// the spec's algorithm, cycles and top-level await included), errors cached per module as ESM
+// caches them. Externals are imported natively through the loader hook, as from the program's
+// folder. A swap (swap.ts plans it) replaces module versions in one transaction.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { resolveSpecifier, type ImportRecord, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
-import { compileModule, type ModuleFactory } from './compile.ts';
+import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
+import { evalCode } from './eval.ts';
+import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
+import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
-import { createNamespace, defineBindings, type Getters, type Namespace } from './namespace.ts';
+import { Linker, type Binding } from './linking.ts';
+import { bindGetter, bindValue, createNamespace, exactNamespace, setNames, type Getters, type Namespace } from './namespace.ts';
+import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
-import { registerSourceMap } from './stack.ts';
+import { forgetSourceMap, registerSourceMap } from './stack.ts';
+import { planSwap, type SwapPlan } from './swap.ts';
 
 export interface RegistryOptions {
   /** Externals resolve as if imported from this folder (a file URL ending in "/"). Default: the working directory. */
@@ -19,24 +27,58 @@ export interface RegistryOptions {
 }
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
-type Status = 'linked' | 'evaluating' | 'evaluating-async' | 'evaluated' | 'errored';
+type VersionState = 'staged' | 'current' | 'replaced' | 'failed';
 
-interface Instance {
+interface Instance extends Evaluable {
   readonly path: string;
+  /** Its `import.meta.url`: the module's URL, with `?v=<hash>` for every version after the first. */
   readonly url: string;
   readonly record: ModuleRecord;
+  readonly source: ModuleSource;
   readonly namespace: Namespace;
-  readonly generator: ModuleGenerator;
-  /** Live modules this one imports statically, in import order. */
+  generator: ModuleGenerator;
   readonly deps: Instance[];
   getters: Getters;
-  status: Status;
-  evaluation?: Promise<void>;
-  error?: unknown;
+  /** Where each export of this version is shown: namespace faces and the name there. */
+  readonly targets: Map<string, [Namespace, string][]>;
+  readonly hot: HotHandlers;
+  readonly listeners: Map<string, Set<HotEventCallback>>;
+  state: VersionState;
 }
 
-/** Where an export name comes from: the module path (or external specifier) that defines it. */
-type Provenance = Map<string, string>;
+/** One module in a swap report: its path and blob hashes before and after (null: added or removed). */
+export interface SwappedModule {
+  readonly path: string;
+  readonly from: string | null;
+  readonly to: string | null;
+}
+
+export interface SwapResult {
+  /** applied: committed; failed: rolled back; unaccepted: nothing accepts the change (only with restartOnUnaccepted); unchanged: nothing loaded changed. */
+  readonly status: 'applied' | 'failed' | 'unaccepted' | 'unchanged';
+  readonly version: number;
+  readonly previousVersion: number;
+  readonly modules: readonly SwappedModule[];
+  /** Modules that got a new version (changed ones and importers that re-ran). */
+  readonly reran: readonly string[];
+  /** Roots a change reached that nothing accepted: they re-ran in place (or, with restartOnUnaccepted, nothing was applied). */
+  readonly unaccepted: readonly string[];
+  readonly durationMs: number;
+  readonly error?: unknown;
+}
+
+export interface SwapOptions {
+  /** Do not apply a change that no module accepts; report it as "unaccepted" (the caller restarts). */
+  readonly restartOnUnaccepted?: boolean;
+  /** Module paths to treat as changed although their record is the same (invalidate()). */
+  readonly forced?: readonly string[];
+}
+
+/** A module version that was replaced and is still in memory. */
+export interface RetainedVersion {
+  readonly path: string;
+  readonly url: string;
+}
 
 // Specifiers, names and reasons come from the manifest: shown inert and bounded (src/text.ts).
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
@@ -48,38 +90,116 @@ function missingExport(specifier: string, name: string, importer: string): Synta
   return new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`);
 }
 
+function ambiguousExport(specifier: string, name: string, importer: string): SyntaxError {
+  return new SyntaxError(`The requested module '${inert(specifier, 200)}' contains conflicting star exports for name '${inert(name, 200)}' (imported by ${importer})`);
+}
+
+/** The SyntaxError of a module published marked because it does not parse. */
+function unparsable(url: string, record: ModuleRecord): SyntaxError {
+  const { message, line, column } = record.error!;
+  const error = new SyntaxError(`${inert(message, 300)} (${url}:${line}:${column})`);
+  error.stack = `SyntaxError: ${error.message}\n    at ${url}:${line}:${column}`;
+  return error;
+}
+
+/** `__lm.c[i]`: the value of namespace import i, a binding that cannot be assigned. */
+function constants(namespaces: readonly unknown[]): object {
+  return new Proxy(namespaces, {
+    get: (target, key) => exactNamespace(target[Number(key)]),
+    set: () => {
+      throw new TypeError('Assignment to constant variable.');
+    },
+  });
+}
+
+/**
+ * A version's source map loader. Made out here so that it closes over the source and record
+ * only: made inside instantiateTree it shared that scope's context, and the map table then held
+ * every replaced version alive (and so its own entry, which goes when the version is freed).
+ */
+function mapLoader(source: ModuleSource, record: ModuleRecord): () => string | null {
+  return () => (record.map ? source.map(record.map.hash) : null);
+}
+
+function externalKey(specifier: string, attributes: Attributes | undefined): string {
+  return attributes ? JSON.stringify([specifier, attributes]) : specifier;
+}
+
+/** Runs callbacks in order; the first failure (a throw or a rejection) is what the swap reports. */
+async function runAll(callbacks: (() => unknown)[]): Promise<void> {
+  for (const callback of callbacks) await callback();
+}
+
+// Replaced versions are watched so the registry can say which are still in memory, and their
+// source maps go when they are freed. (A FinalizationRegistry, not WeakRefs: creating a WeakRef
+// keeps its target alive to the end of the current task, so a burst of swaps in one task would
+// keep every replaced version.)
+interface Watched {
+  readonly url: string;
+  readonly retained: Map<object, RetainedVersion>;
+  readonly token: object;
+}
+const freed = new FinalizationRegistry<Watched>(({ url, retained, token }) => {
+  retained.delete(token);
+  forgetSourceMap(url);
+});
+
 export class Registry {
-  readonly source: ModuleSource;
+  private current: ModuleSource;
   readonly options: Readonly<RegistryOptions>;
   private readonly namespaces = new Map<string, Namespace>();
+  private readonly facePaths = new WeakMap<Namespace, string>();
   private readonly instances = new Map<string, Instance>();
+  private readonly hotData = new Map<string, Record<string, unknown>>();
+  /** For each face and name: the version whose binding it shows (its writes update it). */
+  private readonly owners = new WeakMap<Namespace, Map<string, Instance | null>>();
   private readonly externals = new Map<string, Namespace>();
   private readonly externalLoads = new Map<string, Promise<Namespace>>();
-  private readonly exportCache = new Map<string, Provenance>();
-  private cycleHits = 0;
+  private readonly externalUrls = new Map<string, string>();
+  private readonly externalsByUrl = new Map<string, Namespace>();
+  private readonly retained = new Map<object, RetainedVersion>();
+  private linker: Linker;
+  private swapping: Promise<unknown> = Promise.resolve();
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
-    this.source = source;
+    this.current = source;
     this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/` });
+    this.linker = this.linkerFor(source.manifest);
   }
 
-  /** The URL a module path has in this registry: its `import.meta.url`. */
+  /** The snapshot the registry runs now (a swap changes it). */
+  get source(): ModuleSource {
+    return this.current;
+  }
+
+  private linkerFor(manifest: Manifest): Linker {
+    return new Linker({
+      record: (path) => this.recordIn(manifest, path),
+      external: (entry) => {
+        const namespace = this.externals.get(externalKey(entry.specifier, entry.attributes));
+        return { key: `external:${this.externalUrl(entry.specifier)}`, names: namespace ? Object.keys(namespace) : [] };
+      },
+    });
+  }
+
+  /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
-    return new URL(path, this.source.base).href;
+    return new URL(path, this.current.base).href;
   }
 
   private namespaceOf(path: string): Namespace {
     let namespace = this.namespaces.get(path);
     if (!namespace) {
-      namespace = createNamespace();
+      namespace = createNamespace(path);
       this.namespaces.set(path, namespace);
+      this.facePaths.set(namespace, path);
     }
     return namespace;
   }
 
-  private record(path: string): ModuleRecord {
-    const record = Object.hasOwn(this.source.manifest.modules, path) ? this.source.manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.source.base}; modules there include ${listed(Object.keys(this.source.manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
+  private recordIn(manifest: Manifest, path: string): ModuleRecord {
+    const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
     return record;
   }
 
@@ -87,71 +207,125 @@ export class Registry {
   async import(path: string): Promise<Namespace> {
     await this.prepare(path);
     const instance = this.instances.get(path)!;
-    await this.evaluate(instance);
-    return instance.namespace;
+    await evaluate(instance);
+    return exactNamespace(instance.namespace) as Namespace;
   }
 
   /**
-   * Loads what the graph under `path` needs and is not loaded yet: externals first (the only
-   * asynchronous part), then, without awaiting anything, instantiate and link every new module.
-   * Nothing interleaves with that synchronous part, so concurrent imports cannot see half a graph.
+   * Every module of the graph under `roots` that is not loaded yet (or is to be replaced):
+   * present, parsed, attributes fitting; the externals they need are loaded. Throws as loading
+   * a module graph throws.
    */
-  private async prepare(path: string): Promise<void> {
-    const externals: string[] = [];
+  private async load(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean): Promise<void> {
+    const externals: ImportRecord[] = [];
     const seen = new Set<string>();
-    const collect = (current: string, importer: string | null, site: ImportRecord | null): void => {
-      if (seen.has(current) || this.instances.has(current)) return;
+    const manifest = source.manifest;
+    const collect = (current: string): void => {
+      if (seen.has(current) || !fresh(current)) return;
       seen.add(current);
-      if (!Object.hasOwn(this.source.manifest.modules, current)) {
-        if (site && importer) throw moduleNotFound(site.specifier, this.urlOf(importer), 'not in the snapshot');
-        this.record(current);
-      }
-      for (const entry of this.record(current).imports) {
+      const record = this.recordIn(manifest, current);
+      const url = new URL(current, source.base).href;
+      if (record.error) throw unparsable(url, record);
+      for (const entry of record.imports) {
         if (entry.dynamic) continue;
-        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${this.urlOf(current)}:${entry.line}`, entry.reason ?? '');
-        if (entry.kind === 'external') externals.push(entry.specifier);
-        else collect(entry.module!, current, entry);
+        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${url}:${entry.line}`, entry.reason ?? '');
+        if (entry.kind === 'external') {
+          externals.push(entry);
+          continue;
+        }
+        if (!Object.hasOwn(manifest.modules, entry.module!)) throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
+        if (entry.phase !== 'source') checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
+        collect(entry.module!);
       }
     };
-    collect(path, null, null);
-    for (const specifier of externals) if (!this.externals.has(specifier)) await this.loadExternal(specifier, path);
-
-    const fresh: Instance[] = [];
-    try {
-      this.instantiateTree(path, fresh);
-      for (const instance of fresh) this.link(instance);
-    } catch (error) {
-      // A graph that fails to link is not kept: the same import fails the same way again.
-      for (const instance of fresh) this.instances.delete(instance.path);
-      throw error;
+    for (const root of roots) collect(root);
+    for (const entry of externals) {
+      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
     }
   }
 
-  private loadExternal(specifier: string, importer: string): Promise<Namespace> {
-    let load = this.externalLoads.get(specifier);
+  /**
+   * Loads what the graph under `path` needs and is not loaded yet, then, without awaiting
+   * anything, instantiates and links every new module. Nothing interleaves with that
+   * synchronous part, so concurrent imports cannot see half a graph.
+   */
+  private async prepare(path: string): Promise<void> {
+    const isNew = (candidate: string): boolean => !this.instances.has(candidate);
+    await this.load(this.current, [path], isNew);
+    if (this.instances.has(path)) return;
+    const fresh: Instance[] = [];
+    const made = new Map<string, Instance>();
+    try {
+      withoutCompileCache(() => this.instantiateTree(this.current, path, fresh, made, isNew));
+      for (const instance of fresh) this.checkLinks(instance, this.linker);
+      const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
+      for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
+    } catch (error) {
+      // A graph that fails to link is not kept: the same import fails the same way again.
+      this.discard(fresh);
+      throw error;
+    }
+    for (const instance of fresh) {
+      instance.state = 'current';
+      this.instances.set(instance.path, instance);
+    }
+  }
+
+  private discard(instances: readonly Instance[]): void {
+    for (const instance of instances) {
+      instance.state = 'failed';
+      for (const targets of instance.targets.values()) for (const [face, key] of targets) this.ownersOf(face).set(key, null);
+      instance.targets.clear();
+    }
+  }
+
+  private loadExternal(specifier: string, attributes: Attributes | undefined, importer: string): Promise<Namespace> {
+    const key = externalKey(specifier, attributes);
+    let load = this.externalLoads.get(key);
     if (!load) {
-      load = importExternal(specifier, this.options.externalsFrom).then(
+      load = importExternal(specifier, this.options.externalsFrom, attributes).then(
         (namespace) => {
-          this.externals.set(specifier, namespace);
+          this.externals.set(key, namespace);
+          this.externalsByUrl.set(this.externalUrl(specifier), namespace);
           return namespace;
         },
         (error: unknown) => {
-          this.externalLoads.delete(specifier);
+          this.externalLoads.delete(key);
           const code = (error as { code?: string }).code;
           if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.urlOf(importer), `externals resolve from ${this.options.externalsFrom}; install it there`), { cause: error });
           throw error;
         },
       );
-      this.externalLoads.set(specifier, load);
+      this.externalLoads.set(key, load);
     }
     return load;
   }
 
-  private instantiateTree(path: string, fresh: Instance[]): Instance {
-    const existing = this.instances.get(path);
-    if (existing) return existing;
-    const record = this.record(path);
-    const url = this.urlOf(path);
+  /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
+  private externalUrl(specifier: string): string {
+    let url = this.externalUrls.get(specifier);
+    if (url === undefined) {
+      try {
+        url = resolveExternal(specifier, this.options.externalsFrom);
+      } catch {
+        url = specifier;
+      }
+      this.externalUrls.set(specifier, url);
+    }
+    return url;
+  }
+
+  /**
+   * Instantiates `path` from `source` if `isNew(path)`, and everything new below it; modules not
+   * new are the current versions. `made` holds the versions made in this pass (cycles).
+   */
+  private instantiateTree(source: ModuleSource, path: string, fresh: Instance[], made: Map<string, Instance>, isNew: (path: string) => boolean): Instance {
+    const done = made.get(path) ?? (isNew(path) ? undefined : this.instances.get(path));
+    if (done) return done;
+    const record = this.recordIn(source.manifest, path);
+    const replacing = this.instances.has(path);
+    const base = new URL(path, source.base).href;
+    const url = replacing ? `${base}?v=${record.blob.hash.slice(0, 12)}` : base;
     const namespaces: Namespace[] = [];
     const livePaths: string[] = [];
     for (const entry of record.imports) {
@@ -160,206 +334,408 @@ export class Registry {
         namespaces.push(this.namespaceOf(entry.module!));
         livePaths.push(entry.module!);
       } else {
-        namespaces.push(this.externals.get(entry.specifier)!);
+        namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
     }
-    const code = this.source.blob(record.blob.hash).toString('utf8');
-    registerSourceMap(url, () => (record.map ? this.source.map(record.map.hash) : null));
+    registerSourceMap(url, mapLoader(source, record));
+    let data = this.hotData.get(path);
+    if (!data) {
+      data = {};
+      this.hotData.set(path, data);
+    }
     const instance: Instance = {
       path,
       url,
       record,
+      source,
       namespace: this.namespaceOf(path),
       generator: undefined as unknown as ModuleGenerator,
       deps: [],
       getters: {},
-      status: 'linked',
+      targets: new Map(),
+      hot: newHotHandlers(),
+      listeners: new Map(),
+      state: 'staged',
+      hasTLA: record.tla,
+      evaluation: newEvaluationState(),
+      execute: () => {
+        const step = instance.generator.next();
+        return record.tla ? (step as Promise<unknown>) : undefined;
+      },
     };
+    made.set(path, instance);
+    fresh.push(instance);
+    const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla);
+    let constantsProxy: object | undefined;
     const context = {
       x: (getters: Getters): void => {
         instance.getters = getters;
       },
-      meta: this.meta(path, url),
-      import: (specifier: unknown): Promise<Namespace> => this.dynamicImport(String(specifier), path),
+      meta: this.meta(instance, data),
+      import: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
+      d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
+      s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
+      n: exactNamespace,
+      // The exporting side of live bindings: `__lm.w.name = value` after each write of an export.
+      w: new Proxy(Object.create(null) as object, {
+        set: (_target, name, value): boolean => {
+          this.publish(instance, name as string, value);
+          return true;
+        },
+      }),
+      p: (value: unknown): unknown => value,
+      get c(): object {
+        constantsProxy ??= constants(namespaces);
+        return constantsProxy;
+      },
+      ev: evalCode,
     };
-    const factory = compileModule(code, namespaces.length, url, record.tla);
-    (instance as { generator: ModuleGenerator }).generator = factory(context, ...namespaces);
-    this.instances.set(path, instance);
-    fresh.push(instance);
+    instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
     void instance.generator.next();
-    for (const live of livePaths) instance.deps.push(this.instantiateTree(live, fresh));
+    for (const live of livePaths) instance.deps.push(this.instantiateTree(source, live, fresh, made, isNew));
     return instance;
   }
 
-  /**
-   * Export names of a module, each with the binding it resolves to (module path and name, a
-   * namespace, or an external's resolved URL and name), following `export *` as ESM does: a
-   * name two star sources offer is ambiguous — and left out — only if its bindings differ.
-   */
-  private exportNames(path: string, visiting: Set<string> = new Set()): Provenance {
-    const cached = this.exportCache.get(path);
-    if (cached) return cached;
-    const names: Provenance = new Map();
-    if (visiting.has(path)) {
-      this.cycleHits += 1;
-      return names;
-    }
-    const hitsBefore = this.cycleHits;
-    visiting.add(path);
-    const record = this.record(path);
-    for (const name of record.exports) {
-      const forward = record.indirect && Object.hasOwn(record.indirect, name) ? record.indirect[name] : undefined;
-      names.set(name, forward ? this.bindingOf(record.imports[forward[0]]!, forward[1], visiting) : `${path}#${name}`);
-    }
-    const ambiguous = new Set<string>();
-    for (const index of record.star) {
-      const entry = record.imports[index]!;
-      const from = entry.kind === 'module' ? this.exportNames(entry.module!, visiting) : this.externalNames(entry.specifier);
-      for (const [name, origin] of from) {
-        if (name === 'default' || record.exports.includes(name)) continue;
-        const known = names.get(name);
-        if (known === undefined) names.set(name, origin);
-        else if (known !== origin) ambiguous.add(name);
-      }
-    }
-    visiting.delete(path);
-    for (const name of ambiguous) names.delete(name);
-    // A result that met a cycle may be partial; any other is final for this manifest.
-    if (this.cycleHits === hitsBefore) this.exportCache.set(path, names);
-    return names;
-  }
-
-  /** The binding an import of `name` (or "*") through `entry` resolves to, as a comparable key. */
-  private bindingOf(entry: ImportRecord, name: string, visiting: Set<string>): string {
-    if (entry.kind === 'external') return `${this.externalKey(entry.specifier)}#${name}`;
-    if (entry.kind !== 'module') return `unresolved:${entry.specifier}#${name}`;
-    if (name === '*') return `namespace:${entry.module!}`;
-    return this.exportNames(entry.module!, visiting).get(name) ?? `${entry.module!}#${name}`;
-  }
-
-  /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
-  private externalKey(specifier: string): string {
-    try {
-      return `external:${resolveExternal(specifier, this.options.externalsFrom)}`;
-    } catch {
-      return `external:${specifier}`;
-    }
-  }
-
-  private externalNames(specifier: string): Provenance {
-    const namespace = this.externals.get(specifier);
-    const key = this.externalKey(specifier);
-    return new Map(namespace ? Object.keys(namespace).map((name) => [name, `${key}#${name}`]) : []);
-  }
-
-  private link(instance: Instance): void {
-    const { record } = instance;
-    for (const entry of record.imports) {
-      if (entry.dynamic) continue;
-      const provided = entry.kind === 'module' ? this.exportNames(entry.module!) : this.externalNames(entry.specifier);
-      for (const name of entry.names) {
-        if (name !== '*' && !provided.has(name) && !(entry.kind === 'external' && name === 'default' && this.externals.get(entry.specifier)?.default !== undefined)) {
-          throw missingExport(entry.specifier, name, instance.url);
+  /** InitializeEnvironment's checks: every re-export and import resolves. */
+  private checkLinks(instance: Instance, linker: Linker): void {
+    const { record, url } = instance;
+    const base = instance.source.base;
+    if (record.indirect) {
+      for (const name of Object.keys(record.indirect)) {
+        const resolution = linker.resolveExport(instance.path, name);
+        if (resolution === null || resolution === 'ambiguous') {
+          const entry = record.imports[record.indirect[name]![0]]!;
+          const imported = record.indirect[name]![1];
+          throw resolution === null ? new SyntaxError(`Detected cycle or missing export while resolving name '${imported}' in '${entry.specifier}' (re-exported as '${name}' by ${url})`) : ambiguousExport(entry.specifier, imported, url);
         }
       }
     }
-    const star = new Map<string, Namespace>();
-    const all = this.exportNames(instance.path);
-    for (const index of record.star) {
-      const entry = record.imports[index]!;
-      const sourceNamespace = entry.kind === 'module' ? this.namespaceOf(entry.module!) : this.externals.get(entry.specifier)!;
-      const names = entry.kind === 'module' ? this.exportNames(entry.module!) : this.externalNames(entry.specifier);
-      for (const name of names.keys()) if (all.has(name) && !record.exports.includes(name) && !star.has(name)) star.set(name, sourceNamespace);
+    for (const entry of record.imports) {
+      if (entry.dynamic) continue;
+      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? new URL(entry.module!, base).href : this.externalUrl(entry.specifier));
+      for (const name of entry.names) {
+        if (name === '*') continue;
+        if (entry.kind === 'module') {
+          const resolution = linker.resolveExport(entry.module!, name);
+          if (resolution === null) throw missingExport(entry.specifier, name, url);
+          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
+        } else if (!Object.hasOwn(this.externals.get(externalKey(entry.specifier, entry.attributes))!, name)) {
+          throw missingExport(entry.specifier, name, url);
+        }
+      }
     }
-    defineBindings(instance.namespace, instance.getters, star);
   }
 
-  /** ESM evaluation: dependencies first, in import order; a module in progress (a cycle) is skipped. */
-  private evaluate(instance: Instance): void | Promise<void> {
-    switch (instance.status) {
-      case 'evaluated':
-        return undefined;
-      case 'evaluating':
-        return undefined;
-      case 'evaluating-async':
-        return instance.evaluation;
-      case 'errored':
-        throw instance.error;
-      case 'linked':
-        break;
-      default: {
-        const never: never = instance.status;
-        throw new Error(`unknown status ${String(never)}`);
+  /** Shows every name of a module's namespace on its face, bound to the versions `versionOf` gives. */
+  private linkFace(instance: Instance, linker: Linker, versionOf: (path: string) => Instance = (path) => this.instances.get(path)!): void {
+    const { record, path } = instance;
+    const names = linker.names(path);
+    for (const name of names) {
+      const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
+      const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
+      const owner = binding.module === path ? instance : binding.module.startsWith('external:') ? null : versionOf(binding.module);
+      this.bind(instance.namespace, name, binding, owner);
+    }
+    setNames(instance.namespace, names);
+  }
+
+  private ownersOf(face: Namespace): Map<string, Instance | null> {
+    let owners = this.owners.get(face);
+    if (!owners) {
+      owners = new Map();
+      this.owners.set(face, owners);
+    }
+    return owners;
+  }
+
+  /**
+   * Shows a resolved binding as `key` on a namespace face: the exporting version's value, kept
+   * current by its writes (publish), or a getter while it is in its TDZ or when it is an
+   * external's (Node's namespace: nothing mirrors its writes). The face leaves the version it
+   * showed before, whose writes stop reaching it.
+   */
+  private bind(face: Namespace, key: string, binding: Binding, owner: Instance | null): void {
+    const owners = this.ownersOf(face);
+    const previous = owners.get(key);
+    if (previous && previous !== owner) {
+      for (const [name, targets] of previous.targets) {
+        const kept = targets.filter(([target, shown]) => target !== face || shown !== key);
+        if (kept.length !== targets.length) previous.targets.set(name, kept);
       }
     }
-    instance.status = 'evaluating';
-    const fail = (error: unknown): never => {
-      instance.status = 'errored';
-      instance.error = error;
-      throw error;
-    };
-    const waits: Promise<void>[] = [];
+    owners.set(key, owner);
+    if (binding.module.startsWith('external:')) {
+      const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
+      const name = binding.name;
+      bindGetter(face, key, name === null ? () => namespace : () => namespace[name]);
+      return;
+    }
+    if (binding.name === null) {
+      const target = this.namespaceOf(binding.module);
+      bindGetter(face, key, () => exactNamespace(target));
+      return;
+    }
+    const exporter = owner!;
+    let targets = exporter.targets.get(binding.name);
+    if (!targets) {
+      targets = [];
+      exporter.targets.set(binding.name, targets);
+    }
+    if (!targets.some(([target, name]) => target === face && name === key)) targets.push([face, key]);
+    const getter = exporter.getters[binding.name]!;
+    let value: unknown;
     try {
-      for (const dep of instance.deps) {
-        const pending = this.evaluate(dep);
-        if (pending) waits.push(pending);
-      }
-    } catch (error) {
-      // Dependencies already evaluating asynchronously may reject later: that is this same
-      // failure's consequence, not an unhandled rejection of its own.
-      for (const pending of waits) pending.catch(() => {});
-      fail(error);
+      value = getter();
+    } catch {
+      // In its TDZ: the getter throws the ReferenceError until the declaration publishes a value.
+      bindGetter(face, key, getter);
+      return;
     }
-    const run = (): void | Promise<void> => {
-      const step = instance.generator.next();
-      if (!instance.record.tla) return undefined;
-      return (step as Promise<unknown>).then(() => undefined);
-    };
-    const finish = (pending: void | Promise<void>): void | Promise<void> => {
-      if (!pending) {
-        instance.status = 'evaluated';
-        return undefined;
-      }
-      instance.status = 'evaluating-async';
-      instance.evaluation = pending.then(
-        () => {
-          instance.status = 'evaluated';
-        },
-        (error: unknown) => {
-          instance.status = 'errored';
-          instance.error = error;
-          throw error;
-        },
-      );
-      return instance.evaluation;
-    };
-    if (waits.length > 0) return finish(Promise.all(waits).then(run));
+    bindValue(face, key, value);
+  }
+
+  /** A write of an exported binding in its module: every face that shows it takes the value. */
+  private publish(owner: Instance, name: string, value: unknown): void {
+    const targets = owner.targets.get(name);
+    if (targets) for (const [face, key] of targets) bindValue(face, key, value);
+  }
+
+  /**
+   * Applies the next snapshot version as one transaction: every changed module loaded here, and
+   * every importer that must re-run up to an accepting boundary, gets a new version; they are
+   * instantiated, linked and evaluated, then the accept callbacks run; only then is it
+   * committed (the replaced versions' dispose handlers run, each once). Any failure rolls back:
+   * the old versions keep running and the new ones are dropped. Swaps run one at a time.
+   */
+  swap(next: ModuleSource, options: SwapOptions = {}): Promise<SwapResult> {
+    const run = this.swapping.then(() => this.transaction(next, options));
+    this.swapping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
+    const started = performance.now();
+    const previous = this.current;
+    const loaded = new Map([...this.instances].map(([path, instance]) => [path, { path, record: instance.record, hot: instance.hot }]));
+    const plan = planSwap(loaded, next.manifest, options.forced ?? []);
+    const modules: SwappedModule[] = [
+      ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
+      ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),
+    ];
+    const report = (status: SwapResult['status'], extra: Partial<SwapResult> = {}): SwapResult => ({
+      status,
+      version: next.manifest.version,
+      previousVersion: previous.manifest.version,
+      modules,
+      reran: [...plan.rerun].sort(),
+      unaccepted: plan.unaccepted,
+      durationMs: performance.now() - started,
+      ...extra,
+    });
+    if (plan.rerun.size === 0 && plan.removed.length === 0) {
+      this.current = next;
+      this.linker = this.linkerFor(next.manifest);
+      return report('unchanged');
+    }
+    if ((plan.unaccepted.length > 0 || plan.declined) && options.restartOnUnaccepted) return report('unaccepted');
+    this.emit('livemod:beforeUpdate', { version: next.manifest.version, modules: modules.map((module) => module.path) });
+
+    const isNew = (path: string): boolean => plan.rerun.has(path) || !this.instances.has(path);
+    const fresh: Instance[] = [];
+    const nextLinker = this.linkerFor(next.manifest);
+    // Faces whose bindings come from a replaced version: they are re-linked to the new one.
+    const relink = new Set<Instance>();
     try {
-      return finish(run());
+      await this.load(next, [...plan.rerun], isNew);
+      const made = new Map<string, Instance>();
+      withoutCompileCache(() => {
+        for (const path of plan.rerun) this.instantiateTree(next, path, fresh, made, isNew);
+      });
+      const versionOf = (path: string): Instance => made.get(path) ?? this.instances.get(path)!;
+      for (const instance of fresh) this.checkLinks(instance, nextLinker);
+      // Importers that stay must still find every name they import from the new versions.
+      for (const instance of this.instances.values()) if (!made.has(instance.path) && !plan.removed.includes(instance.path)) this.checkLinks(instance, nextLinker);
+      for (const path of plan.rerun) {
+        const old = this.instances.get(path);
+        if (!old) continue;
+        for (const targets of old.targets.values()) {
+          for (const [face] of targets) {
+            const shown = this.instanceOfFace(face);
+            if (shown && !made.has(shown.path)) relink.add(shown);
+          }
+        }
+      }
+      for (const instance of fresh) this.linkFace(instance, nextLinker, versionOf);
+      for (const instance of relink) this.linkFace(instance, nextLinker, versionOf);
+      // Evaluate the new versions (dependencies first, as any import does).
+      const pending = fresh.map((instance) => evaluate(instance));
+      for (const promise of pending) promise.catch(() => undefined);
+      await Promise.all(pending);
+      await runAll(this.acceptCallbacks(plan, made));
     } catch (error) {
-      return fail(error);
+      // Roll back: faces show the versions they showed before; the new versions are dropped.
+      for (const instance of [...fresh.filter((made) => this.instances.has(made.path)).map((made) => this.instances.get(made.path)!), ...relink]) {
+        this.linkFace(instance, this.linker);
+      }
+      // The new versions' own dispose handlers do not run: they would act on state the old
+      // versions still use (a server kept in hot.data).
+      this.discard(fresh);
+      this.emit('livemod:error', { version: next.manifest.version, error });
+      return report('failed', { error });
     }
+    // Commit.
+    const replaced: Instance[] = [];
+    for (const instance of fresh) {
+      const old = this.instances.get(instance.path);
+      if (old) replaced.push(old);
+      instance.state = 'current';
+      this.instances.set(instance.path, instance);
+    }
+    const pruned: Instance[] = [];
+    for (const path of plan.removed) {
+      const old = this.instances.get(path)!;
+      this.instances.delete(path);
+      pruned.push(old);
+    }
+    this.current = next;
+    this.linker = nextLinker;
+    for (const instance of this.instances.values()) {
+      // Non-replaced versions must not keep the replaced ones alive.
+      instance.deps.forEach((dep, index) => {
+        if (dep.state !== 'current') {
+          const now = this.instances.get(dep.path);
+          if (now) instance.deps[index] = now;
+        }
+      });
+      if (instance.evaluation.cycleRoot && instance.evaluation.cycleRoot.evaluation !== instance.evaluation && (instance.evaluation.cycleRoot as Instance).state !== 'current') instance.evaluation.cycleRoot = instance;
+      if (instance.evaluation.status === 'evaluated') instance.evaluation.asyncParents.length = 0;
+    }
+    for (const old of [...replaced, ...pruned]) {
+      old.state = 'replaced';
+      old.targets.clear();
+      old.listeners.clear();
+      const token = {};
+      this.retained.set(token, { path: old.path, url: old.url });
+      freed.register(old, { url: old.url, retained: this.retained, token });
+    }
+    await this.runHandlers([
+      ...replaced.flatMap((old) => old.hot.dispose.map((handler) => () => handler(this.hotData.get(old.path)!))),
+      ...pruned.flatMap((old) => [...old.hot.dispose, ...old.hot.prune].map((handler) => () => handler(this.hotData.get(old.path)!))),
+    ]);
+    for (const old of pruned) this.hotData.delete(old.path);
+    this.emit('livemod:afterUpdate', { version: next.manifest.version, modules: modules.map((module) => module.path) });
+    return report('applied');
+  }
+
+  /** The current version whose face this is. */
+  private instanceOfFace(face: Namespace): Instance | undefined {
+    const path = this.facePaths.get(face);
+    return path === undefined ? undefined : this.instances.get(path);
+  }
+
+  private acceptCallbacks(plan: SwapPlan, made: ReadonlyMap<string, Instance>): (() => unknown)[] {
+    const callbacks: (() => unknown)[] = [];
+    for (const path of plan.selfAccepted) {
+      const old = this.instances.get(path);
+      const now = made.get(path);
+      if (!old || !now) continue;
+      for (const callback of old.hot.selfAccept ?? []) callbacks.push(() => callback(exactNamespace(now.namespace) as Record<string, unknown>));
+    }
+    for (const [importer, indices] of plan.depAccepted) {
+      const hot = this.instances.get(importer)!.hot;
+      for (const index of indices) {
+        const entry = hot.depAccepts[index]!;
+        const modules = entry.deps.map((dep) => (made.has(dep) ? (exactNamespace(made.get(dep)!.namespace) as Record<string, unknown>) : undefined));
+        callbacks.push(() => entry.callback(modules));
+      }
+    }
+    return callbacks;
+  }
+
+  /** Dispose and prune handlers: each runs once; a failure is reported, not thrown (the swap is done). */
+  private async runHandlers(handlers: (() => unknown)[]): Promise<void> {
+    for (const handler of handlers) {
+      try {
+        await handler();
+      } catch (error) {
+        this.emit('livemod:error', { error });
+      }
+    }
+  }
+
+  private emit(event: string, payload: unknown): void {
+    for (const instance of this.instances.values()) {
+      for (const callback of instance.listeners.get(event) ?? []) {
+        try {
+          callback(payload);
+        } catch {
+          // A listener's failure is its own; the update goes on.
+        }
+      }
+    }
+  }
+
+  /**
+   * Replaced module versions not freed yet. Right after a swap that is every one replaced; once
+   * the garbage collector has run (and its finalizers, in a later task), only those something
+   * still holds — a timer, a listener or a closure the program kept.
+   */
+  retainedVersions(): RetainedVersion[] {
+    return [...this.retained.values()];
+  }
+
+  /** Module paths loaded now, with the blob hash of the running version. */
+  loadedModules(): Map<string, string> {
+    return new Map([...this.instances].map(([path, instance]) => [path, instance.record.blob.hash]));
   }
 
   private resolveFrom(specifier: string, importer: string): Resolution {
-    const known = this.record(importer).imports.find((entry) => entry.specifier === specifier);
+    const known = this.recordIn(this.current.manifest, importer).imports.find((entry) => entry.specifier === specifier);
     if (known) {
       if (known.kind === 'module') return { kind: 'module', module: known.module! };
       if (known.kind === 'external') return { kind: 'external' };
       return { kind: 'unresolved', reason: known.reason ?? 'unresolved at build time' };
     }
-    const modules = this.source.manifest.modules;
+    const modules = this.current.manifest.modules;
     return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
   }
 
-  /** `import(specifier)` from a live module. */
-  dynamicImport(specifier: string, importer: string): Promise<Namespace> {
-    const target = this.resolveFrom(specifier, importer);
-    if (target.kind === 'module') return this.import(target.module);
-    if (target.kind === 'external') return this.loadExternal(specifier, importer);
-    return Promise.reject(moduleNotFound(specifier, this.urlOf(importer), target.reason));
+  /**
+   * `import(specifier, options)` from a live module. The arguments are converted and checked
+   * synchronously, as the spec orders it, but every failure is a rejection; loading and
+   * evaluation happen after the caller has gone on.
+   */
+  dynamicImport(specifier: unknown, options: unknown, importer: string): Promise<unknown> {
+    let request: ReturnType<typeof importArguments>;
+    try {
+      request = importArguments(specifier, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve().then(async () => {
+      const target = this.resolveFrom(request.specifier, importer);
+      if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      checkAttributes(this.urlOf(target.module), target.module.endsWith('.json'), request.attributes);
+      return this.import(target.module);
+    });
+  }
+
+  /** `import.source(specifier)`: JavaScript modules have no source object, so it rejects once the module is found. */
+  private sourceImport(specifier: unknown, options: unknown, importer: string): Promise<unknown> {
+    let request: ReturnType<typeof importArguments>;
+    try {
+      request = importArguments(specifier, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve().then(() => {
+      const target = this.resolveFrom(request.specifier, importer);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      throw sourcePhaseError(target.kind === 'module' ? this.urlOf(target.module) : this.externalUrl(request.specifier));
+    });
   }
 
   /** `import.meta.resolve(specifier)` from a live module. */
@@ -372,7 +748,8 @@ export class Registry {
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
   }
 
-  private meta(path: string, url: string): Record<string, unknown> {
+  private meta(instance: Instance, data: Record<string, unknown>): Record<string, unknown> {
+    const { path, url } = instance;
     const meta = Object.create(null) as Record<string, unknown>;
     meta.url = url;
     meta.resolve = (specifier: string): string => this.resolve(specifier, path);
@@ -381,6 +758,34 @@ export class Registry {
       meta.filename = filename;
       meta.dirname = filename.slice(0, filename.lastIndexOf('/')) || '/';
     }
+    let hot: HotContext | undefined;
+    Object.defineProperty(meta, 'hot', {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        hot ??= createHotContext(instance.hot, data, {
+          resolve: (specifier) => {
+            const target = this.resolveFrom(specifier, path);
+            return target.kind === 'module' ? target.module : null;
+          },
+          invalidate: () => {
+            void this.swap(this.current, { forced: [path] });
+          },
+          on: (event, callback) => {
+            let set = instance.listeners.get(event);
+            if (!set) {
+              set = new Set();
+              instance.listeners.set(event, set);
+            }
+            set.add(callback);
+          },
+          off: (event, callback) => {
+            instance.listeners.get(event)?.delete(callback);
+          },
+        });
+        return hot;
+      },
+    });
     return meta;
   }
 }

@@ -10,6 +10,8 @@ type MapLoader = () => string | null;
 interface Known {
   readonly load: MapLoader;
   map?: TraceMap | null;
+  /** Module versions compiled under this URL and not freed yet (one URL can return after a revert). */
+  users: number;
 }
 
 const known = new Map<string, Known>();
@@ -17,8 +19,23 @@ let installed = false;
 
 /** Registers the source map of a compiled module; `url` is the file name it was compiled under. */
 export function registerSourceMap(url: string, load: MapLoader): void {
-  known.set(url, { load });
+  const entry = known.get(url);
+  if (entry) entry.users += 1;
+  else known.set(url, { load, users: 1 });
   install();
+}
+
+/** A module version compiled under `url` was freed: its map goes when no version uses the URL. */
+export function forgetSourceMap(url: string): void {
+  const entry = known.get(url);
+  if (!entry) return;
+  entry.users -= 1;
+  if (entry.users <= 0) known.delete(url);
+}
+
+/** How many module URLs have a source map registered (for the retained-memory report). */
+export function sourceMapCount(): number {
+  return known.size;
 }
 
 function traceMap(url: string): TraceMap | null {

@@ -6,14 +6,19 @@ import { watch, type FSWatcher } from 'chokidar';
 import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import type { BuildResult, SnapshotBuilder } from '../build/index.ts';
+import { formatBroken, type BuildResult, type SnapshotBuilder } from '../build/index.ts';
 
 export interface WatchOptions {
   readonly builder: SnapshotBuilder;
   /** A build that changed at least one blob. */
   readonly onBuild: (result: BuildResult) => void;
-  /** A build that failed (a syntax error mid-edit): the previous snapshot stays current. */
+  /**
+   * A build that failed, or one in which a module that parsed in the last published build no
+   * longer does (a save mid-edit): the previous snapshot stays current.
+   */
   readonly onError: (error: unknown) => void;
+  /** Modules already published broken (they never parsed): they do not hold a build back. */
+  readonly broken?: Iterable<string>;
   /** Quiet time before a build starts, so a burst of saves makes one build. */
   readonly debounceMs?: number;
   /** When to look at a changed path again, past chokidar's change throttle. */
@@ -69,13 +74,25 @@ export function watchFolder(options: WatchOptions): FolderWatch {
     return true;
   };
 
+  // A file that never parsed is published marked, as any build does; a file that parsed in the
+  // last published build and no longer does is a save mid-edit, and its build is held back.
+  let published = new Set(options.broken);
+
   const run = (): void => {
     timer = undefined;
     if (closed || rootGone()) return;
     // build() is synchronous: events that land meanwhile queue up and schedule the next build.
     try {
       const result = builder.build();
-      if (result.changed.length > 0) options.onBuild(result);
+      if (result.changed.length === 0) return;
+      const newly = result.broken.filter((item) => !published.has(item.path));
+      if (newly.length > 0) {
+        const more = newly.length > 1 ? ` (and ${newly.length - 1} more)` : '';
+        options.onError(new LivemodError('build', ErrorCodes.BUILD_FAILED, `${formatBroken(newly[0]!)}${more}; still serving the last version until it parses again`, { path: newly[0]!.path, line: newly[0]!.line, column: newly[0]!.column }));
+        return;
+      }
+      published = new Set(result.broken.map((item) => item.path));
+      options.onBuild(result);
     } catch (error) {
       options.onError(error);
     }

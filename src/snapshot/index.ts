@@ -9,7 +9,7 @@ export {
 } from './keys.ts';
 export {
   ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, manifestBlobs,
-  type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleRecord, type SignedManifest,
+  type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type SignedManifest,
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
 export {

@@ -11,7 +11,7 @@ export const ENVELOPE_FORMAT = 'livemod/envelope@2';
 /** Most signatures an envelope may carry (key rotation needs two): the header stays a few hundred bytes. */
 export const MAX_SIGNATURES = 4;
 /** The module format the blobs are written in (see src/snapshot/transform.ts). */
-export const MODULE_FORMAT = 'livemod/fn@1';
+export const MODULE_FORMAT = 'livemod/fn@2';
 /** Domain separation: a manifest signature can never be replayed as a signature of anything else. */
 export const SIGNATURE_CONTEXT = 'livemod manifest signature v2\n';
 
@@ -41,6 +41,18 @@ export interface ImportRecord {
   readonly dynamic: boolean;
   /** `import defer * as ns from …`. */
   readonly defer?: boolean;
+  /** `import source x from …`: a source-phase import (JS modules have no source object: link fails). */
+  readonly phase?: 'source';
+  /** Import attributes of a static import (`with { type: 'json' }`), keys sorted. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** Why a module could not be built: importing it fails with a SyntaxError at link time. */
+export interface ModuleError {
+  readonly message: string;
+  /** Where in the original file (1-based). */
+  readonly line: number;
+  readonly column: number;
 }
 
 export interface ModuleRecord {
@@ -62,6 +74,11 @@ export interface ModuleRecord {
   readonly indirect?: Readonly<Record<string, readonly [number, string]>>;
   /** Uses top-level await: evaluated as an async function. */
   readonly tla: boolean;
+  /**
+   * The module does not parse, or has an early error. Its blob is then the source as read (no
+   * map, no imports or exports), and importing it fails with a SyntaxError at link time.
+   */
+  readonly error?: ModuleError;
 }
 
 export interface Manifest {

@@ -101,14 +101,12 @@ function selfReference(specifier: string, info: PackageInfo, tree: ResolveTree):
   const name = info.name;
   if (name === null || (specifier !== name && !specifier.startsWith(`${name}/`))) return null;
   const subpath = specifier === name ? '.' : `.${specifier.slice(name.length)}`;
-  if (info.exports !== undefined && info.exports !== null) {
-    const found = lookup(info.exports, subpath);
-    if (found === null) return { kind: 'unresolved', reason: `package.json "exports" of "${name}" has no entry for "${subpath}" under the conditions ${CONDITIONS.join(', ')}` };
-    return resolveInTree(found, tree, specifier);
-  }
-  // Without an exports map Node refuses self-reference; a folder being published has no
-  // second copy to confuse it with, so fall back to "main" and plain subpaths.
-  return resolveInTree(subpath === '.' ? (info.main ?? '.') : subpath, tree, specifier);
+  // Without an exports map Node does not self-reference: the name is looked up in node_modules
+  // like any package, so here it is an external.
+  if (info.exports === undefined || info.exports === null) return null;
+  const found = lookup(info.exports, subpath);
+  if (found === null) return { kind: 'unresolved', reason: `package.json "exports" of "${name}" has no entry for "${subpath}" under the conditions ${CONDITIONS.join(', ')}` };
+  return resolveInTree(found, tree, specifier);
 }
 
 export function resolveSpecifier(specifier: string, importer: string, tree: ResolveTree): Resolution {
@@ -139,6 +137,10 @@ export function defaultEntry(tree: ResolveTree): string | null {
   if (info?.name) {
     const self = resolveSpecifier(info.name, 'package.json', tree);
     if (self.kind === 'module') return self.module;
+  }
+  if (info?.main) {
+    const main = resolveInTree(info.main, tree, info.main);
+    if (main.kind === 'module') return main.module;
   }
   for (const name of ['main', 'index', 'src/main', 'src/index']) {
     for (const extension of EXTENSIONS.slice(0, 6)) if (tree.has(name + extension)) return name + extension;

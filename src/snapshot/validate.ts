@@ -72,8 +72,8 @@ function stringArray(value: unknown, path: Path): string[] {
   return value as string[];
 }
 
-const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'indirect', 'tla'];
-const IMPORT_FIELDS = ['specifier', 'kind', 'module', 'reason', 'line', 'column', 'names', 'dynamic', 'defer'];
+const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'indirect', 'tla', 'error'];
+const IMPORT_FIELDS = ['specifier', 'kind', 'module', 'reason', 'line', 'column', 'names', 'dynamic', 'defer', 'phase', 'attributes'];
 
 function checkModule(value: unknown, path: Path): void {
   const record = object(value, path);
@@ -100,6 +100,11 @@ function checkModule(value: unknown, path: Path): void {
     stringArray(entry.names, sub('names'));
     if (typeof entry.dynamic !== 'boolean') fail(sub('dynamic'), 'a boolean');
     if (entry.defer !== undefined && entry.defer !== true) fail(sub('defer'), 'true or absent');
+    if (entry.phase !== undefined && entry.phase !== 'source') fail(sub('phase'), '"source" or absent');
+    if (entry.attributes !== undefined) {
+      const attributes = object(entry.attributes, sub('attributes'));
+      for (const key in attributes) string(attributes[key], () => `${text(sub('attributes'))}[${JSON.stringify(key)}]`);
+    }
   }
   stringArray(record.exports, field('exports'));
   const star = record.star;
@@ -118,6 +123,13 @@ function checkModule(value: unknown, path: Path): void {
     }
   }
   if (typeof record.tla !== 'boolean') fail(field('tla'), 'a boolean');
+  if (record.error !== undefined) {
+    const error = object(record.error, field('error'));
+    only(error, field('error'), ['message', 'line', 'column']);
+    string(error.message, () => `${text(path)}.error.message`);
+    count(error.line, () => `${text(path)}.error.line`, 1);
+    count(error.column, () => `${text(path)}.error.column`, 1);
+  }
 }
 
 /** Throws ERR_LIVEMOD_MANIFEST_INVALID naming the first field that is wrong. */

@@ -1,0 +1,166 @@
+// Hot swap at the registry: a real local build, edited on disk, rebuilt and swapped in place.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { test } from 'node:test';
+import { localSource } from '../src/client/local.ts';
+import { Registry, type Namespace, type SwapOptions, type SwapResult } from '../src/runtime/index.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+function liveFolder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): { registry: Registry; dir: string; edit(files: Record<string, string | null>, options?: SwapOptions): Promise<SwapResult>; run(path: string): Promise<Namespace> } {
+  const dir = tempDir(t);
+  writeFiles(dir, files);
+  const registry = new Registry(localSource(dir), { externalsFrom: `${pathToFileURL(dir).href}/` });
+  return {
+    registry,
+    dir,
+    run: (path) => registry.import(path),
+    edit(changes, options = {}) {
+      for (const [path, text] of Object.entries(changes)) {
+        if (text === null) rmSync(join(dir, path));
+        else writeFiles(dir, { [path]: text });
+      }
+      return registry.swap(localSource(dir), options);
+    },
+  };
+}
+
+const LOG = { 'log.js': 'export const log = [];' };
+
+test('a self-accepting module takes its new version in place: importers see new bindings, state in hot.data survives, the old dispose runs once after', async (t) => {
+  const counter = (step: number) => `
+    import { log } from './log.js';
+    const state = import.meta.hot.data.state ??= { count: 0 };
+    export function bump() { state.count += ${step}; return state.count; }
+    export const version = ${step};
+    export const url = import.meta.url;
+    import.meta.hot.accept((next) => log.push('accepted ' + next.version));
+    import.meta.hot.dispose((data) => log.push('disposed ${step} with count ' + data.state.count));
+    log.push('evaluated ${step}');`;
+  const app = liveFolder(t, { ...LOG, 'counter.js': counter(1), 'main.js': 'import { bump, version } from "./counter.js"; export const read = () => [version, bump()];' });
+  const main = await app.run('main.js');
+  const read = main.read as () => [number, number];
+  assert.deepEqual(read(), [1, 1]);
+  assert.deepEqual(read(), [1, 2]);
+  const result = await app.edit({ 'counter.js': counter(10) });
+  assert.equal(result.status, 'applied', String(result.error));
+  assert.deepEqual(result.reran, ['counter.js']);
+  assert.deepEqual(read(), [10, 12], 'the importer reads the new version, and the state carried over');
+  const { log } = await app.run('log.js') as { log: string[] };
+  assert.deepEqual(log, ['evaluated 1', 'evaluated 10', 'accepted 10', 'disposed 1 with count 2']);
+  const counterNs = await app.run('counter.js');
+  assert.match(counterNs.url as string, /counter\.js\?v=[0-9a-f]{12}$/);
+});
+
+test('an importer that accepts a dependency gets its new namespace and is not re-run', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    'dep.js': 'export const value = "one";',
+    'main.js': `import { log } from './log.js'; import { value } from './dep.js';
+      log.push('main ran');
+      import.meta.hot.accept('./dep.js', (next) => log.push('main got ' + next.value + ', binding reads ' + value));
+      export const read = () => value;`,
+  });
+  const main = await app.run('main.js');
+  const result = await app.edit({ 'dep.js': 'export const value = "two";' });
+  assert.equal(result.status, 'applied', String(result.error));
+  assert.deepEqual(result.reran, ['dep.js']);
+  assert.equal((main.read as () => string)(), 'two');
+  const { log } = await app.run('log.js') as { log: string[] };
+  assert.deepEqual(log, ['main ran', 'main got two, binding reads two']);
+});
+
+test('a change nothing accepts re-runs the chain up to the entry in place; untouched modules keep their state', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    'store.js': 'export const items = []; export let loads = 0; loads++;',
+    'view.js': 'export const label = "v1";',
+    'main.js': `import { log } from './log.js'; import { items } from './store.js'; import { label } from './view.js';
+      items.push(label); log.push('main ' + label + ' sees ' + items.length);`,
+  });
+  await app.run('main.js');
+  const result = await app.edit({ 'view.js': 'export const label = "v2";' });
+  assert.equal(result.status, 'applied', String(result.error));
+  assert.deepEqual(result.reran, ['main.js', 'view.js']);
+  assert.deepEqual(result.unaccepted, ['main.js']);
+  const { log } = await app.run('log.js') as { log: string[] };
+  assert.deepEqual(log, ['main v1 sees 1', 'main v2 sees 2']);
+  assert.equal((await app.run('store.js')).loads, 1, 'store.js was not re-run');
+  const restart = await app.edit({ 'view.js': 'export const label = "v3";' }, { restartOnUnaccepted: true });
+  assert.equal(restart.status, 'unaccepted');
+  assert.deepEqual((await app.run('log.js')).log, ['main v1 sees 1', 'main v2 sees 2'], 'with restartOnUnaccepted nothing is applied');
+});
+
+for (const [kind, edit] of [
+  ['a syntax error', 'export const value = ;'],
+  ['a throw while evaluating', 'export const value = "bad"; throw new RangeError("broken");'],
+  ['a missing export an importer needs', 'export const other = 1;'],
+  ['an accept handler that throws', 'export const value = "bad"; import.meta.hot.accept(); globalThis.__throwOnAccept = true;'],
+  ['an accept handler that rejects', 'export const value = "bad"; globalThis.__rejectOnAccept = true;'],
+] as const) {
+  test(`${kind} rolls the swap back: the old version keeps running, its dispose handler has not run, the next version applies`, async (t) => {
+    delete (globalThis as Record<string, unknown>).__throwOnAccept;
+    delete (globalThis as Record<string, unknown>).__rejectOnAccept;
+    const app = liveFolder(t, {
+      ...LOG,
+      'dep.js': `import { log } from './log.js'; export const value = "good";
+        import.meta.hot.dispose(() => log.push('disposed good'));
+        import.meta.hot.accept(async () => {
+          if (globalThis.__throwOnAccept) throw new Error('accept failed');
+          if (globalThis.__rejectOnAccept) await Promise.reject(new Error('accept rejected'));
+        });`,
+      'main.js': 'import { value } from "./dep.js"; export const read = () => value;',
+    });
+    const main = await app.run('main.js');
+    const read = main.read as () => string;
+    const failed = await app.edit({ 'dep.js': edit });
+    assert.equal(failed.status, 'failed');
+    assert.ok(failed.error instanceof Error);
+    assert.equal(read(), 'good');
+    assert.deepEqual((await app.run('log.js')).log, []);
+    assert.equal((await app.run('dep.js')).value, 'good');
+    delete (globalThis as Record<string, unknown>).__throwOnAccept;
+    delete (globalThis as Record<string, unknown>).__rejectOnAccept;
+    const fixed = await app.edit({ 'dep.js': 'export const value = "fixed"; import.meta.hot.accept();' });
+    assert.equal(fixed.status, 'applied', String(fixed.error));
+    assert.equal(read(), 'fixed');
+    assert.deepEqual((await app.run('log.js')).log, ['disposed good']);
+  });
+}
+
+test('a call already running finishes on the code it started in; later calls use the new version', async (t) => {
+  const app = liveFolder(t, {
+    'worker.js': `export async function job(gate) { const before = 'old'; await gate; return before + '-' + helper(); }
+      export function helper() { return 'old helper'; }
+      import.meta.hot.accept();`,
+    'main.js': 'export { job } from "./worker.js";',
+  });
+  const main = await app.run('main.js');
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const running = (main.job as (gate: Promise<void>) => Promise<string>)(gate);
+  const result = await app.edit({ 'worker.js': `export async function job() { return 'new'; } export function helper() { return 'new helper'; } import.meta.hot.accept();` });
+  assert.equal(result.status, 'applied', String(result.error));
+  open();
+  assert.equal(await running, 'old-old helper', 'the running call keeps its own code (and its module scope)');
+  assert.equal(await (main.job as () => Promise<string>)(), 'new');
+});
+
+test('exports added and removed by a new version; a removed module is pruned', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    'extra.js': 'import { log } from "./log.js"; export const extra = 1; import.meta.hot.prune(() => log.push("pruned extra"));',
+    'lib.js': 'export { extra } from "./extra.js"; export const a = 1; import.meta.hot.accept();',
+    'main.js': 'import * as lib from "./lib.js"; export const keys = () => Object.keys(lib); import.meta.hot.accept("./lib.js", () => {});',
+  });
+  const main = await app.run('main.js');
+  assert.deepEqual((main.keys as () => string[])(), ['a', 'extra']);
+  const result = await app.edit({ 'lib.js': 'export const a = 2, b = 3; import.meta.hot.accept();', 'extra.js': null });
+  assert.equal(result.status, 'applied', String(result.error));
+  assert.deepEqual(result.modules.map((module) => [module.path, module.to === null]), [['lib.js', false], ['extra.js', true]]);
+  assert.deepEqual(Object.keys(await app.run('lib.js')), ['a', 'b'], 'a namespace handed out after the swap shows the new names');
+  assert.deepEqual((await app.run('log.js')).log, ['pruned extra']);
+});
