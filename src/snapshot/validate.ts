@@ -103,7 +103,7 @@ function checkModule(value: unknown, path: Path): void {
     if (entry.phase !== undefined && entry.phase !== 'source') fail(sub('phase'), '"source" or absent');
     if (entry.attributes !== undefined) {
       const attributes = object(entry.attributes, sub('attributes'));
-      for (const key in attributes) string(attributes[key], () => `${text(sub('attributes'))}[${JSON.stringify(key)}]`);
+      for (const key in attributes) string(attributes[key], () => `${text(sub('attributes'))}[${quoted(key, 60)}]`);
     }
   }
   stringArray(record.exports, field('exports'));
