@@ -32,7 +32,7 @@ for (let index = 0; index < COUNT; index += 2) {
   const map = blobs[index + 1] ?? code;
   modules[`lib/m${String(index).padStart(5, '0')}.ts`] = { blob: { hash: code.hash, size: code.bytes.length }, map: { hash: map.hash, size: map.bytes.length }, imports: [], exports: ['default'], star: [], tla: false };
 }
-const snapshot = signSnapshot({ modules, entry: null, blobs: new Map() }, key, { version: 1 });
+const snapshot = signSnapshot({ name: 'bench', modules, entry: null, blobs: new Map() }, key, { version: 1 });
 
 function time(fn: () => void): number {
   const started = performance.now();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openManifest, parsePublicKey, sha256Hex } from '../src/snapshot/index.ts';
@@ -14,9 +14,10 @@ test('--help is complete for every command and exits 0; usage errors exit 2', ()
   for (const command of ['keygen', 'publish', 'serve', 'run', 'cache', 'demo']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
   const expected: Record<string, string[]> = {
     keygen: ['--out', '--json'],
-    publish: ['--out', '--key', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
-    serve: ['--port', '--host', '--key', '--token', '--tls-cert', '--tls-key', '--watch', '--strict', '--json'],
-    run: ['--key', '--token', '--offline', '--max-stale', '--cache', '--timeout', '--quiet'],
+    publish: ['--out', '--key', '--name', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
+    serve: ['--port', '--host', '--key', '--name', '--token', '--tls-cert', '--tls-key', '--watch', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
+    run: ['--key', '--app', '--token', '--offline', '--max-stale', '--cache', '--timeout', '--quiet'],
+    cache: ['ls', 'verify', 'prune', 'forget'],
     demo: ['--port', '--once'],
   };
   for (const [command, flags] of Object.entries(expected)) {
@@ -86,13 +87,46 @@ test('publish: the printed public key verifies the manifest; any changed byte of
   assert.equal(again.blobsWritten, 0, 'unchanged blobs are not rewritten');
 });
 
+test('a private key file that group or others can read is refused, saying how to fix it', (t) => {
+  const dir = tempDir(t);
+  const key = join(dir, 'k.key');
+  assert.equal(cli(['keygen', '--out', key]).status, 0);
+  assert.equal(statSync(key).mode & 0o777, 0o600, 'keygen writes 0600');
+  const publish = ['publish', EXAMPLE, '--out', join(dir, 'out')];
+  for (const [mode, command] of [[0o640, publish], [0o604, publish], [0o644, ['serve', EXAMPLE, '--port', '0']]] as const) {
+    chmodSync(key, mode);
+    const refused = cli([...command, '--key', key, '--json']);
+    assert.equal(refused.status, 1, `${command[0]} with mode ${mode.toString(8)}`);
+    const { error } = JSON.parse(refused.stdout.trim().split('\n').at(-1)!);
+    assert.equal(error.code, 'ERR_LIVEMOD_KEY_PERMISSIONS');
+    assert.match(error.message, new RegExp(`key file ${key} has mode 0${mode.toString(8)}: group or others may read it.*run \`chmod 600 ${key}\``));
+  }
+  assert.equal(existsSync(join(dir, 'out')), false, 'nothing was published');
+  chmodSync(key, 0o600);
+  assert.equal(cli(['publish', EXAMPLE, '--out', join(dir, 'out'), '--key', key]).status, 0);
+});
+
+test('publish --out where no folder can be made fails at once with OUT_INVALID', { skip: !existsSync('/proc/self') && 'needs /proc' }, (t) => {
+  const dir = tempDir(t);
+  const key = join(dir, 'k.key');
+  cli(['keygen', '--out', key]);
+  const started = performance.now();
+  const result = cli(['publish', EXAMPLE, '--out', '/proc/livemod-x/out', '--key', key, '--json']);
+  assert.equal(result.status, 1);
+  assert.equal(JSON.parse(result.stdout).error.code, 'ERR_LIVEMOD_OUT_INVALID');
+  assert.match(JSON.parse(result.stdout).error.message, /cannot create the folder \/proc\/livemod-x \(ENOENT\)/);
+  assert.ok(performance.now() - started < 30_000, 'it did not spin');
+  writeFileSync(join(dir, 'file'), '');
+  assert.match(JSON.parse(cli(['publish', EXAMPLE, '--out', join(dir, 'file', 'out'), '--key', key, '--json']).stdout).error.message, /is not a folder/);
+});
+
 test('publish refuses bad input with nothing half-written', (t) => {
   const dir = tempDir(t);
   const key = join(dir, 'k.key');
   cli(['keygen', '--out', key]);
   const otherKey = join(dir, 'other.key');
   cli(['keygen', '--out', otherKey]);
-  writeFileSync(join(dir, 'garbage.key'), 'not a key');
+  writeFileSync(join(dir, 'garbage.key'), 'not a key', { mode: 0o600 });
   const bad = cli(['publish', EXAMPLE, '--out', join(dir, 'o1'), '--key', join(dir, 'garbage.key'), '--json']);
   assert.equal(bad.status, 1);
   assert.equal(JSON.parse(bad.stdout).error.code, 'ERR_LIVEMOD_KEY_INVALID');

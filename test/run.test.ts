@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { signSnapshot } from '../src/snapshot/index.ts';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { openStore } from '../src/store/index.ts';
-import { BIN, cli } from './helpers/cli.ts';
+import { BIN, cli, runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { generateTree } from './helpers/tree.ts';
@@ -31,20 +31,6 @@ async function serve(t: TestContext, files: Record<string, string>): Promise<{ u
 }
 
 /** Like cli() but asynchronous, so several can run at once against the in-process server. */
-function runAsync(args: string[], options: { env?: NodeJS.ProcessEnv; node?: string[] } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 test('run: arguments after --, the program exit code, and a throw exiting 1 with a source-mapped stack', async (t) => {
   const { url, key } = await serve(t, PROGRAM);

@@ -41,7 +41,11 @@ test('schema and validator refuse the same damage', (t) => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- damage reaches into arbitrary depths of a parsed manifest
   const damage: [string, (m: Record<string, any>) => void][] = [
     ['unknown top-level field', (m) => (m.extra = 1)],
-    ['wrong schema', (m) => (m.schema = 'livemod/manifest@2')],
+    ['wrong schema', (m) => (m.schema = 'livemod/manifest@1')],
+    ['no app name', (m) => delete m.name],
+    ['empty app name', (m) => (m.name = '')],
+    ['app name with a control character', (m) => (m.name = 'app\u001b[2K')],
+    ['app name too long', (m) => (m.name = 'x'.repeat(129))],
     ['fractional version', (m) => (m.version = 1.5)],
     ['bad time', (m) => (m.expires = 'tomorrow')],
     ['bad key id', (m) => (m.keyId = 'XYZ')],

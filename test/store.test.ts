@@ -142,7 +142,8 @@ test('commit then read back: exact bytes, state fields, and the equal-version re
   assert.deepEqual(stored.manifestBytes, v.snapshots[0]!.sealed.bytes);
   assert.deepEqual(stored.state, state);
   const onDisk = JSON.parse(readFileSync(join(originFolder(store, ORIGIN), 'state.json'), 'utf8')) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(onDisk).sort(), ['acceptedAt', 'checkedAt', 'etag', 'keyId', 'manifestHash', 'origin', 'version']);
+  assert.deepEqual(Object.keys(onDisk).sort(), ['acceptedAt', 'checkedAt', 'etag', 'keyId', 'manifestHash', 'name', 'origin', 'version']);
+  assert.equal(state.name, v.snapshots[0]!.manifest.name, 'the app is recorded with the version floor');
 
   const again = commit(store, v, 0, '"e1b"');
   assert.equal(again.acceptedAt, state.acceptedAt);

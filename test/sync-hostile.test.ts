@@ -63,6 +63,12 @@ function writeForever(res: ServerResponse): void {
   pump();
 }
 
+/** The real manifest's header, up to where its signed bytes start: what a hostile body can begin with. */
+function envelopeHeader(): Buffer {
+  const marker = Buffer.from('],"signed":');
+  return manifestBytes.subarray(0, manifestBytes.indexOf(marker) + marker.length);
+}
+
 function sendManifest(res: ServerResponse, headers: Record<string, string> = {}): void {
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': manifestBytes.length, ...headers });
   res.end(manifestBytes);
@@ -73,9 +79,25 @@ describe('bounded bodies', () => {
   test('an endless manifest body stops at maxBytes with TOO_LARGE', async (t) => {
     const url = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(envelopeHeader());
       writeForever(res);
     });
     await rejectsWithCode(fetchManifest(url, { key: verifyKey, maxBytes: 256 * 1024 }), 'ERR_LIVEMOD_TOO_LARGE', /sent more than 262144 bytes, over the 262144-byte limit for a manifest/);
+  });
+
+  test('an endless body that is not an envelope is refused at its first bytes', async (t) => {
+    let sent = 0;
+    const url = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x5b);
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey }), 'ERR_LIVEMOD_MANIFEST_INVALID', /does not start with a livemod envelope/);
+    assert.ok(sent < 16 * 1024 * 1024, `the client stopped reading long before the 16 MiB limit (${sent} bytes written)`);
   });
 
   test('a declared Content-Length over the limit is refused before reading', async (t) => {
@@ -111,7 +133,7 @@ describe('timeouts', () => {
   test('a server that stalls after the headers fails with TIMEOUT within the stall bound', async (t) => {
     const url = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"signed":');
+      res.write(manifestBytes.subarray(0, 10));
     });
     const started = performance.now();
     await rejectsWithCode(fetchManifest(url, { key: verifyKey, stallTimeoutMs: 200, timeoutMs: 20_000 }), 'ERR_LIVEMOD_TIMEOUT', /stalled: no data for 200 ms after 10 bytes/);
@@ -127,7 +149,8 @@ describe('timeouts', () => {
   test('a trickle that never stalls still ends at the total timeout', async (t) => {
     const url = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      const timer = setInterval(() => res.write(' '), 10);
+      res.write(envelopeHeader());
+      const timer = setInterval(() => res.write('['), 10);
       res.on('close', () => clearInterval(timer));
     });
     await rejectsWithCode(fetchManifest(url, { key: verifyKey, timeoutMs: 300, stallTimeoutMs: 5_000 }), 'ERR_LIVEMOD_TIMEOUT', /did not finish within the 300 ms limit/);

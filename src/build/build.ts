@@ -2,10 +2,11 @@
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import { examineFile, listModuleFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
-import { defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
+import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 
 export interface BuildOptions {
@@ -17,6 +18,8 @@ export interface BuildOptions {
   readonly exclude: readonly string[];
   /** Module to start by default; else the package entry or main/index. */
   readonly entry: string | null;
+  /** The app name the manifest binds to; else package.json's `name`, else the folder's name. */
+  readonly name: string | null;
 }
 
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
@@ -26,6 +29,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   maxTotalBytes: 512 * 1024 * 1024,
   exclude: [],
   entry: null,
+  name: null,
 });
 
 export interface UnresolvedImport {
@@ -296,6 +300,13 @@ export class SnapshotBuilder {
     entry ??= defaultEntry(tree);
     this.records = records;
     broken.sort((a, b) => (a.path < b.path ? -1 : 1));
-    return { snapshot: { modules, entry, blobs }, unresolved, broken };
+    return { snapshot: { name: this.appName(tree.packageInfo), modules, entry, blobs }, unresolved, broken };
   }
+
+  /** The name the manifest binds to: what the user gave, else the package's, else the folder's. */
+  private appName(info: PackageInfo | null): string {
+    const [name, from] = this.options.name !== null ? [this.options.name, '--name'] : info?.name ? [info.name, 'package.json "name"'] : [basename(this.root), 'the folder name'];
+    const problem = appNameProblem(name);
+    if (problem !== null) throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `the app name from ${from} must be ${problem}; pass another with --name`, { name: name.slice(0, 200) });
+    return name;  }
 }

@@ -6,7 +6,7 @@
 // Blobs and pack are written first, the manifest last by rename: a reader sees the old
 // snapshot or the new one, never a manifest naming blobs that are not there yet.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex, signSnapshot, type BlobRef, type Manifest, type ModuleRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 
@@ -22,6 +22,33 @@ function writeAtomic(path: string, data: Uint8Array): void {
   const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
   writeFileSync(temporary, data, { mode: 0o644 });
   renameSync(temporary, path);
+}
+
+/**
+ * `mkdir -p`, one level at a time from the deepest folder that exists. Node's recursive mkdir
+ * retries forever where a parent exists but refuses children (it spun on /proc/x); here the
+ * first refusal is the error, at once.
+ */
+function makeFolders(path: string, out: string): void {
+  const missing: string[] = [];
+  let at = resolve(path);
+  while (!statSync(at, { throwIfNoEntry: false })) {
+    missing.push(at);
+    const parent = dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  const existing = statSync(at, { throwIfNoEntry: false });
+  if (existing && !existing.isDirectory()) throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create ${path}: ${at} is not a folder; pass another --out`, { out });
+  for (const folder of missing.reverse()) {
+    try {
+      mkdirSync(folder);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && statSync(folder, { throwIfNoEntry: false })?.isDirectory()) continue;
+      throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create the folder ${folder} (${code ?? 'error'}); pass an --out inside a folder you can write to`, { out, code }, { cause: error });
+    }
+  }
 }
 
 /** The version and key id of the snapshot already in OUT, if any. */
@@ -83,9 +110,9 @@ export function publishSnapshot(content: SnapshotContent, key: PublisherKey, out
     key,
     { ...options, previousVersion: Math.max(options.previousVersion ?? 0, previous?.version ?? 0) || undefined },
   );
+  makeFolders(join(out, 'blobs'), out);
+  makeFolders(join(out, 'pack'), out);
   try {
-    mkdirSync(join(out, 'blobs'), { recursive: true });
-    mkdirSync(join(out, 'pack'), { recursive: true });
     let blobsWritten = 0;
     for (const [hash, bytes] of content.blobs) {
       const path = join(out, 'blobs', hash);

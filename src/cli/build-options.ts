@@ -1,8 +1,8 @@
 // Options shared by `publish` and `serve`: how the folder is built and how long a signature lasts.
 import type { Command } from 'commander';
-import { DEFAULT_TTL_MS } from '../snapshot/index.ts';
+import { appNameProblem } from '../snapshot/index.ts';
 import { DEFAULT_BUILD_OPTIONS, formatBroken, formatUnresolved, type BuildOptions, type BuildResult } from '../build/index.ts';
-import { parseDuration, parseSize } from './options.ts';
+import { parseDuration, parseSize, usage } from './options.ts';
 import type { Output } from './output.ts';
 
 export interface BuildFlags {
@@ -11,27 +11,34 @@ export interface BuildFlags {
   maxFileSize?: string;
   maxTotalSize?: string;
   expires?: string;
+  name?: string;
 }
 
-export function addBuildOptions(command: Command): Command {
+export function addBuildOptions(command: Command, defaultTtlMs: number): Command {
   return command
+    .option('--name <name>', "the app name the manifest binds to, which clients check (default: package.json's \"name\", else the folder's name)")
     .option('--strict', 'fail on any import that resolves nowhere (for CI); without it such imports are reported and the module is published marked with them')
     .option('--entry <module>', 'module path that `livemod run <origin>` starts by default (default: the package entry, else main/index)')
     .option('--max-file-size <size>', `skip (and report) files larger than this (default ${DEFAULT_BUILD_OPTIONS.maxFileBytes / 1024 / 1024}MiB)`)
     .option('--max-total-size <size>', `refuse folders holding more module bytes than this (default ${DEFAULT_BUILD_OPTIONS.maxTotalBytes / 1024 / 1024}MiB)`)
-    .option('--expires <duration>', `how long clients may trust a signed manifest, e.g. 30d, 12h (default ${DEFAULT_TTL_MS / 86_400_000}d)`);
+    .option('--expires <duration>', `how long clients may trust a signed manifest, e.g. 30d, 12h (default ${defaultTtlMs / 86_400_000}d)`);
 }
 
-export function resolveBuildFlags(flags: BuildFlags, exclude: string[] = []): { build: Partial<BuildOptions>; ttlMs: number } {
+export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclude: string[] = []): { build: Partial<BuildOptions>; ttlMs: number } {
+  if (flags.name !== undefined) {
+    const problem = appNameProblem(flags.name);
+    if (problem !== null) throw usage(`--name must be ${problem}`);
+  }
   return {
     build: {
       strict: flags.strict === true,
       entry: flags.entry ?? null,
+      name: flags.name ?? null,
       exclude,
       ...(flags.maxFileSize ? { maxFileBytes: parseSize('--max-file-size', flags.maxFileSize) } : {}),
       ...(flags.maxTotalSize ? { maxTotalBytes: parseSize('--max-total-size', flags.maxTotalSize) } : {}),
     },
-    ttlMs: flags.expires ? parseDuration('--expires', flags.expires) : DEFAULT_TTL_MS,
+    ttlMs: flags.expires ? parseDuration('--expires', flags.expires) : defaultTtlMs,
   };
 }
 

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { formatAge } from '../client/index.ts';
+import { formatAge, parseRemoteTarget } from '../client/index.ts';
 import { formatBytes } from '../format.ts';
-import { openStore, type Store } from '../store/index.ts';
+import { normaliseOrigin, openStore, type Store } from '../store/index.ts';
+import { quoted } from '../text.ts';
 import { createOutput } from './output.ts';
 
 interface CacheFlags {
@@ -28,7 +29,7 @@ export function registerCache(program: Command): void {
     const now = Date.now();
     const lines = [`${store.dir}: ${listing.blobs} blobs, ${formatBytes(listing.bytes)}${listing.damaged ? `, ${listing.damaged} damaged entries` : ''}`];
     for (const origin of listing.origins) {
-      lines.push(`  ${origin.origin}  version ${origin.version}, ${origin.modules} modules, ${formatBytes(origin.bytesNeeded)}, confirmed ${formatAge(now - origin.checkedAt)} ago${origin.missing ? `, ${origin.missing} blobs missing` : ''}`);
+      lines.push(`  ${origin.origin}  ${quoted(origin.name)} version ${origin.version}, ${origin.modules} modules, ${formatBytes(origin.bytesNeeded)}, confirmed ${formatAge(now - origin.checkedAt)} ago${origin.missing ? `, ${origin.missing} blobs missing` : ''}`);
     }
     if (listing.origins.length === 0) lines.push('  (no origins yet: `livemod run <url>` fills it)');
     output.result({ dir: store.dir, ...listing }, lines.join('\n'));
@@ -41,6 +42,19 @@ export function registerCache(program: Command): void {
     const incomplete = report.incomplete.map((item) => `${item.origin} lacks ${item.missing.length} blobs`);
     output.result({ dir: store.dir, ...report }, `[livemod cache] checked ${report.checked} blobs: ${report.corrupt.length} corrupt (removed)${report.repaired.length ? `, ${report.repaired.length} repaired` : ''}${incomplete.length ? `; ${incomplete.join('; ')} (the next run refetches them)` : ''}`);
     if (report.corrupt.length > 0) process.exitCode = 1;
+  });
+
+  common(
+    cache
+      .command('forget')
+      .description("remove one origin's record (its last manifest, version floor and app), so the next run from it is a cold start")
+      .argument('<origin>', 'the snapshot base URL, as `cache ls` and error messages name it (e.g. http://127.0.0.1:7070/)'),
+  ).action((url: string, flags: CacheFlags) => {
+    const output = createOutput(flags.json === true);
+    const store = open(flags);
+    const origin = normaliseOrigin(parseRemoteTarget(url));
+    const forgotten = store.forgetOrigin(origin);
+    output.result({ dir: store.dir, origin, forgotten }, forgotten ? `[livemod cache] forgot ${origin}: the next run from it starts cold` : `[livemod cache] nothing recorded for ${origin} in ${store.dir}; \`livemod cache ls\` lists the origins`);
   });
 
   common(cache.command('prune').description('remove blobs the newest manifest of each origin does not need').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {

@@ -60,7 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const { code, message } = describeError(error);
-    process.stderr.write(`${message}\n`);
+    // The code ends the line, so a user (or a script reading stderr) can match on it without --json.
+    process.stderr.write(`${message} [${code}]\n`);
     if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
     return code === ErrorCodes.USAGE ? 2 : 1;
   }

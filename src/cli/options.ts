@@ -1,6 +1,6 @@
 // Parsing of option values shared by commands: sizes, durations, key files. Each parser throws
 // a usage error (exit 2) that names the option and the accepted form.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { parsePrivateKeyPem, type PublisherKey } from '../snapshot/index.ts';
 
@@ -22,10 +22,11 @@ export function parseSize(option: string, text: string): number {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
-/** "30d", "12h", "90s", "500ms" → milliseconds. */
-export function parseDuration(option: string, text: string): number {
+/** "30d", "12h", "90s", "500ms" → milliseconds; "0" too where `zero` allows it. */
+export function parseDuration(option: string, text: string, options: { zero?: boolean } = {}): number {
+  if (options.zero && /^0+(?:ms|s|m|h|d|w)?$/.test(text.trim())) return 0;
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text.trim());
-  if (!match) throw usage(`${option} "${text}" is not a duration; write e.g. 30d, 12h, 90s or 500ms`);
+  if (!match) throw usage(`${option} "${text}" is not a duration; write e.g. 30d, 12h, 90s or 500ms${options.zero ? ', or 0' : ''}`);
   const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2]!]!);
   if (!Number.isSafeInteger(ms) || ms < 1) throw usage(`${option} "${text}" is out of range`);
   return ms;
@@ -37,15 +38,30 @@ export function parsePort(text: string): number {
   return port;
 }
 
+/**
+ * Reads a publisher's private key file, refusing one that group or others may read (as ssh
+ * does): a key others can read may already be someone else's, and its signatures prove nothing.
+ * The mode is read from the open file, so the check and the read see the same file.
+ */
 export function loadPrivateKey(path: string): PublisherKey {
   let pem: string;
+  let fd: number | undefined;
   try {
-    const buffer = readFileSync(path);
-    if (buffer.byteLength > 64 * 1024) throw new LivemodError('cli', ErrorCodes.KEY_INVALID, `${path} is ${buffer.byteLength} bytes, far too large for a key file; pass the file \`livemod keygen\` wrote`);
-    pem = buffer.toString('utf8');
+    fd = openSync(path, 'r');
+    const stat = fstatSync(fd);
+    // Windows has no group/other mode bits to check: its ACLs are the user's to set.
+    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+      const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+      throw new LivemodError('cli', ErrorCodes.KEY_PERMISSIONS, `key file ${path} has mode ${mode}: group or others may read it, and a publisher key must be private; run \`chmod 600 ${path}\` (and if others did read it, make a new key with \`livemod keygen\`)`, { path, mode });
+    }
+    if (!stat.isFile()) throw new LivemodError('cli', ErrorCodes.KEY_INVALID, `${path} is not a file; pass the file \`livemod keygen\` wrote`, { path });
+    if (stat.size > 64 * 1024) throw new LivemodError('cli', ErrorCodes.KEY_INVALID, `${path} is ${stat.size} bytes, far too large for a key file; pass the file \`livemod keygen\` wrote`, { path });
+    pem = readFileSync(fd).toString('utf8');
   } catch (error) {
     if (error instanceof LivemodError) throw error;
     throw new LivemodError('cli', ErrorCodes.KEY_MISSING, `cannot read key file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); make one with \`livemod keygen --out ${path}\``, { path });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return parsePrivateKeyPem(pem, path);
 }

@@ -1,7 +1,7 @@
 // The client config file: which publisher key (and token) to use for which origin, so a
 // bootstrap does not have to carry them. `$LIVEMOD_CONFIG`, else
 // `$XDG_CONFIG_HOME/livemod/config.json`, else `~/.config/livemod/config.json`:
-//   { "origins": { "https://tools.example.com/": { "key": "ed25519:…", "token": "…" } } }
+//   { "origins": { "https://tools.example.com/": { "key": "ed25519:…", "token": "…", "app": "tools" } } }
 // The longest origin prefix of the target URL wins. Explicit options and env vars come first.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -11,6 +11,8 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 export interface OriginConfig {
   readonly key?: string;
   readonly token?: string;
+  /** The app the origin's snapshot must be of (the manifest's `name`). */
+  readonly app?: string;
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -22,7 +24,7 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function invalid(path: string, what: string): LivemodError {
-  return new LivemodError('cli', ErrorCodes.CONFIG_INVALID, `config file ${path}: ${what}; expected {"origins": {"<url prefix>": {"key": "ed25519:…", "token": "…"}}}`, { path });
+  return new LivemodError('cli', ErrorCodes.CONFIG_INVALID, `config file ${path}: ${what}; expected {"origins": {"<url prefix>": {"key": "ed25519:…", "token": "…", "app": "<name>"}}}`, { path });
 }
 
 /** The config entry for `url`, or an empty one when there is no config file. */
@@ -49,10 +51,10 @@ export function originConfig(url: URL, env: NodeJS.ProcessEnv = process.env): Or
   let best: { prefix: string; entry: OriginConfig } | undefined;
   for (const [prefix, entry] of Object.entries(origins as Record<string, unknown>)) {
     if (typeof entry !== 'object' || entry === null) throw invalid(path, `"origins"["${prefix}"] must be an object`);
-    const { key, token } = entry as Record<string, unknown>;
-    if ((key !== undefined && typeof key !== 'string') || (token !== undefined && typeof token !== 'string')) throw invalid(path, `"origins"["${prefix}"]: "key" and "token" must be strings`);
+    const { key, token, app } = entry as Record<string, unknown>;
+    if ([key, token, app].some((value) => value !== undefined && typeof value !== 'string')) throw invalid(path, `"origins"["${prefix}"]: "key", "token" and "app" must be strings`);
     if (url.href.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) {
-      best = { prefix, entry: { ...(key ? { key } : {}), ...(token ? { token } : {}) } };
+      best = { prefix, entry: { ...(key ? { key: key as string } : {}), ...(token ? { token: token as string } : {}), ...(app ? { app: app as string } : {}) } };
     }
   }
   return best?.entry ?? {};

@@ -6,12 +6,12 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type Namespace } from '../runtime/index.ts';
-import { parsePublicKey, type Manifest } from '../snapshot/index.ts';
+import { appNameProblem, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
 import { configPath, originConfig } from './config.ts';
-import { syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
+import { DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS, syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
 export interface ConnectOptions {
@@ -21,10 +21,19 @@ export interface ConnectOptions {
   readonly token?: string;
   /** Store folder (default: env LIVEMOD_CACHE, else the user's cache directory). */
   readonly cache?: string | Store;
+  /**
+   * The app the snapshot must be of (its manifest's `name`; default: the config file's entry).
+   * Without it, a client still refuses another app than the one it accepted from this URL before.
+   */
+  readonly app?: string;
   /** Never touch the network: run what the cache holds. */
   readonly offline?: boolean;
-  /** Refuse a cached version last confirmed longer ago than this many ms (offline fallback). */
+  /**
+   * Offline fallback: run a cached version only if its origin confirmed it within this many ms
+   * (default 7 days); 0 never runs a version the origin did not confirm in this sync.
+   */
   readonly maxStaleMs?: number;
+  /** One deadline for the whole sync, every request in it (default 30 s). */
   readonly timeoutMs?: number;
   /** Externals resolve as if imported from this folder (a path or file URL; default: the working directory). */
   readonly externalsFrom?: string;
@@ -49,6 +58,12 @@ export interface App {
   /** Imports a module of the snapshot by path (default: `entry`) and returns its namespace. */
   import(path?: string): Promise<Namespace>;
   close(): Promise<void>;
+}
+
+function duration(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw new LivemodError('cli', ErrorCodes.USAGE, `connect option ${name} is ${String(value)}; it must be a whole number of ms ≥ ${min}`);
+  return value;
 }
 
 function folderUrl(path: string): string {
@@ -84,11 +99,16 @@ function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | '
  */
 export async function connect(target: string | URL, options: ConnectOptions = {}): Promise<App> {
   const url = target instanceof URL ? target : parseRemoteTarget(target);
-  const configured = options.publicKey && options.token ? {} : originConfig(url);
+  const configured = options.publicKey && options.token && options.app ? {} : originConfig(url);
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
   if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, env LIVEMOD_KEY, or an entry in ${configPath()}): the key \`livemod serve\` or \`livemod keygen\` printed`);
   const key = parsePublicKey(publicKey);
   const token = options.token ?? process.env.LIVEMOD_TOKEN ?? configured.token;
+  const app = options.app ?? configured.app;
+  if (app !== undefined) {
+    const problem = appNameProblem(app);
+    if (problem !== null) throw new LivemodError('cli', ErrorCodes.USAGE, `the app to pin (--app, app) must be ${problem}: the name the publisher's manifest carries`);
+  }
   const store = typeof options.cache === 'object' ? options.cache : openStore(options.cache ? { dir: options.cache } : {});
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
   const source = await syncRemote(url, {
@@ -96,8 +116,9 @@ export async function connect(target: string | URL, options: ConnectOptions = {}
     store,
     headers: token ? { authorization: `Bearer ${token}` } : {},
     offline: options.offline === true,
-    ...(options.maxStaleMs !== undefined ? { maxStaleMs: options.maxStaleMs } : {}),
-    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    ...(app !== undefined ? { app } : {}),
+    maxStaleMs: duration('maxStaleMs', options.maxStaleMs, DEFAULT_MAX_STALE_MS, 0),
+    timeoutMs: duration('timeoutMs', options.timeoutMs, DEFAULT_SYNC_TIMEOUT_MS, 1),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     notice,

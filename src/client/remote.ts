@@ -7,6 +7,7 @@ import type { ModuleSource } from '../runtime/index.ts';
 import { manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import type { Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
+import { quoted } from '../text.ts';
 import { candidates, type Candidate } from './targets.ts';
 
 export interface SyncProgress {
@@ -22,9 +23,12 @@ export interface RemoteOptions {
   readonly headers: Readonly<Record<string, string>>;
   /** Never touch the network. */
   readonly offline: boolean;
-  /** Refuse to run a cached version last confirmed longer ago than this (ms); undefined: no bound. */
-  readonly maxStaleMs?: number;
-  readonly timeoutMs?: number;
+  /** Run a cached version (offline fallback) only if its origin confirmed it within this many ms; 0: never. */
+  readonly maxStaleMs: number;
+  /** One deadline for the whole sync, every request in it. */
+  readonly timeoutMs: number;
+  /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
+  readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
   readonly onProgress?: (progress: SyncProgress) => void;
   /** One-line notices for the user (offline fallback, refetched blobs). */
@@ -33,6 +37,11 @@ export interface RemoteOptions {
 }
 
 export type SyncedFrom = 'network' | 'not-modified' | 'offline';
+
+/** The offline fallback runs a cached version only if its origin confirmed it within a week. */
+export const DEFAULT_MAX_STALE_MS: number = 7 * 24 * 3600 * 1000;
+/** One sync, every request in it, ends within this by default. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 
 export interface RemoteSource extends ModuleSource {
   readonly from: SyncedFrom;
@@ -62,6 +71,12 @@ function unreachable(error: unknown): boolean {
   if (error.code === ErrorCodes.TIMEOUT) return status === undefined;
   if (error.code === ErrorCodes.FETCH_FAILED) return status === undefined || GATEWAY_DOWN.has(status);
   return status !== undefined && GATEWAY_DOWN.has(status);
+}
+
+/** How the origin failed, for the fallback's notice: the code, and the gateway's status if one answered. */
+function failure(error: LivemodError): string {
+  const status = httpStatus(error);
+  return status === undefined ? error.code : `${error.code}, answered ${status}`;
 }
 
 /** A 404 for the manifest: no snapshot at this candidate base, try the next one. */
@@ -98,24 +113,52 @@ interface Chosen {
   readonly from: SyncedFrom;
   readonly ageMs: number;
   readonly capabilities: Capabilities;
+  /** The origin's record as this sync found it, for a fallback if the network fails later. */
+  readonly stored: Stored | null;
   readonly commit?: { bytes: Buffer; etag: string | null };
 }
 
 type Stored = NonNullable<ReturnType<Store['readOrigin']>>;
 
+/** What every request of one sync shares: headers, the one deadline, the request log. */
+interface Transfer {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly onRequest?: (event: RequestEvent) => void;
+}
+
+function wrongApp(base: string, pinned: string, recorded: string): LivemodError {
+  return new LivemodError('sync', ErrorCodes.WRONG_APP, `--app pins ${quoted(pinned)} for ${base}, but the cache accepted app ${quoted(recorded)} from there; refused: check the URL and the pin (if the publisher really moved app ${quoted(pinned)} there, run \`livemod cache forget ${base}\` first)`, { origin: base, name: recorded, expected: pinned });
+}
+
+/** The app a manifest from this origin must name: the one pinned, else the one the store accepted there. */
+function expectedApp(candidate: Candidate, options: RemoteOptions, stored: Stored | null): string | undefined {
+  const recorded = stored?.state.name ?? undefined;
+  if (options.app !== undefined && recorded !== undefined && recorded !== options.app) throw wrongApp(candidate.base, options.app, recorded);
+  return options.app ?? recorded;
+}
+
 function fromCache(candidate: Candidate, options: RemoteOptions, why: string, stored: Stored | null): Chosen | null {
   if (!stored) return null;
   const now = options.now?.() ?? Date.now();
-  const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
   const ageMs = Math.max(0, now - stored.state.checkedAt);
-  if (options.maxStaleMs !== undefined && ageMs > options.maxStaleMs) {
-    throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and the cached version ${manifest.version} was last confirmed ${formatAge(ageMs)} ago, longer than --max-stale allows; reconnect, or raise --max-stale`, { origin: candidate.base, ageMs });
+  if (options.maxStaleMs === 0) {
+    throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and --max-stale 0 never runs a version its origin has not just confirmed; reconnect, or allow cached code with --max-stale (e.g. 1d)`, { origin: candidate.base, ageMs });
+  }
+  if (ageMs > options.maxStaleMs) {
+    throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and the cached version of ${candidate.base} was last confirmed ${formatAge(ageMs)} ago, longer than the ${formatAge(options.maxStaleMs)} --max-stale allows; reconnect, or raise --max-stale`, { origin: candidate.base, ageMs, maxStaleMs: options.maxStaleMs });
+  }
+  const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+  const app = expectedApp(candidate, options, stored);
+  if (app !== undefined && manifest.name !== app) {
+    throw new LivemodError('sync', ErrorCodes.WRONG_APP, `${why}, and the cached snapshot of ${candidate.base} is of app ${quoted(manifest.name)}, not of app ${quoted(app)}; refused`, { origin: candidate.base, name: manifest.name, expected: app });
   }
   options.notice(`[livemod sync] ${why}: running cached version ${manifest.version} of ${candidate.base}, last confirmed ${formatAge(ageMs)} ago${Date.parse(manifest.expires) < now ? ' (its signature has expired since)' : ''}`);
-  return { candidate, manifest, from: 'offline', ageMs, capabilities: {} };
+  return { candidate, manifest, from: 'offline', ageMs, capabilities: {}, stored };
 }
 
-async function choose(list: readonly Candidate[], options: RemoteOptions): Promise<Chosen> {
+async function choose(list: readonly Candidate[], options: RemoteOptions, transfer: Transfer): Promise<Chosen> {
   if (options.offline) {
     for (const candidate of list) {
       const cached = fromCache(candidate, options, 'offline (--offline)', options.store.readOrigin(candidate.base));
@@ -126,15 +169,15 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
   let lastNotFound: unknown;
   for (const candidate of list) {
     const stored = options.store.readOrigin(candidate.base);
+    const app = expectedApp(candidate, options, stored);
     let result;
     try {
       result = await fetchManifest(candidate.base, {
         key: options.key,
         etag: stored ? boundEtag(stored) : null,
-        headers: options.headers,
+        ...transfer,
         ...(stored ? { minVersion: stored.state.version } : {}),
-        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+        ...(app !== undefined ? { app } : {}),
       });
     } catch (error) {
       if (noManifestHere(error)) {
@@ -142,7 +185,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
         continue;
       }
       if (unreachable(error)) {
-        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${(error as LivemodError).code})`, stored);
+        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${failure(error as LivemodError)})`, stored);
         if (cached) return cached;
       }
       throw error;
@@ -151,16 +194,16 @@ async function choose(list: readonly Candidate[], options: RemoteOptions): Promi
     if (result.status === 'not-modified') {
       if (!stored) throw new LivemodError('sync', ErrorCodes.PROTOCOL, `${candidate.base} answered 304 to a request without If-None-Match`, { origin: candidate.base });
       const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
-      checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version });
+      checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
         options.store.touchOrigin(candidate.base, { checkedAt: now });
       } catch (error) {
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;
       }
-      return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: {} };
+      return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: {}, stored };
     }
-    return { candidate, manifest: result.manifest, from: 'network', ageMs: 0, capabilities: result.capabilities, commit: { bytes: result.bytes, etag: result.etag } };
+    return { candidate, manifest: result.manifest, from: 'network', ageMs: 0, capabilities: result.capabilities, stored, commit: { bytes: result.bytes, etag: result.etag } };
   }
   throw lastNotFound;
 }
@@ -188,8 +231,8 @@ function commitConflict(error: unknown): 'newer' | 'incomplete' | null {
   return null;
 }
 
-export async function syncRemote(url: URL, options: RemoteOptions): Promise<RemoteSource> {
-  const chosen = await choose(candidates(url), options);
+/** The chosen manifest's blobs, fetched where missing and verified, committed: the module source. */
+async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Transfer): Promise<RemoteSource> {
   const { manifest, candidate } = chosen;
   const { store } = options;
   const refs = manifestBlobs(manifest);
@@ -205,7 +248,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
   let known: Capabilities | undefined = chosen.from === 'network' ? chosen.capabilities : undefined;
   const capabilities = async (): Promise<Capabilities> => {
     if (known) return known;
-    const fresh = await fetchManifest(candidate.base, { key: options.key, headers: options.headers, minVersion: manifest.version, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
+    const fresh = await fetchManifest(candidate.base, { key: options.key, ...transfer, minVersion: manifest.version, app: manifest.name });
     known = fresh.status === 'ok' ? fresh.capabilities : {};
     return known;
   };
@@ -222,9 +265,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
     let bytes = 0;
     options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
     await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
-      headers: options.headers,
-      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...transfer,
       // Stored as each arrives: a sync cut short keeps what it got.
       onBlob: (hash, blob) => {
         store.writeBlob(hash, blob);
@@ -278,4 +319,27 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
       return store.readBlob(hash)?.toString('utf8') ?? null;
     },
   };
+}
+
+/**
+ * Syncs `url` through the store. One deadline (`timeoutMs`) covers every request the sync makes;
+ * when the origin stops answering — before the manifest, or after it while blobs are fetched —
+ * the last version accepted from it runs instead, within `maxStaleMs` of its last confirmation.
+ */
+export async function syncRemote(url: URL, options: RemoteOptions): Promise<RemoteSource> {
+  const transfer: Transfer = {
+    headers: options.headers,
+    timeoutMs: options.timeoutMs,
+    deadline: Date.now() + options.timeoutMs,
+    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+  };
+  const chosen = await choose(candidates(url), options, transfer);
+  try {
+    return await materialise(chosen, options, transfer);
+  } catch (error) {
+    if (chosen.from !== 'network' || !unreachable(error)) throw error;
+    const cached = fromCache(chosen.candidate, options, `${chosen.candidate.base} stopped answering while version ${chosen.manifest.version} was fetched (${failure(error as LivemodError)})`, chosen.stored);
+    if (!cached) throw error;
+    return materialise(cached, options, transfer);
+  }
 }

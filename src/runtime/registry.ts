@@ -8,6 +8,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
 import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
@@ -79,23 +80,24 @@ export interface RetainedVersion {
   readonly url: string;
 }
 
+// Specifiers, names and reasons come from the manifest: shown inert and bounded (src/text.ts).
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
-  const error = new Error(`Cannot find module '${specifier}' imported from ${importer}${detail ? ` (${detail})` : ''}`);
+  const error = new Error(`Cannot find module '${inert(specifier, 200)}' imported from ${importer}${detail ? ` (${inert(detail, 300)})` : ''}`);
   return Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' });
 }
 
 function missingExport(specifier: string, name: string, importer: string): SyntaxError {
-  return new SyntaxError(`The requested module '${specifier}' does not provide an export named '${name}' (imported by ${importer})`);
+  return new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`);
 }
 
 function ambiguousExport(specifier: string, name: string, importer: string): SyntaxError {
-  return new SyntaxError(`The requested module '${specifier}' contains conflicting star exports for name '${name}' (imported by ${importer})`);
+  return new SyntaxError(`The requested module '${inert(specifier, 200)}' contains conflicting star exports for name '${inert(name, 200)}' (imported by ${importer})`);
 }
 
 /** The SyntaxError of a module published marked because it does not parse. */
 function unparsable(url: string, record: ModuleRecord): SyntaxError {
   const { message, line, column } = record.error!;
-  const error = new SyntaxError(`${message} (${url}:${line}:${column})`);
+  const error = new SyntaxError(`${inert(message, 300)} (${url}:${line}:${column})`);
   error.stack = `SyntaxError: ${error.message}\n    at ${url}:${line}:${column}`;
   return error;
 }
@@ -197,7 +199,7 @@ export class Registry {
 
   private recordIn(manifest: Manifest, path: string): ModuleRecord {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module "${path}" in the snapshot at ${this.current.base}; modules there include ${Object.keys(manifest.modules).slice(0, 5).join(', ')}`, { path });
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
     return record;
   }
 

@@ -8,10 +8,14 @@ export {
   type PublisherKey, type VerifyKey,
 } from './keys.ts';
 export {
-  MANIFEST_SCHEMA, MODULE_FORMAT, SIGNATURE_CONTEXT, manifestBlobs,
+  ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, manifestBlobs,
   type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type SignedManifest,
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
-export { sealManifest, openManifest, MAX_MANIFEST_BYTES, type SealedManifest } from './seal.ts';
-export { signSnapshot, nextVersion, DEFAULT_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
+export {
+  sealManifest, sealBytes, openManifest, readEnvelope, checkEnvelopeStart, parseVerified, readManifestUnverified, EnvelopeCheck,
+  MAX_MANIFEST_BYTES, MAX_HEADER_BYTES, MAX_MANIFEST_DEPTH, MAX_MANIFEST_VALUES,
+  type Envelope, type SealedManifest,
+} from './seal.ts';
+export { signSnapshot, nextVersion, DEFAULT_TTL_MS, DEFAULT_SERVE_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
 export { resolveSpecifier, defaultEntry, type PackageInfo, type Resolution, type ResolveTree } from './resolve.ts';

@@ -3,6 +3,7 @@
 // which clients pin. The key id is derived from the public key, so it cannot be forged apart from it.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { quoted } from '../text.ts';
 import { sha256Hex } from './hash.ts';
 
 const PUBLIC_PREFIX = 'ed25519:';
@@ -63,7 +64,7 @@ export function parsePublicKey(text: string): VerifyKey {
   const body = trimmed.startsWith(PUBLIC_PREFIX) ? trimmed.slice(PUBLIC_PREFIX.length) : '';
   const raw = /^[A-Za-z0-9_-]{43}$/.test(body) ? Buffer.from(body, 'base64url') : Buffer.alloc(0);
   if (raw.length !== 32) {
-    throw new LivemodError('snapshot', ErrorCodes.KEY_INVALID, `public key "${trimmed.slice(0, 60)}" is not of the form ed25519:<43 base64url characters>; copy it whole from \`livemod keygen\` or \`livemod serve\` output`);
+    throw new LivemodError('snapshot', ErrorCodes.KEY_INVALID, `public key ${quoted(trimmed, 60)} is not of the form ed25519:<43 base64url characters>; copy it whole from \`livemod keygen\` or \`livemod serve\` output`);
   }
   const publicKey = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
   return { publicKey, ...describe(publicKey) };
@@ -75,5 +76,9 @@ export function signBytes(key: PublisherKey, data: Uint8Array): string {
 
 export function verifyBytes(key: VerifyKey, data: Uint8Array, signature: string): boolean {
   if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return false;
-  return verify(null, data, key.publicKey, Buffer.from(signature, 'base64url'));
+  const raw = Buffer.from(signature, 'base64url');
+  // The last character carries 4 unused bits: only the canonical spelling is accepted, so a
+  // signature has one text and a changed byte of it is always a failed check.
+  if (raw.toString('base64url') !== signature) return false;
+  return verify(null, data, key.publicKey, raw);
 }

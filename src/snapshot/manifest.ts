@@ -1,13 +1,19 @@
 // The manifest format (docs/protocol.md is the prose, docs/manifest.schema.json the schema).
-// A manifest is signed as canonical JSON inside an envelope: { signed, signatures }.
+// A manifest is served inside an envelope, `{"envelope","signatures","signed"}`, whose bytes up to
+// `signed` have a fixed layout: a client reads the key ids and signatures from that short header
+// and verifies them over the raw bytes of `signed` before it parses anything (src/snapshot/seal.ts).
 // Everything a later feature needs from a module is here already: imports with their bound
 // names (lazy loading, hot-swap boundaries), export names, star re-exports, top-level await.
 
-export const MANIFEST_SCHEMA = 'livemod/manifest@1';
+export const MANIFEST_SCHEMA = 'livemod/manifest@2';
+/** The envelope layout: a fixed-layout header, then the signed bytes (docs/protocol.md, "Manifest"). */
+export const ENVELOPE_FORMAT = 'livemod/envelope@2';
+/** Most signatures an envelope may carry (key rotation needs two): the header stays a few hundred bytes. */
+export const MAX_SIGNATURES = 4;
 /** The module format the blobs are written in (see src/snapshot/transform.ts). */
 export const MODULE_FORMAT = 'livemod/fn@2';
 /** Domain separation: a manifest signature can never be replayed as a signature of anything else. */
-export const SIGNATURE_CONTEXT = 'livemod manifest signature v1\n';
+export const SIGNATURE_CONTEXT = 'livemod manifest signature v2\n';
 
 export interface BlobRef {
   /** sha256 hex of the exact bytes. */
@@ -80,6 +86,12 @@ export interface Manifest {
   readonly format: typeof MODULE_FORMAT;
   /** Strictly increasing per publisher: clients refuse a lower one (rollback). */
   readonly version: number;
+  /**
+   * The app this is a snapshot of (the folder's package.json `name`, else the folder's name, or
+   * `--name`). Clients refuse a manifest naming another app than the one they accepted from (or
+   * pinned for) its origin: one key may sign many apps, and a host must not swap them.
+   */
+  readonly name: string;
   /** ISO 8601, UTC. */
   readonly created: string;
   /** ISO 8601, UTC. Clients refuse a manifest past it (freeze). */
@@ -96,11 +108,12 @@ export interface Manifest {
 
 export interface ManifestSignature {
   readonly keyId: string;
-  /** base64url ed25519 signature of SIGNATURE_CONTEXT + hex sha256 of canonicalJson(signed). */
+  /** base64url ed25519 signature of SIGNATURE_CONTEXT + hex sha256 of the raw bytes of `signed`. */
   readonly sig: string;
 }
 
 export interface SignedManifest {
+  readonly envelope: typeof ENVELOPE_FORMAT;
   readonly signed: Manifest;
   readonly signatures: readonly ManifestSignature[];
 }
@@ -114,4 +127,19 @@ export function manifestBlobs(manifest: Manifest): BlobRef[] {
     if (record.map && !seen.has(record.map.hash)) seen.set(record.map.hash, record.map);
   }
   return [...seen.values()];
+}
+
+/** Longest app name: npm's own limit on package names is 214; a folder name is rarely long. */
+export const MAX_APP_NAME = 128;
+
+/**
+ * Why `name` cannot be an app name, or null when it can: 1–128 characters, none of them a control
+ * or bidi character (a name is printed in messages and must read as what it is).
+ */
+export function appNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'a non-empty string';
+  if (name.length > MAX_APP_NAME) return `at most ${MAX_APP_NAME} characters`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/.test(name)) return 'free of control and bidi characters';
+  return null;
 }

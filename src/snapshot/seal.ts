@@ -1,11 +1,19 @@
 // Signing and opening manifests. `seal` is the publisher side, `openManifest` the client side:
-// parse → signature by the pinned key → structure → (the caller checks version and expiry).
+// header → signature by the pinned key over the raw signed bytes → bounded parse → structure →
+// (the caller checks app, version and expiry). Nothing a host sends is parsed as JSON before its
+// signature verifies: the header has a fixed layout read with one anchored regex, so a body of
+// sixteen megabytes of brackets costs a prefix compare, not a gigabyte of parse tree.
+//
+// The bytes of an envelope, exactly (docs/protocol.md, "Manifest"):
+//   {"envelope":"livemod/envelope@2","signatures":[{"keyId":"<16 hex>","sig":"<86 base64url>"}(,…){0,3}],"signed":<S>}
+// where <S> is the signed manifest's JSON and the last byte is the envelope's closing brace.
 import { createHash } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { listed } from '../text.ts';
 import { canonicalJson } from './canonical.ts';
 import { sha256Hex } from './hash.ts';
 import { signBytes, verifyBytes, type PublisherKey, type VerifyKey } from './keys.ts';
-import { SIGNATURE_CONTEXT, type Manifest, type SignedManifest } from './manifest.ts';
+import { ENVELOPE_FORMAT, MAX_SIGNATURES, SIGNATURE_CONTEXT, type Manifest, type ManifestSignature, type SignedManifest } from './manifest.ts';
 import { validateManifest } from './validate.ts';
 
 /** A manifest as served: the envelope, its exact bytes, and the ETag derived from them. */
@@ -22,15 +30,32 @@ export interface SealedManifest {
 export const MAX_MANIFEST_BYTES: number = 64 * 1024 * 1024;
 
 /**
- * What the key signs: the context string and the sha256 of the canonical text. Hash-then-sign
+ * What the key signs: the context string and the sha256 of the signed bytes. Hash-then-sign
  * keeps ed25519's own two SHA-512 passes off a megabyte-sized manifest on every rebuild and
  * every start; SHA-256's collision resistance is what the blob hashes rest on already.
  */
 function signingInput(manifestJson: string | Uint8Array): Buffer {
-  return Buffer.from(SIGNATURE_CONTEXT + createHash('sha256').update(manifestJson).digest('hex'));
+  return signingInputOf(createHash('sha256').update(manifestJson).digest('hex'));
+}
+
+/** The same, from the hex digest of the signed bytes (hashed as they streamed in). */
+function signingInputOf(digest: string): Buffer {
+  return Buffer.from(SIGNATURE_CONTEXT + digest);
 }
 
 const SIGNATURE_LENGTH = 86;
+
+const HEADER_START = Buffer.from(`{"envelope":"${ENVELOPE_FORMAT}","signatures":[`);
+const HEADER_END = '],"signed":';
+/** A version-1 envelope (`{"signatures":[…],"signed":…}`), which was parsed whole before it was checked. */
+const V1_START = Buffer.from('{"signatures":[');
+const SIGNATURE_ENTRY = /\{"keyId":"([0-9a-f]{16})","sig":"([A-Za-z0-9_-]{86})"\}/y;
+/** Longer than any valid header (MAX_SIGNATURES entries of 113 bytes plus the frame): the only bytes read before verifying. */
+export const MAX_HEADER_BYTES = 1024;
+
+/** Depth and value limits for parsing a verified manifest (real ones nest 7 deep and hold ~60 values per module). */
+export const MAX_MANIFEST_DEPTH = 32;
+export const MAX_MANIFEST_VALUES = 2_000_000;
 
 // Module records are frozen and reused across rebuilds, so their bytes are encoded once.
 const recordBytes = new WeakMap<object, Buffer>();
@@ -71,79 +96,235 @@ function manifestChunks(manifest: Manifest): Buffer[] {
   return chunks;
 }
 
+/** The parts of an envelope, split without parsing anything: the signatures from its header, and the raw signed bytes. */
+export interface Envelope {
+  readonly signatures: readonly ManifestSignature[];
+  /** The exact bytes of `signed`, which the signatures cover. */
+  readonly signed: Buffer;
+}
+
+function invalid(source: string, what: string): LivemodError {
+  return new LivemodError('snapshot', ErrorCodes.MANIFEST_INVALID, `manifest from ${source} ${what}`, { source });
+}
+
+function startsLike(buffer: Buffer, prefix: Buffer): boolean {
+  const length = Math.min(buffer.length, prefix.length);
+  return buffer.subarray(0, length).equals(prefix.subarray(0, length));
+}
+
+/**
+ * Refuses bytes that cannot begin an envelope, from as few as have arrived: a fetch calls it on
+ * the first bytes, so a body that is not a manifest is cut after a few dozen bytes, not 16 MiB.
+ */
+export function checkEnvelopeStart(prefix: Uint8Array, source: string): void {
+  const buffer = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  if (startsLike(buffer, HEADER_START)) return;
+  if (buffer.length >= V1_START.length && startsLike(buffer, V1_START)) {
+    throw invalid(source, `is a version-1 manifest, which this livemod no longer reads (it reads ${ENVELOPE_FORMAT}); the publisher must publish or serve it again with this livemod version (a cache holding one is brought up to date by the next sync online)`);
+  }
+  throw invalid(source, `does not start with a livemod envelope ({"envelope":"${ENVELOPE_FORMAT}",…); check that the URL points at a livemod server or published snapshot`);
+}
+
+interface Header {
+  readonly signatures: readonly ManifestSignature[];
+  /** Offset of the signed bytes. */
+  readonly signedStart: number;
+}
+
+/**
+ * The header from the first bytes of an envelope, or null while more are needed (`ended`: no
+ * more will come). Only the first MAX_HEADER_BYTES are ever looked at.
+ */
+function parseHeader(buffer: Buffer, source: string, ended: boolean): Header | null {
+  checkEnvelopeStart(buffer, source);
+  const text = buffer.subarray(0, MAX_HEADER_BYTES).toString('latin1');
+  const close = text.indexOf(HEADER_END, HEADER_START.length);
+  if (close === -1) {
+    if (!ended && buffer.length < MAX_HEADER_BYTES) return null;
+    throw invalid(source, buffer.length < MAX_HEADER_BYTES ? 'ends inside its envelope header (it was cut short)' : `has no end of its signature header within ${MAX_HEADER_BYTES} bytes; it was damaged, or not written by livemod`);
+  }
+  const signatures: ManifestSignature[] = [];
+  let at = HEADER_START.length;
+  while (true) {
+    SIGNATURE_ENTRY.lastIndex = at;
+    const match = SIGNATURE_ENTRY.exec(text);
+    if (!match || SIGNATURE_ENTRY.lastIndex > close) throw invalid(source, 'has a malformed signature header (each entry must be {"keyId":"<16 hex digits>","sig":"<86 base64url characters>"}); it was damaged, or not written by livemod');
+    signatures.push({ keyId: match[1]!, sig: match[2]! });
+    at = SIGNATURE_ENTRY.lastIndex;
+    if (at === close) break;
+    if (text[at] !== ',' || signatures.length === MAX_SIGNATURES) {
+      throw invalid(source, `has a malformed signature header (at most ${MAX_SIGNATURES} entries, then ${JSON.stringify(HEADER_END)}); it was damaged, or not written by livemod`);
+    }
+    at += 1;
+  }
+  return { signatures, signedStart: close + HEADER_END.length };
+}
+
+/** Splits an envelope into its signatures and signed bytes, reading only the fixed-layout header. */
+export function readEnvelope(bytes: Uint8Array, source: string): Envelope {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.length > MAX_MANIFEST_BYTES) {
+    throw new LivemodError('snapshot', ErrorCodes.TOO_LARGE, `manifest from ${source} is ${buffer.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; this is not a livemod manifest`, { source });
+  }
+  const { signatures, signedStart } = parseHeader(buffer, source, true)!;
+  if (buffer.length < signedStart + 3 || buffer[buffer.length - 1] !== 0x7d || buffer[signedStart] !== 0x7b) {
+    throw invalid(source, 'does not hold a signed object that ends with the envelope (it was cut short, or has bytes after it)');
+  }
+  return { signatures, signed: buffer.subarray(signedStart, buffer.length - 1) };
+}
+
+/** The signature by `key` among an envelope's, or ERR_LIVEMOD_WRONG_KEY naming (a few of) the ones there are. */
+function signatureBy(signatures: readonly ManifestSignature[], key: VerifyKey, source: string): ManifestSignature {
+  const signature = signatures.find((entry) => entry.keyId === key.keyId);
+  if (signature) return signature;
+  const ids = signatures.map((entry) => entry.keyId);
+  throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} is signed by key id${ids.length > 1 ? 's' : ''} ${listed(ids)}, not by the pinned key ${key.keyId}; pin the publisher's key (--key) or ask the publisher which key they use`, { source, keyId: key.keyId });
+}
+
+function badSignature(source: string, key: VerifyKey): LivemodError {
+  return new LivemodError('snapshot', ErrorCodes.SIGNATURE_INVALID, `manifest from ${source} fails its signature check with key ${key.keyId}: it was changed after signing or signed by someone else; do not run it, and tell the publisher`, { source, keyId: key.keyId });
+}
+
+/**
+ * The checks of openManifest up to the signature, run on a body as it arrives: the header as
+ * soon as its bytes are in (a wrong key or a malformed header ends the download there), the
+ * signed part hashed chunk by chunk, never copied. A hostile body of 16 MiB then costs its own
+ * chunks and a hash; only a body that verifies is joined and parsed (by openManifest).
+ */
+export class EnvelopeCheck {
+  private readonly key: VerifyKey;
+  private readonly source: string;
+  private head: Buffer = Buffer.alloc(0);
+  private signature: ManifestSignature | null = null;
+  private readonly hash = createHash('sha256');
+  /** The last byte seen: it closes the envelope and is not signed, so it is hashed only once another follows. */
+  private last = -1;
+  private signedBytes = 0;
+
+  constructor(key: VerifyKey, source: string) {
+    this.key = key;
+    this.source = source;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.signature) return this.feed(chunk);
+    // Until the header is complete the prefix is at most MAX_HEADER_BYTES plus one chunk.
+    this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    const header = parseHeader(this.head, this.source, false);
+    if (!header) return;
+    this.signature = signatureBy(header.signatures, this.key, this.source);
+    const rest = this.head.subarray(header.signedStart);
+    this.head = Buffer.alloc(0);
+    this.feed(rest);
+  }
+
+  private feed(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.last !== -1) this.hash.update(Buffer.of(this.last));
+    this.hash.update(bytes.subarray(0, bytes.length - 1));
+    this.last = bytes[bytes.length - 1]!;
+    this.signedBytes += bytes.length;
+  }
+
+  /** After the last chunk: throws unless the body is an envelope whose signature by the pinned key verifies. */
+  end(): void {
+    if (!this.signature) {
+      parseHeader(this.head, this.source, true);
+      throw invalid(this.source, 'ends inside its envelope header (it was cut short)');
+    }
+    if (this.last !== 0x7d || this.signedBytes < 3) throw invalid(this.source, 'does not hold a signed object that ends with the envelope (it was cut short, or has bytes after it)');
+    if (!verifyBytes(this.key, signingInputOf(this.hash.digest('hex')), this.signature.sig)) throw badSignature(this.source, this.key);
+  }
+}
+
+/**
+ * JSON.parse of verified bytes, after one pass that bounds their nesting and value count: a
+ * signed manifest is the publisher's word, but a key holder's bug (or a stolen key) must not be
+ * able to make every client build a parse tree of a gigabyte.
+ */
+export function parseVerified(bytes: Buffer, source: string): unknown {
+  let depth = 0;
+  let values = 1;
+  for (let index = 0; index < bytes.length; index += 1) {
+    const byte = bytes[index]!;
+    if (byte === 0x22) {
+      // Jump to the closing quote: one that is not escaped by an odd run of backslashes.
+      let end = index;
+      let escaped = true;
+      while (escaped) {
+        end = bytes.indexOf(0x22, end + 1);
+        if (end === -1) throw invalid(source, 'is not JSON inside its signed part (a string does not end)');
+        let before = end - 1;
+        while (bytes[before] === 0x5c) before -= 1;
+        escaped = (end - 1 - before) % 2 === 1;
+      }
+      index = end;
+    } else if (byte === 0x7b || byte === 0x5b) {
+      depth += 1;
+      if (depth > MAX_MANIFEST_DEPTH) throw invalid(source, `nests deeper than ${MAX_MANIFEST_DEPTH} levels; no livemod manifest does, so it is refused unparsed: tell the publisher`);
+    } else if (byte === 0x7d || byte === 0x5d) {
+      depth -= 1;
+    } else if (byte === 0x2c) {
+      values += 1;
+      if (values > MAX_MANIFEST_VALUES) throw invalid(source, `holds more than ${MAX_MANIFEST_VALUES} values; it is refused unparsed: tell the publisher`);
+    }
+  }
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalid(source, 'is not JSON inside its signed part; it was not written by livemod');
+  }
+}
+
+/** The envelope header for these signatures, ending where the signed bytes begin. */
+function envelopeHeader(signatures: readonly ManifestSignature[]): Buffer {
+  return Buffer.from(`${HEADER_START.toString('latin1')}${signatures.map((entry) => `{"keyId":"${entry.keyId}","sig":"${entry.sig}"}`).join(',')}${HEADER_END}`);
+}
+
+/** Signs `signed` (a manifest's JSON bytes, taken as they are) and returns the whole envelope. */
+export function sealBytes(signed: Uint8Array, key: PublisherKey): Buffer {
+  const sig = signBytes(key, signingInput(signed));
+  return Buffer.concat([envelopeHeader([{ keyId: key.keyId, sig }]), signed, Buffer.from('}')]);
+}
+
 /**
  * Signs a manifest. Its structure is not validated here: the builder makes records by
  * construction, tests hold them to the JSON Schema, and every client validates what it gets.
+ * The bytes are canonical JSON of the envelope (keys sort "envelope" < "signatures" < "signed").
  */
 export function sealManifest(manifest: Manifest, key: PublisherKey): SealedManifest {
   if (manifest.keyId !== key.keyId) throw new TypeError(`manifest keyId ${manifest.keyId} is not that of the signing key ${key.keyId}`);
-  // The envelope is assembled once, with a placeholder of the signature's fixed length that the
-  // signature then overwrites: the signed text is hashed as bytes, never re-encoded. Keys in
-  // canonical order: "signatures" sorts before "signed", "keyId" before "sig".
-  const head = `{"signatures":[{"keyId":"${key.keyId}","sig":"`;
-  const middle = '"}],"signed":';
-  const bytes = Buffer.concat([Buffer.from(`${head}${'A'.repeat(SIGNATURE_LENGTH)}${middle}`), ...manifestChunks(manifest), Buffer.from('}')]);
-  const signedStart = head.length + SIGNATURE_LENGTH + middle.length;
-  const sig = signBytes(key, signingInput(bytes.subarray(signedStart, bytes.length - 1)));
-  bytes.write(sig, head.length, 'latin1');
-  const envelope: SignedManifest = { signed: manifest, signatures: [{ keyId: key.keyId, sig }] };
+  // Assembled once, with a placeholder of the signature's fixed length that the signature then
+  // overwrites: the signed text is hashed as bytes in place, never copied again.
+  const head = envelopeHeader([{ keyId: key.keyId, sig: 'A'.repeat(SIGNATURE_LENGTH) }]);
+  const bytes = Buffer.concat([head, ...manifestChunks(manifest), Buffer.from('}')]);
+  const sig = signBytes(key, signingInput(bytes.subarray(head.length, bytes.length - 1)));
+  bytes.write(sig, head.length - HEADER_END.length - SIGNATURE_LENGTH - 2, 'latin1');
+  const envelope: SignedManifest = { envelope: ENVELOPE_FORMAT, signatures: [{ keyId: key.keyId, sig }], signed: manifest };
   const hash = sha256Hex(bytes);
   return { envelope, bytes, hash, etag: `"${hash}"` };
 }
 
 /**
- * Fast path: an envelope written by sealManifest holds the signed text verbatim after its
- * signatures, so the signature is checked over those bytes — the text of `signed` the envelope
- * parsed to, since a signed text is one whole JSON value — without serialising 2,000 module
- * records again. Any other layout (whitespace, key order) takes the canonical path.
- */
-const SIGNED_MARKER = Buffer.from('],"signed":');
-const ENVELOPE_START = Buffer.from('{"signatures":[');
-
-function verifySigned(bytes: Buffer, signed: unknown, key: VerifyKey, sig: string, source: string): boolean {
-  const at = bytes.indexOf(SIGNED_MARKER);
-  if (at !== -1 && bytes.subarray(0, ENVELOPE_START.length).equals(ENVELOPE_START) && bytes[bytes.length - 1] === 0x7d) {
-    if (verifyBytes(key, signingInput(bytes.subarray(at + SIGNED_MARKER.length, bytes.length - 1)), sig)) return true;
-  }
-  let input: Buffer;
-  try {
-    input = signingInput(canonicalJson(signed));
-  } catch {
-    throw new LivemodError('snapshot', ErrorCodes.MANIFEST_INVALID, `manifest from ${source} holds values canonical JSON cannot represent`, { source });
-  }
-  return verifyBytes(key, input, sig);
-}
-
-/**
- * Parses and verifies manifest bytes against a pinned key. Checks signature and structure only:
- * rollback and expiry depend on what the client accepted before, so the caller checks them.
+ * Opens manifest bytes against a pinned key: the header, then the signature over the raw signed
+ * bytes, and only then a bounded parse and the structure check. Rollback, expiry and the app
+ * depend on what the client accepted before, so the caller checks them.
  */
 export function openManifest(bytes: Uint8Array, key: VerifyKey, source: string): Manifest {
-  if (bytes.byteLength > MAX_MANIFEST_BYTES) {
-    throw new LivemodError('snapshot', ErrorCodes.TOO_LARGE, `manifest from ${source} is ${bytes.byteLength} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; this is not a livemod manifest`, { source });
-  }
-  let parsed: unknown;
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  try {
-    parsed = JSON.parse(buffer.toString('utf8'));
-  } catch {
-    throw new LivemodError('snapshot', ErrorCodes.MANIFEST_INVALID, `manifest from ${source} is not JSON; check that the URL points at a livemod server or published snapshot`, { source });
-  }
-  const envelope = parsed as Partial<SignedManifest> | null;
-  if (typeof envelope !== 'object' || envelope === null || typeof envelope.signed !== 'object' || envelope.signed === null || !Array.isArray(envelope.signatures)) {
-    throw new LivemodError('snapshot', ErrorCodes.MANIFEST_INVALID, `manifest from ${source} is not a signed envelope {signed, signatures}; check that the URL points at a livemod server or published snapshot`, { source });
-  }
-  const signature = envelope.signatures.find((entry) => typeof entry === 'object' && entry !== null && entry.keyId === key.keyId);
-  if (!signature) {
-    const ids = envelope.signatures.map((entry) => String((entry as { keyId?: unknown })?.keyId)).join(', ') || 'none';
-    throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} is signed by key id ${ids}, not by the pinned key ${key.keyId}; pin the publisher's key (--key) or ask the publisher which key they use`, { source, keyId: key.keyId });
-  }
-  if (typeof signature.sig !== 'string' || !verifySigned(buffer, envelope.signed, key, signature.sig, source)) {
-    throw new LivemodError('snapshot', ErrorCodes.SIGNATURE_INVALID, `manifest from ${source} fails its signature check with key ${key.keyId}: it was changed after signing or signed by someone else; do not run it, and tell the publisher`, { source, keyId: key.keyId });
-  }
-  const manifest = validateManifest(envelope.signed, source);
+  const envelope = readEnvelope(bytes, source);
+  const signature = signatureBy(envelope.signatures, key, source);
+  if (!verifyBytes(key, signingInput(envelope.signed), signature.sig)) throw badSignature(source, key);
+  const manifest = validateManifest(parseVerified(envelope.signed, source), source);
   if (manifest.keyId !== key.keyId) {
     throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} names key id ${manifest.keyId} but is signed by ${key.keyId}`, { source });
   }
   return manifest;
+}
+
+/**
+ * Reads a manifest without a key, for bytes this machine verified before they were written (the
+ * store's records, a publisher's own output folder): never for bytes from the network.
+ */
+export function readManifestUnverified(bytes: Uint8Array, source: string): Manifest {
+  return validateManifest(parseVerified(readEnvelope(bytes, source).signed, source), source);
 }

@@ -1,7 +1,7 @@
 // A snapshot: one signed manifest plus every blob it references, held in memory.
 // The server serves it; `publish` writes it to disk; tests make them directly.
 import type { PublisherKey } from './keys.ts';
-import { MANIFEST_SCHEMA, MODULE_FORMAT, type Manifest, type ModuleRecord } from './manifest.ts';
+import { MANIFEST_SCHEMA, MODULE_FORMAT, appNameProblem, type Manifest, type ModuleRecord } from './manifest.ts';
 import { sealManifest, type SealedManifest } from './seal.ts';
 
 export interface Snapshot {
@@ -12,6 +12,8 @@ export interface Snapshot {
 }
 
 export interface SnapshotContent {
+  /** The app's name (the builder takes it from package.json or the folder); SignOptions.name overrides it. */
+  readonly name?: string;
   readonly modules: Readonly<Record<string, ModuleRecord>>;
   readonly entry: string | null;
   readonly blobs: ReadonlyMap<string, Buffer>;
@@ -19,6 +21,8 @@ export interface SnapshotContent {
 }
 
 export interface SignOptions {
+  /** The app name the manifest binds to (default: the content's). */
+  readonly name?: string;
   /** Last version this publisher issued; the new one is strictly greater. */
   readonly previousVersion?: number;
   /** Force a version (must still exceed previousVersion). */
@@ -28,7 +32,13 @@ export interface SignOptions {
   readonly now?: number;
 }
 
+/** How long a published (static) manifest may be trusted: clients refuse it past that (freeze). */
 export const DEFAULT_TTL_MS: number = 30 * 24 * 3600 * 1000;
+/**
+ * `livemod serve` re-signs at half-life, so its manifests can be short-lived at no cost: a day
+ * bounds how long a replayed old manifest can fool a client that has no version floor yet.
+ */
+export const DEFAULT_SERVE_TTL_MS: number = 24 * 3600 * 1000;
 
 /**
  * Versions are wall-clock milliseconds, bumped past the previous version: strictly increasing
@@ -44,12 +54,16 @@ export function signSnapshot(content: SnapshotContent, key: PublisherKey, option
   if (options.previousVersion !== undefined && version <= options.previousVersion) {
     throw new RangeError(`version ${version} must exceed the previous version ${options.previousVersion}`);
   }
+  const name = options.name ?? content.name;
+  const problem = appNameProblem(name);
+  if (problem !== null) throw new TypeError(`a snapshot needs an app name (${problem}): give the content a name or pass options.name`);
   const sortedModules: Record<string, ModuleRecord> = {};
   for (const path of Object.keys(content.modules).sort()) sortedModules[path] = content.modules[path]!;
   const manifest: Manifest = {
     schema: MANIFEST_SCHEMA,
     format: MODULE_FORMAT,
     version,
+    name: name!,
     created: new Date(now).toISOString(),
     expires: new Date(now + (options.ttlMs ?? DEFAULT_TTL_MS)).toISOString(),
     keyId: key.keyId,

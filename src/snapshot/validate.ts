@@ -2,8 +2,9 @@
 // publisher before signing. It mirrors docs/manifest.schema.json (tests hold the two together);
 // it is hand-written so that clients need no schema engine on their start-up path.
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { quoted } from '../text.ts';
 import { isHash } from './hash.ts';
-import { MANIFEST_SCHEMA, MODULE_FORMAT, type Manifest } from './manifest.ts';
+import { MANIFEST_SCHEMA, MODULE_FORMAT, appNameProblem, type Manifest } from './manifest.ts';
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
@@ -31,7 +32,7 @@ function object(value: unknown, path: Path): Record<string, unknown> {
 }
 
 function only(record: Record<string, unknown>, path: Path, allowed: readonly string[]): void {
-  for (const key in record) if (!allowed.includes(key)) fail(() => `${text(path)}.${key}`, `absent (unknown field; allowed: ${allowed.join(', ')})`);
+  for (const key in record) if (!allowed.includes(key)) fail(() => `${text(path)}[${quoted(key, 60)}]`, `absent (unknown field; allowed: ${allowed.join(', ')})`);
 }
 
 function count(value: unknown, path: Path, min = 0): number {
@@ -102,7 +103,7 @@ function checkModule(value: unknown, path: Path): void {
     if (entry.phase !== undefined && entry.phase !== 'source') fail(sub('phase'), '"source" or absent');
     if (entry.attributes !== undefined) {
       const attributes = object(entry.attributes, sub('attributes'));
-      for (const key in attributes) string(attributes[key], () => `${text(sub('attributes'))}[${JSON.stringify(key)}]`);
+      for (const key in attributes) string(attributes[key], () => `${text(sub('attributes'))}[${quoted(key, 60)}]`);
     }
   }
   stringArray(record.exports, field('exports'));
@@ -117,7 +118,7 @@ function checkModule(value: unknown, path: Path): void {
     for (const name in indirect) {
       const entry = indirect[name];
       if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[1] !== 'string' || typeof entry[0] !== 'number' || !Number.isSafeInteger(entry[0]) || entry[0] < 0 || entry[0] >= imports.length) {
-        fail(() => `${text(path)}.indirect[${JSON.stringify(name)}]`, '[an index into imports, an imported name]');
+        fail(() => `${text(path)}.indirect[${quoted(name, 60)}]`, '[an index into imports, an imported name]');
       }
     }
   }
@@ -135,10 +136,12 @@ function checkModule(value: unknown, path: Path): void {
 export function validateManifest(value: unknown, source: string): Manifest {
   try {
     const manifest = object(value, 'manifest');
-    only(manifest, 'manifest', ['schema', 'format', 'version', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack']);
+    only(manifest, 'manifest', ['schema', 'format', 'version', 'name', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack']);
     if (manifest.schema !== MANIFEST_SCHEMA) fail('manifest.schema', `"${MANIFEST_SCHEMA}" (this livemod reads no other; upgrade it if the publisher is newer)`);
     if (manifest.format !== MODULE_FORMAT) fail('manifest.format', `"${MODULE_FORMAT}"`);
     count(manifest.version, 'manifest.version', 1);
+    const nameProblem = appNameProblem(manifest.name);
+    if (nameProblem) fail('manifest.name', `an app name: ${nameProblem}`);
     for (const field of ['created', 'expires'] as const) {
       if (!ISO_DATE.test(string(manifest[field], `manifest.${field}`))) fail(`manifest.${field}`, 'an ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SS.sssZ)');
     }
@@ -146,8 +149,8 @@ export function validateManifest(value: unknown, source: string): Manifest {
     if (manifest.entry !== null) modulePath(manifest.entry, 'manifest.entry');
     const modules = object(manifest.modules, 'manifest.modules');
     for (const path in modules) {
-      modulePath(path, () => `manifest.modules key ${JSON.stringify(path)}`);
-      checkModule(modules[path], () => `manifest.modules[${JSON.stringify(path)}]`);
+      modulePath(path, () => `manifest.modules key ${quoted(path)}`);
+      checkModule(modules[path], () => `manifest.modules[${quoted(path)}]`);
     }
     if (manifest.entry !== null && !Object.hasOwn(modules, manifest.entry as string)) fail('manifest.entry', 'null or a key of manifest.modules');
     if (manifest.pack !== undefined) {

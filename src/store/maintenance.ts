@@ -13,6 +13,8 @@ import { parseStoredManifest, stateOrigin, type StoredManifest } from './records
 export interface OriginSummary {
   readonly origin: string;
   readonly version: number;
+  /** The app its manifest is a snapshot of. */
+  readonly name: string;
   readonly keyId: string;
   readonly acceptedAt: number;
   readonly checkedAt: number;
@@ -160,6 +162,7 @@ export function listStore(context: StoreContext): StoreListing {
     origins.push({
       origin: state.origin,
       version: state.version,
+      name: parsed.name,
       keyId: state.keyId,
       acceptedAt: state.acceptedAt,
       checkedAt: state.checkedAt,

@@ -6,6 +6,7 @@ import { lstatSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
+import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
 import { fsyncDir, ioError, writeAtomic } from './files.ts';
 import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
@@ -116,6 +117,7 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
       const repaired: OriginState = Object.freeze({
         origin,
         version: parsed.version,
+        name: parsed.name,
         // The recorded ETag was sent with other bytes (the pair did not match), so the next fetch is unconditional.
         etag: null,
         keyId: parsed.keyId,
@@ -161,6 +163,10 @@ export function absentBlobs(context: StoreContext, parsed: StoredManifest): stri
   return missing;
 }
 
+function wrongApp(origin: string, name: string, recorded: string, dir: string): LivemodError {
+  return new LivemodError('store', ErrorCodes.WRONG_APP, `manifest for ${origin} is the snapshot of app ${quoted(name)}, but the store at ${dir} accepted app ${quoted(recorded)} from that origin; refused: a host serving another app's snapshot there is an attack or a mistake (if the publisher really moved another app there, run \`livemod cache forget ${origin}\`)`, { origin, name, recorded });
+}
+
 export function commitManifest(context: StoreContext, originInput: string | URL, input: CommitInput): OriginState {
   const origin = normaliseOrigin(originInput);
   const { bytes, manifest } = input;
@@ -172,7 +178,7 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
   }
   // What prune keeps is read from the stored bytes, so the completeness check reads them too.
   const parsed = parseStoredManifest(bytes, `${origin} (to commit)`);
-  if (parsed.version !== manifest.version || parsed.keyId !== manifest.keyId) {
+  if (parsed.version !== manifest.version || parsed.keyId !== manifest.keyId || parsed.name !== manifest.name) {
     throw new LivemodError('store', ErrorCodes.USAGE, `commitManifest for ${origin}: the bytes hold version ${parsed.version} (key ${parsed.keyId}) but the manifest given is version ${manifest.version} (key ${manifest.keyId}); pass the bytes the manifest was opened from`, { origin });
   }
   const manifestHash = sha256Hex(bytes);
@@ -181,6 +187,9 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
     const current = load(context, origin);
     if (current && parsed.version < current.state.version) {
       throw new LivemodError('store', ErrorCodes.ROLLBACK, `manifest version ${parsed.version} for ${origin} is older than version ${current.state.version} already accepted in the store at ${context.dir}; refused as a rollback (another process may have just synced the newer one: read it with readOrigin)`, { origin, version: parsed.version, storedVersion: current.state.version });
+    }
+    if (current?.state.name && current.state.name !== parsed.name) {
+      throw wrongApp(origin, parsed.name, current.state.name, context.dir);
     }
     const missing = absentBlobs(context, parsed);
     if (missing.length > 0) {
@@ -200,6 +209,7 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
     const state: OriginState = Object.freeze({
       origin,
       version: parsed.version,
+      name: parsed.name,
       etag,
       keyId: parsed.keyId,
       manifestHash,
@@ -240,6 +250,17 @@ export function removeOriginIf(context: StoreContext, origin: string, manifestHa
     const current = load(context, origin);
     if (!current || current.state.manifestHash !== manifestHash) return false;
     removeOriginFolder(context, originPath(context.dir, originId(origin)), origin, reason);
+    return true;
+  });
+}
+
+/** Removes an origin's record, whatever it holds (under the lock); true if there was one. */
+export function forgetOrigin(context: StoreContext, originInput: string | URL): boolean {
+  const origin = normaliseOrigin(originInput);
+  return context.locked(() => {
+    const folder = originPath(context.dir, originId(origin));
+    if (!statSync(folder, { throwIfNoEntry: false })) return false;
+    removeOriginFolder(context, folder, origin, 'forgotten on request');
     return true;
   });
 }

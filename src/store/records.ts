@@ -3,13 +3,18 @@
 // (version, key id, the blobs it references). The store holds no publisher key: it never
 // vouches for a manifest's signature, the caller re-opens the bytes with its pinned key.
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { isHash, manifestBlobs, validateManifest, type BlobRef } from '../snapshot/index.ts';
+import { appNameProblem, isHash, manifestBlobs, readManifestUnverified, type BlobRef } from '../snapshot/index.ts';
 
 /** The record of the last manifest accepted for an origin (state.json). */
 export interface OriginState {
   /** The normalised origin (see normaliseOrigin). */
   readonly origin: string;
   readonly version: number;
+  /**
+   * The app that manifest names: a later manifest from this origin must name the same one, as
+   * its version must not go lower. Null in a record written before manifests named their app.
+   */
+  readonly name: string | null;
   /** ETag the host sent with that manifest, for the next conditional fetch; null if none. */
   readonly etag: string | null;
   readonly keyId: string;
@@ -24,6 +29,7 @@ export interface OriginState {
 /** What the store reads out of a stored manifest. */
 export interface StoredManifest {
   readonly version: number;
+  readonly name: string;
   readonly keyId: string;
   readonly modules: number;
   /** Every blob it references (code and maps), deduplicated. */
@@ -50,12 +56,14 @@ export function parseState(bytes: Uint8Array, origin: string): OriginState | nul
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const record = value as Record<string, unknown>;
   const { version, etag, keyId, manifestHash, acceptedAt, checkedAt } = record;
+  const name = record.name ?? null;
   if (record.origin !== origin) return null;
+  if (name !== null && appNameProblem(name) !== null) return null;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) return null;
   if (etag !== null && (typeof etag !== 'string' || etag.length > MAX_ETAG_LENGTH)) return null;
   if (typeof keyId !== 'string' || keyId.length === 0 || keyId.length > 256) return null;
   if (!isHash(manifestHash) || !timestamp(acceptedAt) || !timestamp(checkedAt)) return null;
-  return Object.freeze({ origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt });
+  return Object.freeze({ origin, version, name: name as string | null, etag, keyId, manifestHash, acceptedAt, checkedAt });
 }
 
 /** The origin named by a state file, whatever else it holds; for listing a store's folders. */
@@ -70,25 +78,22 @@ export function stateOrigin(bytes: Uint8Array): string | null {
 }
 
 export function serialiseState(state: OriginState): Buffer {
-  const { origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt } = state;
-  return Buffer.from(`${JSON.stringify({ origin, version, etag, keyId, manifestHash, acceptedAt, checkedAt }, null, 2)}\n`);
+  const { origin, version, name, etag, keyId, manifestHash, acceptedAt, checkedAt } = state;
+  return Buffer.from(`${JSON.stringify({ origin, version, name, etag, keyId, manifestHash, acceptedAt, checkedAt }, null, 2)}\n`);
 }
 
 /**
- * Parses manifest bytes for the store's own needs: the structure is checked in full (the same
- * validator clients run), the signature is not (no key here). Throws MANIFEST_INVALID.
+ * Parses manifest bytes for the store's own needs: the envelope and the structure are checked in
+ * full (the same code clients run), the signature is not (no key here; the bytes were verified
+ * before they were committed). Throws MANIFEST_INVALID.
  */
 export function parseStoredManifest(bytes: Uint8Array, source: string): StoredManifest {
-  let envelope: unknown;
+  let manifest;
   try {
-    envelope = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `manifest ${source} is not JSON`, { source });
+    manifest = readManifestUnverified(bytes, source);
+  } catch (error) {
+    if (!(error instanceof LivemodError)) throw error;
+    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, error.message.replace(/^\[livemod snapshot\] /, ''), { source });
   }
-  const signed = typeof envelope === 'object' && envelope !== null ? (envelope as { signed?: unknown }).signed : undefined;
-  if (typeof signed !== 'object' || signed === null) {
-    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `manifest ${source} is not a signed envelope {signed, signatures}`, { source });
-  }
-  const manifest = validateManifest(signed, source);
-  return { version: manifest.version, keyId: manifest.keyId, modules: Object.keys(manifest.modules).length, blobs: manifestBlobs(manifest) };
+  return { version: manifest.version, name: manifest.name, keyId: manifest.keyId, modules: Object.keys(manifest.modules).length, blobs: manifestBlobs(manifest) };
 }

@@ -8,7 +8,7 @@ import { DEFAULT_STORE_OPTIONS, StoreContext, type StoreEvent, type StoreOptions
 import { cleanTmp, ioError } from './files.ts';
 import { processStoreDir } from './location.ts';
 import { listStore, pruneStore, verifyStore, type PruneOptions, type PruneReport, type StoreListing, type VerifyReport } from './maintenance.ts';
-import { commitManifest, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
+import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
 import type { OriginState } from './records.ts';
 
 export interface Store {
@@ -38,6 +38,11 @@ export interface Store {
    * Equal versions are accepted (a re-commit). Safe against concurrent commits in other processes.
    */
   commitManifest(origin: string | URL, input: CommitInput): OriginState;
+  /**
+   * Removes an origin's record (its manifest and state: its version floor and app), so the next
+   * sync from it is a cold one. For an origin the publisher moved to another app on purpose.
+   */
+  forgetOrigin(origin: string | URL): boolean;
   /** After a 304: records when the host confirmed the stored manifest, and a new ETag if it sent one. Null if nothing is stored. */
   touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null;
   list(): StoreListing;
@@ -93,6 +98,10 @@ class DiskStore implements Store {
 
   commitManifest(origin: string | URL, input: CommitInput): OriginState {
     return commitManifest(this.context, origin, input);
+  }
+
+  forgetOrigin(origin: string | URL): boolean {
+    return forgetOrigin(this.context, origin);
   }
 
   touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null {

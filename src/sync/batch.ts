@@ -7,6 +7,7 @@
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { CONTENT_TYPES, batchResponseLength, type BatchRequest } from '../protocol/index.ts';
 import { shortHash } from '../snapshot/index.ts';
+import { quoted } from '../text.ts';
 import { httpError } from './http-errors.ts';
 import type { ResolvedBlobOptions } from './options.ts';
 import type { Session } from './transfer.ts';
@@ -71,12 +72,12 @@ class FrameParser {
 
   private startFrame(line: string): void {
     const match = FRAME_HEADER.exec(line);
-    if (!match) throw malformed(this.url, `has a frame header ${JSON.stringify(line.slice(0, 90))} that is not "<hash> <length>"`);
+    if (!match) throw malformed(this.url, `has a frame header ${quoted(line, 90)} that is not "<hash> <length>"`);
     const hash = match[1]!;
     const length = Number(match[2]);
     const entry = this.pending.get(hash);
     if (!entry) throw malformed(this.url, `sends blob ${shortHash(hash)}, which was ${this.into.has(hash) ? 'sent already' : 'not asked for'}`);
-    if (length !== entry.ref.size) throw malformed(this.url, `announces ${length} bytes for blob ${shortHash(hash)} of "${entry.module}", which the manifest says is ${entry.ref.size} bytes`);
+    if (length !== entry.ref.size) throw malformed(this.url, `announces ${length} bytes for blob ${shortHash(hash)} of ${quoted(entry.module)}, which the manifest says is ${entry.ref.size} bytes`);
     this.pending.delete(hash);
     this.frame = { entry, parts: [], have: 0 };
     // An empty blob is complete with its header, even at the very end of the body.
@@ -91,9 +92,9 @@ class FrameParser {
   }
 
   end(): void {
-    if (this.frame) throw malformed(this.url, `ends inside blob ${shortHash(this.frame.entry.ref.hash)} of "${this.frame.entry.module}" (${this.frame.have} of ${this.frame.entry.ref.size} bytes)`);
+    if (this.frame) throw malformed(this.url, `ends inside blob ${shortHash(this.frame.entry.ref.hash)} of ${quoted(this.frame.entry.module)} (${this.frame.have} of ${this.frame.entry.ref.size} bytes)`);
     if (this.headerBytes > 0) throw malformed(this.url, 'ends inside a frame header');
-    if (this.pending.size > 0) throw malformed(this.url, `ends with ${this.pending.size} blob(s) not sent (the first for "${this.pending.values().next().value!.module}")`);
+    if (this.pending.size > 0) throw malformed(this.url, `ends with ${this.pending.size} blob(s) not sent (the first for ${quoted(this.pending.values().next().value!.module)})`);
   }
 }
 
@@ -110,7 +111,7 @@ async function fetchOneBatch(session: Session, url: string, wanted: readonly Blo
   if (status !== 200) throw await httpError(exchange, { kind: 'batch' });
   if (!(headers.get('content-type') ?? '').startsWith(CONTENT_TYPES.batch)) {
     exchange.discard();
-    throw malformed(url, `has content type "${headers.get('content-type')}", not ${CONTENT_TYPES.batch}`);
+    throw malformed(url, `has content type ${quoted(headers.get('content-type') ?? '', 80)}, not ${CONTENT_TYPES.batch}`);
   }
   // The exact length of a correct answer: any byte more is refused as it arrives.
   const limit = batchResponseLength(wanted.map((entry) => ({ hash: entry.ref.hash, length: entry.ref.size })));

@@ -3,10 +3,11 @@
 // (openManifest), its expiry and that its version does not go back (checkFreshness).
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { CONTENT_TYPES } from '../protocol/index.ts';
-import { openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { EnvelopeCheck, openManifest, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { quoted } from '../text.ts';
 import { httpError } from './http-errors.ts';
 import { resolveManifestOptions, type ManifestOptions, type ResolvedManifestOptions } from './options.ts';
-import { Session } from './transfer.ts';
+import { Session, type Exchange } from './transfer.ts';
 import { manifestUrl, readCapabilities, snapshotBase, type Capabilities } from './urls.ts';
 
 export type ManifestResult =
@@ -28,8 +29,14 @@ export interface FetchManifestOptions extends Partial<ManifestOptions> {
   readonly etag?: string | null;
 }
 
-/** Refuses a manifest past its expiry (a frozen feed) or older than one accepted before (a rollback). */
-export function checkFreshness(manifest: Manifest, source: string, options: { readonly now?: number; readonly minVersion?: number } = {}): void {
+/**
+ * Refuses a manifest of another app than the one expected at its URL, past its expiry (a frozen
+ * feed), or older than one accepted before (a rollback).
+ */
+export function checkFreshness(manifest: Manifest, source: string, options: { readonly now?: number; readonly minVersion?: number; readonly app?: string } = {}): void {
+  if (options.app !== undefined && manifest.name !== options.app) {
+    throw new LivemodError('sync', ErrorCodes.WRONG_APP, `manifest from ${source} is the snapshot of app ${quoted(manifest.name)}, not of app ${quoted(options.app)} expected there; refused: the host serves another app's snapshot at this URL (check the URL; if the publisher renamed the app, pin the new name with --app and run \`livemod cache forget <origin>\`)`, { source, name: manifest.name, expected: options.app });
+  }
   const now = options.now ?? Date.now();
   if (Date.parse(manifest.expires) <= now) {
     throw new LivemodError('sync', ErrorCodes.EXPIRED, `manifest version ${manifest.version} from ${source} expired at ${manifest.expires}; a stale feed is refused, so the publisher must publish (or re-sign) a new snapshot`, { source, version: manifest.version, expires: manifest.expires });
@@ -43,6 +50,25 @@ export function requireKey(key: VerifyKey | undefined): void {
   if (typeof key !== 'object' || key === null || typeof key.keyId !== 'string' || typeof key.publicKey !== 'object') {
     throw new LivemodError('sync', ErrorCodes.KEY_MISSING, "no publisher key to verify the manifest with; pin the publisher's key: parsePublicKey('ed25519:…') (the string `livemod keygen` prints)");
   }
+}
+
+/**
+ * The body, bounded, checked as it arrives (EnvelopeCheck): a body that is not an envelope, or
+ * not one signed by the pinned key, is refused at its first bytes; one whose signature fails is
+ * refused once hashed, never having been copied or parsed.
+ */
+async function readEnvelopeBody(exchange: Exchange, key: VerifyKey, maxBytes: number, url: string): Promise<Buffer> {
+  const check = new EnvelopeCheck(key, url);
+  const parts: Buffer[] = [];
+  let length = 0;
+  // A throw inside the loop ends the body's iteration, which drops the connection.
+  for await (const chunk of exchange.body(maxBytes, 'for a manifest', 'the URL does not serve a livemod manifest, or raise maxBytes for a huge one')) {
+    check.push(chunk);
+    parts.push(chunk);
+    length += chunk.length;
+  }
+  check.end();
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
 }
 
 /** @internal One session's manifest fetch, shared by fetchManifest and fetchSnapshot. */
@@ -60,7 +86,7 @@ export async function requestManifest(session: Session, base: URL, key: VerifyKe
     return { status: 'not-modified' };
   }
   if (status !== 200) throw await httpError(exchange, { kind: 'manifest' });
-  const bytes = await exchange.readAll(options.maxBytes, 'for a manifest', 'the URL does not serve a livemod manifest, or raise maxBytes for a huge one');
+  const bytes = await readEnvelopeBody(exchange, key, options.maxBytes, url);
   const manifest = openManifest(bytes, key, url);
   checkFreshness(manifest, url, options);
   return { status: 'ok', manifest, bytes, etag: headers.get('etag'), capabilities: readCapabilities(headers, exchange.response.url || url, url) };

@@ -3,6 +3,7 @@
 // Content-Range, so only the short header block is searched, never the bytes; a part whose range
 // was not asked for is refused before its bytes are read.
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { quoted } from '../text.ts';
 import type { ByteReader } from './reader.ts';
 
 export interface RangePart {
@@ -43,7 +44,7 @@ export async function* readByteRanges(reader: ByteReader, boundary: string, url:
   const fail = (what: string): LivemodError => new LivemodError('sync', ErrorCodes.PROTOCOL, `multi-range response from ${url} ${what}; the host's range support is broken, so its blobs are fetched one by one`, { url });
   const delimiter = Buffer.from(`--${boundary}`);
   // The first delimiter may follow a preamble (nginx sends a bare CRLF); later ones follow the part before.
-  if ((await reader.readUntil(delimiter, MAX_PREAMBLE)) === null) throw fail(`has no "--${boundary}" line`);
+  if ((await reader.readUntil(delimiter, MAX_PREAMBLE)) === null) throw fail(`has no ${quoted(`--${boundary}`, 80)} line`);
   while (true) {
     const after = await reader.readExact(2);
     if (after === null) throw fail('ends after a boundary');

@@ -2,6 +2,7 @@
 // checks them once, then freezes the result, so a half-valid option fails at the call, never as a
 // strange timeout deep inside a transfer.
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { appNameProblem } from '../snapshot/index.ts';
 
 /** One HTTP request sync made, reported when its response headers arrive (or it failed before). */
 export interface RequestEvent {
@@ -19,8 +20,14 @@ export interface TransferOptions {
   /** Sent with every request, e.g. `{ authorization: 'Bearer …' }`. */
   headers: Readonly<Record<string, string>>;
   signal?: AbortSignal;
-  /** The whole call, every request in it, must finish within this many ms (default 60 s). */
+  /** The whole call, every request in it, must finish within this many ms (default 30 s). */
   timeoutMs: number;
+  /**
+   * One deadline for several calls (a whole sync: manifest, blobs, refetches), as a time in ms
+   * since the epoch: the call ends at whichever of this and `timeoutMs` comes first. A host that
+   * drips each answer then gets one budget in all, not one per request.
+   */
+  deadline?: number;
   /** A response that sends no byte for this many ms fails the call (default 10 s). */
   stallTimeoutMs: number;
   /** Called for every HTTP request made: for counting, logging and tests. */
@@ -34,6 +41,8 @@ export interface ManifestOptions extends TransferOptions {
   minVersion?: number;
   /** Clock for the expiry check, in ms since the epoch (default: now). */
   now?: number;
+  /** Refuse a manifest that names another app (ERR_LIVEMOD_WRONG_APP): the one pinned for, or accepted from, this URL. */
+  app?: string;
 }
 
 export interface BlobOptions extends TransferOptions {
@@ -58,7 +67,7 @@ export type ResolvedTransferOptions = Readonly<TransferOptions>;
 export type ResolvedManifestOptions = Readonly<ManifestOptions>;
 export type ResolvedBlobOptions = Readonly<BlobOptions>;
 
-const TRANSFER_DEFAULTS = { timeoutMs: 60_000, stallTimeoutMs: 10_000 } as const;
+const TRANSFER_DEFAULTS = { timeoutMs: 30_000, stallTimeoutMs: 10_000 } as const;
 const MANIFEST_DEFAULTS = { maxBytes: 16 * 1024 * 1024 } as const;
 const BLOB_DEFAULTS = { wholePackRatio: 0.5, rangeGapBytes: 4096, maxRangeHeaderBytes: 4000, concurrency: 6, maxBatchHashes: 10_000 } as const;
 
@@ -69,6 +78,12 @@ function usage(message: string): LivemodError {
 function integer(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw usage(`sync option ${name} is ${String(value)}; it must be an integer ≥ ${min}`);
   return value;
+}
+
+function appName(value: unknown): string {
+  const problem = appNameProblem(value);
+  if (problem !== null) throw usage(`sync option app must be an app name: ${problem}`);
+  return value as string;
 }
 
 function resolveTransfer(options: Partial<TransferOptions>): TransferOptions {
@@ -82,6 +97,7 @@ function resolveTransfer(options: Partial<TransferOptions>): TransferOptions {
     headers: Object.freeze({ ...headers }),
     ...(options.signal ? { signal: options.signal } : {}),
     timeoutMs: integer('timeoutMs', options.timeoutMs ?? TRANSFER_DEFAULTS.timeoutMs, 1),
+    ...(options.deadline !== undefined ? { deadline: integer('deadline', options.deadline, 0) } : {}),
     stallTimeoutMs: integer('stallTimeoutMs', options.stallTimeoutMs ?? TRANSFER_DEFAULTS.stallTimeoutMs, 1),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
   };
@@ -93,6 +109,7 @@ export function resolveManifestOptions(options: Partial<ManifestOptions> = {}): 
     maxBytes: integer('maxBytes', options.maxBytes ?? MANIFEST_DEFAULTS.maxBytes, 1),
     ...(options.minVersion !== undefined ? { minVersion: integer('minVersion', options.minVersion, 0) } : {}),
     ...(options.now !== undefined ? { now: integer('now', options.now, 0) } : {}),
+    ...(options.app !== undefined ? { app: appName(options.app) } : {}),
   });
 }
 

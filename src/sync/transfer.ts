@@ -5,6 +5,7 @@
 // limit, stopped as soon as it is passed rather than read to the end (ERR_LIVEMOD_TOO_LARGE),
 // and no connection (ERR_LIVEMOD_FETCH_FAILED). The caller's own abort passes through as its reason.
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { inert } from '../text.ts';
 import type { RequestEvent, ResolvedTransferOptions } from './options.ts';
 
 export interface RequestSpec {
@@ -29,7 +30,8 @@ export class Session {
 
   constructor(options: ResolvedTransferOptions) {
     this.options = options;
-    this.deadline = performance.now() + options.timeoutMs;
+    const budget = options.deadline === undefined ? options.timeoutMs : Math.min(options.timeoutMs, options.deadline - Date.now());
+    this.deadline = performance.now() + budget;
   }
 
   /** Sends a request and resolves once its response headers arrived. */
@@ -67,7 +69,7 @@ export class Session {
 function timeoutError(spec: RequestSpec, expiry: 'total' | 'stall', options: ResolvedTransferOptions, received: number): LivemodError {
   const { method, url } = spec;
   if (expiry === 'total') {
-    return new LivemodError('sync', ErrorCodes.TIMEOUT, `${method} ${url} did not finish within the ${options.timeoutMs} ms limit of this sync; check the network, or raise timeoutMs for a slow link`, { url, timeoutMs: options.timeoutMs });
+    return new LivemodError('sync', ErrorCodes.TIMEOUT, `${method} ${url} did not finish within the ${options.timeoutMs} ms limit of this sync (every request of it shares that deadline); check the network, or raise it (--timeout, timeoutMs) for a slow link`, { url, timeoutMs: options.timeoutMs });
   }
   const when = received === 0 ? 'before sending anything' : `after ${received} bytes`;
   return new LivemodError('sync', ErrorCodes.TIMEOUT, `${method} ${url} stalled: no data for ${options.stallTimeoutMs} ms ${when}; the server or a proxy hung, try again (or raise stallTimeoutMs for a very slow link)`, { url, stallTimeoutMs: options.stallTimeoutMs, received });
@@ -141,7 +143,8 @@ export class Exchange {
     const signal = this.session.options.signal;
     if (signal?.aborted) return signal.reason;
     const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-    const why = typeof cause?.code === 'string' ? cause.code : String(cause?.message ?? (error as Error).message);
+    // Transport messages can quote what the host sent (a malformed header): inert and short.
+    const why = inert(typeof cause?.code === 'string' ? cause.code : String(cause?.message ?? (error as Error).message), 160);
     const { method, url } = this.spec;
     // Certificate failures have a fix of their own: a private CA or self-signed server certificate.
     const fix = /CERT|SSL|TLS|SELF_SIGNED/i.test(why)

@@ -3,6 +3,7 @@
 import { hash as digest } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
+import { quoted } from '../text.ts';
 
 export interface BlobEntry {
   readonly ref: BlobRef;
@@ -28,5 +29,5 @@ export function verifyBlob(entry: BlobEntry, bytes: Uint8Array, source: string):
   const actual = bytes.byteLength === size ? digest('sha256', bytes, 'hex') : null;
   if (actual === hash) return;
   const got = actual === null ? `${bytes.byteLength} bytes, not ${size}` : `bytes hashing to ${shortHash(actual)}`;
-  throw new LivemodError('sync', ErrorCodes.HASH_MISMATCH, `blob ${shortHash(hash)} for "${entry.module}" from ${source} failed its hash check (got ${got}); it was changed on the way or on the host and was not used: run again, and tell the publisher if it repeats`, { module: entry.module, hash, source });
+  throw new LivemodError('sync', ErrorCodes.HASH_MISMATCH, `blob ${shortHash(hash)} for ${quoted(entry.module)} from ${source} failed its hash check (got ${got}); it was changed on the way or on the host and was not used: run again, and tell the publisher if it repeats`, { module: entry.module, hash, source });
 }

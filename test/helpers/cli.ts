@@ -16,6 +16,36 @@ export function cli(args: string[], options: { cwd?: string; env?: NodeJS.Proces
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+export interface AsyncCliResult extends CliResult {
+  /** Wall time from spawn to exit. */
+  readonly ms: number;
+}
+
+/**
+ * Runs the bin without blocking the test's own event loop (its servers must keep answering).
+ * `env` is merged over this process's; a variable given as undefined is removed.
+ */
+export function runAsync(args: string[], options: { env?: Record<string, string | undefined>; node?: string[]; timeoutMs?: number } = {}): Promise<AsyncCliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [name, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
 export interface LiveCli {
   child: ChildProcessWithoutNullStreams;
   /** Resolves with the next JSON event on stdout matching `predicate`. */

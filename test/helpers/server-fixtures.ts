@@ -8,6 +8,8 @@ export interface FixtureOptions {
   readonly entry?: string | null;
   /** Give every module a source map blob too. */
   readonly maps?: boolean;
+  /** The app name the manifest binds to (default "test-app"). */
+  readonly name?: string;
 }
 
 /** Signs a snapshot whose modules hold exactly the given bytes. */
@@ -31,7 +33,7 @@ export function makeSnapshot(key: PublisherKey, files: Readonly<Record<string, s
     };
   }
   const entry = options.entry === undefined ? (Object.keys(files).sort()[0] ?? null) : options.entry;
-  return signSnapshot({ modules, entry, blobs }, key, options.previousVersion === undefined ? {} : { previousVersion: options.previousVersion });
+  return signSnapshot({ name: options.name ?? 'test-app', modules, entry, blobs }, key, options.previousVersion === undefined ? {} : { previousVersion: options.previousVersion });
 }
 
 /** `count` modules of distinct content, named m0000.ts…; sizes vary so framing errors show. */

@@ -52,7 +52,7 @@ export function blobSnapshot(key: PublisherKey, contents: readonly Buffer[], ver
     blobs.set(hash, bytes);
     modules[`m${String(index).padStart(4, '0')}.js`] = { blob: { hash, size: bytes.length }, map: null, imports: [], exports: ['default'], star: [], tla: false };
   });
-  return signSnapshot({ modules, entry: null, blobs }, key, { version });
+  return signSnapshot({ name: 'blob-test', modules, entry: null, blobs }, key, { version });
 }
 
 /** What a child process needs to write and commit: JSON with base64 bytes. */
