@@ -29,7 +29,14 @@ test('every package src/ imports or requires at run time is a dependency', () =>
 });
 
 test('the exports map, bin and files name what the package really holds', () => {
-  const targets = JSON.stringify(pkg.exports).match(/"\.\/[^"]+"/g)!.map((value) => JSON.parse(value) as string);
+  // Targets are the string values of the map, at any depth of conditions; keys are subpaths.
+  const targets: string[] = [];
+  const collect = (value: unknown): void => {
+    if (typeof value === 'string') targets.push(value);
+    else if (value && typeof value === 'object') for (const inner of Object.values(value)) collect(inner);
+  };
+  collect(pkg.exports);
+  assert.ok(targets.length > 0);
   for (const target of targets) {
     const source = target.replace(/^\.\/dist\//, './src/').replace(/\.d\.ts$/, '.ts').replace(/\.js$/, '.ts');
     assert.ok(existsSync(join(root, target)) || existsSync(join(root, source)), `exports target ${target} (or its source) exists`);

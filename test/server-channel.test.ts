@@ -61,7 +61,7 @@ test('client status messages are stored per client and shown in /status', async 
   const other = status.clients.find((client) => client !== reported)!;
   assert.equal(other.version, undefined);
   const page = await (await fetch(`${url}/`)).text();
-  assert.ok(page.includes(`<td>${snapshot.manifest.version}</td>`), 'the page shows the reported version');
+  assert.ok(page.includes(`<td class="n">${snapshot.manifest.version}</td>`), 'the page shows the reported version');
 });
 
 test('malformed, unknown and binary client messages get an error reply and the channel stays open', async (t) => {

@@ -521,9 +521,12 @@ test('a writer SIGKILLed mid-write leaves a store that reopens clean: tmp emptie
     assert.ok(stored.state.version === committed || stored.state.version === attempted, `version ${stored.state.version}, committed ${committed}, attempted ${attempted}`);
     assert.equal(stored.state.manifestHash, sha256Hex(stored.manifestBytes));
     assert.deepEqual(report.incomplete, [], 'every blob of each stored manifest is present');
-    // Killed among version 2's blob writes: the state is exactly version 1. Killed in its manifest
-    // or state write: version 1, or version 2 when its manifest was already renamed (repaired).
-    if (round < 4) assert.equal(stored.state.version, 1);
+    // Killed among version 2's blob writes (it had not said "committing 2": its stdout is read to
+    // the end, so that is known exactly): the state is exactly version 1. Killed in its manifest or
+    // state write: version 1, or version 2 when its manifest was already renamed (repaired). On a
+    // loaded machine the kill can land later than the temp file that triggered it, so the round
+    // alone does not say which.
+    if (attempted < 2) assert.equal(stored.state.version, 1);
   }
   assert.ok(leftovers >= rounds / 2, `only ${leftovers} of ${rounds} kills left a partial temp file: they did not land mid-write`);
   // The last child may have died holding the lock: a commit still goes through.
