@@ -6,9 +6,9 @@
 import { watch as fsWatch, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { createModuleServer, watchFolder } from '../src/server/index.ts';
+import { createModuleServer } from '../src/server/index.ts';
 import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
-import { SnapshotBuilder } from '../src/build/index.ts';
+import { SnapshotBuilder, watchFolder } from '../src/build/index.ts';
 import { generateTree } from '../test/helpers/tree.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';

@@ -165,7 +165,7 @@ test('publish refuses bad input with nothing half-written', (t) => {
 test('the built-in demo (npm start) serves the example and runs a client of it', () => {
   const demo = cli(['demo', '--once', '--port', '0']);
   assert.equal(demo.status, 0, demo.stderr);
-  assert.match(demo.stdout, /^hello, .+! \(run 1\)$/m);
+  assert.match(demo.stdout, /^hello, .+! \(tick 1\)$/m);
   assert.match(demo.stderr, /status page: http:\/\/127\.0\.0\.1:\d+\//);
 });
 

@@ -105,7 +105,7 @@ describe('a published snapshot behind nginx', () => {
     const first = await fetchManifest(nginx!.url, { key: verifyKey });
     assert.equal(first.status, 'ok');
     assert.ok(first.etag, 'nginx sends an ETag');
-    assert.deepEqual(await fetchManifest(nginx!.url, { key: verifyKey, etag: first.etag }), { status: 'not-modified' });
+    assert.deepEqual(await fetchManifest(nginx!.url, { key: verifyKey, etag: first.etag }), { status: 'not-modified', capabilities: {} });
     const manifestResponse = await fetch(`${nginx!.url}manifest.json`, { method: 'HEAD' });
     assert.equal(manifestResponse.headers.get('cache-control'), 'no-cache');
     const packResponse = await fetch(`${nginx!.url}${manifest.pack!.path}`, { method: 'HEAD' });

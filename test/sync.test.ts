@@ -87,7 +87,7 @@ describe('sync against a livemod server', () => {
     assert.equal(fetched.status, 'ok');
     assert.equal(fetched.etag, first.sealed.etag);
     assert.ok(fetched.bytes.equals(first.sealed.bytes));
-    assert.deepEqual(await fetchManifest(url, { key: verifyKey, etag: fetched.etag }), { status: 'not-modified' });
+    assert.deepEqual(await fetchManifest(url, { key: verifyKey, etag: fetched.etag }), { status: 'not-modified', capabilities: fetched.status === 'ok' ? fetched.capabilities : {} });
 
     server.publish(signSnapshot(content, key, { previousVersion: first.manifest.version }));
     const next = await fetchManifest(url, { key: verifyKey, etag: fetched.etag, minVersion: first.manifest.version });
@@ -192,7 +192,7 @@ describe('sync against a static host', () => {
     const first = await fetchManifest(host.url, { key: verifyKey });
     assert.equal(first.status, 'ok');
     assert.ok(first.etag);
-    assert.deepEqual(await fetchManifest(`${host.url}manifest.json`, { key: verifyKey, etag: first.etag }), { status: 'not-modified' });
+    assert.deepEqual(await fetchManifest(`${host.url}manifest.json`, { key: verifyKey, etag: first.etag }), { status: 'not-modified', capabilities: {} });
   });
 
   test('a snapshot under a path prefix resolves every URL below it', async (t) => {

@@ -8,3 +8,4 @@ export {
 export type { SkippedFile } from './files.ts';
 export { publishSnapshot, type PublishResult } from './publish.ts';
 export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
+export { watchFolder, type FolderWatch, type WatchOptions } from './watch.ts';

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FolderWatch } from '../server/index.ts';
 import { generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
-import { SnapshotBuilder } from '../build/index.ts';
+import { SnapshotBuilder, watchFolder, type FolderWatch } from '../build/index.ts';
 import { parsePort } from './options.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));
@@ -15,11 +14,11 @@ const BIN = fileURLToPath(new URL('../../bin/livemod.js', import.meta.url));
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the built-in demo: serve examples/hello with --watch, and run a client of it on every new version')
+    .description('the built-in demo: serve examples/hello with --watch, and run one long-lived client of it that swaps each new version in place')
     .option('-p, --port <port>', 'port for the server (default: a free one)', '0')
-    .option('--once', 'run the client once, then stop (exit status: the client\'s)')
+    .option('--once', 'run the client for one tick, then stop (exit status: the client\'s)')
     .action(async (flags: { port: string; once?: boolean }) => {
-      const { createModuleServer, watchFolder } = await import('../server/index.ts');
+      const { createModuleServer } = await import('../server/index.ts');
       const key = generatePublisherKey();
       const builder = new SnapshotBuilder(EXAMPLE);
       let current = signSnapshot(builder.build().content, key);
@@ -31,9 +30,8 @@ export function registerDemo(program: Command): void {
       say(`serving ${EXAMPLE} at ${url} — status page: ${url}/`);
       say(`client: livemod run ${url}/ --key ${key.publicKeyString}`);
 
-      let running: Promise<number> | undefined;
-      const runClient = (): Promise<number> => {
-        const child = spawn(process.execPath, [BIN, 'run', `${url}/`, '--key', key.publicKeyString, '--cache', cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const runClient = (extra: string[]): Promise<number> => {
+        const child = spawn(process.execPath, [BIN, 'run', `${url}/`, '--key', key.publicKeyString, '--cache', cache, ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
         return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
       };
       const stop = async (watch?: FolderWatch): Promise<void> => {
@@ -42,7 +40,7 @@ export function registerDemo(program: Command): void {
         rmSync(cache, { recursive: true, force: true });
       };
       if (flags.once) {
-        const status = await runClient();
+        const status = await runClient(['--once', '--', '--ticks', '1']);
         await stop();
         process.exitCode = status;
         return;
@@ -52,18 +50,17 @@ export function registerDemo(program: Command): void {
         onBuild: (result) => {
           current = signSnapshot(result.content, key, { previousVersion: current.manifest.version });
           server.publish(current);
-          say(`version ${current.manifest.version}: ${result.changed.join(', ')} changed; running the client again`);
-          running = (running ?? Promise.resolve(0)).then(runClient);
+          say(`version ${current.manifest.version}: ${result.changed.join(', ')} changed; published, the client swaps it in place`);
         },
         onError: (error) => say(`${(error as Error).message} — still serving version ${current.manifest.version}`),
       });
       await watch.ready;
-      running = runClient();
-      say(`edit ${join(EXAMPLE, 'lib', 'greet.ts')} and save: the client runs the new version. Ctrl-C stops.`);
-      await new Promise<void>((resolve) => {
+      const client = runClient(['--log-swaps']);
+      say(`edit ${join(EXAMPLE, 'lib', 'greet.ts')} and save: the running client takes the new code, its tick count goes on. Ctrl-C stops.`);
+      await Promise.race([client, new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
-      });
+      })]);
       await stop(watch);
     });
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
-import { parseDuration } from './options.ts';
+import { parseDuration, usage } from './options.ts';
 import { terminalProgress } from './progress.ts';
 
 interface RunFlags {
@@ -13,6 +14,36 @@ interface RunFlags {
   cache?: string;
   timeout?: string;
   quiet?: boolean;
+  once?: boolean;
+  poll?: string;
+  watch?: boolean;
+  logSwaps?: boolean;
+  restartOnUnaccepted?: boolean;
+}
+
+/** The exit code a supervised run uses to ask its supervisor for a fresh process. */
+const RESTART_CODE = 75;
+
+/**
+ * `--restart-on-unaccepted`: this process only supervises. It runs the same command in a child
+ * (marked LIVEMOD_SUPERVISED) and starts it again whenever the child exits asking for it —
+ * a change no module accepted — so the program restarts on the new version instead.
+ */
+async function supervise(notice: (line: string) => void): Promise<number> {
+  const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  for (;;) {
+    const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, LIVEMOD_SUPERVISED: '1' } });
+    const forward = (signal: NodeJS.Signals): void => {
+      child.kill(signal);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const code = await new Promise<number>((resolve) => child.once('exit', (status, signal) => resolve(status ?? (signal ? 128 + 15 : 1))));
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    if (code !== RESTART_CODE) return code;
+    notice('[livemod run] a change reached no accepting module: restarting on the new version');
+  }
 }
 
 export function registerRun(program: Command): void {
@@ -29,14 +60,36 @@ export function registerRun(program: Command): void {
     .option('--cache <dir>', 'store folder (default: env LIVEMOD_CACHE, else the user cache directory)')
     .option('--timeout <duration>', 'one deadline for the whole sync, every request in it, e.g. 10s (default 30s); past it the cached version runs, as offline')
     .option('-q, --quiet', 'no progress bar or notices on stderr')
-    .addHelpText('after', '\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
+    .option('--once', 'run the version it starts with; do not follow new versions (a URL target follows them by default)')
+    .option('--poll <duration>', 'revalidate the manifest this often (a conditional GET), e.g. 30s: for static hosts, which have no channel')
+    .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
+    .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
+    .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
+    .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags) => {
       const quiet = flags.quiet === true;
       const notice = (line: string): void => {
         if (!quiet) process.stderr.write(`${line}\n`);
       };
+      if (flags.restartOnUnaccepted && process.env.LIVEMOD_SUPERVISED !== '1') {
+        process.exitCode = await supervise(notice);
+        return;
+      }
+      const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
+      if (flags.watch && remote) throw usage('--watch is for a local folder; a URL target follows the server already (or use --poll)');
+      if (flags.once && (flags.watch || flags.poll)) throw usage('--once runs one version: it does not go with --watch or --poll');
+      const live = {
+        live: remote ? flags.once !== true : flags.watch === true,
+        ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
+        ...(flags.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),
+        ...(flags.logSwaps ? { logSwaps: true } : {}),
+        // Swap failures are printed even with --quiet: the program runs the old code, and says why.
+        notice: (line: string): void => {
+          if (!quiet || line.startsWith('[livemod swap]')) process.stderr.write(`${line}\n`);
+        },
+      };
       let app: App;
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+      if (remote) {
         const progress = quiet ? undefined : terminalProgress();
         try {
           app = await connect(target, {
@@ -48,13 +101,18 @@ export function registerRun(program: Command): void {
             ...(flags.maxStale ? { maxStaleMs: parseDuration('--max-stale', flags.maxStale, { zero: true }) } : {}),
             ...(flags.timeout ? { timeoutMs: parseDuration('--timeout', flags.timeout) } : {}),
             ...(progress ? { onProgress: (state) => progress.update(state) } : {}),
-            notice,
+            ...live,
           });
         } finally {
           progress?.stop();
         }
       } else {
-        app = await openFolder(target);
+        app = await openFolder(target, live);
+      }
+      if (flags.restartOnUnaccepted) {
+        app.on('swap', (record) => {
+          if (record.status === 'unaccepted') process.exit(RESTART_CODE);
+        });
       }
       const entry = app.entry;
       process.argv = [process.argv[0]!, entry ? app.registry.urlOf(entry) : pathToFileURL(target).href, ...args];

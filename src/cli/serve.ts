@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { DEFAULT_SERVE_TTL_MS, generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
-import { SnapshotBuilder } from '../build/index.ts';
+import { SnapshotBuilder, watchFolder } from '../build/index.ts';
 import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, parsePort, usage } from './options.ts';
 import { quoted } from '../text.ts';
@@ -46,7 +46,7 @@ export function registerServe(program: Command): void {
     .addHelpText('after', '\nRoutes: / (status page), /status, /healthz, /manifest.json, /blobs/<hash>, POST /batch, /channel (WebSocket).\nThe manifest is re-signed at half its lifetime (--expires), so clients never see it expire.\n\nExample:\n  livemod serve ./src --watch --key publisher.key --port 7070')
     .action(async (dir: string, flags: ServeFlags) => {
       // Loaded here, not at the top: `livemod run` should not pay for the server's WebSocket and watcher code.
-      const { createModuleServer, watchFolder } = await import('../server/index.ts');
+      const { createModuleServer } = await import('../server/index.ts');
       const output = createOutput(flags.json === true);
       const port = parsePort(flags.port);
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw usage('--tls-cert and --tls-key go together: pass both or neither');

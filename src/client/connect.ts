@@ -1,6 +1,7 @@
 // The two-line bootstrap: `const app = await connect(url, { publicKey })`, then
 // `await app.import('main.ts')`. Also the local form, `openFolder('./src')`, which builds a
-// folder in-process and runs it the same way.
+// folder in-process and runs it the same way. An app can follow new versions and swap to them
+// in place (live.ts): through the server's channel, a poll of a static host, or a watched folder.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,7 +11,9 @@ import { appNameProblem, parsePublicKey, type Manifest } from '../snapshot/index
 import type { BuildOptions } from '../build/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
+import { ChannelClient } from './channel.ts';
 import { configPath, originConfig } from './config.ts';
+import { Live, type SwapListener, type SwapRecord } from './live.ts';
 import { DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS, syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
@@ -39,11 +42,28 @@ export interface ConnectOptions {
   readonly externalsFrom?: string;
   readonly onProgress?: (progress: SyncProgress) => void;
   readonly onRequest?: (event: RequestEvent) => void;
-  /** One-line notices (offline fallback, refetches); default: stderr. */
+  /** One-line notices (offline fallback, refetches, failed swaps); default: stderr. */
   readonly notice?: (line: string) => void;
 }
 
+/** How an app follows new versions. */
+export interface LiveOptions {
+  /**
+   * Follow new versions and swap to them in place: through the server's channel (a livemod
+   * server), by polling every `pollMs` (a static host), or by watching the folder (openFolder).
+   * Default false: the app runs the version it started with until `update()` is called.
+   */
+  readonly live?: boolean;
+  /** Revalidate the manifest this often (a conditional GET), for hosts without a channel. */
+  readonly pollMs?: number;
+  /** Do not apply a change that no module accepts: the swap reports "unaccepted" (the caller restarts). */
+  readonly restartOnUnaccepted?: boolean;
+  /** Print every swap to the notice line (failures are always printed). */
+  readonly logSwaps?: boolean;
+}
+
 export interface App {
+  /** The manifest of the version running now (a swap changes it). */
   readonly manifest: Manifest;
   readonly version: number;
   /** The snapshot's base URL (a file URL for a local folder). */
@@ -57,6 +77,14 @@ export interface App {
   readonly registry: Registry;
   /** Imports a module of the snapshot by path (default: `entry`) and returns its namespace. */
   import(path?: string): Promise<Namespace>;
+  /** Syncs now and swaps to the newest version in place; the last swap made, or null when nothing was newer. */
+  update(): Promise<SwapRecord | null>;
+  /** Each swap, applied or not: its version, modules (old → new hash), duration and result. */
+  on(event: 'swap', listener: SwapListener): void;
+  off(event: 'swap', listener: SwapListener): void;
+  /** The swap log: the last swaps, oldest first. */
+  swaps(): SwapRecord[];
+  /** Stops following new versions (channel, poll, watcher); the running code is untouched. */
   close(): Promise<void>;
 }
 
@@ -71,22 +99,55 @@ function folderUrl(path: string): string {
   return `${pathToFileURL(resolve(path)).href}/`;
 }
 
-function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | 'close' | 'version' | 'manifest'>): App {
-  const manifest = registry.source.manifest;
+function makeApp(registry: Registry, live: Live, stop: () => Promise<void>, fields: Omit<App, 'registry' | 'import' | 'close' | 'version' | 'manifest' | 'update' | 'on' | 'off' | 'swaps'>): App {
   let closed: Promise<void> | undefined;
   return {
     ...fields,
-    manifest,
-    version: manifest.version,
+    get manifest() {
+      return registry.source.manifest;
+    },
+    get version() {
+      return registry.source.manifest.version;
+    },
     registry,
     import(path) {
       const target = path ?? fields.entry;
       if (!target) throw new LivemodError('runtime', ErrorCodes.USAGE, `the snapshot at ${fields.base} names no entry module; import one by path, e.g. app.import('main.ts')`);
       return registry.import(target);
     },
+    update: () => live.update(),
+    on(event, listener) {
+      if (event === 'swap') live.on(listener);
+    },
+    off(event, listener) {
+      if (event === 'swap') live.off(listener);
+    },
+    swaps: () => live.swaps(),
     close() {
-      closed ??= Promise.resolve();
+      closed ??= (async () => {
+        live.close();
+        await stop();
+      })();
       return closed;
+    },
+  };
+}
+
+/** What a client tells the server about itself: the version it runs and its last swap, under 4 KiB. */
+function statusOf(live: Live): { type: 'status'; version: number; swap?: Record<string, unknown> } {
+  const last = live.last();
+  if (!last) return { type: 'status', version: live.version };
+  return {
+    type: 'status',
+    version: live.version,
+    swap: {
+      at: last.at,
+      status: last.status,
+      version: last.version,
+      previousVersion: last.previousVersion,
+      modules: last.modules.slice(0, 20).map((module) => module.path.slice(0, 120)),
+      durationMs: last.durationMs,
+      ...(last.error !== undefined ? { error: last.error.split('\n').slice(0, 3).join(' | ').slice(0, 600) } : {}),
     },
   };
 }
@@ -97,7 +158,7 @@ function makeApp(registry: Registry, fields: Omit<App, 'registry' | 'import' | '
  * const app = await connect('https://tools.example.com/', { publicKey: 'ed25519:…' });
  * await app.import('main.ts');
  */
-export async function connect(target: string | URL, options: ConnectOptions = {}): Promise<App> {
+export async function connect(target: string | URL, options: ConnectOptions & LiveOptions = {}): Promise<App> {
   const url = target instanceof URL ? target : parseRemoteTarget(target);
   const configured = options.publicKey && options.token && options.app ? {} : originConfig(url);
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
@@ -111,20 +172,56 @@ export async function connect(target: string | URL, options: ConnectOptions = {}
   }
   const store = typeof options.cache === 'object' ? options.cache : openStore(options.cache ? { dir: options.cache } : {});
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const source = await syncRemote(url, {
+  const pollMs = options.pollMs === undefined ? undefined : duration('pollMs', options.pollMs, 0, 100);
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const remote = {
     key,
     store,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-    offline: options.offline === true,
+    headers,
     ...(app !== undefined ? { app } : {}),
     maxStaleMs: duration('maxStaleMs', options.maxStaleMs, DEFAULT_MAX_STALE_MS, 0),
     timeoutMs: duration('timeoutMs', options.timeoutMs, DEFAULT_SYNC_TIMEOUT_MS, 1),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     notice,
-  });
+  };
+  const source = await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()) });
-  return makeApp(registry, { base: source.base, from: source.from, ageMs: source.ageMs, entry: source.module ?? source.manifest.entry });
+  let channel: ChannelClient | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const live = new Live({
+    registry,
+    // An update syncs online only: an origin that cannot be reached has nothing newer to give.
+    resync: async () => {
+      try {
+        return await syncRemote(url, { ...remote, offline: false, fallback: false });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === ErrorCodes.TIMEOUT || code === ErrorCodes.FETCH_FAILED) return null;
+        throw error;
+      }
+    },
+    notice,
+    ...(options.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),
+    ...(options.logSwaps ? { logSwaps: true } : {}),
+    reported: () => channel?.send(statusOf(live)),
+  });
+  if (options.live === true && options.offline !== true) {
+    if (source.capabilities.channel) {
+      channel = new ChannelClient({ url: source.capabilities.channel, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
+      channel.start();
+    } else if (pollMs === undefined) {
+      notice(`[livemod run] ${source.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
+    }
+    if (pollMs !== undefined) {
+      poll = setInterval(() => void live.update(), pollMs);
+      poll.unref();
+    }
+  }
+  const stop = async (): Promise<void> => {
+    channel?.close();
+    clearInterval(poll);
+  };
+  return makeApp(registry, live, stop, { base: source.base, from: source.from, ageMs: source.ageMs, entry: source.module ?? source.manifest.entry });
 }
 
 /** The folder a local module belongs to: the nearest one above it with a package.json, else its own. */
@@ -142,7 +239,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions> } = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions>; notice?: (line: string) => void } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -155,7 +252,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     throw new LivemodError('cli', ErrorCodes.DIR_INVALID, `${path} does not exist; give a module file or a folder of modules`, { path });
   }
   // Loaded here: the builder and its native parser are for local folders only, not for every client.
-  const { localSource } = await import('./local.ts');
+  const { builtSource, localSource } = await import('./local.ts');
   let source = localSource(root, options.build);
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.
@@ -164,5 +261,35 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     source = localSource(root, options.build);
   }
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root) });
-  return makeApp(registry, { base: source.base, from: 'local', ageMs: 0, entry: module ?? source.manifest.entry });
+  const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // The watcher's last build not swapped to yet: rebuilds coalesce, the last save wins.
+  let pending: ReturnType<typeof builtSource> | null = null;
+  const live = new Live({
+    registry,
+    resync: async () => {
+      const next = pending;
+      pending = null;
+      return next;
+    },
+    notice,
+    ...(options.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),
+    ...(options.logSwaps ? { logSwaps: true } : {}),
+  });
+  let stop = async (): Promise<void> => {};
+  if (options.live === true) {
+    const { watchFolder } = await import('../build/index.ts');
+    const { builder, key } = source;
+    const watch = watchFolder({
+      builder,
+      broken: source.build.broken.map((item) => item.path),
+      onBuild: (result) => {
+        pending = builtSource(builder, result, key, Math.max(registry.source.manifest.version, pending?.manifest.version ?? 0));
+        void live.update();
+      },
+      onError: (error) => notice(`${(error as Error).message} — still running version ${registry.source.manifest.version}`),
+    });
+    await watch.ready;
+    stop = () => watch.close();
+  }
+  return makeApp(registry, live, stop, { base: source.base, from: 'local', ageMs: 0, entry: module ?? source.manifest.entry });
 }

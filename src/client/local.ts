@@ -1,9 +1,10 @@
 // A local folder as a module source: built in-process with the same builder `serve` uses, so
 // `livemod run ./src/main.ts` runs exactly what would be published — without a server, a key
 // or a store. The manifest is signed with a key made for this process only; nothing verifies
-// it, but every module source then has the same shape.
+// it, but every module source then has the same shape. With watching, each rebuild is a new
+// source, a version above the last, for the registry to swap to.
 import { pathToFileURL } from 'node:url';
-import { generatePublisherKey, signSnapshot, type Snapshot } from '../snapshot/index.ts';
+import { generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot } from '../snapshot/index.ts';
 import { SnapshotBuilder, type BuildOptions, type BuildResult } from '../build/index.ts';
 import type { ModuleSource } from '../runtime/index.ts';
 import { ErrorCodes, LivemodError } from '../errors.ts';
@@ -12,12 +13,12 @@ export interface LocalSource extends ModuleSource {
   readonly builder: SnapshotBuilder;
   readonly snapshot: Snapshot;
   readonly build: BuildResult;
+  readonly key: PublisherKey;
 }
 
-export function localSource(dir: string, options: Partial<BuildOptions> = {}): LocalSource {
-  const builder = new SnapshotBuilder(dir, options);
-  const build = builder.build();
-  const snapshot = signSnapshot(build.content, generatePublisherKey());
+/** The module source of one build of `builder`'s folder. */
+export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: PublisherKey, previousVersion?: number): LocalSource {
+  const snapshot = signSnapshot(build.content, key, previousVersion !== undefined ? { previousVersion } : {});
   const blob = (hash: string): Buffer => {
     const bytes = snapshot.blobs.get(hash);
     if (!bytes) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `blob ${hash} is not in the local build of ${builder.root}`);
@@ -27,9 +28,15 @@ export function localSource(dir: string, options: Partial<BuildOptions> = {}): L
     builder,
     snapshot,
     build,
+    key,
     manifest: snapshot.manifest,
     base: `${pathToFileURL(builder.root).href}/`,
     blob,
     map: (hash) => snapshot.blobs.get(hash)?.toString('utf8') ?? null,
   };
+}
+
+export function localSource(dir: string, options: Partial<BuildOptions> = {}): LocalSource {
+  const builder = new SnapshotBuilder(dir, options);
+  return builtSource(builder, builder.build(), generatePublisherKey());
 }

@@ -27,6 +27,8 @@ export interface RemoteOptions {
   readonly maxStaleMs: number;
   /** One deadline for the whole sync, every request in it. */
   readonly timeoutMs: number;
+  /** Run the cached version when the origin cannot be reached (default true); false: throw instead (an update has nothing to swap to then). */
+  readonly fallback?: boolean;
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
@@ -184,7 +186,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
         lastNotFound = error;
         continue;
       }
-      if (unreachable(error)) {
+      if (unreachable(error) && options.fallback !== false) {
         const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${failure(error as LivemodError)})`, stored);
         if (cached) return cached;
       }
@@ -201,7 +203,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;
       }
-      return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: {}, stored };
+      return { candidate, manifest, from: 'not-modified', ageMs: 0, capabilities: result.capabilities, stored };
     }
     return { candidate, manifest: result.manifest, from: 'network', ageMs: 0, capabilities: result.capabilities, stored, commit: { bytes: result.bytes, etag: result.etag } };
   }
@@ -337,7 +339,7 @@ export async function syncRemote(url: URL, options: RemoteOptions): Promise<Remo
   try {
     return await materialise(chosen, options, transfer);
   } catch (error) {
-    if (chosen.from !== 'network' || !unreachable(error)) throw error;
+    if (chosen.from !== 'network' || !unreachable(error) || options.fallback === false) throw error;
     const cached = fromCache(chosen.candidate, options, `${chosen.candidate.base} stopped answering while version ${chosen.manifest.version} was fetched (${failure(error as LivemodError)})`, chosen.stored);
     if (!cached) throw error;
     return materialise(cached, options, transfer);

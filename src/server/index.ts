@@ -8,4 +8,3 @@ export { createRequestHandler } from './handler.ts';
 export type { HandlerContext } from './context.ts';
 export { SnapshotStore, type PublishedSnapshot } from './snapshots.ts';
 export type { ClientInfo, ServerStatus } from '../protocol/index.ts';
-export { watchFolder, type FolderWatch, type WatchOptions } from './watch.ts';

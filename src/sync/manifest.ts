@@ -11,7 +11,7 @@ import { Session, type Exchange } from './transfer.ts';
 import { manifestUrl, readCapabilities, snapshotBase, type Capabilities } from './urls.ts';
 
 export type ManifestResult =
-  | { readonly status: 'not-modified' }
+  | { readonly status: 'not-modified'; readonly capabilities: Capabilities }
   | {
       readonly status: 'ok';
       readonly manifest: Manifest;
@@ -83,7 +83,8 @@ export async function requestManifest(session: Session, base: URL, key: VerifyKe
   const { status, headers } = exchange.response;
   if (status === 304 && etag) {
     exchange.discard();
-    return { status: 'not-modified' };
+    // A livemod server sends its capability headers with a 304 too: a warm client still learns its channel.
+    return { status: 'not-modified', capabilities: readCapabilities(headers, exchange.response.url || url, url) };
   }
   if (status !== 200) throw await httpError(exchange, { kind: 'manifest' });
   const bytes = await readEnvelopeBody(exchange, key, options.maxBytes, url);

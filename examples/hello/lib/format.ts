@@ -1,1 +1,3 @@
 export const shout = (text: string): string => `${text}!`;
+
+import.meta.hot?.accept();

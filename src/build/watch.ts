@@ -2,11 +2,13 @@
 // last save always wins: events that arrive while a build runs cause one more build after it,
 // and every changed path is looked at again once chokidar's 50 ms change throttle has passed
 // (chokidar drops a second `change` of one path inside that window instead of delaying it).
-import { watch, type FSWatcher } from 'chokidar';
+import type * as Chokidar from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { relative, sep } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { formatBroken, type BuildResult, type SnapshotBuilder } from '../build/index.ts';
+import { formatBroken, type BuildResult, type SnapshotBuilder } from './build.ts';
 
 export interface WatchOptions {
   readonly builder: SnapshotBuilder;
@@ -121,6 +123,8 @@ export function watchFolder(options: WatchOptions): FolderWatch {
   // inside the root), and following it let events name paths under links that leave the folder
   // or loop back into it.
   const start = (): Promise<void> => {
+    // Loaded here: a build or a local run that does not watch should not pay for the watcher.
+    const { watch } = createRequire(import.meta.url)('chokidar') as typeof Chokidar;
     const current = watch(builder.root, { ignoreInitial: true, ignored, followSymlinks: false });
     watcher = current;
     current.on('add', (path) => touched(path, false));

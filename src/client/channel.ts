@@ -1,0 +1,142 @@
+// The client side of the channel: a WebSocket to the server's push route that turns version
+// announcements into hints for the live layer, and carries the client's status back. Nothing
+// that arrives here is trusted: an announcement only makes the client sync, and the sync
+// verifies the manifest as always. A hostile channel — garbage, binary or oversized frames,
+// floods — is ignored or closed; the client reconnects with jittered exponential backoff. The
+// socket and every timer are unreferenced: the channel never keeps a finished program alive.
+import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import WebSocket from 'ws';
+import { decodeMessage, encodeMessage, parseServerMessage, type ClientMessage } from '../protocol/index.ts';
+import { inert } from '../text.ts';
+
+export interface ChannelOptions {
+  /** The channel URL (http(s): the `Livemod-Channel` capability, already checked to be the origin's). */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** A version the server announced (hello or version message): a hint to sync. */
+  readonly onVersion: (version: number) => void;
+  /** The status to send when connected (and after each swap, through `send`). */
+  readonly status: () => ClientMessage;
+  readonly log: (line: string) => void;
+  /** Largest frame accepted; a bigger one closes the channel (ws answers 1009). Default 64 KiB. */
+  readonly maxFrameBytes?: number;
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+/** Invalid frames tolerated on one connection before it is dropped (and reconnected with backoff). */
+const MAX_STRIKES = 16;
+
+export class ChannelClient {
+  private readonly options: ChannelOptions;
+  private socket: WebSocket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+  /** Connections opened (for tests and the report). */
+  connections = 0;
+
+  constructor(options: ChannelOptions) {
+    this.options = options;
+  }
+
+  start(): void {
+    this.open();
+  }
+
+  send(message: ClientMessage): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeMessage(message));
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket?.terminate();
+    this.socket = undefined;
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const url = this.options.url.replace(/^http/, 'ws');
+    const secure = url.startsWith('wss:');
+    const socket = new WebSocket(url, {
+      headers: { ...this.options.headers },
+      maxPayload: this.options.maxFrameBytes ?? 64 * 1024,
+      handshakeTimeout: 10_000,
+      followRedirects: false,
+      // Our own connection, unreferenced: an open channel must not keep the program running.
+      createConnection: ((connectOptions: object): Socket => {
+        const raw: Socket = secure ? tlsConnect(connectOptions as ConnectionOptions) : netConnect(connectOptions as NetConnectOpts);
+        raw.unref();
+        return raw;
+      }) as unknown as typeof netConnect,
+    });
+    this.socket = socket;
+    let strikes = 0;
+    let healthy = false;
+    const strike = (why: string): void => {
+      strikes += 1;
+      if (strikes === 1) this.options.log(`[livemod channel] ignored a frame from ${inert(this.options.url)}: ${why}`);
+      if (strikes >= MAX_STRIKES) {
+        this.options.log(`[livemod channel] ${MAX_STRIKES} invalid frames from ${inert(this.options.url)}; closing, and reconnecting later`);
+        socket.terminate();
+      }
+    };
+    socket.on('open', () => {
+      this.connections += 1;
+      this.send(this.options.status());
+    });
+    socket.on('message', (data: WebSocket.RawData, binary: boolean) => {
+      if (binary) {
+        strike('a binary frame (the protocol is JSON text)');
+        return;
+      }
+      const parsed = decodeMessage(data.toString('utf8'), parseServerMessage);
+      if (!parsed.ok) {
+        strike(parsed.reason);
+        return;
+      }
+      const message = parsed.message;
+      switch (message.type) {
+        case 'hello':
+          if (!healthy) {
+            healthy = true;
+            this.attempt = 0;
+          }
+          if (message.version !== null) this.options.onVersion(message.version);
+          return;
+        case 'version':
+          this.options.onVersion(message.version);
+          return;
+        case 'error':
+          this.options.log(`[livemod channel] the server refused a message: ${inert(message.code)} ${inert(message.message)}`);
+          return;
+        case 'pong':
+          return;
+        default: {
+          const never: never = message;
+          strike(`unhandled message ${String(never)}`);
+        }
+      }
+    });
+    socket.on('error', () => {
+      // 'close' follows; the error itself (refused, reset, too big) only decides the backoff.
+    });
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = undefined;
+      this.reconnect();
+    });
+  }
+
+  /** Full jitter: a random delay up to min(max, min × 2^attempt). */
+  private reconnect(): void {
+    if (this.closed) return;
+    const min = this.options.minBackoffMs ?? 250;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    const ceiling = Math.min(max, min * 2 ** this.attempt);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.open(), Math.round(min / 2 + Math.random() * ceiling));
+    this.timer.unref();
+  }
+}

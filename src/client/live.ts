@@ -1,0 +1,180 @@
+// Keeping a running app on the latest version: triggers (a channel announcement, a poll, a
+// local rebuild, or `app.update()`) ask for an update; updates coalesce — one runs at a time,
+// and a request made while one runs makes exactly one more after it — so the app always ends
+// on the last version published. Each update syncs (verifying as any sync does) and swaps the
+// registry to the new version as one transaction. Every swap is logged, reported to listeners
+// and to the server, and a failure is printed with its source location.
+import type { Registry, ModuleSource, SwapResult } from '../runtime/index.ts';
+import { inert } from '../text.ts';
+
+/** One swap, as the log keeps it and `--log-swaps` prints it. */
+export interface SwapRecord {
+  /** ISO 8601 time the swap ended. */
+  readonly at: string;
+  readonly status: SwapResult['status'];
+  readonly version: number;
+  readonly previousVersion: number;
+  /** Changed modules, with blob hashes before and after (null: added or removed). */
+  readonly modules: SwapResult['modules'];
+  /** Modules that got a new version (changed ones and importers that re-ran). */
+  readonly reran: readonly string[];
+  readonly durationMs: number;
+  /** The failure, with its source location (the stack is mapped to the original files). */
+  readonly error?: string;
+}
+
+export type SwapListener = (record: SwapRecord) => void;
+
+export interface LiveOptions {
+  readonly registry: Registry;
+  /** The next version to run: synced and verified, or null when there is none newer (or the origin is unreachable). */
+  readonly resync: () => Promise<ModuleSource | null>;
+  readonly restartOnUnaccepted?: boolean;
+  /** Print every swap (not only failures). */
+  readonly logSwaps?: boolean;
+  readonly notice: (line: string) => void;
+  /** Told after each swap (the channel's status report). */
+  readonly reported?: (record: SwapRecord) => void;
+}
+
+const LOG_LIMIT = 100;
+/** A hint for a version the server then does not have waits this long before the next hint-driven sync, doubling. */
+const HINT_BACKOFF_MS = 500;
+const HINT_BACKOFF_MAX_MS = 60_000;
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+export class Live {
+  private readonly options: LiveOptions;
+  private readonly listeners = new Set<SwapListener>();
+  private readonly log: SwapRecord[] = [];
+  private loop: Promise<SwapRecord | null> | null = null;
+  private again = false;
+  private hinted = 0;
+  private hintBackoffMs = 0;
+  private hintTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: LiveOptions) {
+    this.options = options;
+  }
+
+  get version(): number {
+    return this.options.registry.source.manifest.version;
+  }
+
+  on(listener: SwapListener): void {
+    this.listeners.add(listener);
+  }
+
+  off(listener: SwapListener): void {
+    this.listeners.delete(listener);
+  }
+
+  /** The last swaps, oldest first (at most 100). */
+  swaps(): SwapRecord[] {
+    return [...this.log];
+  }
+
+  /** The last swap, if any. */
+  last(): SwapRecord | undefined {
+    return this.log.at(-1);
+  }
+
+  /** Syncs now and swaps to the newest version; resolves with the last swap this made (null: nothing newer). */
+  update(): Promise<SwapRecord | null> {
+    this.again = true;
+    this.loop ??= (async () => {
+      let last: SwapRecord | null = null;
+      try {
+        while (this.again && !this.closed) {
+          this.again = false;
+          last = (await this.once()) ?? last;
+        }
+      } finally {
+        this.loop = null;
+      }
+      return last;
+    })();
+    return this.loop;
+  }
+
+  /**
+   * An announced version (a hint, never trusted): syncs at most once per version announced above
+   * what runs, and when announced versions do not materialise (a lying or racing channel), waits
+   * longer before the next hint-driven sync.
+   */
+  hint(version: number): void {
+    if (this.closed || version <= this.version || version <= this.hinted) return;
+    this.hinted = version;
+    if (this.hintTimer) return;
+    const go = (): void => {
+      this.hintTimer = undefined;
+      void this.update().then(() => {
+        if (this.version >= this.hinted) this.hintBackoffMs = 0;
+        else this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
+      }, () => undefined);
+    };
+    if (this.hintBackoffMs === 0) go();
+    else {
+      this.hintTimer = setTimeout(go, this.hintBackoffMs);
+      this.hintTimer.unref();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.hintTimer);
+  }
+
+  private async once(): Promise<SwapRecord | null> {
+    const previous = this.version;
+    let source: ModuleSource | null;
+    try {
+      source = await this.options.resync();
+    } catch (error) {
+      // The new version could not be had (verification, a fetch): nothing ran; say why.
+      const record: SwapRecord = { at: new Date().toISOString(), status: 'failed', version: previous, previousVersion: previous, modules: [], reran: [], durationMs: 0, error: describe(error) };
+      this.record(record);
+      return record;
+    }
+    if (!source || source.manifest.version <= previous) return null;
+    const result = await this.options.registry.swap(source, { ...(this.options.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}) });
+    const record: SwapRecord = {
+      at: new Date().toISOString(),
+      status: result.status,
+      version: result.version,
+      previousVersion: result.previousVersion,
+      modules: result.modules,
+      reran: result.reran,
+      durationMs: Number(result.durationMs.toFixed(2)),
+      ...(result.error !== undefined ? { error: describe(result.error) } : {}),
+    };
+    this.record(record);
+    return record;
+  }
+
+  private record(record: SwapRecord): void {
+    this.log.push(record);
+    if (this.log.length > LOG_LIMIT) this.log.shift();
+    const changed = record.modules.map((module) => module.path).join(', ');
+    if (record.status === 'failed') {
+      // The error is the published code's own (verified, signed): shown as it is, cut to its first lines.
+      this.options.notice(`[livemod swap] version ${record.version} failed, still running version ${record.previousVersion}: ${(record.error ?? '').split('\n').slice(0, 12).join('\n')}`);
+    } else if (this.options.logSwaps) {
+      const reran = record.reran.filter((path) => !record.modules.some((module) => module.path === path));
+      this.options.notice(`[livemod swap] version ${record.version} ${record.status} in ${record.durationMs} ms${changed ? `: ${inert(changed)}` : ''}${reran.length > 0 ? ` (re-ran ${inert(reran.join(', '))})` : ''}`);
+    }
+    this.options.reported?.(record);
+    for (const listener of this.listeners) {
+      try {
+        listener(record);
+      } catch (error) {
+        this.options.notice(`[livemod swap] a swap listener threw: ${describe(error)}`);
+      }
+    }
+  }
+}
