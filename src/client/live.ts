@@ -42,9 +42,14 @@ const LOG_LIMIT = 100;
 const HINT_BACKOFF_MS = 500;
 const HINT_BACKOFF_MAX_MS = 60_000;
 
+/** An error as the log keeps it: its (source-mapped) stack, with its code on the first line. */
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  const text = error.stack ?? `${error.name}: ${error.message}`;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return text;
+  const end = text.indexOf('\n');
+  return end === -1 ? `${text} [${code}]` : `${text.slice(0, end)} [${code}]${text.slice(end)}`;
 }
 
 export class Live {
@@ -56,6 +61,7 @@ export class Live {
   private hinted = 0;
   private hintBackoffMs = 0;
   private hintTimer: NodeJS.Timeout | undefined;
+  private hintBusy = false;
   private closed = false;
 
   constructor(options: LiveOptions) {
@@ -103,26 +109,38 @@ export class Live {
   }
 
   /**
-   * An announced version (a hint, never trusted): syncs at most once per version announced above
-   * what runs, and when announced versions do not materialise (a lying or racing channel), waits
-   * longer before the next hint-driven sync.
+   * An announced version (a hint, never trusted). Hint-driven syncs run one at a time; a sync
+   * that does not reach the version announced is not retried for it (only a newer announcement
+   * makes another), and each one that falls short doubles the wait before the next: a channel
+   * that lies cannot make the client sync in a loop.
    */
   hint(version: number): void {
     if (this.closed || version <= this.version || version <= this.hinted) return;
     this.hinted = version;
-    if (this.hintTimer) return;
-    const go = (): void => {
+    this.scheduleHint();
+  }
+
+  private scheduleHint(): void {
+    if (this.hintBusy || this.hintTimer || this.closed) return;
+    const run = (): void => {
       this.hintTimer = undefined;
-      void this.update().then(() => {
-        if (this.version >= this.hinted) this.hintBackoffMs = 0;
-        else this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
-      }, () => undefined);
+      this.hintBusy = true;
+      const target = this.hinted;
+      void this.update()
+        .catch(() => undefined)
+        .then(() => {
+          this.hintBusy = false;
+          if (this.version >= target) this.hintBackoffMs = 0;
+          else this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
+          if (this.hinted > target && this.hinted > this.version) this.scheduleHint();
+        });
     };
-    if (this.hintBackoffMs === 0) go();
-    else {
-      this.hintTimer = setTimeout(go, this.hintBackoffMs);
-      this.hintTimer.unref();
+    if (this.hintBackoffMs === 0) {
+      run();
+      return;
     }
+    this.hintTimer = setTimeout(run, this.hintBackoffMs);
+    this.hintTimer.unref();
   }
 
   close(): void {

@@ -1,0 +1,215 @@
+// The client side of the channel against a hostile host: HTTP passes through to a real livemod
+// server, but the host's /channel says whatever the test makes it say — garbage, binary and
+// oversized frames, floods of announcements and pings, announcements of versions that do not
+// exist or do not verify. The client ignores or closes, reconnects with backoff, syncs at most
+// once per announced version, and never runs anything that did not verify.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { SnapshotBuilder } from '../src/build/index.ts';
+import { connect, type App } from '../src/client/index.ts';
+import { signSnapshot } from '../src/snapshot/index.ts';
+import { startServer, within } from './helpers/server-fixtures.ts';
+import { BIN } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+interface HostileHost {
+  url: string;
+  /** Manifest requests that reached the host. */
+  manifests: number;
+  /** Channel connections opened. */
+  channels: number;
+  /** Serve this body in place of the origin's manifest (null: pass through). */
+  manifestOverride: Buffer | null;
+}
+
+async function hostile(t: TestContext, origin: string, channel: (ws: WebSocket, host: HostileHost) => void): Promise<HostileHost> {
+  const upstream = new URL(origin);
+  const state: HostileHost = { url: '', manifests: 0, channels: 0, manifestOverride: null };
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith('/manifest.json')) {
+      state.manifests += 1;
+      if (state.manifestOverride) {
+        res.writeHead(200, { 'content-type': 'application/json', 'livemod-channel': '/channel', 'livemod-batch': '/batch' }).end(state.manifestOverride);
+        return;
+      }
+    }
+    const forward = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host } }, (reply) => {
+      res.writeHead(reply.statusCode ?? 502, reply.headers);
+      reply.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const sockets = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    sockets.handleUpgrade(req, socket, head, (ws) => {
+      state.channels += 1;
+      channel(ws, state);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => {
+    for (const ws of sockets.clients) ws.terminate();
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  return state;
+}
+
+async function origin(t: TestContext): Promise<{ url: string; key: string; publishNext: () => number; version: () => number }> {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"hostile-test"}', 'main.js': 'export const value = 1; import.meta.hot.accept();' });
+  const builder = new SnapshotBuilder(dir);
+  let current = signSnapshot(builder.build().content, running.key);
+  running.server.publish(current);
+  let edits = 1;
+  return {
+    url: running.url,
+    key: running.key.publicKeyString,
+    version: () => current.manifest.version,
+    publishNext() {
+      edits += 1;
+      writeFiles(dir, { 'main.js': `export const value = ${edits}; import.meta.hot.accept();` });
+      builder.invalidate(['main.js']);
+      current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+      running.server.publish(current);
+      return current.manifest.version;
+    },
+  };
+}
+
+async function liveClient(t: TestContext, url: string, key: string): Promise<{ app: App; lines: string[] }> {
+  const lines: string[] = [];
+  const app = await connect(url, { publicKey: key, cache: tempDir(t), live: true, notice: (line) => lines.push(line) });
+  t.after(() => app.close());
+  return { app, lines };
+}
+
+const hello = (version: number): string => JSON.stringify({ type: 'hello', protocol: 1, version, etag: null });
+const announce = (version: number): string => JSON.stringify({ type: 'version', version, etag: '"x"', manifestHash: 'x' });
+
+test('garbage, binary and malformed frames are ignored, then the channel is dropped and reopened with backoff; nothing is synced for them', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws) => {
+    ws.send('not json at all');
+    ws.send(Buffer.from([0, 1, 2, 3]), { binary: true });
+    ws.send('{"type":"version","version":"soon"}');
+    ws.send('[1,2,3]');
+    for (let index = 0; index < 20; index += 1) ws.send(`{"type":"nonsense-${index}"}`);
+  });
+  const { app, lines } = await liveClient(t, host.url, real.key);
+  await within((async () => {
+    while (host.channels < 2) await sleep(10);
+  })(), 10_000, 'the client to reconnect after dropping the channel');
+  assert.equal(host.manifests, 1, 'only the initial sync reached the host');
+  assert.equal(app.version, real.version());
+  assert.ok(lines.some((line) => /ignored a frame/.test(line)));
+  assert.ok(lines.some((line) => /invalid frames .* closing, and reconnecting later/.test(line)));
+  // Reconnects back off: well under one connection per 50 ms.
+  const before = host.channels;
+  await sleep(600);
+  assert.ok(host.channels - before <= 6, `${host.channels - before} reconnects in 600 ms`);
+});
+
+test('an oversized frame closes the channel (it is never buffered whole), and the client reconnects', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws, state) => {
+    if (state.channels === 1) ws.send(`{"type":"version","version":1,"etag":"${'x'.repeat(1024 * 1024)}","manifestHash":"x"}`);
+  });
+  const { app } = await liveClient(t, host.url, real.key);
+  await within((async () => {
+    while (host.channels < 2) await sleep(10);
+  })(), 10_000, 'a reconnect after the oversized frame');
+  assert.equal(app.version, real.version());
+});
+
+test('a flood of announcements syncs at most once per announced version, and backs off when they do not materialise', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws) => {
+    const fake = real.version() + 1_000;
+    for (let index = 0; index < 2_000; index += 1) ws.send(announce(fake));
+    for (let index = 0; index < 2_000; index += 1) ws.ping();
+  });
+  const { app } = await liveClient(t, host.url, real.key);
+  await within((async () => {
+    while (host.manifests < 2) await sleep(10);
+  })(), 5000, 'the one sync the announcement asks for');
+  await sleep(300);
+  assert.equal(host.manifests, 2, '2,000 announcements of one version: one sync');
+  assert.equal(app.version, real.version());
+});
+
+test('ever-higher fake announcements are rate-limited: a lying channel cannot make the client sync in a loop', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws) => {
+    let next = real.version() + 1;
+    const timer = setInterval(() => {
+      for (let index = 0; index < 50; index += 1) ws.send(announce(next++));
+    }, 10);
+    ws.on('close', () => clearInterval(timer));
+  });
+  await liveClient(t, host.url, real.key);
+  await sleep(1500);
+  // 150 distinct versions announced: after the first sync finds nothing newer, each next one waits longer.
+  assert.ok(host.manifests <= 6, `${host.manifests} manifest requests in 1.5 s`);
+});
+
+test('an announced version whose manifest does not verify is refused and reported; the running version stays', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws, state) => {
+    ws.send(hello(real.version()));
+    setTimeout(() => {
+      state.manifestOverride = Buffer.from('{"signatures":[],"signed":{"version":99999999999999}}');
+      ws.send(announce(99_999_999_999_999));
+    }, 50);
+  });
+  const { app, lines } = await liveClient(t, host.url, real.key);
+  const main = await app.import('main.js');
+  const record = await within(new Promise<{ status: string; error?: string }>((resolve) => app.on('swap', resolve)), 5000, 'the refused update');
+  assert.equal(record.status, 'failed');
+  assert.match(record.error!, /ERR_LIVEMOD_/);
+  assert.equal(app.version, real.version());
+  assert.equal(main.value, 1);
+  assert.ok(lines.some((line) => line.startsWith('[livemod swap]')));
+});
+
+test('a real announcement through the same hostile host is synced, verified and swapped', async (t) => {
+  const real = await origin(t);
+  let send: ((text: string) => void) | undefined;
+  const host = await hostile(t, real.url, (ws) => {
+    send = (text) => ws.send(text);
+    ws.send('garbage first');
+  });
+  const { app } = await liveClient(t, host.url, real.key);
+  const main = await app.import('main.js');
+  await within((async () => {
+    while (!send) await sleep(10);
+  })(), 5000, 'the channel');
+  const version = real.publishNext();
+  const swapped = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 5000, 'the swap');
+  send!(announce(version));
+  assert.equal((await swapped).status, 'applied');
+  assert.equal(main.value, 2);
+});
+
+test('the channel never keeps a finished program alive: livemod run exits when the program ends', async (t) => {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"exits"}', 'main.js': 'console.log("done");' });
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir).build().content, running.key));
+  // An asynchronous child: the server answers from this very process.
+  const child = spawn(process.execPath, [BIN, 'run', `${running.url}/main.js`, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const [code] = await within(once(child, 'exit'), 20_000, 'livemod run to exit while its channel is open') as [number];
+  assert.equal(code, 0);
+  assert.equal(stdout, 'done\n');
+});
