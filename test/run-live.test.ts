@@ -1,0 +1,105 @@
+// The live triggers as users start them: --poll on a static host, `livemod run ./dir --watch`,
+// and the two answers to a change nothing accepts (re-run the entry in place, or restart).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
+import { connect } from '../src/client/index.ts';
+import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { BIN } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+import { startHost } from './helpers/static-host.ts';
+import { startServer, within } from './helpers/server-fixtures.ts';
+
+/** A `livemod …` child whose stdout lines a test awaits one by one. */
+function live(t: TestContext, args: string[]): { child: ChildProcessWithoutNullStreams; line(match: RegExp, ms?: number): Promise<string>; stderr(): string } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines: string[] = [];
+  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const waiter = waiters.findIndex((candidate) => candidate.match.test(line));
+    if (waiter === -1) lines.push(line);
+    else waiters.splice(waiter, 1)[0]!.resolve(line);
+  });
+  return {
+    child,
+    stderr: () => stderr,
+    line(match, ms = 15_000) {
+      const index = lines.findIndex((line) => match.test(line));
+      if (index !== -1) return Promise.resolve(lines.splice(index, 1)[0]!);
+      return within(new Promise((resolve) => waiters.push({ match, resolve })), ms, `a line matching ${match} (stderr: ${stderr.slice(-400)})`);
+    },
+  };
+}
+
+test('--poll follows a static host, which has no channel', async (t) => {
+  const dir = tempDir(t);
+  const out = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"polled"}', 'main.js': 'export const value = 1; import.meta.hot.accept();' });
+  const key = generatePublisherKey();
+  const builder = new SnapshotBuilder(dir);
+  const first = publishSnapshot(builder.build().content, key, out);
+  const host = await startHost(t, out);
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, pollMs: 100, notice: () => {} });
+  t.after(() => app.close());
+  const main = await app.import('main.js');
+  writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
+  builder.invalidate(['main.js']);
+  const swapped = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 10_000, 'a poll to find the new version');
+  publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
+  assert.equal((await swapped).status, 'applied');
+  assert.equal(main.value, 2);
+});
+
+test('livemod run ./dir --watch swaps saves into the running process', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'lib.js': 'export const word = "first"; import.meta.hot.accept();',
+    'main.js': `import { word } from './lib.js';
+      const timer = setInterval(() => console.log(process.pid + ' ' + word), 50);
+      import.meta.hot.dispose(() => clearInterval(timer));`,
+  });
+  const run = live(t, ['run', join(dir, 'main.js'), '--watch', '--log-swaps']);
+  const pid = (await run.line(/ first$/)).split(' ')[0];
+  writeFiles(dir, { 'lib.js': 'export const word = "second"; import.meta.hot.accept();' });
+  assert.equal((await run.line(/ second$/)).split(' ')[0], pid, 'the same process runs the new code');
+  assert.match(run.stderr(), /\[livemod swap\] version \d+ applied in [\d.]+ ms: lib\.js/);
+});
+
+for (const restart of [false, true]) {
+  test(restart ? 'with --restart-on-unaccepted, a change nothing accepts restarts the program in a fresh process' : 'a change nothing accepts re-runs the entry in place: same process, untouched modules keep their state', async (t) => {
+    const running = await startServer(t);
+    const dir = tempDir(t);
+    const main = (word: string): string => `import { started } from './clock.js';
+      console.log(process.pid + ' ${word} ' + started);
+      const timer = setInterval(() => {}, 1000);
+      import.meta.hot.dispose(() => clearInterval(timer));`;
+    writeFiles(dir, { 'package.json': '{"name":"unaccepted"}', 'clock.js': 'export const started = Date.now();', 'main.js': main('one') });
+    const builder = new SnapshotBuilder(dir);
+    let current = signSnapshot(builder.build().content, running.key);
+    running.server.publish(current);
+    const run = live(t, ['run', `${running.url}/main.js`, '--key', running.key.publicKeyString, '--cache', tempDir(t), ...(restart ? ['--restart-on-unaccepted'] : [])]);
+    const [pid, , started] = (await run.line(/ one /)).split(' ');
+    writeFiles(dir, { 'main.js': main('two') });
+    builder.invalidate(['main.js']);
+    current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+    running.server.publish(current);
+    const [pid2, , started2] = (await run.line(/ two /)).split(' ');
+    if (restart) {
+      assert.notEqual(pid2, pid, 'a fresh process');
+      assert.match(run.stderr(), /restarting on the new version/);
+    } else {
+      assert.equal(pid2, pid, 'the same process');
+      assert.equal(started2, started, 'clock.js was not re-run');
+    }
+    run.child.kill('SIGTERM');
+    await within(new Promise((resolve) => run.child.once('exit', resolve)), 10_000, 'the run to stop on SIGTERM');
+  });
+}
