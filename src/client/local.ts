@@ -1,38 +1,37 @@
 // A local folder as a module source: built in-process with the same builder `serve` uses, so
 // `livemod run ./src/main.ts` runs exactly what would be published — without a server, a key
-// or a store. The manifest is signed with a key made for this process only; nothing verifies
-// it, but every module source then has the same shape. With watching, each rebuild is a new
+// or a store. Nothing verifies a local build, so its manifest is not signed (the key made for
+// this process only gives it a key id), but every module source then has the same shape. With watching, each rebuild is a new
 // source, a version above the last, for the registry to swap to.
 import { pathToFileURL } from 'node:url';
-import { generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot } from '../snapshot/index.ts';
+import { generatePublisherKey, snapshotManifest, type Manifest, type PublisherKey } from '../snapshot/index.ts';
 import { SnapshotBuilder, type BuildOptions, type BuildResult } from '../build/index.ts';
 import type { ModuleSource } from '../runtime/index.ts';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 
 export interface LocalSource extends ModuleSource {
   readonly builder: SnapshotBuilder;
-  readonly snapshot: Snapshot;
   readonly build: BuildResult;
   readonly key: PublisherKey;
 }
 
 /** The module source of one build of `builder`'s folder. */
 export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: PublisherKey, previousVersion?: number): LocalSource {
-  const snapshot = signSnapshot(build.content, key, previousVersion !== undefined ? { previousVersion } : {});
+  const manifest: Manifest = snapshotManifest(build.content, key.keyId, previousVersion !== undefined ? { previousVersion } : {});
+  const blobs = build.content.blobs;
   const blob = (hash: string): Buffer => {
-    const bytes = snapshot.blobs.get(hash);
+    const bytes = blobs.get(hash);
     if (!bytes) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `blob ${hash} is not in the local build of ${builder.root}`);
     return bytes;
   };
   return {
     builder,
-    snapshot,
     build,
     key,
-    manifest: snapshot.manifest,
+    manifest,
     base: `${pathToFileURL(builder.root).href}/`,
     blob,
-    map: (hash) => snapshot.blobs.get(hash)?.toString('utf8') ?? null,
+    map: (hash) => blobs.get(hash)?.toString('utf8') ?? null,
   };
 }
 

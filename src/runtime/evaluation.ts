@@ -27,10 +27,12 @@ export interface EvaluationState {
   asyncParents: Evaluable[];
   capability: PromiseWithResolvers<void> | null;
   error: { readonly value: unknown } | null;
+  /** On a cycle root: the modules whose cycleRoot it is (so a swap can re-point them). */
+  members: Evaluable[] | null;
 }
 
 export function newEvaluationState(): EvaluationState {
-  return { status: 'linked', dfsIndex: 0, dfsAncestorIndex: 0, cycleRoot: null, asyncOrder: null, pendingAsync: 0, asyncParents: [], capability: null, error: null };
+  return { status: 'linked', dfsIndex: 0, dfsAncestorIndex: 0, cycleRoot: null, asyncOrder: null, pendingAsync: 0, asyncParents: [], capability: null, error: null, members: null };
 }
 
 let asyncCount = 0;
@@ -96,6 +98,7 @@ function inner(module: Evaluable, stack: Evaluable[], index: number): number {
       const member = stack.pop()!;
       member.evaluation.status = typeof member.evaluation.asyncOrder === 'number' ? 'evaluating-async' : 'evaluated';
       member.evaluation.cycleRoot = module;
+      if (member !== module) (state.members ??= []).push(member);
       if (member === module) break;
     }
   }
@@ -123,6 +126,8 @@ function fulfilled(module: Evaluable): void {
   state.capability?.resolve();
   const ready: Evaluable[] = [];
   gatherAvailableAncestors(module, ready);
+  // Parents are only waited on while this module is pending: done, the list only holds memory.
+  state.asyncParents = [];
   ready.sort((a, b) => (a.evaluation.asyncOrder as number) - (b.evaluation.asyncOrder as number));
   for (const member of ready) {
     if (member.evaluation.status === 'evaluated') continue;
@@ -160,5 +165,6 @@ function rejected(module: Evaluable, error: unknown): void {
   state.status = 'evaluated';
   if (typeof state.asyncOrder === 'number') state.asyncOrder = 'done';
   for (const parent of state.asyncParents) rejected(parent, error);
+  state.asyncParents = [];
   state.capability?.reject(error);
 }

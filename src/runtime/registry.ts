@@ -158,6 +158,10 @@ export class Registry {
   private readonly externalUrls = new Map<string, string>();
   private readonly externalsByUrl = new Map<string, Namespace>();
   private readonly retained = new Map<object, RetainedVersion>();
+  /** Module path → current versions that import it statically (kept as versions come and go). */
+  private readonly importers = new Map<string, Set<string>>();
+  /** import.meta.hot.on listeners of current versions, by event. */
+  private readonly listeners = new Map<string, Map<HotEventCallback, Instance>>();
   private linker: Linker;
   private swapping: Promise<unknown> = Promise.resolve();
 
@@ -265,14 +269,33 @@ export class Registry {
       this.discard(fresh);
       throw error;
     }
-    for (const instance of fresh) {
-      instance.state = 'current';
-      this.instances.set(instance.path, instance);
+    for (const instance of fresh) this.makeCurrent(instance);
+  }
+
+  /** Makes a version the current one of its path, with its import edges indexed. */
+  private makeCurrent(instance: Instance): void {
+    const old = this.instances.get(instance.path);
+    if (old && old !== instance) this.unindex(old);
+    instance.state = 'current';
+    this.instances.set(instance.path, instance);
+    for (const dep of instance.deps) {
+      let set = this.importers.get(dep.path);
+      if (!set) {
+        set = new Set();
+        this.importers.set(dep.path, set);
+      }
+      set.add(instance.path);
     }
+  }
+
+  private unindex(old: Instance): void {
+    for (const dep of old.deps) this.importers.get(dep.path)?.delete(old.path);
+    for (const [event, callbacks] of old.listeners) for (const callback of callbacks) this.listeners.get(event)?.delete(callback);
   }
 
   private discard(instances: readonly Instance[]): void {
     for (const instance of instances) {
+      for (const [event, callbacks] of instance.listeners) for (const callback of callbacks) this.listeners.get(event)?.delete(callback);
       instance.state = 'failed';
       for (const targets of instance.targets.values()) for (const [face, key] of targets) this.ownersOf(face).set(key, null);
       instance.targets.clear();
@@ -518,8 +541,11 @@ export class Registry {
   private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
     const started = performance.now();
     const previous = this.current;
-    const loaded = new Map([...this.instances].map(([path, instance]) => [path, { path, record: instance.record, hot: instance.hot }]));
-    const plan = planSwap(loaded, next.manifest, options.forced ?? []);
+    const plan = planSwap({
+      paths: () => this.instances.keys(),
+      get: (path) => this.instances.get(path),
+      importers: (path) => this.importers.get(path) ?? [],
+    }, next.manifest, options.forced ?? []);
     const modules: SwappedModule[] = [
       ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
       ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),
@@ -555,8 +581,6 @@ export class Registry {
       });
       const versionOf = (path: string): Instance => made.get(path) ?? this.instances.get(path)!;
       for (const instance of fresh) this.checkLinks(instance, nextLinker);
-      // Importers that stay must still find every name they import from the new versions.
-      for (const instance of this.instances.values()) if (!made.has(instance.path) && !plan.removed.includes(instance.path)) this.checkLinks(instance, nextLinker);
       for (const path of plan.rerun) {
         const old = this.instances.get(path);
         if (!old) continue;
@@ -565,6 +589,16 @@ export class Registry {
             const shown = this.instanceOfFace(face);
             if (shown && !made.has(shown.path)) relink.add(shown);
           }
+        }
+      }
+      // Importers that stay must still find every name they import from the new versions: those
+      // that import a new version, or a module whose namespace shows one (a re-exporting hub).
+      const checked = new Set<string>();
+      for (const path of [...made.keys(), ...[...relink].map((instance) => instance.path)]) {
+        for (const importer of this.importers.get(path) ?? []) {
+          if (made.has(importer) || plan.removed.includes(importer) || checked.has(importer)) continue;
+          checked.add(importer);
+          this.checkLinks(this.instances.get(importer)!, nextLinker);
         }
       }
       for (const instance of fresh) this.linkFace(instance, nextLinker, versionOf);
@@ -590,27 +624,34 @@ export class Registry {
     for (const instance of fresh) {
       const old = this.instances.get(instance.path);
       if (old) replaced.push(old);
-      instance.state = 'current';
-      this.instances.set(instance.path, instance);
+      this.makeCurrent(instance);
     }
     const pruned: Instance[] = [];
     for (const path of plan.removed) {
       const old = this.instances.get(path)!;
+      this.unindex(old);
       this.instances.delete(path);
+      this.importers.delete(path);
       pruned.push(old);
     }
     this.current = next;
     this.linker = nextLinker;
-    for (const instance of this.instances.values()) {
-      // Non-replaced versions must not keep the replaced ones alive.
-      instance.deps.forEach((dep, index) => {
-        if (dep.state !== 'current') {
-          const now = this.instances.get(dep.path);
-          if (now) instance.deps[index] = now;
-        }
-      });
-      if (instance.evaluation.cycleRoot && instance.evaluation.cycleRoot.evaluation !== instance.evaluation && (instance.evaluation.cycleRoot as Instance).state !== 'current') instance.evaluation.cycleRoot = instance;
-      if (instance.evaluation.status === 'evaluated') instance.evaluation.asyncParents.length = 0;
+    // Versions that stay must not keep the replaced ones alive: their dependency lists and the
+    // cycle roots of modules that shared a cycle with a replaced version.
+    for (const old of replaced) {
+      for (const path of this.importers.get(old.path) ?? []) {
+        const importer = this.instances.get(path)!;
+        importer.deps.forEach((dep, index) => {
+          if (dep === old) importer.deps[index] = this.instances.get(old.path)!;
+        });
+      }
+      for (const member of old.evaluation.members ?? []) {
+        if ((member as Instance).state === 'current') member.evaluation.cycleRoot = member;
+      }
+      if (old.evaluation.cycleRoot && old.evaluation.cycleRoot !== old) {
+        const root = old.evaluation.cycleRoot as Instance;
+        if (root.evaluation.members) root.evaluation.members = root.evaluation.members.filter((member) => member !== old);
+      }
     }
     for (const old of [...replaced, ...pruned]) {
       old.state = 'replaced';
@@ -666,13 +707,11 @@ export class Registry {
   }
 
   private emit(event: string, payload: unknown): void {
-    for (const instance of this.instances.values()) {
-      for (const callback of instance.listeners.get(event) ?? []) {
-        try {
-          callback(payload);
-        } catch {
-          // A listener's failure is its own; the update goes on.
-        }
+    for (const callback of this.listeners.get(event)?.keys() ?? []) {
+      try {
+        callback(payload);
+      } catch {
+        // A listener's failure is its own; the update goes on.
       }
     }
   }
@@ -778,9 +817,16 @@ export class Registry {
               instance.listeners.set(event, set);
             }
             set.add(callback);
+            let all = this.listeners.get(event);
+            if (!all) {
+              all = new Map();
+              this.listeners.set(event, all);
+            }
+            all.set(callback, instance);
           },
           off: (event, callback) => {
             instance.listeners.get(event)?.delete(callback);
+            this.listeners.get(event)?.delete(callback);
           },
         });
         return hot;

@@ -28,33 +28,34 @@ export interface SwapPlan {
   readonly removed: readonly string[];
 }
 
+/**
+ * Whether a module is unchanged: the same blob (its exports, star exports, indirect exports and
+ * top-level await follow from the code) imported from the same places. A local build reuses the
+ * record object of an unchanged file, so identity answers most of the time.
+ */
 function sameRecord(a: ModuleRecord, b: ModuleRecord | undefined): boolean {
-  return b !== undefined && (a === b || JSON.stringify(a) === JSON.stringify(b));
+  if (b === undefined) return false;
+  if (a === b) return true;
+  return a.blob.hash === b.blob.hash && JSON.stringify(a.imports) === JSON.stringify(b.imports) && JSON.stringify(a.error) === JSON.stringify(b.error);
 }
 
-/** Static live imports of a record (the modules whose change reaches it). */
-function staticImports(record: ModuleRecord): string[] {
-  const out: string[] = [];
-  for (const entry of record.imports) if (!entry.dynamic && entry.kind === 'module') out.push(entry.module!);
-  return out;
+/** What the planner needs of the loaded modules. */
+export interface LoadedModules {
+  paths(): Iterable<string>;
+  get(path: string): PlannedModule | undefined;
+  /** Loaded modules that import `path` statically. */
+  importers(path: string): Iterable<string>;
 }
 
-export function planSwap(loaded: ReadonlyMap<string, PlannedModule>, next: Manifest, forced: readonly string[] = []): SwapPlan {
+export function planSwap(loaded: LoadedModules, next: Manifest, forced: readonly string[] = []): SwapPlan {
   const changed: string[] = [];
   const removed: string[] = [];
-  for (const [path, module] of loaded) {
+  for (const path of loaded.paths()) {
     const record = Object.hasOwn(next.modules, path) ? next.modules[path] : undefined;
     if (!record) removed.push(path);
-    else if (!sameRecord(module.record, record)) changed.push(path);
+    else if (!sameRecord(loaded.get(path)!.record, record)) changed.push(path);
   }
-  const importers = new Map<string, string[]>();
-  for (const [path, module] of loaded) {
-    for (const dep of staticImports(module.record)) {
-      const list = importers.get(dep);
-      if (list) list.push(path);
-      else importers.set(dep, [path]);
-    }
-  }
+  const changedSet = new Set([...changed, ...removed]);
   const rerun = new Set<string>();
   const selfAccepted: string[] = [];
   const depAccepted = new Map<string, number[]>();
@@ -74,7 +75,7 @@ export function planSwap(loaded: ReadonlyMap<string, PlannedModule>, next: Manif
       selfAccepted.push(path);
       return;
     }
-    const above = importers.get(path) ?? [];
+    const above = [...loaded.importers(path)];
     if (above.length === 0) {
       unaccepted.push(path);
       return;
@@ -86,7 +87,7 @@ export function planSwap(loaded: ReadonlyMap<string, PlannedModule>, next: Manif
         if (entry.deps.includes(path)) entries.push(index);
       });
       // An importer that changes itself re-runs anyway: its old accept callbacks do not apply.
-      if (entries.length > 0 && !changed.includes(importer) && !removed.includes(importer)) {
+      if (entries.length > 0 && !changedSet.has(importer)) {
         const list = depAccepted.get(importer) ?? [];
         for (const index of entries) if (!list.includes(index)) list.push(index);
         depAccepted.set(importer, list);
@@ -95,11 +96,12 @@ export function planSwap(loaded: ReadonlyMap<string, PlannedModule>, next: Manif
       }
     }
   };
-  for (const path of [...changed, ...forced.filter((path) => loaded.has(path) && !changed.includes(path))]) propagate(path);
+  for (const path of changed) propagate(path);
+  for (const path of forced) if (loaded.get(path) && !changedSet.has(path)) propagate(path);
   for (const path of removed) {
     // A removed module's importers changed too (their imports no longer name it), and they
     // propagate as changed modules; the removed module itself is pruned once nothing imports it.
-    for (const importer of importers.get(path) ?? []) if (!visited.has(importer)) propagate(importer);
+    for (const importer of loaded.importers(path)) if (!visited.has(importer)) propagate(importer);
   }
   return { changed, rerun, selfAccepted, depAccepted, unaccepted, declined, removed };
 }

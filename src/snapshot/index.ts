@@ -17,5 +17,5 @@ export {
   MAX_MANIFEST_BYTES, MAX_HEADER_BYTES, MAX_MANIFEST_DEPTH, MAX_MANIFEST_VALUES,
   type Envelope, type SealedManifest,
 } from './seal.ts';
-export { signSnapshot, nextVersion, DEFAULT_TTL_MS, DEFAULT_SERVE_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
+export { signSnapshot, snapshotManifest, nextVersion, DEFAULT_TTL_MS, DEFAULT_SERVE_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
 export { resolveSpecifier, defaultEntry, type PackageInfo, type Resolution, type ResolveTree } from './resolve.ts';

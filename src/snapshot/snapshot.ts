@@ -49,6 +49,15 @@ export function nextVersion(previous: number | undefined, now: number = Date.now
 }
 
 export function signSnapshot(content: SnapshotContent, key: PublisherKey, options: SignOptions = {}): Snapshot {
+  const manifest = snapshotManifest(content, key.keyId, options);
+  return { manifest, sealed: sealManifest(manifest, key), blobs: content.blobs };
+}
+
+/**
+ * The manifest of a snapshot, unsigned: what a local run needs (nothing verifies it there, and
+ * signing a 2,000-module manifest on every save costs more than the rebuild).
+ */
+export function snapshotManifest(content: SnapshotContent, keyId: string, options: SignOptions = {}): Manifest {
   const now = options.now ?? Date.now();
   const version = options.version ?? nextVersion(options.previousVersion, now);
   if (options.previousVersion !== undefined && version <= options.previousVersion) {
@@ -66,10 +75,10 @@ export function signSnapshot(content: SnapshotContent, key: PublisherKey, option
     name: name!,
     created: new Date(now).toISOString(),
     expires: new Date(now + (options.ttlMs ?? DEFAULT_TTL_MS)).toISOString(),
-    keyId: key.keyId,
+    keyId,
     entry: content.entry,
     modules: sortedModules,
     ...(content.pack ? { pack: content.pack } : {}),
   };
-  return { manifest, sealed: sealManifest(manifest, key), blobs: content.blobs };
+  return manifest;
 }
