@@ -19,6 +19,8 @@ export interface SwapRecord {
   /** Modules that got a new version (changed ones and importers that re-ran). */
   readonly reran: readonly string[];
   readonly durationMs: number;
+  /** Replaced module versions not freed yet (`registry.retainedVersions()`), when the swap ended. */
+  readonly retained: number;
   /** The failure, with its source location (the stack is mapped to the original files). */
   readonly error?: string;
 }
@@ -155,7 +157,7 @@ export class Live {
       source = await this.options.resync();
     } catch (error) {
       // The new version could not be had (verification, a fetch): nothing ran; say why.
-      const record: SwapRecord = { at: new Date().toISOString(), status: 'failed', version: previous, previousVersion: previous, modules: [], reran: [], durationMs: 0, error: describe(error) };
+      const record: SwapRecord = { at: new Date().toISOString(), status: 'failed', version: previous, previousVersion: previous, modules: [], reran: [], durationMs: 0, retained: this.options.registry.retainedVersions().length, error: describe(error) };
       this.record(record);
       return record;
     }
@@ -169,6 +171,7 @@ export class Live {
       modules: result.modules,
       reran: result.reran,
       durationMs: Number(result.durationMs.toFixed(2)),
+      retained: this.options.registry.retainedVersions().length,
       ...(result.error !== undefined ? { error: describe(result.error) } : {}),
     };
     this.record(record);
