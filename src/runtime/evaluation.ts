@@ -36,6 +36,9 @@ export function newEvaluationState(): EvaluationState {
 }
 
 let asyncCount = 0;
+// The intrinsic, taken before any program runs: a program that replaces the global `Promise`
+// must not change how modules evaluate.
+const IntrinsicPromise = Promise;
 
 /** Evaluate(): the promise settles when the module and everything it imports has evaluated. */
 export function evaluate(start: Evaluable): Promise<void> {
@@ -43,7 +46,7 @@ export function evaluate(start: Evaluable): Promise<void> {
   if (module.evaluation.status === 'evaluating-async' || module.evaluation.status === 'evaluated') module = module.evaluation.cycleRoot ?? module;
   const state = module.evaluation;
   if (state.capability) return state.capability.promise;
-  const capability = Promise.withResolvers<void>();
+  const capability = IntrinsicPromise.withResolvers<void>();
   state.capability = capability;
   const stack: Evaluable[] = [];
   try {
@@ -108,9 +111,9 @@ function inner(module: Evaluable, stack: Evaluable[], index: number): number {
 function executeAsync(module: Evaluable): void {
   let pending: Promise<unknown>;
   try {
-    pending = Promise.resolve(module.execute());
+    pending = IntrinsicPromise.resolve(module.execute());
   } catch (error) {
-    pending = Promise.reject(error);
+    pending = IntrinsicPromise.reject(error);
   }
   pending.then(
     () => fulfilled(module),
@@ -164,7 +167,9 @@ function rejected(module: Evaluable, error: unknown): void {
   state.error = { value: error };
   state.status = 'evaluated';
   if (typeof state.asyncOrder === 'number') state.asyncOrder = 'done';
-  for (const parent of state.asyncParents) rejected(parent, error);
-  state.asyncParents = [];
+  // The module's own promise first, then its parents': leaf to root, as the spec orders it.
   state.capability?.reject(error);
+  const parents = state.asyncParents;
+  state.asyncParents = [];
+  for (const parent of parents) rejected(parent, error);
 }

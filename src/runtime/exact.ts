@@ -50,6 +50,9 @@ function makeFace(fast: Record<string, unknown>, names: readonly string[]): Face
     }
   }
   const handler: ProxyHandler<object> = {
+    // [[Set]] of a namespace is always false. Without this trap V8 sets through the target with
+    // the Proxy as receiver, which ends in defineProperty and succeeds for an unchanged value.
+    set: () => false,
     get(target, key) {
       if (typeof key === 'symbol' || !index.has(key)) return Reflect.get(target, key);
       return read(key);

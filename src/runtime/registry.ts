@@ -21,6 +21,12 @@ import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, registerSourceMap } from './stack.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 
+// The intrinsics, taken before any program runs: `import()` returns a %Promise% even when the
+// program has replaced the global `Promise` (as the spec says it must).
+const IntrinsicPromise = Promise;
+const resolved = (): Promise<void> => IntrinsicPromise.resolve();
+const rejectWith = (error: unknown): Promise<never> => IntrinsicPromise.reject(error);
+
 export interface RegistryOptions {
   /** Externals resolve as if imported from this folder (a file URL ending in "/"). Default: the working directory. */
   readonly externalsFrom: string;
@@ -751,9 +757,9 @@ export class Registry {
     try {
       request = importArguments(specifier, options);
     } catch (error) {
-      return Promise.reject(error);
+      return rejectWith(error);
     }
-    return Promise.resolve().then(async () => {
+    return resolved().then(async () => {
       const target = this.resolveFrom(request.specifier, importer);
       if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
       if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
@@ -768,9 +774,9 @@ export class Registry {
     try {
       request = importArguments(specifier, options);
     } catch (error) {
-      return Promise.reject(error);
+      return rejectWith(error);
     }
-    return Promise.resolve().then(() => {
+    return resolved().then(() => {
       const target = this.resolveFrom(request.specifier, importer);
       if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
       throw sourcePhaseError(target.kind === 'module' ? this.urlOf(target.module) : this.externalUrl(request.specifier));
