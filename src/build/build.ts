@@ -18,6 +18,12 @@ export interface BuildOptions {
   readonly exclude: readonly string[];
   /** Module to start by default; else the package entry or main/index. */
   readonly entry: string | null;
+  /**
+   * Build only the modules these reach through static and literal dynamic imports (and
+   * `package.json`); an empty list means "from the entry". null (the default): the whole folder.
+   * A local run builds what it runs; `extend` adds roots as the program reaches further.
+   */
+  readonly reach: readonly string[] | null;
   /** The app name the manifest binds to; else package.json's `name`, else the folder's name. */
   readonly name: string | null;
 }
@@ -29,6 +35,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   maxTotalBytes: 512 * 1024 * 1024,
   exclude: [],
   entry: null,
+  reach: null,
   name: null,
 });
 
@@ -117,6 +124,10 @@ export class SnapshotBuilder {
   private readonly skipped = new Map<string, SkippedFile>();
   private readonly dirty = new Set<string>();
   private scanned = false;
+  /** Every module file of the folder (reach mode builds some of them; resolution sees them all). */
+  private readonly files = new Map<string, FoundFile>();
+  private filesChanged = false;
+  private readonly roots: Set<string>;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
   private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
 
@@ -130,6 +141,22 @@ export class SnapshotBuilder {
     }
     this.root = root;
     this.options = Object.freeze({ ...DEFAULT_BUILD_OPTIONS, ...options, exclude: [...(options.exclude ?? [])] });
+    this.roots = new Set(this.options.reach ?? []);
+  }
+
+  /** Reach mode: also build these modules (and what they reach) from the next build on. */
+  extend(paths: Iterable<string>): void {
+    for (const path of paths) this.roots.add(path);
+  }
+
+  /** Where `specifier` imported from `importer` (a module path; null: the folder itself) resolves among all the folder's files. */
+  resolve(specifier: string, importer: string | null): string | null {
+    const resolution = resolveSpecifier(specifier, importer ?? 'index.js', this.resolveTree());
+    return resolution.kind === 'module' ? resolution.module : null;
+  }
+
+  private resolveTree(): ResolveTree {
+    return { has: (path) => this.files.has(path), packageInfo: this.files.has('package.json') ? readPackageInfo(this.root) : null };
   }
 
   /** Marks module paths (relative, posix) as changed, added or removed since the last build. */
@@ -191,15 +218,41 @@ export class SnapshotBuilder {
       this.skipped.clear();
       for (const item of skipped) this.skipped.set(item.path, item);
       this.checkTotal(files.reduce((sum, file) => sum + file.size, 0));
-      for (const file of files) take(file, false);
+      this.files.clear();
+      for (const file of files) this.files.set(file.path, file);
+      this.filesChanged = true;
     } else {
-      for (const [path, entry] of this.entries) if (!this.dirty.has(path)) next.set(path, entry);
       for (const path of this.dirty) {
         this.skipped.delete(path);
+        const had = this.files.delete(path);
         const found = examineFile(this.root, path, this.limits());
-        if (found === null) continue;
-        if ('reason' in found) this.skipped.set(path, found);
-        else take(found, true);
+        if (found !== null && 'reason' in found) this.skipped.set(path, found);
+        else if (found !== null) this.files.set(path, found);
+        if (had !== (found !== null && !('reason' in found))) this.filesChanged = true;
+      }
+    }
+    if (this.options.reach === null) {
+      for (const file of this.files.values()) take(file, this.dirty.has(file.path));
+    } else {
+      // Reach mode: what the roots import, statically or through a literal import(), transitively.
+      const tree = this.resolveTree();
+      const roots = [...this.roots];
+      if (roots.length === 0 || this.options.entry !== null) {
+        const entry = this.options.entry ?? defaultEntry(tree);
+        if (entry !== null) roots.push(entry);
+      }
+      if (this.files.has('package.json')) roots.push('package.json');
+      const queue = roots.filter((path) => this.files.has(path));
+      for (let at = 0; at < queue.length; at += 1) {
+        const path = queue[at]!;
+        if (next.has(path)) continue;
+        take(this.files.get(path)!, this.dirty.has(path));
+        const transform = next.get(path)?.transform;
+        if (!transform) continue;
+        for (const site of transform.imports) {
+          const resolution = resolveSpecifier(site.specifier, path, tree);
+          if (resolution.kind === 'module' && !next.has(resolution.module)) queue.push(resolution.module);
+        }
       }
     }
     if (errors.length > 0) {
@@ -212,7 +265,8 @@ export class SnapshotBuilder {
     for (const entry of next.values()) totalBytes += entry.file.size;
     this.checkTotal(totalBytes);
 
-    const treeChanged = next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
+    const treeChanged = this.filesChanged || next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
+    this.filesChanged = false;
     const content = this.assemble(next, treeChanged);
     const changed = [...new Set([...next.keys(), ...this.entries.keys()])].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash).sort();
     this.entries = next;
@@ -240,11 +294,9 @@ export class SnapshotBuilder {
   /** Resolution depends on which modules exist: with the same set, an unchanged file's record stands. */
   private assemble(entries: ReadonlyMap<string, Entry>, treeChanged: boolean): { snapshot: SnapshotContent; unresolved: UnresolvedImport[]; broken: BrokenModule[] } {
     const records = new Map<string, { entry: Entry; record: ModuleRecord }>();
-    const packageEntry = entries.get('package.json');
-    const tree: ResolveTree = {
-      has: (path) => entries.has(path),
-      packageInfo: packageEntry ? readPackageInfo(this.root) : null,
-    };
+    // Resolution sees every module file of the folder; in reach mode, every module an import
+    // resolves to was reached, so the manifest has it.
+    const tree = this.resolveTree();
     const modules: Record<string, ModuleRecord> = {};
     const blobs = new Map<string, Buffer>();
     const unresolved: UnresolvedImport[] = [];
@@ -294,10 +346,12 @@ export class SnapshotBuilder {
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
     let entry = this.options.entry;
-    if (entry !== null && !entries.has(entry)) {
+    if (entry !== null && !this.files.has(entry)) {
       throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `entry "${entry}" is not a module of ${this.root}; name a module path relative to the folder`, { entry });
     }
     entry ??= defaultEntry(tree);
+    // Reach mode with roots of its own: the folder's entry is in the manifest only if reached.
+    if (entry !== null && !entries.has(entry)) entry = null;
     this.records = records;
     broken.sort((a, b) => (a.path < b.path ? -1 : 1));
     return { snapshot: { name: this.appName(tree.packageInfo), modules, entry, blobs }, unresolved, broken };

@@ -253,12 +253,15 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   }
   // Loaded here: the builder and its native parser are for local folders only, not for every client.
   const { builtSource, localSource } = await import('./local.ts');
-  let source = localSource(root, options.build);
+  // Only what the program reaches is built (and more as it reaches further: import() of an
+  // unbuilt module builds it then).
+  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], ...options.build });
+  let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.
     root = dirname(absolute);
     module = relative(root, absolute).split(sep).join('/');
-    source = localSource(root, options.build);
+    source = build();
   }
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root) });
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));

@@ -15,9 +15,13 @@ export interface LocalSource extends ModuleSource {
   readonly key: PublisherKey;
 }
 
-/** The module source of one build of `builder`'s folder. */
-export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: PublisherKey, previousVersion?: number): LocalSource {
-  const manifest: Manifest = snapshotManifest(build.content, key.keyId, previousVersion !== undefined ? { previousVersion } : {});
+/**
+ * The module source of one build of `builder`'s folder. In reach mode it can grow (`extend`):
+ * the builder builds the module asked for as well, and the result is the same version with
+ * more modules.
+ */
+export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: PublisherKey, previousVersion?: number, version?: number): LocalSource {
+  const manifest: Manifest = snapshotManifest(build.content, key.keyId, version !== undefined ? { version } : previousVersion !== undefined ? { previousVersion } : {});
   const blobs = build.content.blobs;
   const blob = (hash: string): Buffer => {
     const bytes = blobs.get(hash);
@@ -32,6 +36,16 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
     base: `${pathToFileURL(builder.root).href}/`,
     blob,
     map: (hash) => blobs.get(hash)?.toString('utf8') ?? null,
+    ...(builder.options.reach !== null
+      ? {
+          extend(specifier: string, importer: string | null): LocalSource | null {
+            const path = builder.resolve(specifier, importer);
+            if (path === null) return null;
+            builder.extend([path]);
+            return builtSource(builder, builder.build(), key, undefined, manifest.version);
+          },
+        }
+      : {}),
   };
 }
 

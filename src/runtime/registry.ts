@@ -215,6 +215,7 @@ export class Registry {
 
   /** Imports a module of the snapshot by path and returns its namespace once evaluated. */
   async import(path: string): Promise<Namespace> {
+    if (!Object.hasOwn(this.current.manifest.modules, path)) this.grow(`./${path}`, null);
     await this.prepare(path);
     const instance = this.instances.get(path)!;
     await evaluate(instance);
@@ -739,12 +740,26 @@ export class Registry {
   private resolveFrom(specifier: string, importer: string): Resolution {
     const known = this.recordIn(this.current.manifest, importer).imports.find((entry) => entry.specifier === specifier);
     if (known) {
-      if (known.kind === 'module') return { kind: 'module', module: known.module! };
+      if (known.kind === 'module' && (Object.hasOwn(this.current.manifest.modules, known.module!) || this.grow(specifier, importer))) return { kind: 'module', module: known.module! };
       if (known.kind === 'external') return { kind: 'external' };
-      return { kind: 'unresolved', reason: known.reason ?? 'unresolved at build time' };
+      if (known.kind === 'unresolved') return { kind: 'unresolved', reason: known.reason ?? 'unresolved at build time' };
     }
     const modules = this.current.manifest.modules;
-    return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
+    const resolution = resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
+    if (resolution.kind !== 'unresolved' || !this.grow(specifier, importer)) return resolution;
+    return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(this.current.manifest.modules, path), packageInfo: null });
+  }
+
+  /**
+   * A source holding part of its tree (a local run) builds the module asked for: the registry
+   * then runs the same version with more modules. False when there is no such module.
+   */
+  private grow(specifier: string, importer: string | null): boolean {
+    const grown = this.current.extend?.(specifier, importer);
+    if (!grown) return false;
+    this.current = grown;
+    this.linker = this.linkerFor(grown.manifest);
+    return true;
   }
 
   /**

@@ -10,4 +10,10 @@ export interface ModuleSource {
   blob(hash: string): Buffer;
   /** A source map's text, or null when it cannot be had (stack traces then stay unmapped). */
   map(hash: string): string | null;
+  /**
+   * A source that holds only part of its tree (a local run builds what the entry reaches) can
+   * grow: the same version with the module `specifier` names from `importer` (a module path;
+   * null: the folder) built too, or null when it names no module there.
+   */
+  extend?(specifier: string, importer: string | null): ModuleSource | null;
 }
