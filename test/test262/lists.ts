@@ -54,8 +54,8 @@ export function entriesOf(lines: readonly ListLine[]): Map<string, string> {
 }
 
 export function formatList(lines: readonly ListLine[]): string {
-  const width = Math.max(0, ...lines.map((line) => (line.kind === 'entry' ? line.entry.key.length : 0)));
-  return `${lines.map((line) => (line.kind === 'text' ? line.text : `${line.entry.key.padEnd(width)}  # ${line.entry.reason}`)).join('\n')}\n`;
+  // Not aligned in columns: one longer path would otherwise re-pad, and so re-diff, every line.
+  return `${lines.map((line) => (line.kind === 'text' ? line.text : `${line.entry.key}  # ${line.entry.reason}`)).join('\n')}\n`;
 }
 
 export function writeList(file: string, lines: readonly ListLine[]): void {
