@@ -75,16 +75,30 @@ export const PROVISIONAL = 'NEW:';
 /**
  * The list after a run: entries for tests that ran and passed are dropped, tests that failed and
  * were not listed are added (reason: the observed error's first line, marked provisional), and
- * everything the run did not judge — other paths, comments, order — is kept as it was.
+ * everything the run did not judge — other paths, comments, order — is kept as it was. A
+ * paragraph (lines between blank lines) whose entries are all gone goes with its comments, so
+ * a section heading never outlives its section.
  */
 export function updateExpected(lines: readonly ListLine[], ran: ReadonlyMap<string, { failed: boolean; error: string }>): ListLine[] {
   const listed = entriesOf(lines);
-  const kept = lines.filter((line) => line.kind === 'text' || ran.get(line.entry.key)?.failed !== false);
+  const keep = (line: ListLine): boolean => line.kind === 'text' || ran.get(line.entry.key)?.failed !== false;
+  const paragraphs: ListLine[][] = [[]];
+  for (const line of lines) {
+    if (line.kind === 'text' && line.text === '') paragraphs.push([]);
+    else paragraphs.at(-1)!.push(line);
+  }
+  const kept = paragraphs
+    .filter((paragraph) => !paragraph.some((line) => line.kind === 'entry') || paragraph.some((line) => line.kind === 'entry' && keep(line)))
+    .map((paragraph) => paragraph.filter(keep))
+    .filter((paragraph, index) => paragraph.length > 0 || index === 0);
   const added = [...ran]
     .filter(([path, result]) => result.failed && !listed.has(path))
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([path, result]): ListLine => ({ kind: 'entry', entry: { key: path, reason: `${PROVISIONAL} ${firstLine(result.error)}` } }));
-  return [...kept, ...added];
+  const blank: ListLine = { kind: 'text', text: '' };
+  // New entries form a paragraph of their own, to be read and moved under their cause.
+  const paragraphsOut = added.length > 0 ? [...kept, added] : kept;
+  return paragraphsOut.flatMap((paragraph, index) => (index === 0 ? paragraph : [blank, ...paragraph]));
 }
 
 export function firstLine(text: string): string {
