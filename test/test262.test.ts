@@ -20,6 +20,12 @@ const EXCLUDE = 'test/language/module-code/top-level-await/syntax/';
 
 const dir = suiteDir();
 
+function skipReason(): string | false {
+  // .ci/run runs the whole suite right after npm test, with the same judging: this slice would be its first 190 tests again.
+  if (process.env.LIVEMOD_TEST262_SLICE === 'off') return 'LIVEMOD_TEST262_SLICE=off: the whole suite runs next (npm run test262)';
+  return suiteExists(dir) ? false : `no test262 suite at ${dir} (set TEST262_DIR)`;
+}
+
 function explain(judgement: HostJudgement): string {
   const list = relative(REPO_ROOT, judgement.listFile);
   return [
@@ -29,7 +35,7 @@ function explain(judgement: HostJudgement): string {
   ].join('\n');
 }
 
-test('test262: namespaces, instantiation, evaluation and top-level await run as the expected-failures list says', { skip: suiteExists(dir) ? false : `no test262 suite at ${dir} (set TEST262_DIR)` }, async (t) => {
+test('test262: namespaces, instantiation, evaluation and top-level await run as the expected-failures list says', { skip: skipReason() }, async (t) => {
   const run = await runSuite({ dir, prefixes: SUBSET, exclude: [EXCLUDE] });
   const [judgement] = run.judgements;
   const counts = { pass: 0, fail: 0, skip: 0 };
