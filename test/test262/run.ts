@@ -91,6 +91,9 @@ const run = await runSuite({
   onResult: progress,
 });
 
+// A mistyped prefix would otherwise "pass" with nothing run.
+if (run.results.length === 0) usage(`no test matches ${positionals.map((prefix) => `"${prefix}"`).join(', ')}`);
+
 const jsonFile = values.json !== undefined ? resolve(values.json) : resolve(REPO_ROOT, 'test262-results.json');
 writeJson(run, jsonFile);
 process.stdout.write(formatReport(run));
