@@ -124,8 +124,12 @@ export class SnapshotBuilder {
   private readonly skipped = new Map<string, SkippedFile>();
   private readonly dirty = new Set<string>();
   private scanned = false;
-  /** Every module file of the folder (reach mode builds some of them; resolution sees them all). */
-  private readonly files = new Map<string, FoundFile>();
+  /**
+   * Module files of the folder, by path: all of them after a walk; in reach mode, only those
+   * looked at so far (null: no module there), since a local run of one file in a big folder
+   * should not walk the folder.
+   */
+  private readonly files = new Map<string, FoundFile | null>();
   private filesChanged = false;
   private readonly roots: Set<string>;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
@@ -155,8 +159,18 @@ export class SnapshotBuilder {
     return resolution.kind === 'module' ? resolution.module : null;
   }
 
+  /** The module file at `path`, looked at now in reach mode if it was not yet. */
+  private file(path: string): FoundFile | null {
+    if (this.options.reach === null || this.files.has(path)) return this.files.get(path) ?? null;
+    const found = examineFile(this.root, path, this.limits());
+    if (found !== null && 'reason' in found) this.skipped.set(path, found);
+    const file = found !== null && !('reason' in found) ? found : null;
+    this.files.set(path, file);
+    return file;
+  }
+
   private resolveTree(): ResolveTree {
-    return { has: (path) => this.files.has(path), packageInfo: this.files.has('package.json') ? readPackageInfo(this.root) : null };
+    return { has: (path) => this.file(path) !== null, packageInfo: this.file('package.json') ? readPackageInfo(this.root) : null };
   }
 
   /** Marks module paths (relative, posix) as changed, added or removed since the last build. */
@@ -213,7 +227,18 @@ export class SnapshotBuilder {
       }
     };
 
-    if (!this.scanned) {
+    if (this.options.reach !== null) {
+      // Reach mode looks at files as resolution asks for them: what changed is looked at again.
+      if (!this.scanned) {
+        this.files.clear();
+        this.skipped.clear();
+      }
+      for (const path of this.dirty) {
+        this.files.delete(path);
+        this.skipped.delete(path);
+      }
+      this.filesChanged ||= this.dirty.size > 0 || !this.scanned;
+    } else if (!this.scanned) {
       const { files, skipped } = listModuleFiles(this.root, this.limits());
       this.skipped.clear();
       for (const item of skipped) this.skipped.set(item.path, item);
@@ -232,7 +257,7 @@ export class SnapshotBuilder {
       }
     }
     if (this.options.reach === null) {
-      for (const file of this.files.values()) take(file, this.dirty.has(file.path));
+      for (const file of this.files.values()) if (file) take(file, this.dirty.has(file.path));
     } else {
       // Reach mode: what the roots import, statically or through a literal import(), transitively.
       const tree = this.resolveTree();
@@ -241,12 +266,12 @@ export class SnapshotBuilder {
         const entry = this.options.entry ?? defaultEntry(tree);
         if (entry !== null) roots.push(entry);
       }
-      if (this.files.has('package.json')) roots.push('package.json');
-      const queue = roots.filter((path) => this.files.has(path));
+      if (this.file('package.json')) roots.push('package.json');
+      const queue = roots.filter((path) => this.file(path) !== null);
       for (let at = 0; at < queue.length; at += 1) {
         const path = queue[at]!;
         if (next.has(path)) continue;
-        take(this.files.get(path)!, this.dirty.has(path));
+        take(this.file(path)!, this.dirty.has(path));
         const transform = next.get(path)?.transform;
         if (!transform) continue;
         for (const site of transform.imports) {
@@ -346,7 +371,7 @@ export class SnapshotBuilder {
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
     let entry = this.options.entry;
-    if (entry !== null && !this.files.has(entry)) {
+    if (entry !== null && this.file(entry) === null) {
       throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `entry "${entry}" is not a module of ${this.root}; name a module path relative to the folder`, { entry });
     }
     entry ??= defaultEntry(tree);

@@ -55,6 +55,7 @@ export function examineFile(root: string, path: string, limits: FileLimits): Fou
   try {
     real = realpathSync(file);
     if (!inside(root, real)) return { path, reason: `${lstatSync(file).isSymbolicLink() ? 'symlink' : 'path through a symlink'} to ${real}, outside the published folder` };
+    if (limits.exclude.some((dir) => inside(dir, real))) return null;
     stats = statSync(real);
   } catch {
     return null;

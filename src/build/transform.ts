@@ -50,7 +50,10 @@ interface Toolchain {
   readonly parseSync: typeof OxcParser.parseSync;
   readonly transformSync: typeof OxcTransform.transformSync;
   readonly parseOptions: ParserOptions;
+  readonly rawOptions: ParserOptions;
 }
+
+let parses = 0;
 
 let toolchain: Toolchain | undefined;
 
@@ -64,12 +67,15 @@ function tools(): Toolchain {
     const require = createRequire(import.meta.url);
     const parser = require('oxc-parser') as typeof OxcParser;
     const transformer = require('oxc-transform') as typeof OxcTransform;
-    // Raw transfer hands the AST over in a shared buffer: about twice as fast as the JSON path.
-    // The option exists in the parser but not in its type declarations.
     // Semantic errors are the module early errors (redeclarations, exports of undeclared names,
     // duplicate exports, reserved words): V8 would refuse such a module at link time too.
-    const parseOptions = { sourceType: 'module', lang: 'js', showSemanticErrors: true, experimentalRawTransfer: parser.rawTransferSupported() } as ParserOptions;
-    toolchain = { parseSync: parser.parseSync, transformSync: transformer.transformSync, parseOptions };
+    const parseOptions = { sourceType: 'module', lang: 'js', showSemanticErrors: true } as ParserOptions;
+    // Raw transfer hands the AST over in a shared buffer: about twice as fast per file as the
+    // JSON path, but its first call costs ~25 ms (the buffer), more than a local run of a few
+    // modules parses in all. So it starts with the 17th file of a process. The option exists in
+    // the parser but not in its type declarations.
+    const rawOptions = { ...parseOptions, experimentalRawTransfer: parser.rawTransferSupported() } as ParserOptions;
+    toolchain = { parseSync: parser.parseSync, transformSync: transformer.transformSync, parseOptions, rawOptions };
   }
   return toolchain;
 }
@@ -157,8 +163,9 @@ export function transformModule(path: string, source: string): ModuleTransform {
     js = result.code;
     tsMap = { mappings: result.map!.mappings, names: result.map!.names };
   }
-  const { parseSync, parseOptions } = tools();
-  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, parseOptions);
+  const { parseSync, parseOptions, rawOptions } = tools();
+  parses += 1;
+  const parsed = parseSync(path.replace(TS_LIKE, '.js'), js, parses > 16 ? rawOptions : parseOptions);
   if (parsed.errors.length > 0) throw parseError(path, js, parsed.errors, 'parse');
   const edits = new Edits();
   let scan;

@@ -6,7 +6,8 @@
 // socket and every timer are unreferenced: the channel never keeps a finished program alive.
 import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocket from 'ws';
 import { decodeMessage, encodeMessage, parseServerMessage, type ClientMessage } from '../protocol/index.ts';
 import { inert } from '../text.ts';
 
@@ -23,6 +24,14 @@ export interface ChannelOptions {
   readonly maxFrameBytes?: number;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+}
+
+// Loaded on the first connection: a program that never follows a channel should not pay for the
+// WebSocket client on its start (measured: 60–120 ms).
+let WebSocketClass: typeof WebSocket | undefined;
+function webSocket(): typeof WebSocket {
+  WebSocketClass ??= createRequire(import.meta.url)('ws') as typeof WebSocket;
+  return WebSocketClass;
 }
 
 /** Invalid frames tolerated on one connection before it is dropped (and reconnected with backoff). */
@@ -46,7 +55,7 @@ export class ChannelClient {
   }
 
   send(message: ClientMessage): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeMessage(message));
+    if (this.socket && this.socket.readyState === this.socket.OPEN) this.socket.send(encodeMessage(message));
   }
 
   close(): void {
@@ -60,7 +69,8 @@ export class ChannelClient {
     if (this.closed) return;
     const url = this.options.url.replace(/^http/, 'ws');
     const secure = url.startsWith('wss:');
-    const socket = new WebSocket(url, {
+    const Client = webSocket();
+    const socket = new Client(url, {
       headers: { ...this.options.headers },
       maxPayload: this.options.maxFrameBytes ?? 64 * 1024,
       handshakeTimeout: 10_000,
