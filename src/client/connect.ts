@@ -9,12 +9,11 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type Namespace } from '../runtime/index.ts';
 import { appNameProblem, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
-import { openStore, type Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
-import { ChannelClient } from './channel.ts';
-import { configPath, originConfig } from './config.ts';
+import type { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
-import { DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS, syncRemote, type SyncProgress, type SyncedFrom } from './remote.ts';
+import type { SyncProgress, SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
 export interface ConnectOptions {
@@ -160,6 +159,15 @@ function statusOf(live: Live): { type: 'status'; version: number; swap?: Record<
  */
 export async function connect(target: string | URL, options: ConnectOptions & LiveOptions = {}): Promise<App> {
   const url = target instanceof URL ? target : parseRemoteTarget(target);
+  // Loaded here, not with the module: a program that only opens local folders (or only imports
+  // `livemod` for its types and errors) does not pay for the store, the HTTP client and the
+  // channel on its start.
+  const [{ openStore }, { syncRemote, DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS }, { ChannelClient }, { configPath, originConfig }] = await Promise.all([
+    import('../store/index.ts'),
+    import('./remote.ts'),
+    import('./channel.ts'),
+    import('./config.ts'),
+  ]);
   const configured = options.publicKey && options.token && options.app ? {} : originConfig(url);
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
   if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, env LIVEMOD_KEY, or an entry in ${configPath()}): the key \`livemod serve\` or \`livemod keygen\` printed`);

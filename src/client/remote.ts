@@ -8,6 +8,7 @@ import { manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey }
 import type { Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
+import { formatAge } from '../format.ts';
 import { candidates, type Candidate } from './targets.ts';
 
 export interface SyncProgress {
@@ -99,14 +100,6 @@ function boundEtag(stored: Stored): string | null {
   const content = /^"([0-9a-f]{64})"$/.exec(etag);
   if (content) return content[1] === actual ? etag : null;
   return manifestHash === actual ? etag : null;
-}
-
-export function formatAge(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 90) return `${seconds} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 129600) return `${Math.round(seconds / 3600)} h`;
-  return `${Math.round(seconds / 86400)} days`;
 }
 
 interface Chosen {
