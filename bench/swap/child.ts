@@ -95,11 +95,11 @@ export class ToolProcess {
   }
 
   /** The child's heap after full collections (it must run with --expose-gc). */
-  async heap(timeoutMs = 30_000): Promise<{ bytes: number; rss: number }> {
+  async heap(timeoutMs = 30_000): Promise<{ bytes: number; rss: number; retainedVersions: number | null }> {
     const answer = this.wait((m) => m.event === 'heap', timeoutMs);
     this.process.stdin!.write('heap\n');
     const message = await answer;
-    return { bytes: message.bytes as number, rss: message.rss as number };
+    return { bytes: message.bytes as number, rss: message.rss as number, retainedVersions: typeof message.retainedVersions === 'number' ? message.retainedVersions : null };
   }
 
   /** At exit of the bench: the whole process group, at once. */

@@ -164,8 +164,10 @@ export async function livemodServer(dir: string, plan: EditPlan, notices: string
  * openFolder's live path by hand (watchFolder → builtSource → registry.swap, as in connect.ts),
  * with a clock at each step, so the local figure can be split into the watcher, the debounce
  * and build, signing and the swap. A second chokidar watcher on the folder times the event.
+ * `debounceMs` other than watchFolder's default (5 ms, which openFolder keeps) says what the
+ * debounce costs.
  */
-export async function livemodLocalStages(dir: string, plan: EditPlan): Promise<string[]> {
+export async function livemodLocalStages(dir: string, plan: EditPlan, debounceMs?: number): Promise<string[]> {
   const app = writeApp(dir, 'livemod', 0, 0);
   const source = localSource(app.dir);
   const registry = new Registry(source);
@@ -181,6 +183,7 @@ export async function livemodLocalStages(dir: string, plan: EditPlan): Promise<s
   let waiting: { value: number; resolve: (at: bigint) => void } | null = null;
   const folder = watchFolder({
     builder: source.builder,
+    ...(debounceMs !== undefined ? { debounceMs } : {}),
     onBuild: (result) => {
       built.push(process.hrtime.bigint());
       buildMs.push(result.durationMs);
@@ -203,6 +206,7 @@ export async function livemodLocalStages(dir: string, plan: EditPlan): Promise<s
     await pause(300);
     const probe: Probe = { tool: 'livemod', target: app.target, settleMs: plan.settleMs, arrival: (value) => new Promise((resolve) => (waiting = { value, resolve })) };
     const result = await measureEdits(probe, { first: 1, ...plan, edits: Math.min(plan.edits, 20) });
+    if (debounceMs !== undefined) return [summary(`by hand with debounceMs: ${debounceMs}, write → swapped and called`, result.samples)];
     return [
       summary('by hand, write → chokidar change event', stage(result.edits, events)),
       summary('by hand, write → build done (event + 5 ms debounce + incremental build)', stage(result.edits, built)),

@@ -22,8 +22,8 @@ export async function settledHeap(): Promise<{ bytes: number; rss: number }> {
   return { bytes: usage.heapUsed, rss: usage.rss };
 }
 
-/** Answers each "heap" line on stdin. */
-export function answerHeap(): void {
+/** Answers each "heap" line on stdin; `extra` adds fields to the answer (taken after the collections). */
+export function answerHeap(extra: () => Record<string, unknown> = () => ({})): void {
   process.stdin.setEncoding('utf8');
   let input = '';
   process.stdin.on('data', (chunk: string) => {
@@ -32,7 +32,7 @@ export function answerHeap(): void {
     while ((end = input.indexOf('\n')) !== -1) {
       const command = input.slice(0, end);
       input = input.slice(end + 1);
-      if (command === 'heap') void settledHeap().then((heap) => send({ event: 'heap', ...heap }));
+      if (command === 'heap') void settledHeap().then((heap) => send({ event: 'heap', ...heap, ...extra() }));
     }
   });
 }
