@@ -195,7 +195,9 @@ for (const [name, run] of ONLY === 'memory' ? [] : latencyCases) {
   const begun = performance.now();
   const result = await attempt(name, run);
   latency.set(name, result);
-  if (result.ok) console.log(`  ${name}: median ${median(result.value.samples).toFixed(2)} ms (${((performance.now() - begun) / 1000).toFixed(1)} s)${result.value.missed ? `, ${result.value.missed} missed` : ''}`);
+  if (!result.ok) continue;
+  const { samples, missed } = result.value;
+  console.log(`  ${name}: ${samples.length > 0 ? `median ${median(samples).toFixed(2)} ms` : 'no edit arrived'} (${((performance.now() - begun) / 1000).toFixed(1)} s)${missed ? `, ${missed} missed` : ''}`);
 }
 const localStages =
   ONLY === 'memory'

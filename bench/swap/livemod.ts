@@ -76,7 +76,8 @@ async function measureApp(live: LiveApp, app: App, plan: EditPlan): Promise<Late
     arrival: (value) => new Promise((resolve) => (waiting = { value, resolve })),
   };
   const result = await measureEdits(probe, { first: 1, ...plan });
-  const measured = swapped.filter(({ at }) => at > result.edits[0]!.written).map(({ durationMs }) => durationMs);
+  const since = result.edits[0]?.written ?? 0n;
+  const measured = swapped.filter(({ at }) => at > since).map(({ durationMs }) => durationMs);
   return { ...result, notes: [summary('registry.swap itself (the swap record)', measured), ...(failed > 0 ? [`${failed} swaps not applied`] : [])] };
 }
 
