@@ -3,7 +3,8 @@
 // modules, wired the way its own documentation says to take new versions, and (for the tools
 // that run in a child process) a host that reports each call's result on stdout, as JSON lines:
 //   {"event":"value","value":N,"t":"<process.hrtime.bigint()>"}   a call of the new code returned N
-//   {"event":"heap","bytes":N,"rss":N}                            answer to "heap" on stdin (after gc)
+//   {"event":"heap","bytes":N,"rss":N}                            answer to "heap" on stdin (after gc;
+//                                                                 livemod's host adds retainedVersions)
 // `t` is CLOCK_MONOTONIC in nanoseconds, the same clock in every process on the machine, so the
 // driver subtracts the time it took just before its write without counting the pipe's latency.
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -40,9 +41,10 @@ ${HOT_LINE[tool]}
 /**
  * Rewrites the target in place with one write(2) and no truncation: the watchers see one
  * modification and a reader never finds the file empty. writeFileSync truncates first, and a tool
- * that reads on the truncation's event loads an empty module (hot-hook then throws on the call,
- * Vite's runner keeps it), while chokidar drops the write's own event inside its 50 ms throttle;
- * that is a robustness difference, not latency, so every tool gets the clean write here.
+ * that reads on the truncation's event loads an empty module while chokidar drops the write's own
+ * event inside its 50 ms throttle (hot-hook's program then threw on the call, and Vite's runner
+ * missed most edits, in a trial run); that is a robustness difference, not latency, so every tool
+ * gets the clean write here.
  */
 export function writeTarget(path: string, tool: Tool, value: number, padBytes: number): void {
   const fd = openSync(path, 'r+');
@@ -54,11 +56,12 @@ export function writeTarget(path: string, tool: Tool, value: number, padBytes: n
 }
 
 // The reporting half of every child host: plain JavaScript, because it runs inside each tool's
-// own module system (dynohot rewrites it, Vite's runner may not see Node's type stripping).
+// own module system (hot-hook and dynohot hook its loading, Vite's runner evaluates it), where
+// TypeScript would add each tool's way of stripping types to what is measured.
 const PROTOCOL = `
 const benchOut = (message) => process.stdout.write(JSON.stringify(message) + '\\n');
 const benchReport = (value) => benchOut({ event: 'value', value, t: String(process.hrtime.bigint()) });
-// "heap" on stdin: three full collections, each followed by a task so finalizers run, then the
+// "heap" on stdin: ten full collections, each followed by a task so finalizers run, then the
 // main isolate's heap (--expose-gc).
 process.stdin.setEncoding('utf8');
 let benchInput = '';

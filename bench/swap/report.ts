@@ -11,7 +11,7 @@ export function reportValue(value: number): void {
   send({ event: 'value', value, t: String(process.hrtime.bigint()) });
 }
 
-/** The main isolate's heap after three full collections, each followed by a task so finalizers run. */
+/** The main isolate's heap after ten full collections, each followed by a task so finalizers run. */
 export async function settledHeap(): Promise<{ bytes: number; rss: number }> {
   if (!gc) throw new Error('run with --expose-gc');
   for (let round = 0; round < 10; round += 1) {
