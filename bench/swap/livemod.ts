@@ -165,8 +165,8 @@ export async function livemodServer(dir: string, plan: EditPlan, notices: string
  * openFolder's live path by hand (watchFolder → builtSource → registry.swap, as in connect.ts),
  * with a clock at each step, so the local figure can be split into the watcher, the debounce
  * and build, signing and the swap. A second chokidar watcher on the folder times the event.
- * `debounceMs` other than watchFolder's default (5 ms, which openFolder keeps) says what the
- * debounce costs.
+ * `debounceMs` other than watchFolder's default (none: a save builds at once) says what a
+ * debounce would cost.
  */
 export async function livemodLocalStages(dir: string, plan: EditPlan, debounceMs?: number): Promise<string[]> {
   const app = writeApp(dir, 'livemod', 0, 0);

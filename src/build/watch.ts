@@ -4,7 +4,7 @@
 // (chokidar drops a second `change` of one path inside that window instead of delaying it).
 import type * as Chokidar from 'chokidar';
 import type { FSWatcher } from 'chokidar';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { relative, sep } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
@@ -37,7 +37,9 @@ export interface FolderWatch {
 
 export function watchFolder(options: WatchOptions): FolderWatch {
   const { builder } = options;
-  const debounceMs = options.debounceMs ?? 5;
+  // No quiet time by default: a save builds at once, and saves that land while a build runs make
+  // one more build after it (a burst still ends on its last save).
+  const debounceMs = options.debounceMs ?? 0;
   const recheckMs = options.recheckMs ?? 60;
   const excluded = builder.options.exclude;
   let timer: NodeJS.Timeout | undefined;
@@ -108,8 +110,13 @@ export function watchFolder(options: WatchOptions): FolderWatch {
 
   const touched = (path: string, recheck: boolean): void => {
     const rel = relative(builder.root, path).split(sep).join('/');
-    builder.invalidate([rel]);
-    schedule();
+    // A file that just became empty is most often an editor's truncate-then-write caught halfway:
+    // it is looked at again at the recheck instead of being published empty now.
+    const emptied = recheck && statSync(path, { throwIfNoEntry: false })?.size === 0;
+    if (!emptied) {
+      builder.invalidate([rel]);
+      schedule();
+    }
     if (!recheck || closed) return;
     clearTimeout(rechecks.get(rel));
     rechecks.set(rel, setTimeout(() => {

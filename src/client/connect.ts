@@ -201,7 +201,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     // An update syncs online only: an origin that cannot be reached has nothing newer to give.
     resync: async () => {
       try {
-        return await syncRemote(url, { ...remote, offline: false, fallback: false });
+        return await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true });
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === ErrorCodes.TIMEOUT || code === ErrorCodes.FETCH_FAILED) return null;

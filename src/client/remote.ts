@@ -30,6 +30,12 @@ export interface RemoteOptions {
   readonly timeoutMs: number;
   /** Run the cached version when the origin cannot be reached (default true); false: throw instead (an update has nothing to swap to then). */
   readonly fallback?: boolean;
+  /**
+   * Commit the new manifest to the store after returning, not before: a live update swaps the
+   * verified blobs it holds in memory first, and the store's fsyncs (12 ms here) happen while
+   * the new code already runs. A crash in between only means the next start syncs it again.
+   */
+  readonly commitAfter?: boolean;
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
@@ -296,7 +302,16 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     ({ blobs, bad } = readVerified(store, code, fetched));
     if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
   }
-  if (chosen.commit) await commit(chosen.commit);
+  if (chosen.commit) {
+    const input = chosen.commit;
+    if (options.commitAfter) {
+      setImmediate(() => {
+        commit(input).catch((error: unknown) => options.notice(`[livemod store] version ${manifest.version} runs but could not be saved to the cache: ${(error as Error).message}`));
+      });
+    } else {
+      await commit(input);
+    }
+  }
 
   return {
     manifest,
