@@ -213,3 +213,35 @@ test('the channel never keeps a finished program alive: livemod run exits when t
   assert.equal(code, 0);
   assert.equal(stdout, 'done\n');
 });
+
+test('one announcement of a version that never comes does not stop the client from following the real ones', async (t) => {
+  const real = await origin(t);
+  let send: ((text: string) => void) | undefined;
+  const host = await hostile(t, real.url, (ws) => {
+    send = (text) => ws.send(text);
+    ws.send(announce(Number.MAX_SAFE_INTEGER));
+  });
+  const { app } = await liveClient(t, host.url, real.key);
+  const main = await app.import('main.js');
+  await within((async () => {
+    while (host.manifests < 2) await sleep(10);
+  })(), 5000, 'the sync for the fake version');
+  const version = real.publishNext();
+  const swapped = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 10_000, 'the real version');
+  send!(announce(version));
+  assert.equal((await swapped).status, 'applied');
+  assert.equal(main.value, 2);
+});
+
+test('a flood of refusals from the server is said once per connection and closes it', async (t) => {
+  const real = await origin(t);
+  const host = await hostile(t, real.url, (ws) => {
+    for (let index = 0; index < 5_000; index += 1) ws.send(JSON.stringify({ type: 'error', code: 'ERR_LIVEMOD_PROTOCOL', message: 'x'.repeat(500) }));
+  });
+  const { lines } = await liveClient(t, host.url, real.key);
+  await within((async () => {
+    while (host.channels < 2) await sleep(10);
+  })(), 10_000, 'a reconnect after the flood');
+  // A refusal line and a closing line per connection, not one per frame.
+  assert.ok(lines.length <= host.channels * 3, `${lines.length} lines for ${host.channels} connections`);
+});

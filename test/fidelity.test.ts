@@ -236,3 +236,19 @@ test('live bindings: every way a module writes an exported binding is seen by im
   assert.ok(native.ok, JSON.stringify(native));
   assert.deepEqual(summary(live), summary(native));
 });
+
+test('a loop head that writes an export is mirrored without meeting same-named declarations in the body', async (t) => {
+  const cases = [
+    'export let x; for (x of [1, 2]) { let x = 5; }',
+    'export let x; for (x in { p: 1 }) { class x {} }',
+    'export var v; for (var v of [7]) { const v = 0; }',
+    'export let x; for (x of [3]) { function x() {} }',
+    'export var v = 0; for (var [w, v] = [1, 10]; false;);',
+    'export var i; for (var i = 0; i < 3; i++) i;',
+    'export let x = 0; for (x of [1, 2]) x;',
+  ];
+  for (const lib of cases) {
+    const { native, live } = await both(t, { 'a.js': lib, 'main.js': 'import * as a from "./a.js"; export const result = { ...a };' });
+    assert.deepEqual(summary(live), summary(native), lib);
+  }
+});

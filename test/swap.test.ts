@@ -164,3 +164,87 @@ test('exports added and removed by a new version; a removed module is pruned', a
   assert.deepEqual(Object.keys(await app.run('lib.js')), ['a', 'b'], 'a namespace handed out after the swap shows the new names');
   assert.deepEqual((await app.run('log.js')).log, ['pruned extra']);
 });
+
+// Regressions found in review.
+
+test('invalidate() from an accept callback makes the importers take the new version; it never swaps back', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    'counter.js': 'import { log } from "./log.js"; export const version = 1; import.meta.hot.accept((next) => { log.push("accept " + next.version); import.meta.hot.invalidate("cannot take it"); });',
+    'main.js': 'import { log } from "./log.js"; import { version } from "./counter.js"; log.push("main sees " + version); export const read = () => version;',
+  });
+  const main = await app.run('main.js');
+  assert.equal((await app.edit({ 'counter.js': 'export const version = 2; import.meta.hot.accept();' })).status, 'applied');
+  // The invalidation runs as a swap of its own, queued behind this one.
+  await app.registry.swap(app.registry.source);
+  assert.deepEqual((await app.run('log.js')).log, ['main sees 1', 'accept 2', 'main sees 2']);
+  assert.equal((main.read as () => number)(), 2);
+  assert.equal((await app.run('counter.js')).version, 2);
+});
+
+test('a failed swap leaves nothing of its new versions running: a dependency that settles after the rollback does not run them, nor keep their listeners', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    't.js': 'export const t = 1;',
+    'a.js': 'import { log } from "./log.js"; import { t } from "./t.js"; log.push("a ran with t " + t); import.meta.hot.on("livemod:afterUpdate", () => log.push("a listened with t " + t)); import.meta.hot.accept();',
+    'b.js': 'export const b = 1; import.meta.hot.accept();',
+    'main.js': 'import "./a.js"; import "./b.js";',
+  });
+  await app.run('main.js');
+  const failed = await app.edit({ 't.js': 'await new Promise((resolve) => setTimeout(resolve, 50)); export const t = 2;', 'b.js': 'throw new Error("bad b");' });
+  assert.equal(failed.status, 'failed');
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal((await app.edit({ 't.js': 'export const t = 3;', 'b.js': 'export const b = 3; import.meta.hot.accept();' })).status, 'applied');
+  assert.deepEqual((await app.run('log.js')).log, ['a ran with t 1', 'a ran with t 3', 'a listened with t 3']);
+});
+
+test('names a version no longer exports leave the namespace, also on hubs; a rolled-back version leaves no names behind', async (t) => {
+  const app = liveFolder(t, {
+    'leaf.js': 'export let x = 1; export const z = "z1"; import.meta.hot.accept();',
+    'hub.js': 'export * from "./leaf.js";',
+    'other.js': 'export const o = 1; import.meta.hot.accept();',
+    'main.js': 'import * as hub from "./hub.js"; import * as leaf from "./leaf.js"; import "./other.js"; export const seen = () => [Object.keys(hub), hub.z, "y" in hub, leaf.z];',
+  });
+  const main = await app.run('main.js');
+  const failed = await app.edit({ 'leaf.js': 'export let x = 10; export const z = "z2", y = "from the failed version"; import.meta.hot.accept();', 'other.js': 'throw new Error("boom");' });
+  assert.equal(failed.status, 'failed');
+  assert.deepEqual((main.seen as () => unknown[])(), [['x', 'z'], 'z1', false, 'z1']);
+  assert.equal((await app.edit({ 'leaf.js': 'export let x = 100; import.meta.hot.accept();', 'other.js': 'export const o = 2; import.meta.hot.accept();' })).status, 'applied');
+  assert.deepEqual((main.seen as () => unknown[])(), [['x'], undefined, false, undefined]);
+});
+
+test('a hub that is not re-run shows the names its export * source gains', async (t) => {
+  const app = liveFolder(t, {
+    'leaf.js': 'import.meta.hot.accept();',
+    'hub.js': 'export * from "./leaf.js"; export const h = 1;',
+    'main.js': 'import * as hub from "./hub.js"; export const keys = () => Object.keys(hub); export const y = () => hub.y;',
+  });
+  const main = await app.run('main.js');
+  assert.equal((await app.edit({ 'leaf.js': 'export const y = "new"; import.meta.hot.accept();' })).status, 'applied');
+  assert.deepEqual(Object.keys(await app.run('hub.js')), ['h', 'y']);
+  assert.equal((main.y as () => string)(), 'new');
+});
+
+test('new versions evaluate in import order, whatever order the old ones were loaded in', async (t) => {
+  const app = liveFolder(t, {
+    ...LOG,
+    'a.js': 'import { log } from "./log.js"; log.push("a1");',
+    'b.js': 'import { log } from "./log.js"; log.push("b1");',
+    'main.js': 'import { log } from "./log.js"; import "./a.js"; import "./b.js"; log.push("main");',
+    'entry.js': 'await import("./b.js"); await import("./main.js");',
+  });
+  await app.run('entry.js');
+  assert.equal((await app.edit({ 'a.js': 'import { log } from "./log.js"; log.push("a2");', 'b.js': 'import { log } from "./log.js"; log.push("b2");' })).status, 'applied');
+  assert.deepEqual((await app.run('log.js')).log, ['b1', 'a1', 'main', 'a2', 'b2', 'main']);
+});
+
+test('failed swaps do not pile up source maps (each holds its whole build)', async (t) => {
+  const { sourceMapCount } = await import('../src/runtime/stack.ts');
+  const app = liveFolder(t, { 'dep.js': 'export const v = 1; import.meta.hot.accept();', 'main.js': 'import { v } from "./dep.js"; export const read = () => v;' });
+  await app.run('main.js');
+  const before = sourceMapCount();
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    assert.equal((await app.edit({ 'dep.js': `export const v = ${attempt}; throw new Error("no"); import.meta.hot.accept();` })).status, 'failed');
+  }
+  assert.equal(sourceMapCount(), before);
+});

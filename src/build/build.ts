@@ -209,14 +209,24 @@ export class SnapshotBuilder {
     return { file, sourceHash, transform, error, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
   }
 
-  /** Builds the folder; after the first build only invalidated paths are looked at again. */
-  build(): BuildResult {
+  /**
+   * Builds the folder; after the first build only invalidated paths are looked at again. With
+   * `hold`, files marked changed are left as the last build had them, and stay marked for the
+   * next build: a build that only reaches further (a local run's import() of an unbuilt module)
+   * must not take an edit the watcher has yet to publish as a version of its own.
+   */
+  build(options: { hold?: boolean } = {}): BuildResult {
+    const hold = options.hold === true;
     const started = performance.now();
     const transformed: string[] = [];
     const next = new Map<string, Entry>();
     const errors: LivemodError[] = [];
     const take = (file: FoundFile, force: boolean): void => {
       const before = this.entries.get(file.path);
+      if (hold && before && this.dirty.has(file.path)) {
+        next.set(file.path, before);
+        return;
+      }
       try {
         const entry = this.load(file, force);
         if (entry !== before && entry.transform !== before?.transform) transformed.push(file.path);
@@ -233,11 +243,13 @@ export class SnapshotBuilder {
         this.files.clear();
         this.skipped.clear();
       }
-      for (const path of this.dirty) {
-        this.files.delete(path);
-        this.skipped.delete(path);
+      if (!hold) {
+        for (const path of this.dirty) {
+          this.files.delete(path);
+          this.skipped.delete(path);
+        }
       }
-      this.filesChanged ||= this.dirty.size > 0 || !this.scanned;
+      this.filesChanged ||= (this.dirty.size > 0 && !hold) || !this.scanned;
     } else if (!this.scanned) {
       const { files, skipped } = listModuleFiles(this.root, this.limits());
       this.skipped.clear();
@@ -295,7 +307,7 @@ export class SnapshotBuilder {
     const content = this.assemble(next, treeChanged);
     const changed = [...new Set([...next.keys(), ...this.entries.keys()])].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash).sort();
     this.entries = next;
-    this.dirty.clear();
+    if (!hold) this.dirty.clear();
     this.scanned = true;
 
     if (this.options.strict && content.broken.length > 0) {

@@ -535,19 +535,27 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
     return [...names].filter((name) => publishable.has(name));
   };
 
-  /** The body of a for-in/of loop whose head writes exported names starts by mirroring them. */
-  const mirrorLoopHead = (node: EsNode): void => {
-    const head = node.left as EsNode;
-    const written = head.type === 'VariableDeclaration' ? publishedVars(head) : writtenLocals(head);
-    if (written.length === 0) return;
-    const body = node.body as EsNode;
-    const text = `${written.map(publishText).join(';')};`;
-    if (body.type === 'BlockStatement') {
-      out.insert(body.start + 1, text);
-    } else {
-      out.insert(body.start, `{${text}`);
-      out.insert(body.end, '}');
+  /**
+   * A loop whose head writes exported names mirrors them at the start of each iteration. The
+   * body is wrapped in a block of its own, so the mirror reads the binding the head wrote, not
+   * a same-named declaration inside the body.
+   */
+  // The opening goes in before the loop's own edits and the closing after them, so that edits
+  // at the same positions nest inside the new block.
+  const mirrorLoopBody = (node: EsNode, written: readonly string[], visitInner: () => void): void => {
+    if (written.length === 0) {
+      visitInner();
+      return;
     }
+    const body = node.body as EsNode;
+    out.insert(body.start, `{${written.map(publishText).join(';')};`);
+    visitInner();
+    out.insert(body.end, '}');
+  };
+
+  const mirrorLoopHead = (node: EsNode, visitInner: () => void): void => {
+    const head = node.left as EsNode;
+    mirrorLoopBody(node, head.type === 'VariableDeclaration' ? publishedVars(head) : writtenLocals(head), visitInner);
   };
 
   const visitChildren = (node: EsNode): void => {
@@ -610,9 +618,25 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
       case 'ForOfStatement':
       case 'ForInStatement':
         if (node.type === 'ForOfStatement' && node.await === true && functionDepth === 0) tla = true;
-        if (publishable.size > 0) mirrorLoopHead(node);
-        visitChildren(node);
+        if (publishable.size > 0) mirrorLoopHead(node, () => visitChildren(node));
+        else visitChildren(node);
         return;
+      case 'ForStatement': {
+        // `for (var x = …; …)`: the head's initialiser writes x (any pattern); mirrored at the
+        // start of each iteration, and after the loop for one that never iterates.
+        const init = node.init as EsNode | null;
+        const written = publishable.size > 0 && init?.type === 'VariableDeclaration' ? publishedVars(init) : [];
+        mirrorLoopBody(node, written, () => visitChildren(node));
+        if (written.length > 0) {
+          const text = `;${written.map(publishText).join(';')};`;
+          if (parent === program || parent.type === 'BlockStatement' || parent.type === 'SwitchCase') out.insert(node.end, text);
+          else {
+            out.insert(node.start, '{');
+            out.insert(node.end, `${text}}`);
+          }
+        }
+        return;
+      }
       case 'AssignmentExpression':
         mirrorWrite(node, publishable.size > 0 ? writtenLocals(node.left as EsNode) : [], () => visitChildren(node));
         return;
@@ -638,12 +662,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
         for (const declarator of node.declarations as EsNode[]) {
           ancestors.push(declarator);
           visitPattern(declarator.id as EsNode);
-          if (declarator.init) {
-            // A for(;;) head has no room for a statement: its initialisers mirror themselves.
-            const id = declarator.id as EsNode;
-            if (parent.type === 'ForStatement' && id.type === 'Identifier' && declared.includes(id.name as string)) out.insert((declarator.init as EsNode).start, `${publishable.get(id.name as string)!.map((name) => `${propertyAccess('__lm.w', name)}=`).join('')}`);
-            visit(declarator.init as EsNode, declarator, 'init');
-          }
+          if (declarator.init) visit(declarator.init as EsNode, declarator, 'init');
           ancestors.pop();
         }
         ancestors.pop();

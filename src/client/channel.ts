@@ -34,6 +34,9 @@ function webSocket(): typeof WebSocket {
   return WebSocketClass;
 }
 
+/** How long a connection must stay up before the reconnect backoff starts over. */
+const HEALTHY_MS = 10_000;
+
 /** Invalid frames tolerated on one connection before it is dropped (and reconnected with backoff). */
 const MAX_STRIKES = 16;
 
@@ -84,11 +87,19 @@ export class ChannelClient {
     });
     this.socket = socket;
     let strikes = 0;
-    let healthy = false;
+    let refusals = 0;
+    // The backoff starts over only once a connection has stayed up a while: a server that says
+    // hello and then misbehaves must not make the client reconnect at its fastest forever.
+    const healthy = setTimeout(() => {
+      this.attempt = 0;
+    }, HEALTHY_MS);
+    healthy.unref();
+    let dropped = false;
     const strike = (why: string): void => {
       strikes += 1;
       if (strikes === 1) this.options.log(`[livemod channel] ignored a frame from ${inert(this.options.url)}: ${why}`);
-      if (strikes >= MAX_STRIKES) {
+      if (strikes >= MAX_STRIKES && !dropped) {
+        dropped = true;
         this.options.log(`[livemod channel] ${MAX_STRIKES} invalid frames from ${inert(this.options.url)}; closing, and reconnecting later`);
         socket.terminate();
       }
@@ -98,6 +109,8 @@ export class ChannelClient {
       this.send(this.options.status());
     });
     socket.on('message', (data: WebSocket.RawData, binary: boolean) => {
+      // Frames already read when the connection was dropped are not looked at.
+      if (dropped) return;
       if (binary) {
         strike('a binary frame (the protocol is JSON text)');
         return;
@@ -110,17 +123,16 @@ export class ChannelClient {
       const message = parsed.message;
       switch (message.type) {
         case 'hello':
-          if (!healthy) {
-            healthy = true;
-            this.attempt = 0;
-          }
           if (message.version !== null) this.options.onVersion(message.version);
           return;
         case 'version':
           this.options.onVersion(message.version);
           return;
         case 'error':
-          this.options.log(`[livemod channel] the server refused a message: ${inert(message.code)} ${inert(message.message)}`);
+          // Said once per connection; a flood of them counts against the connection like garbage.
+          refusals += 1;
+          if (refusals === 1) this.options.log(`[livemod channel] the server refused a message: ${inert(message.code)} ${inert(message.message)}`);
+          if (refusals > 1) strike('repeated "error" messages');
           return;
         case 'pong':
           return;
@@ -134,6 +146,7 @@ export class ChannelClient {
       // 'close' follows; the error itself (refused, reset, too big) only decides the backoff.
     });
     socket.on('close', () => {
+      clearTimeout(healthy);
       if (this.socket === socket) this.socket = undefined;
       this.reconnect();
     });

@@ -60,7 +60,10 @@ export class Live {
   private readonly log: SwapRecord[] = [];
   private loop: Promise<SwapRecord | null> | null = null;
   private again = false;
-  private hinted = 0;
+  /** The highest version announced since the last hint-driven sync (0: none). */
+  private wanted = 0;
+  /** The version the last hint-driven sync was for. */
+  private tried = 0;
   private hintBackoffMs = 0;
   private hintTimer: NodeJS.Timeout | undefined;
   private hintBusy = false;
@@ -111,30 +114,34 @@ export class Live {
   }
 
   /**
-   * An announced version (a hint, never trusted). Hint-driven syncs run one at a time; a sync
-   * that does not reach the version announced is not retried for it (only a newer announcement
-   * makes another), and each one that falls short doubles the wait before the next: a channel
-   * that lies cannot make the client sync in a loop.
+   * An announced version (a hint, never trusted). Hint-driven syncs run one at a time, for the
+   * highest version announced since the last one; a version already tried is not tried again
+   * (floods of one announcement cost one sync), and each sync that falls short of the version it
+   * was for doubles the wait before the next hint-driven one. A lying channel therefore cannot
+   * make the client sync in a loop, nor — since a real, lower announcement is still tried after
+   * the wait — keep it from following the versions that do exist.
    */
   hint(version: number): void {
-    if (this.closed || version <= this.version || version <= this.hinted) return;
-    this.hinted = version;
+    if (this.closed || version <= this.version || version === this.tried) return;
+    this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();
   }
 
   private scheduleHint(): void {
-    if (this.hintBusy || this.hintTimer || this.closed) return;
+    if (this.hintBusy || this.hintTimer || this.closed || this.wanted <= this.version) return;
     const run = (): void => {
       this.hintTimer = undefined;
       this.hintBusy = true;
-      const target = this.hinted;
+      const target = this.wanted;
+      this.wanted = 0;
+      this.tried = target;
       void this.update()
         .catch(() => undefined)
         .then(() => {
           this.hintBusy = false;
           if (this.version >= target) this.hintBackoffMs = 0;
           else this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
-          if (this.hinted > target && this.hinted > this.version) this.scheduleHint();
+          this.scheduleHint();
         });
     };
     if (this.hintBackoffMs === 0) {

@@ -42,7 +42,7 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
             const path = builder.resolve(specifier, importer);
             if (path === null) return null;
             builder.extend([path]);
-            return builtSource(builder, builder.build(), key, undefined, manifest.version);
+            return builtSource(builder, builder.build({ hold: true }), key, undefined, manifest.version);
           },
         }
       : {}),

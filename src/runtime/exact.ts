@@ -5,72 +5,61 @@
 // sorted keys, `[[Set]]`/`delete`/`defineProperty` refused as the spec says, TDZ errors for
 // uninitialised bindings, `Symbol.toStringTag` "Module".
 //
-// It is a Proxy whose target is a real native namespace with the same export names (a shell,
-// hooks.ts). Every trap whose answer depends on the key set alone — has, ownKeys, set,
-// deleteProperty, extensibility and prototype — falls through to that real namespace, so it is
-// exact by construction, and the Proxy invariants hold. The value traps read the live binding
-// through the module's fast face, so swap and lazy loading (which re-point the fast face's
-// slots) reach this face too, and write the value into the shell as they pass, so that
-// `console.log(ns)` (which inspects a Proxy's target without running traps) prints what Node
-// prints for a namespace, with each value as of its last read.
+// It is a real module namespace object: a shell, a tiny native module with the same export
+// names (hooks.ts), whose values the registry keeps equal to the live bindings — every change
+// of a binding on the fast face (a write the exporting module mirrors, a swap re-pointing it) is
+// mirrored here too. So everything about it is exact by construction, reads cost what a native
+// namespace read costs, and `console.log(ns)` prints what Node prints (a Proxy would print as
+// `Proxy(…)` on Node 26).
+//
+// The one thing a shell cannot show is a binding still in its TDZ: its `let` was initialised
+// when the shell was made. A namespace taken as a value while one of its bindings is
+// uninitialised (inside a cycle, or a module importing itself) is therefore a Proxy over the
+// shell whose value traps read the live binding through the fast face, TDZ errors included;
+// every trap that depends on the key set alone falls through to the shell.
 //
 // A face keeps the export names it was made with; a swap that changes the names makes a new
-// face for later requests (docs/protocol.md, "Namespaces").
-import { namespaceShell } from './hooks.ts';
+// face for later requests, and faces already held keep being mirrored for the names they have
+// (docs/protocol.md, "Namespaces").
+import { namespaceShell, type NamespaceShell } from './hooks.ts';
 
 interface Face {
   readonly names: readonly string[];
-  readonly proxy: object;
+  readonly object: object;
+  readonly shell: NamespaceShell;
+  readonly index: ReadonlyMap<string, number>;
 }
 
-const faces = new WeakMap<object, Face>();
+/** Every face made for a fast face (the last is the one handed out now). */
+const faces = new WeakMap<object, Face[]>();
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, index) => name === b[index]);
 }
 
-function makeFace(fast: Record<string, unknown>, names: readonly string[]): Face {
-  const shell = namespaceShell(names);
-  const index = new Map(names.map((name, at) => [name, at]));
-  const shown: unknown[] = [];
-  const read = (name: string): unknown => {
-    const value = fast[name];
-    const at = index.get(name)!;
-    if (!Object.is(shown[at], value) || !(at in shown)) {
-      shell.set(at, value);
-      shown[at] = value;
-    }
-    return value;
-  };
-  for (const name of names) {
-    try {
-      read(name);
-    } catch {
-      // An uninitialised binding: the shell shows undefined until it is read successfully.
-    }
-  }
+function tdzFace(fast: Record<string, unknown>, shell: NamespaceShell, index: ReadonlyMap<string, number>): object {
   const handler: ProxyHandler<object> = {
     // [[Set]] of a namespace is always false. Without this trap V8 sets through the target with
     // the Proxy as receiver, which ends in defineProperty and succeeds for an unchanged value.
     set: () => false,
     get(target, key) {
       if (typeof key === 'symbol' || !index.has(key)) return Reflect.get(target, key);
-      return read(key);
+      return fast[key];
     },
     getOwnPropertyDescriptor(target, key) {
       if (typeof key === 'symbol' || !index.has(key)) return Reflect.getOwnPropertyDescriptor(target, key);
-      return { value: read(key), writable: true, enumerable: true, configurable: false };
+      return { value: fast[key], writable: true, enumerable: true, configurable: false };
     },
     // [[DefineOwnProperty]] of a namespace: only a redefinition that changes nothing succeeds.
     defineProperty(target, key, descriptor) {
       if (typeof key === 'symbol' || !index.has(key)) return Reflect.defineProperty(target, key, descriptor);
-      const value = read(key);
+      const value = fast[key];
       if (descriptor.configurable === true || descriptor.enumerable === false || descriptor.writable === false) return false;
       if ('get' in descriptor || 'set' in descriptor) return false;
       return 'value' in descriptor ? Object.is(descriptor.value, value) : true;
     },
   };
-  return { names, proxy: new Proxy(shell.namespace, handler) };
+  return new Proxy(shell.namespace, handler);
 }
 
 /**
@@ -78,9 +67,31 @@ function makeFace(fast: Record<string, unknown>, names: readonly string[]): Face
  * name set; the same object is handed out until the names change.
  */
 export function exactFace(fast: Record<string, unknown>, names: readonly string[]): object {
-  const known = faces.get(fast);
-  if (known && sameNames(known.names, names)) return known.proxy;
-  const face = makeFace(fast, names);
-  faces.set(fast, face);
-  return face.proxy;
+  const list = faces.get(fast);
+  const known = list?.at(-1);
+  if (known && sameNames(known.names, names)) return known.object;
+  const shell = namespaceShell(names);
+  const index = new Map(names.map((name, at) => [name, at]));
+  let uninitialised = false;
+  names.forEach((name, at) => {
+    try {
+      shell.set(at, fast[name]);
+    } catch {
+      uninitialised = true;
+    }
+  });
+  const face: Face = { names, shell, index, object: uninitialised ? tdzFace(fast, shell, index) : shell.namespace };
+  if (list) list.push(face);
+  else faces.set(fast, [face]);
+  return face.object;
+}
+
+/** A binding of a fast face changed: every exact face made for it shows the new value. */
+export function mirrorExact(fast: object, name: string, value: unknown): void {
+  const list = faces.get(fast);
+  if (!list) return;
+  for (const face of list) {
+    const at = face.index.get(name);
+    if (at !== undefined) face.shell.set(at, value);
+  }
 }

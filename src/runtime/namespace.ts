@@ -19,7 +19,7 @@
 // that faces never share V8 hidden classes: faces of one shape with different getters would
 // otherwise drop to dictionary mode (measured: about 25× slower reads).
 
-import { exactFace } from './exact.ts';
+import { exactFace, mirrorExact } from './exact.ts';
 
 export type Namespace = Record<string, unknown>;
 export type Getters = Readonly<Record<string, () => unknown>>;
@@ -40,19 +40,39 @@ export function createNamespace(label: string): Namespace {
   return namespace;
 }
 
+/** The export names a namespace shows now. */
+export function namesOf(namespace: Namespace): readonly string[] {
+  return slots.get(namespace)!.names;
+}
+
 /** Sets the export names a namespace shows (sorted in code-unit order, as the spec sorts them). */
 export function setNames(namespace: Namespace, names: readonly string[]): void {
   slots.get(namespace)!.names = names;
 }
 
-/** A binding's value, as a data property. */
+/** A binding's value, as a data property (and on the namespace's exact faces). */
 export function bindValue(namespace: Namespace, name: string, value: unknown): void {
   Object.defineProperty(namespace, name, { value, writable: false, enumerable: true, configurable: true });
+  mirrorExact(namespace, name, value);
 }
 
 /** A binding read through a getter: in its TDZ, or one whose writes are not mirrored (an external's). */
 export function bindGetter(namespace: Namespace, name: string, getter: () => unknown): void {
   Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
+  let value: unknown;
+  try {
+    value = getter();
+  } catch {
+    // In its TDZ: exact faces made from now on are Proxies that throw as the binding does.
+    return;
+  }
+  mirrorExact(namespace, name, value);
+}
+
+/** A name no longer exported (after a swap): gone from this face, as from faces made from now on. */
+export function unbind(namespace: Namespace, name: string): void {
+  // Configurable so this can happen: nothing but the registry can reach this face to delete.
+  delete namespace[name];
 }
 
 /**

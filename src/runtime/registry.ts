@@ -15,7 +15,7 @@ import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindValue, createNamespace, exactNamespace, setNames, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, registerSourceMap } from './stack.ts';
@@ -127,6 +127,18 @@ function mapLoader(source: ModuleSource, record: ModuleRecord): () => string | n
   return () => (record.map ? source.map(record.map.hash) : null);
 }
 
+/** Live modules a record re-exports from (star and indirect exports). */
+function reexported(record: ModuleRecord): string[] {
+  const out: string[] = [];
+  const from = (index: number): void => {
+    const entry = record.imports[index];
+    if (entry?.kind === 'module') out.push(entry.module!);
+  };
+  for (const index of record.star) from(index);
+  if (record.indirect) for (const [index] of Object.values(record.indirect)) from(index);
+  return out;
+}
+
 function externalKey(specifier: string, attributes: Attributes | undefined): string {
   return attributes ? JSON.stringify([specifier, attributes]) : specifier;
 }
@@ -166,6 +178,8 @@ export class Registry {
   private readonly retained = new Map<object, RetainedVersion>();
   /** Module path → current versions that import it statically (kept as versions come and go). */
   private readonly importers = new Map<string, Set<string>>();
+  /** Module path → current versions that re-export from it (`export *`, `export … from`): their namespaces show its bindings. */
+  private readonly reexporters = new Map<string, Set<string>>();
   /** import.meta.hot.on listeners of current versions, by event. */
   private readonly listeners = new Map<string, Map<HotEventCallback, Instance>>();
   private linker: Linker;
@@ -272,6 +286,7 @@ export class Registry {
       const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
       for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
     } catch (error) {
+      if (error instanceof Error) void error.stack;
       // A graph that fails to link is not kept: the same import fails the same way again.
       this.discard(fresh);
       throw error;
@@ -285,24 +300,30 @@ export class Registry {
     if (old && old !== instance) this.unindex(old);
     instance.state = 'current';
     this.instances.set(instance.path, instance);
-    for (const dep of instance.deps) {
-      let set = this.importers.get(dep.path);
+    const add = (index: Map<string, Set<string>>, path: string): void => {
+      let set = index.get(path);
       if (!set) {
         set = new Set();
-        this.importers.set(dep.path, set);
+        index.set(path, set);
       }
       set.add(instance.path);
-    }
+    };
+    for (const dep of instance.deps) add(this.importers, dep.path);
+    for (const path of reexported(instance.record)) add(this.reexporters, path);
   }
 
   private unindex(old: Instance): void {
     for (const dep of old.deps) this.importers.get(dep.path)?.delete(old.path);
+    for (const path of reexported(old.record)) this.reexporters.get(path)?.delete(old.path);
     for (const [event, callbacks] of old.listeners) for (const callback of callbacks) this.listeners.get(event)?.delete(callback);
   }
 
   private discard(instances: readonly Instance[]): void {
     for (const instance of instances) {
       for (const [event, callbacks] of instance.listeners) for (const callback of callbacks) this.listeners.get(event)?.delete(callback);
+      instance.listeners.clear();
+      // Its source map (whose loader holds the whole source) goes now: a failed version never runs again.
+      if (instance.state !== 'failed') forgetSourceMap(instance.url);
       instance.state = 'failed';
       for (const targets of instance.targets.values()) for (const [face, key] of targets) this.ownersOf(face).set(key, null);
       instance.targets.clear();
@@ -389,6 +410,9 @@ export class Registry {
       hasTLA: record.tla,
       evaluation: newEvaluationState(),
       execute: () => {
+        // A version dropped by a failed swap is not run, even when a dependency it waited on
+        // (top-level await) settles after the rollback.
+        if (instance.state === 'failed') return undefined;
         const step = instance.generator.next();
         return record.tla ? (step as Promise<unknown>) : undefined;
       },
@@ -462,6 +486,10 @@ export class Registry {
   private linkFace(instance: Instance, linker: Linker, versionOf: (path: string) => Instance = (path) => this.instances.get(path)!): void {
     const { record, path } = instance;
     const names = linker.names(path);
+    const shown = new Set(names);
+    for (const name of namesOf(instance.namespace)) {
+      if (!shown.has(name)) this.unbindFace(instance.namespace, name);
+    }
     for (const name of names) {
       const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
       const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
@@ -469,6 +497,22 @@ export class Registry {
       this.bind(instance.namespace, name, binding, owner);
     }
     setNames(instance.namespace, names);
+  }
+
+  /** A name the face no longer shows: gone from it, and from the targets of the version it showed. */
+  private unbindFace(face: Namespace, key: string): void {
+    const owners = this.ownersOf(face);
+    const previous = owners.get(key);
+    if (previous) this.dropTarget(previous, face, key);
+    owners.delete(key);
+    unbind(face, key);
+  }
+
+  private dropTarget(owner: Instance, face: Namespace, key: string): void {
+    for (const [name, targets] of owner.targets) {
+      const kept = targets.filter(([target, shown]) => target !== face || shown !== key);
+      if (kept.length !== targets.length) owner.targets.set(name, kept);
+    }
   }
 
   private ownersOf(face: Namespace): Map<string, Instance | null> {
@@ -489,12 +533,7 @@ export class Registry {
   private bind(face: Namespace, key: string, binding: Binding, owner: Instance | null): void {
     const owners = this.ownersOf(face);
     const previous = owners.get(key);
-    if (previous && previous !== owner) {
-      for (const [name, targets] of previous.targets) {
-        const kept = targets.filter(([target, shown]) => target !== face || shown !== key);
-        if (kept.length !== targets.length) previous.targets.set(name, kept);
-      }
-    }
+    if (previous && previous !== owner) this.dropTarget(previous, face, key);
     owners.set(key, owner);
     if (binding.module.startsWith('external:')) {
       const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
@@ -588,14 +627,14 @@ export class Registry {
       });
       const versionOf = (path: string): Instance => made.get(path) ?? this.instances.get(path)!;
       for (const instance of fresh) this.checkLinks(instance, nextLinker);
-      for (const path of plan.rerun) {
-        const old = this.instances.get(path);
-        if (!old) continue;
-        for (const targets of old.targets.values()) {
-          for (const [face] of targets) {
-            const shown = this.instanceOfFace(face);
-            if (shown && !made.has(shown.path)) relink.add(shown);
-          }
+      // Hubs that stay but re-export from a new version, directly or through other hubs.
+      const hubs = [...made.keys()];
+      for (let at = 0; at < hubs.length; at += 1) {
+        for (const hub of this.reexporters.get(hubs[at]!) ?? []) {
+          const instance = this.instances.get(hub);
+          if (!instance || made.has(hub) || relink.has(instance)) continue;
+          relink.add(instance);
+          hubs.push(hub);
         }
       }
       // Importers that stay must still find every name they import from the new versions: those
@@ -610,12 +649,17 @@ export class Registry {
       }
       for (const instance of fresh) this.linkFace(instance, nextLinker, versionOf);
       for (const instance of relink) this.linkFace(instance, nextLinker, versionOf);
-      // Evaluate the new versions (dependencies first, as any import does).
-      const pending = fresh.map((instance) => evaluate(instance));
+      // Evaluate the new versions from the ones no other new version imports: the depth-first
+      // walk from each then reaches the rest in import order, as any import does.
+      const imported = new Set<Instance>(fresh.flatMap((instance) => instance.deps));
+      const pending = fresh.filter((instance) => !imported.has(instance)).map((instance) => evaluate(instance));
       for (const promise of pending) promise.catch(() => undefined);
       await Promise.all(pending);
       await runAll(this.acceptCallbacks(plan, made));
     } catch (error) {
+      // V8 formats a stack when it is first read: read it now, while the failed versions'
+      // source maps are still known, so it names the original files and lines.
+      if (error instanceof Error) void error.stack;
       // Roll back: faces show the versions they showed before; the new versions are dropped.
       for (const instance of [...fresh.filter((made) => this.instances.has(made.path)).map((made) => this.instances.get(made.path)!), ...relink]) {
         this.linkFace(instance, this.linker);
@@ -639,10 +683,23 @@ export class Registry {
       this.unindex(old);
       this.instances.delete(path);
       this.importers.delete(path);
+      this.reexporters.delete(path);
       pruned.push(old);
     }
     this.current = next;
     this.linker = nextLinker;
+    // A module first imported while the swap awaited may show a replaced version's bindings:
+    // its face is linked again to the new versions.
+    const late = new Set<Instance>();
+    for (const old of replaced) {
+      for (const targets of old.targets.values()) {
+        for (const [face] of targets) {
+          const shown = this.instanceOfFace(face);
+          if (shown && shown.state === 'current') late.add(shown);
+        }
+      }
+    }
+    for (const instance of late) this.linkFace(instance, nextLinker);
     // Versions that stay must not keep the replaced ones alive: their dependency lists and the
     // cycle roots of modules that shared a cycle with a replaced version.
     for (const old of replaced) {
@@ -829,9 +886,11 @@ export class Registry {
             return target.kind === 'module' ? target.module : null;
           },
           invalidate: () => {
-            void this.swap(this.current, { forced: [path] });
+            // Queued behind any swap under way, and against the version current then.
+            this.swapping = this.swapping.then(() => this.transaction(this.current, { forced: [path] })).catch(() => undefined);
           },
           on: (event, callback) => {
+            if (instance.state === 'failed' || instance.state === 'replaced') return;
             let set = instance.listeners.get(event);
             if (!set) {
               set = new Set();

@@ -63,15 +63,16 @@ export function planSwap(loaded: LoadedModules, next: Manifest, forced: readonly
   let declined: string | null = null;
   const visited = new Set<string>();
 
-  const propagate = (path: string): void => {
+  const propagate = (path: string, invalidated = false): void => {
     if (visited.has(path)) return;
     visited.add(path);
     const module = loaded.get(path)!;
     if (Object.hasOwn(next.modules, path)) rerun.add(path);
     if (module.hot.declined) declined ??= path;
     // A module that accepts itself takes its new version; one that re-runs only because a
-    // dependency changed takes it too (its code is the same: it re-evaluates in place).
-    if (module.hot.selfAccept && module.hot.invalidated === null) {
+    // dependency changed takes it too (its code is the same: it re-evaluates in place). One that
+    // invalidated itself asks its importers to take it instead.
+    if (module.hot.selfAccept && !invalidated) {
       selfAccepted.push(path);
       return;
     }
@@ -97,7 +98,7 @@ export function planSwap(loaded: LoadedModules, next: Manifest, forced: readonly
     }
   };
   for (const path of changed) propagate(path);
-  for (const path of forced) if (loaded.get(path) && !changedSet.has(path)) propagate(path);
+  for (const path of forced) if (loaded.get(path) && !changedSet.has(path)) propagate(path, true);
   for (const path of removed) {
     // A removed module's importers changed too (their imports no longer name it), and they
     // propagate as changed modules; the removed module itself is pruned once nothing imports it.
