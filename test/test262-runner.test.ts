@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { judge } from './test262/judge.ts';
-import { formatList, parseList, updateExpected } from './test262/lists.ts';
+import { entriesOf, formatList, parseList, updateExpected } from './test262/lists.ts';
 import type { Outcome } from './test262/outcome.ts';
 import { parseTest, type TestCase } from './test262/suite.ts';
 
@@ -53,6 +53,16 @@ test('--update-expected drops a section heading with the last entry of its secti
 test('--update-expected leaves entries of tests the run did not judge (filtered or skipped) alone', () => {
   const lines = parseList(LIST, 'list');
   assert.equal(formatList(updateExpected(lines, new Map())), formatList(lines));
+});
+
+test('an entry with node=N holds on those Node majors only; --update-expected leaves it alone elsewhere', () => {
+  const lines = parseList('test/a.js node=24  # V8 13 only\ntest/b.js  # everywhere\n', 'list');
+  assert.deepEqual([...entriesOf(lines, 24).keys()], ['test/a.js', 'test/b.js']);
+  assert.deepEqual([...entriesOf(lines, 26).keys()], ['test/b.js']);
+  const passedOn26 = new Map([['test/a.js', { failed: false, error: '' }]]);
+  assert.equal(formatList(updateExpected(lines, passedOn26, 26)), 'test/a.js node=24  # V8 13 only\ntest/b.js  # everywhere\n');
+  assert.equal(formatList(updateExpected(lines, passedOn26, 24)), 'test/b.js  # everywhere\n');
+  assert.throws(() => parseList('test/a.js node=x  # r\n', 'x.txt'), /x\.txt:1: "node=x" is not a condition/);
 });
 
 test('a list entry without a reason, or listed twice, is refused with its line', () => {

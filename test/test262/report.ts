@@ -3,7 +3,7 @@
 // N skipped` line, and the JSON results.
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { directoryOf, type HostJudgement, type SuiteRun, type TestResult } from './index.ts';
+import { directoryOf, majorOf, type HostJudgement, type SuiteRun, type TestResult } from './index.ts';
 import { expectedFailuresFile, readList, updateExpected, writeList } from './lists.ts';
 import type { Host } from './outcome.ts';
 import { REPO_ROOT } from './suite.ts';
@@ -140,7 +140,7 @@ export function updateExpectedFiles(run: SuiteRun): string[] {
       if (result.host === host && result.status !== 'skip') ran.set(result.path, { failed: result.status === 'fail', error: result.error });
     }
     const unknown = new Set(run.judgements.find((judgement) => judgement.host === host)?.unknown ?? []);
-    const after = updateExpected(before, ran).filter((line) => line.kind === 'text' || !unknown.has(line.entry.key));
+    const after = updateExpected(before, ran, majorOf(run.nodeVersion)).filter((line) => line.kind === 'text' || !unknown.has(line.entry.key));
     writeList(file, after);
     const count = (lines: typeof before): number => lines.filter((line) => line.kind === 'entry').length;
     messages.push(`[test262 ${host}] ${relative(REPO_ROOT, file)}: ${count(before)} → ${count(after)} entries`);
