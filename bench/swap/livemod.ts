@@ -210,7 +210,7 @@ export async function livemodLocalStages(dir: string, plan: EditPlan, debounceMs
     if (debounceMs !== undefined) return [summary(`by hand with debounceMs: ${debounceMs}, write → swapped and called`, result.samples)];
     return [
       summary('by hand, write → chokidar change event', stage(result.edits, events)),
-      summary('by hand, write → build done (event + 5 ms debounce + incremental build)', stage(result.edits, built)),
+      summary('by hand, write → build done (event + debounce (none by default) + incremental build)', stage(result.edits, built)),
       summary('by hand, of which the incremental build', buildMs.slice(-result.edits.length)),
       summary('by hand, write → new version signed', stage(result.edits, signed)),
       summary('by hand, write → swapped and called', result.samples),
