@@ -64,12 +64,15 @@ function isNode(value: unknown): value is EsNode {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
 }
 
-/** Names bound by a declaration pattern. */
+/** Names bound by a declaration pattern, or written by an assignment target (whose other leaves, member expressions, bind nothing). */
 function patternNames(pattern: EsNode | null | undefined, into: Set<string>): void {
   if (!pattern) return;
   switch (pattern.type) {
     case 'Identifier':
       into.add(pattern.name as string);
+      return;
+    case 'ParenthesizedExpression':
+      patternNames(pattern.expression as EsNode, into);
       return;
     case 'ObjectPattern':
       for (const property of pattern.properties as EsNode[]) patternNames(property.type === 'RestElement' ? (property.argument as EsNode) : (property.value as EsNode), into);
@@ -489,31 +492,10 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   };
 
   /** Module-scope exported names an assignment target writes (identifiers and patterns). */
-  const writtenLocals = (target: EsNode | null | undefined, into: string[] = []): string[] => {
-    if (!target) return into;
-    switch (target.type) {
-      case 'Identifier':
-        if (publishable.has(target.name as string) && !shadowed(target.name as string)) into.push(target.name as string);
-        break;
-      case 'ParenthesizedExpression':
-        writtenLocals(target.expression as EsNode, into);
-        break;
-      case 'ArrayPattern':
-        for (const element of target.elements as (EsNode | null)[]) writtenLocals(element, into);
-        break;
-      case 'ObjectPattern':
-        for (const property of target.properties as EsNode[]) writtenLocals((property.type === 'RestElement' ? property.argument : property.value) as EsNode, into);
-        break;
-      case 'AssignmentPattern':
-        writtenLocals(target.left as EsNode, into);
-        break;
-      case 'RestElement':
-        writtenLocals(target.argument as EsNode, into);
-        break;
-      default:
-        break;
-    }
-    return into;
+  const writtenLocals = (target: EsNode | null | undefined): string[] => {
+    const names = new Set<string>();
+    patternNames(target, names);
+    return [...names].filter((name) => publishable.has(name) && !shadowed(name));
   };
 
   /** `write` → `__lm.p(write, __lm.w.a = a, …)`: the write's own value, then the namespace updated. */
