@@ -19,7 +19,11 @@ export interface SwapRecord {
   /** Modules that got a new version (changed ones and importers that re-ran). */
   readonly reran: readonly string[];
   readonly durationMs: number;
-  /** Replaced module versions not freed yet (`registry.retainedVersions()`), when the swap ended. */
+  /**
+   * Replaced module versions not freed yet (`registry.retainedVersions()`) when the swap ended —
+   * those it just replaced included, until the garbage collector has run; a number that keeps
+   * growing over many swaps is versions the program still holds.
+   */
   readonly retained: number;
   /** The failure, with its source location (the stack is mapped to the original files). */
   readonly error?: string;
@@ -188,13 +192,14 @@ export class Live {
   private record(record: SwapRecord): void {
     this.log.push(record);
     if (this.log.length > LOG_LIMIT) this.log.shift();
-    const changed = record.modules.map((module) => module.path).join(', ');
+    const hash = (value: string | null): string => (value === null ? '—' : value.slice(0, 8));
+    const changed = record.modules.map((module) => `${module.path} ${hash(module.from)}→${hash(module.to)}`).join(', ');
     if (record.status === 'failed') {
       // The error is the published code's own (verified, signed): shown as it is, cut to its first lines.
       this.options.notice(`[livemod swap] version ${record.version} failed, still running version ${record.previousVersion}: ${(record.error ?? '').split('\n').slice(0, 12).join('\n')}`);
     } else if (this.options.logSwaps) {
       const reran = record.reran.filter((path) => !record.modules.some((module) => module.path === path));
-      this.options.notice(`[livemod swap] version ${record.version} ${record.status} in ${record.durationMs} ms${changed ? `: ${inert(changed)}` : ''}${reran.length > 0 ? ` (re-ran ${inert(reran.join(', '))})` : ''}`);
+      this.options.notice(`[livemod swap] version ${record.version} ${record.status} in ${record.durationMs} ms${changed ? `: ${inert(changed, 400)}` : ''}${reran.length > 0 ? ` (re-ran ${inert(reran.join(', '))})` : ''}`);
     }
     this.options.reported?.(record);
     for (const listener of this.listeners) {
