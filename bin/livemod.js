@@ -2,8 +2,29 @@
 // The `livemod` command. It runs the compiled build (dist/, made by `npm run build`, which
 // `npm ci` runs): Node could strip types from src/ at load time, but that costs ~120 ms of
 // start-up. In a checkout whose src/ changed after the last build, it runs src/ instead, so a
-// stale build is never what runs.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// stale build is never what runs. This file itself must parse and run on any Node, so it can
+// say which Node livemod needs before loading anything that needs it.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import module from 'node:module';
+
+const needed = 24;
+const major = Number(process.versions.node.split('.')[0]);
+if (major < needed || typeof module.registerHooks !== 'function') {
+  process.stderr.write(`[livemod] this is Node ${process.version}; livemod needs Node ${needed} or newer (for module.registerHooks): install it, or run livemod with a newer node [ERR_LIVEMOD_NODE_VERSION]\n`);
+  process.exit(1);
+}
+
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  // Answered here: a version check should cost a Node start, not loading every command.
+  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  process.exit(0);
+}
+
+// V8's code cache for livemod's own modules, kept on disk between runs (Node's compile cache:
+// $NODE_COMPILE_CACHE, else a folder under the system's temp directory): a warm start compiles
+// nothing of livemod again.
+module.enableCompileCache?.();
 
 const dist = new URL('../dist/cli/main.js', import.meta.url);
 const src = new URL('../src/', import.meta.url);

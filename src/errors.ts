@@ -3,6 +3,8 @@
 
 export const ErrorCodes = {
   USAGE: 'ERR_LIVEMOD_USAGE',
+  /** Printed by bin/livemod.js on a Node older than 24 (it cannot load this module there). */
+  NODE_VERSION: 'ERR_LIVEMOD_NODE_VERSION',
   KEY_EXISTS: 'ERR_LIVEMOD_KEY_EXISTS',
   KEY_INVALID: 'ERR_LIVEMOD_KEY_INVALID',
   KEY_MISSING: 'ERR_LIVEMOD_KEY_MISSING',

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openManifest, parsePublicKey, sha256Hex } from '../src/snapshot/index.ts';
-import { cli } from './helpers/cli.ts';
+import { BIN, cli } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 const EXAMPLE = new URL('../examples/hello', import.meta.url).pathname;
@@ -185,4 +186,31 @@ test('empty arguments, a file as --out, and --json after -- are handled as usage
   const after = cli(['run', join(dir, 'prog', 'main.js'), '--', '--json']);
   assert.equal(after.status, 1);
   assert.equal(after.stdout, '', 'a --json meant for the program does not make livemod print JSON');
+});
+
+/** A Node older than livemod needs, if this machine has one (its own system Node, say). */
+function oldNode(): string | null {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) {
+    if (!existsSync(candidate)) continue;
+    const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    if (Number(/^v(\d+)/.exec(version)?.[1] ?? 99) < 24) return candidate;
+  }
+  return null;
+}
+
+const OLD_NODE = oldNode();
+
+test('on a Node older than 24 every command exits 1 with one line naming both versions, before loading anything', { skip: OLD_NODE === null && 'no Node older than 24 on this machine' }, () => {
+  for (const args of [['--version'], ['run', './x.ts'], ['serve', '.']]) {
+    const result = spawnSync(OLD_NODE!, [BIN, ...args], { encoding: 'utf8' });
+    assert.equal(result.status, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^\[livemod\] this is Node v\d+\.\d+\.\d+; livemod needs Node 24 or newer .*\[ERR_LIVEMOD_NODE_VERSION\]\n$/);
+  }
+});
+
+test('--version answers without loading the commands', () => {
+  const result = cli(['--version']);
+  assert.equal(result.status, 0);
+  assert.equal(result.stdout, `${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
 });
