@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { formatAge, parseRemoteTarget } from '../client/index.ts';
-import { formatBytes } from '../format.ts';
+import { parseRemoteTarget } from '../client/index.ts';
+import { formatAge, formatBytes } from '../format.ts';
 import { normaliseOrigin, openStore, type Store } from '../store/index.ts';
 import { quoted } from '../text.ts';
 import { createOutput } from './output.ts';

@@ -4,18 +4,23 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ErrorCodes, isLivemodError } from '../errors.ts';
-import { registerCache } from './cache.ts';
-import { registerDemo } from './demo.ts';
-import { registerKeygen } from './keygen.ts';
 import { usage } from './options.ts';
 import { describeError } from './output.ts';
-import { registerPublish } from './publish.ts';
-import { registerRun } from './run.ts';
-import { registerServe } from './serve.ts';
+
+// Each command's module, loaded only when it is the command given (or for the full --help): a
+// `livemod run` should not load the builder, the store's maintenance and the server's commands.
+const COMMANDS = {
+  keygen: async () => (await import('./keygen.ts')).registerKeygen,
+  publish: async () => (await import('./publish.ts')).registerPublish,
+  serve: async () => (await import('./serve.ts')).registerServe,
+  run: async () => (await import('./run.ts')).registerRun,
+  cache: async () => (await import('./cache.ts')).registerCache,
+  demo: async () => (await import('./demo.ts')).registerDemo,
+} as const satisfies Record<string, () => Promise<(program: Command) => void>>;
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function buildProgram(): Command {
+async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command()
     .name('livemod')
     .description('Live code delivery for Node.js: publish a folder of TS/JS modules as a signed snapshot, serve it, run it anywhere.')
@@ -24,18 +29,15 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage error.\nDocs: README.md and docs/ in the livemod package.');
-  registerKeygen(program);
-  registerPublish(program);
-  registerServe(program);
-  registerRun(program);
-  registerCache(program);
-  registerDemo(program);
+  const first = argv[0];
+  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first as keyof typeof COMMANDS] : (Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]);
+  for (const register of await Promise.all(names.map((name) => COMMANDS[name]()))) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   // Only livemod's own arguments: after `--` they belong to the program `livemod run` runs.
   const separator = argv.indexOf('--');
   const json = (separator === -1 ? argv : argv.slice(0, separator)).includes('--json');

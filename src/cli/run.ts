@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
-import { terminalProgress } from './progress.ts';
 
 interface RunFlags {
   key?: string;
@@ -90,7 +89,8 @@ export function registerRun(program: Command): void {
       };
       let app: App;
       if (remote) {
-        const progress = quiet ? undefined : terminalProgress();
+        // The progress bar's library is loaded only when a bar may be drawn.
+        const progress = quiet || !process.stderr.isTTY ? undefined : (await import('./progress.ts')).terminalProgress();
         try {
           app = await connect(target, {
             ...(flags.key ? { publicKey: flags.key } : {}),
