@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { cpSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { canonicalJson, generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
-import { SnapshotBuilder } from '../src/build/index.ts';
+import { SnapshotBuilder, transformCache } from '../src/build/index.ts';
 import { evaluator } from './helpers/runtime.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
@@ -138,4 +138,22 @@ test('real-size modules: a 4 MB module builds under the default limit', (t) => {
   const result = new SnapshotBuilder(dir).build();
   assert.ok(result.totalBytes > 4_000_000);
   assert.equal(result.content.modules['huge.js']!.exports.length, 80_000);
+});
+
+test('the build cache: a second builder of an unchanged folder transforms nothing; an edited or corrupted entry is transformed again', (t) => {
+  const dir = tempDir(t);
+  const cacheDir = tempDir(t);
+  writeFiles(dir, { 'main.ts': 'import { a } from "./lib"; export const b: number = a + 1;', 'lib.ts': 'export const a: number = 1;', 'broken.js': 'let x; let x;' });
+  const cache = transformCache(cacheDir);
+  const first = new SnapshotBuilder(dir, { cache }).build();
+  assert.deepEqual(first.transformed, ['broken.js', 'lib.ts', 'main.ts']);
+  const second = new SnapshotBuilder(dir, { cache }).build();
+  assert.deepEqual(second.transformed, [], 'every file came from the cache');
+  assert.deepEqual(second.content.modules, first.content.modules, 'the same records, the broken file still marked');
+  writeFiles(dir, { 'lib.ts': 'export const a: number = 2;' });
+  assert.deepEqual(new SnapshotBuilder(dir, { cache }).build().transformed, ['lib.ts']);
+  // Every entry file overwritten with garbage: each one is a miss, transformed and written again.
+  for (const folder of readdirSync(cacheDir)) for (const name of readdirSync(join(cacheDir, folder))) writeFileSync(join(cacheDir, folder, name), '{"transform": {"code": 1}}');
+  assert.deepEqual(new SnapshotBuilder(dir, { cache }).build().transformed, ['broken.js', 'lib.ts', 'main.ts']);
+  assert.deepEqual(new SnapshotBuilder(dir, { cache }).build().transformed, []);
 });

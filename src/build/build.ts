@@ -8,6 +8,7 @@ import { formatBytes } from '../format.ts';
 import { examineFile, listModuleFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
+import type { TransformCache } from './cache.ts';
 
 export interface BuildOptions {
   /** Fail the build on any unresolved import (for CI). */
@@ -26,6 +27,8 @@ export interface BuildOptions {
   readonly reach: readonly string[] | null;
   /** The app name the manifest binds to; else package.json's `name`, else the folder's name. */
   readonly name: string | null;
+  /** Where transforms are kept between runs (local runs: the store's builds/ folder); null: none. */
+  readonly cache: TransformCache | null;
 }
 
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
@@ -36,6 +39,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   exclude: [],
   entry: null,
   reach: null,
+  cache: null,
   name: null,
 });
 
@@ -58,7 +62,7 @@ export interface BuildResult {
   /** Modules published marked because they do not parse; sorted by path. */
   readonly broken: readonly BrokenModule[];
   readonly skipped: readonly SkippedFile[];
-  /** Module paths transformed in this build (the rest came from the builder's table). */
+  /** Module paths transformed in this build (the rest came from the builder's table or its build cache). */
   readonly transformed: readonly string[];
   /** Module paths whose blob differs from the previous build (added, changed or removed). */
   readonly changed: readonly string[];
@@ -71,6 +75,8 @@ interface Entry {
   readonly sourceHash: string;
   /** null when the file does not parse: then `error` says why and the blob is the source. */
   readonly transform: ModuleTransform | null;
+  /** The transform came from the build cache, not from running the transformer. */
+  readonly cached?: boolean;
   readonly error: ModuleError | null;
   readonly blob: Buffer;
   readonly blobHash: string;
@@ -202,11 +208,13 @@ export class SnapshotBuilder {
     if (!bytes) throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${file.path} grew past the ${formatBytes(this.options.maxFileBytes)} per-file limit while it was read; it is left out until it is smaller (raise it with --max-file-size)`, { path: file.path });
     const sourceHash = sha256Hex(bytes);
     if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
-    const { transform, error } = transformOrError(file.path, bytes.toString('utf8'));
-    if (!transform) return { file, sourceHash, transform, error, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
+    const cached = this.options.cache?.get(file.path, sourceHash) ?? null;
+    const { transform, error } = cached ?? transformOrError(file.path, bytes.toString('utf8'));
+    if (!cached) this.options.cache?.set(file.path, sourceHash, transform ? { transform, error: null } : { transform: null, error: error! });
+    if (!transform) return { file, sourceHash, transform, error, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
     const blob = Buffer.from(transform.code);
     const map = transform.map === null ? null : Buffer.from(transform.map);
-    return { file, sourceHash, transform, error, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
+    return { file, sourceHash, transform, error, cached: cached !== null, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
   }
 
   /**
@@ -229,7 +237,7 @@ export class SnapshotBuilder {
       }
       try {
         const entry = this.load(file, force);
-        if (entry !== before && entry.transform !== before?.transform) transformed.push(file.path);
+        if (entry !== before && entry.transform !== before?.transform && entry.cached !== true) transformed.push(file.path);
         next.set(file.path, entry);
       } catch (error) {
         if (!(error instanceof LivemodError)) throw error;

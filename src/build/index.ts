@@ -9,3 +9,4 @@ export type { SkippedFile } from './files.ts';
 export { publishSnapshot, type PublishResult } from './publish.ts';
 export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
 export { watchFolder, type FolderWatch, type WatchOptions } from './watch.ts';
+export { transformCache, type TransformCache } from './cache.ts';

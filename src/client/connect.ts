@@ -263,7 +263,10 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   const { builtSource, localSource } = await import('./local.ts');
   // Only what the program reaches is built (and more as it reaches further: import() of an
   // unbuilt module builds it then).
-  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], ...options.build });
+  // Transforms are kept in the store's builds/ folder: a second start transforms nothing.
+  const [{ defaultStoreDir }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
+  const cache = transformCache(join(defaultStoreDir(), 'builds'));
+  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build });
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.

@@ -1,0 +1,68 @@
+// The build cache: what the transform made of a file, kept on disk between runs, so a local run
+// (`livemod run ./dir`) started again transforms nothing and never loads the parser. An entry is
+// keyed by the file's path and content hash and by the builder itself (the module format and a
+// hash of the transform's own code), so any change to either is a miss, never a stale hit. It is
+// a cache only: an entry that cannot be read or written is a miss, and the file is transformed.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MODULE_FORMAT, sha256Hex, type ModuleError } from '../snapshot/index.ts';
+import type { ModuleTransform } from './transform.ts';
+
+export type CachedTransform = { readonly transform: ModuleTransform; readonly error: null } | { readonly transform: null; readonly error: ModuleError };
+
+export interface TransformCache {
+  get(path: string, sourceHash: string): CachedTransform | null;
+  set(path: string, sourceHash: string, value: CachedTransform): void;
+}
+
+const ENTRY_VERSION = 1;
+let fingerprint: string | undefined;
+
+/** The builder's identity: the module format and the code of the transform and the rewrite. */
+function builderFingerprint(): string {
+  if (fingerprint === undefined) {
+    const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const parts = [MODULE_FORMAT, String(ENTRY_VERSION)];
+    for (const name of ['transform', 'scan', 'edits']) parts.push(readFileSync(new URL(`./${name}.${extension}`, import.meta.url), 'utf8'));
+    fingerprint = sha256Hex(Buffer.from(parts.join('\0')));
+  }
+  return fingerprint;
+}
+
+function isEntry(value: unknown): value is CachedTransform {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as { transform?: unknown; error?: unknown };
+  if (entry.transform === null) return typeof entry.error === 'object' && entry.error !== null;
+  const transform = entry.transform as Partial<ModuleTransform> | undefined;
+  return typeof transform?.code === 'string' && Array.isArray(transform.imports) && Array.isArray(transform.exports) && Array.isArray(transform.star) && typeof transform.tla === 'boolean';
+}
+
+/** A build cache in `dir` (the store's `builds/` folder for local runs). */
+export function transformCache(dir: string): TransformCache {
+  const file = (path: string, sourceHash: string): string => {
+    const key = sha256Hex(Buffer.from(`${builderFingerprint()}\0${path}\0${sourceHash}`));
+    return join(dir, key.slice(0, 2), `${key}.json`);
+  };
+  return {
+    get(path, sourceHash) {
+      try {
+        const value = JSON.parse(readFileSync(file(path, sourceHash), 'utf8')) as unknown;
+        return isEntry(value) ? value : null;
+      } catch {
+        return null;
+      }
+    },
+    set(path, sourceHash, value) {
+      const target = file(path, sourceHash);
+      const temporary = `${target}.${process.pid}.tmp`;
+      try {
+        mkdirSync(join(target, '..'), { recursive: true });
+        writeFileSync(temporary, JSON.stringify(value));
+        renameSync(temporary, target);
+      } catch {
+        // A read-only or full disk: the next run transforms the file again.
+        rmSync(temporary, { force: true });
+      }
+    },
+  };
+}
