@@ -5,10 +5,12 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
-import { examineFile, listModuleFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
-import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
+import ignoreModule from 'ignore';
+import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
+import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type BlobRef, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 import type { TransformCache } from './cache.ts';
+import { ProgramCollector, type ProgramOptions } from './program.ts';
 
 export interface BuildOptions {
   /** Fail the build on any unresolved import (for CI). */
@@ -29,6 +31,11 @@ export interface BuildOptions {
   readonly name: string | null;
   /** Where transforms are kept between runs (local runs: the store's builds/ folder); null: none. */
   readonly cache: TransformCache | null;
+  /**
+   * The whole program travels (publish, serve): every file of the folder and the npm packages
+   * it reaches (see program.ts). null (the default): modules only, as a local run needs.
+   */
+  readonly program: ProgramOptions | null;
 }
 
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
@@ -41,6 +48,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   reach: null,
   cache: null,
   name: null,
+  program: null,
 });
 
 export interface UnresolvedImport {
@@ -67,6 +75,8 @@ export interface BuildResult {
   /** Module paths whose blob differs from the previous build (added, changed or removed). */
   readonly changed: readonly string[];
   readonly totalBytes: number;
+  /** Packages the modules import that are not installed in the folder: clients must have them. */
+  readonly missingPackages: readonly string[];
   readonly durationMs: number;
 }
 
@@ -140,6 +150,11 @@ export class SnapshotBuilder {
   private readonly roots: Set<string>;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
   private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
+  private readonly program: ProgramCollector | null;
+  /** Which files are modules: by extension, less what --exclude leaves out. */
+  private readonly accept: (path: string) => boolean = isModuleFile;
+  /** What travelled in the last build, to tell a change of a file or package from none. */
+  private lastProgram: { files: Readonly<Record<string, BlobRef>>; packages: string } | null = null;
 
   constructor(dir: string, options: Partial<BuildOptions> = {}) {
     let root: string;
@@ -152,6 +167,12 @@ export class SnapshotBuilder {
     this.root = root;
     this.options = Object.freeze({ ...DEFAULT_BUILD_OPTIONS, ...options, exclude: [...(options.exclude ?? [])] });
     this.roots = new Set(this.options.reach ?? []);
+    this.program = this.options.program ? new ProgramCollector(root, this.limits(), this.options.program) : null;
+    const exclude = this.options.program?.exclude ?? [];
+    if (exclude.length > 0) {
+      const rules = ignoreModule.default().add([...exclude]);
+      this.accept = (path) => isModuleFile(path) && !rules.ignores(path);
+    }
   }
 
   /** Reach mode: also build these modules (and what they reach) from the next build on. */
@@ -168,7 +189,7 @@ export class SnapshotBuilder {
   /** The module file at `path`, looked at now in reach mode if it was not yet. */
   private file(path: string): FoundFile | null {
     if (this.options.reach === null || this.files.has(path)) return this.files.get(path) ?? null;
-    const found = examineFile(this.root, path, this.limits());
+    const found = examineFile(this.root, path, this.limits(), this.accept);
     if (found !== null && 'reason' in found) this.skipped.set(path, found);
     const file = found !== null && !('reason' in found) ? found : null;
     this.files.set(path, file);
@@ -259,7 +280,7 @@ export class SnapshotBuilder {
       }
       this.filesChanged ||= (this.dirty.size > 0 && !hold) || !this.scanned;
     } else if (!this.scanned) {
-      const { files, skipped } = listModuleFiles(this.root, this.limits());
+      const { files, skipped } = listFiles(this.root, this.limits(), this.accept);
       this.skipped.clear();
       for (const item of skipped) this.skipped.set(item.path, item);
       this.checkTotal(files.reduce((sum, file) => sum + file.size, 0));
@@ -270,7 +291,7 @@ export class SnapshotBuilder {
       for (const path of this.dirty) {
         this.skipped.delete(path);
         const had = this.files.delete(path);
-        const found = examineFile(this.root, path, this.limits());
+        const found = examineFile(this.root, path, this.limits(), this.accept);
         if (found !== null && 'reason' in found) this.skipped.set(path, found);
         else if (found !== null) this.files.set(path, found);
         if (had !== (found !== null && !('reason' in found))) this.filesChanged = true;
@@ -313,7 +334,26 @@ export class SnapshotBuilder {
     const treeChanged = this.filesChanged || next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
     this.filesChanged = false;
     const content = this.assemble(next, treeChanged);
-    const changed = [...new Set([...next.keys(), ...this.entries.keys()])].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash).sort();
+    const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
+    let missingPackages: readonly string[] = [];
+    if (this.program) {
+      const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes);
+      const blobs = new Map(content.snapshot.blobs);
+      for (const [hash, bytes] of program.blobs) blobs.set(hash, bytes);
+      content.snapshot = { ...content.snapshot, blobs, files: program.files, packages: program.packages, dependencies: program.dependencies, externals: program.externals };
+      for (const item of program.skipped) this.skipped.set(item.path, item);
+      missingPackages = program.missing;
+      // A changed file that is not a module (a template, a .wasm) or a changed package is a new version too.
+      const before = this.lastProgram;
+      for (const path of new Set([...Object.keys(program.files), ...Object.keys(before?.files ?? {})])) {
+        if (program.files[path]?.hash !== before?.files[path]?.hash) changedSet.add(path);
+      }
+      const packages = JSON.stringify([program.packages, program.dependencies, program.externals]);
+      if (before && packages !== before.packages) changedSet.add('node_modules');
+      this.lastProgram = { files: program.files, packages };
+      totalBytes += program.totalBytes;
+    }
+    const changed = [...changedSet].sort();
     this.entries = next;
     if (!hold) this.dirty.clear();
     this.scanned = true;
@@ -332,6 +372,7 @@ export class SnapshotBuilder {
       transformed: transformed.sort(),
       changed,
       totalBytes,
+      missingPackages,
       durationMs: performance.now() - started,
     };
   }

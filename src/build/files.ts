@@ -45,7 +45,7 @@ function inside(root: string, real: string): boolean {
  * Checks one module file. Returns the file, a skip reason, or null when it is not a module
  * (or is gone). `root` must be a real path.
  */
-export function examineFile(root: string, path: string, limits: FileLimits): FoundFile | SkippedFile | null {
+export function examineFile(root: string, path: string, limits: FileLimits, accept: (path: string) => boolean = isModuleFile): FoundFile | SkippedFile | null {
   const file = join(root, ...path.split('/'));
   // Watch events name paths the first walk never took (inside a symlinked folder, say): every
   // segment is checked again, and the real path, not just the last link, must stay inside.
@@ -60,7 +60,7 @@ export function examineFile(root: string, path: string, limits: FileLimits): Fou
   } catch {
     return null;
   }
-  if (!stats.isFile() || !isModuleFile(path)) return null;
+  if (!stats.isFile() || !accept(path)) return null;
   if (stats.size > limits.maxFileBytes) {
     return { path, reason: `${formatBytes(stats.size)} is over the ${formatBytes(limits.maxFileBytes)} per-file limit (raise it with --max-file-size)` };
   }
@@ -68,6 +68,14 @@ export function examineFile(root: string, path: string, limits: FileLimits): Fou
 }
 
 export function listModuleFiles(root: string, limits: FileLimits): { files: FoundFile[]; skipped: SkippedFile[] } {
+  return listFiles(root, limits, isModuleFile);
+}
+
+/**
+ * Every file of the folder that `accept` takes (a posix path relative to it), by the same rules:
+ * no dot entries, no node_modules, symlinks only while they stay inside.
+ */
+export function listFiles(root: string, limits: FileLimits, accept: (path: string) => boolean): { files: FoundFile[]; skipped: SkippedFile[] } {
   const files: FoundFile[] = [];
   const skipped: SkippedFile[] = [];
   const visited = new Set<string>();
@@ -94,11 +102,11 @@ export function listModuleFiles(root: string, limits: FileLimits): { files: Foun
         } else if (statSync(real).isDirectory()) {
           walk(full);
         } else {
-          const found = examineFile(root, path, limits);
+          const found = examineFile(root, path, limits, accept);
           if (found) ('file' in found ? files : skipped).push(found as FoundFile & SkippedFile);
         }
-      } else if (entry.isFile() && isModuleFile(entry.name)) {
-        const found = examineFile(root, path, limits);
+      } else if (entry.isFile() && accept(path)) {
+        const found = examineFile(root, path, limits, accept);
         if (found) ('file' in found ? files : skipped).push(found as FoundFile & SkippedFile);
       }
     }

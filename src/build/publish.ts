@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { sha256Hex, signSnapshot, type BlobRef, type Manifest, type ModuleRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
+import { sha256Hex, signSnapshot, type BlobRef, type Manifest, type ModuleRecord, type PackageRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 
 export interface PublishResult {
   readonly snapshot: Snapshot;
@@ -73,8 +73,8 @@ function previousSnapshot(out: string): { version: number; keyId: string } | nul
   throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${path} is not a livemod manifest; remove it or publish into another folder`, { out });
 }
 
-/** Adds pack offsets to every blob reference and returns the pack's bytes. */
-function pack(content: SnapshotContent): { modules: Record<string, ModuleRecord>; bytes: Buffer } {
+/** Adds pack offsets to every blob reference (modules, files, package files) and returns the pack's bytes. */
+function pack(content: SnapshotContent): { placed: Pick<SnapshotContent, 'modules' | 'files' | 'packages'>; bytes: Buffer } {
   const offsets = new Map<string, number>();
   const parts: Buffer[] = [];
   let size = 0;
@@ -89,12 +89,27 @@ function pack(content: SnapshotContent): { modules: Record<string, ModuleRecord>
     }
     return { hash: ref.hash, size: ref.size, offset };
   };
+  const placeAll = (files: Readonly<Record<string, BlobRef>>): Record<string, BlobRef> => {
+    const out: Record<string, BlobRef> = {};
+    for (const path of Object.keys(files).sort()) out[path] = place(files[path]!);
+    return out;
+  };
   const modules: Record<string, ModuleRecord> = {};
   for (const path of Object.keys(content.modules).sort()) {
     const record = content.modules[path]!;
     modules[path] = { ...record, blob: place(record.blob), map: record.map ? place(record.map) : null };
   }
-  return { modules, bytes: Buffer.concat(parts, size) };
+  const placed: Pick<SnapshotContent, 'modules' | 'files' | 'packages'> = { modules };
+  if (content.files) Object.assign(placed, { files: placeAll(content.files) });
+  if (content.packages) {
+    const packages: Record<string, PackageRecord> = {};
+    for (const key of Object.keys(content.packages).sort()) {
+      const record = content.packages[key]!;
+      packages[key] = { ...record, files: placeAll(record.files) };
+    }
+    Object.assign(placed, { packages });
+  }
+  return { placed, bytes: Buffer.concat(parts, size) };
 }
 
 export function publishSnapshot(content: SnapshotContent, key: PublisherKey, out: string, options: SignOptions = {}): PublishResult {
@@ -106,7 +121,7 @@ export function publishSnapshot(content: SnapshotContent, key: PublisherKey, out
   const packHash = sha256Hex(packed.bytes);
   const packPath = `pack/${packHash}.pack`;
   const snapshot = signSnapshot(
-    { ...content, modules: packed.modules, pack: { path: packPath, hash: packHash, size: packed.bytes.byteLength } },
+    { ...content, ...packed.placed, pack: { path: packPath, hash: packHash, size: packed.bytes.byteLength } },
     key,
     { ...options, previousVersion: Math.max(options.previousVersion ?? 0, previous?.version ?? 0) || undefined },
   );

@@ -12,7 +12,12 @@ export interface BuildFlags {
   maxTotalSize?: string;
   expires?: string;
   name?: string;
+  external?: string[];
+  externals?: string;
+  exclude?: string[];
 }
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function addBuildOptions(command: Command, defaultTtlMs: number): Command {
   return command
@@ -21,6 +26,9 @@ export function addBuildOptions(command: Command, defaultTtlMs: number): Command
     .option('--entry <module>', 'module path that `livemod run <origin>` starts by default (default: the package entry, else main/index)')
     .option('--max-file-size <size>', `skip (and report) files larger than this (default ${DEFAULT_BUILD_OPTIONS.maxFileBytes / 1024 / 1024}MiB)`)
     .option('--max-total-size <size>', `refuse folders holding more module bytes than this (default ${DEFAULT_BUILD_OPTIONS.maxTotalBytes / 1024 / 1024}MiB)`)
+    .option('--external <package>', 'keep this npm package out of the snapshot (repeatable): clients resolve it from their own node_modules, as for native addons', collect)
+    .option('--externals <mode>', 'bundle (default): the npm packages the program reaches travel in the snapshot; installed: none do, clients bring their own node_modules')
+    .option('--exclude <pattern>', 'leave files matching this .gitignore-style pattern out of the snapshot (repeatable; the folder\'s .gitignore, dotfiles and node_modules are always left out)', collect)
     .option('--expires <duration>', `how long clients may trust a signed manifest, e.g. 30d, 12h (default ${defaultTtlMs / 86_400_000}d)`);
 }
 
@@ -29,8 +37,18 @@ export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclu
     const problem = appNameProblem(flags.name);
     if (problem !== null) throw usage(`--name must be ${problem}`);
   }
+  if (flags.externals !== undefined && flags.externals !== 'bundle' && flags.externals !== 'installed') {
+    throw usage(`--externals ${JSON.stringify(flags.externals.slice(0, 40))} is not a mode; write --externals bundle (packages travel, the default) or --externals installed (clients bring their own node_modules)`);
+  }
+  for (const name of flags.external ?? []) {
+    if (!/^(?:@[a-zA-Z0-9~-][a-zA-Z0-9._~-]*\/)?[a-zA-Z0-9~-][a-zA-Z0-9._~-]*$/.test(name) || name.length > 214) throw usage(`--external ${JSON.stringify(name.slice(0, 80))} is not an npm package name; write e.g. --external sharp or --external @scope/pkg`);
+  }
+  for (const pattern of flags.exclude ?? []) {
+    if (pattern.length === 0 || pattern.length > 1024 || pattern.includes('\0')) throw usage('--exclude needs a .gitignore-style pattern of 1 to 1,024 characters, e.g. --exclude "*.log" or --exclude fixtures/');
+  }
   return {
     build: {
+      program: { externals: flags.externals === 'installed' ? 'installed' : 'bundle', external: flags.external ?? [], exclude: flags.exclude ?? [] },
       strict: flags.strict === true,
       entry: flags.entry ?? null,
       name: flags.name ?? null,
@@ -46,5 +64,6 @@ export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclu
 export function reportBuild(result: BuildResult, output: Output): void {
   for (const item of result.skipped) output.warn(`[livemod build] skipped ${item.path}: ${item.reason}`);
   for (const item of result.broken) output.warn(`[livemod build] warning: ${formatBroken(item)} (published marked; importing this module fails with a SyntaxError)`);
+  for (const name of result.missingPackages) output.warn(`[livemod build] warning: package ${name} is imported but not installed in the folder (run npm install there); clients must have it in their own node_modules`);
   for (const item of result.unresolved) output.warn(`[livemod build] warning: ${formatUnresolved(item)} (published; loading this module will fail)`);
 }

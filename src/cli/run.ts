@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
 
@@ -115,7 +115,9 @@ export function registerRun(program: Command): void {
         });
       }
       const entry = app.entry;
-      process.argv = [process.argv[0]!, entry ? app.registry.urlOf(entry) : pathToFileURL(target).href, ...args];
+      // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none.
+      const main = entry ? app.registry.urlOf(entry) : pathToFileURL(target).href;
+      process.argv = [process.argv[0]!, main.startsWith('file:') ? fileURLToPath(main) : main, ...args];
       await app.import();
     });
 }

@@ -6,14 +6,14 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { Registry, type Namespace } from '../runtime/index.ts';
+import { Registry, type ModuleSource, type Namespace } from '../runtime/index.ts';
 import { appNameProblem, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
-import type { Store } from '../store/index.ts';
+import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
 import type { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
-import type { SyncProgress, SyncedFrom } from './remote.ts';
+import type { RemoteSource, SyncProgress, SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 
 export interface ConnectOptions {
@@ -74,7 +74,7 @@ export interface App {
   /** The module the target named, else the manifest's entry (null if neither). */
   readonly entry: string | null;
   readonly registry: Registry;
-  /** Imports a module of the snapshot by path (default: `entry`) and returns its namespace. */
+  /** Imports a module of the snapshot by path (default: `entry`, as the program's main module) and returns its namespace. */
   import(path?: string): Promise<Namespace>;
   /** Syncs now and swaps to the newest version in place; the last swap made, or null when nothing was newer. */
   update(): Promise<SwapRecord | null>;
@@ -112,7 +112,8 @@ function makeApp(registry: Registry, live: Live, stop: () => Promise<void>, fiel
     import(path) {
       const target = path ?? fields.entry;
       if (!target) throw new LivemodError('runtime', ErrorCodes.USAGE, `the snapshot at ${fields.base} names no entry module; import one by path, e.g. app.import('main.ts')`);
-      return registry.import(target);
+      // The entry, imported as the program's start, is its main module (import.meta.main).
+      return registry.import(target, { main: path === undefined });
     },
     update: () => live.update(),
     on(event, listener) {
@@ -192,7 +193,38 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     notice,
   };
-  const source = await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  // A version that carries its program runs through this process's view of the store: live
+  // modules get file: URLs there, and a swap re-points the view at the new version's folder.
+  let view: ProgramView | undefined;
+  let shown: string | null = null;
+  const viewed = (synced: RemoteSource): ModuleSource => {
+    const tree = synced.tree;
+    if (tree === null) return synced;
+    if (!view) {
+      view = store.openView(synced.base, tree);
+      shown = tree;
+    }
+    const base = `${pathToFileURL(view.path).href}/`;
+    const at = view;
+    return {
+      ...synced,
+      base,
+      origin: synced.base,
+      // Packages travelled: they resolve from the version's node_modules; else from where the user said.
+      ...(synced.manifest.packages !== undefined && options.externalsFrom === undefined ? { externalsFrom: base } : {}),
+      activate: () => {
+        const before = shown;
+        at.point(tree);
+        shown = tree;
+        return () => {
+          if (before !== null) at.point(before);
+          shown = before;
+        };
+      },
+    };
+  };
+  const synced = await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  const source = viewed(synced);
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()) });
   let channel: ChannelClient | undefined;
   let poll: NodeJS.Timeout | undefined;
@@ -201,7 +233,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     // An update syncs online only: an origin that cannot be reached has nothing newer to give.
     resync: async () => {
       try {
-        return await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true });
+        return viewed(await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true }));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === ErrorCodes.TIMEOUT || code === ErrorCodes.FETCH_FAILED) return null;
@@ -214,11 +246,11 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     reported: () => channel?.send(statusOf(live)),
   });
   if (options.live === true && options.offline !== true) {
-    if (source.capabilities.channel) {
-      channel = new ChannelClient({ url: source.capabilities.channel, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
+    if (synced.capabilities.channel) {
+      channel = new ChannelClient({ url: synced.capabilities.channel, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
       channel.start();
     } else if (pollMs === undefined) {
-      notice(`[livemod run] ${source.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
+      notice(`[livemod run] ${synced.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
     }
     if (pollMs !== undefined) {
       poll = setInterval(() => void live.update(), pollMs);
@@ -229,7 +261,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     channel?.close();
     clearInterval(poll);
   };
-  return makeApp(registry, live, stop, { base: source.base, from: source.from, ageMs: source.ageMs, entry: source.module ?? source.manifest.entry });
+  return makeApp(registry, live, stop, { base: synced.base, from: synced.from, ageMs: synced.ageMs, entry: synced.module ?? synced.manifest.entry });
 }
 
 /** The folder a local module belongs to: the nearest one above it with a package.json, else its own. */

@@ -4,7 +4,7 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { carriesProgram, manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import type { Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
@@ -59,6 +59,11 @@ export interface RemoteSource extends ModuleSource {
   /** How long ago the manifest was last confirmed by its origin (0 when just now). */
   readonly ageMs: number;
   readonly capabilities: Capabilities;
+  /**
+   * The version's folder in the store (its files and node_modules, see store/program.ts), or null
+   * when the manifest carries no program or the store could not lay it out (read-only).
+   */
+  readonly tree: string | null;
 }
 
 /** HTTP statuses that say a gateway could not reach the origin: the same as no connection. */
@@ -302,6 +307,24 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     ({ blobs, bad } = readVerified(store, code, fetched));
     if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
   }
+  let tree: string | null = null;
+  if (carriesProgram(manifest)) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        tree = store.layoutProgram(manifest);
+        break;
+      } catch (error) {
+        if (isLivemodError(error) && error.code === ErrorCodes.STORE_UNWRITABLE) {
+          options.notice(`[livemod store] cannot lay out version ${manifest.version}'s files in the read-only store at ${store.dir}: its modules run from ${candidate.base}, and file idioms (import.meta.dirname, reading files beside a module, packages) need a writable store (LIVEMOD_CACHE)`);
+          break;
+        }
+        if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_INCOMPLETE || attempt > 1) throw error;
+        const lost = (error.details.missing as string[]) ?? [];
+        if (chosen.from !== 'offline') options.notice(`[livemod store] ${lost.length} cached file blob(s) were missing or failed their hash check; refetching them`);
+        await fetch(lost);
+      }
+    }
+  }
   if (chosen.commit) {
     const input = chosen.commit;
     if (options.commitAfter) {
@@ -320,6 +343,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     from: chosen.from,
     ageMs: chosen.ageMs,
     capabilities: chosen.capabilities,
+    tree,
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });

@@ -206,6 +206,13 @@ export class Registry {
     });
   }
 
+  /** The program's main module (`import.meta.main`), set by the import that starts the program. */
+  private mainPath: string | null = null;
+
+  private externalsFrom(): string {
+    return this.current.externalsFrom ?? this.options.externalsFrom;
+  }
+
   /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
     return new URL(path, this.current.base).href;
@@ -228,7 +235,8 @@ export class Registry {
   }
 
   /** Imports a module of the snapshot by path and returns its namespace once evaluated. */
-  async import(path: string): Promise<Namespace> {
+  async import(path: string, options: { main?: boolean } = {}): Promise<Namespace> {
+    if (options.main) this.mainPath = path;
     if (!Object.hasOwn(this.current.manifest.modules, path)) this.grow(`./${path}`, null);
     await this.prepare(path);
     const instance = this.instances.get(path)!;
@@ -334,7 +342,7 @@ export class Registry {
     const key = externalKey(specifier, attributes);
     let load = this.externalLoads.get(key);
     if (!load) {
-      load = importExternal(specifier, this.options.externalsFrom, attributes).then(
+      load = importExternal(specifier, this.externalsFrom(), attributes).then(
         (namespace) => {
           this.externals.set(key, namespace);
           this.externalsByUrl.set(this.externalUrl(specifier), namespace);
@@ -343,7 +351,7 @@ export class Registry {
         (error: unknown) => {
           this.externalLoads.delete(key);
           const code = (error as { code?: string }).code;
-          if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.urlOf(importer), `externals resolve from ${this.options.externalsFrom}; install it there`), { cause: error });
+          if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.urlOf(importer), this.missingExternal(specifier)), { cause: error });
           throw error;
         },
       );
@@ -352,12 +360,27 @@ export class Registry {
     return load;
   }
 
+  /** Why an external was not found, and what to do: what the manifest says of its package, and where it was looked for. */
+  private missingExternal(specifier: string): string {
+    const from = this.externalsFrom();
+    const where = from.startsWith('file:') ? fileURLToPath(from) : from;
+    const parts = specifier.split('/');
+    const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+    const { manifest } = this.current;
+    const range = manifest.externals && Object.hasOwn(manifest.externals, name) ? manifest.externals[name] : undefined;
+    if (range !== undefined) {
+      return `package ${inert(name, 120)} does not travel in the snapshot${range ? ` (the publisher's package.json asks for ${inert(range, 60)})` : ''}; install it in ${where}: npm install ${inert(name, 120)}${range ? `@'${inert(range, 60)}'` : ''}`;
+    }
+    if (manifest.packages !== undefined) return `the snapshot carries no package ${inert(name, 120)} (the publisher's folder had none installed): the publisher must install it and publish again`;
+    return `externals resolve from ${where}; install it there`;
+  }
+
   /** An external's identity: the URL Node resolves it to (`path` and `node:path` are one module). */
   private externalUrl(specifier: string): string {
     let url = this.externalUrls.get(specifier);
     if (url === undefined) {
       try {
-        url = resolveExternal(specifier, this.options.externalsFrom);
+        url = resolveExternal(specifier, this.externalsFrom());
       } catch {
         url = specifier;
       }
@@ -388,7 +411,7 @@ export class Registry {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
     }
-    registerSourceMap(url, mapLoader(source, record));
+    registerSourceMap(url, mapLoader(source, record), source.origin === undefined ? url : `${new URL(path, source.origin).href}${url.slice(base.length)}`);
     let data = this.hotData.get(path);
     if (!data) {
       data = {};
@@ -607,6 +630,7 @@ export class Registry {
       ...extra,
     });
     if (plan.rerun.size === 0 && plan.removed.length === 0) {
+      next.activate?.();
       this.current = next;
       this.linker = this.linkerFor(next.manifest);
       return report('unchanged');
@@ -619,6 +643,8 @@ export class Registry {
     const nextLinker = this.linkerFor(next.manifest);
     // Faces whose bindings come from a replaced version: they are re-linked to the new one.
     const relink = new Set<Instance>();
+    // The new version's files are what its modules see while they evaluate; undone on rollback.
+    const undo = next.activate?.();
     try {
       await this.load(next, [...plan.rerun], isNew);
       const made = new Map<string, Instance>();
@@ -667,6 +693,7 @@ export class Registry {
       // The new versions' own dispose handlers do not run: they would act on state the old
       // versions still use (a server kept in hot.data).
       this.discard(fresh);
+      undo?.();
       this.emit('livemod:error', { version: next.manifest.version, error });
       return report('failed', { error });
     }
@@ -859,7 +886,7 @@ export class Registry {
   resolve(specifier: string, importer: string): string {
     const target = this.resolveFrom(specifier, importer);
     if (target.kind === 'module') return this.urlOf(target.module);
-    if (target.kind === 'external') return resolveExternal(specifier, this.options.externalsFrom);
+    if (target.kind === 'external') return resolveExternal(specifier, this.externalsFrom());
     // As Node's import.meta.resolve: a relative specifier resolves to its URL whether or not a module is there.
     if (/^\.{1,2}\//.test(specifier)) return new URL(specifier, this.urlOf(importer)).href;
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
@@ -869,6 +896,7 @@ export class Registry {
     const { path, url } = instance;
     const meta = Object.create(null) as Record<string, unknown>;
     meta.url = url;
+    meta.main = path === this.mainPath;
     meta.resolve = (specifier: string): string => this.resolve(specifier, path);
     if (url.startsWith('file:')) {
       const filename = fileURLToPath(url);

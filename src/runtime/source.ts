@@ -16,4 +16,13 @@ export interface ModuleSource {
    * null: the folder) built too, or null when it names no module there.
    */
   extend?(specifier: string, importer: string | null): ModuleSource | null;
+  /** Where the modules come from, for stack traces and messages, when `base` is a folder they run from (a remote version laid out in the store). */
+  readonly origin?: string;
+  /** Externals resolve as if imported from this folder (a file URL ending in "/"); else the registry's option. */
+  readonly externalsFrom?: string;
+  /**
+   * Makes this version's files the ones the program sees (a remote program's view of the store is
+   * re-pointed), before its modules evaluate in a swap; returns the undo, called on rollback.
+   */
+  activate?(): () => void;
 }

@@ -9,6 +9,8 @@ type MapLoader = () => string | null;
 
 interface Known {
   readonly load: MapLoader;
+  /** The name frames show (a remote module's origin URL, where the file it runs from is in the store). */
+  readonly shown: string;
   map?: TraceMap | null;
   /** Module versions compiled under this URL and not freed yet (one URL can return after a revert). */
   users: number;
@@ -18,10 +20,10 @@ const known = new Map<string, Known>();
 let installed = false;
 
 /** Registers the source map of a compiled module; `url` is the file name it was compiled under. */
-export function registerSourceMap(url: string, load: MapLoader): void {
+export function registerSourceMap(url: string, load: MapLoader, shown: string = url): void {
   const entry = known.get(url);
   if (entry) entry.users += 1;
-  else known.set(url, { load, users: 1 });
+  else known.set(url, { load, shown, users: 1 });
   install();
 }
 
@@ -58,7 +60,7 @@ function originalPosition(url: string, line: number, column: number): { source: 
   if (!map) return null;
   const found = originalPositionFor(map, { line, column: column - 1 });
   if (found.line === null || found.source === null) return null;
-  return { source: url, line: found.line, column: found.column + 1 };
+  return { source: known.get(url)!.shown, line: found.line, column: found.column + 1 };
 }
 
 type CallSite = NodeJS.CallSite;

@@ -4,7 +4,7 @@
 // Only blobs a manifest references are servable: nothing else in a Snapshot's map, nor any
 // file, can ever leave the server.
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { shortHash, type Snapshot } from '../snapshot/index.ts';
+import { eachBlob, shortHash, type Snapshot } from '../snapshot/index.ts';
 
 export interface PublishedSnapshot {
   readonly snapshot: Snapshot;
@@ -18,16 +18,14 @@ export interface PublishedSnapshot {
 /** Collects the referenced blobs, refusing a snapshot that lacks one: it would 404 its own manifest. */
 function referencedBlobs(snapshot: Snapshot): Map<string, Buffer> {
   const found = new Map<string, Buffer>();
-  for (const [path, record] of Object.entries(snapshot.manifest.modules)) {
-    for (const ref of record.map ? [record.blob, record.map] : [record.blob]) {
-      if (found.has(ref.hash)) continue;
-      const bytes = snapshot.blobs.get(ref.hash);
-      if (!bytes || bytes.byteLength !== ref.size) {
-        throw new LivemodError('serve', ErrorCodes.SERVE_FAILED, `snapshot version ${snapshot.manifest.version} ${bytes ? `holds ${bytes.byteLength} bytes` : 'holds no bytes'} for blob ${shortHash(ref.hash)} of "${path}", which the manifest says is ${ref.size} bytes; rebuild the snapshot`, { module: path, hash: ref.hash });
-      }
-      found.set(ref.hash, bytes);
+  eachBlob(snapshot.manifest, (ref, what) => {
+    if (found.has(ref.hash)) return;
+    const bytes = snapshot.blobs.get(ref.hash);
+    if (!bytes || bytes.byteLength !== ref.size) {
+      throw new LivemodError('serve', ErrorCodes.SERVE_FAILED, `snapshot version ${snapshot.manifest.version} ${bytes ? `holds ${bytes.byteLength} bytes` : 'holds no bytes'} for blob ${shortHash(ref.hash)} of "${what}", which the manifest says is ${ref.size} bytes; rebuild the snapshot`, { module: what, hash: ref.hash });
     }
-  }
+    found.set(ref.hash, bytes);
+  });
   return found;
 }
 

@@ -5,7 +5,7 @@
 // Everything a later feature needs from a module is here already: imports with their bound
 // names (lazy loading, hot-swap boundaries), export names, star re-exports, top-level await.
 
-export const MANIFEST_SCHEMA = 'livemod/manifest@2';
+export const MANIFEST_SCHEMA = 'livemod/manifest@3';
 /** The envelope layout: a fixed-layout header, then the signed bytes (docs/protocol.md, "Manifest"). */
 export const ENVELOPE_FORMAT = 'livemod/envelope@2';
 /** Most signatures an envelope may carry (key rotation needs two): the header stays a few hundred bytes. */
@@ -104,6 +104,35 @@ export interface Manifest {
   readonly modules: Readonly<Record<string, ModuleRecord>>;
   /** The pack file holding every blob (published snapshots only). */
   readonly pack?: BlobRef & { readonly path: string };
+  /**
+   * Every file of the published folder (module sources as written, and every other file), by
+   * path: the client lays them out as a real folder, so the program finds its own files.
+   * Absent: a manifest of modules only (a local run, or a test's snapshot).
+   */
+  readonly files?: Readonly<Record<string, BlobRef>>;
+  /** The npm packages that travel with the program, by key (`name@version`, `#2`… for a second copy). */
+  readonly packages?: Readonly<Record<string, PackageRecord>>;
+  /** The program folder's own node_modules: package name → key in `packages`. */
+  readonly dependencies?: Readonly<Record<string, string>>;
+  /**
+   * Packages kept out on purpose (`--external`) or not installed at publish: name → the version
+   * range the folder's package.json asks for ("" when it names none). The client resolves them
+   * from its own node_modules, and its error names the range.
+   */
+  readonly externals?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One npm package version the program needs, as installed in the publisher's folder: every file
+ * of it (not its own node_modules), and where each of its dependencies resolved there.
+ */
+export interface PackageRecord {
+  readonly name: string;
+  readonly version: string;
+  /** Path inside the package (posix) → blob. */
+  readonly files: Readonly<Record<string, BlobRef>>;
+  /** Dependency name → the key in `manifest.packages` of the copy it resolved to. */
+  readonly dependencies: Readonly<Record<string, string>>;
 }
 
 export interface ManifestSignature {
@@ -118,15 +147,37 @@ export interface SignedManifest {
   readonly signatures: readonly ManifestSignature[];
 }
 
-/** Every blob hash a manifest references (code and maps), deduplicated, in module order. */
-export function manifestBlobs(manifest: Manifest): BlobRef[] {
-  const seen = new Map<string, BlobRef>();
+/**
+ * Calls `visit` for every blob reference of a manifest, with what it is for messages: modules
+ * (code, then source map) in path order, then files, then package files.
+ */
+export function eachBlob(manifest: Manifest, visit: (ref: BlobRef, what: string) => void): void {
   for (const path of Object.keys(manifest.modules).sort()) {
     const record = manifest.modules[path]!;
-    if (!seen.has(record.blob.hash)) seen.set(record.blob.hash, record.blob);
-    if (record.map && !seen.has(record.map.hash)) seen.set(record.map.hash, record.map);
+    visit(record.blob, path);
+    if (record.map) visit(record.map, `${path} (source map)`);
   }
+  const files = manifest.files ?? {};
+  for (const path of Object.keys(files)) visit(files[path]!, `file ${path}`);
+  const packages = manifest.packages ?? {};
+  for (const key of Object.keys(packages)) {
+    const record = packages[key]!;
+    for (const path of Object.keys(record.files)) visit(record.files[path]!, `package ${key}: ${path}`);
+  }
+}
+
+/** Every blob a manifest references (code, maps, files, package files), deduplicated, in eachBlob's order. */
+export function manifestBlobs(manifest: Manifest): BlobRef[] {
+  const seen = new Map<string, BlobRef>();
+  eachBlob(manifest, (ref) => {
+    if (!seen.has(ref.hash)) seen.set(ref.hash, ref);
+  });
   return [...seen.values()];
+}
+
+/** Whether a manifest carries the program (files or packages), so that a client lays it out as a folder. */
+export function carriesProgram(manifest: Manifest): boolean {
+  return manifest.files !== undefined || manifest.packages !== undefined;
 }
 
 /** Longest app name: npm's own limit on package names is 214; a folder name is rarely long. */

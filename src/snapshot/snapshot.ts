@@ -18,6 +18,11 @@ export interface SnapshotContent {
   readonly entry: string | null;
   readonly blobs: ReadonlyMap<string, Buffer>;
   readonly pack?: Manifest['pack'];
+  /** What travels besides the modules (see Manifest): the folder's files and its npm packages. */
+  readonly files?: Manifest['files'];
+  readonly packages?: Manifest['packages'];
+  readonly dependencies?: Manifest['dependencies'];
+  readonly externals?: Manifest['externals'];
 }
 
 export interface SignOptions {
@@ -53,6 +58,12 @@ export function signSnapshot(content: SnapshotContent, key: PublisherKey, option
   return { manifest, sealed: sealManifest(manifest, key), blobs: content.blobs };
 }
 
+function sortedKeys<T>(record: Readonly<Record<string, T>>): Record<string, T> {
+  const sorted: Record<string, T> = {};
+  for (const key of Object.keys(record).sort()) sorted[key] = record[key]!;
+  return sorted;
+}
+
 /**
  * The manifest of a snapshot, unsigned: what a local run needs (nothing verifies it there, and
  * signing a 2,000-module manifest on every save costs more than the rebuild).
@@ -79,6 +90,10 @@ export function snapshotManifest(content: SnapshotContent, keyId: string, option
     entry: content.entry,
     modules: sortedModules,
     ...(content.pack ? { pack: content.pack } : {}),
+    ...(content.files ? { files: sortedKeys(content.files) } : {}),
+    ...(content.packages ? { packages: sortedKeys(content.packages) } : {}),
+    ...(content.dependencies ? { dependencies: sortedKeys(content.dependencies) } : {}),
+    ...(content.externals ? { externals: sortedKeys(content.externals) } : {}),
   };
   return manifest;
 }

@@ -132,11 +132,76 @@ function checkModule(value: unknown, path: Path): void {
   }
 }
 
+// npm's package name rule (old packages may have capitals).
+const PACKAGE_NAME = /^(?:@[a-zA-Z0-9~-][a-zA-Z0-9._~-]*\/)?[a-zA-Z0-9~-][a-zA-Z0-9._~-]*$/;
+
+function packageName(value: unknown, path: Path): string {
+  const name = string(value, path);
+  if (name.length > 214 || !PACKAGE_NAME.test(name)) fail(path, 'an npm package name');
+  return name;
+}
+
+/** Paths laid out on disk: relative, no "."/".." segments, and never inside a node_modules folder livemod lays out itself. */
+function filePath(value: unknown, path: Path): string {
+  const name = modulePath(value, path);
+  if (name.length > 1024 || name === 'node_modules' || name.startsWith('node_modules/')) fail(path, 'a relative file path (at most 1,024 characters) outside node_modules');
+  return name;
+}
+
+function fileMap(value: unknown, path: Path): void {
+  const files = object(value, path);
+  for (const name in files) {
+    filePath(name, () => `${text(path)} key ${quoted(name)}`);
+    blobRef(files[name], () => `${text(path)}[${quoted(name)}]`);
+  }
+}
+
+/** What travels with the program: files, packages and where their dependencies point. */
+function checkProgram(manifest: Record<string, unknown>): void {
+  if (manifest.files !== undefined) fileMap(manifest.files, 'manifest.files');
+  const keys = new Set<string>();
+  if (manifest.packages !== undefined) {
+    const packages = object(manifest.packages, 'manifest.packages');
+    for (const key in packages) {
+      if (key.length === 0 || key.length > 300) fail(() => `manifest.packages key ${quoted(key)}`, '1 to 300 characters');
+      keys.add(key);
+      const at: Path = () => `manifest.packages[${quoted(key)}]`;
+      const record = object(packages[key], at);
+      only(record, at, ['name', 'version', 'files', 'dependencies']);
+      packageName(record.name, () => `${text(at)}.name`);
+      const version = string(record.version, () => `${text(at)}.version`);
+      if (version.length === 0 || version.length > 256) fail(() => `${text(at)}.version`, 'a version of 1 to 256 characters');
+      fileMap(record.files, () => `${text(at)}.files`);
+    }
+    for (const key in packages) {
+      const dependencies = object((packages[key] as Record<string, unknown>).dependencies, () => `manifest.packages[${quoted(key)}].dependencies`);
+      for (const name in dependencies) {
+        packageName(name, () => `manifest.packages[${quoted(key)}].dependencies key ${quoted(name)}`);
+        if (!keys.has(dependencies[name] as string)) fail(() => `manifest.packages[${quoted(key)}].dependencies[${quoted(name)}]`, 'a key of manifest.packages');
+      }
+    }
+  }
+  if (manifest.dependencies !== undefined) {
+    const dependencies = object(manifest.dependencies, 'manifest.dependencies');
+    for (const name in dependencies) {
+      packageName(name, () => `manifest.dependencies key ${quoted(name)}`);
+      if (!keys.has(dependencies[name] as string)) fail(() => `manifest.dependencies[${quoted(name)}]`, 'a key of manifest.packages');
+    }
+  }
+  if (manifest.externals !== undefined) {
+    const externals = object(manifest.externals, 'manifest.externals');
+    for (const name in externals) {
+      packageName(name, () => `manifest.externals key ${quoted(name)}`);
+      if (string(externals[name], () => `manifest.externals[${quoted(name)}]`).length > 256) fail(() => `manifest.externals[${quoted(name)}]`, 'a version range of at most 256 characters');
+    }
+  }
+}
+
 /** Throws ERR_LIVEMOD_MANIFEST_INVALID naming the first field that is wrong. */
 export function validateManifest(value: unknown, source: string): Manifest {
   try {
     const manifest = object(value, 'manifest');
-    only(manifest, 'manifest', ['schema', 'format', 'version', 'name', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack']);
+    only(manifest, 'manifest', ['schema', 'format', 'version', 'name', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack', 'files', 'packages', 'dependencies', 'externals']);
     if (manifest.schema !== MANIFEST_SCHEMA) fail('manifest.schema', `"${MANIFEST_SCHEMA}" (this livemod reads no other; upgrade it if the publisher is newer)`);
     if (manifest.format !== MODULE_FORMAT) fail('manifest.format', `"${MODULE_FORMAT}"`);
     count(manifest.version, 'manifest.version', 1);
@@ -157,6 +222,7 @@ export function validateManifest(value: unknown, source: string): Manifest {
       blobRef(manifest.pack, 'manifest.pack', ['path']);
       if (!/^pack\/[0-9a-f]{64}\.pack$/.test(string((manifest.pack as Record<string, unknown>).path, 'manifest.pack.path'))) fail('manifest.pack.path', '"pack/<hash>.pack"');
     }
+    checkProgram(manifest);
     return manifest as unknown as Manifest;
   } catch (error) {
     if (!(error instanceof Invalid)) throw error;

@@ -7,6 +7,7 @@ export { openStore, type Store } from './store.ts';
 export { DEFAULT_STORE_OPTIONS, STORE_CHANNEL, type StoreEvent, type StoreOptions } from './context.ts';
 export { defaultStoreDir, normaliseOrigin, originId, LAYOUT } from './location.ts';
 export type { OriginState } from './records.ts';
+export type { ProgramView } from './program.ts';
 export type { CommitInput, StoredOrigin, TouchFields } from './origins.ts';
 export {
   DEFAULT_PRUNE_GRACE_MS,

@@ -10,6 +10,8 @@ import { processStoreDir } from './location.ts';
 import { listStore, pruneStore, verifyStore, type PruneOptions, type PruneReport, type StoreListing, type VerifyReport } from './maintenance.ts';
 import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
 import type { OriginState } from './records.ts';
+import { layoutProgram, openView, type ProgramView } from './program.ts';
+import type { Manifest } from '../snapshot/index.ts';
 
 export interface Store {
   /** The store folder (absolute). */
@@ -45,6 +47,14 @@ export interface Store {
   forgetOrigin(origin: string | URL): boolean;
   /** After a 304: records when the host confirmed the stored manifest, and a new ETag if it sent one. Null if nothing is stored. */
   touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null;
+  /**
+   * Lays out an app version that carries its program (files, packages) as a folder of hard links
+   * to its blobs, each package version once for every app; returns the folder. Throws
+   * STORE_INCOMPLETE (`details.missing`) when blobs are missing, STORE_UNWRITABLE on a read-only store.
+   */
+  layoutProgram(manifest: Manifest): string;
+  /** This process's view of an origin's program: a symlink it points at the version it runs. */
+  openView(origin: string, tree: string): ProgramView;
   list(): StoreListing;
   /** Re-hashes every blob and checks every origin record; removes what is bad. */
   verify(): VerifyReport;
@@ -106,6 +116,23 @@ class DiskStore implements Store {
 
   touchOrigin(origin: string | URL, fields: TouchFields): OriginState | null {
     return touchOrigin(this.context, origin, fields);
+  }
+
+  layoutProgram(manifest: Manifest): string {
+    try {
+      return layoutProgram(this.context, manifest);
+    } catch (error) {
+      if (error instanceof LivemodError) throw error;
+      throw ioError(error, this.dir, 'lay out the program', this.dir);
+    }
+  }
+
+  openView(origin: string, tree: string): ProgramView {
+    try {
+      return openView(this.context, origin, tree);
+    } catch (error) {
+      throw ioError(error, this.dir, 'make the program view', this.dir);
+    }
   }
 
   list(): StoreListing {

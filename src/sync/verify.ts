@@ -2,23 +2,21 @@
 // refusal names the module the blob belongs to, so a user knows what was tampered with.
 import { hash as digest } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
+import { eachBlob, shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
 import { quoted } from '../text.ts';
 
 export interface BlobEntry {
   readonly ref: BlobRef;
-  /** A module path, or `<path> (source map)`: for messages. */
+  /** A module path, `<path> (source map)`, `file <path>` or `package <key>: <path>`: for messages. */
   readonly module: string;
 }
 
-/** hash → the first module (by path) whose code or source map it is. */
+/** hash → the first module (by path) whose code or source map it is, else the file or package file. */
 export function blobIndex(manifest: Manifest): Map<string, BlobEntry> {
   const index = new Map<string, BlobEntry>();
-  for (const path of Object.keys(manifest.modules).sort()) {
-    const record = manifest.modules[path]!;
-    if (!index.has(record.blob.hash)) index.set(record.blob.hash, { ref: record.blob, module: path });
-    if (record.map && !index.has(record.map.hash)) index.set(record.map.hash, { ref: record.map, module: `${path} (source map)` });
-  }
+  eachBlob(manifest, (ref, module) => {
+    if (!index.has(ref.hash)) index.set(ref.hash, { ref, module });
+  });
   return index;
 }
 

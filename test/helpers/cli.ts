@@ -25,7 +25,7 @@ export interface AsyncCliResult extends CliResult {
  * Runs the bin without blocking the test's own event loop (its servers must keep answering).
  * `env` is merged over this process's; a variable given as undefined is removed.
  */
-export function runAsync(args: string[], options: { env?: Record<string, string | undefined>; node?: string[]; timeoutMs?: number } = {}): Promise<AsyncCliResult> {
+export function runAsync(args: string[], options: { env?: Record<string, string | undefined>; node?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<AsyncCliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
@@ -33,7 +33,7 @@ export function runAsync(args: string[], options: { env?: Record<string, string 
   }
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

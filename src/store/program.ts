@@ -1,0 +1,209 @@
+// The program on disk: each app version's files laid out as a real folder (trees/<id>), each npm
+// package version laid out once and shared (packages/<id>), both as hard links to the verified
+// blobs, plus a per-process view (run/<pid>-<origin>) that points at the version the process
+// runs. Live modules get file: URLs through the view, so Node's own idioms (import.meta.dirname,
+// readFileSync(new URL('./x', import.meta.url)), createRequire, resolution of packages from
+// node_modules) work, and a hot swap re-points the view so unchanged modules read new files too.
+//
+// Folder ids are hashes of what the signed manifest says, computed here: a package's id covers
+// its files and the packages its dependencies resolve to (transitively), so two apps share a
+// folder exactly when Node would load the same code through it.
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { canonicalJson, sha256Hex, type BlobRef, type Manifest } from '../snapshot/index.ts';
+import { inspectBlob } from './blobs.ts';
+import type { StoreContext } from './context.ts';
+import { pidAlive, tempName } from './files.ts';
+import { blobPath } from './location.ts';
+
+/** The folder id of every package of a manifest: its own files plus everything its dependencies reach. */
+export function packageIds(manifest: Manifest): Map<string, string> {
+  const packages = manifest.packages ?? {};
+  const content = new Map<string, string>();
+  for (const [key, record] of Object.entries(packages)) content.set(key, sha256Hex(canonicalJson({ name: record.name, version: record.version, files: record.files })));
+  const ids = new Map<string, string>();
+  for (const key of Object.keys(packages)) {
+    const edges: string[] = [];
+    const seen = new Set([key]);
+    const queue = [key];
+    for (let at = 0; at < queue.length; at += 1) {
+      const from = queue[at]!;
+      for (const [name, to] of Object.entries(packages[from]!.dependencies)) {
+        edges.push(`${content.get(from)} ${name} ${content.get(to)}`);
+        if (!seen.has(to)) {
+          seen.add(to);
+          queue.push(to);
+        }
+      }
+    }
+    ids.set(key, sha256Hex(canonicalJson({ root: content.get(key), edges: edges.sort() })).slice(0, 32));
+  }
+  return ids;
+}
+
+/** The id of an app version's folder: its files and the package folders its node_modules point at. */
+export function treeId(manifest: Manifest, ids: ReadonlyMap<string, string> = packageIds(manifest)): string {
+  const dependencies: Record<string, string> = {};
+  for (const [name, key] of Object.entries(manifest.dependencies ?? {})) dependencies[name] = ids.get(key)!;
+  return sha256Hex(canonicalJson({ files: manifest.files ?? {}, dependencies })).slice(0, 32);
+}
+
+function incomplete(missing: string[]): LivemodError {
+  return new LivemodError('store', ErrorCodes.STORE_INCOMPLETE, `${missing.length} blob(s) of the program are missing from the store or failed their hash check; sync again`, { missing });
+}
+
+/**
+ * Places blob `ref` at `dest`: a hard link to the stored blob (no copy), after re-hashing it
+ * once (a folder is laid out once, and what is linked is what Node will load); a copy where the
+ * file system has no hard links.
+ */
+function place(context: StoreContext, ref: BlobRef, dest: string, missing: string[]): void {
+  const checked = inspectBlob(context, ref.hash);
+  if (typeof checked === 'string') {
+    missing.push(ref.hash);
+    return;
+  }
+  mkdirSync(dirname(dest), { recursive: true });
+  try {
+    linkSync(blobPath(context.dir, ref.hash), dest);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw error;
+    copyFileSync(blobPath(context.dir, ref.hash), dest);
+  }
+}
+
+/** Lays out `files` (path → blob) under `dir`; a path that is both a file and a folder is the manifest's fault. */
+function placeFiles(context: StoreContext, files: Readonly<Record<string, BlobRef>>, dir: string, missing: string[]): void {
+  for (const path of Object.keys(files).sort()) {
+    const dest = join(dir, ...path.split('/'));
+    try {
+      place(context, files[path]!, dest, missing);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') {
+        throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `the manifest lists ${JSON.stringify(path.slice(0, 200))} both as a file and as a folder (or twice); the publisher must rebuild it`, { path: path.slice(0, 200) });
+      }
+      throw error;
+    }
+  }
+}
+
+/** A symlink at `link` (built in tmp/, to be found at `finalLink`) to `target`, relative: the store may move. */
+function linkTo(link: string, finalLink: string, target: string): void {
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(relative(dirname(finalLink), target), link, 'dir');
+}
+
+/** Builds a folder in tmp/ and renames it into place; another process that got there first wins (same content). */
+function buildFolder(context: StoreContext, final: string, fill: (dir: string) => void): void {
+  if (existsSync(final)) return;
+  const tmp = join(context.tmp, tempName());
+  try {
+    mkdirSync(tmp, { recursive: true });
+    fill(tmp);
+    mkdirSync(dirname(final), { recursive: true });
+    try {
+      renameSync(tmp, final);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'packages'; readonly run: 'run' } = Object.freeze({ trees: 'trees', packages: 'packages', run: 'run' } as const);
+
+/**
+ * Lays out an app version (its files and node_modules) and the packages it needs, each once.
+ * Returns the version's folder. Throws STORE_INCOMPLETE (`details.missing`) when blobs are not
+ * in the store, so the caller fetches them and calls again.
+ */
+export function layoutProgram(context: StoreContext, manifest: Manifest): string {
+  const ids = packageIds(manifest);
+  const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest, ids));
+  if (existsSync(tree)) return tree;
+  const packages = manifest.packages ?? {};
+  const packageDir = (key: string): string => join(context.dir, PROGRAM_LAYOUT.packages, ids.get(key)!);
+  const inside = (key: string, root: string): string => join(root, 'node_modules', ...packages[key]!.name.split('/'));
+  const missing: string[] = [];
+  for (const key of Object.keys(packages).sort()) {
+    const record = packages[key]!;
+    buildFolder(context, packageDir(key), (dir) => {
+      placeFiles(context, record.files, inside(key, dir), missing);
+      for (const [name, to] of Object.entries(record.dependencies)) {
+        // As at its final place: packages/<id>/node_modules/<name> → packages/<to-id>/node_modules/<name>.
+        linkTo(join(dir, 'node_modules', ...name.split('/')), join(packageDir(key), 'node_modules', ...name.split('/')), inside(to, packageDir(to)));
+      }
+      if (missing.length > 0) throw incomplete(missing);
+    });
+  }
+  buildFolder(context, tree, (dir) => {
+    placeFiles(context, manifest.files ?? {}, dir, missing);
+    for (const [name, key] of Object.entries(manifest.dependencies ?? {})) {
+      linkTo(join(dir, 'node_modules', ...name.split('/')), join(tree, 'node_modules', ...name.split('/')), inside(key, packageDir(key)));
+    }
+    if (missing.length > 0) throw incomplete(missing);
+  });
+  return tree;
+}
+
+/** The view of one process on one origin: a symlink it re-points when it swaps versions. */
+export interface ProgramView {
+  /** The view's folder path (what file: URLs of live modules go through). */
+  readonly path: string;
+  /** Points the view at a version's folder (atomically: a rename over the old link). */
+  point(tree: string): void;
+  /** Removes the view (at exit). */
+  close(): void;
+}
+
+/** Removes views of processes that are gone (killed ones leave theirs behind). */
+function cleanViews(runDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(runDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    try {
+      if (lstatSync(join(runDir, name)).isSymbolicLink()) unlinkSync(join(runDir, name));
+    } catch {
+      // Removed by another process meanwhile.
+    }
+  }
+}
+
+export function openView(context: StoreContext, originKey: string, tree: string): ProgramView {
+  const runDir = join(context.dir, PROGRAM_LAYOUT.run);
+  mkdirSync(runDir, { recursive: true });
+  cleanViews(runDir);
+  const path = join(runDir, `${process.pid}-${sha256Hex(originKey).slice(0, 12)}-${randomBytes(3).toString('hex')}`);
+  const point = (target: string): void => {
+    const tmp = `${path}.${randomBytes(4).toString('hex')}`;
+    symlinkSync(relative(runDir, target), tmp, 'dir');
+    renameSync(tmp, path);
+  };
+  point(tree);
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    process.off('exit', close);
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+  };
+  process.on('exit', close);
+  return { path, point, close };
+}
+
