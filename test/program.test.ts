@@ -3,13 +3,13 @@
 // run from an empty folder with an empty store, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { generatePublisherKey, signSnapshot, type Manifest } from '../src/snapshot/index.ts';
-import { runAsync } from './helpers/cli.ts';
-import { tempDir } from './helpers/fs.ts';
+import { cli, runAsync } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
 import { EXPECTED, writeProgram } from './helpers/program-fixture.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { startHost } from './helpers/static-host.ts';
@@ -83,3 +83,71 @@ for (const via of ['server', 'static host'] as const) {
     assert.deepEqual(lastJson(again.stdout), EXPECTED);
   });
 }
+
+test('publish: a package with a native addon or an install script is refused by name; --external keeps it out, and the client names what to install', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'native-app', type: 'module', dependencies: { 'native-x': '^1.0.0', 'script-y': '~2.1.0' } }),
+    'main.js': `import x from 'native-x';\nimport y from 'script-y';\nconsole.log(x, y);\n`,
+    'node_modules/native-x/package.json': JSON.stringify({ name: 'native-x', version: '1.0.0', main: 'index.js' }),
+    'node_modules/native-x/index.js': `module.exports = require('./build/Release/x.node');\n`,
+    'node_modules/native-x/build/Release/x.node': Buffer.from([0x7f, 0x45, 0x4c, 0x46]),
+    'node_modules/script-y/package.json': JSON.stringify({ name: 'script-y', version: '2.1.3', scripts: { postinstall: 'node setup.js' } }),
+    'node_modules/script-y/index.js': `module.exports = 'y';\n`,
+  });
+  const keyFile = join(tempDir(t), 'publisher.key');
+  assert.equal(cli(['keygen', '--out', keyFile]).status, 0);
+  const out = join(tempDir(t), 'out');
+  const refused = cli(['publish', dir, '--out', out, '--key', keyFile]);
+  assert.equal(refused.status, 1);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.match(refused.stderr, /native-x@1\.0\.0 \(native addon build\/Release\/x\.node\).*script-y@2\.1\.3 \(postinstall script\).*--external NAME.*ERR_LIVEMOD_NATIVE_PACKAGE/);
+  assert.ok(!existsSync(out), 'nothing written');
+  assert.equal(cli(['publish', dir, '--out', out, '--key', keyFile, '--external', 'bad name']).status, 2);
+  assert.equal(cli(['publish', dir, '--out', out, '--key', keyFile, '--externals', 'sometimes']).status, 2);
+  const kept = cli(['publish', dir, '--out', out, '--key', keyFile, '--external', 'native-x', '--external', 'script-y', '--json']);
+  assert.equal(kept.status, 0, kept.stderr);
+  const manifest = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
+  assert.deepEqual(manifest.externals, { 'native-x': '^1.0.0', 'script-y': '~2.1.0' });
+  assert.deepEqual(manifest.packages, {});
+  const host = await startHost(t, out);
+  const key = /ed25519:[\w-]{43}/.exec(kept.stdout)![0];
+  const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /native-x does not travel in the snapshot \(the publisher's package\.json asks for \^1\.0\.0\); install it in .*: npm install native-x@'\^1\.0\.0'/);
+  // --externals installed: nothing travels, as before packages did.
+  const installed = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile, '--externals', 'installed', '--json']);
+  assert.equal(installed.status, 0, installed.stderr);
+});
+
+test('a tampered package file is refused, and a second app sharing a package version fetches nothing for it', async (t) => {
+  const first = tempDir(t);
+  writeProgram(first);
+  const second = tempDir(t);
+  writeProgram(second, { name: 'second-app', main: `import b from 'dep-b';\nconsole.log(JSON.stringify({ b: b.version, second: true }));\n` });
+  const publisher = generatePublisherKey();
+  const out1 = tempDir(t);
+  const out2 = tempDir(t);
+  publishSnapshot(new SnapshotBuilder(first, PROGRAM_BUILD).build().content, publisher, out1);
+  const snapshot2 = publishSnapshot(new SnapshotBuilder(second, PROGRAM_BUILD).build().content, publisher, out2).snapshot;
+  const depB = snapshot2.manifest.packages!['dep-b@2.0.0']!.files['index.js']!.hash;
+  const key = publisher.publicKeyString;
+
+  const tampered = await startHost(t, out1, { ranges: 'refuse', tamper: (_path, bytes) => (bytes.includes("exports.version = '2.0.0'") ? Buffer.from(bytes.toString('latin1').replace("'2.0.0'", "'6.6.6'"), 'latin1') : bytes) });
+  const refused = await runAsync(['run', tampered.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /package dep-b@2\.0\.0: index\.js.*failed its hash check.*ERR_LIVEMOD_HASH_MISMATCH/);
+
+  const cache = tempDir(t);
+  const host1 = await startHost(t, out1, { ranges: 'refuse' });
+  assert.equal((await runAsync(['run', host1.url, '--key', key, '--cache', cache], { cwd: tempDir(t) })).status, 0);
+  const packagesBefore = readdirSync(join(cache, 'packages')).length;
+  const host2 = await startHost(t, out2, { ranges: 'refuse' });
+  const run2 = await runAsync(['run', host2.url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
+  assert.equal(run2.status, 0, run2.stderr);
+  assert.deepEqual(lastJson(run2.stdout), { b: '2.0.0', second: true });
+  const asked = host2.seen.map((entry) => entry.path).join('\n');
+  assert.ok(!asked.includes(depB), 'the shared package version was not fetched again');
+  assert.ok(host2.seen.some((entry) => entry.path.includes('blobs/')), 'the host answered blob requests');
+  assert.equal(readdirSync(join(cache, 'packages')).length, packagesBefore, 'its folder was shared, not laid out again');
+});

@@ -255,7 +255,7 @@ export class ProgramCollector {
     let native: string | null = null;
     const scripts = json?.scripts as Record<string, unknown> | undefined;
     for (const hook of ['preinstall', 'install', 'postinstall']) {
-      if (scripts && typeof scripts[hook] === 'string') native = `an ${hook} script`;
+      if (scripts && typeof scripts[hook] === 'string') native = `${hook} script`;
     }
     const walk = (folder: string, prefix: string): void => {
       let entries: Dirent[];

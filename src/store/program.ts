@@ -18,11 +18,18 @@ import type { StoreContext } from './context.ts';
 import { pidAlive, tempName } from './files.ts';
 import { blobPath } from './location.ts';
 
+/** A file map as it is laid out: path → hash (sizes follow from hashes; pack offsets say nothing about content). */
+function contentOf(files: Readonly<Record<string, BlobRef>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const path of Object.keys(files)) out[path] = files[path]!.hash;
+  return out;
+}
+
 /** The folder id of every package of a manifest: its own files plus everything its dependencies reach. */
 export function packageIds(manifest: Manifest): Map<string, string> {
   const packages = manifest.packages ?? {};
   const content = new Map<string, string>();
-  for (const [key, record] of Object.entries(packages)) content.set(key, sha256Hex(canonicalJson({ name: record.name, version: record.version, files: record.files })));
+  for (const [key, record] of Object.entries(packages)) content.set(key, sha256Hex(canonicalJson({ name: record.name, version: record.version, files: contentOf(record.files) })));
   const ids = new Map<string, string>();
   for (const key of Object.keys(packages)) {
     const edges: string[] = [];
@@ -47,7 +54,7 @@ export function packageIds(manifest: Manifest): Map<string, string> {
 export function treeId(manifest: Manifest, ids: ReadonlyMap<string, string> = packageIds(manifest)): string {
   const dependencies: Record<string, string> = {};
   for (const [name, key] of Object.entries(manifest.dependencies ?? {})) dependencies[name] = ids.get(key)!;
-  return sha256Hex(canonicalJson({ files: manifest.files ?? {}, dependencies })).slice(0, 32);
+  return sha256Hex(canonicalJson({ files: contentOf(manifest.files ?? {}), dependencies })).slice(0, 32);
 }
 
 function incomplete(missing: string[]): LivemodError {
