@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
+import { connect } from '../src/client/index.ts';
 import { generatePublisherKey, signSnapshot, type Manifest } from '../src/snapshot/index.ts';
 import { cli, runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
@@ -150,4 +151,40 @@ test('a tampered package file is refused, and a second app sharing a package ver
   assert.ok(!asked.includes(depB), 'the shared package version was not fetched again');
   assert.ok(host2.seen.some((entry) => entry.path.includes('blobs/')), 'the host answered blob requests');
   assert.equal(readdirSync(join(cache, 'packages')).length, packagesBefore, 'its folder was shared, not laid out again');
+});
+
+test('a swap re-points the program view: unchanged modules read the new files, and a rolled-back swap shows the old ones again', async (t) => {
+  const dir = tempDir(t);
+  const out = tempDir(t);
+  writeFiles(dir, {
+    'package.json': '{"name":"viewed"}',
+    'main.js': `import { readFileSync } from 'node:fs';\nexport const read = () => readFileSync(new URL('./data/msg.txt', import.meta.url), 'utf8');\nexport const where = import.meta.dirname;\nimport.meta.hot.accept();\n`,
+    'data/msg.txt': 'first',
+  });
+  const key = generatePublisherKey();
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  let version = publishSnapshot(builder.build().content, key, out).snapshot.manifest.version;
+  const host = await startHost(t, out);
+  const cache = tempDir(t);
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache, live: true, notice: () => {} });
+  t.after(() => app.close());
+  const main = (await app.import('main.js')) as unknown as { read(): string; where: string };
+  assert.equal(main.read(), 'first');
+  assert.ok(main.where.startsWith(join(cache, 'run')), main.where);
+  assert.equal(app.base, new URL(host.url).href, 'the API still names the origin');
+
+  const publish = (files: Record<string, string>): void => {
+    writeFiles(dir, files);
+    builder.invalidate(Object.keys(files));
+    version = publishSnapshot(builder.build().content, key, out, { previousVersion: version }).snapshot.manifest.version;
+  };
+  publish({ 'data/msg.txt': 'second' });
+  const unchanged = await app.update();
+  assert.equal(unchanged?.status, 'unchanged');
+  assert.equal(main.read(), 'second', 'the file changed though no module did');
+
+  publish({ 'data/msg.txt': 'third', 'main.js': `throw new Error('broken on purpose');\nimport.meta.hot.accept();\n` });
+  const failed = await app.update();
+  assert.equal(failed?.status, 'failed');
+  assert.equal(main.read(), 'second', 'the rollback shows the running version its own files again');
 });
