@@ -188,3 +188,42 @@ test('a swap re-points the program view: unchanged modules read the new files, a
   assert.equal(failed?.status, 'failed');
   assert.equal(main.read(), 'second', 'the rollback shows the running version its own files again');
 });
+
+const WORKERS = {
+  'package.json': JSON.stringify({ name: 'workers-app', type: 'module' }),
+  'main.ts': `import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: 20 });
+const [fromWorker] = await once(worker, 'message');
+const child = fork(fileURLToPath(new URL('./job.ts', import.meta.url)), ['x', '--y'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const [fromChild] = await once(child, 'message');
+await once(child, 'exit');
+console.log(JSON.stringify({ fromWorker, fromChild }));
+`,
+  // Extensionless TypeScript imports: Node alone cannot run these files, livemod can.
+  'worker.ts': `import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { double } from './lib/double';
+parentPort!.postMessage({ value: double(workerData as number), text: readFileSync(new URL('./data/hello.txt', import.meta.url), 'utf8'), main: import.meta.main });
+`,
+  'job.ts': `import { double } from './lib/double';
+process.send!({ value: double(21), args: process.argv.slice(2), argv1: process.argv[1] === import.meta.filename, main: import.meta.main });
+`,
+  'lib/double.ts': `export const double = (n: number): number => n * 2;\n`,
+  'data/hello.txt': 'hi from a file',
+};
+const WORKERS_EXPECTED = { fromWorker: { value: 40, text: 'hi from a file', main: true }, fromChild: { value: 42, args: ['x', '--y'], argv1: true, main: true } };
+
+test('a worker and a forked child of a module of the tree run it as live code: local folder, then from a server', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, WORKERS);
+  const local = await runAsync(['run', join(dir, 'main.ts'), '--cache', tempDir(t)], { cwd: tempDir(t), env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(local.status, 0, local.stderr);
+  assert.deepEqual(lastJson(local.stdout), WORKERS_EXPECTED);
+  const { url, key } = await served(t, dir);
+  const remote = await runAsync(['run', url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(remote.status, 0, remote.stderr);
+  assert.deepEqual(lastJson(remote.stdout), WORKERS_EXPECTED);
+});

@@ -15,6 +15,7 @@ import type { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
 import type { RemoteSource, SyncProgress, SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
+import { registerProgram, type ChildTask } from './children.ts';
 
 export interface ConnectOptions {
   /** The publisher's public key, `ed25519:…` (default: env LIVEMOD_KEY, else the config file's entry for the URL). */
@@ -68,7 +69,7 @@ export interface App {
   /** The snapshot's base URL (a file URL for a local folder). */
   readonly base: string;
   /** Where this version came from now: fetched, confirmed unchanged (304), the cache while offline, or a local build. */
-  readonly from: SyncedFrom | 'local';
+  readonly from: SyncedFrom | 'local' | 'parent';
   /** How long ago the origin last confirmed this version (0: just now). */
   readonly ageMs: number;
   /** The module the target named, else the manifest's entry (null if neither). */
@@ -257,9 +258,22 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       poll.unref();
     }
   }
+  // Workers and forks of the program's own modules run them from the version running then.
+  let manifestHash = synced.manifestHash;
+  live.on((record) => {
+    if (record.status === 'applied' || record.status === 'unchanged') manifestHash = (registry.source as Partial<RemoteSource>).manifestHash ?? manifestHash;
+  });
+  const unregister = registerProgram({
+    folders: () => [...(view ? [view.path] : []), ...(shown ? [shown] : [])],
+    task: (module) => {
+      if (!view || manifestHash === null || !Object.hasOwn(registry.source.manifest.modules, module)) return null;
+      return { module, spec: { kind: 'remote', store: store.dir, origin: synced.base, manifestHash, publicKey, app: registry.source.manifest.name, view: view.path } };
+    },
+  });
   const stop = async (): Promise<void> => {
     channel?.close();
     clearInterval(poll);
+    unregister();
   };
   return makeApp(registry, live, stop, { base: synced.base, from: synced.from, ageMs: synced.ageMs, entry: synced.module ?? synced.manifest.entry });
 }
@@ -337,5 +351,47 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     await watch.ready;
     stop = () => watch.close();
   }
+  const folder = root;
+  const unregister = registerProgram({
+    folders: () => [folder],
+    // A worker's file is rarely imported, so it may not be built yet: any module file of the folder counts.
+    task: (path) => (/\.(?:ts|tsx|mts|js|jsx|mjs)$/.test(path) && !/\.d\.[mc]?ts$/.test(path) && existsSync(join(folder, ...path.split('/'))) ? { module: path, spec: { kind: 'local', folder } } : null),
+  });
+  const stopWatch = stop;
+  stop = async () => {
+    unregister();
+    await stopWatch();
+  };
   return makeApp(registry, live, stop, { base: source.base, from: 'local', ageMs: 0, entry: module ?? source.manifest.entry });
+}
+
+/**
+ * The program of a worker or forked child (children.ts): the module the parent named, from the
+ * version the parent ran — read from the store and verified again (remote), or built from the
+ * same folder (local). Not live: the parent follows new versions, a child runs the one it got.
+ */
+export async function openChild(task: ChildTask): Promise<App> {
+  const { spec } = task;
+  if (spec.kind === 'local') return openFolder(join(spec.folder, ...task.module.split('/')));
+  const [{ openStore }, { storedVersion }] = await Promise.all([import('../store/index.ts'), import('./remote.ts')]);
+  const store = openStore({ dir: spec.store });
+  const version = storedVersion(store, { manifestHash: spec.manifestHash, publicKey: parsePublicKey(spec.publicKey), app: spec.app, origin: spec.origin });
+  // The parent's view while it runs (its swaps re-point it); the version's own folder once it is gone.
+  const folder = existsSync(spec.view) ? spec.view : version.tree;
+  const base = folder === null ? spec.origin : `${pathToFileURL(folder).href}/`;
+  const source: ModuleSource = {
+    manifest: version.manifest,
+    base,
+    origin: spec.origin,
+    ...(version.manifest.packages !== undefined && folder !== null ? { externalsFrom: base } : {}),
+    blob: (hash) => version.blob(hash),
+    map: (hash) => version.map(hash),
+  };
+  const registry = new Registry(source, { externalsFrom: folderUrl(process.cwd()) });
+  const live = new Live({ registry, resync: async () => null, notice: (line) => process.stderr.write(`${line}\n`) });
+  const unregister = registerProgram({
+    folders: () => (folder === null ? [] : [folder]),
+    task: (module) => (Object.hasOwn(version.manifest.modules, module) ? { module, spec } : null),
+  });
+  return makeApp(registry, live, async () => unregister(), { base: spec.origin, from: 'parent', ageMs: 0, entry: task.module });
 }

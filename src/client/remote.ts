@@ -64,6 +64,8 @@ export interface RemoteSource extends ModuleSource {
    * when the manifest carries no program or the store could not lay it out (read-only).
    */
   readonly tree: string | null;
+  /** sha256 of the signed manifest's bytes, kept in the store as a blob: a worker or child opens this exact version by it. */
+  readonly manifestHash: string | null;
 }
 
 /** HTTP statuses that say a gateway could not reach the origin: the same as no connection. */
@@ -325,6 +327,18 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       }
     }
   }
+  // The signed bytes, kept as a blob: children of the program open this very version (and verify it again).
+  const manifestBytes = chosen.commit?.bytes ?? chosen.stored?.manifestBytes ?? null;
+  let manifestHash: string | null = null;
+  if (manifestBytes) {
+    const hash = sha256Hex(manifestBytes);
+    try {
+      if (!store.hasBlob(hash)) store.writeBlob(hash, manifestBytes);
+      manifestHash = hash;
+    } catch (error) {
+      if (!isLivemodError(error)) throw error;
+    }
+  }
   if (chosen.commit) {
     const input = chosen.commit;
     if (options.commitAfter) {
@@ -344,10 +358,35 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     ageMs: chosen.ageMs,
     capabilities: chosen.capabilities,
     tree,
+    manifestHash,
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });
       return bytes;
+    },
+    map(hash) {
+      return store.readBlob(hash)?.toString('utf8') ?? null;
+    },
+  };
+}
+
+/**
+ * A version already in the store, opened without the network for a worker or forked child of
+ * the program running it: the manifest blob verified with the publisher's key again, its app
+ * checked, every blob re-hashed as it is read.
+ */
+export function storedVersion(store: Store, spec: { manifestHash: string; publicKey: VerifyKey; app: string; origin: string }): { manifest: Manifest; tree: string | null; blob(hash: string): Buffer; map(hash: string): string | null } {
+  const bytes = store.readBlob(spec.manifestHash);
+  if (!bytes) throw new LivemodError('store', ErrorCodes.NOT_CACHED, `the version of ${spec.origin} the parent process runs is no longer in the cache at ${store.dir} (pruned?); start the program again`, { origin: spec.origin });
+  const manifest = openManifest(bytes, spec.publicKey, `the cache (${spec.origin})`);
+  if (manifest.name !== spec.app) throw new LivemodError('sync', ErrorCodes.WRONG_APP, `the cached manifest ${spec.manifestHash.slice(0, 12)} is of app ${quoted(manifest.name)}, not ${quoted(spec.app)}; refused`, { origin: spec.origin });
+  return {
+    manifest,
+    tree: carriesProgram(manifest) ? store.layoutProgram(manifest) : null,
+    blob(hash) {
+      const blob = store.readBlob(hash);
+      if (!blob) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; start the program again to refetch it`, { hash });
+      return blob;
     },
     map(hash) {
       return store.readBlob(hash)?.toString('utf8') ?? null;

@@ -1,0 +1,105 @@
+// Workers and forked children of a live program run live code too. Node's own idioms —
+// `new Worker(new URL('./worker.ts', import.meta.url))`, `fork(fileURLToPath(new URL('./job.ts',
+// import.meta.url)))` — name a file of the program's folder; once a live program runs in this
+// process, `Worker` and `fork` recognise such a file and start livemod's child entry instead,
+// which runs that module from the same snapshot version (its imports verified, from the store)
+// or, for a local folder, from the same folder. Any other file starts exactly as before.
+import childProcess from 'node:child_process';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { syncBuiltinESMExports } from 'node:module';
+import workerThreads from 'node:worker_threads';
+
+/** How a child finds the program's version: from the store (remote) or by building the folder (local). */
+export type ProgramSpec =
+  | { readonly kind: 'remote'; readonly store: string; readonly origin: string; readonly manifestHash: string; readonly publicKey: string; readonly app: string; readonly view: string }
+  | { readonly kind: 'local'; readonly folder: string };
+
+export interface ChildTask {
+  readonly spec: ProgramSpec;
+  /** The module path to run as the child's main module. */
+  readonly module: string;
+}
+
+interface LiveProgram {
+  /** Folders whose files are this program's (a view and the version folder it points at; a local root). */
+  folders(): string[];
+  /** The spec of the version running now, if `module` is one of its modules. */
+  task(module: string): ChildTask | null;
+}
+
+export const CHILD_ENV = 'LIVEMOD_CHILD';
+export const WORKER_DATA_KEY = 'livemod:child';
+// This file runs as src/client/children.ts or, built, as dist/client/children.js.
+const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './child-entry.ts' : './child-entry.js', import.meta.url);
+
+const programs = new Set<LiveProgram>();
+let patched = false;
+
+function toPath(target: unknown): string | null {
+  try {
+    if (target instanceof URL) return target.protocol === 'file:' ? fileURLToPath(target) : null;
+    if (typeof target !== 'string') return null;
+    if (target.startsWith('file:')) return fileURLToPath(target);
+    if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(target) && !isAbsolute(target)) return null;
+    return resolve(target);
+  } catch {
+    return null;
+  }
+}
+
+/** The child task for a file, when it is a module of a live program of this process. */
+export function childTaskFor(target: unknown): ChildTask | null {
+  const path = toPath(target);
+  if (path === null) return null;
+  for (const program of programs) {
+    for (const folder of program.folders()) {
+      if (!path.startsWith(folder + sep)) continue;
+      const task = program.task(relative(folder, path).split(sep).join('/'));
+      if (task) return task;
+    }
+  }
+  return null;
+}
+
+function patch(): void {
+  if (patched) return;
+  patched = true;
+  const NativeWorker = workerThreads.Worker;
+  class Worker extends NativeWorker {
+    constructor(filename: string | URL, options?: workerThreads.WorkerOptions) {
+      const task = options?.eval ? null : childTaskFor(filename);
+      if (!task) {
+        super(filename, options);
+        return;
+      }
+      // Environment data is copied into a worker as it is made: set for exactly this construction.
+      workerThreads.setEnvironmentData(WORKER_DATA_KEY, JSON.stringify(task));
+      try {
+        super(ENTRY, options);
+      } finally {
+        workerThreads.setEnvironmentData(WORKER_DATA_KEY, undefined);
+      }
+    }
+  }
+  const nativeFork = childProcess.fork;
+  const fork = function fork(modulePath: string | URL, ...rest: unknown[]): childProcess.ChildProcess {
+    const task = childTaskFor(modulePath);
+    if (!task) return (nativeFork as (...args: unknown[]) => childProcess.ChildProcess)(modulePath, ...rest);
+    const args = Array.isArray(rest[0]) ? (rest[0] as string[]) : [];
+    const options = ((Array.isArray(rest[0]) ? rest[1] : rest[0]) ?? {}) as childProcess.ForkOptions;
+    const env = { ...(options.env ?? process.env), [CHILD_ENV]: JSON.stringify(task) };
+    return nativeFork(fileURLToPath(ENTRY), args, { ...options, env });
+  } as typeof childProcess.fork;
+  Object.defineProperty(workerThreads, 'Worker', { value: Worker, writable: true, configurable: true, enumerable: true });
+  Object.defineProperty(childProcess, 'fork', { value: fork, writable: true, configurable: true, enumerable: true });
+  // `import { Worker } from 'node:worker_threads'` sees the same binding from now on.
+  syncBuiltinESMExports();
+}
+
+/** Registers a running program so its workers and forks run live; returns the unregister. */
+export function registerProgram(program: LiveProgram): () => void {
+  programs.add(program);
+  patch();
+  return () => programs.delete(program);
+}
