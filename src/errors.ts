@@ -70,3 +70,19 @@ export function isLivemodError(error: unknown): error is LivemodError {
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' && code.startsWith('ERR_LIVEMOD_');
 }
+
+const LINK_ERROR = Symbol.for('livemod.linkError');
+
+/**
+ * Marks an error the registry raised while loading or linking modules (a module not found, a
+ * missing export, a module that does not parse): Node's own kinds of error, with Node's messages,
+ * that the command line prints as one line, without the registry's frames.
+ */
+export function markLinkError<T extends Error>(error: T): T {
+  Object.defineProperty(error, LINK_ERROR, { value: true });
+  return error;
+}
+
+export function isLinkError(error: unknown): error is Error {
+  return error instanceof Error && (error as unknown as Record<symbol, unknown>)[LINK_ERROR] === true;
+}

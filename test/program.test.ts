@@ -227,3 +227,28 @@ test('a worker and a forked child of a module of the tree run it as live code: l
   assert.equal(remote.status, 0, remote.stderr);
   assert.deepEqual(lastJson(remote.stdout), WORKERS_EXPECTED);
 });
+
+test('first contact: a link error is one line (the stack only with LIVEMOD_DEBUG=1); a program throw shows its source line and caret and no livemod frames', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'errors-app', type: 'module' }),
+    'main.ts': `if (process.argv.includes('--missing')) await import('./lib/missing');\nelse (await import('./lib/fail')).fail();\n`,
+    'lib/fail.ts': "type Reason = string;\nexport function fail(): never {\n  const reason: Reason = 'on purpose';\n  throw new Error(`failed ${reason}`);\n}\n",
+    'lib/missing.ts': `import { nope } from './fail';\nconsole.log(nope);\n`,
+  });
+  const { url, key } = await served(t, dir);
+  const cache = tempDir(t);
+  const thrown = await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
+  assert.equal(thrown.status, 1);
+  assert.ok(thrown.stderr.startsWith(`${url}/lib/fail.ts:4\n  throw new Error(\`failed \${reason}\`);\n        ^\n\nError: failed on purpose\n`), thrown.stderr);
+  assert.ok(thrown.stderr.includes(`at Module.fail (${url}/lib/fail.ts:4:9)`), thrown.stderr);
+  assert.doesNotMatch(thrown.stderr, /\/(?:src|dist)\/(?:runtime|client|cli)\//, 'no frames of livemod itself');
+
+  const link = await runAsync(['run', url, '--key', key, '--cache', cache, '--', '--missing'], { cwd: tempDir(t) });
+  assert.equal(link.status, 1);
+  assert.equal(link.stderr.trim().split('\n').length, 1, link.stderr);
+  assert.match(link.stderr, /^\[livemod run\] SyntaxError: The requested module '\.\/fail' does not provide an export named 'nope'/);
+  const debug = await runAsync(['run', url, '--key', key, '--cache', cache, '--', '--missing'], { cwd: tempDir(t), env: { LIVEMOD_DEBUG: '1' } });
+  assert.equal(debug.status, 1);
+  assert.match(debug.stderr, /SyntaxError: The requested module[^\n]*\n\s+at /);
+});

@@ -25,6 +25,7 @@ async function buildProgram(argv: readonly string[]): Promise<Command> {
     .name('livemod')
     .description('Live code delivery for Node.js: publish a folder of TS/JS modules as a signed snapshot, serve it, run it anywhere.')
     .version(pkg.version, '-v, --version')
+    .option('--verbose', 'on an error, print its stack too (as does env LIVEMOD_DEBUG=1)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -41,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
   // Only livemod's own arguments: after `--` they belong to the program `livemod run` runs.
   const separator = argv.indexOf('--');
   const json = (separator === -1 ? argv : argv.slice(0, separator)).includes('--json');
+  const debug = process.env.LIVEMOD_DEBUG === '1' || (separator === -1 ? argv : argv.slice(0, separator)).includes('--verbose');
   try {
     // An empty argument is almost always an unset shell variable (`--key "$KEY"`): say so.
     const own = separator === -1 ? argv : argv.slice(0, separator);
@@ -55,8 +57,8 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (!isLivemodError(error)) {
-      // Thrown by the program `livemod run` ran (or a bug of ours): shown as Node shows an
-      // uncaught exception, with the stack (source-mapped for live modules).
+      // A bug of ours (the program's own throws are printed by `run`): shown as Node shows an
+      // uncaught exception, with the stack.
       process.stderr.write(`${inspect(error)}\n`);
       if (json) process.stdout.write(`${JSON.stringify({ error: describeError(error) })}\n`);
       return 1;
@@ -64,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     const { code, message } = describeError(error);
     // The code ends the line, so a user (or a script reading stderr) can match on it without --json.
     process.stderr.write(`${message} [${code}]\n`);
+    if (debug && error.stack) process.stderr.write(`${error.stack.split('\n').slice(1).join('\n')}\n`);
     if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
     return code === ErrorCodes.USAGE ? 2 : 1;
   }

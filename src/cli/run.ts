@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
+import { isLinkError, isLivemodError } from '../errors.ts';
+import { inspect } from 'node:util';
 
 interface RunFlags {
   key?: string;
@@ -65,7 +67,8 @@ export function registerRun(program: Command): void {
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
     .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
-    .action(async (target: string, args: string[], flags: RunFlags) => {
+    .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
+      const verbose = process.env.LIVEMOD_DEBUG === '1' || command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
       const quiet = flags.quiet === true;
       const notice = (line: string): void => {
         if (!quiet) process.stderr.write(`${line}\n`);
@@ -118,6 +121,20 @@ export function registerRun(program: Command): void {
       // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none.
       const main = entry ? app.registry.urlOf(entry) : pathToFileURL(target).href;
       process.argv = [process.argv[0]!, main.startsWith('file:') ? fileURLToPath(main) : main, ...args];
-      await app.import();
+      try {
+        await app.import();
+      } catch (error) {
+        if (isLivemodError(error) || verbose) throw error;
+        const code = (error as { code?: unknown }).code;
+        if (isLinkError(error)) {
+          // Not found, a missing export, a file that does not parse: Node's error, in one line.
+          process.stderr.write(`[livemod run] ${error.name}: ${error.message.split('\n')[0]}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
+        } else {
+          // The program's own throw, as Node prints an uncaught one: its source line, then its stack.
+          const { formatProgramError } = await import('../runtime/index.ts');
+          process.stderr.write(`${formatProgramError(error, inspect(error))}\n`);
+        }
+        process.exitCode = 1;
+      }
     });
 }

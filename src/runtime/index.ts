@@ -4,3 +4,4 @@ export { Registry, type RegistryOptions, type RetainedVersion, type SwapOptions,
 export type { HotContext } from './hot.ts';
 export type { ModuleSource } from './source.ts';
 export type { Namespace } from './namespace.ts';
+export { formatProgramError } from './stack.ts';

@@ -6,7 +6,7 @@
 // caches them. Externals are imported natively through the loader hook, as from the program's
 // folder. A swap (swap.ts plans it) replaces module versions in one transaction.
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ErrorCodes, LivemodError } from '../errors.ts';
+import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
@@ -89,15 +89,15 @@ export interface RetainedVersion {
 // Specifiers, names and reasons come from the manifest: shown inert and bounded (src/text.ts).
 function moduleNotFound(specifier: string, importer: string, detail: string): Error {
   const error = new Error(`Cannot find module '${inert(specifier, 200)}' imported from ${importer}${detail ? ` (${inert(detail, 300)})` : ''}`);
-  return Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' });
+  return markLinkError(Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' }));
 }
 
 function missingExport(specifier: string, name: string, importer: string): SyntaxError {
-  return new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`);
+  return markLinkError(new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`));
 }
 
 function ambiguousExport(specifier: string, name: string, importer: string): SyntaxError {
-  return new SyntaxError(`The requested module '${inert(specifier, 200)}' contains conflicting star exports for name '${inert(name, 200)}' (imported by ${importer})`);
+  return markLinkError(new SyntaxError(`The requested module '${inert(specifier, 200)}' contains conflicting star exports for name '${inert(name, 200)}' (imported by ${importer})`));
 }
 
 /** The SyntaxError of a module published marked because it does not parse. */
@@ -105,7 +105,7 @@ function unparsable(url: string, record: ModuleRecord): SyntaxError {
   const { message, line, column } = record.error!;
   const error = new SyntaxError(`${inert(message, 300)} (${url}:${line}:${column})`);
   error.stack = `SyntaxError: ${error.message}\n    at ${url}:${line}:${column}`;
-  return error;
+  return markLinkError(error);
 }
 
 /** `__lm.c[i]`: the value of namespace import i, a binding that cannot be assigned. */
@@ -485,7 +485,7 @@ export class Registry {
         if (resolution === null || resolution === 'ambiguous') {
           const entry = record.imports[record.indirect[name]![0]]!;
           const imported = record.indirect[name]![1];
-          throw resolution === null ? new SyntaxError(`Detected cycle or missing export while resolving name '${imported}' in '${entry.specifier}' (re-exported as '${name}' by ${url})`) : ambiguousExport(entry.specifier, imported, url);
+          throw resolution === null ? markLinkError(new SyntaxError(`Detected cycle or missing export while resolving name '${imported}' in '${entry.specifier}' (re-exported as '${name}' by ${url})`)) : ambiguousExport(entry.specifier, imported, url);
         }
       }
     }

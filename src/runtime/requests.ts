@@ -2,6 +2,7 @@
 // of `import(specifier, options)` (converted and validated inside the promise, never as a
 // synchronous throw), and import attributes against the module they reach (JSON needs
 // `type: 'json'`, a JavaScript module refuses it, unknown attributes are refused).
+import { markLinkError } from '../errors.ts';
 
 export type Attributes = Readonly<Record<string, string>>;
 
@@ -25,7 +26,7 @@ export function importArguments(specifier: unknown, options: unknown): { specifi
 const SUPPORTED_TYPES = ['json'];
 
 function codeError<T extends Error>(error: T, code: string): T {
-  return Object.assign(error, { code });
+  return markLinkError(Object.assign(error, { code }));
 }
 
 /**

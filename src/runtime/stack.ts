@@ -3,6 +3,7 @@
 // maps every frame of a known module URL through that module's source map. Maps are parsed only
 // when a stack that needs them is formatted. Frames of other files are left exactly as V8
 // formats them, and a formatter installed before ours still receives every frame.
+import { fileURLToPath } from 'node:url';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 
 type MapLoader = () => string | null;
@@ -17,6 +18,8 @@ interface Known {
 }
 
 const known = new Map<string, Known>();
+/** Shown name (as frames print it, without `?v=`) → the URL compiled under it, for the caret block. */
+const byShown = new Map<string, string>();
 let installed = false;
 
 /** Registers the source map of a compiled module; `url` is the file name it was compiled under. */
@@ -24,6 +27,7 @@ export function registerSourceMap(url: string, load: MapLoader, shown: string = 
   const entry = known.get(url);
   if (entry) entry.users += 1;
   else known.set(url, { load, shown, users: 1 });
+  byShown.set(shown, url);
   install();
 }
 
@@ -32,7 +36,10 @@ export function forgetSourceMap(url: string): void {
   const entry = known.get(url);
   if (!entry) return;
   entry.users -= 1;
-  if (entry.users <= 0) known.delete(url);
+  if (entry.users <= 0) {
+    known.delete(url);
+    if (byShown.get(entry.shown) === url) byShown.delete(entry.shown);
+  }
 }
 
 /** How many module URLs have a source map registered (for the retained-memory report). */
@@ -103,4 +110,28 @@ function install(): void {
     if (previous) return previous(error, frames);
     return `${header(error)}${frames.map((site) => `\n    at ${site.toString()}`).join('')}`;
   };
+}
+
+// livemod's own files: frames in them are the registry's, not the program's.
+const OWN = [new URL('../', import.meta.url).href, fileURLToPath(new URL('../', import.meta.url))];
+const OWN_FRAME = /^\s+at .*/;
+
+/**
+ * An uncaught error of the program as Node prints one: the line of the original source it was
+ * thrown at, with a caret under the column (when the top frame is a live module), then the error
+ * with its own stack — livemod's frames left out.
+ */
+export function formatProgramError(error: unknown, inspected: string): string {
+  const lines = inspected.split('\n').filter((line) => !(OWN_FRAME.test(line) && OWN.some((own) => line.includes(own))));
+  const text = lines.join('\n');
+  const stack = error instanceof Error && typeof error.stack === 'string' ? error.stack : '';
+  const frame = /^\s+at (?:.*? \()?(.+?):(\d+):(\d+)\)?$/m.exec(stack);
+  if (!frame) return text;
+  const [, location, line, column] = frame as unknown as [string, string, string, string];
+  const url = byShown.get(location.replace(/\?v=[0-9a-f]+$/, '')) ?? byShown.get(location);
+  const map = url ? traceMap(url) : null;
+  const source = (map as { sourcesContent?: readonly (string | null)[] } | null)?.sourcesContent?.[0];
+  const code = source?.split('\n')[Number(line) - 1];
+  if (code === undefined) return text;
+  return `${location}:${line}\n${code}\n${' '.repeat(Math.max(0, Number(column) - 1))}^\n\n${text}`;
 }
