@@ -57,10 +57,10 @@ export function registerCache(program: Command): void {
     output.result({ dir: store.dir, origin, forgotten }, forgotten ? `[livemod cache] forgot ${origin}: the next run from it starts cold` : `[livemod cache] nothing recorded for ${origin} in ${store.dir}; \`livemod cache ls\` lists the origins`);
   });
 
-  common(cache.command('prune').description('remove blobs the newest manifest of each origin does not need').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {
+  common(cache.command('prune').description('remove blobs and laid-out version and package folders the newest manifest of each origin (or a running program) does not need').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {
     const output = createOutput(flags.json === true);
     const store = open(flags);
     const report = store.prune({ dryRun: flags.dryRun === true });
-    output.result({ dir: store.dir, ...report }, `[livemod cache] ${report.dryRun ? 'would remove' : 'removed'} ${report.removed} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}${report.young ? `, left ${report.young} recent ones a running sync may need` : ''}`);
+    output.result({ dir: store.dir, ...report }, `[livemod cache] ${report.dryRun ? 'would remove' : 'removed'} ${report.removed} blobs (${formatBytes(report.freedBytes)}) and ${report.folders.removed} laid-out folders, kept ${report.kept} blobs and ${report.folders.kept} folders${report.young ? `, left ${report.young} recent blobs a running sync may need` : ''}`);
   });
 }

@@ -2,7 +2,8 @@
 // They walk the folders, so they are for commands and tools, not for a program's start-up path.
 import { lstatSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { isHash, MAX_MANIFEST_BYTES } from '../snapshot/index.ts';
+import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
+import { pruneProgram, type ProgramPrune } from './program.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -66,6 +67,8 @@ export interface PruneReport {
   /** Of those, kept only for being younger than the grace period. */
   readonly young: number;
   readonly dryRun: boolean;
+  /** Laid-out version and package folders (store/program.ts) removed and kept. */
+  readonly folders: ProgramPrune;
 }
 
 export const DEFAULT_PRUNE_GRACE_MS: number = 10 * 60_000;
@@ -226,6 +229,7 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     // Read from manifest.json itself, not through the state: after a commit torn between its
     // two renames the manifest is the newer one, and it is what a repair will accept.
     const keep = new Set<string>();
+    const trees = new Set<string>();
     for (const { folder } of originFolders(context)) {
       let bytes: Buffer;
       try {
@@ -235,7 +239,11 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
       } catch {
         continue;
       }
-      for (const ref of parseQuietly(bytes, folder)?.blobs ?? []) keep.add(ref.hash);
+      const parsed = parseQuietly(bytes, folder);
+      for (const ref of parsed?.blobs ?? []) keep.add(ref.hash);
+      if (parsed?.tree) trees.add(parsed.tree);
+      // The signed bytes as a blob: what workers and children of a running program open it by.
+      keep.add(sha256Hex(bytes));
     }
     const now = Date.now();
     let removed = 0;
@@ -264,7 +272,8 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
       freedBytes += file.size;
     }
     const tmp = cleanTmp(context.tmp, { dryRun });
-    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun };
+    const program = pruneProgram(context, trees, { graceMs, dryRun });
+    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program };
   };
   // A dry run changes nothing, so it need not hold up other processes' commits.
   return dryRun ? run() : context.locked(run);

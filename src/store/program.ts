@@ -8,8 +8,8 @@
 // Folder ids are hashes of what the signed manifest says, computed here: a package's id covers
 // its files and the packages its dependencies resolve to (transitively), so two apps share a
 // folder exactly when Node would load the same code through it.
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { canonicalJson, sha256Hex, type BlobRef, type Manifest } from '../snapshot/index.ts';
@@ -214,3 +214,95 @@ export function openView(context: StoreContext, originKey: string, tree: string)
   return { path, point, close };
 }
 
+
+function names(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/** The package folder ids a laid-out folder's node_modules links point at (scoped ones included). */
+function linkedPackages(folder: string, packagesDir: string): string[] {
+  const found: string[] = [];
+  const modules = join(folder, 'node_modules');
+  const visit = (path: string): void => {
+    let target: string;
+    try {
+      target = resolve(dirname(path), readlinkSync(path));
+    } catch {
+      return;
+    }
+    const rel = relative(packagesDir, target);
+    if (!rel.startsWith('..')) found.push(rel.split(/[\\/]/)[0]!);
+  };
+  for (const name of names(modules)) {
+    if (name.startsWith('@')) for (const inner of names(join(modules, name))) visit(join(modules, name, inner));
+    else visit(join(modules, name));
+  }
+  return found;
+}
+
+export interface ProgramPrune {
+  readonly removed: number;
+  readonly kept: number;
+}
+
+/**
+ * Removes laid-out versions no stored manifest names and no running process views (past the
+ * grace period), the packages no kept version links to, and views of processes that are gone.
+ */
+export function pruneProgram(context: StoreContext, keepTrees: ReadonlySet<string>, options: { graceMs: number; dryRun: boolean }): ProgramPrune {
+  const treesDir = join(context.dir, PROGRAM_LAYOUT.trees);
+  const packagesDir = join(context.dir, PROGRAM_LAYOUT.packages);
+  const runDir = join(context.dir, PROGRAM_LAYOUT.run);
+  const keep = new Set(keepTrees);
+  if (!options.dryRun) cleanViews(runDir);
+  for (const name of names(runDir)) {
+    try {
+      keep.add(basename(resolve(runDir, readlinkSync(join(runDir, name)))));
+    } catch {
+      // Not a link (a stray file): ignored.
+    }
+  }
+  const now = Date.now();
+  const young = (path: string): boolean => {
+    try {
+      return now - statSync(path).mtimeMs < options.graceMs;
+    } catch {
+      return false;
+    }
+  };
+  let removed = 0;
+  let kept = 0;
+  const keepPackages = new Set<string>();
+  const queue: string[] = [];
+  for (const id of names(treesDir)) {
+    const path = join(treesDir, id);
+    if (keep.has(id) || young(path)) {
+      kept += 1;
+      queue.push(path);
+      continue;
+    }
+    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+    removed += 1;
+  }
+  for (let at = 0; at < queue.length; at += 1) {
+    for (const id of linkedPackages(queue[at]!, packagesDir)) {
+      if (keepPackages.has(id)) continue;
+      keepPackages.add(id);
+      queue.push(join(packagesDir, id));
+    }
+  }
+  for (const id of names(packagesDir)) {
+    const path = join(packagesDir, id);
+    if (keepPackages.has(id) || young(path)) {
+      kept += 1;
+      continue;
+    }
+    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+    removed += 1;
+  }
+  return { removed, kept };
+}

@@ -3,7 +3,8 @@
 // (version, key id, the blobs it references). The store holds no publisher key: it never
 // vouches for a manifest's signature, the caller re-opens the bytes with its pinned key.
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { appNameProblem, isHash, manifestBlobs, readManifestUnverified, type BlobRef } from '../snapshot/index.ts';
+import { appNameProblem, carriesProgram, isHash, manifestBlobs, readManifestUnverified, type BlobRef } from '../snapshot/index.ts';
+import { treeId } from './program.ts';
 
 /** The record of the last manifest accepted for an origin (state.json). */
 export interface OriginState {
@@ -34,6 +35,8 @@ export interface StoredManifest {
   readonly modules: number;
   /** Every blob it references (code and maps), deduplicated. */
   readonly blobs: readonly BlobRef[];
+  /** The id of its laid-out folder (store/program.ts), when it carries its program. */
+  readonly tree: string | null;
 }
 
 /** state.json is a few hundred bytes; anything much larger is not ours. */
@@ -95,5 +98,5 @@ export function parseStoredManifest(bytes: Uint8Array, source: string): StoredMa
     if (!(error instanceof LivemodError)) throw error;
     throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, error.message.replace(/^\[livemod snapshot\] /, ''), { source });
   }
-  return { version: manifest.version, name: manifest.name, keyId: manifest.keyId, modules: Object.keys(manifest.modules).length, blobs: manifestBlobs(manifest) };
+  return { version: manifest.version, name: manifest.name, keyId: manifest.keyId, modules: Object.keys(manifest.modules).length, blobs: manifestBlobs(manifest), tree: carriesProgram(manifest) ? treeId(manifest) : null };
 }
