@@ -3,7 +3,7 @@
 // run from an empty folder with an empty store, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
@@ -279,4 +279,27 @@ test('cache prune removes versions and packages no manifest or running program n
   const offline = await runAsync(['run', host.url, '--key', key, '--cache', cache, '--offline'], { cwd: tempDir(t) });
   assert.equal(offline.status, 0, offline.stderr);
   assert.deepEqual(lastJson(offline.stdout), { b: '2.0.0' });
+});
+
+test('two processes laying out the same version at once both run it; a damaged stored blob is refetched before it is laid out', async (t) => {
+  const dir = tempDir(t);
+  writeProgram(dir);
+  const { url, key, manifest } = await served(t, dir);
+  const cache = tempDir(t);
+  const [a, b] = await Promise.all([runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) }), runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) })]);
+  for (const run of [a, b]) {
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(lastJson(run.stdout), EXPECTED);
+  }
+  assert.equal(readdirSync(join(cache, 'trees')).length, 1);
+  const hash = manifest.packages!['dep-b@2.0.0']!.files['index.js']!.hash;
+  const blob = join(cache, 'blobs', hash.slice(0, 2), hash);
+  rmSync(join(cache, 'trees'), { recursive: true });
+  rmSync(join(cache, 'packages'), { recursive: true });
+  rmSync(blob);
+  writeFileSync(blob, "exports.version = '6.6.6';\n");
+  const again = await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(lastJson(again.stdout), EXPECTED);
+  assert.match(again.stderr, /refetching/);
 });
