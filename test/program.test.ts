@@ -303,3 +303,19 @@ test('two processes laying out the same version at once both run it; a damaged s
   assert.deepEqual(lastJson(again.stdout), EXPECTED);
   assert.match(again.stderr, /refetching/);
 });
+
+test('cache verify: a laid-out file changed in place (and so its blob) takes its folders with it; the next run lays them out again', async (t) => {
+  const dir = tempDir(t);
+  writeProgram(dir);
+  const { url, key } = await served(t, dir);
+  const cache = tempDir(t);
+  assert.equal((await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) })).status, 0);
+  const [tree] = readdirSync(join(cache, 'trees'));
+  writeFileSync(join(cache, 'trees', tree!, 'data', 'hello.txt'), 'changed in place\n');
+  const report = openStore({ dir: cache }).verify();
+  assert.ok(report.corrupt.includes(`trees/${tree}`), JSON.stringify(report.corrupt));
+  assert.ok(!existsSync(join(cache, 'trees', tree!)));
+  const again = await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(lastJson(again.stdout), EXPECTED);
+});

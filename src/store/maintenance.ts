@@ -3,7 +3,7 @@
 import { lstatSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
-import { pruneProgram, type ProgramPrune } from './program.ts';
+import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -182,15 +182,22 @@ export function listStore(context: StoreContext): StoreListing {
 export function verifyStore(context: StoreContext): VerifyReport {
   let checked = 0;
   const corrupt: string[] = [];
+  const bad = new Set<string>();
   for (const file of blobFiles(context)) {
     if (file.hash === null) {
       if (removePath(file.path)) corrupt.push(file.rel);
       continue;
     }
     checked += 1;
+    const before = lstatSync(file.path, { throwIfNoEntry: false });
     const result = inspectBlob(context, file.hash);
-    if (typeof result === 'string' && result !== 'absent') corrupt.push(file.rel);
+    if (typeof result === 'string' && result !== 'absent') {
+      corrupt.push(file.rel);
+      if (before) bad.add(`${before.dev}:${before.ino}`);
+    }
   }
+  // A laid-out file is a hard link to its blob: the folders holding a bad one go too (the next run lays them out again).
+  if (bad.size > 0) for (const rel of dropFoldersLinking(context, bad)) corrupt.push(rel);
   const repaired: string[] = [];
   const incomplete: { origin: string; missing: string[] }[] = [];
   for (const { id, folder, origin } of originFolders(context)) {

@@ -306,3 +306,25 @@ export function pruneProgram(context: StoreContext, keepTrees: ReadonlySet<strin
   }
   return { removed, kept };
 }
+
+/** Removes every laid-out version and package folder holding one of these files (`dev:ino`); returns their store-relative paths. */
+export function dropFoldersLinking(context: StoreContext, inodes: ReadonlySet<string>): string[] {
+  const dropped: string[] = [];
+  const holds = (folder: string): boolean => {
+    for (const entry of readdirSync(folder, { withFileTypes: true, recursive: true })) {
+      if (!entry.isFile()) continue;
+      const stat = lstatSync(join(entry.parentPath, entry.name), { throwIfNoEntry: false });
+      if (stat && inodes.has(`${stat.dev}:${stat.ino}`)) return true;
+    }
+    return false;
+  };
+  for (const kind of [PROGRAM_LAYOUT.trees, PROGRAM_LAYOUT.packages]) {
+    for (const id of names(join(context.dir, kind))) {
+      const folder = join(context.dir, kind, id);
+      if (!holds(folder)) continue;
+      rmSync(folder, { recursive: true, force: true });
+      dropped.push(`${kind}/${id}`);
+    }
+  }
+  return dropped;
+}
