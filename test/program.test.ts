@@ -319,3 +319,17 @@ test('cache verify: a laid-out file changed in place (and so its blob) takes its
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(lastJson(again.stdout), EXPECTED);
 });
+
+test('a rebuild reports a changed file that is not a module, so serve --watch publishes it', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"assets"}', 'main.js': 'export const x = 1;', 'views/page.html': '<p>one</p>' });
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  const first = builder.build();
+  assert.ok(first.content.files!['views/page.html']);
+  writeFiles(dir, { 'views/page.html': '<p>two</p>' });
+  builder.invalidate(['views/page.html']);
+  const second = builder.build();
+  assert.deepEqual(second.changed, ['views/page.html']);
+  assert.notEqual(second.content.files!['views/page.html']!.hash, first.content.files!['views/page.html']!.hash);
+  assert.deepEqual(builder.build().changed, [], 'nothing changed: no new version');
+});

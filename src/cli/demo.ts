@@ -20,7 +20,7 @@ export function registerDemo(program: Command): void {
     .action(async (flags: { port: string; once?: boolean }) => {
       const { createModuleServer } = await import('../server/index.ts');
       const key = generatePublisherKey();
-      const builder = new SnapshotBuilder(EXAMPLE);
+      const builder = new SnapshotBuilder(EXAMPLE, { program: { externals: 'bundle', external: [] } });
       let current = signSnapshot(builder.build().content, key);
       const server = createModuleServer({ port: parsePort(flags.port) });
       server.publish(current);
