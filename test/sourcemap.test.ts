@@ -73,3 +73,16 @@ for (const extension of ['ts', 'js']) {
     }
   });
 }
+
+test('a map is smaller than its code: no copy of the source, no segments inside strings and comments, dense code mapped sparser', async () => {
+  const { transformModule } = await import('../src/build/transform.ts');
+  const words = Array.from({ length: 200_000 }, (_, index) => `w${index % 97}`).join(' ');
+  const big = transformModule('big.js', `// ${words}\nexport const data = ${JSON.stringify(words)};\nexport function f(a) {\n  throw new Error('at line 4 ' + a + data.length);\n}\n`);
+  assert.ok(big.map!.length < 1000, `map ${big.map!.length} bytes for ${big.code.length} of code`);
+  const position = originalPositionFor(new TraceMap(big.map!), { line: 5, column: 2 });
+  assert.deepEqual([position.line, position.column], [4, 2], 'lines after a big string and comment still map');
+  const minified = Array.from({ length: 5000 }, (_, index) => `a${index}=b+c*d-e`).join(';');
+  const dense = transformModule('min.js', `let a0,b=1,c=2,d=3,e=4;${minified.replace('a0=', 'a0=')};export{b};`);
+  assert.ok(dense.map!.length <= dense.code.length, `map ${dense.map!.length} > code ${dense.code.length}`);
+  assert.ok(!('sourcesContent' in (JSON.parse(dense.map!) as object)));
+});

@@ -154,24 +154,45 @@ export function shiftMappings(mappings: string, before: string, edited: string, 
   return ';'.repeat(prefixLines) + lines.join(';');
 }
 
-/** An identity map of JS source: one segment at each word, so stack columns land on tokens. */
-export function identityMappings(code: string): string {
+/**
+ * An identity map of JS source: one segment at each word, so stack columns land on tokens —
+ * except inside comments and quoted strings, which hold no frame positions (a module that is
+ * mostly one big string would otherwise get a segment per word in it). Any subset of identity
+ * positions is a correct map, so a misread (a quote inside a regex literal) only makes the map
+ * coarser until the line ends; lines are counted in every token, so they never drift. With
+ * `stride` n, only every n-th word of a line gets a segment (the first always does).
+ */
+export function identityMappings(code: string, stride = 1): string {
   const lines: string[] = [];
+  let seen = 0;
   let row: string[] = [];
-  let lineStart = 0;
   let previousColumn = 0;
   let previousSourceColumn = 0;
   let lineDelta = 0;
-  const word = /[\w$]+|\n/g;
-  for (let match = word.exec(code); match !== null; match = word.exec(code)) {
-    if (match[0] === '\n') {
-      lines.push(row.join(','));
-      row = [];
-      lineStart = match.index + 1;
-      previousColumn = 0;
-      lineDelta += 1;
+  let lineStart = 0;
+  const newLine = (at: number): void => {
+    lines.push(row.join(','));
+    row = [];
+    seen = 0;
+    lineStart = at + 1;
+    previousColumn = 0;
+    lineDelta += 1;
+  };
+  const token = /\/\/[^\n]*|\/\*[\s\S]*?(?:\*\/|$)|'(?:[^'\\\n]|\\[\s\S])*'?|"(?:[^"\\\n]|\\[\s\S])*"?|[\w$]+|\n/g;
+  for (let match = token.exec(code); match !== null; match = token.exec(code)) {
+    const text = match[0];
+    if (text === '\n') {
+      newLine(match.index);
       continue;
     }
+    const first = text.charCodeAt(0);
+    // 47 "/", 39 "'", 34 '"': a comment or a string: no segment, but its line breaks count.
+    if (first === 47 || first === 39 || first === 34) {
+      for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) newLine(match.index + at);
+      continue;
+    }
+    // Dense code (minified) keeps every stride-th word of a line: coarser, still exact where it maps.
+    if (seen++ % stride !== 0) continue;
     const column = match.index - lineStart;
     // Fields: column (relative in line), source 0 (relative: 0), line delta, source column delta.
     row.push(vlq(column - previousColumn) + 'A' + vlq(lineDelta) + vlq(column - previousSourceColumn));

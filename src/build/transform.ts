@@ -177,8 +177,13 @@ export function transformModule(path: string, source: string): ModuleTransform {
   }
   const edited = edits.apply(js);
   const code = `"use strict";${scan.prologue}yield;\n${edited}`;
-  const mappings = shiftMappings(tsMap ? tsMap.mappings : identityMappings(js), js, edited, edits, 1);
-  const map = JSON.stringify({ version: 3, sources: [path], sourcesContent: [source], names: tsMap?.names ?? [], mappings });
+  let identity = tsMap ? null : identityMappings(js);
+  // A map is never bigger than its code: minified code, dense with short words, maps every few words instead.
+  if (identity !== null && identity.length > code.length * 0.8) identity = identityMappings(js, Math.ceil(identity.length / (code.length * 0.4)));
+  const mappings = shiftMappings(tsMap ? tsMap.mappings : identity!, js, edited, edits, 1);
+  // No sourcesContent: the source travels as a file of the snapshot (and is on disk for a local run); a map
+  // carrying it again was bigger than the code.
+  const map = JSON.stringify({ version: 3, sources: [path], names: tsMap?.names ?? [], mappings });
 
   const imports = locateImports(source, js, scan.sites);
   return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla };

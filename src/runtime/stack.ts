@@ -3,6 +3,7 @@
 // maps every frame of a known module URL through that module's source map. Maps are parsed only
 // when a stack that needs them is formatted. Frames of other files are left exactly as V8
 // formats them, and a formatter installed before ours still receives every frame.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 
@@ -128,10 +129,16 @@ export function formatProgramError(error: unknown, inspected: string): string {
   const frame = /^\s+at (?:.*? \()?(.+?):(\d+):(\d+)\)?$/m.exec(stack);
   if (!frame) return text;
   const [, location, line, column] = frame as unknown as [string, string, string, string];
+  // The original source is the module's file (maps do not carry it): on disk for a local run, in
+  // the store's laid-out version for a remote one; a module served without its files has no line to show.
   const url = byShown.get(location.replace(/\?v=[0-9a-f]+$/, '')) ?? byShown.get(location);
-  const map = url ? traceMap(url) : null;
-  const source = (map as { sourcesContent?: readonly (string | null)[] } | null)?.sourcesContent?.[0];
-  const code = source?.split('\n')[Number(line) - 1];
+  if (!url?.startsWith('file:')) return text;
+  let code: string | undefined;
+  try {
+    code = readFileSync(fileURLToPath(url.replace(/\?.*$/, '')), 'utf8').split('\n')[Number(line) - 1];
+  } catch {
+    code = undefined;
+  }
   if (code === undefined) return text;
   return `${location}:${line}\n${code}\n${' '.repeat(Math.max(0, Number(column) - 1))}^\n\n${text}`;
 }
