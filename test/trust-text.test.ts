@@ -104,7 +104,7 @@ test('a module path and a specifier holding escape sequences are shown escaped',
   publishSnapshot(new SnapshotBuilder(dir).build().content, key, out);
 
   // The blob of the module with the hostile path is changed on the host: the hash error names it, escaped.
-  const tampered = await startHost(t, out, { tamper: (_path, bytes) => (bytes.includes('export const x') ? Buffer.from(bytes.toString().replace('= 1', '= 2')) : bytes), ranges: 'ignore' });
+  const tampered = await startHost(t, out, { tamper: (_path, bytes) => (bytes.includes('x = 1;') ? Buffer.from(bytes.toString().replace('= 1', '= 2')) : bytes), ranges: 'ignore' });
   const error = await rejectsWithCode(connect(tampered.url, { publicKey: key.publicKeyString, cache: tempDir(t), ...quiet }), 'ERR_LIVEMOD_HASH_MISMATCH', /for "evil\\x1b\[2K\\x1b\[1A\\x1b\[32mverified, running version 99\\x1b\[0m\.ts" from /);
   assertInert(error.message);
 
