@@ -8,18 +8,22 @@
 //                                this row shows what that alone is worth)
 //   livemod cold                 `livemod run URL` from an empty working folder, a fresh --cache
 //   livemod warm                 the same with a primed store
+//   livemod offline              the primed store with --offline: warm without the request and
+//                                the channel, so the difference is what the network costs
 //   deno cold                    `deno run --allow-all` of the same program with npm: specifiers,
-//                                a fresh DENO_DIR (Deno fetches the packages from npm's registry)
+//                                a fresh DENO_DIR (Deno downloads the packages from the registry
+//                                npm is configured with: NPM_CONFIG_REGISTRY)
 //   deno warm                    the same with a primed DENO_DIR
 // The program folder (package.json with exact versions, main.js) is written under bench/out/deps
 // and installed there with `npm install` once; re-runs reuse the install while the versions
 // match. The URL is `livemod serve <program> --port 0 --json`, its own long-lived process; the
-// bench checks that its manifest carries the packages. Every start is a fresh process, wall time
-// from spawn to exit; runs of the cases are interleaved after one discarded warm-up round, and
-// every run's output line is checked. When warm misses its target, one warm start (and one cold
-// start when cold misses) runs under --cpu-prof and its top costs are printed (BENCH_PROFILE=0
-// skips it). No registry reachable: says why and exits 0. Deno missing or offline: its rows are
-// skipped, saying why.
+// bench checks that its manifest carries the packages. Every start is a fresh process: wall time
+// from spawn to exit, and (on Linux) the process's CPU time, which other work on a shared machine
+// inflates less. Runs of the cases are interleaved after one discarded warm-up round, and every
+// run's output line is checked. When warm misses its target, one warm start and one Node start
+// (and one cold start when cold misses) run under --cpu-prof and their top costs are printed
+// (BENCH_PROFILE=0 skips it). No registry reachable: says why and exits 0. Deno missing or
+// offline: its rows are skipped, saying why.
 // Run: npm run bench:deps   (BENCH_RUNS=n to change the 10 runs per case)
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -87,6 +91,8 @@ interface Command {
 
 interface Run {
   readonly wall: number;
+  /** CPU ms (user + system, all threads) of the process, where the platform tells; else NaN. */
+  readonly cpu: number;
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
@@ -94,15 +100,32 @@ interface Run {
 
 interface Case {
   readonly name: string;
-  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'deno-cold' | 'deno-warm';
+  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'offline' | 'deno-cold' | 'deno-warm';
   /** The command of one run, made fresh for each (cold cases get a new store). */
   readonly command: () => Command;
   readonly wall: number[];
+  readonly cpu: number[];
+}
+
+/**
+ * CPU time of this process's reaped children so far, in ms (Linux: cutime + cstime of
+ * /proc/self/stat, in clock ticks of 10 ms): read around one child, it is that child's CPU time,
+ * which other work on the machine does not inflate as it inflates wall time.
+ */
+function childrenCpu(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Runs a command once: wall ms from spawn to exit, and what it printed. */
 function timed({ command, args, cwd, env }: Command, flags: readonly string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
+    const cpuBefore = childrenCpu();
     const begun = performance.now();
     const proc = spawn(command, [...flags, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let wall = 0;
@@ -112,7 +135,7 @@ function timed({ command, args, cwd, env }: Command, flags: readonly string[] = 
     proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     proc.on('exit', () => (wall = performance.now() - begun));
     proc.on('error', reject);
-    proc.on('close', (code) => resolve({ wall, code, stdout, stderr }));
+    proc.on('close', (code) => resolve({ wall, cpu: childrenCpu() - cpuBefore, code, stdout, stderr }));
   });
 }
 
@@ -294,7 +317,7 @@ try {
   writeFileSync(join(out, 'empty.js'), '');
 
   const node = (env?: Record<string, string>): Command => ({ command: process.execPath, args: ['main.js'], cwd: programDir, ...(env ? { env } : {}) });
-  const livemod = (cache: string): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${server.url}/`, '--key', server.publicKey, '--cache', cache], cwd: emptyCwd });
+  const livemod = (cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${server.url}/`, '--key', server.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
   const denoRun = (dir: string): Command => ({
     command: (deno as { binary: string }).binary,
     // --no-config: a script with npm: specifiers and no project around it (bench/out sits inside this repository, whose package.json Deno would otherwise find).
@@ -309,11 +332,12 @@ try {
   };
 
   const cases: Case[] = [
-    { name: 'node, empty program', id: 'empty', command: () => ({ command: process.execPath, args: [join(out, 'empty.js')], cwd: out }), wall: [] },
-    { name: 'node main.js from disk (baseline)', id: 'node', command: () => node(), wall: [] },
-    { name: 'node main.js, NODE_COMPILE_CACHE primed', id: 'node-cache', command: () => node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') }), wall: [] },
-    { name: 'livemod run URL, cold (fresh --cache)', id: 'cold', command: () => livemod(fresh('cache-cold-')), wall: [] },
-    { name: 'livemod run URL, warm (primed store)', id: 'warm', command: () => livemod(join(out, 'cache-warm')), wall: [] },
+    { name: 'node, empty program', id: 'empty', command: () => ({ command: process.execPath, args: [join(out, 'empty.js')], cwd: out }), wall: [], cpu: [] },
+    { name: 'node main.js from disk (baseline)', id: 'node', command: () => node(), wall: [], cpu: [] },
+    { name: 'node main.js, NODE_COMPILE_CACHE primed', id: 'node-cache', command: () => node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') }), wall: [], cpu: [] },
+    { name: 'livemod run URL, cold (fresh --cache)', id: 'cold', command: () => livemod(fresh('cache-cold-')), wall: [], cpu: [] },
+    { name: 'livemod run URL, warm (primed store)', id: 'warm', command: () => livemod(join(out, 'cache-warm')), wall: [], cpu: [] },
+    { name: 'livemod run URL --offline (primed store)', id: 'offline', command: () => livemod(join(out, 'cache-warm'), '--offline'), wall: [], cpu: [] },
   ];
 
   // Prime: the warm store, Node's compile cache, Deno's cache (which also tells whether Deno reaches the registry).
@@ -329,8 +353,8 @@ try {
     else check('priming deno run', primed);
   }
   if (denoSkipped === null) {
-    cases.push({ name: 'deno run, cold (fresh DENO_DIR)', id: 'deno-cold', command: () => denoRun(fresh('deno-cold-')), wall: [] });
-    cases.push({ name: 'deno run, warm (primed DENO_DIR)', id: 'deno-warm', command: () => denoRun(join(denoDir, 'cache-warm')), wall: [] });
+    cases.push({ name: 'deno run, cold (fresh DENO_DIR)', id: 'deno-cold', command: () => denoRun(fresh('deno-cold-')), wall: [], cpu: [] });
+    cases.push({ name: 'deno run, warm (primed DENO_DIR)', id: 'deno-warm', command: () => denoRun(join(denoDir, 'cache-warm')), wall: [], cpu: [] });
     console.log(`deno: ${spawnSync((deno as { binary: string }).binary, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}, NPM_CONFIG_REGISTRY from npm config get registry`);
   } else {
     console.log(`deno rows skipped: ${denoSkipped}`);
@@ -344,7 +368,9 @@ try {
       } else {
         check(each.name, result);
       }
-      if (run >= 0) each.wall.push(result.wall);
+      if (run < 0) continue;
+      each.wall.push(result.wall);
+      each.cpu.push(result.cpu);
     }
   }
   if (readdirSync(emptyCwd).length > 0) throw new Error(`livemod run wrote into its working folder: ${readdirSync(emptyCwd).join(', ')}`);
@@ -355,10 +381,15 @@ try {
     return found ? median(found.wall) : undefined;
   };
   const baseline = at('node')!;
-  const rows = [['case', 'median ms', 'p90 ms', 'vs node from disk']];
-  for (const each of cases) rows.push([each.name, ms(median(each.wall)), ms(percentile(each.wall, 90)), ratio(median(each.wall) / baseline)]);
+  const cpuBaseline = median(byId.get('node')!.cpu);
+  const rows = [['case', 'median ms', 'p90 ms', 'vs node from disk', 'CPU ms', 'CPU vs node']];
+  for (const each of cases) {
+    const cpu = median(each.cpu);
+    rows.push([each.name, ms(median(each.wall)), ms(percentile(each.wall, 90)), ratio(median(each.wall) / baseline), Number.isNaN(cpu) ? '–' : cpu.toFixed(0), Number.isNaN(cpu) ? '–' : ratio(cpu / cpuBaseline)]);
+  }
   console.log(`\n${RUNS} runs per case after 1 warm-up round, interleaved; the output line checked on every run`);
   console.log(formatTable(rows));
+  console.log('(CPU: user + system time of the process and its threads, median, in 10 ms ticks; deno cold waits on the network, which costs wall time but little CPU)');
   const warm = at('warm')!;
   const cold = at('cold')!;
   const denoCold = at('deno-cold');
