@@ -24,7 +24,7 @@
 // (and one cold start when cold misses) run under --cpu-prof and their top costs are printed
 // (BENCH_PROFILE=0 skips it). No registry reachable: says why and exits 0. Deno missing or
 // offline: its rows are skipped, saying why.
-// Run: npm run bench:deps   (BENCH_RUNS=n to change the 10 runs per case)
+// Run: npm run bench:deps   (BENCH_RUNS=n to change the 15 runs per case)
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ import { summariseProfile } from './lib/startup-profile.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const PROFILE = process.env.BENCH_PROFILE !== '0';
 const WARM_TARGET = 1.05;
 const root = dirname(import.meta.dirname);
