@@ -10,6 +10,10 @@
 //   livemod warm                 the same with a primed store
 //   livemod offline              the primed store with --offline: warm without the request and
 //                                the channel, so the difference is what the network costs
+//   livemod warm, split          two one-line programs, each served and primed like the program:
+//                                without packages (livemod's own start), and with the program's
+//                                packages in the snapshot but none imported (what carrying them
+//                                costs); the bench prints a warm start split by these differences
 //   deno cold                    `deno run --allow-all` of the same program with npm: specifiers,
 //                                a fresh DENO_DIR (Deno downloads the packages from the registry
 //                                npm is configured with: NPM_CONFIG_REGISTRY)
@@ -27,7 +31,7 @@
 // Run: npm run bench:deps   (BENCH_RUNS=n to change the 15 runs per case)
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -82,6 +86,11 @@ const EXPECTED = JSON.stringify({
   ajv: '/ required; /cpu maximum',
 });
 
+// The two programs that split a warm start (served like the program): one line and no packages
+// (livemod's own start), and one line with the program's packages in its snapshot, none imported
+// (what carrying them costs before any is loaded).
+const ONE_LINE = "console.log('ok');\n";
+
 interface Command {
   readonly command: string;
   readonly args: readonly string[];
@@ -100,7 +109,9 @@ interface Run {
 
 interface Case {
   readonly name: string;
-  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'offline' | 'deno-cold' | 'deno-warm';
+  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'offline' | 'bare' | 'unused' | 'deno-cold' | 'deno-warm';
+  /** The line every run must print (null: anything, exit 0). */
+  readonly expected: string | null;
   /** The command of one run, made fresh for each (cold cases get a new store). */
   readonly command: () => Command;
   readonly wall: number[];
@@ -140,10 +151,10 @@ function timed({ command, args, cwd, env }: Command, flags: readonly string[] = 
 }
 
 /** A run must exit 0 having printed exactly the expected line. */
-function check(name: string, run: Run): void {
+function check(name: string, run: Run, expected = EXPECTED): void {
   const printed = run.stdout.trim();
-  if (run.code !== 0 || printed !== EXPECTED) {
-    throw new Error(`${name}: exited ${run.code}, printed ${JSON.stringify(printed.slice(0, 400))}, expected ${JSON.stringify(EXPECTED)}; stderr: ${run.stderr.trim().slice(-1500)}`);
+  if (run.code !== 0 || printed !== expected) {
+    throw new Error(`${name}: exited ${run.code}, printed ${JSON.stringify(printed.slice(0, 400))}, expected ${JSON.stringify(expected)}; stderr: ${run.stderr.trim().slice(-1500)}`);
   }
 }
 
@@ -186,6 +197,20 @@ function prepareProgram(): string {
     throw new Error(`npm install in ${programDir} exited ${result.status}: ${why}`);
   }
   return `installed with npm install in ${((performance.now() - begun) / 1000).toFixed(1)} s`;
+}
+
+/** The split programs' folders (see ONE_LINE), the second with the program's node_modules linked in. */
+function prepareSplits(): { bare: string; unused: string } {
+  const bare = join(out, 'bare');
+  const unused = join(out, 'unused');
+  for (const [dir, name, dependencies] of [[bare, 'deps-bare', {}], [unused, 'deps-unused', PACKAGES]] as const) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name, private: true, type: 'module', main: 'main.js', dependencies }, null, 2)}\n`);
+    writeFileSync(join(dir, 'main.js'), ONE_LINE);
+  }
+  symlinkSync(join(programDir, 'node_modules'), join(unused, 'node_modules'), 'dir');
+  return { bare, unused };
 }
 
 /** Files and bytes under a folder, as npm left it. */
@@ -300,15 +325,22 @@ const registry = npm(['config', 'get', 'registry'], programDir).stdout.trim();
 const denoDir = join(out, 'deno');
 let denoSkipped = 'missing' in deno ? deno.missing : null;
 
-const server = await serve(programDir);
+const splits = prepareSplits();
+const servers: Served[] = [];
 const coldDirs: string[] = [];
 try {
+  const [server, bareServer, unusedServer] = await Promise.all([programDir, splits.bare, splits.unused].map(async (dir) => {
+    const running = await serve(dir);
+    servers.push(running);
+    return running;
+  })) as [Served, Served, Served];
   const served = await servedPackages(server.url);
+  await servedPackages(unusedServer.url);
   console.log(`snapshot: ${served.programFiles} program files + ${served.packages} package versions, ${served.files} package files, ${mib(served.bytes)}`);
   console.log(`load average at start: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
   console.log(`targets: livemod warm ≤ ${WARM_TARGET.toFixed(2)}× node from disk (median); livemod cold ≤ deno cold (Deno's first run)\n`);
 
-  rmSync(join(out, 'cache-warm'), { recursive: true, force: true });
+  for (const name of ['cache-warm', 'cache-bare', 'cache-unused']) rmSync(join(out, name), { recursive: true, force: true });
   rmSync(join(out, 'compile-cache'), { recursive: true, force: true });
   rmSync(denoDir, { recursive: true, force: true });
   const emptyCwd = join(out, 'cwd');
@@ -317,7 +349,8 @@ try {
   writeFileSync(join(out, 'empty.js'), '');
 
   const node = (env?: Record<string, string>): Command => ({ command: process.execPath, args: ['main.js'], cwd: programDir, ...(env ? { env } : {}) });
-  const livemod = (cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${server.url}/`, '--key', server.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
+  const livemodFrom = (from: Served, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
+  const livemod = (cache: string, ...flags: string[]): Command => livemodFrom(server, cache, ...flags);
   const denoRun = (dir: string): Command => ({
     command: (deno as { binary: string }).binary,
     // --no-config: a script with npm: specifiers and no project around it (bench/out sits inside this repository, whose package.json Deno would otherwise find).
@@ -332,16 +365,20 @@ try {
   };
 
   const cases: Case[] = [
-    { name: 'node, empty program', id: 'empty', command: () => ({ command: process.execPath, args: [join(out, 'empty.js')], cwd: out }), wall: [], cpu: [] },
-    { name: 'node main.js from disk (baseline)', id: 'node', command: () => node(), wall: [], cpu: [] },
-    { name: 'node main.js, NODE_COMPILE_CACHE primed', id: 'node-cache', command: () => node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') }), wall: [], cpu: [] },
-    { name: 'livemod run URL, cold (fresh --cache)', id: 'cold', command: () => livemod(fresh('cache-cold-')), wall: [], cpu: [] },
-    { name: 'livemod run URL, warm (primed store)', id: 'warm', command: () => livemod(join(out, 'cache-warm')), wall: [], cpu: [] },
-    { name: 'livemod run URL --offline (primed store)', id: 'offline', command: () => livemod(join(out, 'cache-warm'), '--offline'), wall: [], cpu: [] },
+    { name: 'node, empty program', id: 'empty', command: () => ({ command: process.execPath, args: [join(out, 'empty.js')], cwd: out }), expected: null, wall: [], cpu: [] },
+    { name: 'node main.js from disk (baseline)', id: 'node', command: () => node(), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'node main.js, NODE_COMPILE_CACHE primed', id: 'node-cache', command: () => node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') }), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'livemod run URL, cold (fresh --cache)', id: 'cold', command: () => livemod(fresh('cache-cold-')), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'livemod run URL, warm (primed store)', id: 'warm', command: () => livemod(join(out, 'cache-warm')), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'livemod run URL --offline (primed store)', id: 'offline', command: () => livemod(join(out, 'cache-warm'), '--offline'), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'livemod warm: one line, no packages', id: 'bare', command: () => livemodFrom(bareServer, join(out, 'cache-bare')), expected: 'ok', wall: [], cpu: [] },
+    { name: 'livemod warm: one line, packages not imported', id: 'unused', command: () => livemodFrom(unusedServer, join(out, 'cache-unused')), expected: 'ok', wall: [], cpu: [] },
   ];
 
   // Prime: the warm store, Node's compile cache, Deno's cache (which also tells whether Deno reaches the registry).
   check('priming livemod run', await timed(livemod(join(out, 'cache-warm'))));
+  check('priming livemod run (one line, no packages)', await timed(livemodFrom(bareServer, join(out, 'cache-bare'))), 'ok');
+  check('priming livemod run (one line, packages not imported)', await timed(livemodFrom(unusedServer, join(out, 'cache-unused'))), 'ok');
   check('priming node with NODE_COMPILE_CACHE', await timed(node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') })));
   if (denoSkipped === null) {
     mkdirSync(denoDir, { recursive: true });
@@ -353,8 +390,8 @@ try {
     else check('priming deno run', primed);
   }
   if (denoSkipped === null) {
-    cases.push({ name: 'deno run, cold (fresh DENO_DIR)', id: 'deno-cold', command: () => denoRun(fresh('deno-cold-')), wall: [], cpu: [] });
-    cases.push({ name: 'deno run, warm (primed DENO_DIR)', id: 'deno-warm', command: () => denoRun(join(denoDir, 'cache-warm')), wall: [], cpu: [] });
+    cases.push({ name: 'deno run, cold (fresh DENO_DIR)', id: 'deno-cold', command: () => denoRun(fresh('deno-cold-')), expected: EXPECTED, wall: [], cpu: [] });
+    cases.push({ name: 'deno run, warm (primed DENO_DIR)', id: 'deno-warm', command: () => denoRun(join(denoDir, 'cache-warm')), expected: EXPECTED, wall: [], cpu: [] });
     console.log(`deno: ${spawnSync((deno as { binary: string }).binary, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}, NPM_CONFIG_REGISTRY from npm config get registry`);
   } else {
     console.log(`deno rows skipped: ${denoSkipped}`);
@@ -363,10 +400,10 @@ try {
   for (let run = -1; run < RUNS; run += 1) {
     for (const each of cases) {
       const result = await timed(each.command());
-      if (each.id === 'empty') {
-        if (result.code !== 0) throw new Error(`empty program exited ${result.code}: ${result.stderr}`);
+      if (each.expected === null) {
+        if (result.code !== 0) throw new Error(`${each.name} exited ${result.code}: ${result.stderr}`);
       } else {
-        check(each.name, result);
+        check(each.name, result, each.expected);
       }
       if (run < 0) continue;
       each.wall.push(result.wall);
@@ -398,6 +435,22 @@ try {
   console.log(`\nwarm / node from disk ${ratio(warm / baseline)} (target ≤ ${WARM_TARGET.toFixed(2)}×: ${warmMet ? 'met' : 'NOT met'})`);
   console.log(denoCold === undefined ? `cold ${ms(cold)} ms (target ≤ deno cold: not measured, ${denoSkipped})` : `cold ${ms(cold)} ms vs deno cold ${ms(denoCold)} ms, ${ratio(cold / denoCold)} (target ≤ 1.00×: ${coldMet ? 'met' : 'NOT met'})`);
 
+
+  // A warm start split into parts by differences of medians (the split rows): livemod's own
+  // start, carrying the packages in the snapshot, and loading them with the program's work.
+  const both = (id: Case['id']): [number, number] => [median(byId.get(id)!.wall), median(byId.get(id)!.cpu)];
+  const minus = (a: Case['id'], b: Case['id']): string[] => both(a).map((value, index) => (Number.isNaN(value) ? '–' : (value - both(b)[index]!).toFixed(index === 0 ? 1 : 0)));
+  console.log(
+    `\n${formatTable([
+      ['a warm start, by differences of medians', 'wall ms', 'CPU ms'],
+      ["livemod's own start (one line, no packages − node empty program)", ...minus('bare', 'empty')],
+      ['the packages in the snapshot (one line, packages not imported − one line, no packages)', ...minus('unused', 'bare')],
+      ["loading the packages + the program's work, livemod (warm − one line, packages not imported)", ...minus('warm', 'unused')],
+      ["loading the packages + the program's work, node (node main.js − node empty program)", ...minus('node', 'empty')],
+      ['the network of a warm start (warm − --offline)', ...minus('warm', 'offline')],
+    ])}`,
+  );
+
   if (PROFILE && (!warmMet || coldMet === false)) {
     const profiles: [string, Command][] = [];
     if (!warmMet) profiles.push(['livemod warm', livemod(join(out, 'cache-warm'))], ['node from disk', node()]);
@@ -417,7 +470,7 @@ try {
     }
   }
 } finally {
-  server.stop();
+  for (const each of servers) each.stop();
   // Removed only at the end: deleting thousands of files between runs slows the file creations that follow.
   for (const dir of coldDirs) rmSync(dir, { recursive: true, force: true });
 }
