@@ -3,7 +3,7 @@
 // run from an empty folder with an empty store, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
@@ -48,8 +48,8 @@ test('the manifest lists every file and each package version reached, and nothin
   assert.ok(!files.some((path) => path.startsWith('node_modules/')));
   const keys = Object.keys(content.packages!).sort();
   assert.deepEqual(keys.filter((key) => !key.startsWith('commander@')), ['cjs-a@1.2.0', 'dep-b@1.0.0', 'dep-b@2.0.0', 'esm-c@1.0.0']);
-  assert.equal(content.packages!['cjs-a@1.2.0']!.dependencies['dep-b'], 'dep-b@1.0.0', 'the nested copy keeps its layout');
-  assert.equal(content.dependencies!['dep-b'], 'dep-b@2.0.0');
+  assert.equal(content.layout!['node_modules/cjs-a/node_modules/dep-b'], 'dep-b@1.0.0', 'the nested copy keeps its place');
+  assert.equal(content.layout!['node_modules/dep-b'], 'dep-b@2.0.0');
   assert.ok(!keys.some((key) => key.startsWith('unused@')));
 });
 
@@ -112,6 +112,7 @@ test('publish: a package with a native addon or an install script is refused by 
   const manifest = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
   assert.deepEqual(manifest.externals, { 'native-x': '^1.0.0', 'script-y': '~2.1.0' });
   assert.deepEqual(manifest.packages, {});
+  assert.deepEqual(manifest.layout, {});
   const host = await startHost(t, out);
   const key = /ed25519:[\w-]{43}/.exec(kept.stdout)![0];
   const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
@@ -332,4 +333,45 @@ test('a rebuild reports a changed file that is not a module, so serve --watch pu
   assert.deepEqual(second.changed, ['views/page.html']);
   assert.notEqual(second.content.files!['views/page.html']!.hash, first.content.files!['views/page.html']!.hash);
   assert.deepEqual(builder.build().changed, [], 'nothing changed: no new version');
+});
+
+test('packages run as installed: an undeclared dependency npm hoisted, a shipped executable, a pnpm layout of links — as under Node from disk', async (t) => {
+  const dir = tempDir(t);
+  const pkg = (name: string, version: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ name, version, main: 'index.js', ...extra });
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'installed-app', type: 'module', dependencies: { 'uses-hoisted': '1.0.0', helper: '1.0.0', 'has-tool': '1.0.0', pn: '1.0.0' } }),
+    'main.js': `import { execFileSync } from 'node:child_process';
+import tool from 'has-tool';
+import pn from 'pn';
+let hoisted;
+try { hoisted = (await import('uses-hoisted')).default; } catch (error) { hoisted = error.code; }
+let ran;
+try { ran = execFileSync(tool, { encoding: 'utf8' }).trim(); } catch (error) { ran = error.code; }
+console.log(JSON.stringify({ hoisted, ran, pn }));
+`,
+    // Requires helper without declaring it: npm hoisted helper beside it, so Node finds it.
+    'node_modules/uses-hoisted/package.json': pkg('uses-hoisted', '1.0.0'),
+    'node_modules/uses-hoisted/index.js': "module.exports = 'found ' + require('helper');\n",
+    'node_modules/helper/package.json': pkg('helper', '1.0.0'),
+    'node_modules/helper/index.js': "module.exports = 'helper';\n",
+    'node_modules/has-tool/package.json': pkg('has-tool', '1.0.0'),
+    'node_modules/has-tool/bin/tool.sh': '#!/bin/sh\necho tool ran\n',
+    'node_modules/has-tool/index.js': "module.exports = require('path').join(__dirname, 'bin', 'tool.sh');\n",
+    'node_modules/.pnpm/pn@1.0.0/node_modules/pn/package.json': pkg('pn', '1.0.0', { dependencies: { pdep: '2.0.0' } }),
+    'node_modules/.pnpm/pn@1.0.0/node_modules/pn/index.js': "module.exports = 'pn with pdep ' + require('pdep');\n",
+    'node_modules/.pnpm/pdep@2.0.0/node_modules/pdep/package.json': pkg('pdep', '2.0.0'),
+    'node_modules/.pnpm/pdep@2.0.0/node_modules/pdep/index.js': "module.exports = '2.0.0';\n",
+  });
+  chmodSync(join(dir, 'node_modules/has-tool/bin/tool.sh'), 0o755);
+  symlinkSync('.pnpm/pn@1.0.0/node_modules/pn', join(dir, 'node_modules/pn'));
+  symlinkSync('../../pdep@2.0.0/node_modules/pdep', join(dir, 'node_modules/.pnpm/pn@1.0.0/node_modules/pdep'));
+  const expected = { hoisted: 'found helper', ran: 'tool ran', pn: 'pn with pdep 2.0.0' };
+  const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' });
+  assert.deepEqual(lastJson(node.stdout), expected, node.stderr);
+  const { url, key, manifest } = await served(t, dir);
+  assert.equal(manifest.links!['node_modules/pn'], 'node_modules/.pnpm/pn@1.0.0/node_modules/pn');
+  assert.equal(manifest.packages!['has-tool@1.0.0']!.files['bin/tool.sh']!.executable, true);
+  const run = await runAsync(['run', url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(lastJson(run.stdout), expected);
 });

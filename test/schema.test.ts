@@ -1,6 +1,8 @@
 // The JSON Schema in docs/ and the validator clients run agree: real manifests pass both,
 // and each kind of damage is refused by both.
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -18,8 +20,14 @@ function sample(t: Parameters<typeof tempDir>[0]): { signed: Record<string, unkn
     'a.ts': 'export const a = 1;',
     'dyn.js': 'export const d = 2;',
     'data.json': '{"x": 1}',
+    'template.html': '<p>hi</p>',
+    'node_modules/pkg/package.json': '{"name":"pkg","version":"1.0.0"}',
+    'node_modules/pkg/index.js': 'module.exports = 1;',
+    'node_modules/pkg/bin/run': '#!/bin/sh\n',
   });
-  const content = new SnapshotBuilder(dir).build().content;
+  writeFiles(dir, { 'package.json': '{"name":"schema-app","dependencies":{"pkg":"1.0.0","absent":"^2.0.0"}}' });
+  chmodSync(join(dir, 'node_modules/pkg/bin/run'), 0o755);
+  const content = new SnapshotBuilder(dir, { program: { externals: 'bundle', external: [] } }).build().content;
   const published = publishSnapshot(content, generatePublisherKey(), tempDir(t));
   const envelope = JSON.parse(published.snapshot.sealed.bytes.toString('utf8')) as Record<string, unknown>;
   return { signed: envelope.signed as Record<string, unknown>, envelope };
@@ -28,6 +36,7 @@ function sample(t: Parameters<typeof tempDir>[0]): { signed: Record<string, unkn
 test('published and served manifests validate against the schema and the client validator', (t) => {
   const { signed, envelope } = sample(t);
   assert.equal(validate(envelope), true, JSON.stringify(validate.errors));
+  assert.ok(signed.files && signed.packages && signed.layout && signed.externals, 'the sample carries the program');
   assert.doesNotThrow(() => validateManifest(signed, 'test'));
   const dir = tempDir(t);
   writeFiles(dir, { 'x.js': 'export default 1;' });
@@ -57,6 +66,14 @@ test('schema and validator refuse the same damage', (t) => {
     ['module import without target', (m) => delete m.modules['main.ts'].imports[0].module],
     ['entry not a module path', (m) => (m.entry = '../x')],
     ['tla not boolean', (m) => (m.modules['a.ts'].tla = 'no')],
+    ['traversal in a file path', (m) => (m.files['../x'] = m.files['template.html'])],
+    ['a file under node_modules', (m) => (m.files['node_modules/x'] = m.files['template.html'])],
+    ['executable not true', (m) => (m.packages['pkg@1.0.0'].files['bin/run'].executable = 1)],
+    ['bad package name', (m) => (m.packages['pkg@1.0.0'].name = 'Bad Name!')],
+    ['package with an unknown field', (m) => (m.packages['pkg@1.0.0'].dependencies = {})],
+    ['layout outside node_modules', (m) => (m.layout['lib/pkg'] = 'pkg@1.0.0')],
+    ['link with traversal', (m) => (m.links = { 'node_modules/x': 'node_modules/../../etc' })],
+    ['external range too long', (m) => (m.externals.absent = 'x'.repeat(300))],
   ];
   for (const [name, apply] of damage) {
     const copy = structuredClone(signed);
@@ -64,4 +81,8 @@ test('schema and validator refuse the same damage', (t) => {
     assert.equal(validate({ ...envelope, signed: copy }), false, `schema refuses: ${name}`);
     assert.throws(() => validateManifest(copy, 'test'), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_MANIFEST_INVALID', `validator refuses: ${name}`);
   }
+  // What a schema cannot say (one field naming another's keys), the validator checks.
+  const dangling = structuredClone(signed) as { layout: Record<string, string> };
+  dangling.layout['node_modules/pkg'] = 'nope@1';
+  assert.throws(() => validateManifest(dangling, 'test'), /manifest\.layout\["node_modules\/pkg"\] must be a key of manifest\.packages/);
 });

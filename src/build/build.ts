@@ -340,7 +340,15 @@ export class SnapshotBuilder {
       const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes);
       const blobs = new Map(content.snapshot.blobs);
       for (const [hash, bytes] of program.blobs) blobs.set(hash, bytes);
-      content.snapshot = { ...content.snapshot, blobs, files: program.files, packages: program.packages, dependencies: program.dependencies, externals: program.externals };
+      content.snapshot = {
+        ...content.snapshot,
+        blobs,
+        files: program.files,
+        ...(program.packages ? { packages: program.packages } : {}),
+        ...(program.layout ? { layout: program.layout } : {}),
+        ...(program.links && Object.keys(program.links).length > 0 ? { links: program.links } : {}),
+        externals: program.externals,
+      };
       for (const item of program.skipped) this.skipped.set(item.path, item);
       missingPackages = program.missing;
       // A changed file that is not a module (a template, a .wasm) or a changed package is a new version too.
@@ -348,7 +356,7 @@ export class SnapshotBuilder {
       for (const path of new Set([...Object.keys(program.files), ...Object.keys(before?.files ?? {})])) {
         if (program.files[path]?.hash !== before?.files[path]?.hash) changedSet.add(path);
       }
-      const packages = JSON.stringify([program.packages, program.dependencies, program.externals]);
+      const packages = JSON.stringify([program.packages, program.layout, program.links, program.externals]);
       if (before && packages !== before.packages) changedSet.add('node_modules');
       this.lastProgram = { files: program.files, packages };
       totalBytes += program.totalBytes;

@@ -1,11 +1,14 @@
 // What travels with the modules: every file of the folder (module sources as written, templates,
 // .wasm, .sql …) and every npm package version the program reaches, read from the publisher's
-// own node_modules the way Node would resolve it from the folder. Packages travel as their
-// installed files (content-addressed blobs) plus the resolution of each of their dependencies,
-// so a client can lay out a node_modules tree that Node's own resolver walks unchanged.
+// own node_modules the way Node resolves it: from the folder, then from each package's real
+// folder — its declared dependencies and every bare specifier its files require or import
+// (npm's flat layout lets code use packages it never declared). Packages travel as their
+// installed files (content-addressed blobs), and the node_modules layout as the publisher had
+// it — where each package sits, nested copies and hoisting included, and the links of a pnpm
+// layout — so the client lays out a tree Node resolves in exactly as it did on the publisher's disk.
 import { isBuiltin } from 'node:module';
 import { readFileSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import ignoreModule from 'ignore';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
@@ -25,8 +28,11 @@ export interface ProgramOptions {
 
 export interface ProgramContent {
   readonly files: Record<string, BlobRef>;
-  readonly packages: Record<string, PackageRecord>;
-  readonly dependencies: Record<string, string>;
+  /** null with --externals installed: no package travels, clients bring their own node_modules. */
+  readonly packages: Record<string, PackageRecord> | null;
+  /** Where each package sits in node_modules (location → key), and the links of a pnpm layout (location → location). */
+  readonly layout: Record<string, string> | null;
+  readonly links: Record<string, string> | null;
   readonly externals: Record<string, string>;
   readonly blobs: Map<string, Buffer>;
   readonly skipped: readonly SkippedFile[];
@@ -43,17 +49,30 @@ interface ReadFile {
 }
 
 interface FoundPackage {
+  /** Real folder. */
   readonly dir: string;
   readonly name: string;
   readonly version: string;
-  readonly files: Record<string, BlobRef>;
+  readonly files: Record<string, FileRef>;
   readonly blobs: Map<string, Buffer>;
-  /** Dependency name → the real folder it resolved to. */
-  readonly resolved: Map<string, string>;
+  /** Bare specifiers its files name (require, import, import()), and its declared dependencies. */
+  readonly wants: readonly string[];
   /** Why it cannot travel (a native addon, an install script), or null. */
   readonly native: string | null;
   readonly bytes: number;
 }
+
+type FileRef = BlobRef & { readonly executable?: true };
+
+/** Where a package was found: the path Node looked at (maybe a symlink) and its real folder. */
+interface Found {
+  readonly apparent: string;
+  readonly real: string;
+}
+
+// Bare specifiers in CommonJS and ESM source: require('x'), import 'x', from 'x', import('x').
+const SPECIFIERS = /(?:\brequire\s*\(\s*|\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)(['"])([^'"\n]{1,214})\1/g;
+const CODE_FILE = /\.(?:c|m)?js$/;
 
 /** The package a bare specifier names: "a" of "a/b", "@s/a" of "@s/a/b"; null for relative, URL, builtin and livemod's own. */
 export function packageOf(specifier: string): string | null {
@@ -78,19 +97,30 @@ function names(value: unknown): string[] {
   return value && typeof value === 'object' ? Object.keys(value) : [];
 }
 
-/** Node's lookup of a package folder from `from`: `node_modules/<name>` in it and in every folder above. */
-function findPackage(name: string, from: string): string | null {
+/** Node's lookup of a package folder from `from` (a real folder): `node_modules/<name>` in it and in every folder above. */
+function findPackage(name: string, from: string): Found | null {
   for (let dir = from; ; dir = dirname(dir)) {
     if (!dir.endsWith(`${sep}node_modules`)) {
+      const candidate = join(dir, 'node_modules', ...name.split('/'));
       try {
-        const candidate = join(dir, 'node_modules', ...name.split('/'));
-        if (statSync(join(candidate, 'package.json')).isFile()) return realpathSync(candidate);
+        if (statSync(join(candidate, 'package.json')).isFile()) return { apparent: candidate, real: realpathSync(candidate) };
       } catch {
         // Not here: look further up.
       }
     }
     if (dirname(dir) === dir) return null;
   }
+}
+
+/**
+ * A path's place in the client's layout: from its first `node_modules` segment on (the folders
+ * above are the publisher's, and every node_modules root the program sees becomes the tree's
+ * own); null for a path under no node_modules (a workspace package linked in).
+ */
+function locationOf(path: string): string | null {
+  const parts = path.split(sep);
+  const at = parts.indexOf('node_modules');
+  return at === -1 ? null : parts.slice(at).join('/');
 }
 
 /** Collects the program around the modules; keeps what it read between builds (watch mode). */
@@ -141,7 +171,8 @@ export class ProgramCollector {
       totalBytes += read.size;
     }
     const packages: Record<string, PackageRecord> = {};
-    const dependencies: Record<string, string> = {};
+    const layout: Record<string, string> = {};
+    const links: Record<string, string> = {};
     const externals: Record<string, string> = {};
     const missing: string[] = [];
     const info = readJson(join(this.root, 'package.json'));
@@ -150,49 +181,75 @@ export class ProgramCollector {
 
     // Roots: every package the modules import, and every package the folder declares (code may
     // reach them through createRequire or a computed import() the scan cannot see).
-    const roots = new Set<string>();
+    const imported = new Set<string>();
     for (const record of Object.values(modules)) {
       for (const item of record.imports) {
         if (item.kind !== 'external') continue;
         const name = packageOf(item.specifier);
-        if (name !== null) roots.add(name);
+        if (name !== null) imported.add(name);
       }
     }
-    for (const name of names(info?.dependencies)) roots.add(name);
-    for (const name of names(info?.optionalDependencies)) roots.add(name);
+    const roots = new Set([...imported, ...names(info?.dependencies), ...names(info?.optionalDependencies)]);
     const kept = new Set(this.options.external);
     if (this.options.externals === 'installed') {
       for (const name of [...roots].sort()) externals[name] = range(name);
-      return { files, packages: {}, dependencies: {}, externals, blobs, skipped, missing: [], totalBytes };
+      return { files, packages: null, layout: null, links: null, externals, blobs, skipped, missing: [], totalBytes };
     }
 
-    const byDir = new Map<string, FoundPackage>();
+    // Every package reached, from where Node would find it: the roots from the folder, then what
+    // each package wants from its own real folder. A package kept out (--external) is not
+    // entered, so what only it needs stays out too.
+    const byReal = new Map<string, FoundPackage>();
+    /** Layout location → the real folder placed there (a package), or the location a link there points to. */
+    const placed = new Map<string, { real: string; depth: number }>();
+    const linked = new Map<string, string>();
     const native: string[] = [];
-    const visit = (dir: string): FoundPackage => {
-      let pkg = byDir.get(dir);
-      if (pkg) return pkg;
-      pkg = this.readPackage(dir);
-      byDir.set(dir, pkg);
-      if (pkg.native) native.push(`${pkg.name}@${pkg.version} (${pkg.native})`);
-      for (const depDir of pkg.resolved.values()) visit(depDir);
-      return pkg;
+    const queue: Found[] = [];
+    const reach = (found: Found): void => {
+      const apparent = locationOf(found.apparent);
+      const real = locationOf(found.real);
+      const depth = found.apparent.split(sep).length;
+      const place = (location: string): void => {
+        const before = placed.get(location);
+        // Two node_modules roots hold one name (a monorepo's and the app's): the one nearest the program wins, as for its own imports.
+        if (!before || depth > before.depth) placed.set(location, { real: found.real, depth });
+      };
+      if (apparent !== null && real !== null && apparent !== real) {
+        // A link Node followed (a pnpm layout): laid out as a link, the package at its real place.
+        linked.set(apparent, real);
+        place(real);
+      } else {
+        place(apparent ?? `node_modules/.livemod-linked/${basename(found.real)}`);
+      }
+      if (!byReal.has(found.real)) {
+        byReal.set(found.real, this.readPackage(found.real));
+        queue.push(found);
+      }
     };
-    const top = new Map<string, string>();
     for (const name of [...roots].sort()) {
       if (kept.has(name)) {
         externals[name] = range(name);
         continue;
       }
-      const dir = findPackage(name, this.root);
-      if (dir === null) {
+      const found = findPackage(name, this.root);
+      if (found === null) {
         // Imported but not installed here: the client must have it (as before packages travelled).
-        if (names(info?.optionalDependencies).includes(name) && !Object.values(modules).some((record) => record.imports.some((item) => packageOf(item.specifier) === name))) continue;
+        if (!imported.has(name) && !names(info?.dependencies).includes(name)) continue;
         externals[name] = range(name);
         missing.push(name);
         continue;
       }
-      top.set(name, dir);
-      visit(dir);
+      reach(found);
+    }
+    for (let at = 0; at < queue.length; at += 1) {
+      const pkg = byReal.get(queue[at]!.real)!;
+      if (pkg.native) native.push(`${pkg.name}@${pkg.version} (${pkg.native})`);
+      for (const name of pkg.wants) {
+        if (name === pkg.name || kept.has(name)) continue;
+        const found = findPackage(name, pkg.dir);
+        // Not installed: an optional dependency, or a require in a branch that never runs here; Node fails alike.
+        if (found !== null) reach(found);
+      }
     }
     if (native.length > 0) {
       const list = native.sort();
@@ -203,54 +260,48 @@ export class ProgramCollector {
         { packages: list },
       );
     }
-    // Keys: name@version, with #2, #3 … for further copies that differ (another resolution of their dependencies, or other files).
+    // Keys: name@version, with #2, #3 … for a further copy whose files differ.
     const keyOf = new Map<string, string>();
     const taken = new Map<string, string>();
-    const signature = (pkg: FoundPackage): string => JSON.stringify([pkg.files, [...pkg.resolved.entries()].map(([name, dir]) => [name, `${byDir.get(dir)!.name}@${byDir.get(dir)!.version}`]).sort()]);
-    for (const dir of [...byDir.keys()].sort()) {
-      const pkg = byDir.get(dir)!;
+    for (const real of [...byReal.keys()].sort()) {
+      const pkg = byReal.get(real)!;
       const base = `${pkg.name}@${pkg.version}`;
-      const sig = signature(pkg);
+      const signature = JSON.stringify(pkg.files);
       let key = base;
-      for (let copy = 2; taken.has(key) && taken.get(key) !== sig; copy += 1) key = `${base}#${copy}`;
-      taken.set(key, sig);
-      keyOf.set(dir, key);
+      for (let copy = 2; taken.has(key) && taken.get(key) !== signature; copy += 1) key = `${base}#${copy}`;
+      if (!taken.has(key)) {
+        taken.set(key, signature);
+        packages[key] = { name: pkg.name, version: pkg.version, files: pkg.files };
+        totalBytes += pkg.bytes;
+      }
+      keyOf.set(real, key);
+      for (const [hash, bytes] of pkg.blobs) blobs.set(hash, bytes);
     }
-    for (const [dir, pkg] of byDir) {
-      const key = keyOf.get(dir)!;
-      const deps: Record<string, string> = {};
-      for (const [name, depDir] of [...pkg.resolved.entries()].sort()) deps[name] = keyOf.get(depDir)!;
-      const record = packages[key];
-      // Same name, version and files, but another copy on disk: one record serves both when their dependencies resolve alike.
-      if (record && JSON.stringify(record.dependencies) !== JSON.stringify(deps)) throw new Error(`internal: two copies of ${key} resolve differently`);
-      packages[key] = { name: pkg.name, version: pkg.version, files: pkg.files, dependencies: deps };
-      totalBytes += record ? 0 : pkg.bytes;
-    }
-    for (const [name, dir] of top) dependencies[name] = keyOf.get(dir)!;
+    for (const location of [...placed.keys()].sort()) layout[location] = keyOf.get(placed.get(location)!.real)!;
+    for (const location of [...linked.keys()].sort()) if (!Object.hasOwn(layout, location)) links[location] = linked.get(location)!;
     if (totalBytes > maxTotalBytes) {
       throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} with its packages holds ${formatBytes(totalBytes)}, over the ${formatBytes(maxTotalBytes)} limit; raise it with --max-total-size, keep big packages out with --external NAME, or publish with --externals installed`, { totalBytes });
     }
-    for (const pkg of byDir.values()) for (const [hash, bytes] of pkg.blobs) blobs.set(hash, bytes);
-    return { files, packages, dependencies, externals, blobs, skipped, missing: missing.sort(), totalBytes };
+    return { files, packages, layout, links, externals, blobs, skipped, missing: missing.sort(), totalBytes };
   }
 
-  /** One installed package: its files (not its own node_modules), where its dependencies resolve, and whether it can travel. */
+  /** One installed package: its files (not its own node_modules), what it wants, and whether it can travel. */
   private readPackage(dir: string): FoundPackage {
     const json = readJson(join(dir, 'package.json'));
-    const stamp = (() => {
-      try {
-        const stat = statSync(join(dir, 'package.json'));
-        return `${stat.size}:${stat.mtimeMs}`;
-      } catch {
-        return '';
-      }
-    })();
+    let stamp = '';
+    try {
+      const stat = statSync(join(dir, 'package.json'));
+      stamp = `${stat.size}:${stat.mtimeMs}`;
+    } catch {
+      // No package.json: read afresh each build.
+    }
     const cached = this.packageCache.get(dir);
-    if (cached && cached.stamp === stamp) return cached.found;
-    const name = typeof json?.name === 'string' ? json.name : relative(join(dir, '..'), dir).split(sep).join('/');
+    if (cached && stamp !== '' && cached.stamp === stamp) return cached.found;
+    const name = typeof json?.name === 'string' ? json.name : basename(dir);
     const version = typeof json?.version === 'string' && json.version.length > 0 ? json.version.slice(0, 256) : '0.0.0';
-    const files: Record<string, BlobRef> = {};
+    const files: Record<string, FileRef> = {};
     const blobs = new Map<string, Buffer>();
+    const wants = new Set<string>([...names(json?.dependencies), ...names(json?.optionalDependencies), ...names(json?.peerDependencies)]);
     let bytes = 0;
     let native: string | null = null;
     const scripts = json?.scripts as Record<string, unknown> | undefined;
@@ -266,8 +317,7 @@ export class ProgramCollector {
       }
       for (const entry of entries) {
         const path = prefix + entry.name;
-        if (prefix === '' && entry.name === 'node_modules') continue;
-        if (entry.name === '.git') continue;
+        if (entry.name === 'node_modules' || entry.name === '.git') continue;
         const full = join(folder, entry.name);
         let stats;
         try {
@@ -284,22 +334,21 @@ export class ProgramCollector {
           }
           const read = this.readFile(full, stats.size, stats.mtimeMs);
           blobs.set(read.hash, read.bytes);
-          files[path] = { hash: read.hash, size: read.size };
+          files[path] = (stats.mode & 0o111) !== 0 ? { hash: read.hash, size: read.size, executable: true } : { hash: read.hash, size: read.size };
           bytes += read.size;
+          if (CODE_FILE.test(entry.name)) {
+            const text = read.bytes.toString('latin1');
+            for (const match of text.matchAll(SPECIFIERS)) {
+              const wanted = packageOf(match[2]!);
+              if (wanted !== null) wants.add(wanted);
+            }
+          }
         }
       }
     };
     walk(dir, '');
-    const resolved = new Map<string, string>();
-    const optional = new Set([...names(json?.optionalDependencies), ...names(json?.peerDependencies)]);
-    for (const dep of [...names(json?.dependencies), ...optional]) {
-      if (resolved.has(dep) || dep === name) continue;
-      const depDir = findPackage(dep, dir);
-      // A regular dependency missing here is missing under Node too: the client fails as Node would.
-      if (depDir !== null) resolved.set(dep, depDir);
-    }
-    const found: FoundPackage = { dir, name, version, files, blobs, resolved, native, bytes };
-    this.packageCache.set(dir, { stamp, found });
+    const found: FoundPackage = { dir, name, version, files, blobs, wants: [...wants].sort(), native, bytes };
+    if (stamp !== '') this.packageCache.set(dir, { stamp, found });
     return found;
   }
 }

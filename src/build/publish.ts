@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { sha256Hex, signSnapshot, type BlobRef, type Manifest, type ModuleRecord, type PackageRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
+import { sha256Hex, signSnapshot, type BlobRef, type FileRef, type Manifest, type ModuleRecord, type PackageRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 
 export interface PublishResult {
   readonly snapshot: Snapshot;
@@ -89,9 +89,9 @@ function pack(content: SnapshotContent): { placed: Pick<SnapshotContent, 'module
     }
     return { hash: ref.hash, size: ref.size, offset };
   };
-  const placeAll = (files: Readonly<Record<string, BlobRef>>): Record<string, BlobRef> => {
-    const out: Record<string, BlobRef> = {};
-    for (const path of Object.keys(files).sort()) out[path] = place(files[path]!);
+  const placeAll = (files: Readonly<Record<string, FileRef>>): Record<string, FileRef> => {
+    const out: Record<string, FileRef> = {};
+    for (const path of Object.keys(files).sort()) out[path] = files[path]!.executable ? { ...place(files[path]!), executable: true } : place(files[path]!);
     return out;
   };
   const modules: Record<string, ModuleRecord> = {};

@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type ModuleSource, type Namespace } from '../runtime/index.ts';
-import { appNameProblem, parsePublicKey, type Manifest } from '../snapshot/index.ts';
+import { appNameProblem, carriesPackages, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
@@ -212,7 +212,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       base,
       origin: synced.base,
       // Packages travelled: they resolve from the version's node_modules; else from where the user said.
-      ...(synced.manifest.packages !== undefined && options.externalsFrom === undefined ? { externalsFrom: base } : {}),
+      ...(carriesPackages(synced.manifest) && options.externalsFrom === undefined ? { externalsFrom: base } : {}),
       activate: () => {
         const before = shown;
         at.point(tree);
@@ -383,7 +383,7 @@ export async function openChild(task: ChildTask): Promise<App> {
     manifest: version.manifest,
     base,
     origin: spec.origin,
-    ...(version.manifest.packages !== undefined && folder !== null ? { externalsFrom: base } : {}),
+    ...(carriesPackages(version.manifest) && folder !== null ? { externalsFrom: base } : {}),
     blob: (hash) => version.blob(hash),
     map: (hash) => version.map(hash),
   };

@@ -371,7 +371,7 @@ export class Registry {
     if (range !== undefined) {
       return `package ${inert(name, 120)} does not travel in the snapshot${range ? ` (the publisher's package.json asks for ${inert(range, 60)})` : ''}; install it in ${where}: npm install ${inert(name, 120)}${range ? `@'${inert(range, 60)}'` : ''}`;
     }
-    if (manifest.packages !== undefined) return `the snapshot carries no package ${inert(name, 120)} (the publisher's folder had none installed): the publisher must install it and publish again`;
+    if (manifest.layout !== undefined) return `the snapshot carries no package ${inert(name, 120)} (the publisher's folder had none installed): the publisher must install it and publish again`;
     return `externals resolve from ${where}; install it there`;
   }
 

@@ -8,8 +8,8 @@ export {
   type PublisherKey, type VerifyKey,
 } from './keys.ts';
 export {
-  ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, carriesProgram, eachBlob, manifestBlobs,
-  type BlobRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type PackageRecord, type SignedManifest,
+  ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, carriesPackages, carriesProgram, eachBlob, manifestBlobs,
+  type BlobRef, type FileRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type PackageRecord, type SignedManifest,
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
 export {

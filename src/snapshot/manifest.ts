@@ -109,11 +109,16 @@ export interface Manifest {
    * path: the client lays them out as a real folder, so the program finds its own files.
    * Absent: a manifest of modules only (a local run, or a test's snapshot).
    */
-  readonly files?: Readonly<Record<string, BlobRef>>;
-  /** The npm packages that travel with the program, by key (`name@version`, `#2`… for a second copy). */
+  readonly files?: Readonly<Record<string, FileRef>>;
+  /** The npm packages that travel with the program, by key (`name@version`, `#2`… for a copy whose files differ). */
   readonly packages?: Readonly<Record<string, PackageRecord>>;
-  /** The program folder's own node_modules: package name → key in `packages`. */
-  readonly dependencies?: Readonly<Record<string, string>>;
+  /**
+   * The node_modules layout as the publisher's Node saw it: location (`node_modules/a`,
+   * `node_modules/a/node_modules/b`, …) → key in `packages`. Nested copies and hoisting as installed.
+   */
+  readonly layout?: Readonly<Record<string, string>>;
+  /** Symbolic links of the layout (a pnpm install): location → the location it points to. */
+  readonly links?: Readonly<Record<string, string>>;
   /**
    * Packages kept out on purpose (`--external`) or not installed at publish: name → the version
    * range the folder's package.json asks for ("" when it names none). The client resolves them
@@ -122,17 +127,17 @@ export interface Manifest {
   readonly externals?: Readonly<Record<string, string>>;
 }
 
-/**
- * One npm package version the program needs, as installed in the publisher's folder: every file
- * of it (not its own node_modules), and where each of its dependencies resolved there.
- */
+/** A file laid out on the client: its blob, and whether it is executable (a package's shipped script). */
+export interface FileRef extends BlobRef {
+  readonly executable?: true;
+}
+
+/** One npm package version the program needs, as installed in the publisher's folder: every file of it (not its own node_modules). */
 export interface PackageRecord {
   readonly name: string;
   readonly version: string;
   /** Path inside the package (posix) → blob. */
-  readonly files: Readonly<Record<string, BlobRef>>;
-  /** Dependency name → the key in `manifest.packages` of the copy it resolved to. */
-  readonly dependencies: Readonly<Record<string, string>>;
+  readonly files: Readonly<Record<string, FileRef>>;
 }
 
 export interface ManifestSignature {
@@ -178,6 +183,11 @@ export function manifestBlobs(manifest: Manifest): BlobRef[] {
 /** Whether a manifest carries the program (files or packages), so that a client lays it out as a folder. */
 export function carriesProgram(manifest: Manifest): boolean {
   return manifest.files !== undefined || manifest.packages !== undefined;
+}
+
+/** Whether npm packages travel with it (else externals come from the client's own node_modules). */
+export function carriesPackages(manifest: Manifest): boolean {
+  return manifest.layout !== undefined;
 }
 
 /** Longest app name: npm's own limit on package names is 214; a folder name is rarely long. */

@@ -21,7 +21,8 @@ export interface SnapshotContent {
   /** What travels besides the modules (see Manifest): the folder's files and its npm packages. */
   readonly files?: Manifest['files'];
   readonly packages?: Manifest['packages'];
-  readonly dependencies?: Manifest['dependencies'];
+  readonly layout?: Manifest['layout'];
+  readonly links?: Manifest['links'];
   readonly externals?: Manifest['externals'];
 }
 
@@ -92,7 +93,8 @@ export function snapshotManifest(content: SnapshotContent, keyId: string, option
     ...(content.pack ? { pack: content.pack } : {}),
     ...(content.files ? { files: sortedKeys(content.files) } : {}),
     ...(content.packages ? { packages: sortedKeys(content.packages) } : {}),
-    ...(content.dependencies ? { dependencies: sortedKeys(content.dependencies) } : {}),
+    ...(content.layout ? { layout: sortedKeys(content.layout) } : {}),
+    ...(content.links ? { links: sortedKeys(content.links) } : {}),
     ...(content.externals ? { externals: sortedKeys(content.externals) } : {}),
   };
   return manifest;

@@ -152,8 +152,18 @@ function fileMap(value: unknown, path: Path): void {
   const files = object(value, path);
   for (const name in files) {
     filePath(name, () => `${text(path)} key ${quoted(name)}`);
-    blobRef(files[name], () => `${text(path)}[${quoted(name)}]`);
+    const at: Path = () => `${text(path)}[${quoted(name)}]`;
+    blobRef(files[name], at, ['executable']);
+    const executable = (files[name] as Record<string, unknown>).executable;
+    if (executable !== undefined && executable !== true) fail(() => `${text(at)}.executable`, 'true or absent');
   }
+}
+
+/** A place in the laid-out node_modules: `node_modules/…`, relative, no "."/".." segments. */
+function location(value: unknown, path: Path): string {
+  const name = modulePath(value, path);
+  if (name.length > 1024 || !/^node_modules\/[^/]/.test(name)) fail(path, 'a node_modules location (node_modules/<name>/…, at most 1,024 characters)');
+  return name;
 }
 
 /** What travels with the program: files, packages and where their dependencies point. */
@@ -167,25 +177,28 @@ function checkProgram(manifest: Record<string, unknown>): void {
       keys.add(key);
       const at: Path = () => `manifest.packages[${quoted(key)}]`;
       const record = object(packages[key], at);
-      only(record, at, ['name', 'version', 'files', 'dependencies']);
+      only(record, at, ['name', 'version', 'files']);
       packageName(record.name, () => `${text(at)}.name`);
       const version = string(record.version, () => `${text(at)}.version`);
       if (version.length === 0 || version.length > 256) fail(() => `${text(at)}.version`, 'a version of 1 to 256 characters');
       fileMap(record.files, () => `${text(at)}.files`);
     }
-    for (const key in packages) {
-      const dependencies = object((packages[key] as Record<string, unknown>).dependencies, () => `manifest.packages[${quoted(key)}].dependencies`);
-      for (const name in dependencies) {
-        packageName(name, () => `manifest.packages[${quoted(key)}].dependencies key ${quoted(name)}`);
-        if (!keys.has(dependencies[name] as string)) fail(() => `manifest.packages[${quoted(key)}].dependencies[${quoted(name)}]`, 'a key of manifest.packages');
-      }
+  }
+  const places = new Set<string>();
+  if (manifest.layout !== undefined) {
+    const layout = object(manifest.layout, 'manifest.layout');
+    for (const at in layout) {
+      location(at, () => `manifest.layout key ${quoted(at)}`);
+      if (!keys.has(layout[at] as string)) fail(() => `manifest.layout[${quoted(at)}]`, 'a key of manifest.packages');
+      places.add(at);
     }
   }
-  if (manifest.dependencies !== undefined) {
-    const dependencies = object(manifest.dependencies, 'manifest.dependencies');
-    for (const name in dependencies) {
-      packageName(name, () => `manifest.dependencies key ${quoted(name)}`);
-      if (!keys.has(dependencies[name] as string)) fail(() => `manifest.dependencies[${quoted(name)}]`, 'a key of manifest.packages');
+  if (manifest.links !== undefined) {
+    const links = object(manifest.links, 'manifest.links');
+    for (const at in links) {
+      location(at, () => `manifest.links key ${quoted(at)}`);
+      if (places.has(at)) fail(() => `manifest.links key ${quoted(at)}`, 'a location that holds no package');
+      location(links[at], () => `manifest.links[${quoted(at)}]`);
     }
   }
   if (manifest.externals !== undefined) {
@@ -201,7 +214,7 @@ function checkProgram(manifest: Record<string, unknown>): void {
 export function validateManifest(value: unknown, source: string): Manifest {
   try {
     const manifest = object(value, 'manifest');
-    only(manifest, 'manifest', ['schema', 'format', 'version', 'name', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack', 'files', 'packages', 'dependencies', 'externals']);
+    only(manifest, 'manifest', ['schema', 'format', 'version', 'name', 'created', 'expires', 'keyId', 'entry', 'modules', 'pack', 'files', 'packages', 'layout', 'links', 'externals']);
     if (manifest.schema !== MANIFEST_SCHEMA) fail('manifest.schema', `"${MANIFEST_SCHEMA}" (this livemod reads no other; upgrade it if the publisher is newer)`);
     if (manifest.format !== MODULE_FORMAT) fail('manifest.format', `"${MODULE_FORMAT}"`);
     count(manifest.version, 'manifest.version', 1);

@@ -8,53 +8,38 @@
 // Folder ids are hashes of what the signed manifest says, computed here: a package's id covers
 // its files and the packages its dependencies resolve to (transitively), so two apps share a
 // folder exactly when Node would load the same code through it.
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { canonicalJson, sha256Hex, type BlobRef, type Manifest } from '../snapshot/index.ts';
+import { canonicalJson, sha256Hex, type FileRef, type Manifest } from '../snapshot/index.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { pidAlive, tempName } from './files.ts';
 import { blobPath } from './location.ts';
 
-/** A file map as it is laid out: path → hash (sizes follow from hashes; pack offsets say nothing about content). */
-function contentOf(files: Readonly<Record<string, BlobRef>>): Record<string, string> {
+/** A file map as it is laid out: path → hash (+x when executable); pack offsets say nothing about content. */
+function contentOf(files: Readonly<Record<string, FileRef>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const path of Object.keys(files)) out[path] = files[path]!.hash;
+  for (const path of Object.keys(files)) out[path] = files[path]!.executable ? `${files[path]!.hash}+x` : files[path]!.hash;
   return out;
 }
 
-/** The folder id of every package of a manifest: its own files plus everything its dependencies reach. */
-export function packageIds(manifest: Manifest): Map<string, string> {
+/**
+ * The id of a version's node_modules folder: what sits where (file hashes by location) and the
+ * links. App versions whose packages did not change share it; so do apps with the same install.
+ */
+export function modulesId(manifest: Manifest): string | null {
+  if (manifest.layout === undefined) return null;
   const packages = manifest.packages ?? {};
-  const content = new Map<string, string>();
-  for (const [key, record] of Object.entries(packages)) content.set(key, sha256Hex(canonicalJson({ name: record.name, version: record.version, files: contentOf(record.files) })));
-  const ids = new Map<string, string>();
-  for (const key of Object.keys(packages)) {
-    const edges: string[] = [];
-    const seen = new Set([key]);
-    const queue = [key];
-    for (let at = 0; at < queue.length; at += 1) {
-      const from = queue[at]!;
-      for (const [name, to] of Object.entries(packages[from]!.dependencies)) {
-        edges.push(`${content.get(from)} ${name} ${content.get(to)}`);
-        if (!seen.has(to)) {
-          seen.add(to);
-          queue.push(to);
-        }
-      }
-    }
-    ids.set(key, sha256Hex(canonicalJson({ root: content.get(key), edges: edges.sort() })).slice(0, 32));
-  }
-  return ids;
+  const layout: Record<string, Record<string, string>> = {};
+  for (const [location, key] of Object.entries(manifest.layout)) layout[location] = contentOf(packages[key]?.files ?? {});
+  return sha256Hex(canonicalJson({ layout, links: manifest.links ?? {} })).slice(0, 32);
 }
 
-/** The id of an app version's folder: its files and the package folders its node_modules point at. */
-export function treeId(manifest: Manifest, ids: ReadonlyMap<string, string> = packageIds(manifest)): string {
-  const dependencies: Record<string, string> = {};
-  for (const [name, key] of Object.entries(manifest.dependencies ?? {})) dependencies[name] = ids.get(key)!;
-  return sha256Hex(canonicalJson({ files: contentOf(manifest.files ?? {}), dependencies })).slice(0, 32);
+/** The id of an app version's folder: its files and the node_modules folder it links. */
+export function treeId(manifest: Manifest): string {
+  return sha256Hex(canonicalJson({ files: contentOf(manifest.files ?? {}), modules: modulesId(manifest) })).slice(0, 32);
 }
 
 function incomplete(missing: string[]): LivemodError {
@@ -66,13 +51,19 @@ function incomplete(missing: string[]): LivemodError {
  * once (a folder is laid out once, and what is linked is what Node will load); a copy where the
  * file system has no hard links.
  */
-function place(context: StoreContext, ref: BlobRef, dest: string, missing: string[]): void {
+function place(context: StoreContext, ref: FileRef, dest: string, missing: string[]): void {
   const checked = inspectBlob(context, ref.hash);
   if (typeof checked === 'string') {
     missing.push(ref.hash);
     return;
   }
   mkdirSync(dirname(dest), { recursive: true });
+  if (ref.executable) {
+    // A mode is the inode's, shared by every link: an executable file is a copy of its own.
+    copyFileSync(blobPath(context.dir, ref.hash), dest);
+    chmodSync(dest, 0o755);
+    return;
+  }
   try {
     linkSync(blobPath(context.dir, ref.hash), dest);
   } catch (error) {
@@ -83,7 +74,7 @@ function place(context: StoreContext, ref: BlobRef, dest: string, missing: strin
 }
 
 /** Lays out `files` (path → blob) under `dir`; a path that is both a file and a folder is the manifest's fault. */
-function placeFiles(context: StoreContext, files: Readonly<Record<string, BlobRef>>, dir: string, missing: string[]): void {
+function placeFiles(context: StoreContext, files: Readonly<Record<string, FileRef>>, dir: string, missing: string[]): void {
   for (const path of Object.keys(files).sort()) {
     const dest = join(dir, ...path.split('/'));
     try {
@@ -131,29 +122,25 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
  * in the store, so the caller fetches them and calls again.
  */
 export function layoutProgram(context: StoreContext, manifest: Manifest): string {
-  const ids = packageIds(manifest);
-  const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest, ids));
+  const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest));
   if (existsSync(tree)) return tree;
   const packages = manifest.packages ?? {};
-  const packageDir = (key: string): string => join(context.dir, PROGRAM_LAYOUT.packages, ids.get(key)!);
-  const inside = (key: string, root: string): string => join(root, 'node_modules', ...packages[key]!.name.split('/'));
   const missing: string[] = [];
-  for (const key of Object.keys(packages).sort()) {
-    const record = packages[key]!;
-    buildFolder(context, packageDir(key), (dir) => {
-      placeFiles(context, record.files, inside(key, dir), missing);
-      for (const [name, to] of Object.entries(record.dependencies)) {
-        // As at its final place: packages/<id>/node_modules/<name> → packages/<to-id>/node_modules/<name>.
-        linkTo(join(dir, 'node_modules', ...name.split('/')), join(packageDir(key), 'node_modules', ...name.split('/')), inside(to, packageDir(to)));
+  const modules = modulesId(manifest);
+  const modulesDir = modules === null ? null : join(context.dir, PROGRAM_LAYOUT.packages, modules);
+  if (modulesDir !== null) {
+    buildFolder(context, modulesDir, (dir) => {
+      // Sorted: a package is placed before the packages nested in its node_modules.
+      for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing);
+      for (const [location, target] of Object.entries(manifest.links ?? {})) {
+        linkTo(join(dir, ...location.split('/')), join(modulesDir, ...location.split('/')), join(modulesDir, ...target.split('/')));
       }
       if (missing.length > 0) throw incomplete(missing);
     });
   }
   buildFolder(context, tree, (dir) => {
     placeFiles(context, manifest.files ?? {}, dir, missing);
-    for (const [name, key] of Object.entries(manifest.dependencies ?? {})) {
-      linkTo(join(dir, 'node_modules', ...name.split('/')), join(tree, 'node_modules', ...name.split('/')), inside(key, packageDir(key)));
-    }
+    if (modulesDir !== null) linkTo(join(dir, 'node_modules'), join(tree, 'node_modules'), join(modulesDir, 'node_modules'));
     if (missing.length > 0) throw incomplete(missing);
   });
   return tree;
@@ -223,25 +210,15 @@ function names(path: string): string[] {
   }
 }
 
-/** The package folder ids a laid-out folder's node_modules links point at (scoped ones included). */
-function linkedPackages(folder: string, packagesDir: string): string[] {
-  const found: string[] = [];
-  const modules = join(folder, 'node_modules');
-  const visit = (path: string): void => {
-    let target: string;
-    try {
-      target = resolve(dirname(path), readlinkSync(path));
-    } catch {
-      return;
-    }
+/** The node_modules folder id a laid-out version links to, if any. */
+function linkedModules(tree: string, packagesDir: string): string | null {
+  try {
+    const target = resolve(tree, readlinkSync(join(tree, 'node_modules')));
     const rel = relative(packagesDir, target);
-    if (!rel.startsWith('..')) found.push(rel.split(/[\\/]/)[0]!);
-  };
-  for (const name of names(modules)) {
-    if (name.startsWith('@')) for (const inner of names(join(modules, name))) visit(join(modules, name, inner));
-    else visit(join(modules, name));
+    return rel.startsWith('..') ? null : rel.split(/[\\/]/)[0]!;
+  } catch {
+    return null;
   }
-  return found;
 }
 
 export interface ProgramPrune {
@@ -288,12 +265,9 @@ export function pruneProgram(context: StoreContext, keepTrees: ReadonlySet<strin
     if (!options.dryRun) rmSync(path, { recursive: true, force: true });
     removed += 1;
   }
-  for (let at = 0; at < queue.length; at += 1) {
-    for (const id of linkedPackages(queue[at]!, packagesDir)) {
-      if (keepPackages.has(id)) continue;
-      keepPackages.add(id);
-      queue.push(join(packagesDir, id));
-    }
+  for (const tree of queue) {
+    const id = linkedModules(tree, packagesDir);
+    if (id !== null) keepPackages.add(id);
   }
   for (const id of names(packagesDir)) {
     const path = join(packagesDir, id);
