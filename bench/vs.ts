@@ -11,14 +11,15 @@
 //   Deno cold / warm / --reload deno run --allow-all <url>/main.js with a new DENO_DIR per run,
 //                               a primed one (no request), a primed one with --reload
 // livemod serves the tree with `livemod serve <tree> --port 0 --json`, its own process for the
-// whole tree; Deno gets the same files from a static server in this process (bench/lib/static-files.ts).
-// Both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned Node, from dist/ (rebuilt first
-// when src/ is newer). Cases are interleaved, round after round, after one discarded warm-up
-// round that is also the check round: livemod's URL runs then carry a request log (--import, a
-// diagnostics_channel subscriber on fetch) and must have made exactly the requests their case
-// means. Deno's requests are counted on every run, as is the local build cache's state and
-// --offline's notice. Then one warm and one local start of the largest tree run under
-// --cpu-prof and their top costs are printed (BENCH_PROFILE=0 skips it).
+// whole tree; Deno gets the same files from a static server in this process
+// (bench/lib/static-files.ts), both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned Node, from dist/ (rebuilt first
+// when src/ is newer). Cases are interleaved, round after round (each round starting one case
+// later), after one discarded warm-up round that is also the check round: livemod's URL runs
+// then carry a request log (--import, a diagnostics_channel subscriber on fetch) and must have
+// made exactly the requests their case means. Deno's requests are counted on every run, as are
+// the local build cache's state and --offline's notice. Then one warm and one local start of
+// the largest tree run under --cpu-prof and their top costs are printed (BENCH_PROFILE=0 skips
+// it). Deno's update check is off (DENO_NO_UPDATE_CHECK): it is no part of a start.
 // Runs per case: 20, 15 and 9 by tree size (about 5 minutes on 2 cores).
 // Run: npm run bench:vs   (BENCH_SIZES=50,500 and BENCH_RUNS=n to change what runs)
 import { createHash } from 'node:crypto';
@@ -202,7 +203,10 @@ for (const modules of SIZES) {
     }
 
     for (let run = -1; run < runs; run += 1) {
-      for (const each of cases) {
+      // Each round starts one case later, so no case always follows the same one (a cold start
+      // leaves thousands of new files for the disk to write back during the next run).
+      const start = Math.max(0, run) % cases.length;
+      for (const each of [...cases.slice(start), ...cases.slice(0, start)]) {
         const checking = run < 0;
         const result = await timed(each.command(checking));
         const printed = printedResult(result.stdout);
