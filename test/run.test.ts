@@ -1,6 +1,8 @@
 // `livemod run` as users run it: real child processes against a real server over loopback.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { request, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -178,4 +180,15 @@ test('run a local folder or module file, built in-process', (t) => {
   const missing = cli(['run', `${dir}/nope.ts`]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /does not exist/);
+});
+
+test('run ./dir --cache keeps the local build cache in that store, not the default one', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, PROGRAM);
+  const cache = tempDir(t);
+  const home = tempDir(t);
+  const run = await runAsync(['run', `${dir}/main.ts`, '--cache', cache, '--', 'x'], { env: { LIVEMOD_CACHE: home } });
+  assert.equal(run.status, 0, run.stderr);
+  assert.ok(readdirSync(join(cache, 'builds')).length > 0, 'transforms kept under --cache');
+  assert.deepEqual(readdirSync(home), [], 'the default store is untouched');
 });

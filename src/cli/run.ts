@@ -58,7 +58,7 @@ export function registerRun(program: Command): void {
     .option('--token <token>', 'send Authorization: Bearer <token> (default: env LIVEMOD_TOKEN)')
     .option('--offline', 'never touch the network: run the last verified version in the cache')
     .option('--max-stale <duration>', 'when the origin is unreachable (or --offline), run the cached version only if the origin confirmed it within this long (default 7d; 0: never run unconfirmed code)')
-    .option('--cache <dir>', 'store folder (default: env LIVEMOD_CACHE, else the user cache directory)')
+    .option('--cache <dir>', 'store folder: the verified cache of a URL, the build cache of a local folder (default: env LIVEMOD_CACHE, else the user cache directory)')
     .option('--timeout <duration>', 'one deadline for the whole sync, every request in it, e.g. 10s (default 30s); past it the cached version runs, as offline')
     .option('-q, --quiet', 'no progress bar or notices on stderr')
     .option('--once', 'run the version it starts with; do not follow new versions (a URL target follows them by default)')
@@ -110,7 +110,7 @@ export function registerRun(program: Command): void {
           progress?.stop();
         }
       } else {
-        app = await openFolder(target, live);
+        app = await openFolder(target, { ...live, ...(flags.cache ? { cache: flags.cache } : {}) });
       }
       if (flags.restartOnUnaccepted) {
         app.on('swap', (record) => {

@@ -293,7 +293,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions>; notice?: (line: string) => void } & LiveOptions = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -311,7 +311,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   // unbuilt module builds it then).
   // Transforms are kept in the store's builds/ folder: a second start transforms nothing.
   const [{ defaultStoreDir }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
-  const cache = transformCache(join(defaultStoreDir(), 'builds'));
+  const cache = transformCache(join(options.cache !== undefined ? resolve(options.cache) : defaultStoreDir(), 'builds'));
   const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build });
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
