@@ -208,6 +208,22 @@ test('touchOrigin after a 304 moves checkedAt and the ETag, unless another versi
   assert.equal(store.touchOrigin(ORIGIN, { checkedAt: 0 })?.checkedAt, state.checkedAt + 5000, 'checkedAt never goes back');
 });
 
+test('a confirmation alone rewrites no state (no lock, no fsync), and a newer commit makes it stale', (t) => {
+  const v = versions();
+  const store = openStore({ dir: tempDir(t) });
+  writeAll(store, v, 0);
+  writeAll(store, v, 1);
+  const state = commit(store, v, 0, '"a"');
+  const statePath = join(originFolder(store, ORIGIN), 'state.json');
+  const before = readFileSync(statePath);
+  const touched = store.touchOrigin(ORIGIN, { checkedAt: state.checkedAt + 60_000 });
+  assert.equal(touched?.checkedAt, state.checkedAt + 60_000);
+  assert.deepEqual(readFileSync(statePath), before, 'state.json untouched');
+  assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, state.checkedAt + 60_000, 'read back from the confirmation');
+  const newer = commit(store, v, 1);
+  assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, newer.checkedAt, 'the confirmation named the older manifest: it no longer counts');
+});
+
 test('malformed state.json next to a sound manifest: rebuilt from the manifest, keeping the rollback floor', (t) => {
   const v = versions();
   const store = openStore({ dir: tempDir(t) });

@@ -313,7 +313,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   if (carriesProgram(manifest)) {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        tree = store.layoutProgram(manifest);
+        tree = store.layoutProgram(manifest, new Set(fetched.keys()));
         break;
       } catch (error) {
         if (isLivemodError(error) && error.code === ErrorCodes.STORE_UNWRITABLE) {

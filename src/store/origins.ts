@@ -137,16 +137,39 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
 }
 
 /** The consistent record of a normalised origin, repairing a torn one; caller may hold the lock. */
+/**
+ * The last confirmation of a 304, kept beside the state (`checked`: "<ms> <manifest sha256>"):
+ * written without the lock or an fsync, since losing one only makes the cache look older. It
+ * counts only for the manifest it names, so a commit of a newer version makes it stale.
+ */
+const CHECKED = 'checked';
+
+function confirmedAt(folder: string, state: OriginState): number {
+  try {
+    const [at, hash] = readFileSync(join(folder, CHECKED), 'latin1').split(' ');
+    const time = Number(at);
+    return hash === state.manifestHash && Number.isSafeInteger(time) ? Math.max(state.checkedAt, time) : state.checkedAt;
+  } catch {
+    return state.checkedAt;
+  }
+}
+
+function withConfirmation(folder: string, stored: StoredOrigin): StoredOrigin {
+  const checkedAt = confirmedAt(folder, stored.state);
+  return checkedAt === stored.state.checkedAt ? stored : { ...stored, state: Object.freeze({ ...stored.state, checkedAt }) };
+}
+
 function load(context: StoreContext, origin: string): StoredOrigin | null {
   const folder = originPath(context.dir, originId(origin));
   const files = readFiles(context, folder);
   if (files.stateBytes === null && files.manifestBytes === null) return null;
   const found = consistent(files, origin);
-  if (found) return found;
-  return context.locked(() => {
+  if (found) return withConfirmation(folder, found);
+  const repaired = context.locked(() => {
     const again = readFiles(context, folder);
     return consistent(again, origin) ?? repair(context, again, origin);
   });
+  return repaired && withConfirmation(folder, repaired);
 }
 
 export function readOrigin(context: StoreContext, origin: string | URL): StoredOrigin | null {
@@ -225,6 +248,20 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
 export function touchOrigin(context: StoreContext, originInput: string | URL, fields: TouchFields): OriginState | null {
   const origin = normaliseOrigin(originInput);
   if (typeof fields?.checkedAt !== 'number' || !Number.isFinite(fields.checkedAt)) throw new TypeError('touchOrigin: checkedAt must be a time in ms since the epoch');
+  // A confirmation alone (the common 304): one small file beside the state, no lock, no fsync.
+  if (fields.etag === undefined) {
+    const current = load(context, origin);
+    if (!current) return null;
+    if (fields.version !== undefined && fields.version !== current.state.version) return current.state;
+    const checkedAt = Math.max(current.state.checkedAt, Math.floor(fields.checkedAt));
+    const folder = originPath(context.dir, originId(origin));
+    try {
+      writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.state.manifestHash}`, 'latin1'), () => undefined, false);
+    } catch (error) {
+      throw ioError(error, context.dir, 'record the confirmation', join(folder, CHECKED));
+    }
+    return Object.freeze({ ...current.state, checkedAt });
+  }
   return context.locked(() => {
     const current = load(context, origin);
     if (!current) return null;

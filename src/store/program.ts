@@ -48,12 +48,13 @@ function incomplete(missing: string[]): LivemodError {
 
 /**
  * Places blob `ref` at `dest`: a hard link to the stored blob (no copy), after re-hashing it
- * once (a folder is laid out once, and what is linked is what Node will load); a copy where the
- * file system has no hard links.
+ * once unless this sync just verified it (a folder is laid out once, and what is linked is what
+ * Node will load); a copy where the file system has no hard links.
  */
-function place(context: StoreContext, ref: FileRef, dest: string, missing: string[]): void {
-  const checked = inspectBlob(context, ref.hash);
-  if (typeof checked === 'string') {
+function place(context: StoreContext, ref: FileRef, dest: string, missing: string[], fresh: ReadonlySet<string>): void {
+  // Bytes this sync verified and wrote a moment ago are not hashed again.
+  const present = fresh.has(ref.hash) ? existsSync(blobPath(context.dir, ref.hash)) : typeof inspectBlob(context, ref.hash) !== 'string';
+  if (!present) {
     missing.push(ref.hash);
     return;
   }
@@ -74,11 +75,11 @@ function place(context: StoreContext, ref: FileRef, dest: string, missing: strin
 }
 
 /** Lays out `files` (path → blob) under `dir`; a path that is both a file and a folder is the manifest's fault. */
-function placeFiles(context: StoreContext, files: Readonly<Record<string, FileRef>>, dir: string, missing: string[]): void {
+function placeFiles(context: StoreContext, files: Readonly<Record<string, FileRef>>, dir: string, missing: string[], fresh: ReadonlySet<string>): void {
   for (const path of Object.keys(files).sort()) {
     const dest = join(dir, ...path.split('/'));
     try {
-      place(context, files[path]!, dest, missing);
+      place(context, files[path]!, dest, missing, fresh);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') {
@@ -121,7 +122,7 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
  * Returns the version's folder. Throws STORE_INCOMPLETE (`details.missing`) when blobs are not
  * in the store, so the caller fetches them and calls again.
  */
-export function layoutProgram(context: StoreContext, manifest: Manifest): string {
+export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set()): string {
   const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest));
   if (existsSync(tree)) return tree;
   const packages = manifest.packages ?? {};
@@ -131,7 +132,7 @@ export function layoutProgram(context: StoreContext, manifest: Manifest): string
   if (modulesDir !== null) {
     buildFolder(context, modulesDir, (dir) => {
       // Sorted: a package is placed before the packages nested in its node_modules.
-      for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing);
+      for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing, fresh);
       for (const [location, target] of Object.entries(manifest.links ?? {})) {
         linkTo(join(dir, ...location.split('/')), join(modulesDir, ...location.split('/')), join(modulesDir, ...target.split('/')));
       }
@@ -139,7 +140,7 @@ export function layoutProgram(context: StoreContext, manifest: Manifest): string
     });
   }
   buildFolder(context, tree, (dir) => {
-    placeFiles(context, manifest.files ?? {}, dir, missing);
+    placeFiles(context, manifest.files ?? {}, dir, missing, fresh);
     if (modulesDir !== null) linkTo(join(dir, 'node_modules'), join(tree, 'node_modules'), join(modulesDir, 'node_modules'));
     if (missing.length > 0) throw incomplete(missing);
   });

@@ -51,8 +51,9 @@ export interface Store {
    * Lays out an app version that carries its program (files, packages) as a folder of hard links
    * to its blobs, each package version once for every app; returns the folder. Throws
    * STORE_INCOMPLETE (`details.missing`) when blobs are missing, STORE_UNWRITABLE on a read-only store.
+   * Blobs in `fresh` were verified by this process moments ago and are not hashed again.
    */
-  layoutProgram(manifest: Manifest): string;
+  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string;
   /** This process's view of an origin's program: a symlink it points at the version it runs. */
   openView(origin: string, tree: string): ProgramView;
   list(): StoreListing;
@@ -118,9 +119,9 @@ class DiskStore implements Store {
     return touchOrigin(this.context, origin, fields);
   }
 
-  layoutProgram(manifest: Manifest): string {
+  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string {
     try {
-      return layoutProgram(this.context, manifest);
+      return layoutProgram(this.context, manifest, fresh);
     } catch (error) {
       if (error instanceof LivemodError) throw error;
       throw ioError(error, this.dir, 'lay out the program', this.dir);
