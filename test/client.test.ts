@@ -72,8 +72,14 @@ test('a static snapshot: cold in at most 3 requests, warm 1, and a module deeper
   assert.equal(typeof (await app.import()).greet, 'function');
   assert.ok(cold.events.filter((event) => event.status !== 404).length <= 3, cold.events.map((event) => `${event.kind} ${event.status}`).join(', '));
   const warm = requests();
-  await connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: warm.onRequest, ...quiet });
-  assert.deepEqual(warm.events.map((event) => event.status), [304]);
+  await connect(`${host.url}lib/greet.ts`, { publicKey: key.publicKeyString, cache, onRequest: warm.onRequest, ...quiet });
+  assert.deepEqual(warm.events.map((event) => event.status).filter((status) => status !== 404), [304], 'lib/manifest.json is looked for first');
+  // Only what runs was fetched: starting at the entry, which reaches more, fetches the rest then.
+  const wider = requests();
+  const entry = await connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: wider.onRequest, ...quiet });
+  assert.equal(wider.events[0]!.status, 304);
+  assert.ok(wider.events.length > 1, 'the modules the entry reaches were fetched');
+  assert.ok(await entry.import());
 });
 
 test('offline: an unreachable origin runs the cached version and says how old it is; --offline makes no request', async (t) => {

@@ -12,7 +12,18 @@ import workerThreads from 'node:worker_threads';
 
 /** How a child finds the program's version: from the store (remote) or by building the folder (local). */
 export type ProgramSpec =
-  | { readonly kind: 'remote'; readonly store: string; readonly origin: string; readonly manifestHash: string; readonly publicKey: string; readonly app: string; readonly view: string }
+  | {
+      readonly kind: 'remote';
+      readonly store: string;
+      readonly origin: string;
+      readonly manifestHash: string;
+      readonly publicKey: string;
+      readonly app: string;
+      readonly view: string;
+      /** What a child needs to fetch a module the parent never ran (only what runs is fetched): the host's routes and the request headers (a token). */
+      readonly batch: string | null;
+      readonly headers: Readonly<Record<string, string>>;
+    }
   | { readonly kind: 'local'; readonly folder: string };
 
 export interface ChildTask {

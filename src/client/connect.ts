@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type ModuleSource, type Namespace } from '../runtime/index.ts';
-import { appNameProblem, carriesPackages, parsePublicKey, type Manifest } from '../snapshot/index.ts';
+import { appNameProblem, blobsToRun, carriesPackages, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
@@ -234,7 +234,8 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     // An update syncs online only: an origin that cannot be reached has nothing newer to give.
     resync: async () => {
       try {
-        return viewed(await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true }));
+        // What this process runs is fetched with the new version, so the swap needs no second round trip.
+        return viewed(await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded() }));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === ErrorCodes.TIMEOUT || code === ErrorCodes.FETCH_FAILED) return null;
@@ -267,7 +268,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     folders: () => [...(view ? [view.path] : []), ...(shown ? [shown] : [])],
     task: (module) => {
       if (!view || manifestHash === null || !Object.hasOwn(registry.source.manifest.modules, module)) return null;
-      return { module, spec: { kind: 'remote', store: store.dir, origin: synced.base, manifestHash, publicKey, app: registry.source.manifest.name, view: view.path } };
+      return { module, spec: { kind: 'remote', store: store.dir, origin: synced.base, manifestHash, publicKey, app: registry.source.manifest.name, view: view.path, batch: synced.capabilities.batch ?? null, headers: remote.headers } };
     },
   });
   const stop = async (): Promise<void> => {
@@ -386,6 +387,13 @@ export async function openChild(task: ChildTask): Promise<App> {
     ...(carriesPackages(version.manifest) && folder !== null ? { externalsFrom: base } : {}),
     blob: (hash) => version.blob(hash),
     map: (hash) => version.map(hash),
+    // A worker's module is seldom reached from the entry, so the parent may never have fetched it: fetched now, verified, from the same version.
+    ensure: async (paths) => {
+      const absent = store.missingBlobs(blobsToRun(version.manifest, paths).map((ref) => ref.hash));
+      if (absent.length === 0) return;
+      const { fetchBlobs } = await import('../sync/index.ts');
+      await fetchBlobs(spec.origin, version.manifest, absent, spec.batch ? { batch: spec.batch } : {}, { headers: spec.headers, timeoutMs: 30_000, deadline: Date.now() + 30_000, onBlob: (hash, bytes) => store.writeBlob(hash, bytes) });
+    },
   };
   const registry = new Registry(source, { externalsFrom: folderUrl(process.cwd()) });
   const live = new Live({ registry, resync: async () => null, notice: (line) => process.stderr.write(`${line}\n`) });

@@ -4,7 +4,7 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { carriesProgram, manifestBlobs, openManifest, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { blobsToRun, carriesProgram, manifestBlobs, openManifest, staticClosure, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import type { Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
@@ -36,6 +36,8 @@ export interface RemoteOptions {
    * the new code already runs. A crash in between only means the next start syncs it again.
    */
   readonly commitAfter?: boolean;
+  /** Modules to fetch besides what the start reaches (an update: the modules the process runs). */
+  readonly reach?: readonly string[];
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
@@ -244,12 +246,17 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const { manifest, candidate } = chosen;
   const { store } = options;
   const refs = manifestBlobs(manifest);
-  // A new manifest: plan the fetch (missingBlobs also marks present blobs in use for prune). A
-  // manifest the store already committed (304, offline) had all its blobs then: the verified
-  // read of every code blob below finds what went missing since, and a missing source map
-  // only leaves stack traces unmapped.
-  const missing = chosen.from === 'network' ? store.missingBlobs(refs.map((ref) => ref.hash)) : [];
-  const code = [...new Set(Object.values(manifest.modules).map((record) => record.blob.hash))];
+  // Only what runs: the modules the start reaches statically (the module named, else the entry,
+  // and what this process runs already when it is an update), their maps, and the program's
+  // files and packages. Every import() graph is fetched in one batch when it is first needed
+  // (`ensure`, below). A new manifest plans its fetch (missingBlobs also marks present blobs in
+  // use for prune); one the store committed before (304, offline) reads its code verified
+  // below, and what it never fetched, or lost, is fetched then.
+  const start = candidate.module ?? manifest.entry;
+  const reached = staticClosure(manifest, [...(start === null ? [] : [start]), ...(options.reach ?? [])]);
+  const wanted = blobsToRun(manifest, reached).map((ref) => ref.hash);
+  const missing = chosen.from === 'network' ? store.missingBlobs(wanted) : [];
+  const code = [...new Set([...reached].map((path) => manifest.modules[path]!.blob.hash))];
 
   // A 304 carries no capability headers; when blobs are missing after one (the cache lost some),
   // one unconditional manifest request tells whether the host has a batch route.
@@ -262,10 +269,10 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   };
 
   const fetched = new Map<string, Buffer>();
-  const fetch = async (hashes: string[]): Promise<void> => {
+  const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
     if (hashes.length === 0) return;
     if (chosen.from === 'offline') {
-      throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${hashes.length} blob(s) of cached version ${manifest.version} are not in the cache (${store.dir}); run once online`, { missing: hashes.length });
+      throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${what} of cached version ${manifest.version} ${what.startsWith('module') || hashes.length === 1 ? 'is' : 'are'} not in the cache (${store.dir}): never fetched, since no run online needed it yet; run once online`, { missing: hashes.length });
     }
     const sizes = new Map(refs.map((ref) => [ref.hash, ref.size]));
     const totalBytes = hashes.reduce((sum, hash) => sum + (sizes.get(hash) ?? 0), 0);
@@ -273,7 +280,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     let bytes = 0;
     options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
     await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
-      ...transfer,
+      ...during,
       // Stored as each arrives: a sync cut short keeps what it got.
       onBlob: (hash, blob) => {
         store.writeBlob(hash, blob);
@@ -288,7 +295,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const commit = async (input: { bytes: Buffer; etag: string | null }): Promise<void> => {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        store.commitManifest(candidate.base, { bytes: input.bytes, manifest, etag: input.etag });
+        store.commitManifest(candidate.base, { bytes: input.bytes, manifest, etag: input.etag, needed: wanted });
         return;
       } catch (error) {
         const conflict = commitConflict(error);
@@ -296,15 +303,18 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
         if (conflict === 'newer') return;
         // A prune in another process removed blobs between our fetch and commit: fetch them again, once.
         if (conflict !== 'incomplete' || attempt > 1) throw error;
-        await fetch(store.missingBlobs(refs.map((ref) => ref.hash)));
+        await fetch(store.missingBlobs(wanted));
       }
     }
   };
 
   await fetch(missing);
+  store.takeEvents();
   let { blobs, bad } = readVerified(store, code, fetched);
   if (bad.length > 0) {
-    options.notice(`[livemod store] ${bad.length} cached blob(s) were missing or failed their hash check (and were removed); refetching them`);
+    // A blob that failed its check was removed and recorded; one that is absent was never fetched (a start that reached less).
+    const damaged = store.takeEvents().filter((event) => event.type === 'blob-removed').length;
+    if (damaged > 0) options.notice(`[livemod store] ${damaged} cached blob(s) failed their hash check (and were removed); refetching them`);
     await fetch(bad);
     ({ blobs, bad } = readVerified(store, code, fetched));
     if (bad.length > 0) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${bad[0]} still fails its hash check after a refetch; the cache at ${store.dir} cannot be trusted: run \`livemod cache verify\``, { hash: bad[0] });
@@ -359,6 +369,14 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     capabilities: chosen.capabilities,
     tree,
     manifestHash,
+    async ensure(paths) {
+      // An import() graph (or a module imported by path) not fetched yet: its code and maps in one batch, under a deadline of its own.
+      const needed = blobsToRun(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
+      const absent = store.missingBlobs(needed);
+      if (absent.length === 0) return;
+      const names = paths.filter((path) => absent.includes(manifest.modules[path]!.blob.hash));
+      await fetch(absent, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, names.length > 0 ? `module ${quoted(names[0]!)}${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}` : `${absent.length} blob(s)`);
+    },
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });

@@ -213,6 +213,11 @@ export class Registry {
     return this.current.externalsFrom ?? this.options.externalsFrom;
   }
 
+  /** The module paths loaded now (every one has a current version). */
+  loaded(): string[] {
+    return [...this.instances.keys()];
+  }
+
   /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
     return new URL(path, this.current.base).href;
@@ -272,6 +277,7 @@ export class Registry {
       }
     };
     for (const root of roots) collect(root);
+    if (source.ensure && seen.size > 0) await source.ensure([...seen]);
     for (const entry of externals) {
       if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
     }

@@ -16,6 +16,12 @@ export interface ModuleSource {
    * null: the folder) built too, or null when it names no module there.
    */
   extend?(specifier: string, importer: string | null): ModuleSource | null;
+  /**
+   * Makes the blobs of these modules available before they are instantiated (a remote source
+   * fetches what it has not, in one batch): a client fetches only what runs. Rejects with a
+   * LivemodError when they cannot be had (offline, never fetched).
+   */
+  ensure?(paths: readonly string[]): Promise<void>;
   /** Where the modules come from, for stack traces and messages, when `base` is a folder they run from (a remote version laid out in the store). */
   readonly origin?: string;
   /** Externals resolve as if imported from this folder (a file URL ending in "/"); else the registry's option. */

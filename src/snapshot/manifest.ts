@@ -180,6 +180,42 @@ export function manifestBlobs(manifest: Manifest): BlobRef[] {
   return [...seen.values()];
 }
 
+/** The modules `roots` reach through static imports (and `export … from`), roots included. */
+export function staticClosure(manifest: Manifest, roots: Iterable<string>): Set<string> {
+  const seen = new Set<string>();
+  const queue = [...roots].filter((path) => Object.hasOwn(manifest.modules, path));
+  for (let at = 0; at < queue.length; at += 1) {
+    const path = queue[at]!;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    for (const entry of manifest.modules[path]!.imports) {
+      if (!entry.dynamic && entry.kind === 'module' && entry.module !== undefined && !seen.has(entry.module)) queue.push(entry.module);
+    }
+  }
+  return seen;
+}
+
+/**
+ * What a client fetches to run `modules`: their code and source maps (a map travels with its
+ * code: stack formatting is synchronous, so a map fetched after the error would come too late),
+ * plus every file and package file (laid out as a folder, which the program may read at any time).
+ */
+export function blobsToRun(manifest: Manifest, modules: Iterable<string>): BlobRef[] {
+  const seen = new Map<string, BlobRef>();
+  const add = (ref: BlobRef): void => {
+    if (!seen.has(ref.hash)) seen.set(ref.hash, ref);
+  };
+  for (const path of modules) {
+    const record = manifest.modules[path];
+    if (!record) continue;
+    add(record.blob);
+    if (record.map) add(record.map);
+  }
+  for (const ref of Object.values(manifest.files ?? {})) add(ref);
+  for (const record of Object.values(manifest.packages ?? {})) for (const ref of Object.values(record.files)) add(ref);
+  return [...seen.values()];
+}
+
 /** Whether a manifest carries the program (files or packages), so that a client lays it out as a folder. */
 export function carriesProgram(manifest: Manifest): boolean {
   return manifest.files !== undefined || manifest.packages !== undefined;

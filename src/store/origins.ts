@@ -25,6 +25,11 @@ export interface CommitInput {
   readonly manifest: Manifest;
   /** The response's ETag, or null. */
   readonly etag: string | null;
+  /**
+   * The blobs that must be stored for the commit (a client fetches only what runs: the modules
+   * the entry reaches, the files and packages); default: every blob the manifest references.
+   */
+  readonly needed?: readonly string[];
 }
 
 export interface TouchFields {
@@ -214,7 +219,8 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
     if (current?.state.name && current.state.name !== parsed.name) {
       throw wrongApp(origin, parsed.name, current.state.name, context.dir);
     }
-    const missing = absentBlobs(context, parsed);
+    const needed = input.needed ? new Set(input.needed) : null;
+    const missing = absentBlobs(context, needed ? { ...parsed, blobs: parsed.blobs.filter((ref) => needed.has(ref.hash)) } : parsed);
     if (missing.length > 0) {
       throw new LivemodError('store', ErrorCodes.STORE_INCOMPLETE, `manifest version ${parsed.version} for ${origin} needs ${missing.length} blob(s) the store at ${context.dir} lacks (first ${shortHash(missing[0]!)}); write every blob it references (missingBlobs lists them) before committing it`, { origin, version: parsed.version, missing });
     }
