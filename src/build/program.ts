@@ -70,7 +70,7 @@ interface Found {
   readonly real: string;
 }
 
-// Bare specifiers in CommonJS and ESM source: require('x'), import 'x', from 'x', import('x').
+// Bare specifiers in CommonJS and ESM source: in require(…), import(…), `import …` and `from …`.
 const SPECIFIERS = /(?:\brequire\s*\(\s*|\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)(['"])([^'"\n]{1,214})\1/g;
 const CODE_FILE = /\.(?:c|m)?js$/;
 
