@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { Registry, type ModuleSource, type Namespace } from '../runtime/index.ts';
+import { Registry, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
 import { appNameProblem, blobsToRun, carriesPackages, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
@@ -311,9 +311,19 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   // Only what the program reaches is built (and more as it reaches further: import() of an
   // unbuilt module builds it then).
   // Transforms are kept in the store's builds/ folder: a second start transforms nothing.
-  const [{ defaultStoreDir }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
-  const cache = transformCache(join(options.cache !== undefined ? resolve(options.cache) : defaultStoreDir(), 'builds'));
-  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build });
+  const [{ defaultStoreDir, openStore }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
+  const storeDir = options.cache !== undefined ? resolve(options.cache) : defaultStoreDir();
+  const cache = transformCache(join(storeDir, 'builds'));
+  // V8's code cache for the built modules, in the same store (a store that cannot be opened only means none).
+  let codeCache: ModuleCodeCache | undefined;
+  if (process.env.LIVEMOD_CODE_CACHE !== '0') {
+    try {
+      codeCache = openStore({ dir: storeDir }).codeCache();
+    } catch {
+      codeCache = undefined;
+    }
+  }
+  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build }, codeCache);
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.

@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { generatePublisherKey, snapshotManifest, type Manifest, type PublisherKey } from '../snapshot/index.ts';
 import { SnapshotBuilder, type BuildOptions, type BuildResult } from '../build/index.ts';
-import type { ModuleSource } from '../runtime/index.ts';
+import type { ModuleCodeCache, ModuleSource } from '../runtime/index.ts';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 
 export interface LocalSource extends ModuleSource {
@@ -14,6 +14,9 @@ export interface LocalSource extends ModuleSource {
   readonly build: BuildResult;
   readonly key: PublisherKey;
 }
+
+/** Each local builder's code cache (the store's code/ folder), shared by every source built from it. */
+const codeCaches = new WeakMap<SnapshotBuilder, ModuleCodeCache>();
 
 /**
  * The module source of one build of `builder`'s folder. In reach mode it can grow (`extend`):
@@ -36,6 +39,7 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
     base: `${pathToFileURL(builder.root).href}/`,
     blob,
     map: (hash) => blobs.get(hash)?.toString('utf8') ?? null,
+    ...(codeCaches.has(builder) ? { codeCache: codeCaches.get(builder)! } : {}),
     ...(builder.options.reach !== null
       ? {
           extend(specifier: string, importer: string | null): LocalSource | null {
@@ -49,7 +53,8 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
   };
 }
 
-export function localSource(dir: string, options: Partial<BuildOptions> = {}): LocalSource {
+export function localSource(dir: string, options: Partial<BuildOptions> = {}, codeCache?: ModuleCodeCache): LocalSource {
   const builder = new SnapshotBuilder(dir, options);
+  if (codeCache) codeCaches.set(builder, codeCache);
   return builtSource(builder, builder.build(), generatePublisherKey());
 }

@@ -369,6 +369,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     capabilities: chosen.capabilities,
     tree,
     manifestHash,
+    // V8's code cache beside the blobs: a warm start deserialises instead of compiling (LIVEMOD_CODE_CACHE=0: off).
+    ...(process.env.LIVEMOD_CODE_CACHE === '0' ? {} : { codeCache: store.codeCache() }),
     async ensure(paths) {
       // An import() graph (or a module imported by path) not fetched yet: its code and maps in one batch, under a deadline of its own.
       const needed = blobsToRun(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);

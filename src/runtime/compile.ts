@@ -2,7 +2,8 @@
 // ES module: functions are freed once unreferenced, native modules stay in Node's module map
 // forever (DESIGN.md). compileFunction also works under --disallow-code-generation-from-strings.
 import { setFlagsFromString } from 'node:v8';
-import { compileFunction } from 'node:vm';
+import { Script } from 'node:vm';
+import type { ModuleCodeCache } from './source.ts';
 
 /** Calling it with the module context and the import namespaces makes the module's generator. */
 export type ModuleFactory = (context: unknown, ...namespaces: unknown[]) => Generator<undefined, void, undefined> | AsyncGenerator<undefined, void, undefined>;
@@ -19,9 +20,67 @@ function moduleParameters(count: number): string[] {
  * position of the module's own code. Calling the inner generator plainly keeps `this`
  * undefined and gives it an empty `arguments` of its own.
  */
-export function compileModule(code: string, staticImports: number, filename: string, async: boolean): ModuleFactory {
+export function compileModule(code: string, staticImports: number, filename: string, async: boolean, cached?: { cache: ModuleCodeCache; hash: string }): ModuleFactory {
   const header = async ? 'return (async function*(){' : 'return (function*(){';
-  return compileFunction(`${header}${code}\n})()`, moduleParameters(staticImports), { filename }) as ModuleFactory;
+  // A function expression in a Script, not compileFunction: a Script takes V8's cached data and makes it.
+  const source = `(function(${moduleParameters(staticImports).join(',')}){${header}${code}\n})()})`;
+  const cachedData = cached?.cache.get(cached.hash);
+  const script = new Script(source, { filename, ...(cachedData ? { cachedData } : {}) });
+  if (cachedData && !script.cachedDataRejected) stats.used += 1;
+  if (cached && (!cachedData || script.cachedDataRejected)) {
+    if (cachedData) {
+      stats.rejected += 1;
+      cached.cache.drop(cached.hash);
+    }
+    later(cached.cache, cached.hash, script);
+  }
+  return script.runInThisContext() as ModuleFactory;
+}
+
+// Cached data is made once the program has run a while (it then holds the functions compiled
+// lazily too), in one go a second after the last compile, or at exit if that comes first; the
+// scripts are held only until then.
+const pending = new Map<string, { cache: ModuleCodeCache; script: Script }>();
+let timer: NodeJS.Timeout | undefined;
+
+const stats = { used: 0, rejected: 0, written: 0 };
+
+/** Code cache entries used, refused by V8 (and dropped), and written by this process so far. */
+export function codeCacheStats(): { used: number; rejected: number; written: number } {
+  return { ...stats };
+}
+
+/** Writes the pending code cache entries now (they are written a second after the last compile, or at exit). */
+export function flushCodeCache(): void {
+  flush();
+}
+
+function flush(): void {
+  clearTimeout(timer);
+  timer = undefined;
+  process.off('exit', flush);
+  const entries = [...pending];
+  pending.clear();
+  // Made under the flags the modules compile under (V8's flag hash is part of the data, and
+  // data made under other flags is refused on use).
+  withoutCompileCache(() => {
+    for (const [hash, { cache, script }] of entries) {
+      try {
+        cache.put(hash, script.createCachedData());
+        stats.written += 1;
+      } catch {
+        // Not cacheable (V8 declined): the next start compiles.
+      }
+    }
+  });
+}
+
+function later(cache: ModuleCodeCache, hash: string, script: Script): void {
+  if (pending.size === 0) process.on('exit', flush);
+  pending.set(hash, { cache, script });
+  clearTimeout(timer);
+  timer = setTimeout(flush, 1000);
+  timer.unref();
 }
 
 let uncached = 0;

@@ -73,13 +73,15 @@ export function exactFace(fast: Record<string, unknown>, names: readonly string[
   const shell = namespaceShell(names);
   const index = new Map(names.map((name, at) => [name, at]));
   let uninitialised = false;
-  names.forEach((name, at) => {
+  const values = names.map((name) => {
     try {
-      shell.set(at, fast[name]);
+      return fast[name];
     } catch {
       uninitialised = true;
+      return undefined;
     }
   });
+  shell.setAll(values);
   const face: Face = { names, shell, index, object: uninitialised ? tdzFace(fast, shell, index) : shell.namespace };
   if (list) list.push(face);
   else faces.set(fast, [face]);

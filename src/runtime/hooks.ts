@@ -59,10 +59,12 @@ export interface NamespaceShell {
   readonly namespace: object;
   /** Sets the value of the export at `index` of the names given. */
   readonly set: (index: number, value: unknown) => void;
+  /** Sets every export, in the order of the names given. */
+  readonly setAll: (values: readonly unknown[]) => void;
 }
 
 interface Handover {
-  set?: (index: number, value: unknown) => void;
+  setters?: { set: (index: number, value: unknown) => void; all: (values: readonly unknown[]) => void };
   namespace?: object;
 }
 
@@ -82,11 +84,15 @@ export function namespaceShell(names: readonly string[]): NamespaceShell {
   ensureHooks();
   shellCount += 1;
   const locals = names.map((_, index) => `v${index}`);
-  const cases = locals.map((local, index) => `case ${index}:${local}=value;break;`).join('');
+  // Two functions, each compiled once: `all` fills every binding from an array (a new face), and
+  // `set` finds one binding by a binary search over its index (a later write): a switch cost its
+  // length per call (n² to fill a face), and a closure per binding cost a compile each.
+  const search = (low: number, high: number): string => (high - low === 1 ? `${locals[low]}=value;` : `if(index<${(low + high) >> 1}){${search(low, (low + high) >> 1)}}else{${search((low + high) >> 1, high)}}`);
+  const setterSources = `set:(index,value)=>{${locals.length === 0 ? '' : search(0, locals.length)}},all:(values)=>{${locals.map((local, index) => `${local}=values[${index}];`).join('')}}`;
   const slot = `globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`;
   const inner = `${SHELL_INNER}${shellCount}`;
   const outer = `${SHELL}${shellCount}`;
-  shellSources.set(inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.set=(index,value)=>{switch(index){${cases}}};`);
+  shellSources.set(inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.setters={${setterSources}};`);
   shellSources.set(outer, `import*as inner from ${JSON.stringify(inner)};${slot}.namespace=inner;`);
   const handover: Handover = {};
   const global = globalThis as Record<symbol, unknown>;
@@ -99,5 +105,5 @@ export function namespaceShell(names: readonly string[]): NamespaceShell {
     shellSources.delete(inner);
     shellSources.delete(outer);
   }
-  return { namespace: handover.namespace!, set: handover.set! };
+  return { namespace: handover.namespace!, set: handover.setters!.set, setAll: handover.setters!.all };
 }

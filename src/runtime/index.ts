@@ -2,6 +2,7 @@
 // ES module semantics (compiling blobs and mapping stack traces on the way) and swaps them.
 export { Registry, type RegistryOptions, type RetainedVersion, type SwapOptions, type SwapResult, type SwappedModule } from './registry.ts';
 export type { HotContext } from './hot.ts';
-export type { ModuleSource } from './source.ts';
+export type { ModuleCodeCache, ModuleSource } from './source.ts';
 export type { Namespace } from './namespace.ts';
 export { formatProgramError } from './stack.ts';
+export { codeCacheStats, flushCodeCache } from './compile.ts';

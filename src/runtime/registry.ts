@@ -448,7 +448,7 @@ export class Registry {
     };
     made.set(path, instance);
     fresh.push(instance);
-    const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla);
+    const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     let constantsProxy: object | undefined;
     const context = {
       x: (getters: Getters): void => {

@@ -22,6 +22,8 @@ export interface ModuleSource {
    * LivemodError when they cannot be had (offline, never fetched).
    */
   ensure?(paths: readonly string[]): Promise<void>;
+  /** V8's code cache for module blobs (the store's code/ folder), by blob hash; absent: every start compiles. */
+  readonly codeCache?: ModuleCodeCache;
   /** Where the modules come from, for stack traces and messages, when `base` is a folder they run from (a remote version laid out in the store). */
   readonly origin?: string;
   /** Externals resolve as if imported from this folder (a file URL ending in "/"); else the registry's option. */
@@ -31,4 +33,11 @@ export interface ModuleSource {
    * re-pointed), before its modules evaluate in a swap; returns the undo, called on rollback.
    */
   activate?(): () => void;
+}
+
+/** Cached V8 data by blob hash (src/store/code-cache.ts). */
+export interface ModuleCodeCache {
+  get(hash: string): Buffer | undefined;
+  put(hash: string, data: Buffer): void;
+  drop(hash: string): void;
 }

@@ -8,6 +8,7 @@ export { DEFAULT_STORE_OPTIONS, STORE_CHANNEL, type StoreEvent, type StoreOption
 export { defaultStoreDir, normaliseOrigin, originId, LAYOUT } from './location.ts';
 export type { OriginState } from './records.ts';
 export type { ProgramView } from './program.ts';
+export { openCodeCache, type CodeCache } from './code-cache.ts';
 export type { CommitInput, StoredOrigin, TouchFields } from './origins.ts';
 export {
   DEFAULT_PRUNE_GRACE_MS,

@@ -4,6 +4,7 @@ import { lstatSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } fr
 import { join } from 'node:path';
 import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
 import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.ts';
+import { pruneCodeCache } from './code-cache.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -69,6 +70,8 @@ export interface PruneReport {
   readonly dryRun: boolean;
   /** Laid-out version and package folders (store/program.ts) removed and kept. */
   readonly folders: ProgramPrune;
+  /** V8 code cache entries removed (of blobs not kept, or of another V8). */
+  readonly codeCache: number;
 }
 
 export const DEFAULT_PRUNE_GRACE_MS: number = 10 * 60_000;
@@ -280,7 +283,8 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     }
     const tmp = cleanTmp(context.tmp, { dryRun });
     const program = pruneProgram(context, trees, { graceMs, dryRun });
-    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program };
+    const codeEntries = pruneCodeCache(context, keep, dryRun);
+    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program, codeCache: codeEntries };
   };
   // A dry run changes nothing, so it need not hold up other processes' commits.
   return dryRun ? run() : context.locked(run);

@@ -11,6 +11,7 @@ import { listStore, pruneStore, verifyStore, type PruneOptions, type PruneReport
 import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
 import type { OriginState } from './records.ts';
 import { layoutProgram, openView, type ProgramView } from './program.ts';
+import { openCodeCache, type CodeCache } from './code-cache.ts';
 import type { Manifest } from '../snapshot/index.ts';
 
 export interface Store {
@@ -54,6 +55,8 @@ export interface Store {
    * Blobs in `fresh` were verified by this process moments ago and are not hashed again.
    */
   layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string;
+  /** V8's code cache for module blobs, kept in the store (code/). */
+  codeCache(): CodeCache;
   /** This process's view of an origin's program: a symlink it points at the version it runs. */
   openView(origin: string, tree: string): ProgramView;
   list(): StoreListing;
@@ -126,6 +129,10 @@ class DiskStore implements Store {
       if (error instanceof LivemodError) throw error;
       throw ioError(error, this.dir, 'lay out the program', this.dir);
     }
+  }
+
+  codeCache(): CodeCache {
+    return openCodeCache(this.context);
   }
 
   openView(origin: string, tree: string): ProgramView {

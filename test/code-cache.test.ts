@@ -1,0 +1,43 @@
+// V8's code cache for live modules, kept in the store: written after a run, used by the next
+// start (V8 deserialises instead of compiling), and a refused entry dropped and written again.
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cachedDataVersionTag } from 'node:v8';
+import { openFolder } from '../src/client/index.ts';
+import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+function entries(cache: string): string[] {
+  const dir = join(cache, 'code', cachedDataVersionTag().toString(16));
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+test('a start writes the code cache, the next start uses it, and an entry V8 refuses is dropped and written again', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': '{"name":"cached"}',
+    'main.ts': `import { twice } from './lib';\nexport const value = twice(21);\n`,
+    'lib.ts': `export function twice(n: number): number {\n  return [n, n].reduce((a, b) => a + b, 0);\n}\n`,
+  });
+  const cache = tempDir(t);
+  const first = codeCacheStats();
+  assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
+  flushCodeCache();
+  assert.equal(codeCacheStats().written - first.written, 2, 'one entry per module');
+  assert.equal(entries(cache).length, 2);
+
+  const before = codeCacheStats();
+  assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
+  assert.equal(codeCacheStats().used - before.used, 2, 'both modules deserialised, none compiled');
+
+  for (const file of entries(cache)) writeFileSync(file, Buffer.from('not V8 cached data at all'));
+  const broken = codeCacheStats();
+  assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42, 'a refused entry costs a compile, nothing else');
+  assert.equal(codeCacheStats().rejected - broken.rejected, 2);
+  flushCodeCache();
+  const again = codeCacheStats();
+  assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
+  assert.equal(codeCacheStats().used - again.used, 2, 'written again after the refusal');
+});
