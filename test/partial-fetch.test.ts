@@ -59,3 +59,30 @@ test('a cold start fetches what the entry reaches; import() fetches its graph in
     return true;
   });
 });
+
+test('--revalidate background: the cached version starts without a request first, and a newer one found beside it is swapped in', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"background"}', 'main.ts': `export const word = 'first';\nimport.meta.hot?.accept();\n` });
+  const running = await startServer(t);
+  const builder = new SnapshotBuilder(dir);
+  const first = signSnapshot(builder.build().content, running.key);
+  running.server.publish(first);
+  const cache = tempDir(t);
+  const options = { publicKey: running.key.publicKeyString, cache, notice: () => {} };
+  await connect(`${running.url}/main.ts`, options);
+  writeFiles(dir, { 'main.ts': `export const word = 'second';\nimport.meta.hot?.accept();\n` });
+  builder.invalidate(['main.ts']);
+  running.server.publish(signSnapshot(builder.build().content, running.key, { previousVersion: first.manifest.version }));
+
+  const events: RequestEvent[] = [];
+  const app = await connect(`${running.url}/main.ts`, { ...options, live: true, revalidate: 'background', onRequest: (event) => events.push(event) });
+  const swapped = new Promise<string>((resolve) => app.on('swap', (record) => resolve(record.status)));
+  assert.equal(app.version, first.manifest.version, 'started from the cache');
+  const main = (await app.import()) as unknown as { word: string };
+  assert.equal(main.word, 'first');
+  assert.equal(await swapped, 'applied');
+  assert.equal(main.word, 'second', 'the newer version found beside it runs now');
+  assert.ok(events.some((event) => event.kind === 'manifest' && event.status === 200));
+  await app.close();
+  await assert.rejects(connect(`${running.url}/main.ts`, { ...options, revalidate: 'sometimes' as 'start' }), /revalidate is "sometimes"; it must be "start" or "background"/);
+});

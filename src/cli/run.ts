@@ -7,6 +7,7 @@ import { isLinkError, isLivemodError } from '../errors.ts';
 import { inspect } from 'node:util';
 
 interface RunFlags {
+  revalidate?: string;
   key?: string;
   app?: string;
   token?: string;
@@ -47,6 +48,11 @@ async function supervise(notice: (line: string) => void): Promise<number> {
   }
 }
 
+function revalidateMode(text: string): 'start' | 'background' {
+  if (text === 'start' || text === 'background') return text;
+  throw usage(`--revalidate ${JSON.stringify(text.slice(0, 40))} is not a mode; write --revalidate start (ask the origin first, the default) or --revalidate background (run the cached version at once)`);
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
@@ -62,6 +68,7 @@ export function registerRun(program: Command): void {
     .option('--timeout <duration>', 'one deadline for the whole sync, every request in it, e.g. 10s (default 30s); past it the cached version runs, as offline')
     .option('-q, --quiet', 'no progress bar or notices on stderr')
     .option('--once', 'run the version it starts with; do not follow new versions (a URL target follows them by default)')
+    .option('--revalidate <when>', 'start (default): ask the origin before running; background: run the verified cached version at once, ask beside it, and swap to a newer version in place')
     .option('--poll <duration>', 'revalidate the manifest this often (a conditional GET), e.g. 30s: for static hosts, which have no channel')
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
@@ -80,6 +87,8 @@ export function registerRun(program: Command): void {
       const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
       if (flags.watch && remote) throw usage('--watch is for a local folder; a URL target follows the server already (or use --poll)');
       if (flags.once && (flags.watch || flags.poll)) throw usage('--once runs one version: it does not go with --watch or --poll');
+      if (flags.revalidate !== undefined && !remote) throw usage('--revalidate is for a URL target: a local folder has no origin to ask');
+      if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
       const live = {
         live: remote ? flags.once !== true : flags.watch === true,
         ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
@@ -101,6 +110,7 @@ export function registerRun(program: Command): void {
             ...(flags.token ? { token: flags.token } : {}),
             ...(flags.cache ? { cache: flags.cache } : {}),
             offline: flags.offline === true,
+            ...(flags.revalidate !== undefined ? { revalidate: revalidateMode(flags.revalidate) } : {}),
             ...(flags.maxStale ? { maxStaleMs: parseDuration('--max-stale', flags.maxStale, { zero: true }) } : {}),
             ...(flags.timeout ? { timeoutMs: parseDuration('--timeout', flags.timeout) } : {}),
             ...(progress ? { onProgress: (state) => progress.update(state) } : {}),

@@ -32,6 +32,13 @@ export interface ConnectOptions {
   /** Never touch the network: run what the cache holds. */
   readonly offline?: boolean;
   /**
+   * When to ask the origin whether the cached version is still the latest: `start` (default)
+   * before anything runs; `background`: the verified cached version starts at once, the
+   * conditional request runs beside it, and a newer version found is swapped in place (an app
+   * not yet in the cache syncs first, as with `start`).
+   */
+  readonly revalidate?: 'start' | 'background';
+  /**
    * Offline fallback: run a cached version only if its origin confirmed it within this many ms
    * (default 7 days); 0 never runs a version the origin did not confirm in this sync.
    */
@@ -224,10 +231,26 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       },
     };
   };
-  const synced = await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  if (options.revalidate !== undefined && options.revalidate !== 'start' && options.revalidate !== 'background') {
+    throw new LivemodError('cli', ErrorCodes.USAGE, `connect option revalidate is ${JSON.stringify(String(options.revalidate)).slice(0, 40)}; it must be "start" or "background"`);
+  }
+  let synced: RemoteSource | undefined;
+  let background = false;
+  if (options.revalidate === 'background' && options.offline !== true) {
+    // The cached version, verified, without a request; none (or too stale) → the usual sync.
+    try {
+      synced = await syncRemote(url, { ...remote, offline: true, notice: () => {} });
+      background = true;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== ErrorCodes.NOT_CACHED && code !== ErrorCodes.TOO_STALE) throw error;
+    }
+  }
+  synced ??= await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const source = viewed(synced);
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()) });
   let channel: ChannelClient | undefined;
+  let following: ((url: string) => void) | null = null;
   let poll: NodeJS.Timeout | undefined;
   const live = new Live({
     registry,
@@ -235,7 +258,10 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     resync: async () => {
       try {
         // What this process runs is fetched with the new version, so the swap needs no second round trip.
-        return viewed(await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded() }));
+        const fresh = await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded() });
+        // Started from the cache (background revalidation): the host's channel is known only now.
+        if (fresh.capabilities.channel) following?.(fresh.capabilities.channel);
+        return viewed(fresh);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === ErrorCodes.TIMEOUT || code === ErrorCodes.FETCH_FAILED) return null;
@@ -247,11 +273,24 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     ...(options.logSwaps ? { logSwaps: true } : {}),
     reported: () => channel?.send(statusOf(live)),
   });
+  let channelTimer: NodeJS.Timeout | undefined;
+  const openChannel = (url: string): void => {
+    if (channel) return;
+    const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
+    channel = opening;
+    // Opened a moment after the start, on an unreferenced timer: a program that is done by then
+    // (a command-line tool) never pays for loading the WebSocket client; a long-lived one
+    // connects 100 ms later and learns the current version on connecting, so nothing is missed.
+    channelTimer = setTimeout(() => opening.start(), 100);
+    channelTimer.unref();
+  };
+  following = options.live === true && options.offline !== true ? openChannel : null;
+  // Revalidation beside the program: the one conditional request, and a swap if it finds a newer version.
+  if (background) void live.update().catch(() => undefined);
   if (options.live === true && options.offline !== true) {
     if (synced.capabilities.channel) {
-      channel = new ChannelClient({ url: synced.capabilities.channel, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
-      channel.start();
-    } else if (pollMs === undefined) {
+      openChannel(synced.capabilities.channel);
+    } else if (pollMs === undefined && !background) {
       notice(`[livemod run] ${synced.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
     }
     if (pollMs !== undefined) {
@@ -272,6 +311,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     },
   });
   const stop = async (): Promise<void> => {
+    clearTimeout(channelTimer);
     channel?.close();
     clearInterval(poll);
     unregister();
