@@ -1,11 +1,14 @@
 // V8's code cache for live modules, kept in the store: written after a run, used by the next
 // start (V8 deserialises instead of compiling), and a refused entry dropped and written again.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedDataVersionTag } from 'node:v8';
-import { openFolder } from '../src/client/index.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
+import { connect, openFolder } from '../src/client/index.ts';
+import { signSnapshot } from '../src/snapshot/index.ts';
+import { startServer } from './helpers/server-fixtures.ts';
 import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
@@ -40,4 +43,33 @@ test('a start writes the code cache, the next start uses it, and an entry V8 ref
   const again = codeCacheStats();
   assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
   assert.equal(codeCacheStats().used - again.used, 2, 'written again after the refusal');
+});
+
+test('a remote start writes its run pack (its blobs and code cache in one file); the next start uses it; a damaged pack is dropped and the blobs read one by one', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"packed"}', 'main.ts': `import { twice } from './lib';\nexport const value = twice(21);\n`, 'lib.ts': `export const twice = (n: number): number => n * 2;\n` });
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir).build().content, running.key));
+  const cache = tempDir(t);
+  const options = { publicKey: running.key.publicKeyString, cache, notice: () => {} };
+  assert.equal(((await (await connect(`${running.url}/main.ts`, options)).import()) as { value: number }).value, 42);
+  flushCodeCache();
+  const packs = readdirSync(join(cache, 'runs'));
+  assert.equal(packs.length, 1);
+
+  const before = codeCacheStats();
+  assert.equal(((await (await connect(`${running.url}/main.ts`, options)).import()) as { value: number }).value, 42);
+  assert.equal(codeCacheStats().used - before.used, 2, 'both modules deserialised from the pack');
+  assert.equal(codeCacheStats().written, before.written, 'nothing written again');
+
+  // A pack whose blob bytes changed fails its hash check: dropped, and the start reads the blobs as before.
+  const path = join(cache, 'runs', packs[0]!);
+  const bytes = readFileSync(path);
+  bytes[4 + bytes.readUInt32BE(0)]! ^= 0xff; // the first byte of the first blob
+  writeFileSync(path, bytes);
+  const damaged = await connect(`${running.url}/main.ts`, options);
+  assert.equal(((await damaged.import()) as { value: number }).value, 42);
+  flushCodeCache();
+  assert.ok(readdirSync(join(cache, 'runs')).length === 1, 'written again');
+  assert.notDeepEqual(readFileSync(path), bytes);
 });

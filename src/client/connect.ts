@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
-import { appNameProblem, blobsToRun, carriesPackages, parsePublicKey, type Manifest } from '../snapshot/index.ts';
+import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
@@ -439,7 +439,7 @@ export async function openChild(task: ChildTask): Promise<App> {
     map: (hash) => version.map(hash),
     // A worker's module is seldom reached from the entry, so the parent may never have fetched it: fetched now, verified, from the same version.
     ensure: async (paths) => {
-      const absent = store.missingBlobs(blobsToRun(version.manifest, paths).map((ref) => ref.hash));
+      const absent = store.missingBlobs(moduleBlobs(version.manifest, paths).map((ref) => ref.hash));
       if (absent.length === 0) return;
       const { fetchBlobs } = await import('../sync/index.ts');
       await fetchBlobs(spec.origin, version.manifest, absent, spec.batch ? { batch: spec.batch } : {}, { headers: spec.headers, timeoutMs: 30_000, deadline: Date.now() + 30_000, onBlob: (hash, bytes) => store.writeBlob(hash, bytes) });

@@ -3,9 +3,9 @@
 // Offline — the origin unreachable, or `offline` asked for — the last manifest accepted from
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
-import type { ModuleSource } from '../runtime/index.ts';
-import { blobsToRun, carriesProgram, manifestBlobs, openManifest, staticClosure, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
-import type { Store } from '../store/index.ts';
+import type { ModuleCodeCache, ModuleSource } from '../runtime/index.ts';
+import { blobsToRun, carriesProgram, manifestBlobs, moduleBlobs, openManifest, staticClosure, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
 import { formatAge } from '../format.ts';
@@ -222,15 +222,47 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
  * Every code blob, verified: the ones this sync fetched (verified on arrival) as they are, the
  * rest read from the store, which re-hashes them; a missing or corrupt one is counted for a refetch.
  */
-function readVerified(store: Store, hashes: readonly string[], fetched: ReadonlyMap<string, Buffer>): { blobs: Map<string, Buffer>; bad: string[] } {
+function readVerified(store: Store, hashes: readonly string[], fetched: ReadonlyMap<string, Buffer>, pack: ReadonlyMap<string, RunPackEntry> | null = null): { blobs: Map<string, Buffer>; bad: string[] } {
   const blobs = new Map<string, Buffer>();
   const bad: string[] = [];
   for (const hash of hashes) {
-    const bytes = fetched.get(hash) ?? store.readBlob(hash);
+    // A run pack's blobs were re-hashed as it was read.
+    const bytes = fetched.get(hash) ?? pack?.get(hash)?.blob ?? store.readBlob(hash);
     if (bytes) blobs.set(hash, bytes);
     else bad.push(hash);
   }
   return { blobs, bad };
+}
+
+/**
+ * The code cache of a start: entries from its run pack, else the store's per-blob ones; once V8
+ * made new data (a module compiled, not deserialised), the start's blobs and all their data are
+ * written as its run pack, so the next start reads one file.
+ */
+function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry> | null, key: string | null, code: readonly string[], blobs: ReadonlyMap<string, Buffer>): ModuleCodeCache {
+  const base = store.codeCache();
+  const data = new Map<string, Buffer>();
+  const reached = new Set(code);
+  return {
+    get(hash) {
+      const found = pack?.get(hash)?.cache ?? base.get(hash);
+      if (found) data.set(hash, found);
+      return found;
+    },
+    put(hash, bytes) {
+      data.set(hash, bytes);
+      // Per blob too: a module fetched later (an import() graph) finds its own entry.
+      if (!reached.has(hash)) base.put(hash, bytes);
+    },
+    drop(hash) {
+      data.delete(hash);
+      base.drop(hash);
+    },
+    done() {
+      if (key === null || !code.every((hash) => blobs.has(hash) && data.has(hash))) return;
+      store.writeRunPack(key, new Map(code.map((hash) => [hash, { blob: blobs.get(hash)!, cache: data.get(hash)! }])));
+    },
+  };
 }
 
 /** Store errors at commit time that another process explains, and how they are answered. */
@@ -310,7 +342,11 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
 
   await fetch(missing);
   store.takeEvents();
-  let { blobs, bad } = readVerified(store, code, fetched);
+  // A start of a version the store ran before reads its modules and their code cache in one file.
+  const manifestBytesHash = chosen.commit ? sha256Hex(chosen.commit.bytes) : chosen.stored ? sha256Hex(chosen.stored.manifestBytes) : null;
+  const packKey = manifestBytesHash !== null && process.env.LIVEMOD_CODE_CACHE !== '0' ? runPackKey(manifestBytesHash, reached) : null;
+  const pack = packKey !== null && chosen.from !== 'network' ? store.readRunPack(packKey) : null;
+  let { blobs, bad } = readVerified(store, code, fetched, pack);
   if (bad.length > 0) {
     // A blob that failed its check was removed and recorded; one that is absent was never fetched (a start that reached less).
     const damaged = store.takeEvents().filter((event) => event.type === 'blob-removed').length;
@@ -370,10 +406,11 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     tree,
     manifestHash,
     // V8's code cache beside the blobs: a warm start deserialises instead of compiling (LIVEMOD_CODE_CACHE=0: off).
-    ...(process.env.LIVEMOD_CODE_CACHE === '0' ? {} : { codeCache: store.codeCache() }),
+    ...(process.env.LIVEMOD_CODE_CACHE === '0' ? {} : { codeCache: startCache(store, pack, packKey, code, blobs) }),
     async ensure(paths) {
       // An import() graph (or a module imported by path) not fetched yet: its code and maps in one batch, under a deadline of its own.
-      const needed = blobsToRun(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
+      // The files and packages were laid out at the start: only the modules' code and maps can be missing.
+      const needed = moduleBlobs(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
       const absent = store.missingBlobs(needed);
       if (absent.length === 0) return;
       const names = paths.filter((path) => absent.includes(manifest.modules[path]!.blob.hash));

@@ -63,8 +63,10 @@ function flush(): void {
   pending.clear();
   // Made under the flags the modules compile under (V8's flag hash is part of the data, and
   // data made under other flags is refused on use).
+  const caches = new Set<ModuleCodeCache>();
   withoutCompileCache(() => {
     for (const [hash, { cache, script }] of entries) {
+      caches.add(cache);
       try {
         cache.put(hash, script.createCachedData());
         stats.written += 1;
@@ -73,6 +75,7 @@ function flush(): void {
       }
     }
   });
+  for (const cache of caches) cache.done?.();
 }
 
 function later(cache: ModuleCodeCache, hash: string, script: Script): void {

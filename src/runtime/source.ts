@@ -40,4 +40,6 @@ export interface ModuleCodeCache {
   get(hash: string): Buffer | undefined;
   put(hash: string, data: Buffer): void;
   drop(hash: string): void;
+  /** Called once after a batch of put()s: the data of this start is complete. */
+  done?(): void;
 }

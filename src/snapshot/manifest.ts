@@ -195,6 +195,18 @@ export function staticClosure(manifest: Manifest, roots: Iterable<string>): Set<
   return seen;
 }
 
+/** The code and source map blobs of `modules`. */
+export function moduleBlobs(manifest: Manifest, modules: Iterable<string>): BlobRef[] {
+  const refs: BlobRef[] = [];
+  for (const path of modules) {
+    const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
+    if (!record) continue;
+    refs.push(record.blob);
+    if (record.map) refs.push(record.map);
+  }
+  return refs;
+}
+
 /**
  * What a client fetches to run `modules`: their code and source maps (a map travels with its
  * code: stack formatting is synchronous, so a map fetched after the error would come too late),
@@ -205,12 +217,7 @@ export function blobsToRun(manifest: Manifest, modules: Iterable<string>): BlobR
   const add = (ref: BlobRef): void => {
     if (!seen.has(ref.hash)) seen.set(ref.hash, ref);
   };
-  for (const path of modules) {
-    const record = manifest.modules[path];
-    if (!record) continue;
-    add(record.blob);
-    if (record.map) add(record.map);
-  }
+  for (const ref of moduleBlobs(manifest, modules)) add(ref);
   for (const ref of Object.values(manifest.files ?? {})) add(ref);
   for (const record of Object.values(manifest.packages ?? {})) for (const ref of Object.values(record.files)) add(ref);
   return [...seen.values()];

@@ -248,16 +248,15 @@ export function parseVerified(bytes: Buffer, source: string): unknown {
   for (let index = 0; index < bytes.length; index += 1) {
     const byte = bytes[index]!;
     if (byte === 0x22) {
-      // Jump to the closing quote: one that is not escaped by an odd run of backslashes.
-      let end = index;
-      let escaped = true;
-      while (escaped) {
-        end = bytes.indexOf(0x22, end + 1);
-        if (end === -1) throw invalid(source, 'is not JSON inside its signed part (a string does not end)');
-        let before = end - 1;
-        while (bytes[before] === 0x5c) before -= 1;
-        escaped = (end - 1 - before) % 2 === 1;
+      // Skip to the closing quote, stepping over each escape (a plain loop: a native indexOf per
+      // string cost more in calls than it saved, for a manifest of 100,000 short strings).
+      let end = index + 1;
+      for (; end < bytes.length; end += 1) {
+        const inner = bytes[end]!;
+        if (inner === 0x5c) end += 1;
+        else if (inner === 0x22) break;
       }
+      if (end >= bytes.length) throw invalid(source, 'is not JSON inside its signed part (a string does not end)');
       index = end;
     } else if (byte === 0x7b || byte === 0x5b) {
       depth += 1;

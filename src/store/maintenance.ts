@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
 import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.ts';
 import { pruneCodeCache } from './code-cache.ts';
+import { pruneRunPacks } from './run-pack.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -70,7 +71,7 @@ export interface PruneReport {
   readonly dryRun: boolean;
   /** Laid-out version and package folders (store/program.ts) removed and kept. */
   readonly folders: ProgramPrune;
-  /** V8 code cache entries removed (of blobs not kept, or of another V8). */
+  /** V8 code cache entries and run packs removed (of blobs or manifests not kept, or of another V8). */
   readonly codeCache: number;
 }
 
@@ -283,7 +284,7 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     }
     const tmp = cleanTmp(context.tmp, { dryRun });
     const program = pruneProgram(context, trees, { graceMs, dryRun });
-    const codeEntries = pruneCodeCache(context, keep, dryRun);
+    const codeEntries = pruneCodeCache(context, keep, dryRun) + pruneRunPacks(context, keep, graceMs, dryRun);
     return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program, codeCache: codeEntries };
   };
   // A dry run changes nothing, so it need not hold up other processes' commits.

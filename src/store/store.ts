@@ -12,6 +12,7 @@ import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput
 import type { OriginState } from './records.ts';
 import { layoutProgram, openView, type ProgramView } from './program.ts';
 import { openCodeCache, type CodeCache } from './code-cache.ts';
+import { readRunPack, writeRunPack, type RunPackEntry } from './run-pack.ts';
 import type { Manifest } from '../snapshot/index.ts';
 
 export interface Store {
@@ -57,6 +58,9 @@ export interface Store {
   layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string;
   /** V8's code cache for module blobs, kept in the store (code/). */
   codeCache(): CodeCache;
+  /** A start's blobs and code cache in one file (run-pack.ts): its verified entries, or null. */
+  readRunPack(key: string): Map<string, RunPackEntry> | null;
+  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackEntry>): void;
   /** This process's view of an origin's program: a symlink it points at the version it runs. */
   openView(origin: string, tree: string): ProgramView;
   list(): StoreListing;
@@ -133,6 +137,14 @@ class DiskStore implements Store {
 
   codeCache(): CodeCache {
     return openCodeCache(this.context);
+  }
+
+  readRunPack(key: string): Map<string, RunPackEntry> | null {
+    return readRunPack(this.context, key);
+  }
+
+  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackEntry>): void {
+    writeRunPack(this.context, key, entries);
   }
 
   openView(origin: string, tree: string): ProgramView {
