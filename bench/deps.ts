@@ -34,7 +34,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { ensureBuilt, serveTree, type Serve } from './lib/livemod-cli.ts';
 import { summariseProfile } from './lib/startup-profile.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
@@ -225,38 +225,6 @@ function countFiles(dir: string): { files: number; bytes: number } {
   return { files, bytes };
 }
 
-/** Builds dist/ when src/ changed after it: bin/livemod.js would otherwise run src/ (stripping types at every start). */
-function freshBuild(): string {
-  const dist = join(root, 'dist', 'cli', 'main.js');
-  const newest = readdirSync(join(root, 'src'), { withFileTypes: true, recursive: true })
-    .filter((item) => item.isFile())
-    .reduce((latest, item) => Math.max(latest, statSync(join(item.parentPath, item.name)).mtimeMs), 0);
-  if (existsSync(dist) && statSync(dist).mtimeMs >= newest) return 'dist/ up to date';
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
-  if (!existsSync(dist) || statSync(dist).mtimeMs < newest) throw new Error(`npm run build left dist/ older than src/: ${tsc.stdout}${tsc.stderr}`);
-  return 'dist/ rebuilt from src/ (it was older)';
-}
-
-interface Served {
-  readonly stop: () => void;
-  readonly url: string;
-  readonly publicKey: string;
-}
-
-/** `livemod serve <dir> --port 0 --json` as its own process; resolves on its `listening` event. */
-function serve(dir: string): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [join(root, 'bin', 'livemod.js'), 'serve', dir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.on('exit', (code) => reject(new Error(`livemod serve exited ${code} before listening: ${stderr.trim()}`)));
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      const event = JSON.parse(line) as { event: string; url?: string; publicKey?: string };
-      if (event.event === 'listening') resolve({ stop: () => proc.kill('SIGTERM'), url: event.url!, publicKey: event.publicKey! });
-    });
-  });
-}
-
 interface PackageRecord {
   readonly name: string;
   readonly version: string;
@@ -267,11 +235,12 @@ interface PackageRecord {
 async function servedPackages(url: string): Promise<{ packages: number; files: number; bytes: number; programFiles: number }> {
   const response = await fetch(new URL('/manifest.json', url));
   if (!response.ok) throw new Error(`GET ${url}/manifest.json answered ${response.status}`);
-  const signed = ((await response.json()) as { signed: { packages?: Record<string, PackageRecord>; dependencies?: Record<string, string>; files?: Record<string, unknown> } }).signed;
+  const signed = ((await response.json()) as { signed: { packages?: Record<string, PackageRecord>; layout?: Record<string, string>; files?: Record<string, unknown> } }).signed;
   const packages = signed.packages ?? {};
-  const wrong = Object.entries(PACKAGES).filter(([name, version]) => signed.dependencies?.[name] === undefined || packages[signed.dependencies[name]!]?.version !== version);
+  const placed = (name: string): string | undefined => signed.layout?.[`node_modules/${name}`];
+  const wrong = Object.entries(PACKAGES).filter(([name, version]) => placed(name) === undefined || packages[placed(name)!]?.version !== version);
   if (Object.keys(packages).length === 0 || wrong.length > 0) {
-    throw new Error(`the served manifest does not carry the program's packages (packages: ${JSON.stringify(Object.keys(packages))}, dependencies: ${JSON.stringify(signed.dependencies)}; missing or wrong: ${wrong.map(([name]) => name).join(', ')}): livemod run would need them installed, and this bench would measure the wrong thing`);
+    throw new Error(`the served manifest does not carry the program's packages (packages: ${JSON.stringify(Object.keys(packages))}, layout: ${JSON.stringify(signed.layout)?.slice(0, 300)}; missing or wrong: ${wrong.map(([name]) => name).join(', ')}): livemod run would need them installed, and this bench would measure the wrong thing`);
   }
   let files = 0;
   let bytes = 0;
@@ -315,7 +284,7 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 console.log(`bench:deps: a program importing ${Object.entries(PACKAGES).map(([name, version]) => `${name}@${version}`).join(', ')}; each start a fresh process`);
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, livemod serve on loopback in its own process`);
 const install = prepareProgram();
-const build = freshBuild();
+const build = ensureBuilt(root);
 const onDisk = countFiles(join(programDir, 'node_modules'));
 console.log(`program: bench/out/deps/program (${install}); node_modules: ${readdirSync(join(programDir, 'node_modules')).filter((name) => !name.startsWith('.')).length} packages, ${onDisk.files} files, ${mib(onDisk.bytes)}`);
 console.log(`livemod: bin/livemod.js (${build})`);
@@ -326,14 +295,14 @@ const denoDir = join(out, 'deno');
 let denoSkipped = 'missing' in deno ? deno.missing : null;
 
 const splits = prepareSplits();
-const servers: Served[] = [];
+const servers: Serve[] = [];
 const coldDirs: string[] = [];
 try {
   const [server, bareServer, unusedServer] = await Promise.all([programDir, splits.bare, splits.unused].map(async (dir) => {
-    const running = await serve(dir);
+    const running = await serveTree(join(root, 'bin', 'livemod.js'), dir, process.env);
     servers.push(running);
     return running;
-  })) as [Served, Served, Served];
+  })) as [Serve, Serve, Serve];
   const served = await servedPackages(server.url);
   await servedPackages(unusedServer.url);
   console.log(`snapshot: ${served.programFiles} program files + ${served.packages} package versions, ${served.files} package files, ${mib(served.bytes)}`);
@@ -349,7 +318,7 @@ try {
   writeFileSync(join(out, 'empty.js'), '');
 
   const node = (env?: Record<string, string>): Command => ({ command: process.execPath, args: ['main.js'], cwd: programDir, ...(env ? { env } : {}) });
-  const livemodFrom = (from: Served, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
+  const livemodFrom = (from: Serve, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
   const livemod = (cache: string, ...flags: string[]): Command => livemodFrom(server, cache, ...flags);
   const denoRun = (dir: string): Command => ({
     command: (deno as { binary: string }).binary,
@@ -470,7 +439,7 @@ try {
     }
   }
 } finally {
-  for (const each of servers) each.stop();
+  for (const each of servers) each.process.kill('SIGTERM');
   // Removed only at the end: deleting thousands of files between runs slows the file creations that follow.
   for (const dir of coldDirs) rmSync(dir, { recursive: true, force: true });
 }
