@@ -118,6 +118,17 @@ test('publish: a package with a native addon or an install script is refused by 
   const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(run.status, 1);
   assert.match(run.stderr, /native-x does not travel in the snapshot \(the publisher's package\.json asks for \^1\.0\.0\); install it in .*: npm install native-x@'\^1\.0\.0'/);
+  // Installed in the client's own folder (a build for its machine), the packages kept out load from there.
+  const cwd = tempDir(t);
+  writeFiles(cwd, {
+    'node_modules/native-x/package.json': JSON.stringify({ name: 'native-x', version: '1.0.5', main: 'index.js' }),
+    'node_modules/native-x/index.js': "module.exports = 'x built here';\n",
+    'node_modules/script-y/package.json': JSON.stringify({ name: 'script-y', version: '2.1.4', main: 'index.js' }),
+    'node_modules/script-y/index.js': "module.exports = 'y';\n",
+  });
+  const installedHere = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd });
+  assert.equal(installedHere.status, 0, installedHere.stderr);
+  assert.equal(installedHere.stdout.trim(), 'x built here y');
   // --externals installed: nothing travels, as before packages did.
   const installed = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile, '--externals', 'installed', '--json']);
   assert.equal(installed.status, 0, installed.stderr);

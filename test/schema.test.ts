@@ -85,4 +85,12 @@ test('schema and validator refuse the same damage', (t) => {
   const dangling = structuredClone(signed) as { layout: Record<string, string> };
   dangling.layout['node_modules/pkg'] = 'nope@1';
   assert.throws(() => validateManifest(dangling, 'test'), /manifest\.layout\["node_modules\/pkg"\] must be a key of manifest\.packages/);
+  // Nothing is laid out through a link: a folder made there would land where the link points (outside the store, with a crafted chain).
+  const through = structuredClone(signed) as { layout: Record<string, string>; links?: Record<string, string> };
+  through.links = { 'node_modules/a/b': 'node_modules/pkg', 'node_modules/a/b/c': 'node_modules/.config' };
+  assert.throws(() => validateManifest(through, 'test'), /not under the link "node_modules\/a\/b"/);
+  const placedThrough = structuredClone(signed) as { layout: Record<string, string>; links?: Record<string, string> };
+  placedThrough.links = { 'node_modules/l': 'node_modules/pkg' };
+  placedThrough.layout['node_modules/l/inner'] = placedThrough.layout['node_modules/pkg']!;
+  assert.throws(() => validateManifest(placedThrough, 'test'), /not under the link "node_modules\/l"/);
 });

@@ -19,7 +19,6 @@ export type ProgramSpec =
       readonly manifestHash: string;
       readonly publicKey: string;
       readonly app: string;
-      readonly view: string;
       /** What a child needs to fetch a module the parent never ran (only what runs is fetched): the host's routes and the request headers (a token). */
       readonly batch: string | null;
       readonly headers: Readonly<Record<string, string>>;
@@ -97,8 +96,9 @@ function patch(): void {
   const fork = function fork(modulePath: string | URL, ...rest: unknown[]): childProcess.ChildProcess {
     const task = childTaskFor(modulePath);
     if (!task) return (nativeFork as (...args: unknown[]) => childProcess.ChildProcess)(modulePath, ...rest);
+    // fork(path, args?, options?): args may be left out or undefined.
     const args = Array.isArray(rest[0]) ? (rest[0] as string[]) : [];
-    const options = ((Array.isArray(rest[0]) ? rest[1] : rest[0]) ?? {}) as childProcess.ForkOptions;
+    const options = ((Array.isArray(rest[0]) || rest[0] === undefined ? rest[1] : rest[0]) ?? {}) as childProcess.ForkOptions;
     const env = { ...(options.env ?? process.env), [CHILD_ENV]: JSON.stringify(task) };
     return nativeFork(fileURLToPath(ENTRY), args, { ...options, env });
   } as typeof childProcess.fork;

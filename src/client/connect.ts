@@ -209,7 +209,13 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     const tree = synced.tree;
     if (tree === null) return synced;
     if (!view) {
-      view = store.openView(synced.base, tree);
+      try {
+        view = store.openView(synced.base, tree);
+      } catch (error) {
+        if ((error as { code?: string }).code !== ErrorCodes.STORE_UNWRITABLE) throw error;
+        // A read-only store: the version's own folder, without a view to re-point (a swap's new files show through new modules only).
+        return { ...synced, base: `${pathToFileURL(tree).href}/`, origin: synced.base, ...(carriesPackages(synced.manifest) && options.externalsFrom === undefined ? { externalsFrom: `${pathToFileURL(tree).href}/` } : {}) };
+      }
       shown = tree;
     }
     const base = `${pathToFileURL(view.path).href}/`;
@@ -239,7 +245,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   if (options.revalidate === 'background' && options.offline !== true) {
     // The cached version, verified, without a request; none (or too stale) → the usual sync.
     try {
-      synced = await syncRemote(url, { ...remote, offline: true, notice: () => {} });
+      synced = await syncRemote(url, { ...remote, offline: true, fetchLater: true, notice: () => {} });
       background = true;
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -286,7 +292,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   };
   following = options.live === true && options.offline !== true ? openChannel : null;
   // Revalidation beside the program: the one conditional request, and a swap if it finds a newer version.
-  if (background) void live.update().catch(() => undefined);
+  if (background) void live.update().catch((error: unknown) => notice(`[livemod run] revalidating in the background failed (still running cached version ${synced.manifest.version}): ${(error as Error).message}`));
   if (options.live === true && options.offline !== true) {
     if (synced.capabilities.channel) {
       openChannel(synced.capabilities.channel);
@@ -307,7 +313,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     folders: () => [...(view ? [view.path] : []), ...(shown ? [shown] : [])],
     task: (module) => {
       if (!view || manifestHash === null || !Object.hasOwn(registry.source.manifest.modules, module)) return null;
-      return { module, spec: { kind: 'remote', store: store.dir, origin: synced.base, manifestHash, publicKey, app: registry.source.manifest.name, view: view.path, batch: synced.capabilities.batch ?? null, headers: remote.headers } };
+      return { module, spec: { kind: 'remote', store: store.dir, origin: synced.base, manifestHash, publicKey, app: registry.source.manifest.name, batch: synced.capabilities.batch ?? null, headers: remote.headers } };
     },
   });
   const stop = async (): Promise<void> => {
@@ -406,7 +412,8 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   const unregister = registerProgram({
     folders: () => [folder],
     // A worker's file is rarely imported, so it may not be built yet: any module file of the folder counts.
-    task: (path) => (/\.(?:ts|tsx|mts|js|jsx|mjs)$/.test(path) && !/\.d\.[mc]?ts$/.test(path) && existsSync(join(folder, ...path.split('/'))) ? { module: path, spec: { kind: 'local', folder } } : null),
+    // Not a package's own worker (node_modules) nor a dot folder's: those start natively, as the build leaves them out.
+    task: (path) => (/\.(?:ts|tsx|mts|js|jsx|mjs)$/.test(path) && !/\.d\.[mc]?ts$/.test(path) && !path.split('/').some((part) => part === 'node_modules' || part.startsWith('.')) && existsSync(join(folder, ...path.split('/'))) ? { module: path, spec: { kind: 'local', folder } } : null),
   });
   const stopWatch = stop;
   stop = async () => {
@@ -427,8 +434,16 @@ export async function openChild(task: ChildTask): Promise<App> {
   const [{ openStore }, { storedVersion }] = await Promise.all([import('../store/index.ts'), import('./remote.ts')]);
   const store = openStore({ dir: spec.store });
   const version = storedVersion(store, { manifestHash: spec.manifestHash, publicKey: parsePublicKey(spec.publicKey), app: spec.app, origin: spec.origin });
-  // The parent's view while it runs (its swaps re-point it); the version's own folder once it is gone.
-  const folder = existsSync(spec.view) ? spec.view : version.tree;
+  // A view of its own on the version it runs (the parent's is re-pointed by the parent's swaps,
+  // and goes when the parent exits); the version's folder itself in a read-only store.
+  let folder: string | null = version.tree;
+  if (version.tree !== null) {
+    try {
+      folder = store.openView(spec.origin, version.tree).path;
+    } catch {
+      folder = version.tree;
+    }
+  }
   const base = folder === null ? spec.origin : `${pathToFileURL(folder).href}/`;
   const source: ModuleSource = {
     manifest: version.manifest,

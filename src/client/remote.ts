@@ -24,6 +24,11 @@ export interface RemoteOptions {
   readonly headers: Readonly<Record<string, string>>;
   /** Never touch the network. */
   readonly offline: boolean;
+  /**
+   * With `offline`: start from the cached version without a request, but fetch what it never
+   * fetched when it is needed (an import() graph): background revalidation, not --offline.
+   */
+  readonly fetchLater?: boolean;
   /** Run a cached version (offline fallback) only if its origin confirmed it within this many ms; 0: never. */
   readonly maxStaleMs: number;
   /** One deadline for the whole sync, every request in it. */
@@ -242,25 +247,44 @@ function readVerified(store: Store, hashes: readonly string[], fetched: Readonly
 function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry> | null, key: string | null, code: readonly string[], blobs: ReadonlyMap<string, Buffer>): ModuleCodeCache {
   const base = store.codeCache();
   const data = new Map<string, Buffer>();
-  const reached = new Set(code);
+  let written = false;
+  let timer: NodeJS.Timeout | undefined;
+  const write = (): void => {
+    clearTimeout(timer);
+    process.off('exit', write);
+    if (written || key === null || !code.every((hash) => blobs.has(hash) && data.has(hash))) return;
+    written = true;
+    store.writeRunPack(key, new Map(code.map((hash) => [hash, { blob: blobs.get(hash)!, cache: data.get(hash)! }])));
+  };
+  // No pack yet, every module deserialised from its own entry (nothing compiled, so no flush
+  // calls done): the pack is still written, a second after the last read or at exit.
+  const later = (): void => {
+    if (timer === undefined) process.on('exit', write);
+    clearTimeout(timer);
+    timer = setTimeout(write, 1000);
+    timer.unref();
+  };
   return {
     get(hash) {
-      const found = pack?.get(hash)?.cache ?? base.get(hash);
+      const packed = pack?.get(hash)?.cache;
+      const found = packed ?? base.get(hash);
       if (found) data.set(hash, found);
+      if (found && !packed && !written) later();
       return found;
     },
     put(hash, bytes) {
       data.set(hash, bytes);
-      // Per blob too: a module fetched later (an import() graph) finds its own entry.
-      if (!reached.has(hash)) base.put(hash, bytes);
+      // Per blob as well, but once per module: a new version that changes one module still finds
+      // the others' entries (its run pack differs), and an import() graph finds its own.
+      base.put(hash, bytes);
     },
     drop(hash) {
       data.delete(hash);
       base.drop(hash);
     },
     done() {
-      if (key === null || !code.every((hash) => blobs.has(hash) && data.has(hash))) return;
-      store.writeRunPack(key, new Map(code.map((hash) => [hash, { blob: blobs.get(hash)!, cache: data.get(hash)! }])));
+      written = false;
+      write();
     },
   };
 }
@@ -301,9 +325,11 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   };
 
   const fetched = new Map<string, Buffer>();
+  const fetchedFiles = new Set<string>();
+  const moduleHashes = new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash));
   const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
     if (hashes.length === 0) return;
-    if (chosen.from === 'offline') {
+    if (chosen.from === 'offline' && (options.offline && !options.fetchLater)) {
       throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${what} of cached version ${manifest.version} ${what.startsWith('module') || hashes.length === 1 ? 'is' : 'are'} not in the cache (${store.dir}): never fetched, since no run online needed it yet; run once online`, { missing: hashes.length });
     }
     const sizes = new Map(refs.map((ref) => [ref.hash, ref.size]));
@@ -316,7 +342,9 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       // Stored as each arrives: a sync cut short keeps what it got.
       onBlob: (hash, blob) => {
         store.writeBlob(hash, blob);
-        fetched.set(hash, blob);
+        // Module code and maps are kept for this process; files and package files only as verified hashes (layout links them).
+        if (moduleHashes.has(hash)) fetched.set(hash, blob);
+        else fetchedFiles.add(hash);
         done += 1;
         bytes += blob.byteLength;
         options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
@@ -343,8 +371,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   await fetch(missing);
   store.takeEvents();
   // A start of a version the store ran before reads its modules and their code cache in one file.
-  const manifestBytesHash = chosen.commit ? sha256Hex(chosen.commit.bytes) : chosen.stored ? sha256Hex(chosen.stored.manifestBytes) : null;
-  const packKey = manifestBytesHash !== null && process.env.LIVEMOD_CODE_CACHE !== '0' ? runPackKey(manifestBytesHash, reached) : null;
+  // Keyed by the blobs it holds, not the manifest: a re-signed or otherwise changed manifest whose reached modules are the same keeps it.
+  const packKey = process.env.LIVEMOD_CODE_CACHE !== '0' ? runPackKey(code) : null;
   const pack = packKey !== null && chosen.from !== 'network' ? store.readRunPack(packKey) : null;
   let { blobs, bad } = readVerified(store, code, fetched, pack);
   if (bad.length > 0) {
@@ -359,7 +387,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   if (carriesProgram(manifest)) {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        tree = store.layoutProgram(manifest, new Set(fetched.keys()));
+        tree = store.layoutProgram(manifest, new Set([...fetched.keys(), ...fetchedFiles]));
         break;
       } catch (error) {
         if (isLivemodError(error) && error.code === ErrorCodes.STORE_UNWRITABLE) {

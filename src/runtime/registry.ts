@@ -209,8 +209,21 @@ export class Registry {
   /** The program's main module (`import.meta.main`), set by the import that starts the program. */
   private mainPath: string | null = null;
 
-  private externalsFrom(): string {
-    return this.current.externalsFrom ?? this.options.externalsFrom;
+  /**
+   * Where an external resolves from: the version's own node_modules when its packages travelled,
+   * except for a package the publisher kept out (`manifest.externals`), which the client brings
+   * in its own folder (the registry's option: the working directory).
+   */
+  private externalsFrom(specifier?: string): string {
+    const own = this.current.externalsFrom;
+    if (own === undefined) return this.options.externalsFrom;
+    const kept = this.current.manifest.externals;
+    if (specifier !== undefined && kept) {
+      const parts = specifier.split('/');
+      const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+      if (Object.hasOwn(kept, name)) return this.options.externalsFrom;
+    }
+    return own;
   }
 
   /** The module paths loaded now (every one has a current version). */
@@ -348,7 +361,7 @@ export class Registry {
     const key = externalKey(specifier, attributes);
     let load = this.externalLoads.get(key);
     if (!load) {
-      load = importExternal(specifier, this.externalsFrom(), attributes).then(
+      load = importExternal(specifier, this.externalsFrom(specifier), attributes).then(
         (namespace) => {
           this.externals.set(key, namespace);
           this.externalsByUrl.set(this.externalUrl(specifier), namespace);
@@ -368,7 +381,7 @@ export class Registry {
 
   /** Why an external was not found, and what to do: what the manifest says of its package, and where it was looked for. */
   private missingExternal(specifier: string): string {
-    const from = this.externalsFrom();
+    const from = this.externalsFrom(specifier);
     const where = from.startsWith('file:') ? fileURLToPath(from) : from;
     const parts = specifier.split('/');
     const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
@@ -386,7 +399,7 @@ export class Registry {
     let url = this.externalUrls.get(specifier);
     if (url === undefined) {
       try {
-        url = resolveExternal(specifier, this.externalsFrom());
+        url = resolveExternal(specifier, this.externalsFrom(specifier));
       } catch {
         url = specifier;
       }
@@ -892,7 +905,7 @@ export class Registry {
   resolve(specifier: string, importer: string): string {
     const target = this.resolveFrom(specifier, importer);
     if (target.kind === 'module') return this.urlOf(target.module);
-    if (target.kind === 'external') return resolveExternal(specifier, this.externalsFrom());
+    if (target.kind === 'external') return resolveExternal(specifier, this.externalsFrom(specifier));
     // As Node's import.meta.resolve: a relative specifier resolves to its URL whether or not a module is there.
     if (/^\.{1,2}\//.test(specifier)) return new URL(specifier, this.urlOf(importer)).href;
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);

@@ -189,7 +189,7 @@ export function staticClosure(manifest: Manifest, roots: Iterable<string>): Set<
     if (seen.has(path)) continue;
     seen.add(path);
     for (const entry of manifest.modules[path]!.imports) {
-      if (!entry.dynamic && entry.kind === 'module' && entry.module !== undefined && !seen.has(entry.module)) queue.push(entry.module);
+      if (!entry.dynamic && entry.kind === 'module' && entry.module !== undefined && !seen.has(entry.module) && Object.hasOwn(manifest.modules, entry.module)) queue.push(entry.module);
     }
   }
   return seen;

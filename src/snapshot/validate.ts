@@ -200,6 +200,14 @@ function checkProgram(manifest: Record<string, unknown>): void {
       if (places.has(at)) fail(() => `manifest.links key ${quoted(at)}`, 'a location that holds no package');
       location(links[at], () => `manifest.links[${quoted(at)}]`);
     }
+    // Nothing may be laid out through a link (a folder made there would land where the link points,
+    // and a link's relative target would be reckoned from the wrong place): no location, and no
+    // link target, under another link.
+    const under = (path: string): string | undefined => Object.keys(links).find((link) => path.startsWith(`${link}/`));
+    for (const path of [...places, ...Object.keys(links), ...Object.values(links).map(String)]) {
+      const link = under(path);
+      if (link !== undefined) fail(() => `manifest layout location ${quoted(path)}`, `a location not under the link ${quoted(link)}`);
+    }
   }
   if (manifest.externals !== undefined) {
     const externals = object(manifest.externals, 'manifest.externals');

@@ -50,6 +50,12 @@ export function abandoned(name: string, mtimeMs: number, now: number, maxAgeMs: 
   return match[1] === HOST_TAG && !pidAlive(Number(match[2]));
 }
 
+/** A folder a live writer of this host is still filling (laying out a big version can take more than a minute). */
+function inProgress(name: string): boolean {
+  const match = TMP_NAME.exec(name);
+  return match !== null && match[1] === HOST_TAG && pidAlive(Number(match[2]));
+}
+
 /** Removes abandoned temp files; returns how many and their bytes. Races with other cleaners are harmless (ENOENT). */
 export function cleanTmp(tmpDir: string, options: { readonly now?: number; readonly dryRun?: boolean; readonly maxAgeMs?: number } = {}): { removed: number; bytes: number } {
   const now = options.now ?? Date.now();
@@ -65,8 +71,8 @@ export function cleanTmp(tmpDir: string, options: { readonly now?: number; reado
     const path = join(tmpDir, name);
     try {
       const stat = lstatSync(path);
-      if (!abandoned(name, stat.mtimeMs, now, options.maxAgeMs)) continue;
-      // Nothing of ours is a folder here, but a stray one must not make tmp/ grow forever.
+      if (!abandoned(name, stat.mtimeMs, now, options.maxAgeMs) || (stat.isDirectory() && inProgress(name))) continue;
+      // A version being laid out is a folder here (store/program.ts); a stray one must not make tmp/ grow forever.
       if (!options.dryRun) {
         if (stat.isDirectory()) rmSync(path, { recursive: true, force: true });
         else unlinkSync(path);

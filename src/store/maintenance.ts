@@ -284,7 +284,7 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     }
     const tmp = cleanTmp(context.tmp, { dryRun });
     const program = pruneProgram(context, trees, { graceMs, dryRun });
-    const codeEntries = pruneCodeCache(context, keep, dryRun) + pruneRunPacks(context, keep, graceMs, dryRun);
+    const codeEntries = pruneCodeCache(context, keep, dryRun) + pruneRunPacks(context, dryRun);
     return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program, codeCache: codeEntries };
   };
   // A dry run changes nothing, so it need not hold up other processes' commits.

@@ -8,14 +8,14 @@
 // Folder ids are hashes of what the signed manifest says, computed here: a package's id covers
 // its files and the packages its dependencies resolve to (transitively), so two apps share a
 // folder exactly when Node would load the same code through it.
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { canonicalJson, sha256Hex, type FileRef, type Manifest } from '../snapshot/index.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
-import { pidAlive, tempName } from './files.ts';
+import { HOST_TAG, pidAlive, tempName } from './files.ts';
 import { blobPath } from './location.ts';
 
 /** A file map as it is laid out: path → hash (+x when executable); pack offsets say nothing about content. */
@@ -91,9 +91,19 @@ function placeFiles(context: StoreContext, files: Readonly<Record<string, FileRe
 }
 
 /** A symlink at `link` (built in tmp/, to be found at `finalLink`) to `target`, relative: the store may move. */
-function linkTo(link: string, finalLink: string, target: string): void {
+function linkTo(link: string, finalLink: string, target: string, inside: string): void {
   mkdirSync(dirname(link), { recursive: true });
-  symlinkSync(relative(dirname(finalLink), target), link, 'dir');
+  // The manifest was validated so that nothing lies under a link; this holds it on disk too.
+  if (!(realpathSync(dirname(link)) + sep).startsWith(realpathSync(inside) + sep)) {
+    throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `the manifest lays out ${JSON.stringify(basename(link))} through a link, outside the folder being laid out; refused`, {});
+  }
+  try {
+    symlinkSync(relative(dirname(finalLink), target), link, 'dir');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new LivemodError('store', ErrorCodes.MANIFEST_INVALID, `the manifest places a link where a file or folder is already laid out (${JSON.stringify(relative(inside, link).slice(0, 200))}); the publisher must rebuild it`, {});
+    throw error;
+  }
 }
 
 /** Builds a folder in tmp/ and renames it into place; another process that got there first wins (same content). */
@@ -124,27 +134,46 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
  */
 export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set()): string {
   const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest));
-  if (existsSync(tree)) return tree;
   const packages = manifest.packages ?? {};
   const missing: string[] = [];
   const modules = modulesId(manifest);
   const modulesDir = modules === null ? null : join(context.dir, PROGRAM_LAYOUT.packages, modules);
+  // A version laid out before is reused only with the node_modules it links (a verify or a prune may have taken that).
+  if (existsSync(tree) && (modulesDir === null || existsSync(modulesDir))) {
+    touch(tree, modulesDir);
+    return tree;
+  }
   if (modulesDir !== null) {
     buildFolder(context, modulesDir, (dir) => {
       // Sorted: a package is placed before the packages nested in its node_modules.
       for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing, fresh);
       for (const [location, target] of Object.entries(manifest.links ?? {})) {
-        linkTo(join(dir, ...location.split('/')), join(modulesDir, ...location.split('/')), join(modulesDir, ...target.split('/')));
+        linkTo(join(dir, ...location.split('/')), join(modulesDir, ...location.split('/')), join(modulesDir, ...target.split('/')), dir);
       }
       if (missing.length > 0) throw incomplete(missing);
     });
   }
+  // Marked in use, so a concurrent prune's grace period spares it until the tree links it.
+  touch(modulesDir);
   buildFolder(context, tree, (dir) => {
     placeFiles(context, manifest.files ?? {}, dir, missing, fresh);
-    if (modulesDir !== null) linkTo(join(dir, 'node_modules'), join(tree, 'node_modules'), join(modulesDir, 'node_modules'));
+    if (modulesDir !== null) linkTo(join(dir, 'node_modules'), join(tree, 'node_modules'), join(modulesDir, 'node_modules'), dir);
     if (missing.length > 0) throw incomplete(missing);
   });
   return tree;
+}
+
+/** Marks laid-out folders in use now (their mtime), for prune's grace period; best effort. */
+function touch(...folders: (string | null)[]): void {
+  const now = new Date();
+  for (const folder of folders) {
+    if (folder === null) continue;
+    try {
+      utimesSync(folder, now, now);
+    } catch {
+      // Read-only or gone: prune's other rules still apply.
+    }
+  }
 }
 
 /** The view of one process on one origin: a symlink it re-points when it swaps versions. */
@@ -166,8 +195,10 @@ function cleanViews(runDir: string): void {
     return;
   }
   for (const name of names) {
-    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    // Only this host's views: a store shared between hosts (or pid namespaces) sees other pids.
+    const match = /^([0-9a-f]{8})\.(\d+)-/.exec(name);
+    const pid = Number(match?.[2]);
+    if (!match || match[1] !== HOST_TAG || !Number.isSafeInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
     try {
       if (lstatSync(join(runDir, name)).isSymbolicLink()) unlinkSync(join(runDir, name));
     } catch {
@@ -180,7 +211,7 @@ export function openView(context: StoreContext, originKey: string, tree: string)
   const runDir = join(context.dir, PROGRAM_LAYOUT.run);
   mkdirSync(runDir, { recursive: true });
   cleanViews(runDir);
-  const path = join(runDir, `${process.pid}-${sha256Hex(originKey).slice(0, 12)}-${randomBytes(3).toString('hex')}`);
+  const path = join(runDir, `${HOST_TAG}.${process.pid}-${sha256Hex(originKey).slice(0, 12)}-${randomBytes(3).toString('hex')}`);
   const point = (target: string): void => {
     const tmp = `${path}.${randomBytes(4).toString('hex')}`;
     symlinkSync(relative(runDir, target), tmp, 'dir');
@@ -293,10 +324,12 @@ export function dropFoldersLinking(context: StoreContext, inodes: ReadonlySet<st
     }
     return false;
   };
-  for (const kind of [PROGRAM_LAYOUT.trees, PROGRAM_LAYOUT.packages]) {
+  for (const kind of [PROGRAM_LAYOUT.packages, PROGRAM_LAYOUT.trees]) {
     for (const id of names(join(context.dir, kind))) {
       const folder = join(context.dir, kind, id);
-      if (!holds(folder)) continue;
+      // A version whose node_modules went with a dropped package folder goes too.
+      const orphan = kind === PROGRAM_LAYOUT.trees && lstatSync(join(folder, 'node_modules'), { throwIfNoEntry: false })?.isSymbolicLink() === true && !existsSync(join(folder, 'node_modules'));
+      if (!orphan && !holds(folder)) continue;
       rmSync(folder, { recursive: true, force: true });
       dropped.push(`${kind}/${id}`);
     }

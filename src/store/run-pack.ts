@@ -1,14 +1,15 @@
 // A start in one read. After a start has run, the module blobs it reached and V8's code cache
-// for them are written together as one file, runs/<key>.pack, named by the manifest, the
-// modules the start reached and the V8 version; the next start of the same version reads that
+// for them are written together as one file, runs/<key>.pack, named by those blobs' hashes and
+// the V8 version; the next start that reaches the same blobs (any manifest: a re-sign changes
+// nothing) reads that
 // one file instead of a blob file and a code cache file per module (2,000 modules: 4,000 reads).
 // It is a derived cache beside the blobs, never the only copy: every blob in it is re-hashed
 // against its name as it is read (a pack with one bad blob is dropped, and the blobs are read
-// as before), the code cache in it is checked by V8 on use, and prune removes packs of
-// manifests no longer stored. Layout: a 4-byte big-endian length, that many bytes of JSON
+// as before), the code cache in it is checked by V8 on use, and prune removes packs no start
+// used for a week (a read marks a pack used). Layout: a 4-byte big-endian length, that many bytes of JSON
 // index `{ "<hash>": [blobOffset, blobLength, cacheOffset, cacheLength] }` (offsets into what
 // follows; cache -1, 0 when none), then the bytes.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { sha256Hex } from '../snapshot/index.ts';
@@ -20,13 +21,13 @@ export interface RunPackEntry {
   readonly cache: Buffer | null;
 }
 
-/** The pack's name for a start: the manifest's bytes hash, the modules reached, this V8. */
-export function runPackKey(manifestHash: string, modules: Iterable<string>): string {
-  return `${manifestHash.slice(0, 16)}-${sha256Hex([...modules].sort().join('\n')).slice(0, 16)}-${cachedDataVersionTag().toString(16)}`;
+/** The pack's name for a start: the blobs it reached, this V8. */
+export function runPackKey(blobs: Iterable<string>): string {
+  return `${sha256Hex([...blobs].sort().join('\n')).slice(0, 32)}-${cachedDataVersionTag().toString(16)}`;
 }
 
 function packPath(context: StoreContext, key: string): string {
-  if (!/^[0-9a-f]{16}-[0-9a-f]{16}-[0-9a-f]{1,16}$/.test(key)) throw new TypeError(`not a run pack key: ${key.slice(0, 80)}`);
+  if (!/^[0-9a-f]{32}-[0-9a-f]{1,16}$/.test(key)) throw new TypeError(`not a run pack key: ${key.slice(0, 80)}`);
   return join(context.dir, 'runs', `${key}.pack`);
 }
 
@@ -38,6 +39,13 @@ export function readRunPack(context: StoreContext, key: string): Map<string, Run
     bytes = readFileSync(path);
   } catch {
     return null;
+  }
+  try {
+    // Used now: prune keeps packs a start read within its window.
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    // A read-only store: prune is not this process's to run.
   }
   try {
     const length = bytes.readUInt32BE(0);
@@ -88,8 +96,11 @@ export function writeRunPack(context: StoreContext, key: string, entries: Readon
   }
 }
 
-/** Removes packs of manifests whose bytes hash (first 16 hex) is not in `keep`, past the grace period. */
-export function pruneRunPacks(context: StoreContext, keep: ReadonlySet<string>, graceMs: number, dryRun: boolean): number {
+/** How long a run pack no start has read is kept. */
+export const RUN_PACK_MAX_IDLE_MS: number = 7 * 24 * 3600 * 1000;
+
+/** Removes packs no start read within RUN_PACK_MAX_IDLE_MS, and packs of another V8. */
+export function pruneRunPacks(context: StoreContext, dryRun: boolean, now: number = Date.now()): number {
   const dir = join(context.dir, 'runs');
   let names: string[];
   try {
@@ -97,13 +108,12 @@ export function pruneRunPacks(context: StoreContext, keep: ReadonlySet<string>, 
   } catch {
     return 0;
   }
-  const prefixes = new Set([...keep].map((hash) => hash.slice(0, 16)));
+  const tag = `-${cachedDataVersionTag().toString(16)}.pack`;
   let removed = 0;
   for (const name of names) {
-    if (prefixes.has(name.slice(0, 16))) continue;
     const path = join(dir, name);
     try {
-      if (Date.now() - statSync(path).mtimeMs < graceMs) continue;
+      if (name.endsWith(tag) && now - statSync(path).mtimeMs < RUN_PACK_MAX_IDLE_MS) continue;
       if (!dryRun) rmSync(path, { force: true });
       removed += 1;
     } catch {
