@@ -29,7 +29,7 @@ export function registerCache(program: Command): void {
     const now = Date.now();
     const lines = [`${store.dir}: ${listing.blobs} blobs, ${formatBytes(listing.bytes)}${listing.damaged ? `, ${listing.damaged} damaged entries` : ''}`];
     for (const origin of listing.origins) {
-      lines.push(`  ${origin.origin}  ${quoted(origin.name)} version ${origin.version}, ${origin.modules} modules, ${formatBytes(origin.bytesNeeded)}, confirmed ${formatAge(now - origin.checkedAt)} ago${origin.missing ? `, ${origin.missing} blobs missing` : ''}`);
+      lines.push(`  ${origin.origin}  ${quoted(origin.name)} version ${origin.version}, ${origin.modules} modules, ${formatBytes(origin.bytesNeeded)}, confirmed ${formatAge(now - origin.checkedAt)} ago${origin.missing ? `, ${origin.missing} blobs not fetched (modules no run has needed yet, fetched when first needed)` : ''}`);
     }
     if (listing.origins.length === 0) lines.push('  (no origins yet: `livemod run <url>` fills it)');
     output.result({ dir: store.dir, ...listing }, lines.join('\n'));
@@ -39,8 +39,8 @@ export function registerCache(program: Command): void {
     const output = createOutput(flags.json === true);
     const store = open(flags);
     const report = store.verify();
-    const incomplete = report.incomplete.map((item) => `${item.origin} lacks ${item.missing.length} blobs`);
-    output.result({ dir: store.dir, ...report }, `[livemod cache] checked ${report.checked} blobs: ${report.corrupt.length} corrupt (removed)${report.repaired.length ? `, ${report.repaired.length} repaired` : ''}${incomplete.length ? `; ${incomplete.join('; ')} (the next run refetches them)` : ''}`);
+    const incomplete = report.incomplete.map((item) => `${item.origin} has ${item.missing.length} blobs not in the store`);
+    output.result({ dir: store.dir, ...report }, `[livemod cache] checked ${report.checked} blobs: ${report.corrupt.length} corrupt (removed)${report.repaired.length ? `, ${report.repaired.length} repaired` : ''}${incomplete.length ? `; ${incomplete.join('; ')} (only what runs is fetched: a run fetches what it needs of them)` : ''}`);
     if (report.corrupt.length > 0) process.exitCode = 1;
   });
 
