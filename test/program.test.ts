@@ -386,3 +386,16 @@ console.log(JSON.stringify({ hoisted, ran, pn }));
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(lastJson(run.stdout), expected);
 });
+
+test('a package holding a link back to itself travels once, not until the path is too long', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'looped-app', type: 'module', dependencies: { looped: '1.0.0' } }),
+    'main.js': `import looped from 'looped';\nconsole.log(looped);\n`,
+    'node_modules/looped/package.json': JSON.stringify({ name: 'looped', version: '1.0.0', main: 'index.js' }),
+    'node_modules/looped/index.js': "module.exports = 'looped';\n",
+  });
+  symlinkSync('..', join(dir, 'node_modules/looped/self'));
+  const { content } = new SnapshotBuilder(dir, PROGRAM_BUILD).build();
+  assert.deepEqual(Object.keys(content.packages!['looped@1.0.0']!.files).sort(), ['index.js', 'package.json']);
+});

@@ -308,9 +308,14 @@ export class ProgramCollector {
     for (const hook of ['preinstall', 'install', 'postinstall']) {
       if (scripts && typeof scripts[hook] === 'string') native = `${hook} script`;
     }
+    // Real folders walked: a link back up (`x -> ..`) is entered once, not until the path is too long.
+    const walked = new Set<string>();
     const walk = (folder: string, prefix: string): void => {
       let entries: Dirent[];
       try {
+        const real = realpathSync(folder);
+        if (walked.has(real)) return;
+        walked.add(real);
         entries = readdirSync(folder, { withFileTypes: true });
       } catch {
         return;
