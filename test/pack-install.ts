@@ -33,7 +33,8 @@ try {
 
   const example = join(app, 'node_modules', 'livemod', 'examples', 'hello');
   execFileSync('npx', ['--no-install', 'livemod', 'keygen', '--out', join(work, 'publisher.key')], { cwd: app, env, stdio: 'ignore' });
-  const server = spawn('npx', ['--no-install', 'livemod', 'serve', example, '--port', '0', '--json', '--key', join(work, 'publisher.key')], { cwd: app, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The installed bin itself, not through npx: a signal to npx does not reach the server it started.
+  const server = spawn(process.execPath, [join(app, 'node_modules', 'livemod', 'bin', 'livemod.js'), 'serve', example, '--port', '0', '--json', '--key', join(work, 'publisher.key')], { cwd: app, env, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const listening = await new Promise<{ url: string; publicKey: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('livemod serve did not start within 60 s')), 60_000);
@@ -51,6 +52,7 @@ try {
     step(`served example ran from the installed package: ${output.trim()}`);
   } finally {
     server.kill();
+    server.stdout.destroy();
   }
   step('ok');
 } finally {
