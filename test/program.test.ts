@@ -358,8 +358,11 @@ let hoisted;
 try { hoisted = (await import('uses-hoisted')).default; } catch (error) { hoisted = error.code; }
 let ran;
 try { ran = execFileSync(tool, { encoding: 'utf8' }).trim(); } catch (error) { ran = error.code; }
-console.log(JSON.stringify({ hoisted, ran, pn }));
+let own;
+try { own = execFileSync(import.meta.dirname + '/bin/own.sh', { encoding: 'utf8' }).trim(); } catch (error) { own = error.code; }
+console.log(JSON.stringify({ hoisted, ran, pn, own }));
 `,
+    'bin/own.sh': '#!/bin/sh\necho own tool ran\n',
     // Requires helper without declaring it: npm hoisted helper beside it, so Node finds it.
     'node_modules/uses-hoisted/package.json': pkg('uses-hoisted', '1.0.0'),
     'node_modules/uses-hoisted/index.js': "module.exports = 'found ' + require('helper');\n",
@@ -374,9 +377,10 @@ console.log(JSON.stringify({ hoisted, ran, pn }));
     'node_modules/.pnpm/pdep@2.0.0/node_modules/pdep/index.js': "module.exports = '2.0.0';\n",
   });
   chmodSync(join(dir, 'node_modules/has-tool/bin/tool.sh'), 0o755);
+  chmodSync(join(dir, 'bin/own.sh'), 0o755);
   symlinkSync('.pnpm/pn@1.0.0/node_modules/pn', join(dir, 'node_modules/pn'));
   symlinkSync('../../pdep@2.0.0/node_modules/pdep', join(dir, 'node_modules/.pnpm/pn@1.0.0/node_modules/pdep'));
-  const expected = { hoisted: 'found helper', ran: 'tool ran', pn: 'pn with pdep 2.0.0' };
+  const expected = { hoisted: 'found helper', ran: 'tool ran', pn: 'pn with pdep 2.0.0', own: 'own tool ran' };
   const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' });
   assert.deepEqual(lastJson(node.stdout), expected, node.stderr);
   const { url, key, manifest } = await served(t, dir);

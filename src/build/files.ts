@@ -20,6 +20,8 @@ export interface FoundFile {
   readonly file: string;
   readonly size: number;
   readonly mtimeMs: number;
+  /** It has an executable bit (a script the program runs): it travels so. */
+  readonly executable?: boolean;
 }
 
 export interface FileLimits {
@@ -64,7 +66,7 @@ export function examineFile(root: string, path: string, limits: FileLimits, acce
   if (stats.size > limits.maxFileBytes) {
     return { path, reason: `${formatBytes(stats.size)} is over the ${formatBytes(limits.maxFileBytes)} per-file limit (raise it with --max-file-size)` };
   }
-  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs };
+  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
 }
 
 export function listModuleFiles(root: string, limits: FileLimits): { files: FoundFile[]; skipped: SkippedFile[] } {

@@ -27,7 +27,7 @@ export interface ProgramOptions {
 }
 
 export interface ProgramContent {
-  readonly files: Record<string, BlobRef>;
+  readonly files: Record<string, FileRef>;
   /** null with --externals installed: no package travels, clients bring their own node_modules. */
   readonly packages: Record<string, PackageRecord> | null;
   /** Where each package sits in node_modules (location → key), and the links of a pnpm layout (location → location). */
@@ -161,12 +161,12 @@ export class ProgramCollector {
 
   collect(modules: Readonly<Record<string, ModuleRecord>>, maxTotalBytes: number): ProgramContent {
     const blobs = new Map<string, Buffer>();
-    const files: Record<string, BlobRef> = {};
+    const files: Record<string, FileRef> = {};
     let totalBytes = 0;
     const { files: found, skipped } = listFiles(this.root, this.limits, this.ignoreRules());
     for (const file of found) {
       const read = this.readFile(file.file, file.size, file.mtimeMs);
-      files[file.path] = { hash: read.hash, size: read.size };
+      files[file.path] = file.executable ? { hash: read.hash, size: read.size, executable: true } : { hash: read.hash, size: read.size };
       blobs.set(read.hash, read.bytes);
       totalBytes += read.size;
     }
