@@ -222,12 +222,12 @@ import { double } from './lib/double';
 parentPort!.postMessage({ value: double(workerData as number), text: readFileSync(new URL('./data/hello.txt', import.meta.url), 'utf8'), main: import.meta.main });
 `,
   'job.ts': `import { double } from './lib/double';
-process.send!({ value: double(21), args: process.argv.slice(2), argv1: process.argv[1] === import.meta.filename, main: import.meta.main });
+process.send!({ value: double(21), args: process.argv.slice(2), argv1: process.argv[1] === import.meta.filename, main: import.meta.main, taskGone: process.env.LIVEMOD_CHILD === undefined });
 `,
   'lib/double.ts': `export const double = (n: number): number => n * 2;\n`,
   'data/hello.txt': 'hi from a file',
 };
-const WORKERS_EXPECTED = { fromWorker: { value: 40, text: 'hi from a file', main: true }, fromChild: { value: 42, args: ['x', '--y'], argv1: true, main: true } };
+const WORKERS_EXPECTED = { fromWorker: { value: 40, text: 'hi from a file', main: true }, fromChild: { value: 42, args: ['x', '--y'], argv1: true, main: true, taskGone: true } };
 
 test('a worker and a forked child of a module of the tree run it as live code: local folder, then from a server', async (t) => {
   const dir = tempDir(t);

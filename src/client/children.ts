@@ -5,7 +5,9 @@
 // which runs that module from the same snapshot version (its imports verified, from the store)
 // or, for a local folder, from the same folder. Any other file starts exactly as before.
 import childProcess from 'node:child_process';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { syncBuiltinESMExports } from 'node:module';
 import workerThreads from 'node:worker_threads';
@@ -99,8 +101,16 @@ function patch(): void {
     // fork(path, args?, options?): args may be left out or undefined.
     const args = Array.isArray(rest[0]) ? (rest[0] as string[]) : [];
     const options = ((Array.isArray(rest[0]) || rest[0] === undefined ? rest[1] : rest[0]) ?? {}) as childProcess.ForkOptions;
-    const env = { ...(options.env ?? process.env), [CHILD_ENV]: JSON.stringify(task) };
-    return nativeFork(fileURLToPath(ENTRY), args, { ...options, env });
+    // The task (it may hold a token) goes through a file only this user can read, not the
+    // child's environment (which its own children inherit); the child reads and removes it.
+    const folder = mkdtempSync(join(tmpdir(), 'livemod-child-'));
+    const file = join(folder, 'task.json');
+    writeFileSync(file, JSON.stringify(task), { mode: 0o600 });
+    const env = { ...(options.env ?? process.env), [CHILD_ENV]: file };
+    const child = nativeFork(fileURLToPath(ENTRY), args, { ...options, env });
+    // Removed here too, should the child never start.
+    child.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+    return child;
   } as typeof childProcess.fork;
   Object.defineProperty(workerThreads, 'Worker', { value: Worker, writable: true, configurable: true, enumerable: true });
   Object.defineProperty(childProcess, 'fork', { value: fork, writable: true, configurable: true, enumerable: true });
