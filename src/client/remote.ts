@@ -247,6 +247,8 @@ function readVerified(store: Store, hashes: readonly string[], fetched: Readonly
 function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry> | null, key: string | null, code: readonly string[], blobs: ReadonlyMap<string, Buffer>): ModuleCodeCache {
   const base = store.codeCache();
   const data = new Map<string, Buffer>();
+  const reached = new Set(code);
+  const perBlob: [string, Buffer][] = [];
   let written = false;
   let timer: NodeJS.Timeout | undefined;
   const write = (): void => {
@@ -274,9 +276,18 @@ function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry> | null
     },
     put(hash, bytes) {
       data.set(hash, bytes);
-      // Per blob as well, but once per module: a new version that changes one module still finds
-      // the others' entries (its run pack differs), and an import() graph finds its own.
-      base.put(hash, bytes);
+      if (!reached.has(hash)) {
+        // An import() graph's module: its own entry is how the next start finds it.
+        base.put(hash, bytes);
+        return;
+      }
+      // Per blob as well, so a new version that changes one module still finds the others'
+      // entries (its run pack differs); but only while the process runs on: a program that is
+      // exiting (a command-line tool) writes its one run pack, not a file per module.
+      perBlob.push([hash, bytes]);
+      if (perBlob.length === 1) setTimeout(() => {
+        for (const [each, entry] of perBlob.splice(0)) base.put(each, entry);
+      }, 0).unref();
     },
     drop(hash) {
       data.delete(hash);
