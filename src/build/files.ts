@@ -69,10 +69,6 @@ export function examineFile(root: string, path: string, limits: FileLimits, acce
   return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
 }
 
-export function listModuleFiles(root: string, limits: FileLimits): { files: FoundFile[]; skipped: SkippedFile[] } {
-  return listFiles(root, limits, isModuleFile);
-}
-
 /**
  * Every file of the folder that `accept` takes (a posix path relative to it), by the same rules:
  * no dot entries, no node_modules, symlinks only while they stay inside.

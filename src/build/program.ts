@@ -206,7 +206,8 @@ export class ProgramCollector {
     const native: string[] = [];
     const queue: Found[] = [];
     const reach = (found: Found): void => {
-      const apparent = locationOf(found.apparent);
+      // findPackage's path always runs through a node_modules folder; the real one may not (a workspace link).
+      const apparent = locationOf(found.apparent)!;
       const real = locationOf(found.real);
       const depth = found.apparent.split(sep).length;
       const place = (location: string): void => {
@@ -214,12 +215,13 @@ export class ProgramCollector {
         // Two node_modules roots hold one name (a monorepo's and the app's): the one nearest the program wins, as for its own imports.
         if (!before || depth > before.depth) placed.set(location, { real: found.real, depth });
       };
-      if (apparent !== null && real !== null && apparent !== real) {
+      if (real !== null && apparent !== real) {
         // A link Node followed (a pnpm layout): laid out as a link, the package at its real place.
         linked.set(apparent, real);
         place(real);
       } else {
-        place(apparent ?? `node_modules/.livemod-linked/${basename(found.real)}`);
+        // No link, or one out of every node_modules (a workspace package): the package where Node found it.
+        place(apparent);
       }
       if (!byReal.has(found.real)) {
         byReal.set(found.real, this.readPackage(found.real));

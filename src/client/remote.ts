@@ -252,17 +252,18 @@ function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry> | null
   let written = false;
   let timer: NodeJS.Timeout | undefined;
   const write = (): void => {
-    clearTimeout(timer);
-    process.off('exit', write);
     if (written || key === null || !code.every((hash) => blobs.has(hash) && data.has(hash))) return;
     written = true;
+    clearTimeout(timer);
+    process.off('exit', write);
     store.writeRunPack(key, new Map(code.map((hash) => [hash, { blob: blobs.get(hash)!, cache: data.get(hash)! }])));
   };
   // No pack yet, every module deserialised from its own entry (nothing compiled, so no flush
-  // calls done): the pack is still written, a second after the last read or at exit.
+  // calls done): the pack is still written, a second after the first read or at exit (one timer
+  // for the start, not one per module read).
   const later = (): void => {
-    if (timer === undefined) process.on('exit', write);
-    clearTimeout(timer);
+    if (timer !== undefined) return;
+    process.on('exit', write);
     timer = setTimeout(write, 1000);
     timer.unref();
   };

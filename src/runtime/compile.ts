@@ -1,6 +1,7 @@
-// A module version's blob becomes a generator function via vm.compileFunction, not a native
-// ES module: functions are freed once unreferenced, native modules stay in Node's module map
-// forever (DESIGN.md). compileFunction also works under --disallow-code-generation-from-strings.
+// A module version's blob becomes a generator function, compiled as a vm.Script (which takes and
+// makes V8's cached data), not a native ES module: functions are freed once unreferenced, native
+// modules stay in Node's module map forever (DESIGN.md). A Script also works under
+// --disallow-code-generation-from-strings.
 import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 import type { ModuleCodeCache } from './source.ts';
