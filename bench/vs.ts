@@ -15,7 +15,7 @@
 // (bench/lib/static-files.ts), both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned Node, from dist/ (rebuilt first
 // when src/ is newer). Cases are interleaved, round after round (each round starting one case
 // later), after one discarded warm-up round that is also the check round: livemod's URL runs
-// then carry a request log (--import, a diagnostics_channel subscriber on fetch) and must have
+// then carry a request log (--import, a diagnostics_channel subscriber on node:http's client) and must have
 // made exactly the requests their case means. Deno's requests are counted on every run, as are
 // the local build cache's state and --offline's notice. Then one warm and one local start of
 // the largest tree run under --cpu-prof and their top costs are printed (BENCH_PROFILE=0 skips
@@ -73,7 +73,7 @@ writeFileSync(
   [
     "import { subscribe } from 'node:diagnostics_channel';",
     'const seen = [];',
-    "subscribe('undici:request:headers', ({ request, response }) => seen.push(`${request.method} ${request.path} ${response.statusCode}`));",
+    "subscribe('http.client.response.finish', ({ request, response }) => seen.push(`${request.method} ${request.path} ${response.statusCode}`));",
     `process.on('exit', () => process.stderr.write(\`\\n${REQUEST_MARK}\${JSON.stringify(seen)}\\n\`));`,
     '',
   ].join('\n'),

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { batchFrameHeader } from '../src/protocol/index.ts';
 import { generatePublisherKey, manifestBlobs, parsePublicKey, type Manifest, type VerifyKey } from '../src/snapshot/index.ts';
@@ -225,6 +226,58 @@ describe('batch responses that lie', () => {
       res.end(JSON.stringify({ error: { code: 'ERR_LIVEMOD_BLOB_UNKNOWN', message: '3 requested blobs are in none of the last 8 snapshots; fetch /manifest.json again' } }));
     });
     await rejectsWithCode(fetchSnapshot(url, verifyKey), 'ERR_LIVEMOD_BLOB_UNKNOWN', /answered 404: 3 requested blobs .* fetch \/manifest.json again/);
+  });
+});
+
+describe('encodings and redirects', () => {
+  test('a manifest and a pack sent gzip- and br-encoded are decoded and verified', async (t) => {
+    const encodings: string[] = [];
+    const url = await serve(t, (req, res) => {
+      encodings.push(String(req.headers['accept-encoding']));
+      if (req.url === '/manifest.json') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        return void res.end(gzipSync(manifestBytes));
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'br' });
+      res.end(brotliCompressSync(pack));
+    });
+    const result = await fetchSnapshot(url, verifyKey);
+    assert.equal(result.blobs.size, manifestBlobs(manifest).length);
+    assert.match(encodings[0]!, /gzip/, 'the client asks for compressed bodies, as fetch did');
+  });
+
+  test('a gzip bomb stops at the decoded limit, not the bytes on the wire', async (t) => {
+    const bomb = gzipSync(Buffer.concat([envelopeHeader(), Buffer.alloc(64 * 1024 * 1024, 0x20)]));
+    const url = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length });
+      res.end(bomb);
+    });
+    assert.ok(bomb.length < 1024 * 1024);
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey, maxBytes: 256 * 1024 }), 'ERR_LIVEMOD_TOO_LARGE', /sent more than 262144 bytes/);
+  });
+
+  test('a body that claims gzip and is not fails with FETCH_FAILED, naming the URL', async (t) => {
+    const url = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end('this is not gzip');
+    });
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey }), 'ERR_LIVEMOD_FETCH_FAILED', /manifest\.json failed \(Z_DATA_ERROR\)/);
+  });
+
+  test('a redirect is followed, a loop of them is not', async (t) => {
+    const url = await serve(t, (req, res) => {
+      if (req.url === '/manifest.json') return void res.writeHead(301, { location: '/moved/manifest.json' }).end();
+      if (req.url === '/moved/manifest.json') return sendManifest(res);
+      res.writeHead(302, { location: req.url }).end();
+    });
+    const fetched = await fetchManifest(url, { key: verifyKey });
+    assert.equal(fetched.status, 'ok');
+    await rejectsWithCode(fetchManifest(`${url}loop/`, { key: verifyKey }), 'ERR_LIVEMOD_FETCH_FAILED', /failed \(ERR_TOO_MANY_REDIRECTS\)/);
+  });
+
+  test('a redirect to a scheme other than http(s) is refused', async (t) => {
+    const url = await serve(t, (_req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end());
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey }), 'ERR_LIVEMOD_FETCH_FAILED', /failed \(ERR_INVALID_REDIRECT\)/);
   });
 });
 

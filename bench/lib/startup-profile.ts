@@ -51,7 +51,7 @@ function part(frame: CallFrame, root: string): string | null {
   const { url, functionName } = frame;
   if (url === '') return functionName.startsWith('(') && functionName !== '(anonymous)' ? functionName : null;
   if (url.startsWith('wasm://') || url.includes('/amaro/')) return 'type stripping of .ts (amaro)';
-  if (url.includes('undici') || /^node:(internal\/)?(net|dns|http|stream|tls)/.test(url)) return 'fetch (undici, sockets)';
+  if (url.includes('undici') || /^node:(internal\/)?(net|dns|http|stream|tls)/.test(url)) return 'HTTP client (node:http, sockets)';
   if (/^node:(internal\/)?vm/.test(url)) return 'vm.compileFunction';
   if (url.startsWith('node:internal/modules') || url === 'node:module') return 'Node module loader';
   if (/^node:internal\/(main|process)\//.test(url)) return 'Node start-up';

@@ -114,8 +114,8 @@ export async function fetchFromPack(session: Session, base: URL, manifest: Manif
     method: 'GET',
     url,
     // Offsets are into the pack's bytes as stored, so a compressed answer would not match them:
-    // fetch asks for `Accept-Encoding: identity` itself whenever a Range is sent (Fetch standard).
-    headers: whole ? {} : { range: plan.header },
+    // a Range request asks for `Accept-Encoding: identity` (as the Fetch standard has it).
+    headers: whole ? {} : { range: plan.header, 'accept-encoding': 'identity' },
     ranges: whole ? 0 : plan.spans.length,
   });
   const { status } = exchange.response;

@@ -6,6 +6,7 @@
 // and no connection (ERR_LIVEMOD_FETCH_FAILED). The caller's own abort passes through as its reason.
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { inert } from '../text.ts';
+import { httpRequest, type HttpResponse } from './http-client.ts';
 import type { RequestEvent, ResolvedTransferOptions } from './options.ts';
 
 export interface RequestSpec {
@@ -42,14 +43,13 @@ export class Session {
     if (remaining <= 0) throw timeoutError(spec, 'total', this.options, 0);
     this.requests += 1;
     const exchange = new Exchange(this, spec, Math.min(remaining, timeoutMs));
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetch(spec.url, {
+      response = await httpRequest(spec.url, {
         method: spec.method,
         headers: { ...this.options.headers, ...spec.headers },
         ...(spec.body !== undefined ? { body: spec.body } : {}),
         signal: exchange.controller.signal,
-        redirect: 'follow',
       });
     } catch (error) {
       exchange.finish();
@@ -79,7 +79,7 @@ export class Exchange {
   readonly controller: AbortController = new AbortController();
   readonly spec: RequestSpec;
   private readonly session: Session;
-  private responseValue: Response | undefined;
+  private responseValue: HttpResponse | undefined;
   private expired: Expiry = null;
   private received = 0;
   private totalTimer: NodeJS.Timeout;
@@ -95,7 +95,7 @@ export class Exchange {
     this.armStall();
   }
 
-  get response(): Response {
+  get response(): HttpResponse {
     if (!this.responseValue) throw new Error('the exchange has no response yet');
     return this.responseValue;
   }
@@ -104,7 +104,7 @@ export class Exchange {
     return this.spec.url;
   }
 
-  attach(response: Response): void {
+  attach(response: HttpResponse): void {
     this.responseValue = response;
     this.armStall();
   }
@@ -131,8 +131,7 @@ export class Exchange {
   /** Drops the rest of the body (the connection is closed rather than drained) and stops the timers. */
   discard(): void {
     this.finish();
-    const body = this.responseValue?.body;
-    if (body && !body.locked) body.cancel().catch(() => {});
+    if (this.responseValue) this.responseValue.cancel();
     else this.controller.abort();
   }
 
@@ -142,9 +141,10 @@ export class Exchange {
     if (this.expired) return timeoutError(this.spec, this.expired, this.session.options, this.received);
     const signal = this.session.options.signal;
     if (signal?.aborted) return signal.reason;
-    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const failure = error as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
+    const code = typeof failure.code === 'string' ? failure.code : typeof failure.cause?.code === 'string' ? failure.cause.code : undefined;
     // Transport messages can quote what the host sent (a malformed header): inert and short.
-    const why = inert(typeof cause?.code === 'string' ? cause.code : String(cause?.message ?? (error as Error).message), 160);
+    const why = inert(code ?? String(failure.cause?.message ?? failure.message), 160);
     const { method, url } = this.spec;
     // Certificate failures have a fix of their own: a private CA or self-signed server certificate.
     const fix = /CERT|SSL|TLS|SELF_SIGNED/i.test(why)
@@ -166,7 +166,6 @@ export class Exchange {
       const declared = Number(response.headers.get('content-length') ?? NaN);
       // A declared length is the encoded size; with an encoding only the decoded count below is checked.
       if (!response.headers.has('content-encoding') && declared > limit) throw this.tooLarge(`declares ${declared} bytes`, limit, what, hint);
-      if (!response.body) return;
       for await (const chunk of response.body) {
         this.armStall();
         const room = limit - this.received;

@@ -53,7 +53,7 @@ export function packUrl(base: URL, path: string): string {
  * the trusted origin are kept: after a redirect to another host, the token (which fetch strips
  * on that redirect) must not be sent there through a batch route it advertises.
  */
-export function readCapabilities(headers: Headers, from: string, trusted: string = from): Capabilities {
+export function readCapabilities(headers: { get(name: string): string | null }, from: string, trusted: string = from): Capabilities {
   const origin = new URL(trusted).origin;
   const resolve = (name: string): string | undefined => {
     const value = headers.get(name)?.trim();

@@ -1,0 +1,149 @@
+// The HTTP client of a sync: node:http and node:https, not the global fetch. A warm start makes
+// one request (a 304), and loading fetch's client (undici) costs a Node process about 80 ms
+// before that request leaves, where node:http is already part of Node's startup snapshot and
+// the request itself takes about 1 ms on loopback. The modules are taken with
+// process.getBuiltinModule: an ESM `import` of node:http builds a module facade over every one of
+// its exports, which costs about 45 ms more.
+//
+// What fetch did for a sync, this does too: redirects are followed (at most 20; a 303, and a
+// 301/302 of a POST, become a GET without a body), credentials (authorization, cookie) are
+// dropped when a redirect leaves the origin, and gzip, deflate and br bodies are decoded (a host
+// compresses only when asked, and the request asks, as fetch does).
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
+
+export interface HttpRequestInit {
+  readonly method: 'GET' | 'POST';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly signal: AbortSignal;
+}
+
+/** Response headers, read as fetch's Headers are (names in any case; repeated values joined). */
+export class ResponseHeaders {
+  private readonly raw: IncomingHttpHeaders;
+
+  constructor(raw: IncomingHttpHeaders) {
+    this.raw = raw;
+  }
+
+  get(name: string): string | null {
+    const value = this.raw[name.toLowerCase()];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  has(name: string): boolean {
+    return this.raw[name.toLowerCase()] !== undefined;
+  }
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly statusText: string;
+  /** The URL that answered: the one asked for, or where redirects led. */
+  readonly url: string;
+  readonly headers: ResponseHeaders;
+  /** The body, decoded; iterate it once. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Stops reading: the connection is closed, not drained. Idempotent. */
+  cancel(): void;
+}
+
+const MAX_REDIRECTS = 20;
+/** Request headers that carry credentials: never sent to an origin a redirect names. */
+const CREDENTIALS = ['authorization', 'cookie', 'proxy-authorization'];
+
+type HttpModule = typeof import('node:http');
+let http: HttpModule | undefined;
+let https: HttpModule | undefined;
+
+function moduleFor(protocol: string): HttpModule {
+  if (protocol === 'http:') return (http ??= process.getBuiltinModule('node:http'));
+  if (protocol === 'https:') return (https ??= process.getBuiltinModule('node:https') as unknown as HttpModule);
+  throw Object.assign(new TypeError(`${protocol} is not http: or https:`), { code: 'ERR_INVALID_PROTOCOL' });
+}
+
+/** Sends a request and resolves once the final (non-redirect) response's headers arrived. */
+export async function httpRequest(url: string, init: HttpRequestInit): Promise<HttpResponse> {
+  let target = new URL(url);
+  let method = init.method;
+  let body = init.body;
+  const headers: Record<string, string> = { 'accept-encoding': 'gzip, deflate, br' };
+  for (const [name, value] of Object.entries(init.headers)) headers[name.toLowerCase()] = value;
+  const origin = target.origin;
+  for (let redirects = 0; ; redirects += 1) {
+    const message = await send(target, method, headers, body, init.signal);
+    const status = message.statusCode ?? 0;
+    const location = message.headers.location;
+    if (![301, 302, 303, 307, 308].includes(status) || location === undefined) return respond(target.href, message);
+    message.destroy();
+    if (redirects === MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects`), { code: 'ERR_TOO_MANY_REDIRECTS' });
+    target = new URL(location, target);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw Object.assign(new Error(`a redirect to ${target.protocol}`), { code: 'ERR_INVALID_REDIRECT' });
+    if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
+      method = 'GET';
+      body = undefined;
+      delete headers['content-type'];
+    }
+    if (target.origin !== origin) for (const name of CREDENTIALS) delete headers[name];
+  }
+}
+
+function send(target: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const options: RequestOptions = { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } };
+    let request: ClientRequest;
+    try {
+      request = moduleFor(target.protocol).request(target, options);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    // An abort during the body destroys the response too: its iteration then throws.
+    const onAbort = (): void => {
+      request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    // `on`, not `once`: a socket error after the response is emitted here too (the response's
+    // iteration reports it), and an unheard 'error' would end the process.
+    request.on('error', (error) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    request.once('response', (message) => {
+      message.once('close', () => signal.removeEventListener('abort', onAbort));
+      resolve(message);
+    });
+    request.end(body);
+  });
+}
+
+function respond(url: string, message: IncomingMessage): HttpResponse {
+  const headers = new ResponseHeaders(message.headers);
+  const encoding = (headers.get('content-encoding') ?? '').trim().toLowerCase();
+  let body: AsyncIterable<Uint8Array> = message;
+  let decoder: { destroy(): void } | undefined;
+  if (encoding === 'gzip' || encoding === 'x-gzip' || encoding === 'deflate' || encoding === 'br') {
+    const zlib = process.getBuiltinModule('node:zlib');
+    const stream = encoding === 'br' ? zlib.createBrotliDecompress() : encoding === 'deflate' ? zlib.createInflate() : zlib.createGunzip();
+    message.on('error', (error) => stream.destroy(error));
+    message.pipe(stream);
+    body = stream;
+    decoder = stream;
+  }
+  return {
+    status: message.statusCode ?? 0,
+    statusText: message.statusMessage ?? '',
+    url,
+    headers,
+    body,
+    cancel(): void {
+      decoder?.destroy();
+      message.destroy();
+    },
+  };
+}
