@@ -9,6 +9,7 @@
 // 301/302 of a POST, become a GET without a body), credentials (authorization, cookie) are
 // dropped when a redirect leaves the origin, and gzip, deflate and br bodies are decoded (a host
 // compresses only when asked, and the request asks, as fetch does).
+import type * as NodeHttp from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 
 export interface HttpRequestInit {
@@ -53,7 +54,7 @@ const MAX_REDIRECTS = 20;
 /** Request headers that carry credentials: never sent to an origin a redirect names. */
 const CREDENTIALS = ['authorization', 'cookie', 'proxy-authorization'];
 
-type HttpModule = typeof import('node:http');
+type HttpModule = typeof NodeHttp;
 let http: HttpModule | undefined;
 let https: HttpModule | undefined;
 
