@@ -15,8 +15,8 @@ export function ensureBuilt(root: string): string {
     .filter((item) => item.isFile())
     .reduce((latest, item) => Math.max(latest, statSync(join(item.parentPath, item.name)).mtimeMs), 0);
   if (existsSync(marker) && statSync(marker).mtimeMs >= newest) return 'dist/ up to date';
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
-  // tsc emits despite type errors (exit 2); only a missing or still older build means the CLI would run src/.
+  const tsc = spawnSync(process.execPath, [join(root, 'tools', 'bundle.ts')], { encoding: 'utf8' });
+  // The bundle is written despite type errors (tsc's exit 2); only a missing or still older build means the CLI would run src/.
   if (!existsSync(marker) || statSync(marker).mtimeMs < newest) throw new Error(`npm run build left dist/ older than src/: ${tsc.stdout}${tsc.stderr}`);
   return tsc.status === 0 ? 'dist/ rebuilt from src/ (it was older)' : `dist/ rebuilt from src/ (it was older; tsc reported type errors: ${tsc.stdout.split('\n')[0]})`;
 }

@@ -18,13 +18,25 @@ export interface TransformCache {
 const ENTRY_VERSION = 1;
 let fingerprint: string | undefined;
 
+/**
+ * The bundler (tools/bundle.ts) writes the hash of BUILDER_SOURCES into the build in place of this
+ * name; running from src/, it is undefined and the hash is taken from the files.
+ */
+declare const __LIVEMOD_BUILDER_SOURCES__: string | undefined;
+
+/** The files whose code decides what a transform makes: a change to any is a new builder. */
+export const BUILDER_SOURCES: readonly string[] = ['build/transform.ts', 'build/scan.ts', 'build/edits.ts'];
+
+/** The hash of the builder's sources, from src/. */
+export function hashBuilderSources(srcDir: URL): string {
+  return sha256Hex(Buffer.from(BUILDER_SOURCES.map((name) => readFileSync(new URL(name, srcDir), 'utf8')).join('\0')));
+}
+
 /** The builder's identity: the module format and the code of the transform and the rewrite. */
 function builderFingerprint(): string {
   if (fingerprint === undefined) {
-    const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    const parts = [MODULE_FORMAT, String(ENTRY_VERSION)];
-    for (const name of ['transform', 'scan', 'edits']) parts.push(readFileSync(new URL(`./${name}.${extension}`, import.meta.url), 'utf8'));
-    fingerprint = sha256Hex(Buffer.from(parts.join('\0')));
+    const sources = typeof __LIVEMOD_BUILDER_SOURCES__ === 'string' ? __LIVEMOD_BUILDER_SOURCES__ : hashBuilderSources(new URL('../', import.meta.url));
+    fingerprint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
   }
   return fingerprint;
 }

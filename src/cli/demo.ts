@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { generatePublisherKey, signSnapshot } from '../snapshot/index.ts';
 import { SnapshotBuilder, watchFolder, type FolderWatch } from '../build/index.ts';
 import { parsePort } from './options.ts';
+import { PACKAGE_ROOT } from '../own.ts';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/livemod.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('examples/hello', PACKAGE_ROOT));
+const BIN = fileURLToPath(new URL('bin/livemod.js', PACKAGE_ROOT));
 
 export function registerDemo(program: Command): void {
   program

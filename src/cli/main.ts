@@ -1,11 +1,11 @@
 // The `livemod` command line: thin commands over the subsystems. Exit codes: 0 ok, 1 failure,
 // 2 usage. Errors are one line on stderr (and a JSON object on stdout with --json).
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ErrorCodes, isLivemodError } from '../errors.ts';
 import { usage } from './options.ts';
 import { describeError } from './output.ts';
+import { PACKAGE_VERSION } from '../own.ts';
 
 // Each command's module, loaded only when it is the command given (or for the full --help): a
 // `livemod run` should not load the builder, the store's maintenance and the server's commands.
@@ -18,13 +18,12 @@ const COMMANDS = {
   demo: async () => (await import('./demo.ts')).registerDemo,
 } as const satisfies Record<string, () => Promise<(program: Command) => void>>;
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command()
     .name('livemod')
     .description('Live code delivery for Node.js: publish a folder of TS/JS modules as a signed snapshot, serve it, run it anywhere.')
-    .version(pkg.version, '-v, --version')
+    .version(PACKAGE_VERSION, '-v, --version')
     .option('--verbose', 'on an error, print its stack too (as does env LIVEMOD_DEBUG=1)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

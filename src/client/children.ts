@@ -11,6 +11,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { syncBuiltinESMExports } from 'node:module';
 import workerThreads from 'node:worker_threads';
+import { ownEntry } from '../own.ts';
 
 /** How a child finds the program's version: from the store (remote) or by building the folder (local). */
 export type ProgramSpec =
@@ -42,8 +43,7 @@ interface LiveProgram {
 
 export const CHILD_ENV = 'LIVEMOD_CHILD';
 export const WORKER_DATA_KEY = 'livemod:child';
-// This file runs as src/client/children.ts or, built, as dist/client/children.js.
-const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './child-entry.ts' : './child-entry.js', import.meta.url);
+const ENTRY = ownEntry('client/child-entry');
 
 const programs = new Set<LiveProgram>();
 let patched = false;

@@ -8,12 +8,12 @@
 // - Namespace shells: a real module namespace object with given export names and values the
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 import { createRequire, registerHooks } from 'node:module';
+import { ownEntry } from '../own.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
 const SHELL_INNER = 'livemod-namespace-inner:';
-// This file runs as src/runtime/hooks.ts or, built, as dist/runtime/hooks.js.
-const SELF = new URL(import.meta.url.endsWith('.ts') ? '../index.ts' : '../index.js', import.meta.url).href;
+const SELF = ownEntry('index').href;
 const HANDOVER = Symbol.for('livemod.namespaceShell');
 
 let registered = false;

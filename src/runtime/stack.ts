@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import { CODE_DIR } from '../own.ts';
 
 type MapLoader = () => string | null;
 
@@ -114,7 +115,7 @@ function install(): void {
 }
 
 // livemod's own files: frames in them are the registry's, not the program's.
-const OWN = [new URL('../', import.meta.url).href, fileURLToPath(new URL('../', import.meta.url))];
+const OWN = [CODE_DIR.href, fileURLToPath(CODE_DIR)];
 const OWN_FRAME = /^\s+at .*/;
 
 /**
