@@ -45,11 +45,24 @@ export const ErrorCodes = {
   STORE_LOCKED: 'ERR_LIVEMOD_STORE_LOCKED',
   STORE_INCOMPLETE: 'ERR_LIVEMOD_STORE_INCOMPLETE',
   STORE_IO: 'ERR_LIVEMOD_STORE_IO',
+  // Service manager (src/service): named programs kept running, state in SQLite.
+  /** No service of that name. */
+  SERVICE_UNKNOWN: 'ERR_LIVEMOD_SERVICE_UNKNOWN',
+  /** A service of that name exists already. */
+  SERVICE_EXISTS: 'ERR_LIVEMOD_SERVICE_EXISTS',
+  /** The state database cannot be used: corrupt, from a newer livemod, or not writable. */
+  SERVICE_STATE: 'ERR_LIVEMOD_SERVICE_STATE',
+  /** A log file that cannot be opened for appending. */
+  SERVICE_LOG: 'ERR_LIVEMOD_SERVICE_LOG',
+  /** A service that did not start, or did not stop, within its bound. */
+  SERVICE_START: 'ERR_LIVEMOD_SERVICE_START',
+  /** A live service's in-place reload failed (its old code keeps running). */
+  SERVICE_RELOAD: 'ERR_LIVEMOD_SERVICE_RELOAD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
-export type Subsystem = 'build' | 'snapshot' | 'publish' | 'serve' | 'sync' | 'keygen' | 'cli' | 'store' | 'runtime';
+export type Subsystem = 'build' | 'snapshot' | 'publish' | 'serve' | 'sync' | 'keygen' | 'cli' | 'store' | 'runtime' | 'service';
 
 export class LivemodError extends Error {
   readonly code: ErrorCode;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { request, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { signSnapshot } from '../src/snapshot/index.ts';
+import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { BIN, cli, runAsync } from './helpers/cli.ts';
@@ -52,6 +52,15 @@ test('run: usage errors exit 2, verification failures exit 1 with their code', a
   const { url } = await serve(t, PROGRAM);
   assert.equal(cli(['run', 'ftp://example.com/x.ts', '--key', 'ed25519:x']).status, 2);
   assert.equal(cli(['run', 'http://user:pw@127.0.0.1/x.ts', '--key', 'ed25519:x']).status, 2);
+  for (const [target, message] of [
+    [`${url}//main.js`, /has an empty folder \(\/\/\) in its path; remove the doubled slash/],
+    [`${url}/%zz/main.js`, /has a malformed %-escape in its path/],
+  ] as const) {
+    const refused = cli(['run', target, '--key', generatePublisherKey().publicKeyString, '--cache', tempDir(t)]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, message);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  }
   const badKey = cli(['run', url, '--key', 'not-a-key', '--cache', tempDir(t)]);
   assert.equal(badKey.status, 1);
   assert.match(badKey.stderr, /ed25519:<43 base64url characters>/);

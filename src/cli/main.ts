@@ -16,6 +16,7 @@ const COMMANDS = {
   run: async () => (await import('./run.ts')).registerRun,
   cache: async () => (await import('./cache.ts')).registerCache,
   demo: async () => (await import('./demo.ts')).registerDemo,
+  service: async () => (await import('./service.ts')).registerService,
 } as const satisfies Record<string, () => Promise<(program: Command) => void>>;
 
 

@@ -127,6 +127,12 @@ export function registerRun(program: Command): void {
           if (record.status === 'unaccepted') process.exit(RESTART_CODE);
         });
       }
+      // Under a service supervisor (livemod service add --run): take reload and status requests.
+      const control = process.env.LIVEMOD_CONTROL_SOCKET;
+      if (control) {
+        const { listenControl } = await import('../service/control.ts');
+        await listenControl(control, app);
+      }
       const entry = app.entry;
       // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none.
       const main = entry ? app.registry.urlOf(entry) : pathToFileURL(target).href;

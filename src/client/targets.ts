@@ -37,6 +37,9 @@ export function candidates(url: URL): Candidate[] {
     throw new LivemodError('cli', ErrorCodes.USAGE, `"${url.href}" has a malformed %-escape in its path; fix the URL`);
   }
   const last = segments[segments.length - 1] ?? '';
+  if (segments.slice(0, -1).includes('')) {
+    throw new LivemodError('cli', ErrorCodes.USAGE, `"${url.href}" has an empty folder (//) in its path; remove the doubled slash`);
+  }
   const out: Candidate[] = [];
   if (last === 'manifest.json' || last === '') {
     out.push({ base: new URL('./', url).href, module: null });

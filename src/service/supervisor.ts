@@ -1,0 +1,149 @@
+// A service's supervisor: a small detached process (its own session), one per service, started
+// by the service CLI as `livemod service __supervise NAME`. It starts the service in a session
+// and process group of its own (so a signal to the group reaches the service and its children,
+// never the supervisor), with stdin from /dev/null and stdout/stderr appended to the log files,
+// records its pid and start time, restarts it per its policy with exponential backoff, marks it
+// `errored` after repeated fast crashes, rotates its logs, and exits when the service is to stop.
+// There is no central daemon: if a supervisor dies, its service runs on (nothing of the service
+// passes through the supervisor), and the next CLI call starts a new supervisor that adopts it.
+import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { CONTROL_ENV } from './control.ts';
+import { ServiceDb, type ServiceRecord } from './db.ts';
+import { controlSocket, type ServiceHome } from './home.ts';
+import { openLog, rotateIfLarge } from './logs.ts';
+import { currentBoot, identify, isRunning } from './proc.ts';
+
+/** A run shorter than this is a fast crash; this many in a row mark the service errored. */
+export const MIN_UPTIME_MS = 1000;
+export const MAX_FAST_CRASHES = 5;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+const POLL_MS = 100;
+const ROTATE_EVERY_MS = 1000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function backoffMs(fastCrashes: number): number {
+  return Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, fastCrashes - 1), BACKOFF_MAX_MS);
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}
+
+export async function supervise(home: ServiceHome, name: string): Promise<number> {
+  const db = ServiceDb.open(home);
+  const me = identify(process.pid);
+  const registered = db.transaction(() => {
+    const record = db.get(name);
+    if (!record) return null;
+    const other = record.supervisorPid !== null && record.supervisorPid !== process.pid && isRunning({ pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot });
+    if (other) return null;
+    db.update(name, { supervisor_pid: process.pid, supervisor_start: me?.start ?? null, boot: currentBoot() });
+    return record;
+  });
+  if (!registered) {
+    db.close();
+    return 0;
+  }
+  const release = (): void => {
+    db.transaction(() => {
+      if (db.get(name)?.supervisorPid === process.pid) db.update(name, { supervisor_pid: null, supervisor_start: null });
+    });
+  };
+  try {
+    await run(db, home, name, registered);
+  } finally {
+    release();
+    db.close();
+  }
+  return 0;
+}
+
+async function run(db: ServiceDb, home: ServiceHome, name: string, first: ServiceRecord): Promise<void> {
+  let fastCrashes = 0;
+  // A service still running from an earlier supervisor is adopted: watched until it exits.
+  if (isRunning({ pid: first.pid, start: first.pidStart, boot: first.boot })) {
+    db.transaction(() => db.update(name, { status: 'running' }));
+    await watchAdopted(first);
+    if (db.get(name)?.desired !== 'running') return stopped(db, name, 'exited while adopted');
+    db.transaction(() => db.update(name, { pid: null, pid_start: null, last_exit: 'exited (adopted: exit status not observed)' }));
+  }
+  for (;;) {
+    const record = db.get(name);
+    if (!record || record.desired !== 'running') return stopped(db, name, null);
+    const began = Date.now();
+    const outcome = await runOnce(db, home, record);
+    const after = db.get(name);
+    if (!after || after.desired !== 'running') return stopped(db, name, outcome.exit);
+    const failed = outcome.code !== 0 || outcome.signal !== null;
+    if (after.restart === 'never' || (after.restart === 'on-failure' && !failed)) {
+      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped' }));
+      return;
+    }
+    fastCrashes = Date.now() - began < MIN_UPTIME_MS ? fastCrashes + 1 : 0;
+    if (fastCrashes >= MAX_FAST_CRASHES) {
+      db.transaction(() => db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row` }));
+      return;
+    }
+    const wait = fastCrashes === 0 ? BACKOFF_BASE_MS : backoffMs(fastCrashes);
+    db.transaction(() => db.update(name, { status: 'backoff', pid: null, pid_start: null, last_exit: outcome.exit, restarts: after.restarts + 1 }));
+    for (let waited = 0; waited < wait; waited += POLL_MS) {
+      await sleep(Math.min(POLL_MS, wait - waited));
+      if (db.get(name)?.desired !== 'running') return stopped(db, name, outcome.exit);
+    }
+  }
+}
+
+function stopped(db: ServiceDb, name: string, exit: string | null): void {
+  db.transaction(() => {
+    if (db.get(name)) db.update(name, { status: 'stopped', pid: null, pid_start: null, ...(exit !== null ? { last_exit: exit } : {}) });
+  });
+}
+
+async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord): Promise<{ code: number | null; signal: NodeJS.Signals | null; exit: string }> {
+  let out: number;
+  let err: number;
+  try {
+    out = openLog(record.stdout, record.name);
+    err = record.stderr === record.stdout ? out : openLog(record.stderr, record.name);
+  } catch (error) {
+    return { code: 1, signal: null, exit: `not started: ${(error as Error).message}` };
+  }
+  const env = { ...process.env, ...record.env, ...(record.runUrl !== null ? { [CONTROL_ENV]: controlSocket(home, record.name) } : {}) };
+  const child = spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env, stdio: ['ignore', out, err], detached: true });
+  closeSync(out);
+  if (err !== out) closeSync(err);
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; exit: string }>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: 127, signal: null, exit: `not started: ${error.code ?? error.message}` }));
+    child.once('exit', (code, signal) => resolve({ code, signal, exit: describeExit(code, signal) }));
+  });
+  if (child.pid !== undefined) {
+    const identity = identify(child.pid);
+    db.transaction(() => db.update(record.name, { status: 'running', pid: child.pid!, pid_start: identity?.start ?? null, boot: currentBoot(), started_at: Date.now() }));
+  }
+  const rotation = setInterval(() => {
+    rotateIfLarge(record.stdout, record.maxLogBytes);
+    if (record.stderr !== record.stdout) rotateIfLarge(record.stderr, record.maxLogBytes);
+  }, ROTATE_EVERY_MS);
+  try {
+    return await ended;
+  } finally {
+    clearInterval(rotation);
+  }
+}
+
+/** Waits for a service this supervisor did not start (so cannot wait for) to exit, rotating its logs meanwhile. */
+async function watchAdopted(record: ServiceRecord): Promise<void> {
+  let sinceRotation = 0;
+  while (isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot })) {
+    await sleep(POLL_MS * 2);
+    sinceRotation += POLL_MS * 2;
+    if (sinceRotation >= ROTATE_EVERY_MS) {
+      sinceRotation = 0;
+      rotateIfLarge(record.stdout, record.maxLogBytes);
+      if (record.stderr !== record.stdout) rotateIfLarge(record.stderr, record.maxLogBytes);
+    }
+  }
+}
