@@ -1,6 +1,7 @@
-// `npm run build`: dist/ as the package runs it. The code is bundled (rolldown) into four entry
-// files — dist/index.js (`import 'livemod'`), dist/hot.js, dist/cli/main.js (the command) and
-// dist/client/child-entry.js (workers and forked children) — plus the chunks they share in
+// `npm run build`: dist/ as the package runs it. The code is bundled (rolldown) into entry
+// files — dist/index.js (`import 'livemod'`), dist/hot.js, dist/cli/main.js (the command),
+// dist/client/child-entry.js (workers and forked children) and dist/service/supervisor-entry.js
+// (a service's supervisor) — plus the chunks they share in
 // dist/chunks/, each command's code its own chunk as the CLI loads it. One module per chunk
 // instead of one per source file: Node's ESM loader resolves, reads and links about 90 fewer
 // modules on every start, which measured about 40 ms of a `livemod run` (docs/benchmarks.md).
@@ -23,6 +24,7 @@ await build({
     hot: fileURLToPath(new URL('hot.ts', src)),
     'cli/main': fileURLToPath(new URL('cli/main.ts', src)),
     'client/child-entry': fileURLToPath(new URL('client/child-entry.ts', src)),
+    'service/supervisor-entry': fileURLToPath(new URL('service/supervisor-entry.ts', src)),
   },
   platform: 'node',
   // Packages and Node's builtins are imported as they are; only livemod's own files are bundled.

@@ -245,12 +245,4 @@ export function registerService(program: Command): void {
         stop();
       }
     });
-
-  service
-    .command('__supervise', { hidden: true })
-    .argument('<name>')
-    .action(async (name: string) => {
-      const { supervise, serviceHome } = await import('../service/index.ts');
-      process.exitCode = await supervise(serviceHome(), name);
-    });
 }

@@ -7,7 +7,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, rmSync, statSy
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { PACKAGE_ROOT } from '../own.ts';
+import { ownEntry } from '../own.ts';
 import { askControl } from './control.ts';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
@@ -100,8 +100,7 @@ export class ServiceManager {
   private spawnSupervisor(name: string): number {
     mkdirSync(this.home.logs, { recursive: true, mode: 0o700 });
     const log = openLog(join(this.home.logs, `${name}.supervisor.log`), name);
-    const bin = fileURLToPath(new URL('bin/livemod.js', PACKAGE_ROOT));
-    const child = spawn(process.execPath, [bin, 'service', '__supervise', name], {
+    const child = spawn(process.execPath, [fileURLToPath(ownEntry('service/supervisor-entry')), name], {
       detached: true,
       stdio: ['ignore', log, log],
       cwd: this.home.dir,

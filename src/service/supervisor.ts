@@ -1,5 +1,5 @@
 // A service's supervisor: a small detached process (its own session), one per service, started
-// by the service CLI as `livemod service __supervise NAME`. It starts the service in a session
+// by the service CLI (supervisor-entry.ts NAME). It starts the service in a session
 // and process group of its own (so a signal to the group reaches the service and its children,
 // never the supervisor), with stdin from /dev/null and stdout/stderr appended to the log files,
 // records its pid and start time, restarts it per its policy with exponential backoff, marks it
@@ -68,7 +68,13 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     db.transaction(() => db.update(name, { status: 'running' }));
     await watchAdopted(first);
     if (db.get(name)?.desired !== 'running') return stopped(db, name, 'exited while adopted');
-    db.transaction(() => db.update(name, { pid: null, pid_start: null, last_exit: 'exited (adopted: exit status not observed)' }));
+    const exit = 'exited (adopted: exit status not observed)';
+    // Not its parent, the supervisor cannot know the code: `never` leaves it exited, the others restart it.
+    if (first.restart === 'never') {
+      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: exit, desired: 'stopped' }));
+      return;
+    }
+    db.transaction(() => db.update(name, { pid: null, pid_start: null, last_exit: exit }));
   }
   for (;;) {
     const record = db.get(name);
