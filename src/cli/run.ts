@@ -131,7 +131,10 @@ export function registerRun(program: Command): void {
       const control = process.env.LIVEMOD_CONTROL_SOCKET;
       if (control) {
         const { listenControl } = await import('../service/control.ts');
-        await listenControl(control, app);
+        // The program runs either way: without the socket, a reload restarts it instead.
+        await listenControl(control, app).catch((error: NodeJS.ErrnoException) => {
+          process.stderr.write(`[livemod run] cannot listen on the control socket ${control} (${error.code ?? error.message}); reloads of this service cannot swap in place\n`);
+        });
       }
       const entry = app.entry;
       // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none.
