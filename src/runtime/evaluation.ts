@@ -3,13 +3,18 @@
 // GatherAvailableAncestors), so that cycles, top-level await and errors are ordered exactly as
 // in native ESM: depth-first in import order, a module with a pending async dependency runs
 // when its last one finishes, siblings waiting on the same async module run in the order they
-// were reached, and an error is cached on every module of the failed component.
+// were reached, and an error is cached on every module of the failed component. Deferred imports
+// (`import defer`, TC39's import-defer proposal) are not evaluated with their importer: only the
+// modules with top-level await below them are (GatherAsynchronousTransitiveDependencies), and the
+// rest evaluates synchronously at the first touch of the deferred namespace (evaluateSync).
 
 export type EvaluationStatus = 'linked' | 'evaluating' | 'evaluating-async' | 'evaluated';
 
 export interface Evaluable {
   /** Live modules this one imports statically, in import order (externals are already evaluated). */
   readonly deps: readonly Evaluable[];
+  /** Beside `deps`: whether that import is deferred (`import defer`). Absent: none is. */
+  readonly deferred?: readonly boolean[];
   readonly hasTLA: boolean;
   /** Runs the module body: synchronously, or returning a promise for a module with top-level await. */
   execute(): void | Promise<unknown>;
@@ -75,7 +80,7 @@ function inner(module: Evaluable, stack: Evaluable[], index: number): number {
   state.pendingAsync = 0;
   index += 1;
   stack.push(module);
-  for (const dep of module.deps) {
+  for (const dep of evaluationList(module)) {
     index = inner(dep, stack, index);
     let required = dep;
     if (required.evaluation.status === 'evaluating') {
@@ -106,6 +111,67 @@ function inner(module: Evaluable, stack: Evaluable[], index: number): number {
     }
   }
   return index;
+}
+
+/** The modules InnerModuleEvaluation walks for `module`: its imports, a deferred one replaced by the async modules below it. */
+function evaluationList(module: Evaluable): readonly Evaluable[] {
+  const deferred = module.deferred;
+  if (!deferred?.includes(true)) return module.deps;
+  const list: Evaluable[] = [];
+  module.deps.forEach((dep, index) => {
+    for (const required of deferred[index] ? asyncTransitiveDependencies(dep) : [dep]) {
+      if (!list.includes(required)) list.push(required);
+    }
+  });
+  return list;
+}
+
+/** GatherAsynchronousTransitiveDependencies: the not yet evaluated modules with top-level await that `module` reaches. */
+export function asyncTransitiveDependencies(module: Evaluable, seen: Set<Evaluable> = new Set(), result: Evaluable[] = []): Evaluable[] {
+  if (seen.has(module)) return result;
+  seen.add(module);
+  if (module.evaluation.status === 'evaluating' || sccEvaluated(module)) return result;
+  if (module.hasTLA) {
+    if (!result.includes(module)) result.push(module);
+    return result;
+  }
+  for (const dep of module.deps) asyncTransitiveDependencies(dep, seen, result);
+  return result;
+}
+
+/** IsModuleSCCEvaluated: the module's strongly connected component has finished evaluating. */
+function sccEvaluated(module: Evaluable): boolean {
+  const root = module.evaluation.cycleRoot;
+  return (root ?? module).evaluation.status === 'evaluated';
+}
+
+/** ReadyForSyncExecution: the module and everything it imports can evaluate synchronously now. */
+function readyForSync(module: Evaluable, seen: Set<Evaluable> = new Set()): boolean {
+  if (seen.has(module)) return true;
+  seen.add(module);
+  if (sccEvaluated(module)) return true;
+  const status = module.evaluation.status;
+  if (status === 'evaluating' || status === 'evaluating-async') return false;
+  if (module.hasTLA) return false;
+  return module.deps.every((dep) => readyForSync(dep, seen));
+}
+
+/**
+ * EnsureDeferredNamespaceEvaluation: evaluates a deferred module synchronously (its first touch
+ * through a deferred namespace), throwing its evaluation error; a TypeError when it cannot run
+ * synchronously now (it is evaluating, or waits for top-level await).
+ */
+export function evaluateSync(module: Evaluable): void {
+  const state = module.evaluation;
+  if (state.status === 'evaluated' && !state.error) return;
+  if (state.status !== 'evaluated' && !readyForSync(module)) {
+    throw new TypeError('Cannot evaluate a deferred module now: it is being evaluated, or it (or a module it imports) waits for top-level await');
+  }
+  const promise = evaluate(module);
+  promise.catch(() => undefined);
+  const root = state.cycleRoot ?? module;
+  const error = state.error ?? root.evaluation.error;
+  if (error) throw error.value;
 }
 
 function executeAsync(module: Evaluable): void {

@@ -14,6 +14,8 @@ export interface Binding {
   readonly module: string;
   /** The export name there, or null for the module's namespace (`export * as ns`). */
   readonly name: string | null;
+  /** With name null: the namespace was imported with `import defer` (its deferred namespace). */
+  readonly deferred?: boolean;
 }
 
 export type Resolution = Binding | null | 'ambiguous';
@@ -63,8 +65,9 @@ export class Linker {
     const record = this.graph.record(path);
     const forward = record.indirect && Object.hasOwn(record.indirect, name) ? record.indirect[name] : undefined;
     if (forward) {
-      const target = this.target(record.imports[forward[0]]!);
-      if (forward[1] === '*') return { module: target.kind === 'module' ? target.path : target.key, name: null };
+      const entry = record.imports[forward[0]]!;
+      const target = this.target(entry);
+      if (forward[1] === '*') return { module: target.kind === 'module' ? target.path : target.key, name: null, ...(entry.defer && target.kind === 'module' ? { deferred: true } : {}) };
       return this.resolveIn(target, forward[1], resolveSet);
     }
     if (record.exports.includes(name)) return { module: path, name };

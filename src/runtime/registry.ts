@@ -11,7 +11,8 @@ import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, 
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
-import { evaluate, newEvaluationState, type Evaluable } from './evaluation.ts';
+import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState, type Evaluable } from './evaluation.ts';
+import { createDeferredNamespace } from './deferred.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
@@ -44,6 +45,8 @@ interface Instance extends Evaluable {
   readonly namespace: Namespace;
   generator: ModuleGenerator;
   readonly deps: Instance[];
+  /** Beside `deps`: whether that import is `import defer`. */
+  readonly deferred: boolean[];
   getters: Getters;
   /** Where each export of this version is shown: namespace faces and the name there. */
   readonly targets: Map<string, [Namespace, string][]>;
@@ -167,6 +170,8 @@ export class Registry {
   readonly options: Readonly<RegistryOptions>;
   private readonly namespaces = new Map<string, Namespace>();
   private readonly facePaths = new WeakMap<Namespace, string>();
+  /** `import defer * as ns`: one deferred namespace object per module path. */
+  private readonly deferredNamespaces = new Map<string, object>();
   private readonly instances = new Map<string, Instance>();
   private readonly hotData = new Map<string, Record<string, unknown>>();
   /** For each face and name: the version whose binding it shows (its writes update it). */
@@ -246,6 +251,17 @@ export class Registry {
     return namespace;
   }
 
+  /** The deferred namespace of a module: its first touch evaluates the module's current version synchronously. */
+  private deferredNamespaceOf(path: string): object {
+    let deferred = this.deferredNamespaces.get(path);
+    if (!deferred) {
+      const fast = this.namespaceOf(path);
+      deferred = createDeferredNamespace(fast, () => namesOf(fast), () => evaluateSync(this.instances.get(path)!));
+      this.deferredNamespaces.set(path, deferred);
+    }
+    return deferred;
+  }
+
   private recordIn(manifest: Manifest, path: string): ModuleRecord {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
     if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
@@ -260,6 +276,18 @@ export class Registry {
     const instance = this.instances.get(path)!;
     await evaluate(instance);
     return exactNamespace(instance.namespace) as Namespace;
+  }
+
+  /**
+   * `import.defer(…)`: the module's graph loaded and linked, only the modules with top-level
+   * await below it evaluated; the rest evaluates at the first touch of the deferred namespace.
+   */
+  private async importDeferred(path: string): Promise<object> {
+    if (!Object.hasOwn(this.current.manifest.modules, path)) this.grow(`./${path}`, null);
+    await this.prepare(path);
+    const pending = asyncTransitiveDependencies(this.instances.get(path)!).map((module) => evaluate(module));
+    await Promise.all(pending);
+    return this.deferredNamespaceOf(path);
   }
 
   /**
@@ -419,13 +447,13 @@ export class Registry {
     const replacing = this.instances.has(path);
     const base = new URL(path, source.base).href;
     const url = replacing ? `${base}?v=${record.blob.hash.slice(0, 12)}` : base;
-    const namespaces: Namespace[] = [];
-    const livePaths: string[] = [];
+    const namespaces: (Namespace | object)[] = [];
+    const livePaths: { path: string; deferred: boolean }[] = [];
     for (const entry of record.imports) {
       if (entry.dynamic) continue;
       if (entry.kind === 'module') {
-        namespaces.push(this.namespaceOf(entry.module!));
-        livePaths.push(entry.module!);
+        namespaces.push(entry.defer ? this.deferredNamespaceOf(entry.module!) : this.namespaceOf(entry.module!));
+        livePaths.push({ path: entry.module!, deferred: entry.defer === true });
       } else {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
@@ -444,6 +472,7 @@ export class Registry {
       namespace: this.namespaceOf(path),
       generator: undefined as unknown as ModuleGenerator,
       deps: [],
+      deferred: [],
       getters: {},
       targets: new Map(),
       hot: newHotHandlers(),
@@ -469,7 +498,7 @@ export class Registry {
       },
       meta: this.meta(instance, data),
       import: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
-      d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
+      d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path, true),
       s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
       n: exactNamespace,
       // The exporting side of live bindings: `__lm.w.name = value` after each write of an export.
@@ -490,7 +519,10 @@ export class Registry {
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
     void instance.generator.next();
-    for (const live of livePaths) instance.deps.push(this.instantiateTree(source, live, fresh, made, isNew));
+    for (const live of livePaths) {
+      instance.deps.push(this.instantiateTree(source, live.path, fresh, made, isNew));
+      instance.deferred.push(live.deferred);
+    }
     return instance;
   }
 
@@ -584,6 +616,11 @@ export class Registry {
       return;
     }
     if (binding.name === null) {
+      if (binding.deferred) {
+        const deferred = this.deferredNamespaceOf(binding.module);
+        bindGetter(face, key, () => deferred);
+        return;
+      }
       const target = this.namespaceOf(binding.module);
       bindGetter(face, key, () => exactNamespace(target));
       return;
@@ -870,7 +907,7 @@ export class Registry {
    * synchronously, as the spec orders it, but every failure is a rejection; loading and
    * evaluation happen after the caller has gone on.
    */
-  dynamicImport(specifier: unknown, options: unknown, importer: string): Promise<unknown> {
+  dynamicImport(specifier: unknown, options: unknown, importer: string, defer = false): Promise<unknown> {
     let request: ReturnType<typeof importArguments>;
     try {
       request = importArguments(specifier, options);
@@ -882,7 +919,7 @@ export class Registry {
       if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
       if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
       checkAttributes(this.urlOf(target.module), target.module.endsWith('.json'), request.attributes);
-      return this.import(target.module);
+      return defer ? this.importDeferred(target.module) : this.import(target.module);
     });
   }
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { judge } from './judge.ts';
-import { entriesOf, expectedFailuresFile, readList, SKIP_FEATURES_FILE } from './lists.ts';
+import { entriesOf, expectedFailuresFile, LIVEMOD_FEATURES_FILE, readList, SKIP_FEATURES_FILE } from './lists.ts';
 import type { Host, Job } from './outcome.ts';
 import { mapLimit, runChild, type ChildResult } from './pool.ts';
 import { listTests, REPO_ROOT, selected, suiteDir, type Goal, type TestCase } from './suite.ts';
@@ -110,6 +110,11 @@ export function skipFeatures(): Map<string, string> {
   return entriesOf(readList(SKIP_FEATURES_FILE));
 }
 
+/** Features livemod runs although Node cannot (livemod-features.txt): the node host skips them. */
+export function livemodFeatures(): Map<string, string> {
+  return entriesOf(readList(LIVEMOD_FEATURES_FILE));
+}
+
 function harnessFor(test: TestCase, dir: string): string[] {
   // `raw` tests run exactly as written; async ones report through $DONE.
   const names = test.flags.includes('raw') ? [] : ['assert.js', 'sta.js', ...(test.async ? ['doneprintHandle.js'] : []), ...test.includes];
@@ -148,14 +153,15 @@ export async function runSuite(partial: Partial<SuiteOptions> = {}): Promise<Sui
   const version = nodeVersion(options.node);
   const tests = listTests(options.dir, options.prefixes).filter((test) => !options.exclude.some((prefix) => test.path.startsWith(prefix)));
   const skips = skipFeatures();
+  const livemodOnly = livemodFeatures();
   const livemod = livemodEntry();
   const work = tests.flatMap((test) => options.hosts.map((host) => ({ test, host })));
   let done = 0;
   const results = await mapLimit(work, options.jobs, async ({ test, host }): Promise<TestResult> => {
-    const skippedFor = test.features.find((feature) => skips.has(feature));
+    const skippedFor = test.features.find((feature) => skips.has(feature) || (host === 'node' && livemodOnly.has(feature)));
     let result: TestResult;
     if (skippedFor !== undefined) {
-      result = { path: test.path, host, goal: test.goal, status: 'skip', error: `feature ${skippedFor}: ${skips.get(skippedFor)}`, durationMs: 0 };
+      result = { path: test.path, host, goal: test.goal, status: 'skip', error: `feature ${skippedFor}: ${skips.get(skippedFor) ?? livemodOnly.get(skippedFor)}`, durationMs: 0 };
     } else {
       const job: Job = { host, file: test.file, harness: harnessFor(test, options.dir), async: test.async, livemod, suiteDir: options.dir };
       let { result: child, durationMs } = await runChild(job, options);

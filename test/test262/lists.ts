@@ -77,6 +77,8 @@ export function writeList(file: string, lines: readonly ListLine[]): void {
 }
 
 export const SKIP_FEATURES_FILE: string = `${LISTS_DIR}skip-features.txt`;
+/** Features livemod runs although no supported Node can: skipped on the node host only. */
+export const LIVEMOD_FEATURES_FILE: string = `${LISTS_DIR}livemod-features.txt`;
 
 /** Each host is judged against its own list: livemod's is the work list, Node's keeps the runner honest. */
 export function expectedFailuresFile(host: Host): string {
