@@ -256,6 +256,19 @@ describe('encodings and redirects', () => {
     await rejectsWithCode(fetchManifest(url, { key: verifyKey, maxBytes: 256 * 1024 }), 'ERR_LIVEMOD_TOO_LARGE', /sent more than 262144 bytes/);
   });
 
+  test('a compressed body that ends before the response does: the sync completes and the connection is closed', async (t) => {
+    let closed!: Promise<void>;
+    const url = await serve(t, (req, res) => {
+      closed = new Promise((resolve) => req.socket.once('close', () => resolve()));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.write(Buffer.concat([gzipSync(manifestBytes), Buffer.alloc(16)]));
+      // …and never ends the response.
+    });
+    const fetched = await fetchManifest(url, { key: verifyKey });
+    assert.equal(fetched.status, 'ok');
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the client kept the connection open')), 5000))]);
+  });
+
   test('a body that claims gzip and is not fails with FETCH_FAILED, naming the URL', async (t) => {
     const url = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });

@@ -110,5 +110,10 @@ export function askControl(path: string, op: 'status' | 'reload', timeoutMs: num
       clearTimeout(timer);
       reject(new LivemodError('service', op === 'reload' ? ErrorCodes.SERVICE_RELOAD : ErrorCodes.FETCH_FAILED, `cannot reach the service's control socket ${path} (${error.code ?? error.message}); is the service a running livemod program?`, { path }));
     });
+    // The service went away mid-request (it exited, or was killed): no answer is coming.
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new LivemodError('service', op === 'reload' ? ErrorCodes.SERVICE_RELOAD : ErrorCodes.FETCH_FAILED, `the service closed its control socket ${path} without answering ${op}; it may have exited (see \`livemod service status\`)`, { path }));
+    });
   });
 }

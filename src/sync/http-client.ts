@@ -76,7 +76,7 @@ export async function httpRequest(url: string, init: HttpRequestInit): Promise<H
     const message = await send(target, method, headers, body, init.signal);
     const status = message.statusCode ?? 0;
     const location = message.headers.location;
-    if (![301, 302, 303, 307, 308].includes(status) || location === undefined) return respond(target.href, message);
+    if (![301, 302, 303, 307, 308].includes(status) || location === undefined) return respond(target.href, message, init.signal);
     message.destroy();
     if (redirects === MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects`), { code: 'ERR_TOO_MANY_REDIRECTS' });
     target = new URL(location, target);
@@ -123,7 +123,7 @@ function send(target: URL, method: string, headers: Record<string, string>, body
   });
 }
 
-function respond(url: string, message: IncomingMessage): HttpResponse {
+function respond(url: string, message: IncomingMessage, signal: AbortSignal): HttpResponse {
   const headers = new ResponseHeaders(message.headers);
   const encoding = (headers.get('content-encoding') ?? '').trim().toLowerCase();
   let body: AsyncIterable<Uint8Array> = message;
@@ -132,6 +132,18 @@ function respond(url: string, message: IncomingMessage): HttpResponse {
     const zlib = process.getBuiltinModule('node:zlib');
     const stream = encoding === 'br' ? zlib.createBrotliDecompress() : encoding === 'deflate' ? zlib.createInflate() : zlib.createGunzip();
     message.on('error', (error) => stream.destroy(error));
+    // The compressed stream can end before the response does (trailing bytes, a connection held
+    // open): the response is then closed, or its socket would outlive the sync with no timer left.
+    stream.once('end', () => {
+      if (!message.complete) message.destroy();
+    });
+    // Once the response has arrived whole, destroying the request no longer reaches the decoder:
+    // an abort (the caller's, or a timeout) stops it here.
+    const onAbort = (): void => {
+      stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
     message.pipe(stream);
     body = stream;
     decoder = stream;
