@@ -13,8 +13,10 @@ function findPackage(): { root: URL; version: string } {
   let dir = new URL('./', import.meta.url);
   for (;;) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'livemod' && typeof pkg.version === 'string') return { root: dir, version: pkg.version };
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown; bin?: unknown };
+      // By name, or by the command it installs (a fork or a scoped copy keeps the `livemod` bin).
+      const bin = typeof pkg.bin === 'object' && pkg.bin !== null && Object.hasOwn(pkg.bin, 'livemod');
+      if ((pkg.name === 'livemod' || bin) && typeof pkg.version === 'string') return { root: dir, version: pkg.version };
     } catch {
       // No package.json here, or not one that parses: keep walking up.
     }

@@ -18,7 +18,7 @@ const NODE = process.execPath;
 const SERVER = `
 const http = require('node:http');
 const server = http.createServer((req, res) => res.end(process.pid + ' ' + (process.env.TEXT || 'hi')));
-server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port + ' env ' + (process.env.FROM_ADD || '-')));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
@@ -30,27 +30,28 @@ interface Env {
 }
 
 function setup(t: TestContext): Env {
+  // Registered first, so it runs before the temp folders are removed (hooks run in order).
+  t.after(async () => {
+    const list = await runAsync(['service', 'list', '--json'], { env: { LIVEMOD_HOME: home } });
+    const parsed: unknown = list.stdout.trim() ? JSON.parse(list.stdout) : [];
+    for (const view of (Array.isArray(parsed) ? parsed : []) as ServiceView[]) {
+      if (view.supervisor.pid) try { process.kill(view.supervisor.pid, 'SIGKILL'); } catch { /* gone */ }
+      if (view.pid) try { process.kill(-view.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  });
   const home = join(tempDir(t), 'home');
   const dir = tempDir(t);
   writeFiles(dir, { 'server.cjs': SERVER });
   const env: Env = {
     home,
     dir,
-    cli: (...args) => runAsync(['service', ...args], { env: { LIVEMOD_HOME: home }, timeoutMs: 60_000 }),
+    cli: (...args) => runAsync(['service', ...args], { env: { LIVEMOD_HOME: home, FROM_ADD: args[0] === 'add' ? 'yes' : 'no' }, timeoutMs: 60_000 }),
     async json(...args) {
       const result = await env.cli(args[0]!, '--json', ...args.slice(1));
       assert.ok(result.stdout.trim(), `livemod service ${args.join(' ')} --json printed nothing: ${result.stderr}`);
       return JSON.parse(result.stdout) as never;
     },
   };
-  // Whatever a test leaves running is stopped: services first (their groups), then supervisors.
-  t.after(async () => {
-    const list = await runAsync(['service', 'list', '--json'], { env: { LIVEMOD_HOME: home } });
-    for (const view of (list.stdout.trim() ? JSON.parse(list.stdout) : []) as ServiceView[]) {
-      if (view.supervisor.pid) try { process.kill(view.supervisor.pid, 'SIGKILL'); } catch { /* gone */ }
-      if (view.pid) try { process.kill(-view.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  });
   return env;
 }
 
@@ -174,6 +175,24 @@ test("a supervisor's death leaves the service running; the next call adopts it",
     return view.state === 'running' && view.pid !== added.pid ? view : null;
   });
   await answering(restarted, restarted.pid!);
+  // Its environment is the one of the `add` call, not of the call that started the new supervisor.
+  assert.match(readFileSync(restarted.stdout, 'utf8').trim().split('\n').at(-1)!, / env yes$/);
+});
+
+test('a stop racing restarts and concurrent calls leaves no process of the service running', async (t) => {
+  const env = setup(t);
+  // Runs a little over the fast-crash window, then fails: restarted every ~1.2 s, each pid written down.
+  writeFiles(env.dir, { 'flaky.cjs': "require('node:fs').appendFileSync(__dirname + '/pids.txt', process.pid + '\\n'); setTimeout(() => process.exit(1), 1100);" });
+  await env.cli('add', 'flaky', '--cwd', env.dir, '--', NODE, 'flaky.cjs');
+  for (const delay of [1150, 1250, 600]) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const [stopped] = await Promise.all([env.json('stop', 'flaky'), env.cli('list'), env.cli('status', 'flaky'), env.cli('list')]);
+    assert.equal(stopped.state, 'stopped');
+    const pids = readFileSync(join(env.dir, 'pids.txt'), 'utf8').trim().split('\n').map(Number);
+    await until('every pid of the service gone', () => pids.every((pid) => identify(pid) === null), 5000);
+    assert.equal((await env.json('status', 'flaky')).state, 'stopped');
+    await env.json('start', 'flaky');
+  }
 });
 
 test('a recorded pid that now belongs to another process is not the service', async (t) => {
@@ -264,7 +283,7 @@ test('a corrupt database and one from a newer livemod are refused, and left as t
   const refused = await env.cli('list', '--json');
   assert.equal(refused.status, 1);
   assert.equal(JSON.parse(refused.stdout).error.code, 'ERR_LIVEMOD_SERVICE_STATE');
-  assert.match(JSON.parse(refused.stdout).error.message, /schema version 7, newer than this livemod knows \(2\)/);
+  assert.match(JSON.parse(refused.stdout).error.message, new RegExp(`schema version ${SCHEMA_VERSION + 5}, newer than this livemod knows \\(${SCHEMA_VERSION}\\)`));
   const check = new DatabaseSync(home.database);
   assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, SCHEMA_VERSION + 5);
   check.close();
@@ -290,7 +309,7 @@ test('a database of the first schema is migrated on open, its services kept', as
   const migrated = ServiceDb.open(home);
   assert.equal(migrated.schemaVersion(), SCHEMA_VERSION);
   const record = migrated.get('old')!;
-  assert.deepEqual([record.command, record.killTimeoutMs, record.maxLogBytes, record.runUrl], [['node', 'x.js'], 5000, 10 * 1024 * 1024, null]);
+  assert.deepEqual([record.command, record.killTimeoutMs, record.maxLogBytes, record.runUrl, record.baseEnv], [['node', 'x.js'], 5000, 10 * 1024 * 1024, null, null]);
   migrated.close();
 });
 
@@ -333,8 +352,10 @@ test('reload of a live service swaps in place: same pid, no request lost', async
   const builder = new SnapshotBuilder(source);
   const first = publishSnapshot(builder.build().content, key, out);
   const host = await startHost(t, out);
-  const added = await env.json('add', 'live', '--run', `${host.url}main.js`, '--key', key.publicKeyString, '--cwd', env.dir);
+  const added = await env.json('add', 'live', '--run', `${host.url}main.js`, '--key', key.publicKeyString, '--token', 'secret-token-5', '--cwd', env.dir);
   const port = await answering(added, added.pid!);
+  assert.doesNotMatch(readFileSync(`/proc/${added.pid}/cmdline`, 'utf8'), /secret-token-5/, 'the token is not in the argv');
+  assert.doesNotMatch(JSON.stringify(added), /secret-token-5/, 'nor in what status prints');
   assert.equal(await get(port), `${added.pid} one`);
 
   writeFiles(source, { 'text.js': "export const text = 'two'; import.meta.hot?.accept();" });

@@ -103,8 +103,10 @@ export function registerService(program: Command): void {
       const bin = fileURLToPath(new URL('bin/livemod.js', PACKAGE_ROOT));
       if (flags.run !== undefined && !/^https?:\/\//i.test(flags.run)) throw usage(`--run ${JSON.stringify(flags.run.slice(0, 80))} is not an http(s) URL`);
       const full = flags.run !== undefined
-        ? [process.execPath, bin, 'run', flags.run, '--quiet', ...(flags.key ? ['--key', flags.key] : []), ...(flags.app ? ['--app', flags.app] : []), ...(flags.token ? ['--token', flags.token] : []), ...(command.length > 0 ? ['--', ...command] : [])]
+        ? [process.execPath, bin, 'run', flags.run, '--quiet', ...(flags.key ? ['--key', flags.key] : []), ...(flags.app ? ['--app', flags.app] : []), ...(command.length > 0 ? ['--', ...command] : [])]
         : command;
+      // The token goes in the service's environment, never its argv (which any local user can read in ps).
+      const env = { ...parseEnv(flags.env), ...(flags.token ? { LIVEMOD_TOKEN: flags.token } : {}) };
       const opened = await manager();
       try {
         const view = await opened.add(
@@ -112,7 +114,7 @@ export function registerService(program: Command): void {
             name,
             command: full,
             ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}),
-            env: parseEnv(flags.env),
+            env,
             ...(flags.stdout !== undefined ? { stdout: flags.stdout } : {}),
             ...(flags.stderr !== undefined ? { stderr: flags.stderr } : {}),
             restart: flags.restart as RestartPolicy,

@@ -4,7 +4,7 @@
 // each step in its own transaction: a database from an older livemod is brought up to date; one
 // from a newer livemod is refused, never touched.
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import type { ServiceHome } from './home.ts';
 
@@ -28,6 +28,8 @@ export interface ServiceRecord {
   readonly maxLogBytes: number;
   /** Set for a `--run URL` service: a livemod program that takes reloads in place. */
   readonly runUrl: string | null;
+  /** The environment of the `add` call, which the service runs with (plus `env`); null for services added before schema 3. */
+  readonly baseEnv: Readonly<Record<string, string>> | null;
   readonly desired: Desired;
   readonly status: RecordedStatus;
   readonly pid: number | null;
@@ -72,6 +74,8 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE services ADD COLUMN kill_timeout_ms INTEGER NOT NULL DEFAULT 5000;
    ALTER TABLE services ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 10485760;
    ALTER TABLE services ADD COLUMN run_url TEXT;`,
+  // 3: the environment the service was added with (before: whichever CLI call started its supervisor).
+  `ALTER TABLE services ADD COLUMN base_env TEXT;`,
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
@@ -107,6 +111,8 @@ export class ServiceDb {
     const opened = new ServiceDb(home, db);
     try {
       opened.migrate(options.migrations ?? MIGRATIONS.length);
+      // It holds each service's environment (tokens included): its owner's only.
+      chmodSync(home.database, 0o600);
     } catch (error) {
       db.close();
       throw error;
@@ -165,11 +171,11 @@ export class ServiceDb {
     return (this.db.prepare('SELECT * FROM services JOIN state USING (name) ORDER BY name').all() as unknown as Row[]).map(toRecord);
   }
 
-  insert(service: Pick<ServiceRecord, 'name' | 'command' | 'cwd' | 'env' | 'stdout' | 'stderr' | 'restart' | 'killTimeoutMs' | 'maxLogBytes' | 'runUrl'>, desired: Desired): void {
+  insert(service: Pick<ServiceRecord, 'name' | 'command' | 'cwd' | 'env' | 'stdout' | 'stderr' | 'restart' | 'killTimeoutMs' | 'maxLogBytes' | 'runUrl' | 'baseEnv'>, desired: Desired): void {
     const now = Date.now();
     this.db
-      .prepare('INSERT INTO services (name, command, cwd, env, stdout_path, stderr_path, restart, created_at, kill_timeout_ms, max_log_bytes, run_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(service.name, JSON.stringify(service.command), service.cwd, JSON.stringify(service.env), service.stdout, service.stderr, service.restart, now, service.killTimeoutMs, service.maxLogBytes, service.runUrl);
+      .prepare('INSERT INTO services (name, command, cwd, env, stdout_path, stderr_path, restart, created_at, kill_timeout_ms, max_log_bytes, run_url, base_env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(service.name, JSON.stringify(service.command), service.cwd, JSON.stringify(service.env), service.stdout, service.stderr, service.restart, now, service.killTimeoutMs, service.maxLogBytes, service.runUrl, service.baseEnv === null ? null : JSON.stringify(service.baseEnv));
     this.db.prepare("INSERT INTO state (name, desired, status, updated_at) VALUES (?, ?, 'stopped', ?)").run(service.name, desired, now);
   }
 
@@ -200,6 +206,7 @@ interface Row {
   kill_timeout_ms: number;
   max_log_bytes: number;
   run_url: string | null;
+  base_env: string | null;
   desired: string;
   status: string;
   pid: number | null;
@@ -226,6 +233,7 @@ function toRecord(row: Row): ServiceRecord {
     killTimeoutMs: Number(row.kill_timeout_ms),
     maxLogBytes: Number(row.max_log_bytes),
     runUrl: row.run_url,
+    baseEnv: row.base_env === null ? null : (JSON.parse(row.base_env) as Record<string, string>),
     desired: row.desired as Desired,
     status: row.status as RecordedStatus,
     pid: row.pid === null ? null : Number(row.pid),

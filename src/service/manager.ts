@@ -46,6 +46,8 @@ export interface AddSpec {
   readonly killTimeoutMs?: number;
   readonly maxLogBytes?: number;
   readonly runUrl?: string;
+  /** The environment the service runs with (plus `env`); default: this process's. */
+  readonly baseEnv?: Readonly<Record<string, string>>;
 }
 
 const START_WAIT_MS = 10_000;
@@ -90,9 +92,11 @@ export class ServiceManager {
     return this.db.transaction(() => {
       const record = this.db.get(name);
       if (!record || isRunning({ pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot })) return false;
+      // A service pid recorded in an earlier boot names no process of this one.
+      const rebooted = record.boot !== null && record.boot !== currentBoot();
       const pid = this.spawnSupervisor(name);
       // Recorded in the same transaction, so a concurrent CLI call sees it and starts no second one.
-      this.db.update(name, { supervisor_pid: pid, supervisor_start: identify(pid)?.start ?? null, boot: currentBoot(), status: record.status === 'running' ? 'running' : 'starting' });
+      this.db.update(name, { supervisor_pid: pid, supervisor_start: identify(pid)?.start ?? null, boot: currentBoot(), status: record.status === 'running' && !rebooted ? 'running' : 'starting', ...(rebooted ? { pid: null, pid_start: null } : {}) });
       return true;
     });
   }
@@ -137,6 +141,7 @@ export class ServiceManager {
           killTimeoutMs: spec.killTimeoutMs ?? 5000,
           maxLogBytes: spec.maxLogBytes ?? 10 * 1024 * 1024,
           runUrl: spec.runUrl ?? null,
+          baseEnv: spec.baseEnv ?? baseEnvironment(),
         },
         'stopped',
       );
@@ -159,24 +164,46 @@ export class ServiceManager {
   }
 
   async stop(name: string): Promise<ServiceView> {
-    const record = this.record(name);
-    this.db.transaction(() => this.db.update(name, { desired: 'stopped' }));
-    const service = { pid: record.pid, start: record.pidStart, boot: record.boot };
-    if (isRunning(service)) {
-      signalGroup(record.pid!, 'SIGTERM');
-      if (!(await waitFor(() => !isRunning(service), record.killTimeoutMs))) {
-        signalGroup(record.pid!, 'SIGKILL');
-        if (!(await waitFor(() => !isRunning(service), 5000))) {
-          throw new LivemodError('service', ErrorCodes.SERVICE_START, `service ${name} (pid ${record.pid}) did not exit after SIGKILL`, { name, pid: record.pid });
-        }
+    // The pid is read in the transaction that records the stop: a supervisor starting a child
+    // after it sees the stop when it records that child, and ends the child itself.
+    const record = this.db.transaction(() => {
+      this.record(name);
+      this.db.update(name, { desired: 'stopped' });
+      return this.record(name);
+    });
+    const serviceOf = (now: ServiceRecord): { pid: number | null; start: number | null; boot: string | null } => ({ pid: now.pid, start: now.pidStart, boot: now.boot });
+    const supervisor = { pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot };
+    const started = Date.now();
+    if (isRunning(serviceOf(record))) signalGroup(record.pid!, 'SIGTERM');
+    // The supervisor ends too, after its child (SIGKILL past the kill timeout, from it or from here).
+    const bound = record.killTimeoutMs + SUPERVISOR_EXIT_WAIT_MS;
+    const done = (): boolean => !isRunning(supervisor) && !isRunning(serviceOf(this.record(name)));
+    let killed = false;
+    const finished = await waitFor(() => {
+      if (!killed && Date.now() - started > record.killTimeoutMs) {
+        killed = true;
+        const now = this.record(name);
+        if (isRunning(serviceOf(now))) signalGroup(now.pid!, 'SIGKILL');
+      }
+      return done();
+    }, bound);
+    if (!finished && record.supervisorPid !== null && isRunning(supervisor)) process.kill(record.supervisorPid, 'SIGKILL');
+    const last = this.record(name);
+    if (isRunning(serviceOf(last))) {
+      signalGroup(last.pid!, 'SIGKILL');
+      if (!(await waitFor(() => !isRunning(serviceOf(last)), 5000))) {
+        throw new LivemodError('service', ErrorCodes.SERVICE_START, `service ${name} (pid ${last.pid}) did not exit after SIGKILL`, { name, pid: last.pid });
       }
     }
-    const supervisor = { pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot };
-    if (!(await waitFor(() => !isRunning(supervisor), SUPERVISOR_EXIT_WAIT_MS)) && record.supervisorPid !== null) process.kill(record.supervisorPid, 'SIGKILL');
     this.db.transaction(() => {
       const now = this.db.get(name);
-      if (now && now.status !== 'stopped') this.db.update(name, { status: 'stopped', pid: null, pid_start: null });
-      if (now && !isRunning({ pid: now.supervisorPid, start: now.supervisorStart, boot: now.boot })) this.db.update(name, { supervisor_pid: null, supervisor_start: null });
+      // A start that came in meanwhile owns the record now.
+      if (!now || now.desired !== 'stopped') return;
+      const fields: Record<string, null | string> = {};
+      if (now.status !== 'stopped' && now.status !== 'exited' && now.status !== 'errored') fields.status = 'stopped';
+      if (!isRunning(serviceOf(now))) Object.assign(fields, { pid: null, pid_start: null });
+      if (!isRunning({ pid: now.supervisorPid, start: now.supervisorStart, boot: now.boot })) Object.assign(fields, { supervisor_pid: null, supervisor_start: null });
+      if (Object.keys(fields).length > 0) this.db.update(name, fields);
     });
     return this.view(this.record(name));
   }
@@ -248,6 +275,14 @@ export class ServiceManager {
       runUrl: record.runUrl,
     };
   }
+}
+
+/** The environment a service is added with: this process's, without what belongs to another service or to this call. */
+function baseEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+  delete env.LIVEMOD_CONTROL_SOCKET;
+  return env;
 }
 
 /** SIGTERM/SIGKILL to the service's process group (it leads one: detached), else to the pid. */

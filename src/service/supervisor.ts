@@ -6,7 +6,7 @@
 // `errored` after repeated fast crashes, rotates its logs, and exits when the service is to stop.
 // There is no central daemon: if a supervisor dies, its service runs on (nothing of the service
 // passes through the supervisor), and the next CLI call starts a new supervisor that adopts it.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { CONTROL_ENV } from './control.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
@@ -20,6 +20,7 @@ export const MAX_FAST_CRASHES = 5;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
 const POLL_MS = 100;
+/** A multiple of POLL_MS. */
 const ROTATE_EVERY_MS = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -71,7 +72,7 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     const exit = 'exited (adopted: exit status not observed)';
     // Not its parent, the supervisor cannot know the code: `never` leaves it exited, the others restart it.
     if (first.restart === 'never') {
-      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: exit, desired: 'stopped' }));
+      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
       return;
     }
     db.transaction(() => db.update(name, { pid: null, pid_start: null, last_exit: exit }));
@@ -85,12 +86,12 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     if (!after || after.desired !== 'running') return stopped(db, name, outcome.exit);
     const failed = outcome.code !== 0 || outcome.signal !== null;
     if (after.restart === 'never' || (after.restart === 'on-failure' && !failed)) {
-      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped' }));
+      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
       return;
     }
     fastCrashes = Date.now() - began < MIN_UPTIME_MS ? fastCrashes + 1 : 0;
     if (fastCrashes >= MAX_FAST_CRASHES) {
-      db.transaction(() => db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row` }));
+      db.transaction(() => db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row`, supervisor_pid: null, supervisor_start: null }));
       return;
     }
     const wait = fastCrashes === 0 ? BACKOFF_BASE_MS : backoffMs(fastCrashes);
@@ -108,7 +109,40 @@ function stopped(db: ServiceDb, name: string, exit: string | null): void {
   });
 }
 
-async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord): Promise<{ code: number | null; signal: NodeJS.Signals | null; exit: string }> {
+type Outcome = { code: number | null; signal: NodeJS.Signals | null; exit: string };
+
+/** The service's environment: the one recorded when it was added (not whichever CLI call started this supervisor), its --env, and its control socket. */
+function serviceEnv(home: ServiceHome, record: ServiceRecord): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(record.baseEnv ?? process.env), ...record.env };
+  delete env[CONTROL_ENV];
+  if (record.runUrl !== null) env[CONTROL_ENV] = controlSocket(home, record.name);
+  return env;
+}
+
+/** Rotation must never end the supervisor (a full disk, a file made unwritable): it says why in its own log. */
+function rotateLogs(record: ServiceRecord): void {
+  for (const path of new Set([record.stdout, record.stderr])) {
+    try {
+      rotateIfLarge(path, record.maxLogBytes);
+    } catch (error) {
+      process.stderr.write(`[livemod service] ${record.name}: cannot rotate ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it keeps growing\n`);
+    }
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord): Promise<Outcome> {
   let out: number;
   let err: number;
   try {
@@ -117,26 +151,49 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
   } catch (error) {
     return { code: 1, signal: null, exit: `not started: ${(error as Error).message}` };
   }
-  const env = { ...process.env, ...record.env, ...(record.runUrl !== null ? { [CONTROL_ENV]: controlSocket(home, record.name) } : {}) };
-  const child = spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env, stdio: ['ignore', out, err], detached: true });
-  closeSync(out);
-  if (err !== out) closeSync(err);
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; exit: string }>((resolve) => {
+  let child: ChildProcess;
+  try {
+    child = spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env: serviceEnv(home, record), stdio: ['ignore', out, err], detached: true });
+  } catch (error) {
+    // A synchronous refusal (E2BIG: an environment too large): counted as a failed start.
+    return { code: 127, signal: null, exit: `not started: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+  } finally {
+    closeSync(out);
+    if (err !== out) closeSync(err);
+  }
+  const ended = new Promise<Outcome>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: 127, signal: null, exit: `not started: ${error.code ?? error.message}` }));
     child.once('exit', (code, signal) => resolve({ code, signal, exit: describeExit(code, signal) }));
   });
+  let stopping: number | null = null;
+  const stopIfAsked = (desired: string | undefined): void => {
+    if (desired === 'running' || child.pid === undefined) return;
+    // A stop recorded while this child was being started, or since: the supervisor ends its own child.
+    if (stopping === null) {
+      stopping = Date.now();
+      signalGroup(child.pid, 'SIGTERM');
+    } else if (Date.now() - stopping > record.killTimeoutMs) {
+      signalGroup(child.pid, 'SIGKILL');
+    }
+  };
   if (child.pid !== undefined) {
     const identity = identify(child.pid);
-    db.transaction(() => db.update(record.name, { status: 'running', pid: child.pid!, pid_start: identity?.start ?? null, boot: currentBoot(), started_at: Date.now() }));
+    const desired = db.transaction(() => {
+      db.update(record.name, { status: 'running', pid: child.pid!, pid_start: identity?.start ?? null, boot: currentBoot(), started_at: Date.now() });
+      return db.get(record.name)?.desired;
+    });
+    stopIfAsked(desired);
   }
-  const rotation = setInterval(() => {
-    rotateIfLarge(record.stdout, record.maxLogBytes);
-    if (record.stderr !== record.stdout) rotateIfLarge(record.stderr, record.maxLogBytes);
-  }, ROTATE_EVERY_MS);
+  let ticks = 0;
+  const watch = setInterval(() => {
+    stopIfAsked(db.get(record.name)?.desired);
+    ticks += 1;
+    if (ticks % (ROTATE_EVERY_MS / POLL_MS) === 0) rotateLogs(record);
+  }, POLL_MS);
   try {
     return await ended;
   } finally {
-    clearInterval(rotation);
+    clearInterval(watch);
   }
 }
 
@@ -148,8 +205,7 @@ async function watchAdopted(record: ServiceRecord): Promise<void> {
     sinceRotation += POLL_MS * 2;
     if (sinceRotation >= ROTATE_EVERY_MS) {
       sinceRotation = 0;
-      rotateIfLarge(record.stdout, record.maxLogBytes);
-      if (record.stderr !== record.stdout) rotateIfLarge(record.stderr, record.maxLogBytes);
+      rotateLogs(record);
     }
   }
 }
