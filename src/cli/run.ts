@@ -21,6 +21,7 @@ interface RunFlags {
   watch?: boolean;
   logSwaps?: boolean;
   restartOnUnaccepted?: boolean;
+  lazy?: boolean;
 }
 
 /** The exit code a supervised run uses to ask its supervisor for a fresh process. */
@@ -72,6 +73,7 @@ export function registerRun(program: Command): void {
     .option('--poll <duration>', 'revalidate the manifest this often (a conditional GET), e.g. 30s: for static hosts, which have no channel')
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
+    .option('--lazy', 'a live module imported by name, default or namespace runs at the first read of one of its bindings, not with its importer (side-effect imports, re-exports and top-level-await graphs stay eager); without it only `import defer` defers')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
     .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
@@ -90,6 +92,7 @@ export function registerRun(program: Command): void {
       if (flags.revalidate !== undefined && !remote) throw usage('--revalidate is for a URL target: a local folder has no origin to ask');
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
       const live = {
+        ...(flags.lazy ? { lazy: 'normal' as const } : {}),
         live: remote ? flags.once !== true : flags.watch === true,
         ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
         ...(flags.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),

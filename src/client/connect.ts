@@ -47,6 +47,8 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** Externals resolve as if imported from this folder (a path or file URL; default: the working directory). */
   readonly externalsFrom?: string;
+  /** `normal`: imports of live modules are evaluated at the first read of a binding (RegistryOptions.lazy); default `none`. */
+  readonly lazy?: 'none' | 'normal';
   readonly onProgress?: (progress: SyncProgress) => void;
   readonly onRequest?: (event: RequestEvent) => void;
   /** One-line notices (offline fallback, refetches, failed swaps); default: stderr. */
@@ -254,7 +256,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   }
   synced ??= await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const source = viewed(synced);
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()) });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none' });
   let channel: ChannelClient | undefined;
   let following: ((url: string) => void) | null = null;
   let poll: NodeJS.Timeout | undefined;
@@ -340,7 +342,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -377,7 +379,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     module = relative(root, absolute).split(sep).join('/');
     source = build();
   }
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root) });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root), lazy: options.lazy ?? 'none' });
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
   // The watcher's last build not swapped to yet: rebuilds coalesce, the last save wins.
   let pending: ReturnType<typeof builtSource> | null = null;

@@ -69,6 +69,15 @@ export function bindGetter(namespace: Namespace, name: string, getter: () => unk
   mirrorExact(namespace, name, value);
 }
 
+/**
+ * A binding of a lazily imported module not evaluated yet: an accessor whose first read
+ * evaluates the module (and re-binds its face). Unlike bindGetter it is not read now: reading
+ * it is what evaluates the module.
+ */
+export function bindTrigger(namespace: Namespace, name: string, getter: () => unknown): void {
+  Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
+}
+
 /** A name no longer exported (after a swap): gone from this face, as from faces made from now on. */
 export function unbind(namespace: Namespace, name: string): void {
   // Configurable so this can happen: nothing but the registry can reach this face to delete.

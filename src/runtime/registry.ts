@@ -16,7 +16,7 @@ import { createDeferredNamespace } from './deferred.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, registerSourceMap } from './stack.ts';
@@ -31,6 +31,13 @@ const rejectWith = (error: unknown): Promise<never> => IntrinsicPromise.reject(e
 export interface RegistryOptions {
   /** Externals resolve as if imported from this folder (a file URL ending in "/"). Default: the working directory. */
   readonly externalsFrom: string;
+  /**
+   * `normal`: named, default and namespace imports of live modules are lazy — the module is
+   * evaluated at the first read of one of its bindings, not with its importer. Always eager:
+   * side-effect-only imports (`import './x'`), re-exports, and modules whose graph has top-level
+   * await. `none` (default): only `import defer` defers.
+   */
+  readonly lazy: 'none' | 'normal';
 }
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
@@ -172,6 +179,10 @@ export class Registry {
   private readonly facePaths = new WeakMap<Namespace, string>();
   /** `import defer * as ns`: one deferred namespace object per module path. */
   private readonly deferredNamespaces = new Map<string, object>();
+  /** Module paths some module imports lazily (lazy mode): their faces evaluate them on first read. */
+  private readonly lazyTargets = new Set<string>();
+  /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
+  private tlaGraphs = new WeakMap<Manifest, Map<string, boolean>>();
   private readonly instances = new Map<string, Instance>();
   private readonly hotData = new Map<string, Record<string, unknown>>();
   /** For each face and name: the version whose binding it shows (its writes update it). */
@@ -192,7 +203,7 @@ export class Registry {
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
     this.current = source;
-    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/` });
+    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none' });
     this.linker = this.linkerFor(source.manifest);
   }
 
@@ -249,6 +260,48 @@ export class Registry {
       this.facePaths.set(namespace, path);
     }
     return namespace;
+  }
+
+  /** Lazy mode: whether import `index` of `record` waits for the first read of its bindings. */
+  private isLazy(manifest: Manifest, record: ModuleRecord, index: number): boolean {
+    if (this.options.lazy === 'none') return false;
+    const entry = record.imports[index]!;
+    if (entry.kind !== 'module' || entry.names.length === 0 || entry.phase !== undefined) return false;
+    // A re-export shows the binding on the importer's own face, read without the trigger.
+    if (record.star.includes(index)) return false;
+    if (record.indirect && Object.values(record.indirect).some(([at]) => at === index)) return false;
+    return !this.graphHasTLA(manifest, entry.module!);
+  }
+
+  private graphHasTLA(manifest: Manifest, path: string): boolean {
+    let known = this.tlaGraphs.get(manifest);
+    if (!known) {
+      known = new Map();
+      this.tlaGraphs.set(manifest, known);
+    }
+    const walk = (current: string, seen: Set<string>): boolean => {
+      const cached = known.get(current);
+      if (cached !== undefined) return cached;
+      if (seen.has(current)) return false;
+      seen.add(current);
+      const record = Object.hasOwn(manifest.modules, current) ? manifest.modules[current]! : undefined;
+      const result = record !== undefined && (record.tla || record.imports.some((entry) => !entry.dynamic && entry.kind === 'module' && walk(entry.module!, seen)));
+      if (seen.size === 1 || result) known.set(current, result);
+      return result;
+    };
+    return walk(path, new Set());
+  }
+
+  /**
+   * The first read of a binding of a lazily imported module: evaluates it (synchronously; its
+   * graph has no top-level await) unless it is evaluating or evaluated already, then shows its
+   * bindings as ordinary data properties, so later reads cost what any read costs.
+   */
+  private touch(path: string): void {
+    const instance = this.instances.get(path);
+    if (!instance) return;
+    if (instance.evaluation.status === 'linked') evaluateSync(instance);
+    if (instance.evaluation.status === 'evaluated' && !instance.evaluation.error) this.linkFace(instance, this.linker);
   }
 
   /** The deferred namespace of a module: its first touch evaluates the module's current version synchronously. */
@@ -449,11 +502,13 @@ export class Registry {
     const url = replacing ? `${base}?v=${record.blob.hash.slice(0, 12)}` : base;
     const namespaces: (Namespace | object)[] = [];
     const livePaths: { path: string; deferred: boolean }[] = [];
-    for (const entry of record.imports) {
+    for (const [index, entry] of record.imports.entries()) {
       if (entry.dynamic) continue;
       if (entry.kind === 'module') {
         namespaces.push(entry.defer ? this.deferredNamespaceOf(entry.module!) : this.namespaceOf(entry.module!));
-        livePaths.push({ path: entry.module!, deferred: entry.defer === true });
+        const lazy = !entry.defer && this.isLazy(source.manifest, record, index);
+        if (lazy) this.lazyTargets.add(entry.module!);
+        livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
       } else {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
       }
@@ -485,7 +540,10 @@ export class Registry {
         // (top-level await) settles after the rollback.
         if (instance.state === 'failed') return undefined;
         const step = instance.generator.next();
-        return record.tla ? (step as Promise<unknown>) : undefined;
+        if (record.tla) return step as Promise<unknown>;
+        // A lazily imported module that ran by another path: its face drops the triggers.
+        if (this.lazyTargets.has(path) && this.instances.get(path) === instance) this.linkFace(instance, this.linker);
+        return undefined;
       },
     };
     made.set(path, instance);
@@ -564,13 +622,35 @@ export class Registry {
     for (const name of namesOf(instance.namespace)) {
       if (!shown.has(name)) this.unbindFace(instance.namespace, name);
     }
+    // Lazy mode: until the module runs, each binding is a trigger that runs it on first read.
+    const lazy = this.lazyTargets.has(path) && instance.evaluation.status === 'linked';
     for (const name of names) {
       const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
       const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
       const owner = binding.module === path ? instance : binding.module.startsWith('external:') ? null : versionOf(binding.module);
+      if (lazy) {
+        const face = instance.namespace;
+        const trigger = (): unknown => {
+          this.touch(path);
+          // Still the trigger: the module is evaluating (a cycle), so the binding is read as it is.
+          return Object.getOwnPropertyDescriptor(face, name)?.get === trigger ? this.bindingValue(binding, owner) : face[name];
+        };
+        bindTrigger(face, name, trigger);
+        continue;
+      }
       this.bind(instance.namespace, name, binding, owner);
     }
     setNames(instance.namespace, names);
+  }
+
+  /** A binding's value now, read from its exporting version (TDZ errors included). */
+  private bindingValue(binding: Binding, owner: Instance | null): unknown {
+    if (binding.module.startsWith('external:')) {
+      const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
+      return binding.name === null ? namespace : namespace[binding.name];
+    }
+    if (binding.name === null) return binding.deferred ? this.deferredNamespaceOf(binding.module) : exactNamespace(this.namespaceOf(binding.module));
+    return owner!.getters[binding.name]!();
   }
 
   /** A name the face no longer shows: gone from it, and from the targets of the version it showed. */

@@ -1,0 +1,91 @@
+// Lazy mode (`livemod run --lazy`, RegistryOptions.lazy 'normal'): a live module imported by
+// name, default or namespace is evaluated at the first read of one of its bindings. Always
+// eager: side-effect imports, re-exports, graphs with top-level await.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cli } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+import { registryFor } from './helpers/runtime.ts';
+
+const LOG = "export const log: string[] = ((globalThis as { lazyLog?: string[] }).lazyLog ??= []);";
+const reset = (): string[] => ((globalThis as { lazyLog?: string[] }).lazyLog = []);
+
+const TREE = {
+  'log.ts': LOG,
+  'heavy.ts': "import { log } from './log.ts'; log.push('heavy'); export const value = 21; export function twice(x: number) { return 2 * x; } export default 'd';",
+  'other.ts': "import { log } from './log.ts'; log.push('other'); export const unused = 1;",
+  'main.ts': `import { log } from './log.ts';
+    import { twice, value } from './heavy.ts';
+    import * as heavy from './heavy.ts';
+    import { unused } from './other.ts';
+    log.push('main');
+    export const before = [...log];
+    export function use() { return [twice(value), heavy.default]; }
+    export function never() { return unused; }`,
+};
+
+test('lazy: an imported module runs at the first read of a binding, once; one never read never runs', async (t) => {
+  const { run } = registryFor(t, TREE, {}, { lazy: 'normal' });
+  const log = reset();
+  const ns = await run('main.ts');
+  // log.ts is read by main's own first statement, so it runs then; heavy and other wait.
+  assert.deepEqual(ns.before, ['main']);
+  assert.deepEqual((ns.use as () => unknown[])(), [42, 'd']);
+  assert.deepEqual((ns.use as () => unknown[])(), [42, 'd']);
+  assert.deepEqual(log, ['main', 'heavy'], 'heavy ran at its first read, once; other never');
+});
+
+test('without lazy mode the same tree runs every import first, in order', async (t) => {
+  const { run } = registryFor(t, TREE);
+  reset();
+  const ns = await run('main.ts');
+  assert.deepEqual(ns.before, ['heavy', 'other', 'main']);
+});
+
+test('lazy: side-effect imports and top-level-await graphs stay eager; a re-export runs with its hub', async (t) => {
+  const { run } = registryFor(t, {
+    'log.ts': LOG,
+    'polyfill.ts': "import { log } from './log.ts'; log.push('polyfill');",
+    'tla.ts': "import { log } from './log.ts'; await Promise.resolve(); log.push('tla'); export const t = 1;",
+    'above-tla.ts': "import { log } from './log.ts'; import { t } from './tla.ts'; log.push('above-tla'); export const a = t;",
+    'source.ts': "import { log } from './log.ts'; log.push('source'); export let s = 's';",
+    'hub.ts': "export { s } from './source.ts';",
+    'main.ts': `import { log } from './log.ts'; import './polyfill.ts'; import { a } from './above-tla.ts'; import { s } from './hub.ts';
+      log.push('main'); export const before = [...log]; export const values = () => [a, s];`,
+  }, {}, { lazy: 'normal' });
+  const log = reset();
+  const ns = await run('main.ts');
+  assert.deepEqual(ns.before, ['polyfill', 'tla', 'above-tla', 'main']);
+  // The hub is lazy; what it re-exports runs with it, at the first read of `s`.
+  assert.deepEqual((ns.values as () => unknown[])(), [1, 's']);
+  assert.deepEqual(log, ['polyfill', 'tla', 'above-tla', 'main', 'source']);
+});
+
+test('lazy: a module evaluated by an eager importer first is not run again; a cycle still links', async (t) => {
+  const { run } = registryFor(t, {
+    'log.ts': LOG,
+    'shared.ts': "import { log } from './log.ts'; log.push('shared'); export function f() { return 'f'; }",
+    'eager.ts': "import './shared.ts'; import { log } from './log.ts'; log.push('eager');",
+    'a.ts': "import { b } from './b.ts'; export function a() { return 'a' + b(); }",
+    'b.ts': "import { a } from './a.ts'; export function b() { return 'b'; } export function ab() { return a(); }",
+    'main.ts': `import { f } from './shared.ts'; import './eager.ts'; import { ab } from './b.ts';
+      export const result = () => [f(), ab()];`,
+  }, {}, { lazy: 'normal' });
+  const log = reset();
+  const ns = await run('main.ts');
+  assert.deepEqual((ns.result as () => unknown[])(), ['f', 'ab']);
+  assert.deepEqual(log, ['shared', 'eager']);
+});
+
+test('livemod run --lazy', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'heavy.ts': "console.log('heavy'); export const answer = 42;",
+    'main.ts': "import { answer } from './heavy.ts';\nconsole.log('main');\nconsole.log(`answer ${answer}`);",
+  });
+  const lazy = cli(['run', '--lazy', `${dir}/main.ts`, '--cache', tempDir(t)]);
+  assert.equal(lazy.status, 0, lazy.stderr);
+  assert.deepEqual(lazy.stdout.trim().split('\n'), ['main', 'heavy', 'answer 42']);
+  const eager = cli(['run', `${dir}/main.ts`, '--cache', tempDir(t)]);
+  assert.deepEqual(eager.stdout.trim().split('\n'), ['heavy', 'main', 'answer 42']);
+});
