@@ -25,11 +25,16 @@ interface AddFlags {
 
 const POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];
 
-async function manager(): Promise<ServiceManager> {
+/** Opens the state (reconciling: a service whose supervisor died gets a new one), runs `body`, closes it. */
+async function withManager<T>(body: (manager: ServiceManager) => T | Promise<T>): Promise<T> {
   const { ServiceManager } = await import('../service/index.ts');
   const opened = new ServiceManager();
-  opened.reconcile();
-  return opened;
+  try {
+    opened.reconcile();
+    return await body(opened);
+  } finally {
+    opened.close();
+  }
 }
 
 function parseEnv(pairs: readonly string[]): Record<string, string> {
@@ -107,8 +112,7 @@ export function registerService(program: Command): void {
         : command;
       // The token goes in the service's environment, never its argv (which any local user can read in ps).
       const env = { ...parseEnv(flags.env), ...(flags.token ? { LIVEMOD_TOKEN: flags.token } : {}) };
-      const opened = await manager();
-      try {
+      await withManager(async (opened) => {
         const view = await opened.add(
           {
             name,
@@ -125,9 +129,7 @@ export function registerService(program: Command): void {
           { start: flags.start },
         );
         output.result(view, `[livemod service] added ${stateLine(view)}`);
-      } finally {
-        opened.close();
-      }
+      });
     });
 
   const simple = (verb: 'start' | 'stop' | 'restart', description: string): void => {
@@ -138,15 +140,12 @@ export function registerService(program: Command): void {
       .option('--json', 'print the service as JSON')
       .action(async (name: string, flags: { json?: boolean }) => {
         const output = createOutput(flags.json === true);
-        const opened = await manager();
-        try {
+        await withManager(async (opened) => {
           const started = Date.now();
           const view = await opened[verb](name);
           output.result({ ...view, tookMs: Date.now() - started }, `[livemod service] ${verb}: ${stateLine(view)}`);
           if (verb !== 'stop' && (view.state === 'errored' || view.state === 'exited')) process.exitCode = 1;
-        } finally {
-          opened.close();
-        }
+        });
       });
   };
   simple('start', 'start a stopped service (its supervisor starts it and keeps it running)');
@@ -160,14 +159,11 @@ export function registerService(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .action(async (name: string, flags: { json?: boolean }) => {
       const output = createOutput(flags.json === true);
-      const opened = await manager();
-      try {
+      await withManager(async (opened) => {
         const outcome = await opened.reload(name);
         const how = outcome.inPlace ? `reloaded in place (pid ${outcome.view.pid}, version ${outcome.version})` : 'restarted (not a running livemod service: no in-place reload)';
         output.result({ ...outcome.view, inPlace: outcome.inPlace, version: outcome.version ?? null }, `[livemod service] ${name} ${how}`);
-      } finally {
-        opened.close();
-      }
+      });
     });
 
   service
@@ -177,13 +173,10 @@ export function registerService(program: Command): void {
     .option('--json', 'print {"removed": NAME}')
     .action(async (name: string, flags: { json?: boolean }) => {
       const output = createOutput(flags.json === true);
-      const opened = await manager();
-      try {
+      await withManager(async (opened) => {
         await opened.remove(name);
         output.result({ removed: name }, `[livemod service] removed ${name}`);
-      } finally {
-        opened.close();
-      }
+      });
     });
 
   service
@@ -192,13 +185,10 @@ export function registerService(program: Command): void {
     .option('--json', 'print a JSON array')
     .action(async (flags: { json?: boolean }) => {
       const output = createOutput(flags.json === true);
-      const opened = await manager();
-      try {
+      await withManager(async (opened) => {
         const views = opened.list();
         output.result(views, table(views));
-      } finally {
-        opened.close();
-      }
+      });
     });
 
   service
@@ -208,14 +198,11 @@ export function registerService(program: Command): void {
     .option('--json', 'print the service as JSON')
     .action(async (name: string, flags: { json?: boolean }) => {
       const output = createOutput(flags.json === true);
-      const opened = await manager();
-      try {
+      await withManager(async (opened) => {
         const view = await opened.status(name);
         output.result(view, details(view));
         if (view.state !== 'running') process.exitCode = 3;
-      } finally {
-        opened.close();
-      }
+      });
     });
 
   service
@@ -228,13 +215,7 @@ export function registerService(program: Command): void {
       const count = Number(flags.lines);
       if (!/^\d+$/.test(flags.lines) || count > 100_000) throw usage(`--lines ${JSON.stringify(flags.lines.slice(0, 20))} is not a line count (0–100000)`);
       const { lastLines, follow } = await import('../service/index.ts');
-      const opened = await manager();
-      let view: ServiceView;
-      try {
-        view = (await opened.status(name));
-      } finally {
-        opened.close();
-      }
+      const view = await withManager((opened) => opened.status(name));
       const files = view.stderr === view.stdout ? [view.stdout] : [view.stdout, view.stderr];
       const label = (path: string): string => (files.length === 1 ? '' : path === view.stdout ? 'out | ' : 'err | ');
       for (const file of files) for (const line of lastLines(file, count)) process.stdout.write(`${label(file)}${line}\n`);

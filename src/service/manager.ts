@@ -12,7 +12,7 @@ import { askControl } from './control.ts';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
 import { openLog } from './logs.ts';
-import { currentBoot, identify, isRunning } from './proc.ts';
+import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
 export type ServiceState = 'running' | 'starting' | 'backoff' | 'stopped' | 'exited' | 'errored' | 'dead';
 
@@ -283,19 +283,6 @@ function baseEnvironment(): Record<string, string> {
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
   delete env.LIVEMOD_CONTROL_SOCKET;
   return env;
-}
-
-/** SIGTERM/SIGKILL to the service's process group (it leads one: detached), else to the pid. */
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Gone already.
-    }
-  }
 }
 
 async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {

@@ -47,3 +47,16 @@ export function isRunning(recorded: { pid: number | null; start: number | null; 
   const now = identify(recorded.pid);
   return now !== null && now.start === recorded.start && (recorded.boot === null || now.boot === recorded.boot);
 }
+
+/** A signal to the process group a service leads (it is started detached), else to the pid alone; a process gone already is no error. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone already.
+    }
+  }
+}

@@ -12,7 +12,7 @@ import { CONTROL_ENV } from './control.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
 import { controlSocket, type ServiceHome } from './home.ts';
 import { openLog, rotateIfLarge } from './logs.ts';
-import { currentBoot, identify, isRunning } from './proc.ts';
+import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
 /** A run shorter than this is a fast crash; this many in a row mark the service errored. */
 export const MIN_UPTIME_MS = 1000;
@@ -126,18 +126,6 @@ function rotateLogs(record: ServiceRecord): void {
       rotateIfLarge(path, record.maxLogBytes);
     } catch (error) {
       process.stderr.write(`[livemod service] ${record.name}: cannot rotate ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it keeps growing\n`);
-    }
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Gone already.
     }
   }
 }
