@@ -4,6 +4,7 @@ import { appNameProblem } from '../snapshot/index.ts';
 import { DEFAULT_BUILD_OPTIONS, formatBroken, formatUnresolved, type BuildOptions, type BuildResult } from '../build/index.ts';
 import { parseDuration, parseSize, usage } from './options.ts';
 import type { Output } from './output.ts';
+import type { BuildConfig } from '../config/index.ts';
 
 export interface BuildFlags {
   strict?: boolean;
@@ -30,6 +31,19 @@ export function addBuildOptions(command: Command, defaultTtlMs: number): Command
     .option('--externals <mode>', 'bundle (default): the npm packages the program reaches travel in the snapshot; installed: none do, clients bring their own node_modules')
     .option('--exclude <pattern>', 'leave files matching this .gitignore-style pattern out of the snapshot (repeatable; the folder\'s .gitignore, dotfiles and node_modules are always left out)', collect)
     .option('--expires <duration>', `how long clients may trust a signed manifest, e.g. 30d, 12h (default ${defaultTtlMs / 86_400_000}d)`);
+}
+
+/** The project config's build options under the flags: a flag given wins. */
+export function mergeBuildConfig(flags: BuildFlags, build: BuildConfig | undefined): BuildFlags {
+  if (!build) return flags;
+  const merged: BuildFlags = { ...flags };
+  for (const field of ['name', 'entry', 'maxFileSize', 'maxTotalSize', 'expires', 'externals'] as const) {
+    if (merged[field] === undefined && build[field] !== undefined) merged[field] = build[field];
+  }
+  if (merged.strict === undefined && build.strict !== undefined) merged.strict = build.strict;
+  if (merged.exclude === undefined && build.exclude !== undefined) merged.exclude = [...build.exclude];
+  if (merged.external === undefined && build.external !== undefined) merged.external = [...build.external];
+  return merged;
 }
 
 export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclude: string[] = []): { build: Partial<BuildOptions>; ttlMs: number } {

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { SnapshotBuilder, publishSnapshot } from '../build/index.ts';
 import { formatBytes } from '../format.ts';
 import { DEFAULT_TTL_MS } from '../snapshot/index.ts';
-import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
+import { addBuildOptions, mergeBuildConfig, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, usage } from './options.ts';
 import { quoted } from '../text.ts';
 import { createOutput } from './output.ts';
@@ -27,14 +27,16 @@ export function registerPublish(program: Command): void {
   )
     .option('--json', 'print the result as JSON')
     .addHelpText('after', "\nServe OUT with any static web server; send manifest.json with Cache-Control: no-cache, the rest may be cached forever.\nThe manifest's expiry (--expires) is how long a client that has not synced yet can be handed\nthis snapshot after a newer one replaced it: publish again (or re-sign from cron) well within it.\n\nExample:\n  livemod publish ./src --out ./public --key publisher.key --strict")
-    .action((dir: string, flags: PublishFlags) => {
+    .action(async (dir: string, flags: PublishFlags) => {
       const output = createOutput(flags.json === true);
       if (!flags.out) throw usage('publish needs --out <dir>: where to write the snapshot');
       if (!flags.key) throw usage('publish needs --key <file>: the publisher key (make one with `livemod keygen`)');
       const key = loadPrivateKey(flags.key);
       const out = resolve(flags.out);
       // OUT is created only once the build succeeded, so a failed publish leaves nothing behind.
-      const options = resolveBuildFlags(flags, DEFAULT_TTL_MS, [existsSync(out) ? realpathSync(out) : out]);
+      const { loadProjectConfig } = await import('../config/index.ts');
+      const project = await loadProjectConfig();
+      const options = resolveBuildFlags(mergeBuildConfig(flags, project.config.build), DEFAULT_TTL_MS, [existsSync(out) ? realpathSync(out) : out]);
       const builder = new SnapshotBuilder(dir, options.build);
       const result = builder.build();
       reportBuild(result, output);

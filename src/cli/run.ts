@@ -73,9 +73,9 @@ export function registerRun(program: Command): void {
     .option('--poll <duration>', 'revalidate the manifest this often (a conditional GET), e.g. 30s: for static hosts, which have no channel')
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
-    .option('--lazy', 'a live module imported by name, default or namespace runs at the first read of one of its bindings, not with its importer (side-effect imports, re-exports and top-level-await graphs stay eager); without it only `import defer` defers')
+    .option('--lazy', 'a live module imported by name, default or namespace runs at the first read of one of its bindings, not with its importer (side-effect imports, re-exports and top-level-await graphs stay eager; livemod.config.ts can keep more eager); without it only `import defer` defers')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
-    .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
+    .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is.\nA livemod.config.ts (or .mts/.js/.mjs/.json) in the working folder gives defaults (lazy,\neager rules, keys by origin): flags override it. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
       const verbose = process.env.LIVEMOD_DEBUG === '1' || command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
       const quiet = flags.quiet === true;
@@ -91,8 +91,12 @@ export function registerRun(program: Command): void {
       if (flags.once && (flags.watch || flags.poll)) throw usage('--once runs one version: it does not go with --watch or --poll');
       if (flags.revalidate !== undefined && !remote) throw usage('--revalidate is for a URL target: a local folder has no origin to ask');
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
+      const { loadProjectConfig } = await import('../config/index.ts');
+      const project = (await loadProjectConfig()).config;
+      const lazy = flags.lazy ? 'normal' : project.lazy;
       const live = {
-        ...(flags.lazy ? { lazy: 'normal' as const } : {}),
+        ...(lazy !== undefined ? { lazy } : {}),
+        ...(project.eager ? { eager: project.eager } : {}),
         live: remote ? flags.once !== true : flags.watch === true,
         ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
         ...(flags.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),
@@ -111,6 +115,7 @@ export function registerRun(program: Command): void {
             ...(flags.key ? { publicKey: flags.key } : {}),
             ...(flags.app !== undefined ? { app: flags.app } : {}),
             ...(flags.token ? { token: flags.token } : {}),
+            ...(project.origins ? { origins: project.origins } : {}),
             ...(flags.cache ? { cache: flags.cache } : {}),
             offline: flags.offline === true,
             ...(flags.revalidate !== undefined ? { revalidate: revalidateMode(flags.revalidate) } : {}),

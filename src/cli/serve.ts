@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { DEFAULT_SERVE_TTL_MS, generatePublisherKey, signSnapshot, type PublisherKey, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
 import { SnapshotBuilder, watchFolder } from '../build/index.ts';
-import { addBuildOptions, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
+import { addBuildOptions, mergeBuildConfig, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
 import { loadPrivateKey, parsePort, usage } from './options.ts';
 import { quoted } from '../text.ts';
 import { createOutput, describeError } from './output.ts';
@@ -53,7 +53,9 @@ export function registerServe(program: Command): void {
       for (const token of flags.token) {
         if (!/^[\x21-\x7e]{8,512}$/.test(token)) throw usage('--token must be 8–512 visible ASCII characters (no spaces)');
       }
-      const options = resolveBuildFlags(flags, DEFAULT_SERVE_TTL_MS);
+      const { loadProjectConfig } = await import('../config/index.ts');
+      const project = await loadProjectConfig();
+      const options = resolveBuildFlags(mergeBuildConfig(flags, project.config.build), DEFAULT_SERVE_TTL_MS);
       const ephemeral = !flags.key;
       const key: PublisherKey = flags.key ? loadPrivateKey(flags.key) : generatePublisherKey();
       const builder = new SnapshotBuilder(dir, options.build);

@@ -48,13 +48,21 @@ export function originConfig(url: URL, env: NodeJS.ProcessEnv = process.env): Or
   }
   const origins = (json as { origins?: unknown } | null)?.origins;
   if (typeof origins !== 'object' || origins === null || Array.isArray(origins)) throw invalid(path, '"origins" must be an object');
-  let best: { prefix: string; entry: OriginConfig } | undefined;
   for (const [prefix, entry] of Object.entries(origins as Record<string, unknown>)) {
     if (typeof entry !== 'object' || entry === null) throw invalid(path, `"origins"["${prefix}"] must be an object`);
     const { key, token, app } = entry as Record<string, unknown>;
     if ([key, token, app].some((value) => value !== undefined && typeof value !== 'string')) throw invalid(path, `"origins"["${prefix}"]: "key", "token" and "app" must be strings`);
+  }
+  return matchOrigin(origins as Record<string, OriginConfig>, url);
+}
+
+/** The entry of the longest URL prefix of `url` among `origins` (checked already), or an empty one. */
+export function matchOrigin(origins: Readonly<Record<string, OriginConfig>>, url: URL): OriginConfig {
+  let best: { prefix: string; entry: OriginConfig } | undefined;
+  for (const [prefix, entry] of Object.entries(origins)) {
     if (url.href.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) {
-      best = { prefix, entry: { ...(key ? { key: key as string } : {}), ...(token ? { token: token as string } : {}), ...(app ? { app: app as string } : {}) } };
+      const { key, token, app } = entry;
+      best = { prefix, entry: { ...(key ? { key } : {}), ...(token ? { token } : {}), ...(app ? { app } : {}) } };
     }
   }
   return best?.entry ?? {};

@@ -11,6 +11,8 @@ import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, type Mani
 import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
+import type { OriginConfig } from './config.ts';
+import type { EagerRules } from '../runtime/index.ts';
 import type { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
 import type { RemoteSource, SyncProgress, SyncedFrom } from './remote.ts';
@@ -49,6 +51,10 @@ export interface ConnectOptions {
   readonly externalsFrom?: string;
   /** `normal`: imports of live modules are evaluated at the first read of a binding (RegistryOptions.lazy); default `none`. */
   readonly lazy?: 'none' | 'normal';
+  /** With lazy: the imports that stay eager (RegistryOptions.eager). */
+  readonly eager?: EagerRules;
+  /** Keys, tokens and apps by URL prefix (a project's livemod.config.ts): after explicit options and env, before the user's config file. */
+  readonly origins?: Readonly<Record<string, OriginConfig>>;
   readonly onProgress?: (progress: SyncProgress) => void;
   readonly onRequest?: (event: RequestEvent) => void;
   /** One-line notices (offline fallback, refetches, failed swaps); default: stderr. */
@@ -173,13 +179,13 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   // Loaded here, not with the module: a program that only opens local folders (or only imports
   // `livemod` for its types and errors) does not pay for the store, the HTTP client and the
   // channel on its start.
-  const [{ openStore }, { syncRemote, DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS }, { ChannelClient }, { configPath, originConfig }] = await Promise.all([
+  const [{ openStore }, { syncRemote, DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS }, { ChannelClient }, { configPath, originConfig, matchOrigin }] = await Promise.all([
     import('../store/index.ts'),
     import('./remote.ts'),
     import('./channel.ts'),
     import('./config.ts'),
   ]);
-  const configured = options.publicKey && options.token && options.app ? {} : originConfig(url);
+  const configured = options.publicKey && options.token && options.app ? {} : { ...originConfig(url), ...(options.origins ? matchOrigin(options.origins, url) : {}) };
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
   if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, env LIVEMOD_KEY, or an entry in ${configPath()}): the key \`livemod serve\` or \`livemod keygen\` printed`);
   const key = parsePublicKey(publicKey);
@@ -256,7 +262,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   }
   synced ??= await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const source = viewed(synced);
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none' });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
   let channel: ChannelClient | undefined;
   let following: ((url: string) => void) | null = null;
   let poll: NodeJS.Timeout | undefined;
@@ -342,7 +348,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; eager?: EagerRules; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -379,7 +385,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     module = relative(root, absolute).split(sep).join('/');
     source = build();
   }
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root), lazy: options.lazy ?? 'none' });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
   // The watcher's last build not swapped to yet: rebuilds coalesce, the last save wins.
   let pending: ReturnType<typeof builtSource> | null = null;

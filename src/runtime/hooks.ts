@@ -15,6 +15,7 @@ const SHELL = 'livemod-namespace:';
 const SHELL_INNER = 'livemod-namespace-inner:';
 const SELF = ownEntry('index').href;
 const HANDOVER = Symbol.for('livemod.namespaceShell');
+const CONFIG_FILE = /\/livemod\.config\.[mc]?[jt]s(?:\?[^/]*)?$/;
 
 let registered = false;
 const shellSources = new Map<string, string>();
@@ -25,6 +26,8 @@ function ensureHooks(): void {
   registerHooks({
     resolve(specifier, context, nextResolve) {
       if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
+      // A project's livemod.config.ts imports defineConfig from this livemod, installed in the project or not.
+      if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) return nextResolve(specifier, context);
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
       if (real === 'livemod') return { url: SELF, shortCircuit: true };
@@ -41,6 +44,12 @@ function ensureHooks(): void {
 function marked(specifier: string, parent: string): string {
   ensureHooks();
   return MARKER + encodeURIComponent(JSON.stringify({ specifier, parent }));
+}
+
+/** Imports a project's config module, with `livemod` resolving to this copy. */
+export function importConfigModule(url: string): Promise<Record<string, unknown>> {
+  ensureHooks();
+  return import(url) as Promise<Record<string, unknown>>;
 }
 
 /** Node's resolution of `specifier` imported from `parent` (a file URL), through the hook. */

@@ -1,6 +1,6 @@
 // The runtime's only door: the registry that evaluates module versions from a ModuleSource with
 // ES module semantics (compiling blobs and mapping stack traces on the way) and swaps them.
-export { Registry, type RegistryOptions, type RetainedVersion, type SwapOptions, type SwapResult, type SwappedModule } from './registry.ts';
+export { Registry, type EagerRules, type RegistryOptions, type RetainedVersion, type SwapOptions, type SwapResult, type SwappedModule } from './registry.ts';
 export type { HotContext } from './hot.ts';
 export type { ModuleCodeCache, ModuleSource } from './source.ts';
 export type { Namespace } from './namespace.ts';

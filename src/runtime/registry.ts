@@ -38,6 +38,18 @@ export interface RegistryOptions {
    * await. `none` (default): only `import defer` defers.
    */
   readonly lazy: 'none' | 'normal';
+  /** With lazy `normal`: imports that stay eager all the same. */
+  readonly eager?: EagerRules;
+}
+
+/** Imports that stay eager in lazy mode. */
+export interface EagerRules {
+  /** Exact specifiers as written, or module paths in the snapshot (`lib/db.ts`). */
+  readonly modules?: readonly string[];
+  /** Specifier or module-path prefixes (`./vendor/`, `lib/`). */
+  readonly prefixes?: readonly string[];
+  /** Called with the importing module's path and the specifier: true keeps the import eager. */
+  readonly filter?: (importer: string, specifier: string) => boolean;
 }
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
@@ -203,7 +215,7 @@ export class Registry {
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
     this.current = source;
-    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none' });
+    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
     this.linker = this.linkerFor(source.manifest);
   }
 
@@ -263,10 +275,17 @@ export class Registry {
   }
 
   /** Lazy mode: whether import `index` of `record` waits for the first read of its bindings. */
-  private isLazy(manifest: Manifest, record: ModuleRecord, index: number): boolean {
+  private isLazy(manifest: Manifest, record: ModuleRecord, index: number, importer: string): boolean {
     if (this.options.lazy === 'none') return false;
     const entry = record.imports[index]!;
     if (entry.kind !== 'module' || entry.names.length === 0 || entry.phase !== undefined) return false;
+    const eager = this.options.eager;
+    if (eager) {
+      const target = entry.module!;
+      if (eager.modules?.includes(entry.specifier) || eager.modules?.includes(target)) return false;
+      if (eager.prefixes?.some((prefix) => entry.specifier.startsWith(prefix) || target.startsWith(prefix))) return false;
+      if (eager.filter?.(importer, entry.specifier) === true) return false;
+    }
     // A re-export shows the binding on the importer's own face, read without the trigger.
     if (record.star.includes(index)) return false;
     if (record.indirect && Object.values(record.indirect).some(([at]) => at === index)) return false;
@@ -506,7 +525,7 @@ export class Registry {
       if (entry.dynamic) continue;
       if (entry.kind === 'module') {
         namespaces.push(entry.defer ? this.deferredNamespaceOf(entry.module!) : this.namespaceOf(entry.module!));
-        const lazy = !entry.defer && this.isLazy(source.manifest, record, index);
+        const lazy = !entry.defer && this.isLazy(source.manifest, record, index, path);
         if (lazy) this.lazyTargets.add(entry.module!);
         livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
       } else {
