@@ -89,3 +89,57 @@ test('livemod run --lazy', (t) => {
   const eager = cli(['run', `${dir}/main.ts`, '--cache', tempDir(t)]);
   assert.deepEqual(eager.stdout.trim().split('\n'), ['heavy', 'main', 'answer 42']);
 });
+
+test('the load report: never loaded, loaded at first access (importer, site, time, heap), eager and why, failed', async (t) => {
+  const { run, registry } = registryFor(t, {
+    'log.ts': LOG,
+    'heavy.ts': "export const value = 21;",
+    'unread.ts': "export const nope = 0;",
+    'polyfill.ts': "(globalThis as { polyfilled?: boolean }).polyfilled = true;",
+    'vendor/kept.ts': "export const kept = 1;",
+    'bad.ts': "throw new RangeError('bad module'); export const b = 1;",
+    'main.ts': `import './polyfill.ts';
+      import { value } from './heavy.ts';
+      import { nope } from './unread.ts';
+      import { kept } from './vendor/kept.ts';
+      import { b } from './bad.ts';
+      export function read() { return value; }
+      export function fail() { try { return b; } catch (error) { return error; } }
+      export const never = () => [nope, kept];`,
+  }, {}, { lazy: 'normal', eager: { prefixes: ['./vendor/'] } });
+  const ns = await run('main.ts');
+  assert.equal((ns.read as () => number)(), 21);
+  assert.ok((ns.fail as () => unknown)() instanceof RangeError);
+  const report = new Map(registry.loadReport().map((record) => [record.path, record]));
+  assert.deepEqual(report.get('main.ts'), { path: 'main.ts', how: 'entry', loaded: true });
+  assert.equal(report.get('unread.ts')!.loaded, false);
+  assert.equal(report.get('unread.ts')!.how, 'lazy');
+  const heavy = report.get('heavy.ts')!;
+  assert.equal(heavy.importer, 'main.ts');
+  assert.match(heavy.accessSite!, /main\.ts:6:\d+$/, 'the read site, source-mapped');
+  assert.ok(heavy.ms! >= 0 && typeof heavy.heapDelta === 'number');
+  assert.deepEqual([report.get('polyfill.ts')!.reason, report.get('vendor/kept.ts')!.reason], ['side-effect import', 'eager rule: prefixes']);
+  assert.match(report.get('bad.ts')!.error!, /^RangeError: bad module$/);
+  assert.match(report.get('bad.ts')!.accessSite!, /main\.ts:7:\d+$/);
+});
+
+test('livemod run --report prints the report at exit; --json without --report is a usage error', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'heavy.ts': 'export const answer = 42;',
+    'unread.ts': 'export const nope = 0;',
+    'main.ts': "import { answer } from './heavy.ts';\nimport { nope } from './unread.ts';\nconsole.log(answer);\nexport const x = () => nope;",
+  });
+  const text = cli(['run', '--lazy', '--report', `${dir}/main.ts`, '--cache', tempDir(t)]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.equal(text.stdout.trim(), '42');
+  assert.match(text.stderr, /\[livemod report\] 3 modules: 1 loaded eagerly, 1 at first access, 1 never loaded, 0 failed/);
+  assert.match(text.stderr, /never loaded:\n {2}unread\.ts \(lazy, imported by main\.ts\)/);
+  assert.match(text.stderr, /heavy\.ts \(lazy, imported by main\.ts\) first read at .*main\.ts:3:\d+: [\d.]+ ms/);
+  const json = cli(['run', '--lazy', '--report', '--json', `${dir}/main.ts`, '--cache', tempDir(t)]);
+  const report = JSON.parse(json.stderr.trim().split('\n').at(-1)!) as { loadReport: { path: string; loaded: boolean }[] };
+  assert.deepEqual(report.loadReport.map((record) => [record.path, record.loaded]), [['heavy.ts', true], ['main.ts', true], ['unread.ts', false]]);
+  const bad = cli(['run', '--json', `${dir}/main.ts`]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--json goes with --report/);
+});

@@ -22,6 +22,8 @@ interface RunFlags {
   logSwaps?: boolean;
   restartOnUnaccepted?: boolean;
   lazy?: boolean;
+  report?: boolean;
+  json?: boolean;
 }
 
 /** The exit code a supervised run uses to ask its supervisor for a fresh process. */
@@ -74,6 +76,8 @@ export function registerRun(program: Command): void {
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
     .option('--lazy', 'a live module imported by name, default or namespace runs at the first read of one of its bindings, not with its importer (side-effect imports, re-exports and top-level-await graphs stay eager; livemod.config.ts can keep more eager); without it only `import defer` defers')
+    .option('--report', 'at exit, print on stderr how each module was loaded: never (deferred or lazy and not read), at first access (importer, read site, time, heap), eagerly and why, or failed')
+    .option('--json', 'with --report: the report as one JSON document on stderr (stdout is the program\'s)')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
     .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is.\nA livemod.config.ts (or .mts/.js/.mjs/.json) in the working folder gives defaults (lazy,\neager rules, keys by origin): flags override it. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
@@ -88,6 +92,7 @@ export function registerRun(program: Command): void {
       }
       const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
       if (flags.watch && remote) throw usage('--watch is for a local folder; a URL target follows the server already (or use --poll)');
+      if (flags.json && !flags.report) throw usage('--json goes with --report (the program owns stdout)');
       if (flags.once && (flags.watch || flags.poll)) throw usage('--once runs one version: it does not go with --watch or --poll');
       if (flags.revalidate !== undefined && !remote) throw usage('--revalidate is for a URL target: a local folder has no origin to ask');
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
@@ -142,6 +147,13 @@ export function registerRun(program: Command): void {
         // The program runs either way: without the socket, a reload restarts it instead.
         await listenControl(control, app).catch((error: NodeJS.ErrnoException) => {
           process.stderr.write(`[livemod run] cannot listen on the control socket ${control} (${error.code ?? error.message}); reloads of this service cannot swap in place\n`);
+        });
+      }
+      if (flags.report) {
+        const { formatLoadReport } = await import('../runtime/index.ts');
+        process.once('exit', () => {
+          const records = app.loadReport();
+          process.stderr.write(`${flags.json ? JSON.stringify({ loadReport: records }) : formatLoadReport(records)}\n`);
         });
       }
       const entry = app.entry;

@@ -12,7 +12,7 @@ import type { BuildOptions } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
 import type { OriginConfig } from './config.ts';
-import type { EagerRules } from '../runtime/index.ts';
+import type { EagerRules, LoadRecord } from '../runtime/index.ts';
 import type { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
 import type { RemoteSource, SyncProgress, SyncedFrom } from './remote.ts';
@@ -99,6 +99,8 @@ export interface App {
   off(event: 'swap', listener: SwapListener): void;
   /** The swap log: the last swaps, oldest first. */
   swaps(): SwapRecord[];
+  /** How each module came to be loaded, or why it was not (lazy imports): `livemod run --report`. */
+  loadReport(): LoadRecord[];
   /** Stops following new versions (channel, poll, watcher); the running code is untouched. */
   close(): Promise<void>;
 }
@@ -114,7 +116,7 @@ function folderUrl(path: string): string {
   return `${pathToFileURL(resolve(path)).href}/`;
 }
 
-function makeApp(registry: Registry, live: Live, stop: () => Promise<void>, fields: Omit<App, 'registry' | 'import' | 'close' | 'version' | 'manifest' | 'update' | 'on' | 'off' | 'swaps'>): App {
+function makeApp(registry: Registry, live: Live, stop: () => Promise<void>, fields: Omit<App, 'registry' | 'import' | 'close' | 'version' | 'manifest' | 'update' | 'on' | 'off' | 'swaps' | 'loadReport'>): App {
   let closed: Promise<void> | undefined;
   return {
     ...fields,
@@ -132,6 +134,7 @@ function makeApp(registry: Registry, live: Live, stop: () => Promise<void>, fiel
       return registry.import(target, { main: path === undefined });
     },
     update: () => live.update(),
+    loadReport: () => registry.loadReport(),
     on(event, listener) {
       if (event === 'swap') live.on(listener);
     },

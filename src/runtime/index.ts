@@ -6,3 +6,4 @@ export type { ModuleCodeCache, ModuleSource } from './source.ts';
 export type { Namespace } from './namespace.ts';
 export { formatProgramError } from './stack.ts';
 export { codeCacheStats, flushCodeCache } from './compile.ts';
+export { formatLoadReport, type LoadHow, type LoadRecord } from './load-report.ts';

@@ -13,13 +13,14 @@ import { compileModule, withoutCompileCache, type ModuleFactory } from './compil
 import { evalCode } from './eval.ts';
 import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState, type Evaluable } from './evaluation.ts';
 import { createDeferredNamespace } from './deferred.ts';
+import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
-import { forgetSourceMap, registerSourceMap } from './stack.ts';
+import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 
 // The intrinsics, taken before any program runs: `import()` returns a %Promise% even when the
@@ -191,6 +192,8 @@ export class Registry {
   private readonly facePaths = new WeakMap<Namespace, string>();
   /** `import defer * as ns`: one deferred namespace object per module path. */
   private readonly deferredNamespaces = new Map<string, object>();
+  /** How each module came to be loaded, or why it was not (`loadReport()`). */
+  private readonly loads = new LoadReport();
   /** Module paths some module imports lazily (lazy mode): their faces evaluate them on first read. */
   private readonly lazyTargets = new Set<string>();
   /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
@@ -275,21 +278,27 @@ export class Registry {
   }
 
   /** Lazy mode: whether import `index` of `record` waits for the first read of its bindings. */
-  private isLazy(manifest: Manifest, record: ModuleRecord, index: number, importer: string): boolean {
-    if (this.options.lazy === 'none') return false;
+  private lazyDecision(manifest: Manifest, record: ModuleRecord, index: number, importer: string): { lazy: boolean; reason?: string } {
+    if (this.options.lazy === 'none') return { lazy: false };
     const entry = record.imports[index]!;
-    if (entry.kind !== 'module' || entry.names.length === 0 || entry.phase !== undefined) return false;
+    if (entry.kind !== 'module' || entry.phase !== undefined) return { lazy: false };
+    if (entry.names.length === 0) return { lazy: false, reason: 'side-effect import' };
     const eager = this.options.eager;
     if (eager) {
       const target = entry.module!;
-      if (eager.modules?.includes(entry.specifier) || eager.modules?.includes(target)) return false;
-      if (eager.prefixes?.some((prefix) => entry.specifier.startsWith(prefix) || target.startsWith(prefix))) return false;
-      if (eager.filter?.(importer, entry.specifier) === true) return false;
+      if (eager.modules?.includes(entry.specifier) || eager.modules?.includes(target)) return { lazy: false, reason: 'eager rule: modules' };
+      if (eager.prefixes?.some((prefix) => entry.specifier.startsWith(prefix) || target.startsWith(prefix))) return { lazy: false, reason: 'eager rule: prefixes' };
+      if (eager.filter?.(importer, entry.specifier) === true) return { lazy: false, reason: 'eager rule: filter' };
     }
     // A re-export shows the binding on the importer's own face, read without the trigger.
-    if (record.star.includes(index)) return false;
-    if (record.indirect && Object.values(record.indirect).some(([at]) => at === index)) return false;
-    return !this.graphHasTLA(manifest, entry.module!);
+    if (record.star.includes(index) || (record.indirect && Object.values(record.indirect).some(([at]) => at === index))) return { lazy: false, reason: 're-export' };
+    if (this.graphHasTLA(manifest, entry.module!)) return { lazy: false, reason: 'top-level await in its graph' };
+    return { lazy: true };
+  }
+
+  /** How each module of this run came to be loaded, or why it was not: `livemod run --report`. */
+  loadReport(): LoadRecord[] {
+    return this.loads.list();
   }
 
   private graphHasTLA(manifest: Manifest, path: string): boolean {
@@ -319,8 +328,20 @@ export class Registry {
   private touch(path: string): void {
     const instance = this.instances.get(path);
     if (!instance) return;
-    if (instance.evaluation.status === 'linked') evaluateSync(instance);
+    if (instance.evaluation.status === 'linked') this.evaluateAtFirstRead(instance);
     if (instance.evaluation.status === 'evaluated' && !instance.evaluation.error) this.linkFace(instance, this.linker);
+  }
+
+  /** Evaluates a lazy or deferred module at its first read, recording where, how long and how much heap. */
+  private evaluateAtFirstRead(instance: Instance): void {
+    const done = this.loads.touching(instance.path, programSite());
+    try {
+      evaluateSync(instance);
+    } catch (error) {
+      done(error);
+      throw error;
+    }
+    done();
   }
 
   /** The deferred namespace of a module: its first touch evaluates the module's current version synchronously. */
@@ -328,7 +349,11 @@ export class Registry {
     let deferred = this.deferredNamespaces.get(path);
     if (!deferred) {
       const fast = this.namespaceOf(path);
-      deferred = createDeferredNamespace(fast, () => namesOf(fast), () => evaluateSync(this.instances.get(path)!));
+      deferred = createDeferredNamespace(fast, () => namesOf(fast), () => {
+        const instance = this.instances.get(path)!;
+        if (instance.evaluation.status === 'linked') this.evaluateAtFirstRead(instance);
+        else evaluateSync(instance);
+      });
       this.deferredNamespaces.set(path, deferred);
     }
     return deferred;
@@ -341,8 +366,9 @@ export class Registry {
   }
 
   /** Imports a module of the snapshot by path and returns its namespace once evaluated. */
-  async import(path: string, options: { main?: boolean } = {}): Promise<Namespace> {
+  async import(path: string, options: { main?: boolean; how?: LoadHow; importer?: string } = {}): Promise<Namespace> {
     if (options.main) this.mainPath = path;
+    this.loads.imported(path, options.how ?? 'entry', options.importer);
     if (!Object.hasOwn(this.current.manifest.modules, path)) this.grow(`./${path}`, null);
     await this.prepare(path);
     const instance = this.instances.get(path)!;
@@ -354,7 +380,8 @@ export class Registry {
    * `import.defer(…)`: the module's graph loaded and linked, only the modules with top-level
    * await below it evaluated; the rest evaluates at the first touch of the deferred namespace.
    */
-  private async importDeferred(path: string): Promise<object> {
+  private async importDeferred(path: string, importer: string): Promise<object> {
+    this.loads.imported(path, 'deferred', importer);
     if (!Object.hasOwn(this.current.manifest.modules, path)) this.grow(`./${path}`, null);
     await this.prepare(path);
     const pending = asyncTransitiveDependencies(this.instances.get(path)!).map((module) => evaluate(module));
@@ -525,8 +552,10 @@ export class Registry {
       if (entry.dynamic) continue;
       if (entry.kind === 'module') {
         namespaces.push(entry.defer ? this.deferredNamespaceOf(entry.module!) : this.namespaceOf(entry.module!));
-        const lazy = !entry.defer && this.isLazy(source.manifest, record, index, path);
+        const decision = entry.defer ? { lazy: false } : this.lazyDecision(source.manifest, record, index, path);
+        const lazy = decision.lazy;
         if (lazy) this.lazyTargets.add(entry.module!);
+        this.loads.imported(entry.module!, entry.defer ? 'deferred' : lazy ? 'lazy' : 'eager', path, decision.reason);
         livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
       } else {
         namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
@@ -558,7 +587,14 @@ export class Registry {
         // A version dropped by a failed swap is not run, even when a dependency it waited on
         // (top-level await) settles after the rollback.
         if (instance.state === 'failed') return undefined;
-        const step = instance.generator.next();
+        this.loads.ran(path);
+        let step: IteratorResult<unknown> | Promise<unknown>;
+        try {
+          step = instance.generator.next();
+        } catch (error) {
+          this.loads.failed(path, error);
+          throw error;
+        }
         if (record.tla) return step as Promise<unknown>;
         // A lazily imported module that ran by another path: its face drops the triggers.
         if (this.lazyTargets.has(path) && this.instances.get(path) === instance) this.linkFace(instance, this.linker);
@@ -1018,7 +1054,7 @@ export class Registry {
       if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
       if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
       checkAttributes(this.urlOf(target.module), target.module.endsWith('.json'), request.attributes);
-      return defer ? this.importDeferred(target.module) : this.import(target.module);
+      return defer ? this.importDeferred(target.module, importer) : this.import(target.module, { how: 'dynamic', importer });
     });
   }
 

@@ -118,6 +118,17 @@ function install(): void {
 const OWN = [CODE_DIR.href, fileURLToPath(CODE_DIR)];
 const OWN_FRAME = /^\s+at .*/;
 
+/** Where the program is now: the first frame of a stack that is not livemod's own (`url:line:column`, source-mapped). */
+export function programSite(): string | null {
+  const stack = new Error().stack ?? '';
+  for (const line of stack.split('\n').slice(1)) {
+    if (OWN.some((own) => line.includes(own)) || line.includes('node:internal')) continue;
+    const match = /^\s+at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line);
+    if (match) return match[1]!;
+  }
+  return null;
+}
+
 /**
  * An uncaught error of the program as Node prints one: the line of the original source it was
  * thrown at, with a caret under the column (when the top frame is a live module), then the error
