@@ -1,11 +1,11 @@
 import { pathToFileURL } from 'node:url';
 import { localSource } from '../../src/client/local.ts';
-import { Registry, type ModuleSource, type Namespace } from '../../src/runtime/index.ts';
+import { Registry, type EagerRules, type ModuleSource, type Namespace } from '../../src/runtime/index.ts';
 import { generatePublisherKey, signSnapshot, type SnapshotContent } from '../../src/snapshot/index.ts';
 import { tempDir, writeFiles } from './fs.ts';
 
 /** Writes a tree to a temp folder and returns a registry over its local build. */
-export function registryFor(t: Parameters<typeof tempDir>[0], files: Record<string, string>, externals: Record<string, string> = {}, options: { lazy?: 'none' | 'normal' } = {}): { registry: Registry; dir: string; run(path: string): Promise<Namespace> } {
+export function registryFor(t: Parameters<typeof tempDir>[0], files: Record<string, string>, externals: Record<string, string> = {}, options: { lazy?: 'none' | 'normal'; eager?: EagerRules } = {}): { registry: Registry; dir: string; run(path: string): Promise<Namespace> } {
   const dir = tempDir(t);
   writeFiles(dir, files);
   const program = tempDir(t);
