@@ -106,7 +106,7 @@ test('the load report: never loaded, loaded at first access (importer, site, tim
       export function read() { return value; }
       export function fail() { try { return b; } catch (error) { return error; } }
       export const never = () => [nope, kept];`,
-  }, {}, { lazy: 'normal', eager: { prefixes: ['./vendor/'] } });
+  }, {}, { lazy: 'normal', eager: { prefixes: ['./vendor/'] }, report: true });
   const ns = await run('main.ts');
   assert.equal((ns.read as () => number)(), 21);
   assert.ok((ns.fail as () => unknown)() instanceof RangeError);

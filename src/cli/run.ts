@@ -102,6 +102,7 @@ export function registerRun(program: Command): void {
       const live = {
         ...(lazy !== undefined ? { lazy } : {}),
         ...(project.eager ? { eager: project.eager } : {}),
+        ...(flags.report ? { loadReport: true } : {}),
         live: remote ? flags.once !== true : flags.watch === true,
         ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
         ...(flags.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),

@@ -53,6 +53,8 @@ export interface ConnectOptions {
   readonly lazy?: 'none' | 'normal';
   /** With lazy: the imports that stay eager (RegistryOptions.eager). */
   readonly eager?: EagerRules;
+  /** Record where, how long and how much heap each first-read load took, for `app.loadReport()` (RegistryOptions.report). */
+  readonly loadReport?: boolean;
   /** Keys, tokens and apps by URL prefix (a project's livemod.config.ts): after explicit options and env, before the user's config file. */
   readonly origins?: Readonly<Record<string, OriginConfig>>;
   readonly onProgress?: (progress: SyncProgress) => void;
@@ -265,7 +267,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   }
   synced ??= await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const source = viewed(synced);
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.loadReport === true });
   let channel: ChannelClient | undefined;
   let following: ((url: string) => void) | null = null;
   let poll: NodeJS.Timeout | undefined;
@@ -351,7 +353,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; eager?: EagerRules; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; eager?: EagerRules; loadReport?: boolean; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;
@@ -388,7 +390,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     module = relative(root, absolute).split(sep).join('/');
     source = build();
   }
-  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
+  const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? root), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.loadReport === true });
   const notice = options.notice ?? ((line: string) => process.stderr.write(`${line}\n`));
   // The watcher's last build not swapped to yet: rebuilds coalesce, the last save wins.
   let pending: ReturnType<typeof builtSource> | null = null;

@@ -41,6 +41,8 @@ export interface RegistryOptions {
   readonly lazy: 'none' | 'normal';
   /** With lazy `normal`: imports that stay eager all the same. */
   readonly eager?: EagerRules;
+  /** Record each first-read load's site, time and heap growth for `loadReport()` (costs a stack capture and a heap reading per load). */
+  readonly report?: boolean;
 }
 
 /** Imports that stay eager in lazy mode. */
@@ -218,7 +220,7 @@ export class Registry {
 
   constructor(source: ModuleSource, options: Partial<RegistryOptions> = {}) {
     this.current = source;
-    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}) });
+    this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.report === true });
     this.linker = this.linkerFor(source.manifest);
   }
 
@@ -334,6 +336,10 @@ export class Registry {
 
   /** Evaluates a lazy or deferred module at its first read, recording where, how long and how much heap. */
   private evaluateAtFirstRead(instance: Instance): void {
+    if (!this.options.report) {
+      evaluateSync(instance);
+      return;
+    }
     const done = this.loads.touching(instance.path, programSite());
     try {
       evaluateSync(instance);

@@ -1,0 +1,125 @@
+// Lazy imports (issue 15): a program that imports a heavy module graph — 1,000 generated modules,
+// each doing some top-level work — and uses it or not, run by `livemod run ./main.js` as users
+// run it, every start a fresh process, all cases interleaved in one run:
+//   no import            the program without the import (the floor)
+//   eager, untouched     imports the graph, never reads it (today's default)
+//   lazy, untouched      the same with --lazy
+//   defer, untouched     `import defer * as heavy` instead (no flag)
+//   eager, touched       reads one binding of the graph once
+//   lazy, touched        the same with --lazy: the first read loads the graph
+// Each program prints its heap use at exit; the bench prints medians of wall time and heap.
+// Then the steady-state read cost, in one process each: 20 million reads of a binding in a loop,
+// against a plain property read in the same run — read first at top level (the loop's reads
+// never saw the trigger), and read first inside the loop (the loop's first read loads the
+// module), each with --lazy on a warm store (code cache).
+// Node 26 with --js-defer-import-eval runs the defer program natively for reference when a
+// Node 26 binary is at $LIVEMOD_NODE26 (skipped otherwise, saying so).
+// Targets: an untouched lazy import within 5 ms and 3 MiB of not importing; first touch at most
+// 1.1× eager; a steady-state read at most 1.5× a plain read.
+// Run: npm run bench:lazy   (BENCH_RUNS=n, default 9)
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureBuilt } from './lib/livemod-cli.ts';
+import { median } from './lib/stats.ts';
+import { formatTable } from './lib/table.ts';
+import { timed } from './lib/timed-process.ts';
+
+const root = join(import.meta.dirname, '..');
+const BIN = join(root, 'bin', 'livemod.js');
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+const MODULES = 1000;
+const work = mkdtempSync(join(tmpdir(), 'livemod-bench-lazy-'));
+const app = join(work, 'app');
+const cache = join(work, 'store');
+console.log(`[bench lazy] ${ensureBuilt(root)}; ${MODULES} modules; ${RUNS} runs per case; work folder ${work}`);
+
+// The heavy graph: heavy/index.js imports m0…m9; module i imports modules 10i+10 … 10i+19 below it.
+mkdirSync(join(app, 'heavy'), { recursive: true });
+for (let i = 0; i < MODULES; i += 1) {
+  const children = Array.from({ length: 10 }, (_, k) => 10 * i + 10 + k).filter((child) => child < MODULES);
+  writeFileSync(
+    join(app, 'heavy', `m${i}.js`),
+    [
+      ...children.map((child) => `import { f${child} } from './m${child}.js';`),
+      `const table = Array.from({ length: 400 }, (_, k) => ({ k, v: k * ${i + 1} }));`,
+      `export function f${i}(x) { return table[x % 400].v${children.map((child) => ` + f${child}(x)`).join('')}; }`,
+    ].join('\n'),
+  );
+}
+writeFileSync(join(app, 'heavy', 'index.js'), `${Array.from({ length: 10 }, (_, k) => `import { f${k} } from './m${k}.js';`).join('\n')}\nexport function work(x) { return ${Array.from({ length: 10 }, (_, k) => `f${k}(x)`).join(' + ')}; }\n`);
+writeFileSync(join(app, 'package.json'), '{"name":"bench-lazy","type":"module"}');
+const end = "console.log(JSON.stringify({ result, heap: process.memoryUsage().heapUsed }));";
+writeFileSync(join(app, 'none.js'), `const result = 1;\n${end}\n`);
+writeFileSync(join(app, 'untouched.js'), `import { work } from './heavy/index.js';\nexport const later = () => work;\nconst result = 1;\n${end}\n`);
+writeFileSync(join(app, 'defer.js'), `import defer * as heavy from './heavy/index.js';\nconst result = 1;\n${end}\n`);
+writeFileSync(join(app, 'touched.js'), `import { work } from './heavy/index.js';\nconst result = work(3) > 0 ? 1 : 0;\n${end}\n`);
+const loop = (first: string) => `import { work } from './heavy/index.js';
+const plain = { work };
+${first}
+function viaImport() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += (work === undefined ? 0 : 1); return s; }
+function viaPlain() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += (plain.work === undefined ? 0 : 1); return s; }
+viaImport(); viaPlain();
+let a = performance.now(); viaImport(); const imported = performance.now() - a;
+a = performance.now(); viaPlain(); const direct = performance.now() - a;
+console.log(JSON.stringify({ imported, direct }));
+`;
+writeFileSync(join(app, 'read-after.js'), loop('void work;'));
+writeFileSync(join(app, 'read-in-loop.js'), loop(''));
+
+const env = { ...process.env, LIVEMOD_CACHE: cache };
+const livemod = (file: string, lazy: boolean) => ({ file: process.execPath, args: [BIN, 'run', ...(lazy ? ['--lazy'] : []), `./${file}`, '--cache', cache], cwd: app, env });
+const cases: [string, ReturnType<typeof livemod>][] = [
+  ['no import (floor)', livemod('none.js', false)],
+  ['eager, untouched', livemod('untouched.js', false)],
+  ['lazy, untouched', livemod('untouched.js', true)],
+  ['import defer, untouched', livemod('defer.js', false)],
+  ['eager, touched once', livemod('touched.js', false)],
+  ['lazy, touched once', livemod('touched.js', true)],
+];
+const node26 = process.env.LIVEMOD_NODE26;
+if (node26 && existsSync(node26)) cases.push(['Node 26 --js-defer-import-eval, defer (reference)', { file: node26, args: ['--js-defer-import-eval', './defer.js'], cwd: app, env }]);
+else console.log('[bench lazy] Node 26 reference skipped: set LIVEMOD_NODE26 to a Node 26 binary to run `import defer` natively beside livemod');
+
+// One discarded round primes the store's build and code caches, as a second start would find them.
+const samples = new Map<string, { wall: number[]; heap: number[] }>(cases.map(([name]) => [name, { wall: [], heap: [] }]));
+for (let round = 0; round <= RUNS; round += 1) {
+  for (const [name, command] of cases) {
+    const run = await timed(command);
+    const printed = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { result: number; heap: number };
+    if (printed.result !== 1) throw new Error(`${name} printed ${run.stdout}`);
+    if (round === 0) continue;
+    samples.get(name)!.wall.push(run.wall);
+    samples.get(name)!.heap.push(printed.heap);
+  }
+}
+const floor = samples.get('no import (floor)')!;
+const rows = [['case', 'median ms', 'vs floor ms', 'heap MiB', 'vs floor MiB']];
+for (const [name, { wall, heap }] of samples) {
+  rows.push([name, median(wall).toFixed(1), (median(wall) - median(floor.wall)).toFixed(1), (median(heap) / 2 ** 20).toFixed(2), ((median(heap) - median(floor.heap)) / 2 ** 20).toFixed(2)]);
+}
+console.log(formatTable(rows));
+
+const reads: string[][] = [['steady-state read (20M reads)', 'import ms', 'plain ms', 'ratio']];
+for (const file of ['read-after.js', 'read-in-loop.js']) {
+  const ratios: number[] = [];
+  let last = { imported: 0, direct: 0 };
+  for (let round = 0; round < 5; round += 1) {
+    const run = await timed(livemod(file, true));
+    last = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { imported: number; direct: number };
+    if (round > 0) ratios.push(last.imported / last.direct);
+  }
+  reads.push([file === 'read-after.js' ? '--lazy, first read at top level' : '--lazy, first read inside the loop', last.imported.toFixed(1), last.direct.toFixed(1), `${median(ratios).toFixed(2)}×`]);
+}
+console.log(formatTable(reads));
+
+const m = (name: string, pick: 'wall' | 'heap'): number => median(samples.get(name)![pick]);
+const untouchedMs = m('lazy, untouched', 'wall') - m('no import (floor)', 'wall');
+const untouchedMiB = (m('lazy, untouched', 'heap') - m('no import (floor)', 'heap')) / 2 ** 20;
+const touch = m('lazy, touched once', 'wall') / m('eager, touched once', 'wall');
+console.log(
+  `targets: untouched lazy within 5 ms / 3 MiB of no import: +${untouchedMs.toFixed(1)} ms, +${untouchedMiB.toFixed(2)} MiB ${untouchedMs <= 5 && untouchedMiB <= 3 ? 'met' : 'NOT met'}; ` +
+    `first touch ≤ 1.1× eager: ${touch.toFixed(2)}× ${touch <= 1.1 ? 'met' : 'NOT met'}; steady-state read ≤ 1.5×: see the read table`,
+);
+console.log(`(load average at end ${loadavg().map((value) => value.toFixed(2)).join(' ')})`);
+rmSync(work, { recursive: true, force: true });
