@@ -47,24 +47,24 @@ for (let i = 0; i < MODULES; i += 1) {
     ].join('\n'),
   );
 }
-writeFileSync(join(app, 'heavy', 'index.js'), `${Array.from({ length: 10 }, (_, k) => `import { f${k} } from './m${k}.js';`).join('\n')}\nexport function work(x) { return ${Array.from({ length: 10 }, (_, k) => `f${k}(x)`).join(' + ')}; }\n`);
+writeFileSync(join(app, 'heavy', 'index.js'), `${Array.from({ length: 10 }, (_, k) => `import { f${k} } from './m${k}.js';`).join('\n')}\nexport function work(x) { return ${Array.from({ length: 10 }, (_, k) => `f${k}(x)`).join(' + ')}; }\nexport const size = ${MODULES};\n`);
 writeFileSync(join(app, 'package.json'), '{"name":"bench-lazy","type":"module"}');
 const end = "console.log(JSON.stringify({ result, heap: process.memoryUsage().heapUsed }));";
 writeFileSync(join(app, 'none.js'), `const result = 1;\n${end}\n`);
 writeFileSync(join(app, 'untouched.js'), `import { work } from './heavy/index.js';\nexport const later = () => work;\nconst result = 1;\n${end}\n`);
 writeFileSync(join(app, 'defer.js'), `import defer * as heavy from './heavy/index.js';\nconst result = 1;\n${end}\n`);
 writeFileSync(join(app, 'touched.js'), `import { work } from './heavy/index.js';\nconst result = work(3) > 0 ? 1 : 0;\n${end}\n`);
-const loop = (first: string) => `import { work } from './heavy/index.js';
-const plain = { work };
+const loop = (first: string) => `import { size } from './heavy/index.js';
+const plain = { size: ${MODULES} };
 ${first}
-function viaImport() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += (work === undefined ? 0 : 1); return s; }
-function viaPlain() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += (plain.work === undefined ? 0 : 1); return s; }
+function viaImport() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += size; return s; }
+function viaPlain() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += plain.size; return s; }
 viaImport(); viaPlain();
 let a = performance.now(); viaImport(); const imported = performance.now() - a;
 a = performance.now(); viaPlain(); const direct = performance.now() - a;
 console.log(JSON.stringify({ imported, direct }));
 `;
-writeFileSync(join(app, 'read-after.js'), loop('void work;'));
+writeFileSync(join(app, 'read-after.js'), loop('void size;'));
 writeFileSync(join(app, 'read-in-loop.js'), loop(''));
 
 const env = { ...process.env, LIVEMOD_CACHE: cache };
