@@ -143,3 +143,22 @@ test('livemod run --report prints the report at exit; --json without --report is
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--json goes with --report/);
 });
+
+test('lazy: a swap of a lazily imported module, read or never read, shows the new version at the next read', async (t) => {
+  const { pathToFileURL } = await import('node:url');
+  const { localSource } = await import('../src/client/local.ts');
+  const { Registry } = await import('../src/runtime/index.ts');
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'read.js': 'export const value = 1; import.meta.hot.accept();',
+    'unread.js': 'export const value = 10; import.meta.hot.accept();',
+    'main.js': "import { value as read } from './read.js'; import { value as unread } from './unread.js'; export const first = read; export const now = () => [read, unread];",
+  });
+  const registry = new Registry(localSource(dir), { externalsFrom: `${pathToFileURL(dir).href}/`, lazy: 'normal' });
+  const ns = await registry.import('main.js');
+  assert.equal(ns.first, 1);
+  writeFiles(dir, { 'read.js': 'export const value = 2; import.meta.hot.accept();', 'unread.js': 'export const value = 20; import.meta.hot.accept();' });
+  const result = await registry.swap(localSource(dir));
+  assert.equal(result.status, 'applied');
+  assert.deepEqual((ns.now as () => number[])(), [2, 20]);
+});

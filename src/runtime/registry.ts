@@ -316,10 +316,14 @@ export class Registry {
       seen.add(current);
       const record = Object.hasOwn(manifest.modules, current) ? manifest.modules[current]! : undefined;
       const result = record !== undefined && (record.tla || record.imports.some((entry) => !entry.dynamic && entry.kind === 'module' && walk(entry.module!, seen)));
-      if (seen.size === 1 || result) known.set(current, result);
+      // True is final at once; false only once the whole walk has found no top-level await.
+      if (result) known.set(current, true);
       return result;
     };
-    return walk(path, new Set());
+    const seen = new Set<string>();
+    const result = walk(path, seen);
+    if (!result) for (const visited of seen) known.set(visited, false);
+    return result;
   }
 
   /**
@@ -691,6 +695,11 @@ export class Registry {
       const owner = binding.module === path ? instance : binding.module.startsWith('external:') ? null : versionOf(binding.module);
       if (lazy) {
         const face = instance.namespace;
+        // A version this face showed before (a swap) no longer mirrors its writes here.
+        const owners = this.ownersOf(face);
+        const previous = owners.get(name);
+        if (previous) this.dropTarget(previous, face, name);
+        owners.delete(name);
         const trigger = (): unknown => {
           this.touch(path);
           // Still the trigger: the module is evaluating (a cycle), so the binding is read as it is.
