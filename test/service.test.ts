@@ -397,3 +397,23 @@ test('reload of a live service swaps in place: same pid, no request lost', async
   assert.match(restarted.stdout, /plain restarted \(not a running livemod service/);
   assert.notEqual((await env.json('status', 'plain')).pid, plain.pid);
 });
+
+test('logs -f prints new lines as the service writes them, and stops on SIGTERM', async (t) => {
+  const env = setup(t);
+  writeFiles(env.dir, { 'ticker.cjs': "let n = 0; setInterval(() => console.log('tick ' + (++n)), 100); console.error('started');" });
+  await env.cli('add', 'ticker', '--cwd', env.dir, '--', NODE, 'ticker.cjs');
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('./helpers/cli.ts');
+  const follower = spawn(process.execPath, [BIN, 'service', 'logs', 'ticker', '-f', '-n', '1'], { env: { ...process.env, LIVEMOD_HOME: env.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => follower.kill('SIGKILL'));
+  let out = '';
+  follower.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const ticks = (): number[] => [...out.matchAll(/out \| tick (\d+)/g)].map((match) => Number(match[1]));
+  await until('three followed ticks', () => ticks().length >= 3, 15_000);
+  const seen = ticks();
+  assert.ok(seen.every((value, index) => index === 0 || value === seen[index - 1]! + 1), `in order, none lost: ${seen.join(',')}`);
+  assert.match(out, /err \| started/);
+  follower.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => follower.once('exit', (status) => resolve(status)));
+  assert.equal(code, 0);
+});
