@@ -157,3 +157,16 @@ test('the build cache: a second builder of an unchanged folder transforms nothin
   assert.deepEqual(new SnapshotBuilder(dir, { cache }).build().transformed, ['broken.js', 'lib.ts', 'main.ts']);
   assert.deepEqual(new SnapshotBuilder(dir, { cache }).build().transformed, []);
 });
+
+test('reach mode: a file added between builds is found by the next one (folder listings last one build)', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'main.js': "import { a } from './lib/a';\nexport const x = a;", 'lib/a.js': 'export const a = 1;' });
+  const builder = new SnapshotBuilder(dir, { reach: ['main.js'] });
+  const first = builder.build();
+  assert.deepEqual(Object.keys(first.content.modules).sort(), ['lib/a.js', 'main.js']);
+  // lib/a.ts now exists beside lib/a.js; the extensionless import prefers .ts (tried first).
+  writeFiles(dir, { 'lib/a.ts': 'export const a: number = 2;' });
+  builder.invalidate(['lib/a.ts', 'main.js']);
+  const second = builder.build();
+  assert.ok(Object.hasOwn(second.content.modules, 'lib/a.ts'), `found: ${Object.keys(second.content.modules).join(', ')}`);
+});

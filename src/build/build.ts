@@ -1,8 +1,8 @@
 // Folder → snapshot content. The builder keeps a table of files and their transforms, so a
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
@@ -146,6 +146,11 @@ export class SnapshotBuilder {
    * should not walk the folder.
    */
   private readonly files = new Map<string, FoundFile | null>();
+  /**
+   * During one build in reach mode: each folder's entry names, read once, so a resolution
+   * candidate that is not there (\`x.ts\` beside \`x.js\`, \`x/index.ts\`) costs no syscall.
+   */
+  private listings: Map<string, ReadonlySet<string> | null> | null = null;
   private filesChanged = false;
   private readonly roots: Set<string>;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
@@ -189,6 +194,23 @@ export class SnapshotBuilder {
   /** The module file at `path`, looked at now in reach mode if it was not yet. */
   private file(path: string): FoundFile | null {
     if (this.options.reach === null || this.files.has(path)) return this.files.get(path) ?? null;
+    if (this.listings) {
+      const slash = path.lastIndexOf('/');
+      const dir = slash === -1 ? '' : path.slice(0, slash);
+      let names = this.listings.get(dir);
+      if (names === undefined) {
+        try {
+          names = new Set(readdirSync(dir === '' ? this.root : join(this.root, ...dir.split('/'))));
+        } catch {
+          names = null;
+        }
+        this.listings.set(dir, names);
+      }
+      if (names === null || !names.has(path.slice(slash + 1))) {
+        this.files.set(path, null);
+        return null;
+      }
+    }
     const found = examineFile(this.root, path, this.limits(), this.accept);
     if (found !== null && 'reason' in found) this.skipped.set(path, found);
     const file = found !== null && !('reason' in found) ? found : null;
@@ -245,6 +267,15 @@ export class SnapshotBuilder {
    * must not take an edit the watcher has yet to publish as a version of its own.
    */
   build(options: { hold?: boolean } = {}): BuildResult {
+    try {
+      return this.buildNow(options);
+    } finally {
+      // Listings hold for one build only: between builds files come and go.
+      this.listings = null;
+    }
+  }
+
+  private buildNow(options: { hold?: boolean }): BuildResult {
     const hold = options.hold === true;
     const started = performance.now();
     const transformed: string[] = [];
@@ -267,6 +298,7 @@ export class SnapshotBuilder {
     };
 
     if (this.options.reach !== null) {
+      this.listings = new Map();
       // Reach mode looks at files as resolution asks for them: what changed is looked at again.
       if (!this.scanned) {
         this.files.clear();
