@@ -449,13 +449,26 @@ export class Registry {
    * synchronous part, so concurrent imports cannot see half a graph.
    */
   private async prepare(path: string): Promise<void> {
-    const isNew = (candidate: string): boolean => !this.instances.has(candidate);
-    await this.load(this.current, [path], isNew);
+    await this.load(this.current, [path], (candidate) => !this.instances.has(candidate));
     if (this.instances.has(path)) return;
+    this.instantiate(path, false);
+  }
+
+  /**
+   * Instantiates and links the graph under `path` (loaded already) and makes it current.
+   * `lazyToo`: lazy imports below are instantiated in this pass as well (a first read).
+   */
+  private instantiate(path: string, lazyToo: boolean): void {
+    const isNew = (candidate: string): boolean => !this.instances.has(candidate);
     const fresh: Instance[] = [];
     const made = new Map<string, Instance>();
     try {
-      withoutCompileCache(() => this.instantiateTree(this.current, path, fresh, made, isNew));
+      this.instantiatingLazy = lazyToo;
+      try {
+        withoutCompileCache(() => this.instantiateTree(this.current, path, fresh, made, isNew));
+      } finally {
+        this.instantiatingLazy = false;
+      }
       for (const instance of fresh) this.checkLinks(instance, this.linker);
       const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
       for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
@@ -492,26 +505,7 @@ export class Registry {
    * touch of a 1,000-module graph 1.4× an eager start.
    */
   private instantiateLazy(path: string): void {
-    const isNew = (candidate: string): boolean => !this.instances.has(candidate);
-    const fresh: Instance[] = [];
-    const made = new Map<string, Instance>();
-    try {
-      this.instantiatingLazy = true;
-      try {
-        withoutCompileCache(() => this.instantiateTree(this.current, path, fresh, made, isNew));
-      } finally {
-        this.instantiatingLazy = false;
-      }
-      for (const instance of fresh) this.checkLinks(instance, this.linker);
-      const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
-      for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
-    } catch (error) {
-      if (error instanceof Error) void error.stack;
-      this.discard(fresh);
-      throw error;
-    }
-    for (const instance of fresh) this.makeCurrent(instance);
-    this.armPending();
+    this.instantiate(path, true);
   }
 
   /** Makes a version the current one of its path, with its import edges indexed. */
