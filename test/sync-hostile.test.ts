@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { batchFrameHeader } from '../src/protocol/index.ts';
 import { generatePublisherKey, manifestBlobs, parsePublicKey, type Manifest, type VerifyKey } from '../src/snapshot/index.ts';
@@ -244,6 +244,27 @@ describe('encodings and redirects', () => {
     const result = await fetchSnapshot(url, verifyKey);
     assert.equal(result.blobs.size, manifestBlobs(manifest).length);
     assert.match(encodings[0]!, /gzip/, 'the client asks for compressed bodies, as fetch did');
+  });
+
+  test('stacked codings are undone last to first, and raw deflate is inflated as fetch inflates it', async (t) => {
+    const url = await serve(t, (req, res) => {
+      if (req.url === '/manifest.json') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip, br' });
+        return void res.end(brotliCompressSync(gzipSync(manifestBytes)));
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'deflate' });
+      res.end(deflateRawSync(pack));
+    });
+    const result = await fetchSnapshot(url, verifyKey);
+    assert.equal(result.blobs.size, manifestBlobs(manifest).length);
+  });
+
+  test('an unknown coding is passed through, and the bytes then fail their check', async (t) => {
+    const url = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd-imaginary' });
+      res.end(gzipSync(manifestBytes));
+    });
+    await rejectsWithCode(fetchManifest(url, { key: verifyKey }), 'ERR_LIVEMOD_MANIFEST_INVALID', /./);
   });
 
   test('a gzip bomb stops at the decoded limit, not the bytes on the wire', async (t) => {

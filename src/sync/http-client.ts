@@ -11,6 +11,8 @@
 // compresses only when asked, and the request asks, as fetch does).
 import type * as NodeHttp from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
+import type { Transform } from 'node:stream';
+import type { Inflate, InflateRaw } from 'node:zlib';
 
 export interface HttpRequestInit {
   readonly method: 'GET' | 'POST';
@@ -123,15 +125,52 @@ function send(target: URL, method: string, headers: Record<string, string>, body
   });
 }
 
+const DECODERS = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/**
+ * One decoding stage. `deflate` is zlib-wrapped by the standard, but some servers send raw
+ * deflate: as fetch does, the first byte decides (a zlib header's low nibble is 8).
+ */
+function decoderFor(coding: string): Transform {
+  const zlib = process.getBuiltinModule('node:zlib');
+  if (coding === 'br') return zlib.createBrotliDecompress();
+  if (coding !== 'deflate') return zlib.createGunzip();
+  const { Transform: TransformStream } = process.getBuiltinModule('node:stream');
+  let inner: Inflate | InflateRaw | undefined;
+  const outer: Transform = new TransformStream({
+    transform(chunk: Buffer, _encoding, done) {
+      if (!inner) {
+        inner = (chunk[0]! & 0x0f) === 0x08 ? zlib.createInflate() : zlib.createInflateRaw();
+        inner.on('data', (data: Buffer) => outer.push(data));
+        inner.on('error', (error) => outer.destroy(error));
+      }
+      inner.write(chunk, done);
+    },
+    flush(done) {
+      if (!inner) return done();
+      inner.once('end', () => done());
+      inner.end();
+    },
+  });
+  return outer;
+}
+
 function respond(url: string, message: IncomingMessage, signal: AbortSignal): HttpResponse {
   const headers = new ResponseHeaders(message.headers);
-  const encoding = (headers.get('content-encoding') ?? '').trim().toLowerCase();
+  // Codings in the order they were applied (`gzip, br`: gzip first), so undone last to first.
+  const codings = (headers.get('content-encoding') ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '' && coding !== 'identity');
   let body: AsyncIterable<Uint8Array> = message;
   let decoder: { destroy(): void } | undefined;
-  if (encoding === 'gzip' || encoding === 'x-gzip' || encoding === 'deflate' || encoding === 'br') {
-    const zlib = process.getBuiltinModule('node:zlib');
-    const stream = encoding === 'br' ? zlib.createBrotliDecompress() : encoding === 'deflate' ? zlib.createInflate() : zlib.createGunzip();
-    message.on('error', (error) => stream.destroy(error));
+  // An unknown coding is passed through as it came: the hash check then refuses the bytes.
+  if (codings.length > 0 && codings.length <= 4 && codings.every((coding) => DECODERS.has(coding))) {
+    const stages = codings.reverse().map((coding) => decoderFor(coding));
+    let stream = stages[0]!;
+    for (const next of stages.slice(1)) {
+      stream.on('error', (error) => next.destroy(error));
+      stream = stream.pipe(next);
+    }
+    const first = stages[0]!;
+    message.on('error', (error) => first.destroy(error));
     // The compressed stream can end before the response does (trailing bytes, a connection held
     // open): the response is then closed, or its socket would outlive the sync with no timer left.
     stream.once('end', () => {
@@ -144,9 +183,9 @@ function respond(url: string, message: IncomingMessage, signal: AbortSignal): Ht
     };
     signal.addEventListener('abort', onAbort, { once: true });
     stream.once('close', () => signal.removeEventListener('abort', onAbort));
-    message.pipe(stream);
+    message.pipe(first);
     body = stream;
-    decoder = stream;
+    decoder = { destroy: () => stages.forEach((stage) => stage.destroy()) };
   }
   return {
     status: message.statusCode ?? 0,
