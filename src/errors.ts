@@ -58,11 +58,14 @@ export const ErrorCodes = {
   SERVICE_START: 'ERR_LIVEMOD_SERVICE_START',
   /** A live service's in-place reload failed (its old code keeps running). */
   SERVICE_RELOAD: 'ERR_LIVEMOD_SERVICE_RELOAD',
+  // Scale-out (src/cluster): server replicas that learn of new versions through a message broker.
+  /** The broker cannot be reached, or its URL is not one livemod can use. */
+  CLUSTER: 'ERR_LIVEMOD_CLUSTER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
-export type Subsystem = 'build' | 'snapshot' | 'publish' | 'serve' | 'sync' | 'keygen' | 'cli' | 'store' | 'runtime' | 'service';
+export type Subsystem = 'build' | 'snapshot' | 'publish' | 'serve' | 'sync' | 'keygen' | 'cli' | 'store' | 'runtime' | 'service' | 'cluster';
 
 export class LivemodError extends Error {
   readonly code: ErrorCode;

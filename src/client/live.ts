@@ -47,6 +47,12 @@ const LOG_LIMIT = 100;
 /** A hint for a version the server then does not have waits this long before the next hint-driven sync, doubling. */
 const HINT_BACKOFF_MS = 500;
 const HINT_BACKOFF_MAX_MS = 60_000;
+/**
+ * Syncs one announced version may cost. More than one, because behind a load balancer the
+ * announcement comes from one replica and the manifest from another, which may be a moment
+ * behind; few, so a lie costs little (and each try waits twice as long as the last).
+ */
+const HINT_TRIES = 4;
 
 /** An error as the log keeps it: its (source-mapped) stack, with its code on the first line. */
 function describe(error: unknown): string {
@@ -66,8 +72,9 @@ export class Live {
   private again = false;
   /** The highest version announced since the last hint-driven sync (0: none). */
   private wanted = 0;
-  /** The version the last hint-driven sync was for. */
+  /** The version the last hint-driven sync was for, and how many syncs it has had. */
   private tried = 0;
+  private triedTimes = 0;
   private hintBackoffMs = 0;
   private hintTimer: NodeJS.Timeout | undefined;
   private hintBusy = false;
@@ -119,14 +126,15 @@ export class Live {
 
   /**
    * An announced version (a hint, never trusted). Hint-driven syncs run one at a time, for the
-   * highest version announced since the last one; a version already tried is not tried again
-   * (floods of one announcement cost one sync), and each sync that falls short of the version it
-   * was for doubles the wait before the next hint-driven one. A lying channel therefore cannot
-   * make the client sync in a loop, nor — since a real, lower announcement is still tried after
-   * the wait — keep it from following the versions that do exist.
+   * highest version announced since the last one; a version is tried at most HINT_TRIES times
+   * (floods of one announcement cost that many syncs, not one per message), and each sync that
+   * falls short of the version it was for doubles the wait before the next hint-driven one. A
+   * lying channel therefore cannot make the client sync in a loop, nor — since a real, lower
+   * announcement is still tried after the wait — keep it from following the versions that do
+   * exist; and a replica a moment behind the one that announced costs a retry, not the version.
    */
   hint(version: number): void {
-    if (this.closed || version <= this.version || version === this.tried) return;
+    if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
     this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();
   }
@@ -138,13 +146,17 @@ export class Live {
       this.hintBusy = true;
       const target = this.wanted;
       this.wanted = 0;
+      this.triedTimes = target === this.tried ? this.triedTimes + 1 : 1;
       this.tried = target;
       void this.update()
         .catch(() => undefined)
         .then(() => {
           this.hintBusy = false;
           if (this.version >= target) this.hintBackoffMs = 0;
-          else this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
+          else {
+            this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
+            if (this.triedTimes < HINT_TRIES) this.wanted = Math.max(this.wanted, target);
+          }
           this.scheduleHint();
         });
     };

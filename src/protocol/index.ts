@@ -4,7 +4,7 @@
 export { PROTOCOL_VERSION, PATHS, HEADERS, CONTENT_TYPES, blobPath, type BatchRequest } from './http.ts';
 export { batchFrameHeader, batchResponseLength, readBatchFrames, type BatchFrame } from './batch.ts';
 export { parseErrorBody, type ErrorBody, type WireError } from './errors.ts';
-export { STATUS_CLIENT_LIMIT, type ClientInfo, type ServerStatus } from './status.ts';
+export { STATUS_CLIENT_LIMIT, type ClientInfo, type ClusterStatus, type ServerStatus } from './status.ts';
 export {
   parseClientMessage, parseServerMessage, decodeMessage, encodeMessage,
   type ClientMessage, type ServerMessage, type HelloMessage, type VersionMessage, type PongMessage, type ErrorMessage,

@@ -15,6 +15,20 @@ export interface ClientInfo {
   readonly swap?: Readonly<Record<string, unknown>>;
 }
 
+/** A server's place in a fleet (`serve --cluster`, `--follow`). */
+export interface ClusterStatus {
+  /** 'origin': builds and announces versions; 'replica': follows a source. */
+  readonly role: 'origin' | 'replica';
+  /** The broker's URL (without credentials), or null when the replica follows without one. */
+  readonly broker: string | null;
+  readonly brokerConnected: boolean;
+  /** A replica's source and its last look at it. */
+  readonly source?: string;
+  readonly lastLookAt?: string | null;
+  readonly lastChangeAt?: string | null;
+  readonly lastError?: string | null;
+}
+
 /** Snapshot fields are null until the first publish. */
 export interface ServerStatus {
   readonly version: number | null;
@@ -32,6 +46,8 @@ export interface ServerStatus {
   readonly uptimeMs: number;
   /** How many snapshots were published since the server started. */
   readonly published: number;
+  /** Present when the server is part of a fleet. */
+  readonly cluster?: ClusterStatus;
 }
 
 /** /status and the page list at most this many channel clients. */

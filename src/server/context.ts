@@ -1,6 +1,6 @@
 // What the request handler reads: resolved options, the servable snapshots, and the channel
 // clients. Passing these in (rather than a server) is what lets the handler run in-process.
-import { STATUS_CLIENT_LIMIT, type ClientInfo, type ServerStatus } from '../protocol/index.ts';
+import { STATUS_CLIENT_LIMIT, type ClientInfo, type ClusterStatus, type ServerStatus } from '../protocol/index.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { SnapshotStore } from './snapshots.ts';
 
@@ -12,6 +12,8 @@ export interface HandlerContext {
   readonly clientCount?: () => number;
   /** `Date.now()` when serving began, for uptime; default: when the handler was created. */
   readonly startedAt?: number;
+  /** The server's place in a fleet, when it is in one. */
+  cluster?: () => ClusterStatus;
 }
 
 export function buildStatus(context: HandlerContext, startedAt: number): ServerStatus {
@@ -29,5 +31,6 @@ export function buildStatus(context: HandlerContext, startedAt: number): ServerS
     clientCount: context.clientCount?.() ?? 0,
     uptimeMs: Date.now() - startedAt,
     published: context.snapshots.published,
+    ...(context.cluster ? { cluster: context.cluster() } : {}),
   };
 }

@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import type { ServerStatus } from '../protocol/index.ts';
+import type { ClusterStatus, ServerStatus } from '../protocol/index.ts';
 import type { Snapshot } from '../snapshot/index.ts';
 import { createTokenCheck } from './auth.ts';
 import { ChannelHub } from './channel.ts';
@@ -28,6 +28,8 @@ export interface ModuleServer {
   /** `http(s)://host:port`; throws before listen() resolved. */
   readonly url: string;
   status(): ServerStatus;
+  /** Adds the server's place in a fleet to /status and the status page. */
+  describeCluster(provider: () => ClusterStatus): void;
   /** Stops listening and terminates every connection and channel. Idempotent. */
   close(): Promise<void>;
 }
@@ -116,6 +118,10 @@ class LivemodServer implements ModuleServer {
 
   status(): ServerStatus {
     return buildStatus(this.context, this.startedAt);
+  }
+
+  describeCluster(provider: () => ClusterStatus): void {
+    this.context.cluster = provider;
   }
 
   close(): Promise<void> {

@@ -321,6 +321,16 @@ export function openManifest(bytes: Uint8Array, key: VerifyKey, source: string):
 }
 
 /**
+ * The sealed form of manifest bytes that were verified already (openManifest): what a server
+ * replica serves, byte for byte as its publisher signed them, so every replica's ETag agrees.
+ */
+export function sealedFromVerified(bytes: Buffer, manifest: Manifest, source: string): SealedManifest {
+  const hash = sha256Hex(bytes);
+  const envelope: SignedManifest = { envelope: ENVELOPE_FORMAT, signatures: readEnvelope(bytes, source).signatures, signed: manifest };
+  return { envelope, bytes, hash, etag: `"${hash}"` };
+}
+
+/**
  * Reads a manifest without a key, for bytes this machine verified before they were written (the
  * store's records, a publisher's own output folder): never for bytes from the network.
  */

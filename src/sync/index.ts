@@ -4,6 +4,6 @@
 // host allows. Nothing here touches the disk: the store and the runtime build on these.
 export { fetchManifest, checkFreshness, type FetchManifestOptions, type ManifestResult } from './manifest.ts';
 export { fetchBlobs } from './blobs.ts';
-export { fetchSnapshot, type FetchSnapshotOptions, type FetchedSnapshot } from './snapshot.ts';
+export { fetchSnapshot, refreshSnapshot, type FetchSnapshotOptions, type FetchedSnapshot } from './snapshot.ts';
 export { snapshotBase, type Capabilities } from './urls.ts';
 export type { BlobOptions, ManifestOptions, RequestEvent, TransferOptions } from './options.ts';

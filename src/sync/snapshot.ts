@@ -33,15 +33,26 @@ export interface FetchedSnapshot {
  * const { manifest, blobs } = await fetchSnapshot('http://127.0.0.1:8080/', parsePublicKey(pinned));
  */
 export async function fetchSnapshot(baseUrl: string | URL, key: VerifyKey, options: FetchSnapshotOptions = {}): Promise<FetchedSnapshot> {
+  const fetched = await refreshSnapshot(baseUrl, key, null, options);
+  // Without an ETag sent there is no 304, so this is for the type checker.
+  if (!fetched) throw new TypeError('a manifest fetched without an ETag cannot be not-modified');
+  return fetched;
+}
+
+/**
+ * The same, conditional on the manifest the caller holds: null when the host answers that its
+ * manifest is still the one with `etag` (one request), else the new manifest and every blob of
+ * it that `has` does not claim. A server replica keeps up with its source this way.
+ */
+export async function refreshSnapshot(baseUrl: string | URL, key: VerifyKey, etag: string | null, options: FetchSnapshotOptions = {}): Promise<FetchedSnapshot | null> {
   const { has, ...rest } = options;
   requireKey(key);
   const manifestOptions = resolveManifestOptions(rest);
   const blobOptions = resolveBlobOptions(rest);
   const base = snapshotBase(baseUrl);
   const session = new Session(manifestOptions);
-  const result = await requestManifest(session, base, key, null, manifestOptions);
-  // Without an ETag sent there is no 304, so this is for the type checker.
-  if (result.status !== 'ok') throw new TypeError('a manifest fetched without an ETag cannot be not-modified');
+  const result = await requestManifest(session, base, key, etag, manifestOptions);
+  if (result.status !== 'ok') return null;
   const hashes = manifestBlobs(result.manifest).map((ref) => ref.hash).filter((hash) => !has?.(hash));
   const blobs = await requestBlobs(session, base, result.manifest, hashes, result.capabilities, blobOptions);
   return {

@@ -39,6 +39,14 @@ function clientsTable(status: ServerStatus): Html {
   return html`<table><tr><th>id</th><th>address</th><th>connected</th><th>runs version</th><th>last swap</th><th>last status</th></tr>${rows}</table>`;
 }
 
+function clusterPart(status: ServerStatus): Html {
+  const cluster = status.cluster;
+  if (!cluster) return html``;
+  const broker = cluster.broker === null ? html`no broker` : html`broker <code>${cluster.broker}</code> <b class="${cluster.brokerConnected ? 'ok' : 'bad'}">${cluster.brokerConnected ? 'connected' : 'disconnected'}</b>`;
+  const source = cluster.source === undefined ? html`` : html`<br>Follows <code>${cluster.source}</code>: last look ${cluster.lastLookAt ?? '—'}, last new version ${cluster.lastChangeAt ?? '—'}${cluster.lastError ? html`, <b class="bad">last error</b> ${cluster.lastError}` : html``}.`;
+  return html`<p>Fleet ${cluster.role}, ${broker}.${source}</p>`;
+}
+
 export function renderPage(status: ServerStatus, current: PublishedSnapshot | undefined): string {
   const summary = current
     ? html`<p>Version <b>${status.version}</b>, created ${status.created}, expires ${status.expires}. Publisher key id <code>${status.keyId}</code>.
@@ -46,7 +54,7 @@ ${status.modules} modules, ${status.bytes} blob bytes. Published ${status.publis
     : html`<p>No snapshot published yet.</p>`;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>livemod ${status.version ?? 'server'}</title><style>${STYLE}</style></head>
-<body><h1>livemod</h1>${summary}
+<body><h1>livemod</h1>${summary}${clusterPart(status)}
 <h2>Channel clients (${status.clientCount})</h2>${clientsTable(status)}
 <h2>Modules</h2>${current ? modulesTable(current) : html`<p>None.</p>`}
 </body></html>
