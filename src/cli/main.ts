@@ -17,6 +17,7 @@ const COMMANDS = {
   cache: async () => (await import('./cache.ts')).registerCache,
   demo: async () => (await import('./demo.ts')).registerDemo,
   service: async () => (await import('./service.ts')).registerService,
+  fleet: async () => (await import('./fleet.ts')).registerFleet,
 } as const satisfies Record<string, () => Promise<(program: Command) => void>>;
 
 

@@ -7,7 +7,7 @@ import { addBuildOptions, mergeBuildConfig, reportBuild, resolveBuildFlags, type
 import { loadPrivateKey, parseDuration, parsePort, usage } from './options.ts';
 import { inert, quoted } from '../text.ts';
 import { createOutput, describeError, type Output } from './output.ts';
-import type { ModuleServer } from '../server/index.ts';
+import type { ModuleServer, ServerOptions } from '../server/index.ts';
 import type { Broker, FleetMembership } from '../cluster/index.ts';
 
 interface ServeFlags extends BuildFlags {
@@ -50,7 +50,7 @@ function contentOf(snapshot: Snapshot): SnapshotContent {
   };
 }
 
-function serverOptions(flags: ServeFlags, output: Output): Parameters<typeof import('../server/index.ts').createModuleServer>[0] {
+function serverOptions(flags: ServeFlags, output: Output): Partial<ServerOptions> {
   return {
     host: flags.host,
     port: parsePort(flags.port),
@@ -102,7 +102,7 @@ async function serveFolder(dir: string, flags: ServeFlags, output: Output): Prom
   let fleet: FleetMembership | undefined;
   if (broker) {
     const { FleetMembership } = await import('../cluster/index.ts');
-    fleet = new FleetMembership({ broker, app: name, server, log: (line) => output.info(line) });
+    fleet = new FleetMembership({ broker, app: name, server, log: (line) => output.warn(line) });
     fleet.announce(current);
   }
   const modules = Object.keys(current.manifest.modules).length;
@@ -175,7 +175,8 @@ async function serveReplica(source: string, flags: ServeFlags, output: Output): 
     ...(sourceToken ? { headers: { authorization: `Bearer ${sourceToken}` } } : {}),
     server,
     pollMs,
-    log: (line) => output.info(line),
+    // Said with --json too: a replica that cannot reach its source is an operator's business.
+    log: (line) => output.warn(line),
     onVersion: (snapshot, detail) => output.event(
       { event: 'published', version: snapshot.manifest.version, reason: detail.reason, blobsFetched: detail.blobsFetched, bytes: detail.bytes },
       `[livemod serve] version ${snapshot.manifest.version} from ${base.href} (${detail.reason}; ${detail.blobsFetched} blobs, ${detail.bytes} bytes fetched)`,
@@ -189,7 +190,7 @@ async function serveReplica(source: string, flags: ServeFlags, output: Output): 
     await server.close();
     throw error;
   });
-  new FleetMembership({ broker, app: name, server, follower, log: (line) => output.info(line) });
+  new FleetMembership({ broker, app: name, server, follower, log: (line) => output.warn(line) });
   // Announcements sent while this replica was starting were missed: look once more now that it listens.
   if (broker) follower.wake('joined the broker');
   output.event(

@@ -28,7 +28,7 @@ function clusterError(message: string, details: Record<string, unknown> = {}, ca
  */
 export function parseBrokerUrl(value: string): BrokerAddress {
   const hint = 'pass the broker as nats://HOST:PORT (or tls://HOST:PORT), e.g. --cluster nats://127.0.0.1:4222';
-  if (typeof value !== 'string' || value.length === 0 || value.length > 2048 || /[\s\x00-\x1f\x7f]/.test(value)) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048 || /[\s\p{Cc}]/u.test(value)) {
     throw clusterError(`the broker URL ${inert(String(value), 80)} is empty, too long or holds spaces or control characters; ${hint}`);
   }
   const match = /^(nats|tls):\/\/(?:([^@/]*)@)?([^/?#@]+)\/?$/.exec(value);
@@ -149,7 +149,7 @@ class NatsBroker implements Broker {
         try {
           parsed = decode(msg);
         } catch (problem) {
-          dropped?.(`a message on ${subject} that is not livemod's (${(problem as Error).message})`);
+          dropped?.(`a message on ${subject} that is not livemod's ignored (${inert((problem as Error).message, 120)})`);
           return;
         }
         handler(parsed, msg.reply ? (answer) => msg.respond(encode(answer)) : null);

@@ -172,7 +172,7 @@ export class Follower {
       url,
       headers: this.options.headers ?? {},
       onVersion: (version) => this.hint(version, 'origin channel'),
-      status: () => ({ type: 'status', version: this.options.server.current?.manifest.version ?? 0 }),
+      status: () => ({ type: 'status', version: this.options.server.current?.manifest.version ?? 0, role: 'replica' }),
       log: this.options.log,
     });
     this.channel.start();

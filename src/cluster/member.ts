@@ -14,7 +14,7 @@ import { ANNOUNCE_TYPE, FLEET_ANSWER_TYPE, parseAnnouncement, parseFleetQuestion
 export interface MemberServer {
   readonly current: Snapshot | undefined;
   readonly url: string;
-  status(): { clientCount: number };
+  status(): { clientCount: number; replicaCount: number };
   describeCluster(provider: () => ClusterStatus): void;
 }
 
@@ -72,13 +72,14 @@ export class FleetMembership {
   }
 
   member(): FleetMember {
+    const served = this.options.server.status();
     return {
       type: FLEET_ANSWER_TYPE,
       app: this.options.app,
       role: this.options.follower ? 'replica' : 'origin',
       url: this.options.server.url,
       version: this.options.server.current?.manifest.version ?? null,
-      clients: this.options.server.status().clientCount,
+      clients: served.clientCount - served.replicaCount,
       rssBytes: process.memoryUsage.rss(),
       uptimeMs: Date.now() - this.startedAt,
       pid: process.pid,

@@ -31,6 +31,7 @@ export interface FleetMember {
   /** Its own URL as it listens (behind a balancer, not what clients dial). */
   readonly url: string;
   readonly version: number | null;
+  /** Channel clients that are programs (replicas following this server are not counted). */
   readonly clients: number;
   readonly rssBytes: number;
   readonly uptimeMs: number;

@@ -37,6 +37,8 @@ export interface StatusMessage {
   readonly type: 'status';
   readonly version: number;
   readonly swap?: Readonly<Record<string, unknown>>;
+  /** Sent by a server replica following this server: it is counted apart from the clients. */
+  readonly role?: 'replica';
 }
 
 export interface PingMessage {
@@ -78,8 +80,9 @@ export function parseClientMessage(value: unknown): ParseResult<ClientMessage> {
     case 'status': {
       if (!isVersion(fields.version)) return fail('"status" needs "version": the integer version the client runs (0 for none)');
       if (fields.swap !== undefined && !isPlainObject(fields.swap)) return fail('"status" field "swap" must be an object when present');
+      if (fields.role !== undefined && fields.role !== 'replica') return fail('"status" field "role" must be "replica" when present');
       const swap = fields.swap as Fields | undefined;
-      return { ok: true, message: { type: 'status', version: fields.version, ...(swap ? { swap } : {}) } };
+      return { ok: true, message: { type: 'status', version: fields.version, ...(swap ? { swap } : {}), ...(fields.role === 'replica' ? { role: 'replica' as const } : {}) } };
     }
     default:
       return fail(`unknown message type ${JSON.stringify(head.type).slice(0, 40)}; this server understands "status" and "ping"`);

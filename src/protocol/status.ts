@@ -13,6 +13,8 @@ export interface ClientInfo {
   readonly lastStatusAt?: string;
   /** The client's last swap report, as it sent it. */
   readonly swap?: Readonly<Record<string, unknown>>;
+  /** 'replica': a server replica following this one, not a program. */
+  readonly role?: 'replica';
 }
 
 /** A server's place in a fleet (`serve --cluster`, `--follow`). */
@@ -43,6 +45,8 @@ export interface ServerStatus {
   /** Up to STATUS_CLIENT_LIMIT of the connected channel clients; `clientCount` is all of them. */
   readonly clients: readonly ClientInfo[];
   readonly clientCount: number;
+  /** Of `clientCount`, the server replicas following this server (the rest are programs). */
+  readonly replicaCount: number;
   readonly uptimeMs: number;
   /** How many snapshots were published since the server started. */
   readonly published: number;

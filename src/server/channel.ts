@@ -72,6 +72,13 @@ export class ChannelHub {
     return this.clients.size;
   }
 
+  /** Channels of server replicas (they said so in their status). */
+  get replicas(): number {
+    let count = 0;
+    for (const client of this.clients.values()) if (client.info.role === 'replica') count += 1;
+    return count;
+  }
+
   /** Sends to every open channel; returns how many it was sent to. */
   broadcast(message: ServerMessage): number {
     const frame = encodeMessage(message);
@@ -150,7 +157,7 @@ export class ChannelHub {
           this.refuse(ws, `the "swap" report is over ${MAX_SWAP_BYTES} bytes of JSON; send a summary`);
           return;
         }
-        client.info = { ...client.info, version: message.version, lastStatusAt: new Date().toISOString(), ...(message.swap ? { swap: message.swap } : {}) };
+        client.info = { ...client.info, version: message.version, lastStatusAt: new Date().toISOString(), ...(message.swap ? { swap: message.swap } : {}), ...(message.role ? { role: message.role } : {}) };
         return;
       case 'ping':
         this.send(ws, encodeMessage({ type: 'pong' }));

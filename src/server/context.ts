@@ -10,6 +10,7 @@ export interface HandlerContext {
   /** Connected channel clients; none when the handler runs without a channel. */
   readonly clients?: (limit: number) => readonly ClientInfo[];
   readonly clientCount?: () => number;
+  readonly replicaCount?: () => number;
   /** `Date.now()` when serving began, for uptime; default: when the handler was created. */
   readonly startedAt?: number;
   /** The server's place in a fleet, when it is in one. */
@@ -29,6 +30,7 @@ export function buildStatus(context: HandlerContext, startedAt: number): ServerS
     bytes: current?.blobBytes ?? 0,
     clients: context.clients?.(STATUS_CLIENT_LIMIT) ?? [],
     clientCount: context.clientCount?.() ?? 0,
+    replicaCount: context.replicaCount?.() ?? 0,
     uptimeMs: Date.now() - startedAt,
     published: context.snapshots.published,
     ...(context.cluster ? { cluster: context.cluster() } : {}),

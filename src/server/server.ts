@@ -73,7 +73,7 @@ class LivemodServer implements ModuleServer {
     this.options = options;
     this.snapshots = new SnapshotStore(options.keepVersions);
     this.hub = new ChannelHub(options, () => this.snapshots.current);
-    this.context = { options, snapshots: this.snapshots, clients: (limit) => this.hub.list(limit), clientCount: () => this.hub.size, startedAt: this.startedAt };
+    this.context = { options, snapshots: this.snapshots, clients: (limit) => this.hub.list(limit), clientCount: () => this.hub.size, replicaCount: () => this.hub.replicas, startedAt: this.startedAt };
     this.server = createNodeServer(options);
     this.server.on('request', createRequestHandler(this.context));
     this.server.on('upgrade', createUpgradeHandler(createTokenCheck(options.tokens), this.hub));

@@ -28,7 +28,16 @@ export interface Nginx {
 
 export interface NginxOptions {
   /** Folder to serve (a published snapshot). */
-  readonly root: string;
+  readonly root?: string;
+  /**
+   * Instead of a folder: balance over these servers (`127.0.0.1:PORT`), round robin, WebSocket
+   * upgrades included; a server that refuses a connection is skipped for the request.
+   */
+  readonly upstreams?: readonly string[];
+  /** Worker processes (default 1, with no master process); more runs a master, for the fan-out bench. */
+  readonly workers?: number;
+  /** Connections per worker (default 256). */
+  readonly workerConnections?: number;
   /** Longest wait for nginx to listen (default 10 s). */
   readonly startTimeoutMs?: number;
 }
@@ -44,15 +53,47 @@ function freePort(): Promise<number> {
   });
 }
 
-function config(dir: string, root: string, port: number): string {
+function site(options: NginxOptions): string {
+  if (options.upstreams) {
+    return `
+    location / {
+      proxy_pass http://livemod_replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout http_502 http_503;
+    }`;
+  }
   const immutable = 'add_header Cache-Control "public, max-age=31536000, immutable";';
   return `
+    root ${options.root};
+    # The manifest is the one mutable file: caches must revalidate it (a 304 when unchanged).
+    location = /manifest.json { add_header Cache-Control "no-cache"; }
+    # Blobs and packs are named by their hash, so they never change.
+    location /blobs/ { ${immutable} }
+    location /pack/ { ${immutable} }`;
+}
+
+function config(dir: string, options: NginxOptions, port: number): string {
+  const workers = options.workers ?? 1;
+  const connections = options.workerConnections ?? 256;
+  const upstream = options.upstreams
+    ? `map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  upstream livemod_replicas { ${options.upstreams.map((address) => `server ${address} max_fails=1 fail_timeout=2s;`).join(' ')} }`
+    : '';
+  return `
 daemon off;
-master_process off;
-worker_processes 1;
+master_process ${workers > 1 ? 'on' : 'off'};
+worker_processes ${workers};
+worker_rlimit_nofile ${connections * 2 + 64};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 256; }
+events { worker_connections ${connections}; }
 http {
   types { application/json json; application/octet-stream pack; }
   default_type application/octet-stream;
@@ -64,14 +105,9 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   sendfile on;
+  ${upstream}
   server {
-    listen 127.0.0.1:${port};
-    root ${root};
-    # The manifest is the one mutable file: caches must revalidate it (a 304 when unchanged).
-    location = /manifest.json { add_header Cache-Control "no-cache"; }
-    # Blobs and packs are named by their hash, so they never change.
-    location /blobs/ { ${immutable} }
-    location /pack/ { ${immutable} }
+    listen 127.0.0.1:${port};${site(options)}
   }
 }
 `;
@@ -97,11 +133,11 @@ function appears(dir: string, name: string, ms: number): { promise: Promise<void
   return { promise, cancel };
 }
 
-async function startOnce(root: string, startTimeoutMs: number): Promise<Nginx | { retry: string }> {
+async function startOnce(options: NginxOptions, startTimeoutMs: number): Promise<Nginx | { retry: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'livemod-nginx-'));
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, config(dir, root, port));
+  writeFileSync(conf, config(dir, options, port));
   // nginx writes the pid file after it has bound and listened: its appearance means "ready".
   const ready = appears(dir, 'nginx.pid', startTimeoutMs);
   const child: ChildProcess = spawn(NGINX_BINARY, ['-p', `${dir}/`, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -154,11 +190,11 @@ async function startOnce(root: string, startTimeoutMs: number): Promise<Nginx | 
   };
 }
 
-/** Starts nginx serving `root`; throws with its error log when it cannot start. */
+/** Starts nginx serving `root` (or balancing over `upstreams`); throws with its error log when it cannot start. */
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   let last = '';
   for (let attempt = 0; attempt < 3; attempt += 1) {
-    const started = await startOnce(options.root, options.startTimeoutMs ?? 10_000);
+    const started = await startOnce(options, options.startTimeoutMs ?? 10_000);
     if (!('retry' in started)) return started;
     last = started.retry;
   }
