@@ -20,6 +20,7 @@ interface ServeFlags extends BuildFlags {
   cluster?: string;
   poll?: string;
   app?: string;
+  maxClients?: string;
   token: string[];
   tlsCert?: string;
   tlsKey?: string;
@@ -55,9 +56,15 @@ function serverOptions(flags: ServeFlags, output: Output): Partial<ServerOptions
     host: flags.host,
     port: parsePort(flags.port),
     tokens: flags.token,
+    ...(flags.maxClients !== undefined ? { maxClients: parseCount('--max-clients', flags.maxClients) } : {}),
     ...(flags.tlsCert && flags.tlsKey ? { tls: { cert: readPem('--tls-cert', flags.tlsCert), key: readPem('--tls-key', flags.tlsKey) } } : {}),
     log: (line: string) => output.info(line),
   };
+}
+
+function parseCount(option: string, text: string): number {
+  if (!/^[1-9][0-9]{0,6}$/.test(text)) throw usage(`${option} ${inert(text, 40)} is not a whole number from 1 to 9999999`);
+  return Number(text);
 }
 
 function waitForSignal(): Promise<void> {
@@ -115,7 +122,7 @@ async function serveFolder(dir: string, flags: ServeFlags, output: Output): Prom
     current = signSnapshot(content, key, { ttlMs: options.ttlMs, previousVersion: current.manifest.version, name });
     server.publish(current);
     fleet?.announce(current);
-    output.event({ event: 'published', version: current.manifest.version, ...detail }, `[livemod serve] version ${current.manifest.version}: ${human}`);
+    output.event({ event: 'published', version: current.manifest.version, at: Date.now(), ...detail }, `[livemod serve] version ${current.manifest.version}: ${human}`);
   };
 
   // Re-sign well before expiry, so a long-running server's clients never see a frozen manifest.
@@ -178,7 +185,7 @@ async function serveReplica(source: string, flags: ServeFlags, output: Output): 
     // Said with --json too: a replica that cannot reach its source is an operator's business.
     log: (line) => output.warn(line),
     onVersion: (snapshot, detail) => output.event(
-      { event: 'published', version: snapshot.manifest.version, reason: detail.reason, blobsFetched: detail.blobsFetched, bytes: detail.bytes },
+      { event: 'published', version: snapshot.manifest.version, at: Date.now(), reason: detail.reason, blobsFetched: detail.blobsFetched, bytes: detail.bytes },
       `[livemod serve] version ${snapshot.manifest.version} from ${base.href} (${detail.reason}; ${detail.blobsFetched} blobs, ${detail.bytes} bytes fetched)`,
     ),
   });
@@ -217,6 +224,7 @@ export function registerServe(program: Command): void {
       .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
       .option('--tls-key <file>', 'PEM private key for --tls-cert')
       .option('-w, --watch', 'rebuild on file changes and push each new version to connected clients')
+      .option('--max-clients <n>', 'most channel clients at once (default 10000); one more is told to try again later, and a program retries with backoff (raise the open-files limit with it: ulimit -n)')
       .option('--cluster <url>', 'a NATS broker, nats://HOST:PORT: a server with DIR announces each version there; a replica (--follow) looks at its source when one is announced, and both answer `livemod fleet`')
       .option('--follow <url>', 'be a replica: serve what this source serves (the origin server\'s URL, or a static snapshot\'s over HTTP: a bucket endpoint, a CDN), verified with --trust, and follow its new versions')
       .option('--trust <public-key>', 'with --follow: the publisher public key every manifest served must verify with, ed25519:… (default: env LIVEMOD_KEY)')
