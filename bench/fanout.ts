@@ -94,7 +94,7 @@ async function serve(args: string[]): Promise<Server> {
   };
 }
 
-interface ClientState { started: number; connected: number; version: number; onLatest: number; fetchErrors: number }
+interface ClientState { started: number; connected: number; version: number; onLatest: number; fetchErrors: number; errorKinds: Record<string, number> }
 
 class Clients {
   private readonly children: ChildProcess[] = [];
@@ -130,6 +130,10 @@ class Clients {
       version: Math.max(...states.map((state) => state.version)),
       onLatest: states.reduce((sum, state) => sum + state.onLatest, 0),
       fetchErrors: states.reduce((sum, state) => sum + state.fetchErrors, 0),
+      errorKinds: states.reduce<Record<string, number>>((all, state) => {
+        for (const [kind, count] of Object.entries(state.errorKinds)) all[kind] = (all[kind] ?? 0) + count;
+        return all;
+      }, {}),
     };
   }
 
@@ -143,12 +147,12 @@ class Clients {
   }
 
   /** Every client connected and on `version`, its manifest fetched. */
-  async settle(version: number, what: string, timeoutMs = 120_000): Promise<void> {
+  async settle(version: number, what: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const state = await this.state();
       if (state.version >= version && state.onLatest === CLIENTS) return;
-      if (Date.now() > deadline) throw new Error(`${what}: ${state.onLatest} of ${CLIENTS} clients on version ${version} after ${timeoutMs} ms (${state.connected} connected, ${state.fetchErrors} fetch errors)`);
+      if (Date.now() > deadline) throw new Error(`${what}: ${state.onLatest} of ${CLIENTS} clients on version ${version} after ${timeoutMs} ms (${state.connected} connected, ${state.fetchErrors} fetch errors: ${JSON.stringify(state.errorKinds)})`);
       await pause(100);
     }
   }

@@ -31,6 +31,11 @@ interface Client {
 
 const clients: Client[] = [];
 let fetchErrors = 0;
+const errorKinds: Record<string, number> = {};
+const countError = (kind: string): void => {
+  fetchErrors += 1;
+  errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+};
 
 function fetchManifest(client: Client): void {
   if (client.fetching) return;
@@ -43,15 +48,15 @@ function fetchManifest(client: Client): void {
       if (res.statusCode === 200) {
         client.etag = (res.headers.etag as string | undefined) ?? null;
         if (!client.fetched.has(target)) client.fetched.set(target, now());
-      } else if (res.statusCode !== 304) fetchErrors += 1;
+      } else if (res.statusCode !== 304) countError(String(res.statusCode));
       // The replica that answered may have been a moment behind the one that announced: ask again.
       if (res.statusCode === 304 && !client.fetched.has(target)) setTimeout(() => fetchManifest(client), 100);
       else if (client.pending > target) fetchManifest(client);
     });
   });
-  req.on('error', () => {
+  req.on('error', (error: NodeJS.ErrnoException) => {
     client.fetching = false;
-    fetchErrors += 1;
+    countError(error.code ?? error.message);
     setTimeout(() => fetchManifest(client), 200);
   });
   req.end();
@@ -103,7 +108,7 @@ process.on('message', (message: { cmd: string; version?: number; since?: number 
       let max = 0;
       for (const client of clients) max = Math.max(max, client?.version ?? 0);
       for (const client of clients) if (client && client.version === max && client.fetched.has(max)) onLatest += 1;
-      process.send!({ cmd: 'state', started, connected: clients.filter((client) => client && client.channel.connections > 0).length, version: max, onLatest, fetchErrors });
+      process.send!({ cmd: 'state', started, connected: clients.filter((client) => client && client.channel.connections > 0).length, version: max, onLatest, fetchErrors, errorKinds });
       return;
     }
     case 'report': {
