@@ -40,7 +40,7 @@ export function registerPublish(program: Command): void {
       const builder = new SnapshotBuilder(dir, options.build);
       const result = builder.build();
       reportBuild(result, output);
-      const published = publishSnapshot(result.content, key, out, { ttlMs: options.ttlMs });
+      const published = await publishSnapshot(result.content, key, out, { ttlMs: options.ttlMs });
       const { manifest } = published.snapshot;
       const modules = Object.keys(manifest.modules).length;
       output.result(
