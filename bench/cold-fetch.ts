@@ -41,7 +41,7 @@ const tree = generateTree(join(out, 'src'), MODULES, { seed: 500 });
 const key = generatePublisherKey();
 const verifyKey = parsePublicKey(key.publicKeyString);
 const built = new SnapshotBuilder(join(out, 'src')).build();
-const published = publishSnapshot(built.content, key, join(out, 'published'));
+const published = await publishSnapshot(built.content, key, join(out, 'published'));
 const blobCount = manifestBlobs(published.snapshot.manifest).length;
 
 const server = createModuleServer({ host: '127.0.0.1', port: 0 });

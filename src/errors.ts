@@ -26,6 +26,11 @@ export const ErrorCodes = {
   FETCH_FAILED: 'ERR_LIVEMOD_FETCH_FAILED',
   TIMEOUT: 'ERR_LIVEMOD_TIMEOUT',
   OUT_INVALID: 'ERR_LIVEMOD_OUT_INVALID',
+  /**
+   * An object store (publish --out s3://…) could not be used: unreachable, no such bucket, access
+   * denied, no credentials, or a write it refused. `details.reason` says which.
+   */
+  STORAGE: 'ERR_LIVEMOD_STORAGE',
   SERVE_FAILED: 'ERR_LIVEMOD_SERVE_FAILED',
   MODULE_NOT_FOUND: 'ERR_LIVEMOD_MODULE_NOT_FOUND',
   TOO_STALE: 'ERR_LIVEMOD_TOO_STALE',

@@ -15,7 +15,7 @@ test('--help is complete for every command and exits 0; usage errors exit 2', ()
   for (const command of ['keygen', 'publish', 'serve', 'run', 'cache', 'demo']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
   const expected: Record<string, string[]> = {
     keygen: ['--out', '--json'],
-    publish: ['--out', '--key', '--name', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
+    publish: ['--out', '--key', '--name', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--s3-endpoint', '--s3-region', '--s3-path-style', 'AWS_ACCESS_KEY_ID', '--json'],
     serve: ['--port', '--host', '--key', '--name', '--token', '--tls-cert', '--tls-key', '--watch', '--strict', '--entry', '--max-file-size', '--max-total-size', '--expires', '--json'],
     run: ['--key', '--app', '--token', '--offline', '--max-stale', '--cache', '--timeout', '--quiet'],
     cache: ['ls', 'verify', 'prune', 'forget'],

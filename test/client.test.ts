@@ -35,9 +35,9 @@ async function served(t: TestContext, files?: Record<string, string>) {
   return running;
 }
 
-function published(t: TestContext, key: PublisherKey, files?: Record<string, string>, version?: number) {
+async function published(t: TestContext, key: PublisherKey, files?: Record<string, string>, version?: number): Promise<string> {
   const out = tempDir(t);
-  publishSnapshot(build(t, files), key, out, version ? { version } : {});
+  await publishSnapshot(build(t, files), key, out, version ? { version } : {});
   return out;
 }
 
@@ -64,7 +64,7 @@ test('cold start from a livemod server takes at most 3 requests; a warm start ex
 
 test('a static snapshot: cold in at most 3 requests, warm 1, and a module deeper in the tree finds the manifest above it', async (t) => {
   const key = generatePublisherKey();
-  const host = await startHost(t, published(t, key));
+  const host = await startHost(t, await published(t, key));
   const cache = tempDir(t);
   const cold = requests();
   const app = await connect(`${host.url}lib/greet.ts`, { publicKey: key.publicKeyString, cache, onRequest: cold.onRequest, ...quiet });
@@ -106,8 +106,8 @@ test('offline: an unreachable origin runs the cached version and says how old it
 
 test('rollback: a host serving an older version than the client accepted is refused with its own code', async (t) => {
   const key = generatePublisherKey();
-  const newer = published(t, key, TREE, 2000);
-  const older = published(t, key, TREE, 1000);
+  const newer = await published(t, key, TREE, 2000);
+  const older = await published(t, key, TREE, 1000);
   const cache = tempDir(t);
   const host = await startHost(t, newer);
   assert.equal((await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet })).version, 2000);
@@ -118,7 +118,7 @@ test('rollback: a host serving an older version than the client accepted is refu
 test('freeze: an expired manifest is refused with its own code', async (t) => {
   const key = generatePublisherKey();
   const out = tempDir(t);
-  publishSnapshot(build(t), key, out, { now: Date.now() - 3_600_000, ttlMs: 60_000 });
+  await publishSnapshot(build(t), key, out, { now: Date.now() - 3_600_000, ttlMs: 60_000 });
   const host = await startHost(t, out);
   await assert.rejects(connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), ...quiet }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_EXPIRED');
 });
@@ -136,7 +136,7 @@ test('a wrong pinned key and a missing key are refused before anything runs', as
 
 test('a blob tampered on the wire is refused and nothing is committed to the store', async (t) => {
   const key = generatePublisherKey();
-  const host = await startHost(t, published(t, key), {
+  const host = await startHost(t, await published(t, key), {
     ranges: 'ignore',
     tamper: (path, bytes) => (path.startsWith('/pack/') ? Buffer.from(bytes.toString('latin1').replace('hello', 'HELLO'), 'latin1') : bytes),
   });
@@ -236,7 +236,7 @@ test('an older signed manifest planted in the cache beside the newer ETag is not
 
 test('only an unreachable origin or a gateway error falls back to the cache, not any error the server answers', async (t) => {
   const key = generatePublisherKey();
-  const out = published(t, key);
+  const out = await published(t, key);
   let answer: number | null = null;
   const host = await startHost(t, out);
   const { createServer } = await import('node:http');

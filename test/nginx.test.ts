@@ -28,7 +28,7 @@ before(async () => {
   content = new SnapshotBuilder(join(work, 'src')).build().content;
   const key = generatePublisherKey();
   verifyKey = parsePublicKey(key.publicKeyString);
-  manifest = publishSnapshot(content, key, join(work, 'out')).snapshot.manifest;
+  manifest = (await publishSnapshot(content, key, join(work, 'out'))).snapshot.manifest;
   nginx = await startNginx({ root: join(work, 'out') });
 });
 

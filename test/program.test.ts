@@ -64,7 +64,7 @@ for (const via of ['server', 'static host'] as const) {
     } else {
       const out = tempDir(t);
       const publisher = generatePublisherKey();
-      publishSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, publisher, out);
+      await publishSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, publisher, out);
       url = (await startHost(t, out)).url;
       key = publisher.publicKeyString;
     }
@@ -142,8 +142,8 @@ test('a tampered package file is refused, and a second app sharing a package ver
   const publisher = generatePublisherKey();
   const out1 = tempDir(t);
   const out2 = tempDir(t);
-  publishSnapshot(new SnapshotBuilder(first, PROGRAM_BUILD).build().content, publisher, out1);
-  const snapshot2 = publishSnapshot(new SnapshotBuilder(second, PROGRAM_BUILD).build().content, publisher, out2).snapshot;
+  await publishSnapshot(new SnapshotBuilder(first, PROGRAM_BUILD).build().content, publisher, out1);
+  const snapshot2 = (await publishSnapshot(new SnapshotBuilder(second, PROGRAM_BUILD).build().content, publisher, out2)).snapshot;
   const depB = snapshot2.manifest.packages!['dep-b@2.0.0']!.files['index.js']!.hash;
   const key = publisher.publicKeyString;
 
@@ -176,7 +176,7 @@ test('a swap re-points the program view: unchanged modules read the new files, a
   });
   const key = generatePublisherKey();
   const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  let version = publishSnapshot(builder.build().content, key, out).snapshot.manifest.version;
+  let version = (await publishSnapshot(builder.build().content, key, out)).snapshot.manifest.version;
   const host = await startHost(t, out);
   const cache = tempDir(t);
   const app = await connect(host.url, { publicKey: key.publicKeyString, cache, live: true, notice: () => {} });
@@ -186,17 +186,17 @@ test('a swap re-points the program view: unchanged modules read the new files, a
   assert.ok(main.where.startsWith(join(cache, 'run')), main.where);
   assert.equal(app.base, new URL(host.url).href, 'the API still names the origin');
 
-  const publish = (files: Record<string, string>): void => {
+  const publish = async (files: Record<string, string>): Promise<void> => {
     writeFiles(dir, files);
     builder.invalidate(Object.keys(files));
-    version = publishSnapshot(builder.build().content, key, out, { previousVersion: version }).snapshot.manifest.version;
+    version = (await publishSnapshot(builder.build().content, key, out, { previousVersion: version })).snapshot.manifest.version;
   };
-  publish({ 'data/msg.txt': 'second' });
+  await publish({ 'data/msg.txt': 'second' });
   const unchanged = await app.update();
   assert.equal(unchanged?.status, 'unchanged');
   assert.equal(main.read(), 'second', 'the file changed though no module did');
 
-  publish({ 'data/msg.txt': 'third', 'main.js': `throw new Error('broken on purpose');\nimport.meta.hot.accept();\n` });
+  await publish({ 'data/msg.txt': 'third', 'main.js': `throw new Error('broken on purpose');\nimport.meta.hot.accept();\n` });
   const failed = await app.update();
   assert.equal(failed?.status, 'failed');
   assert.equal(main.read(), 'second', 'the rollback shows the running version its own files again');
@@ -272,14 +272,14 @@ test('cache prune removes versions and packages no manifest or running program n
   const out = tempDir(t);
   const publisher = generatePublisherKey();
   const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  const first = publishSnapshot(builder.build().content, publisher, out).snapshot.manifest.version;
+  const first = (await publishSnapshot(builder.build().content, publisher, out)).snapshot.manifest.version;
   const host = await startHost(t, out);
   const cache = tempDir(t);
   const key = publisher.publicKeyString;
   assert.equal((await runAsync(['run', host.url, '--key', key, '--cache', cache], { cwd: tempDir(t) })).status, 0);
   writeFiles(dir, { 'data/hello.txt': 'hello, file\n' + 'again\n', 'package.json': JSON.stringify({ name: 'program-app', type: 'module', dependencies: { 'cjs-a': '^1.0.0', 'dep-b': '^2.0.0', 'esm-c': '^1.0.0' } }), 'main.ts': `import b from 'dep-b';\nconsole.log(JSON.stringify({ b: b.version }));\n` });
   builder.invalidate(['data/hello.txt', 'package.json', 'main.ts']);
-  publishSnapshot(builder.build().content, publisher, out, { previousVersion: first });
+  await publishSnapshot(builder.build().content, publisher, out, { previousVersion: first });
   const second = await runAsync(['run', host.url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
   assert.equal(second.status, 0, second.stderr);
   assert.equal(readdirSync(join(cache, 'trees')).length, 2);

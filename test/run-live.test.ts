@@ -45,7 +45,7 @@ test('--poll follows a static host, which has no channel', async (t) => {
   writeFiles(dir, { 'package.json': '{"name":"polled"}', 'main.js': 'export const value = 1; import.meta.hot.accept();' });
   const key = generatePublisherKey();
   const builder = new SnapshotBuilder(dir);
-  const first = publishSnapshot(builder.build().content, key, out);
+  const first = await publishSnapshot(builder.build().content, key, out);
   const host = await startHost(t, out);
   const app = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, pollMs: 100, notice: () => {} });
   t.after(() => app.close());
@@ -53,7 +53,7 @@ test('--poll follows a static host, which has no channel', async (t) => {
   writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
   builder.invalidate(['main.js']);
   const swapped = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 10_000, 'a poll to find the new version');
-  publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
+  await publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
   assert.equal((await swapped).status, 'applied');
   assert.equal(main.value, 2);
 });

@@ -13,7 +13,7 @@ import { tempDir, writeFiles } from './helpers/fs.ts';
 const schema = JSON.parse(readFileSync(new URL('../docs/manifest.schema.json', import.meta.url), 'utf8')) as object;
 const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
 
-function sample(t: Parameters<typeof tempDir>[0]): { signed: Record<string, unknown>; envelope: Record<string, unknown> } {
+async function sample(t: Parameters<typeof tempDir>[0]): Promise<{ signed: Record<string, unknown>; envelope: Record<string, unknown> }> {
   const dir = tempDir(t);
   writeFiles(dir, {
     'main.ts': `import { a } from './a'; import * as fs from 'node:fs'; import './missing'; export * from './a'; export const b = a + (await import('./dyn.js')).d; export { fs };`,
@@ -28,13 +28,13 @@ function sample(t: Parameters<typeof tempDir>[0]): { signed: Record<string, unkn
   writeFiles(dir, { 'package.json': '{"name":"schema-app","dependencies":{"pkg":"1.0.0","absent":"^2.0.0"}}' });
   chmodSync(join(dir, 'node_modules/pkg/bin/run'), 0o755);
   const content = new SnapshotBuilder(dir, { program: { externals: 'bundle', external: [] } }).build().content;
-  const published = publishSnapshot(content, generatePublisherKey(), tempDir(t));
+  const published = await publishSnapshot(content, generatePublisherKey(), tempDir(t));
   const envelope = JSON.parse(published.snapshot.sealed.bytes.toString('utf8')) as Record<string, unknown>;
   return { signed: envelope.signed as Record<string, unknown>, envelope };
 }
 
-test('published and served manifests validate against the schema and the client validator', (t) => {
-  const { signed, envelope } = sample(t);
+test('published and served manifests validate against the schema and the client validator', async (t) => {
+  const { signed, envelope } = await sample(t);
   assert.equal(validate(envelope), true, JSON.stringify(validate.errors));
   assert.ok(signed.files && signed.packages && signed.layout && signed.externals, 'the sample carries the program');
   assert.doesNotThrow(() => validateManifest(signed, 'test'));
@@ -45,8 +45,8 @@ test('published and served manifests validate against the schema and the client 
   assert.equal(served.sealed.bytes.toString('utf8'), canonicalJson(served.sealed.envelope), 'the served bytes are exactly canonical JSON');
 });
 
-test('schema and validator refuse the same damage', (t) => {
-  const { signed, envelope } = sample(t);
+test('schema and validator refuse the same damage', async (t) => {
+  const { signed, envelope } = await sample(t);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- damage reaches into arbitrary depths of a parsed manifest
   const damage: [string, (m: Record<string, any>) => void][] = [
     ['unknown top-level field', (m) => (m.extra = 1)],

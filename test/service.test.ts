@@ -350,7 +350,7 @@ test('reload of a live service swaps in place: same pid, no request lost', async
   });
   const key = generatePublisherKey();
   const builder = new SnapshotBuilder(source);
-  const first = publishSnapshot(builder.build().content, key, out);
+  const first = await publishSnapshot(builder.build().content, key, out);
   const host = await startHost(t, out);
   const added = await env.json('add', 'live', '--run', `${host.url}main.js`, '--key', key.publicKeyString, '--token', 'secret-token-5', '--cwd', env.dir);
   const port = await answering(added, added.pid!);
@@ -360,7 +360,7 @@ test('reload of a live service swaps in place: same pid, no request lost', async
 
   writeFiles(source, { 'text.js': "export const text = 'two'; import.meta.hot?.accept();" });
   builder.invalidate(['text.js']);
-  publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
+  await publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
 
   // A request loop runs through the reload; every request must be answered.
   let stop = false;

@@ -23,13 +23,13 @@ let manifestBytes: Buffer;
 let pack: Buffer;
 let blobs: ReadonlyMap<string, Buffer>;
 
-before(() => {
+before(async () => {
   work = mkdtempSync(join(tmpdir(), 'livemod-sync-hostile-'));
   generateTree(join(work, 'src'), 30, { seed: 5 });
   const content = new SnapshotBuilder(join(work, 'src')).build().content;
   const key = generatePublisherKey();
   verifyKey = parsePublicKey(key.publicKeyString);
-  const result = publishSnapshot(content, key, join(work, 'out'));
+  const result = await publishSnapshot(content, key, join(work, 'out'));
   manifest = result.snapshot.manifest;
   manifestBytes = readFileSync(join(work, 'out', 'manifest.json'));
   pack = readFileSync(join(work, 'out', manifest.pack!.path));

@@ -24,14 +24,14 @@ let content: SnapshotContent;
 let published: string;
 let publishedManifest: Manifest;
 
-before(() => {
+before(async () => {
   work = mkdtempSync(join(tmpdir(), 'livemod-sync-'));
   generateTree(join(work, 'src'), MODULES, { seed: 11 });
   content = new SnapshotBuilder(join(work, 'src')).build().content;
   key = generatePublisherKey();
   verifyKey = parsePublicKey(key.publicKeyString);
   published = join(work, 'out');
-  publishedManifest = publishSnapshot(content, key, published).snapshot.manifest;
+  publishedManifest = (await publishSnapshot(content, key, published)).snapshot.manifest;
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -247,7 +247,7 @@ describe('sync refuses what does not verify', () => {
 
   test('an expired manifest is refused', async (t) => {
     const out = join(work, 'expired');
-    publishSnapshot(content, key, out, { now: Date.now() - 2 * 3600_000, ttlMs: 3600_000 });
+    await publishSnapshot(content, key, out, { now: Date.now() - 2 * 3600_000, ttlMs: 3600_000 });
     const host = await startHost(t, out);
     await rejectsWithCode(fetchManifest(host.url, { key: verifyKey }), 'ERR_LIVEMOD_EXPIRED', /expired at/);
   });

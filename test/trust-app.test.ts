@@ -60,7 +60,7 @@ test('app B served at app A\'s URL after a genuine run of A is refused (warm), b
 test('a cold client that pins its app (--app, connect app) refuses another app\'s static snapshot at the URL', async (t) => {
   const key = generatePublisherKey();
   const out = tempDir(t);
-  publishSnapshot(build(t, app('app-b', 'I am B')), key, out);
+  await publishSnapshot(build(t, app('app-b', 'I am B')), key, out);
   const host = await startHost(t, out);
   const cache = tempDir(t);
   const log = requests();

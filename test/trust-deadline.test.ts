@@ -34,7 +34,7 @@ async function origin(t: TestContext, kind: 'server' | 'static', rules: ProxyRul
   }
   const key = generatePublisherKey();
   const out = tempDir(t);
-  publishSnapshot(content(t), key, out);
+  await publishSnapshot(content(t), key, out);
   const host = await startHost(t, out);
   const proxy = await startProxy(t, host.url, rules);
   return { url: proxy.url, key, seen: proxy.seen };

@@ -101,7 +101,7 @@ test('a module path and a specifier holding escape sequences are shown escaped',
   });
   const key = generatePublisherKey();
   const out = tempDir(t);
-  publishSnapshot(new SnapshotBuilder(dir).build().content, key, out);
+  await publishSnapshot(new SnapshotBuilder(dir).build().content, key, out);
 
   // The blob of the module with the hostile path is changed on the host: the hash error names it, escaped.
   const tampered = await startHost(t, out, { tamper: (_path, bytes) => (bytes.includes('x = 1;') ? Buffer.from(bytes.toString().replace('= 1', '= 2')) : bytes), ranges: 'ignore' });

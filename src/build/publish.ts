@@ -1,76 +1,54 @@
-// A static snapshot on disk, servable by any web server:
+// A static snapshot, servable by any web server or object store:
 //   OUT/manifest.json          the signed manifest (the only mutable file: serve it no-cache)
 //   OUT/blobs/<sha256>         one file per blob (immutable)
 //   OUT/pack/<sha256>.pack     every blob back to back; each blob's offset is in the manifest,
 //                              so a client takes what it needs with one multi-range request
-// Blobs and pack are written first, the manifest last by rename: a reader sees the old
-// snapshot or the new one, never a manifest naming blobs that are not there yet.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// OUT is a SnapshotTarget (a folder, an S3 prefix). Blobs and pack are stored first and the
+// manifest last, only once every one of them is: a reader sees the old snapshot or the new one,
+// never a manifest naming blobs that are not there yet.
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex, signSnapshot, type BlobRef, type FileRef, type Manifest, type ModuleRecord, type PackageRecord, type PublisherKey, type SignOptions, type Snapshot, type SnapshotContent } from '../snapshot/index.ts';
+import { folderTarget, type SnapshotTarget } from './target.ts';
 
 export interface PublishResult {
   readonly snapshot: Snapshot;
+  /** The target's location: the folder, or s3://bucket/prefix/. */
   readonly out: string;
-  /** Blob files written now (the rest were there already). */
+  /** Blobs stored now (the rest were there already). */
   readonly blobsWritten: number;
   readonly packBytes: number;
 }
 
-function writeAtomic(path: string, data: Uint8Array): void {
-  const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(temporary, data, { mode: 0o644 });
-  renameSync(temporary, path);
-}
-
-/**
- * `mkdir -p`, one level at a time from the deepest folder that exists. Node's recursive mkdir
- * retries forever where a parent exists but refuses children (it spun on /proc/x); here the
- * first refusal is the error, at once.
- */
-function makeFolders(path: string, out: string): void {
-  const missing: string[] = [];
-  let at = resolve(path);
-  while (!statSync(at, { throwIfNoEntry: false })) {
-    missing.push(at);
-    const parent = dirname(at);
-    if (parent === at) break;
-    at = parent;
-  }
-  const existing = statSync(at, { throwIfNoEntry: false });
-  if (existing && !existing.isDirectory()) throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create ${path}: ${at} is not a folder; pass another --out`, { out });
-  for (const folder of missing.reverse()) {
-    try {
-      mkdirSync(folder);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && statSync(folder, { throwIfNoEntry: false })?.isDirectory()) continue;
-      throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot create the folder ${folder} (${code ?? 'error'}); pass an --out inside a folder you can write to`, { out, code }, { cause: error });
-    }
-  }
-}
-
-/** The version and key id of the snapshot already in OUT, if any. */
-function previousSnapshot(out: string): { version: number; keyId: string } | null {
-  const kind = statSync(out, { throwIfNoEntry: false });
-  if (kind && !kind.isDirectory()) throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${out} exists and is not a folder; pass a folder (new or holding a previous snapshot) to --out`, { out });
-  const path = join(out, 'manifest.json');
-  if (!existsSync(path)) {
-    if (existsSync(out) && readdirSync(out).some((name) => !['blobs', 'pack'].includes(name))) {
-      throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${out} is not empty and holds no livemod manifest; publish into an empty folder or a previous snapshot`, { out });
-    }
-    return null;
-  }
+/** The version and key id of the snapshot the target holds, if any. */
+function previousSnapshot(bytes: Uint8Array | null, target: SnapshotTarget): { version: number; keyId: string } | null {
+  if (bytes === null) return null;
   try {
-    const envelope = JSON.parse(readFileSync(path, 'utf8')) as { signed?: Partial<Manifest> };
+    const envelope = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: Partial<Manifest> };
     const version = envelope.signed?.version;
     const keyId = envelope.signed?.keyId;
     if (typeof version === 'number' && Number.isSafeInteger(version) && typeof keyId === 'string') return { version, keyId };
   } catch {
     // Reported below, with the same message as a wrong shape.
   }
-  throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${path} is not a livemod manifest; remove it or publish into another folder`, { out });
+  throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `the manifest.json in ${target.location} is not a livemod manifest; remove it or publish into another ${target.noun}`, { out: target.location });
+}
+
+/** Runs `put` over `items`, at most `parallel` at once; after a failure starts no more, and throws it once the rest settled. */
+async function putAll<T>(items: readonly T[], parallel: number, put: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async (): Promise<void> => {
+    while (failure === null && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await put(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, items.length)) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
 /** Adds pack offsets to every blob reference (modules, files, package files) and returns the pack's bytes. */
@@ -112,10 +90,18 @@ function pack(content: SnapshotContent): { placed: Pick<SnapshotContent, 'module
   return { placed, bytes: Buffer.concat(parts, size) };
 }
 
-export function publishSnapshot(content: SnapshotContent, key: PublisherKey, out: string, options: SignOptions = {}): PublishResult {
-  const previous = previousSnapshot(out);
+/**
+ * Signs `content` and writes it as a static snapshot to `out`, a folder path or a SnapshotTarget
+ * (an S3 prefix: `openS3Target`). The version goes above the one there already; a snapshot of
+ * another key there is refused. Unchanged blobs are not written again.
+ * @example
+ * const { snapshot } = await publishSnapshot(new SnapshotBuilder('./src').build().content, key, './public');
+ */
+export async function publishSnapshot(content: SnapshotContent, key: PublisherKey, out: string | SnapshotTarget, options: SignOptions = {}): Promise<PublishResult> {
+  const target = typeof out === 'string' ? folderTarget(out) : out;
+  const previous = previousSnapshot(await target.readManifest(), target);
   if (previous && previous.keyId !== key.keyId) {
-    throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${out} holds a snapshot signed by key ${previous.keyId}, not by this key (${key.keyId}); clients pinned to the old key would refuse it, so publish into another folder`, { out });
+    throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `${target.location} holds a snapshot signed by key ${previous.keyId}, not by this key (${key.keyId}); clients pinned to the old key would refuse it, so publish into another ${target.noun}`, { out: target.location });
   }
   const packed = pack(content);
   const packHash = sha256Hex(packed.bytes);
@@ -125,21 +111,11 @@ export function publishSnapshot(content: SnapshotContent, key: PublisherKey, out
     key,
     { ...options, previousVersion: Math.max(options.previousVersion ?? 0, previous?.version ?? 0) || undefined },
   );
-  makeFolders(join(out, 'blobs'), out);
-  makeFolders(join(out, 'pack'), out);
-  try {
-    let blobsWritten = 0;
-    for (const [hash, bytes] of content.blobs) {
-      const path = join(out, 'blobs', hash);
-      if (existsSync(path) && statSync(path).size === bytes.byteLength) continue;
-      writeAtomic(path, bytes);
-      blobsWritten += 1;
-    }
-    const packFile = join(out, packPath);
-    if (!existsSync(packFile)) writeAtomic(packFile, packed.bytes);
-    writeAtomic(join(out, 'manifest.json'), snapshot.sealed.bytes);
-    return { snapshot, out, blobsWritten, packBytes: packed.bytes.byteLength };
-  } catch (error) {
-    throw new LivemodError('publish', ErrorCodes.OUT_INVALID, `cannot write the snapshot to ${out}: ${(error as Error).message}; check the folder's permissions and free space`, { out }, { cause: error });
-  }
+  const present = await target.presentBlobs(content.blobs);
+  const missing = [...content.blobs.keys()].filter((hash) => !present.has(hash));
+  // A failed write throws before the manifest: the target keeps its old snapshot, plus blobs nobody names yet.
+  await putAll(missing, target.parallel, (hash) => target.putBlob(hash, content.blobs.get(hash)!));
+  await target.putPack(packPath, packed.bytes);
+  await target.putManifest(snapshot.sealed.bytes);
+  return { snapshot, out: target.location, blobsWritten: missing.length, packBytes: packed.bytes.byteLength };
 }

@@ -1,7 +1,8 @@
 // A hostile proxy for tests: a real node:http server on 127.0.0.1:0 between a client and a real
-// origin (a livemod server or a static host). Every request is passed on, and a test decides,
-// per request, to answer in its place, to hold it with no answer, or to pass the origin's answer
-// on as a drip: the headers at once, then the body a few bytes at a time.
+// origin (a livemod server, a static host, an object store). Every request is passed on, and a
+// test decides, per request, to answer in its place, to drop its connection, to hold it with no
+// answer, or to pass the origin's answer on as a drip: the headers at once, then the body a few
+// bytes at a time.
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
@@ -15,6 +16,8 @@ export interface Answer {
 export interface ProxyRules {
   /** Answer in the origin's place (the origin is not asked). */
   answer?(req: IncomingMessage): Answer | null;
+  /** Destroy the connection without an answer, as a host that died mid-request. */
+  drop?(req: IncomingMessage): boolean;
   /** Send nothing at all, not even headers, until the client gives up. */
   hold?(req: IncomingMessage): boolean;
   /**
@@ -28,6 +31,11 @@ export interface Proxy {
   readonly url: string;
   /** "METHOD path" of every request, in order. */
   readonly seen: string[];
+  /**
+   * Stops listening (idempotent): later connects are refused and idle connections dropped, while
+   * requests under way finish. Resolves once the last connection ended.
+   */
+  close(): Promise<void>;
 }
 
 const TICK_MS = 50;
@@ -65,6 +73,10 @@ export async function startProxy(t: TestContext, origin: string, rules: ProxyRul
         res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
         return;
       }
+      if (rules.drop?.(req)) {
+        req.socket.destroy();
+        return;
+      }
       if (rules.hold?.(req)) return;
       const dripMs = rules.drip?.(req) ?? null;
       const headers = { ...req.headers, host: upstream.host };
@@ -82,9 +94,11 @@ export async function startProxy(t: TestContext, origin: string, rules: ProxyRul
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => (closed ??= new Promise<void>((resolve) => server.close(() => resolve())));
+  t.after(() => {
     server.closeAllConnections();
-    server.close(() => resolve());
-  }));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, seen };
+    return close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, seen, close };
 }
