@@ -15,6 +15,7 @@ import { tempDir, writeFiles } from './helpers/fs.ts';
 import { natsMissing, startNats, type Nats } from './helpers/nats.ts';
 import { nginxMissing, startNginx } from './helpers/nginx.ts';
 import { startHost } from './helpers/static-host.ts';
+import { startS3rver } from './helpers/s3rver.ts';
 import { within } from './helpers/server-fixtures.ts';
 
 const skip = natsMissing();
@@ -152,7 +153,7 @@ test('a replica of a static snapshot learns of versions from the broker; forged 
   const out = tempDir(t);
   const key = generatePublisherKey();
   const builder = new SnapshotBuilder(dir);
-  let published = publishSnapshot(builder.build().content, key, out).snapshot;
+  let published = (await publishSnapshot(builder.build().content, key, out)).snapshot;
   const host = await startHost(t, out);
   const follower = await replica(t, host.url, key.publicKeyString, broker);
   const served = async (): Promise<number | null> => (await status(follower.url)).version;
@@ -162,10 +163,10 @@ test('a replica of a static snapshot learns of versions from the broker; forged 
   t.after(() => nc.close());
   const subject = 'livemod.app.fleet-app.version';
   const announce = (body: unknown): void => nc.publish(subject, typeof body === 'string' ? body : JSON.stringify(body));
-  const next = (): void => {
+  const next = async (): Promise<void> => {
     writeFiles(dir, { 'main.js': `export const value = ${published.manifest.version % 1000}; import.meta.hot.accept();` });
     builder.invalidate(['main.js']);
-    published = publishSnapshot(builder.build().content, key, out, { previousVersion: published.manifest.version }).snapshot;
+    published = (await publishSnapshot(builder.build().content, key, out, { previousVersion: published.manifest.version })).snapshot;
   };
 
   // Forged: garbage, a huge version, another app's name, an oversized message. None changes what is served.
@@ -181,13 +182,13 @@ test('a replica of a static snapshot learns of versions from the broker; forged 
   assert.match(follower.cli.stderr(), /ignored/);
 
   // A real version, announced: served at once (the replica polls never: --poll 0).
-  next();
+  await next();
   announce({ type: 'livemod/announce@1', app: 'fleet-app', version: published.manifest.version, manifestHash: published.sealed.hash });
   await until('the replica to serve the announced version', 10_000, async () => (await served()) === published.manifest.version);
 
   // The broker goes away; a version is published that nobody announces; the broker comes back.
   await broker.stop();
-  next();
+  await next();
   await sleep(300);
   await broker.start();
   await until('the replica to catch up when the broker is back', 15_000, async () => (await served()) === published.manifest.version);
@@ -222,4 +223,27 @@ test('bad input to serve --follow, --cluster and fleet: one line, a stable code,
     assert.match(error.error!.message, message);
     assert.doesNotMatch(error.error!.message, /\n/, 'one line');
   }
+});
+
+test('publish to an S3 bucket announces on the broker; a replica following the bucket\'s HTTP URL serves the new version at once', { skip: skip ?? false }, async (t) => {
+  const broker = await nats(t);
+  const store = await startS3rver(t, ['tools']);
+  const key = keyFile(t);
+  const dir = appFolder(t, 1);
+  const home = tempDir(t);
+  const env = { ...store.env, AWS_PROFILE: undefined, AWS_REGION: undefined, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_CONFIG_FILE: join(home, 'c'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'k'), AWS_EC2_METADATA_DISABLED: 'true' };
+  const publish = async (): Promise<{ version: number; url: string }> => {
+    const result = await runAsync(['publish', dir, '--out', 's3://tools/app', '--key', key.path, '--s3-endpoint', store.endpoint, '--s3-path-style', '--cluster', broker.url, '--json'], { env });
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    return JSON.parse(result.stdout) as { version: number; url: string };
+  };
+  const first = await publish();
+  const follower = await replica(t, first.url, key.publicKey, broker);
+  assert.equal((await status(follower.url)).version, first.version);
+  writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
+  const second = await publish();
+  // --poll 0 and no origin channel: only the announcement can have told it.
+  await until('the replica to serve the published version', 10_000, async () => (await status(follower.url)).version === second.version);
+  const client = await liveClient(t, follower.url, key.publicKey);
+  assert.equal(client.value(), 2);
 });

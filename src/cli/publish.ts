@@ -16,6 +16,7 @@ interface PublishFlags extends BuildFlags {
   s3Endpoint?: string;
   s3Region?: string;
   s3PathStyle?: boolean;
+  cluster?: string;
 }
 
 export function registerPublish(program: Command): void {
@@ -31,6 +32,7 @@ export function registerPublish(program: Command): void {
     .option('--s3-endpoint <url>', 'the S3-compatible store to write to (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
     .option('--s3-region <region>', 'the bucket\'s region (default AWS_REGION or the profile\'s; us-east-1 with an endpoint)')
     .option('--s3-path-style', 'address the bucket as ENDPOINT/BUCKET/ (most self-hosted stores: MinIO, Ceph, s3rver)')
+    .option('--cluster <url>', 'then announce the new version on this NATS broker, nats://HOST:PORT, so server replicas following OUT (serve --follow) serve it at once')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', [
       '',
@@ -48,6 +50,7 @@ export function registerPublish(program: Command): void {
       'Examples:',
       '  livemod publish ./src --out ./public --key publisher.key --strict',
       '  livemod publish ./src --out s3://tools/app --key publisher.key --s3-endpoint http://127.0.0.1:9000 --s3-path-style',
+      '  livemod publish ./src --out s3://tools/app --key publisher.key --cluster nats://127.0.0.1:4222   # replicas: docs/scale-out.md',
     ].join('\n'))
     .action(async (dir: string, flags: PublishFlags) => {
       const output = createOutput(flags.json === true);
@@ -60,6 +63,12 @@ export function registerPublish(program: Command): void {
       // Opening sends nothing, but checks the URL and the endpoint: a mistake there is refused before the build.
       const bucket = s3 ? await openS3Target(out, { endpoint: flags.s3Endpoint, region: flags.s3Region, pathStyle: flags.s3PathStyle }) : null;
       const target = bucket ?? folderTarget(out);
+      // The broker is joined before the build, so a wrong URL or a broker that is down costs no publish.
+      const { connectBroker, announceVersion } = flags.cluster !== undefined ? await import('../cluster/index.ts') : { connectBroker: undefined, announceVersion: undefined };
+      const broker = flags.cluster !== undefined ? await connectBroker!(flags.cluster, { name: `livemod publish pid ${process.pid}` }).catch(async (error: unknown) => {
+        await target.close();
+        throw error;
+      }) : null;
       let result: BuildResult;
       let published: PublishResult;
       try {
@@ -71,8 +80,14 @@ export function registerPublish(program: Command): void {
         result = builder.build();
         reportBuild(result, output);
         published = await publishSnapshot(result.content, key, target, { ttlMs: options.ttlMs });
+        if (broker) {
+          announceVersion!(broker, published.snapshot);
+          // Drained: the announcement has reached the broker before the command exits.
+          await broker.close();
+        }
       } finally {
         await target.close();
+        await broker?.close();
       }
       const { manifest } = published.snapshot;
       const modules = Object.keys(manifest.modules).length;

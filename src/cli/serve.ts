@@ -120,9 +120,11 @@ async function serveFolder(dir: string, flags: ServeFlags, output: Output): Prom
 
   const publish = (content: SnapshotContent, detail: Record<string, unknown>, human: string): void => {
     current = signSnapshot(content, key, { ttlMs: options.ttlMs, previousVersion: current.manifest.version, name });
+    // When the version was handed to the server: pushing it to thousands of channels takes a while.
+    const at = Date.now();
     server.publish(current);
     fleet?.announce(current);
-    output.event({ event: 'published', version: current.manifest.version, at: Date.now(), ...detail }, `[livemod serve] version ${current.manifest.version}: ${human}`);
+    output.event({ event: 'published', version: current.manifest.version, at, ...detail }, `[livemod serve] version ${current.manifest.version}: ${human}`);
   };
 
   // Re-sign well before expiry, so a long-running server's clients never see a frozen manifest.

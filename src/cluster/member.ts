@@ -28,6 +28,13 @@ export interface MemberOptions {
   readonly log: (line: string) => void;
 }
 
+/** Says on the broker that `snapshot` is out: a hint, on which replicas look at their source. */
+export function announceVersion(broker: Broker, snapshot: Snapshot): void {
+  const { manifest, sealed } = snapshot;
+  const announcement: Announcement = { type: ANNOUNCE_TYPE, app: manifest.name, version: manifest.version, manifestHash: sealed.hash };
+  broker.publish(SUBJECTS.version(manifest.name), announcement);
+}
+
 /** Dropped broker messages are logged at most this often, so a flood does not flood the log. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
@@ -66,9 +73,7 @@ export class FleetMembership {
 
   /** The origin's word that `snapshot` is out (a hint: replicas fetch and verify it from their source). */
   announce(snapshot: Snapshot): void {
-    if (!this.options.broker) return;
-    const announcement: Announcement = { type: ANNOUNCE_TYPE, app: this.options.app, version: snapshot.manifest.version, manifestHash: snapshot.sealed.hash };
-    this.options.broker.publish(SUBJECTS.version(this.options.app), announcement);
+    if (this.options.broker) announceVersion(this.options.broker, snapshot);
   }
 
   member(): FleetMember {

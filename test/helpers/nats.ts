@@ -40,18 +40,26 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** Every nats-server this process started, killed at its exit (one listener for all of them). */
+const running = new Set<ChildProcess>();
+let hooked = false;
+
 export async function startNats(): Promise<Nats> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   let stderr = '';
-  const onExit = (): void => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.on('exit', onExit);
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const started of running) if (started.exitCode === null && started.signalCode === null) started.kill('SIGKILL');
+    });
+  }
   const start = async (): Promise<void> => {
     stderr = '';
     const started = spawn(NATS_BINARY, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = started;
+    running.add(started);
+    started.once('exit', () => running.delete(started));
     started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const deadline = Date.now() + 10_000;
     while (!(await accepts(port))) {
