@@ -30,6 +30,23 @@ if (missing) {
   process.exit(1);
 }
 
+/** CPU time (user + system) a process has used, in ms; with its children's (nginx's workers). */
+function cpuMs(pid: number, children = false): number {
+  const read = (id: number): number => {
+    try {
+      const fields = readFileSync(`/proc/${id}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return 0;
+    }
+  };
+  let total = read(pid);
+  if (children) {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += read(Number(child));
+  }
+  return total;
+}
+
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const out = join(import.meta.dirname, 'out', 'fanout');
 rmSync(out, { recursive: true, force: true });
@@ -99,6 +116,10 @@ interface ClientState { started: number; connected: number; version: number; onL
 class Clients {
   private readonly children: ChildProcess[] = [];
 
+  get pids(): number[] {
+    return this.children.map((child) => child.pid!);
+  }
+
   constructor(url: string) {
     for (let index = 0; index < PROCESSES; index += 1) {
       const share = Math.floor(CLIENTS / PROCESSES) + (index < CLIENTS % PROCESSES ? 1 : 0);
@@ -162,12 +183,14 @@ class Clients {
   }
 }
 
-interface Latencies { notified: number[]; fetched: number[]; missed: number }
+interface Latencies { notified: number[]; fetched: number[]; missed: number; cpuPerVersion: Record<string, number> }
 
 /** Edits the app EDITS times (after one warm-up edit) and collects, per client, publish → notified and → manifest fetched. */
-async function measureEdits(origin: Server, clients: Clients, edits: number): Promise<Latencies> {
-  const result: Latencies = { notified: [], fetched: [], missed: 0 };
+async function measureEdits(origin: Server, clients: Clients, edits: number, processes: Record<string, () => number> = {}): Promise<Latencies> {
+  const result: Latencies = { notified: [], fetched: [], missed: 0, cpuPerVersion: {} };
+  let cpuBefore: Record<string, number> = {};
   for (let round = 0; round <= edits; round += 1) {
+    if (round === 1) cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, read]) => [name, read()]));
     edit();
     const published = await origin.next('published');
     const version = published.version as number;
@@ -179,6 +202,7 @@ async function measureEdits(origin: Server, clients: Clients, edits: number): Pr
     for (const time of report.fetched) if (time !== null) result.fetched.push(time - at);
     await pause(300);
   }
+  for (const [name, read] of Object.entries(processes)) result.cpuPerVersion[name] = (read() - cpuBefore[name]!) / edits;
   return result;
 }
 
@@ -223,7 +247,7 @@ try {
     const state = await clients.state();
     await clients.settle(state.version, 'the first manifest');
     singleIdle = (await idleBytesPerClient([origin], before, async () => [await clientCount(origin)]))[0]!;
-    single = await measureEdits(origin, clients, EDITS);
+    single = await measureEdits(origin, clients, EDITS, { server: () => cpuMs(origin.child.pid!), clients: () => clients.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) });
     clients.close();
     await origin.stop();
   }
@@ -237,7 +261,7 @@ try {
       await serve(['--follow', origin.url, '--trust', key.publicKeyString, '--port', '0', '--cluster', broker.url, '--poll', '0', '--max-clients', String(CLIENTS * 2)]),
       await serve(['--follow', origin.url, '--trust', key.publicKeyString, '--port', '0', '--cluster', broker.url, '--poll', '0', '--max-clients', String(CLIENTS * 2)]),
     ];
-    nginx = await startNginx({ upstreams: replicas.map((replica) => `127.0.0.1:${replica.port}`), workers: 4, workerConnections: 8000 });
+    nginx = await startNginx({ upstreams: replicas.map((replica) => `127.0.0.1:${replica.port}`), workers: 4, workerConnections: 9000 });
     await pause(500);
     const before = replicas.map((replica) => replica.rss());
     const clients = new Clients(nginx.url.replace(/\/$/, ''));
@@ -246,7 +270,16 @@ try {
     const counts = (): Promise<number[]> => Promise.all(replicas.map(clientCount));
     fleetIdle = await idleBytesPerClient(replicas, before, counts);
     console.error(`[fanout] clients per replica: ${(await counts()).join(' / ')}`);
-    fleet = await measureEdits(origin, clients, EDITS);
+    fleet = await measureEdits(origin, clients, EDITS, {
+      origin: () => cpuMs(origin.child.pid!),
+      'replica 1': () => cpuMs(replicas[0]!.child.pid!),
+      'replica 2': () => cpuMs(replicas[1]!.child.pid!),
+      nginx: () => cpuMs(nginx!.pid, true),
+      clients: () => clients.pids.reduce((sum, pid) => sum + cpuMs(pid), 0),
+    }).catch((error: unknown) => {
+      console.error(`[fanout] nginx error log, last lines:\n${nginx!.errorLog().split('\n').slice(-15).join('\n')}`);
+      throw error;
+    });
 
     // 3. The storm: the busier replica dies; its clients come back through nginx to the other.
     const held = await counts();
@@ -294,6 +327,12 @@ console.log(formatTable([
   ['server memory per idle client', kib(singleIdle), fleetIdle.map(kib).join(' / '), ratio(Math.max(...fleetIdle), singleIdle), '≤ 8 KiB'],
   ['notifications missed', String(single.missed), String(fleet.missed), '', '0'],
 ]));
+console.log('\nCPU time per version (user + system), while 10,000 clients are told and fetch:');
+console.log(formatTable([
+  ['process', 'CPU ms per version'],
+  ...Object.entries(single.cpuPerVersion).map(([name, value]) => [`one server: ${name}`, value.toFixed(0)]),
+  ...Object.entries(fleet.cpuPerVersion).map(([name, value]) => [`fleet: ${name}`, value.toFixed(0)]),
+]));
 console.log(`\nReconnect storm: the busier replica killed (SIGKILL); its ${storm.moved} clients reconnect through nginx to the other.`);
 console.log(formatTable([
   ['every client back on the survivor', ms(storm.allBackMs), 'target ≤ 5 s'],
@@ -302,5 +341,5 @@ console.log(formatTable([
   ['survivor memory per client after', kib(storm.survivorBytesPerClient), ''],
   ['after the storm: publish → fetched p99', ms(summary(afterStorm.fetched).p99), ''],
 ]));
-Object.assign(results, { single: { notified: singleNotified, fetched: singleFetched, idleBytesPerClient: singleIdle, missed: single.missed }, fleet: { notified: fleetNotified, fetched: fleetFetched, idleBytesPerClient: fleetIdle, missed: fleet.missed }, storm, afterStorm: { fetched: summary(afterStorm.fetched) } });
+Object.assign(results, { single: { notified: singleNotified, fetched: singleFetched, idleBytesPerClient: singleIdle, missed: single.missed, cpuPerVersion: single.cpuPerVersion }, fleet: { notified: fleetNotified, fetched: fleetFetched, idleBytesPerClient: fleetIdle, missed: fleet.missed, cpuPerVersion: fleet.cpuPerVersion }, storm, afterStorm: { fetched: summary(afterStorm.fetched) } });
 writeFileSync(join(import.meta.dirname, 'out', 'fanout.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -13,7 +13,7 @@ import { ChannelClient } from '../../src/client/channel.ts';
 const url = process.env.FANOUT_URL!;
 const count = Number(process.env.FANOUT_CLIENTS);
 /** Connections opened per second by this process, so a start is not a SYN flood. */
-const rate = Number(process.env.FANOUT_RATE ?? 1000);
+const rate = Number(process.env.FANOUT_RATE ?? 500);
 
 const now = (): number => performance.timeOrigin + performance.now();
 const agent = new Agent({ keepAlive: true, maxSockets: 32 });

@@ -18,6 +18,9 @@ import { createUpgradeHandler } from './upgrade.ts';
 /** Node's default, stated so it cannot drift: larger headers get 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
+/** Connections the kernel may queue before they are accepted (it caps this at net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+
 export interface ModuleServer {
   /** Starts listening; calling it again returns the same promise, and after close() rejects. */
   listen(): Promise<{ url: string; port: number }>;
@@ -97,7 +100,9 @@ class LivemodServer implements ModuleServer {
         reject(new LivemodError('serve', ErrorCodes.SERVE_FAILED, `cannot listen on ${host}:${port} (${error.code ?? error.message}); ${hint}`, { host, port }, { cause: error }));
       };
       this.server.once('error', onError);
-      this.server.listen(port, host, () => {
+      // A deep accept queue: when a replica dies, thousands of channels reconnect within a second,
+      // and Node's default (511) drops their SYNs, which a balancer then takes for a dead server.
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', onError);
         this.server.on('error', (error) => this.options.log(`[livemod serve] server error: ${error.message}`));
         const address = this.server.address() as AddressInfo;

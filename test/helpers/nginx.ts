@@ -20,8 +20,12 @@ export interface Nginx {
   /** `http://127.0.0.1:<port>/`, the served folder's root. */
   readonly url: string;
   readonly port: number;
+  /** nginx's pid (with several workers, the master's). */
+  readonly pid: number;
   /** Access log lines so far: `<method> <uri> <status> <body bytes> "<Range header>"`. */
   accessLog(): string[];
+  /** nginx's error log so far (warnings and worse). */
+  errorLog(): string;
   /** Ends nginx and removes its temp dir; idempotent. */
   stop(): Promise<void>;
 }
@@ -60,12 +64,14 @@ function site(options: NginxOptions): string {
       proxy_pass http://livemod_replicas;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
+      # A channel upgrades; any other request keeps its upstream connection alive (keepalive
+      # below), so thousands of manifest fetches do not leave thousands of sockets in TIME_WAIT.
       proxy_set_header Connection $connection_upgrade;
       proxy_set_header Host $host;
       proxy_buffering off;
       proxy_read_timeout 1h;
       proxy_send_timeout 1h;
-      proxy_connect_timeout 2s;
+      proxy_connect_timeout 5s;
       proxy_next_upstream error timeout http_502 http_503;
     }`;
   }
@@ -83,8 +89,8 @@ function config(dir: string, options: NginxOptions, port: number): string {
   const workers = options.workers ?? 1;
   const connections = options.workerConnections ?? 256;
   const upstream = options.upstreams
-    ? `map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream livemod_replicas { ${options.upstreams.map((address) => `server ${address} max_fails=1 fail_timeout=2s;`).join(' ')} }`
+    ? `map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  upstream livemod_replicas { ${options.upstreams.map((address) => `server ${address} max_fails=3 fail_timeout=2s;`).join(' ')} keepalive 64; }`
     : '';
   return `
 daemon off;
@@ -107,7 +113,7 @@ http {
   sendfile on;
   ${upstream}
   server {
-    listen 127.0.0.1:${port};${site(options)}
+    listen 127.0.0.1:${port}${workers > 1 ? ' reuseport' : ''};${site(options)}
   }
 }
 `;
@@ -185,6 +191,8 @@ async function startOnce(options: NginxOptions, startTimeoutMs: number): Promise
   return {
     url: `http://127.0.0.1:${port}/`,
     port,
+    errorLog,
+    pid: child.pid!,
     accessLog: () => (existsSync(join(dir, 'access.log')) ? readFileSync(join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean) : []),
     stop,
   };
