@@ -327,7 +327,7 @@ console.log(formatTable([
   ['server memory per idle client', kib(singleIdle), fleetIdle.map(kib).join(' / '), ratio(Math.max(...fleetIdle), singleIdle), '≤ 8 KiB'],
   ['notifications missed', String(single.missed), String(fleet.missed), '', '0'],
 ]));
-console.log('\nCPU time per version (user + system), while 10,000 clients are told and fetch:');
+console.log(`\nCPU time per version (user + system), while ${CLIENTS} clients are told and fetch:`);
 console.log(formatTable([
   ['process', 'CPU ms per version'],
   ...Object.entries(single.cpuPerVersion).map(([name, value]) => [`one server: ${name}`, value.toFixed(0)]),

@@ -211,12 +211,15 @@ test('bad input to serve --follow, --cluster and fleet: one line, a stable code,
     { args: ['serve', dir, '--port', '0', '--cluster', 'redis://127.0.0.1:6379'], code: 'ERR_LIVEMOD_CLUSTER', message: /not a nats:\/\/ or tls:\/\/ URL/ },
     { args: ['serve', dir, '--port', '0', '--cluster', 'nats://127.0.0.1:1'], code: 'ERR_LIVEMOD_CLUSTER', message: /cannot connect to the broker at nats:\/\/127\.0\.0\.1:1/ },
     { args: ['serve', '--follow', 'http://127.0.0.1:1/', '--trust', key.publicKeyString, '--port', '0'], code: 'ERR_LIVEMOD_FETCH_FAILED', message: /127\.0\.0\.1:1/ },
+    { args: ['serve', '--follow', 's3://Bad_Bucket!/x', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /--follow "s3:\/\/Bad_Bucket!\/x" has an invalid bucket name/ },
+    { args: ['serve', '--follow', 's3://tools/app', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /needs to know where the bucket is read over HTTP/ },
+    { args: ['serve', '--follow', 'http://127.0.0.1:9/', '--trust', key.publicKeyString, '--s3-path-style'], code: 'ERR_LIVEMOD_USAGE', message: /are for --follow s3:/ },
     { args: ['fleet'], code: 'ERR_LIVEMOD_USAGE', message: /needs the broker/ },
     { args: ['fleet', '--cluster', `nats://${'x'.repeat(3000)}`], code: 'ERR_LIVEMOD_CLUSTER', message: /too long/ },
     { args: ['fleet', '--cluster', 'nats://127.0.0.1:4222', '--wait', '2h'], code: 'ERR_LIVEMOD_USAGE', message: /over a minute/ },
   ];
   for (const { args, code, message } of cases) {
-    const result = await runAsync([...args, '--json'], { env: { LIVEMOD_KEY: undefined, LIVEMOD_CLUSTER: undefined } });
+    const result = await runAsync([...args, '--json'], { env: { LIVEMOD_KEY: undefined, LIVEMOD_CLUSTER: undefined, AWS_REGION: undefined, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined } });
     assert.notEqual(result.status, 0, `${args.join(' ')} exits non-zero`);
     const error = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { error?: { code: string; message: string } };
     assert.equal(error.error?.code, code, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
@@ -238,8 +241,10 @@ test('publish to an S3 bucket announces on the broker; a replica following the b
     return JSON.parse(result.stdout) as { version: number; url: string };
   };
   const first = await publish();
-  const follower = await replica(t, first.url, key.publicKey, broker);
+  // Followed as s3://, read through the store's HTTP endpoint (path-style), as its clients read it.
+  const follower = await replica(t, 's3://tools/app', key.publicKey, broker, ['--s3-endpoint', store.endpoint, '--s3-path-style']);
   assert.equal((await status(follower.url)).version, first.version);
+  assert.equal((await status(follower.url)).cluster?.source, first.url);
   writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
   const second = await publish();
   // --poll 0 and no origin channel: only the announcement can have told it.

@@ -1,13 +1,13 @@
 // One process of light channel clients for the fan-out bench: COUNT of livemod's own channel
 // clients (src/client/channel.ts: the WebSocket, its jittered reconnect backoff, its status
 // message), each answering a new version the way a syncing client does: a conditional GET of the
-// manifest (If-None-Match), through a keep-alive agent. Times are absolute (ms since the epoch,
+// manifest (If-None-Match), over keep-alive connections. Times are absolute (ms since the epoch,
 // sub-millisecond), so the parent compares them with the server's publish time.
 //
 // The parent talks over IPC: { cmd: 'state' } → counts; { cmd: 'report', version } → per-client
 // notify and fetch times of that version; { cmd: 'hellos', since } → each client's first hello
 // after `since` (the reconnect storm); { cmd: 'exit' }.
-import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { ChannelClient } from '../../src/client/channel.ts';
 
 const url = process.env.FANOUT_URL!;
@@ -16,7 +16,7 @@ const count = Number(process.env.FANOUT_CLIENTS);
 const rate = Number(process.env.FANOUT_RATE ?? 500);
 
 const now = (): number => performance.timeOrigin + performance.now();
-const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+const target = new URL(url);
 
 interface Client {
   channel: ChannelClient;
@@ -37,30 +37,99 @@ const countError = (kind: string): void => {
   errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
 };
 
-function fetchManifest(client: Client): void {
+// The manifest fetches go over a pool of keep-alive connections speaking just enough HTTP/1.1
+// (a GET, a status line, Content-Length, ETag): the load generator must cost the machine little,
+// or on two cores it measures itself. Node's HTTP client cost these processes more CPU than the
+// servers they were measuring.
+interface Fetch { client: Client; version: number }
+const POOL = 32;
+const queue: Fetch[] = [];
+const idle: Connection[] = [];
+
+class Connection {
+  private readonly socket: Socket;
+  private buffer: Buffer = Buffer.alloc(0);
+  private current: Fetch | null = null;
+  private open = false;
+
+  constructor() {
+    this.socket = connect(Number(target.port), target.hostname);
+    this.socket.setNoDelay(true);
+    this.socket.on('connect', () => {
+      this.open = true;
+      this.next();
+    });
+    this.socket.on('data', (chunk: Buffer) => this.read(chunk));
+    this.socket.on('error', (error: NodeJS.ErrnoException) => countError(error.code ?? error.message));
+    this.socket.on('close', () => {
+      const index = idle.indexOf(this);
+      if (index !== -1) idle.splice(index, 1);
+      if (this.current) retry(this.current);
+      pool.delete(this);
+      setTimeout(grow, 100);
+    });
+  }
+
+  next(): void {
+    const fetch = queue.shift();
+    if (!fetch) {
+      idle.push(this);
+      return;
+    }
+    this.current = fetch;
+    const etag = fetch.client.etag;
+    this.socket.write(`GET ${target.pathname.replace(/\/$/, '')}/manifest.json HTTP/1.1\r\nHost: ${target.host}\r\n${etag ? `If-None-Match: ${etag}\r\n` : ''}\r\n`);
+  }
+
+  private read(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end === -1 || !this.current) return;
+      const head = this.buffer.subarray(0, end).toString('latin1');
+      const status = Number(head.slice(9, 12));
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (this.buffer.length < end + 4 + length) return;
+      this.buffer = this.buffer.subarray(end + 4 + length);
+      const done = this.current;
+      this.current = null;
+      finished(done, status, /\r\netag: *([^\r]+)/i.exec(head)?.[1] ?? null);
+      if (this.open) this.next();
+    }
+  }
+}
+
+const pool = new Set<Connection>();
+function grow(): void {
+  while (pool.size < POOL && queue.length > pool.size - idle.length) pool.add(new Connection());
+}
+
+function retry(fetch: Fetch): void {
+  setTimeout(() => request(fetch.client), 200);
+}
+
+function finished(fetch: Fetch, status: number, etag: string | null): void {
+  const { client, version } = fetch;
+  client.fetching = false;
+  if (status === 200) {
+    client.etag = etag;
+    if (!client.fetched.has(version)) client.fetched.set(version, now());
+  } else if (status !== 304) countError(String(status));
+  // The replica that answered may have been a moment behind the one that announced: ask again.
+  if (status === 304 && !client.fetched.has(version)) setTimeout(() => request(client), 100);
+  else if (client.pending > version) request(client);
+}
+
+function request(client: Client): void {
   if (client.fetching) return;
   client.fetching = true;
-  const target = client.pending;
-  const req = request(`${url}/manifest.json`, { agent, headers: client.etag ? { 'if-none-match': client.etag } : {} }, (res) => {
-    res.resume();
-    res.on('end', () => {
-      client.fetching = false;
-      if (res.statusCode === 200) {
-        client.etag = (res.headers.etag as string | undefined) ?? null;
-        if (!client.fetched.has(target)) client.fetched.set(target, now());
-      } else if (res.statusCode !== 304) countError(String(res.statusCode));
-      // The replica that answered may have been a moment behind the one that announced: ask again.
-      if (res.statusCode === 304 && !client.fetched.has(target)) setTimeout(() => fetchManifest(client), 100);
-      else if (client.pending > target) fetchManifest(client);
-    });
-  });
-  req.on('error', (error: NodeJS.ErrnoException) => {
-    client.fetching = false;
-    countError(error.code ?? error.message);
-    setTimeout(() => fetchManifest(client), 200);
-  });
-  req.end();
+  queue.push({ client, version: client.pending });
+  const connection = idle.pop();
+  if (connection) connection.next();
+  else grow();
 }
+
+const fetchManifest = request;
 
 function start(index: number): void {
   const client: Client = { channel: undefined as unknown as ChannelClient, version: 0, etag: null, notified: new Map(), fetched: new Map(), hellos: [], fetching: false, pending: 0 };
@@ -128,7 +197,6 @@ process.on('message', (message: { cmd: string; version?: number; since?: number 
     case 'exit':
       clearInterval(keepAlive);
       for (const client of clients) client?.channel.close();
-      agent.destroy();
       process.exit(0);
   }
 });

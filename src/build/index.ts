@@ -9,7 +9,7 @@ export {
 export type { SkippedFile } from './files.ts';
 export { publishSnapshot, type PublishResult } from './publish.ts';
 export { folderTarget, type SnapshotTarget } from './target.ts';
-export { openS3Target, parseS3Url, CACHE_CONTROL, type S3Location, type S3Options, type S3Target } from './s3.ts';
+export { openS3Target, parseS3Url, s3HttpUrl, CACHE_CONTROL, type S3Location, type S3Options, type S3Target } from './s3.ts';
 export { transformModule, type ModuleTransform, type ImportSite } from './transform.ts';
 export { watchFolder, type FolderWatch, type WatchOptions } from './watch.ts';
 export { transformCache, type TransformCache } from './cache.ts';

@@ -50,28 +50,30 @@ export interface S3Target extends SnapshotTarget {
 const BUCKET = /^[a-z0-9](?:[a-z0-9.-]{1,61})[a-z0-9]$/;
 const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 
-function invalid(url: string, why: string): LivemodError {
-  return new LivemodError('publish', ErrorCodes.OUT_INVALID, `--out ${quoted(url)} ${why}`, { out: url });
+function invalid(url: string, why: string, option: string): LivemodError {
+  return option === '--out'
+    ? new LivemodError('publish', ErrorCodes.OUT_INVALID, `--out ${quoted(url)} ${why}`, { out: url })
+    : new LivemodError('cli', ErrorCodes.USAGE, `${option} ${quoted(url)} ${why}`);
 }
 
 /** `s3://BUCKET/PREFIX` → bucket and prefix, refusing what S3 or a client's URL could not hold as written. */
-export function parseS3Url(url: string): S3Location {
+export function parseS3Url(url: string, option = '--out'): S3Location {
   const match = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/.exec(url);
   if (!match) {
-    if (/[?#]/.test(url) && url.startsWith('s3://')) throw invalid(url, 'has a query or fragment; write s3://BUCKET/PREFIX');
-    throw invalid(url, 'is not an s3://BUCKET/PREFIX URL');
+    if (/[?#]/.test(url) && url.startsWith('s3://')) throw invalid(url, 'has a query or fragment; write s3://BUCKET/PREFIX', option);
+    throw invalid(url, 'is not an s3://BUCKET/PREFIX URL', option);
   }
   const bucket = match[1]!;
-  if (bucket === '') throw invalid(url, 'names no bucket; write s3://BUCKET/PREFIX (e.g. s3://tools/app)');
+  if (bucket === '') throw invalid(url, 'names no bucket; write s3://BUCKET/PREFIX (e.g. s3://tools/app)', option);
   if (!BUCKET.test(bucket) || bucket.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
-    throw invalid(url, `has an invalid bucket name ${quoted(bucket)}: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit`);
+    throw invalid(url, `has an invalid bucket name ${quoted(bucket)}: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit`, option);
   }
   const path = (match[2] ?? '').replace(/^\//, '').replace(/\/$/, '');
   if (path === '') return { bucket, prefix: '' };
   const segments = path.split('/');
   for (const segment of segments) {
     if (segment === '' || segment === '.' || segment === '..' || !SEGMENT.test(segment)) {
-      throw invalid(url, `has a prefix segment ${quoted(segment)} a client URL cannot hold as written; use letters, digits, '.', '_', '-' and '~', no empty, '.' or '..' segments`);
+      throw invalid(url, `has a prefix segment ${quoted(segment)} a client URL cannot hold as written; use letters, digits, '.', '_', '-' and '~', no empty, '.' or '..' segments`, option);
     }
   }
   return { bucket, prefix: `${segments.join('/')}/` };
@@ -91,6 +93,21 @@ function endpointOption(options: S3Options): { endpoint: URL | null; from: strin
     throw new LivemodError('cli', ErrorCodes.USAGE, `${from} ${quoted(text)} is not an http(s) URL of an S3 endpoint; write e.g. http://127.0.0.1:9000`);
   }
   return { endpoint, from };
+}
+
+/**
+ * Where clients read `s3://BUCKET/PREFIX` over HTTP (the bucket readable by them, or a CDN in
+ * front given instead): path-style or virtual-host under the endpoint, AWS's own address without
+ * one; null when no region says which AWS address. Sends nothing and loads no SDK.
+ */
+export function s3HttpUrl(url: string, options: Pick<S3Options, 'endpoint' | 'region' | 'pathStyle' | 'env'> = {}, option = '--out'): string | null {
+  const { bucket, prefix } = parseS3Url(url, option);
+  const { endpoint } = endpointOption(options);
+  const env = options.env ?? process.env;
+  const region = options.region ?? (env.AWS_REGION || (endpoint ? 'us-east-1' : undefined));
+  if (!endpoint) return region ? `https://${bucket}.s3.${region}.amazonaws.com/${prefix}` : null;
+  const base = endpoint.href.replace(/\/$/, '');
+  return options.pathStyle === true ? `${base}/${bucket}/${prefix}` : `${endpoint.protocol}//${bucket}.${endpoint.host}${endpoint.pathname.replace(/\/$/, '')}/${prefix}`;
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
@@ -169,8 +186,6 @@ export async function openS3Target(url: string, options: S3Options = {}): Promis
   });
   const location = `s3://${bucket}/${prefix}`;
   const where: Where = { location, bucket, endpoint: endpoint ? endpoint.origin : 'the AWS S3 endpoint' };
-  const base = endpoint ? endpoint.href.replace(/\/$/, '') : null;
-  const publicUrl = base === null ? null : pathStyle ? `${base}/${bucket}/${prefix}` : `${endpoint!.protocol}//${bucket}.${endpoint!.host}${endpoint!.pathname.replace(/\/$/, '')}/${prefix}`;
   const send = async <T>(action: string, run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
@@ -185,7 +200,7 @@ export async function openS3Target(url: string, options: S3Options = {}): Promis
     location,
     noun: 'prefix',
     parallel: 8,
-    url: publicUrl ?? (region && !endpoint ? `https://${bucket}.s3.${region}.amazonaws.com/${prefix}` : null),
+    url: s3HttpUrl(url, options),
     async readManifest() {
       const body = await send('read the manifest in', async () => {
         try {

@@ -22,6 +22,9 @@ interface ServeFlags extends BuildFlags {
   poll?: string;
   app?: string;
   maxClients?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean;
   token: string[];
   tlsCert?: string;
   tlsKey?: string;
@@ -179,6 +182,15 @@ async function serveReplica(source: string, flags: ServeFlags, output: Output): 
   const trust = flags.trust ?? process.env.LIVEMOD_KEY;
   if (!trust) throw new LivemodError('serve', ErrorCodes.KEY_MISSING, 'a replica verifies every manifest it serves: pass the publisher\'s public key with --trust ed25519:… (or env LIVEMOD_KEY)');
   const key: VerifyKey = parsePublicKey(trust);
+  if (/^s3:/i.test(source)) {
+    // A bucket is followed through its HTTP address, as clients read it: anonymous reads (or a CDN in front).
+    const { s3HttpUrl } = await import('../build/index.ts');
+    const http = s3HttpUrl(source, { endpoint: flags.s3Endpoint, region: flags.s3Region, pathStyle: flags.s3PathStyle }, '--follow');
+    if (http === null) throw usage(`--follow ${inert(source, 120)} needs to know where the bucket is read over HTTP: pass --s3-endpoint (a self-hosted store) or --s3-region (AWS), or --follow its http(s) URL`);
+    source = http;
+  } else if (flags.s3Endpoint !== undefined || flags.s3Region !== undefined || flags.s3PathStyle) {
+    throw usage('--s3-endpoint, --s3-region and --s3-path-style are for --follow s3://BUCKET/PREFIX');
+  }
   let base: URL;
   try {
     base = new URL(source);
@@ -242,10 +254,13 @@ export function registerServe(program: Command): void {
       .option('-w, --watch', 'rebuild on file changes and push each new version to connected clients')
       .option('--max-clients <n>', 'most channel clients at once (default 10000); one more is told to try again later, and a program retries with backoff (raise the open-files limit with it: ulimit -n)')
       .option('--cluster <url>', 'a NATS broker, nats://HOST:PORT: a server with DIR announces each version there; a replica (--follow) looks at its source when one is announced, and both answer `livemod fleet`')
-      .option('--follow <url>', 'be a replica: serve what this source serves (the origin server\'s URL, or a static snapshot\'s over HTTP: a bucket endpoint, a CDN), verified with --trust, and follow its new versions')
+      .option('--follow <url>', 'be a replica: serve what this source serves (the origin server\'s URL, a static snapshot\'s over HTTP — a CDN —, or s3://BUCKET/PREFIX read over the store\'s HTTP endpoint), verified with --trust, and follow its new versions')
       .option('--trust <public-key>', 'with --follow: the publisher public key every manifest served must verify with, ed25519:… (default: env LIVEMOD_KEY)')
       .option('--app <name>', 'with --follow: the app the source must serve (default: the app of its first manifest)')
       .option('--source-token <token>', 'with --follow: send Authorization: Bearer <token> to the source (default: env LIVEMOD_SOURCE_TOKEN)')
+      .option('--s3-endpoint <url>', 'with --follow s3://BUCKET/PREFIX: the store\'s endpoint, whose HTTP address the replica reads (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
+      .option('--s3-region <region>', 'with --follow s3://…: the bucket\'s region (default AWS_REGION; us-east-1 with an endpoint)')
+      .option('--s3-path-style', 'with --follow s3://…: read the bucket as ENDPOINT/BUCKET/ (most self-hosted stores)')
       .option('--poll <duration>', 'with --follow: also look at the source this often, e.g. 30s (default 30s; 0: only on announcements and the origin\'s channel)'),
     DEFAULT_SERVE_TTL_MS,
   )
@@ -264,7 +279,7 @@ export function registerServe(program: Command): void {
         return;
       }
       if (dir === undefined) throw usage('serve needs a folder to build (livemod serve ./src), or --follow SOURCE to be a replica');
-      for (const [flag, set] of [['--trust', flags.trust], ['--source-token', flags.sourceToken], ['--poll', flags.poll], ['--app', flags.app]] as const) {
+      for (const [flag, set] of [['--trust', flags.trust], ['--source-token', flags.sourceToken], ['--poll', flags.poll], ['--app', flags.app], ['--s3-endpoint', flags.s3Endpoint], ['--s3-region', flags.s3Region], ['--s3-path-style', flags.s3PathStyle]] as const) {
         if (set !== undefined) throw usage(`${flag} is for a replica (--follow); a server with a folder builds and signs what it serves`);
       }
       await serveFolder(dir, flags, output);
