@@ -104,7 +104,8 @@ http {
   types { application/json json; application/octet-stream pack; }
   default_type application/octet-stream;
   log_format livemod '$request_method $uri $status $body_bytes_sent "$http_range"';
-  access_log ${dir}/access.log livemod;
+  # A balancer of thousands of channels logs through a buffer (a write per request cost it more than proxying).
+  access_log ${dir}/access.log livemod${options.upstreams ? ' buffer=256k flush=1s' : ''};
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
