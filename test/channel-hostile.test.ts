@@ -252,3 +252,36 @@ test('a flood of refusals from the server is said once per connection and closes
   // A refusal line and a closing line per connection, not one per frame.
   assert.ok(lines.length <= host.channels * 3, `${lines.length} lines for ${host.channels} connections`);
 });
+
+test('a version announced by a server whose manifest lags is tried a few times, and again when a reconnection says hello with it', async (t) => {
+  const real = await origin(t);
+  const old = Buffer.from(await (await fetch(new URL('manifest.json', real.url))).arrayBuffer());
+  let channel: WebSocket | undefined;
+  const host = await hostile(t, real.url, (ws) => {
+    channel = ws;
+    ws.send(hello(real.version()));
+  });
+  const { app } = await liveClient(t, host.url, real.key);
+  const main = await app.import('main.js');
+  await within((async () => {
+    while (!channel) await sleep(10);
+  })(), 5000, 'the channel');
+  // Behind a balancer: the version is announced, but the manifest comes from a replica still on the old one.
+  host.manifestOverride = old;
+  const before = host.manifests;
+  const next = real.publishNext();
+  channel!.send(announce(next));
+  await within((async () => {
+    while (host.manifests < before + 4) await sleep(20);
+  })(), 10_000, 'four tries of the announced version');
+  await sleep(3000);
+  assert.equal(host.manifests, before + 4, 'no fifth try on the same connection');
+  assert.equal(main.value, 1);
+  // The lagging replica catches up; the channel drops and the client reconnects: the hello's version is tried again.
+  host.manifestOverride = null;
+  channel!.terminate();
+  await within((async () => {
+    while (main.value !== 2) await sleep(20);
+  })(), 10_000, 'the version, after the reconnection');
+  assert.equal(app.version, next);
+});

@@ -195,6 +195,19 @@ test('a replica of a static snapshot learns of versions from the broker; forged 
   const cluster = (await status(follower.url)).cluster!;
   assert.equal(cluster.brokerConnected, true);
   assert.equal(cluster.source, host.url);
+
+  // A flood of ever-higher forged versions: each look that does not find the version doubles the
+  // wait before the next hint-driven one, so 150 announcements cost a few looks, not 150.
+  const flooded = host.seen.filter((request) => request.path.endsWith('manifest.json')).length;
+  let fake = published.manifest.version + 1;
+  for (let index = 0; index < 150; index += 1) {
+    announce({ type: 'livemod/announce@1', app: 'fleet-app', version: fake++, manifestHash: 'c'.repeat(64) });
+    await sleep(10);
+  }
+  await sleep(300);
+  const flood = host.seen.filter((request) => request.path.endsWith('manifest.json')).length - flooded;
+  assert.ok(flood >= 1 && flood <= 4, `150 forged announcements in 1.5 s cost ${flood} looks at the source`);
+  assert.equal(await served(), published.manifest.version);
 });
 
 test('bad input to serve --follow, --cluster and fleet: one line, a stable code, a non-zero exit', { skip: skip ?? false }, async (t) => {
@@ -214,6 +227,7 @@ test('bad input to serve --follow, --cluster and fleet: one line, a stable code,
     { args: ['serve', '--follow', 's3://Bad_Bucket!/x', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /--follow "s3:\/\/Bad_Bucket!\/x" has an invalid bucket name/ },
     { args: ['serve', '--follow', 's3://tools/app', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /needs to know where the bucket is read over HTTP/ },
     { args: ['serve', '--follow', 'http://127.0.0.1:9/', '--trust', key.publicKeyString, '--s3-path-style'], code: 'ERR_LIVEMOD_USAGE', message: /are for --follow s3:/ },
+    { args: ['serve', dir, '--port', '0', '--cluster', 'nats://us%zz:pw@127.0.0.1:4222'], code: 'ERR_LIVEMOD_CLUSTER', message: /malformed %-escape/ },
     { args: ['fleet'], code: 'ERR_LIVEMOD_USAGE', message: /needs the broker/ },
     { args: ['fleet', '--cluster', `nats://${'x'.repeat(3000)}`], code: 'ERR_LIVEMOD_CLUSTER', message: /too long/ },
     { args: ['fleet', '--cluster', 'nats://127.0.0.1:4222', '--wait', '2h'], code: 'ERR_LIVEMOD_USAGE', message: /over a minute/ },
@@ -251,4 +265,20 @@ test('publish to an S3 bucket announces on the broker; a replica following the b
   await until('the replica to serve the published version', 10_000, async () => (await status(follower.url)).version === second.version);
   const client = await liveClient(t, follower.url, key.publicKey);
   assert.equal(client.value(), 2);
+});
+
+test('an origin whose broker turns it away for good (credentials on reconnect) serves and publishes on, and says so', { skip: skip ?? false }, async (t) => {
+  const broker = await nats(t);
+  const key = keyFile(t);
+  const dir = appFolder(t, 1);
+  const first = await origin(t, dir, key, broker);
+  await broker.stop();
+  await broker.start({ user: 'someone', pass: 'else' });
+  await until('the origin to give the broker up', 20_000, () => /closed for good/.test(first.cli.stderr()));
+  writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
+  const published = await first.cli.next((event) => event.event === 'published');
+  assert.equal(await first.version(), published.version, 'the new version is served');
+  await until('the origin to say the version went unannounced', 5000, () => /could not be announced/.test(first.cli.stderr()));
+  assert.equal(first.cli.child.exitCode, null, 'still running');
+  assert.equal((await status(first.url)).cluster?.brokerConnected, false);
 });

@@ -37,7 +37,7 @@ export function registerFleet(program: Command): void {
         for (const app of view.apps) {
           const versions = Object.entries(app.versions).map(([version, servers]) => `${version} on ${servers}`).join(', ');
           lines.push(`app ${quoted(app.app)}: ${app.clients} clients; versions ${versions}`);
-          for (const server of app.servers) lines.push(`  ${server.role.padEnd(7)} ${server.url}  version ${server.version ?? 'none'}  ${server.clients} clients  ${megabytes(server.rssBytes)}  pid ${server.pid} on ${inert(server.host, 60)}`);
+          for (const server of app.servers) lines.push(`  ${server.role.padEnd(7)} ${inert(server.url, 200)}  version ${server.version ?? 'none'}  ${server.clients} clients  ${megabytes(server.rssBytes)}  pid ${server.pid} on ${inert(server.host, 60)}`);
         }
         if (view.ignored > 0) lines.push(`(${view.ignored} answer${view.ignored === 1 ? '' : 's'} that were not a livemod server's ignored)`);
         output.result(view, lines.join('\n'));

@@ -81,7 +81,7 @@ export function registerPublish(program: Command): void {
         reportBuild(result, output);
         published = await publishSnapshot(result.content, key, target, { ttlMs: options.ttlMs });
         if (broker) {
-          announceVersion!(broker, published.snapshot);
+          if (!announceVersion!(broker, published.snapshot)) output.warn(`[livemod publish] version ${published.snapshot.manifest.version} is published, but the broker connection closed before it could be announced; replicas find it at their next look`);
           // Drained: the announcement has reached the broker before the command exits.
           await broker.close();
         }

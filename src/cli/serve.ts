@@ -212,6 +212,7 @@ async function serveReplica(source: string, flags: ServeFlags, output: Output): 
     pollMs,
     // Said with --json too: a replica that cannot reach its source is an operator's business.
     log: (line) => output.warn(line),
+    onError: (error, line) => output.event({ event: 'error', code: describeError(error).code, message: line }, line),
     onVersion: (snapshot, detail) => output.event(
       { event: 'published', version: snapshot.manifest.version, at: Date.now(), reason: detail.reason, blobsFetched: detail.blobsFetched, bytes: detail.bytes },
       `[livemod serve] version ${snapshot.manifest.version} from ${base.href} (${detail.reason}; ${detail.blobsFetched} blobs, ${detail.bytes} bytes fetched)`,

@@ -15,8 +15,8 @@ export interface ChannelOptions {
   /** The channel URL (http(s): the `Livemod-Channel` capability, already checked to be the origin's). */
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
-  /** A version the server announced (hello or version message): a hint to sync. */
-  readonly onVersion: (version: number) => void;
+  /** A version the server announced: a hint to sync. `hello`: it is the version a (re)connection starts on. */
+  readonly onVersion: (version: number, hello: boolean) => void;
   /** The status to send when connected (and after each swap, through `send`). */
   readonly status: () => ClientMessage;
   readonly log: (line: string) => void;
@@ -123,10 +123,10 @@ export class ChannelClient {
       const message = parsed.message;
       switch (message.type) {
         case 'hello':
-          if (message.version !== null) this.options.onVersion(message.version);
+          if (message.version !== null) this.options.onVersion(message.version, true);
           return;
         case 'version':
-          this.options.onVersion(message.version);
+          this.options.onVersion(message.version, false);
           return;
         case 'error':
           // Said once per connection; a flood of them counts against the connection like garbage.

@@ -295,7 +295,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   let channelTimer: NodeJS.Timeout | undefined;
   const openChannel = (url: string): void => {
     if (channel) return;
-    const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version) => live.hint(version), status: () => statusOf(live), log: notice });
+    const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version, hello) => live.hint(version, hello), status: () => statusOf(live), log: notice });
     channel = opening;
     // Opened a moment after the start, on an unreferenced timer: a program that is done by then
     // (a command-line tool) never pays for loading the WebSocket client; a long-lived one

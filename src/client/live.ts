@@ -133,7 +133,10 @@ export class Live {
    * announcement is still tried after the wait — keep it from following the versions that do
    * exist; and a replica a moment behind the one that announced costs a retry, not the version.
    */
-  hint(version: number): void {
+  hint(version: number, hello = false): void {
+    // A (re)connection's hello starts the count again: the server it reached may well have the
+    // version a lagging one did not, and it is one try per connection, which backs off itself.
+    if (hello && version === this.tried) this.triedTimes = 0;
     if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
     this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();

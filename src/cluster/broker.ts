@@ -50,11 +50,18 @@ export function parseBrokerUrl(value: string): BrokerAddress {
   }
   const address: { -readonly [K in keyof BrokerAddress]: BrokerAddress[K] } = { servers, tls: scheme === 'tls', display: `${scheme}://${shown.join(',')}` };
   if (credentials !== undefined && credentials !== '') {
+    const decode = (part: string): string => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        throw clusterError(`the broker URL's credentials hold a malformed %-escape; write them percent-encoded (e.g. %40 for @), or ${hint}`);
+      }
+    };
     const colon = credentials.indexOf(':');
-    if (colon === -1) address.token = decodeURIComponent(credentials);
+    if (colon === -1) address.token = decode(credentials);
     else {
-      address.user = decodeURIComponent(credentials.slice(0, colon));
-      address.pass = decodeURIComponent(credentials.slice(colon + 1));
+      address.user = decode(credentials.slice(0, colon));
+      address.pass = decode(credentials.slice(colon + 1));
     }
   }
   return address;
@@ -79,13 +86,20 @@ export const SUBJECTS: { readonly version: (app: string) => string; readonly fle
 /** Largest broker message livemod reads; anything larger is not one of its messages. */
 export const MAX_BROKER_MESSAGE_BYTES: number = 16 * 1024;
 
-export type BrokerEvent = 'connected' | 'disconnected' | 'reconnected';
+/** Most answers a fleet question collects. */
+export const MAX_FLEET_ANSWERS: number = 10_000;
+
+/** 'closed': for good (the broker refused this client's credentials on reconnect, or close() was called). */
+export type BrokerEvent = 'connected' | 'disconnected' | 'reconnected' | 'closed';
 
 export interface Broker {
   readonly address: BrokerAddress;
   /** True while the connection is up. */
   readonly connected: boolean;
-  publish(subject: string, message: unknown): void;
+  /** Why the connection closed for good, once it has (null until then). */
+  readonly closedWith: string | null;
+  /** Sends (buffered while reconnecting); false when the connection is closed for good or the send failed. */
+  publish(subject: string, message: unknown): boolean;
   /** Calls `handler` with each message's parsed JSON (messages that are not JSON or too large are dropped, and `dropped` told). */
   subscribe(subject: string, handler: (message: unknown, reply: ((answer: unknown) => void) | null) => void, dropped?: (why: string) => void): void;
   /** Asks every subscriber of `subject` and collects the answers that arrive within `waitMs`. */
@@ -109,11 +123,19 @@ class NatsBroker implements Broker {
   private readonly nc: NatsConnection;
   private readonly listeners = new Set<(event: BrokerEvent) => void>();
   private up = true;
+  private closing = false;
+  /** Why the connection closed for good, if it did. */
+  closedWith: string | null = null;
 
   constructor(address: BrokerAddress, nc: NatsConnection) {
     this.address = address;
     this.nc = nc;
     void this.watch();
+    void nc.closed().then((error) => {
+      this.up = false;
+      this.closedWith = error ? error.message : 'closed';
+      if (!this.closing) this.emit('closed');
+    });
   }
 
   get connected(): boolean {
@@ -121,14 +143,18 @@ class NatsBroker implements Broker {
   }
 
   private async watch(): Promise<void> {
-    for await (const status of this.nc.status()) {
-      if (status.type === 'disconnect') this.emit('disconnected');
-      else if (status.type === 'reconnect') this.emit('reconnected');
+    try {
+      for await (const status of this.nc.status()) {
+        if (status.type === 'disconnect') this.emit('disconnected');
+        else if (status.type === 'reconnect') this.emit('reconnected');
+      }
+    } catch {
+      // The iterator ends with the connection; closed() says why.
     }
   }
 
   private emit(event: BrokerEvent): void {
-    this.up = event !== 'disconnected';
+    this.up = event === 'connected' || event === 'reconnected';
     for (const listener of this.listeners) listener(event);
   }
 
@@ -136,9 +162,16 @@ class NatsBroker implements Broker {
     this.listeners.add(listener);
   }
 
-  publish(subject: string, message: unknown): void {
-    // While disconnected the client buffers (up to its reconnect buffer) and sends on reconnect.
-    this.nc.publish(subject, encode(message));
+  publish(subject: string, message: unknown): boolean {
+    if (this.nc.isClosed()) return false;
+    try {
+      // While disconnected the client buffers (up to its reconnect buffer) and sends on reconnect.
+      this.nc.publish(subject, encode(message));
+      return true;
+    } catch {
+      // Closed under us (a race with closed()), or the reconnect buffer is full: a hint lost, no more.
+      return false;
+    }
   }
 
   subscribe(subject: string, handler: (message: unknown, reply: ((answer: unknown) => void) | null) => void, dropped?: (why: string) => void): void {
@@ -160,7 +193,8 @@ class NatsBroker implements Broker {
   async gather(subject: string, question: unknown, waitMs: number): Promise<unknown[]> {
     const answers: unknown[] = [];
     try {
-      const replies = await this.nc.requestMany(subject, encode(question), { strategy: 'timer', maxWait: waitMs });
+      // Answers are counted too: a fleet is servers, and a broker stuffed with fake answers must not fill memory.
+      const replies = await this.nc.requestMany(subject, encode(question), { strategy: 'timer', maxWait: waitMs, maxMessages: MAX_FLEET_ANSWERS });
       for await (const msg of replies) {
         try {
           answers.push(decode(msg));
@@ -176,6 +210,7 @@ class NatsBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
   }

@@ -4,11 +4,13 @@
 // every blob by hash, expiry, no rollback, the same app — and only then serves them, byte for
 // byte as signed, so clients of any replica see one ETag per version.
 //
-// What makes it look: its start, every announcement on the broker (a hint: a forged one costs
-// one conditional GET, and syncs are coalesced, so a flood costs one or two), the broker coming
-// back after an outage (it may have missed announcements), the origin's own channel when the
-// source is a livemod server, and a poll as the backstop. A failed look keeps serving what it
-// has and tries again with jittered, growing waits.
+// What makes it look: its start, every announcement on the broker (a hint, never trusted), the
+// broker coming back after an outage (it may have missed announcements), the origin's own channel
+// when the source is a livemod server, and a poll as the backstop. Looks are coalesced, and a
+// hint that a look did not bear out doubles the wait before the next hint-driven look (0.5 s up
+// to 30 s, reset once a hinted version arrives): a flood of forged announcements costs a few
+// conditional GETs of the source, not one per message. A failed look keeps serving what it has
+// and tries again with jittered, growing waits.
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { manifestBlobs, sealedFromVerified, type Snapshot, type VerifyKey } from '../snapshot/index.ts';
 import { refreshSnapshot } from '../sync/index.ts';
@@ -37,6 +39,8 @@ export interface FollowerOptions {
   readonly log: (line: string) => void;
   /** Told after each version it started serving. */
   readonly onVersion?: (snapshot: Snapshot, detail: { blobsFetched: number; bytes: number; reason: string }) => void;
+  /** Told of each failed look (the line says what it keeps serving and when it looks again); default: `log`. */
+  readonly onError?: (error: unknown, line: string) => void;
 }
 
 export interface FollowerStatus {
@@ -49,6 +53,8 @@ export interface FollowerStatus {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+const HINT_BACKOFF_MIN_MS = 500;
+const HINT_BACKOFF_MAX_MS = 30_000;
 
 export class Follower {
   private readonly options: FollowerOptions;
@@ -61,6 +67,12 @@ export class Follower {
   private pollTimer: NodeJS.Timeout | undefined;
   private channel: ChannelClient | undefined;
   private closed = false;
+  /** Aborts the look in flight at close(), so a stop does not wait out its deadline. */
+  private readonly stopping = new AbortController();
+  /** The highest version hinted since the last look began (0: none), and the wait before the next hint-driven look. */
+  private hinted = 0;
+  private hintBackoffMs = 0;
+  private hintTimer: NodeJS.Timeout | undefined;
   private lastLookAt: string | null = null;
   private lastChangeAt: string | null = null;
   private lastError: string | null = null;
@@ -104,10 +116,26 @@ export class Follower {
     });
   }
 
-  /** A version someone announced (never trusted): worth a look only if it is newer than ours. */
+  /**
+   * A version someone announced (never trusted): worth a look only if it is newer than ours, and
+   * at once only if the last hint-driven look found what it was told of.
+   */
   hint(version: number, reason: string): void {
+    if (this.closed) return;
     const current = this.options.server.current?.manifest.version ?? 0;
-    if (version > current) this.wake(reason);
+    if (version <= current) return;
+    this.hinted = Math.max(this.hinted, version);
+    if (this.hintTimer) return;
+    if (this.hintBackoffMs === 0) {
+      this.hintBackoffMs = HINT_BACKOFF_MIN_MS;
+      this.wake(reason);
+      return;
+    }
+    this.hintTimer = setTimeout(() => {
+      this.hintTimer = undefined;
+      this.wake(reason);
+    }, this.hintBackoffMs);
+    this.hintTimer.unref();
   }
 
   status(): FollowerStatus {
@@ -116,8 +144,10 @@ export class Follower {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     clearInterval(this.pollTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.hintTimer);
     this.channel?.close();
     await this.running?.catch(() => {});
   }
@@ -125,6 +155,9 @@ export class Follower {
   private async look(reason: string, first: boolean): Promise<void> {
     const { server, source, key } = this.options;
     const held = server.current;
+    // The hints this look answers; hints that arrive while it runs are for the next one.
+    const hinted = this.hinted;
+    this.hinted = 0;
     this.looks += 1;
     this.lastLookAt = new Date().toISOString();
     try {
@@ -134,7 +167,10 @@ export class Follower {
         ...(held ? { minVersion: held.manifest.version } : {}),
         ...(this.app !== undefined ? { app: this.app } : {}),
         has: (hash) => held?.blobs.has(hash) === true,
+        signal: this.stopping.signal,
       });
+      // Stopped meanwhile: nothing more may change, start or be scheduled.
+      if (this.closed) return;
       this.lastError = null;
       this.retryMs = 0;
       if (fetched) {
@@ -150,13 +186,20 @@ export class Follower {
           this.options.onVersion?.(snapshot, { blobsFetched: fetched.blobs.size, bytes: fetched.bytes, reason });
         }
       }
+      if (hinted !== 0) {
+        const now = server.current?.manifest.version ?? 0;
+        this.hintBackoffMs = now >= hinted ? 0 : Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MIN_MS, this.hintBackoffMs * 2));
+      }
     } catch (error) {
-      this.lastError = (error as Error).message;
       if (first) throw error;
+      if (this.closed) return;
+      this.lastError = (error as Error).message;
       this.retryMs = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, this.retryMs * 2));
       // Full jitter: replicas that lost one source do not come back to it in step.
       const wait = Math.round(this.retryMs / 2 + Math.random() * this.retryMs / 2);
-      this.options.log(`[livemod follow] ${reason}: ${(error as Error).message}; still serving version ${held?.manifest.version ?? 'none'}, looking again in ${wait} ms`);
+      const line = `[livemod follow] ${reason}: ${(error as Error).message}; still serving version ${held?.manifest.version ?? 'none'}, looking again in ${wait} ms`;
+      if (this.options.onError) this.options.onError(error, line);
+      else this.options.log(line);
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;

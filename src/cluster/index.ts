@@ -3,5 +3,5 @@
 export { connectBroker, parseBrokerUrl, appToken, SUBJECTS, type Broker, type BrokerAddress } from './broker.ts';
 export { Follower, type FollowerOptions, type FollowerStatus, type Publisher } from './follower.ts';
 export { FleetMembership, announceVersion, type MemberOptions, type MemberServer } from './member.ts';
-export { FLEET_QUESTION_TYPE, parseFleetMember, type Announcement, type FleetMember } from './messages.ts';
+export { FLEET_QUESTION_TYPE, parseAnnouncement, parseFleetMember, type Announcement, type FleetMember } from './messages.ts';
 export { gatherFleet, type FleetView } from './fleet.ts';

@@ -29,10 +29,10 @@ export interface MemberOptions {
 }
 
 /** Says on the broker that `snapshot` is out: a hint, on which replicas look at their source. */
-export function announceVersion(broker: Broker, snapshot: Snapshot): void {
+export function announceVersion(broker: Broker, snapshot: Snapshot): boolean {
   const { manifest, sealed } = snapshot;
   const announcement: Announcement = { type: ANNOUNCE_TYPE, app: manifest.name, version: manifest.version, manifestHash: sealed.hash };
-  broker.publish(SUBJECTS.version(manifest.name), announcement);
+  return broker.publish(SUBJECTS.version(manifest.name), announcement);
 }
 
 /** Dropped broker messages are logged at most this often, so a flood does not flood the log. */
@@ -63,6 +63,10 @@ export class FleetMembership {
       }, (why) => this.drop(why));
     }
     broker.on((event) => {
+      if (event === 'closed') {
+        options.log(`[livemod cluster] the connection to the broker at ${broker.address.display} is closed for good (${inert(broker.closedWith ?? 'closed', 160)}); serving on without it${follower ? ' (the source is still polled and its channel followed)' : ', announcing nothing'}: restart to join again`);
+        return;
+      }
       if (event === 'disconnected') options.log(`[livemod cluster] lost the broker at ${broker.address.display}; serving on, reconnecting`);
       if (event !== 'reconnected') return;
       options.log(`[livemod cluster] broker ${broker.address.display} is back`);
@@ -73,7 +77,9 @@ export class FleetMembership {
 
   /** The origin's word that `snapshot` is out (a hint: replicas fetch and verify it from their source). */
   announce(snapshot: Snapshot): void {
-    if (this.options.broker) announceVersion(this.options.broker, snapshot);
+    if (this.options.broker && !announceVersion(this.options.broker, snapshot)) {
+      this.options.log(`[livemod cluster] version ${snapshot.manifest.version} could not be announced: the broker connection is closed; replicas find it at their next look`);
+    }
   }
 
   member(): FleetMember {

@@ -71,7 +71,7 @@ export function parseFleetQuestion(value: unknown): FleetQuestion | null {
 export function parseFleetMember(value: unknown): FleetMember | null {
   const fields = record(value);
   if (!fields || fields.type !== FLEET_ANSWER_TYPE) return null;
-  if (!shortString(fields.app, 128) || (fields.role !== 'origin' && fields.role !== 'replica') || !shortString(fields.url, 2048) || !shortString(fields.host, 256)) return null;
+  if (!shortString(fields.app, 128) || (fields.role !== 'origin' && fields.role !== 'replica') || !shortString(fields.url, 2048) || !/^https?:\/\/[\x21-\x7e]+$/.test(fields.url) || !shortString(fields.host, 256)) return null;
   if (!(fields.version === null || count(fields.version)) || !count(fields.clients) || !count(fields.rssBytes) || !count(fields.uptimeMs) || !count(fields.pid)) return null;
   return {
     type: FLEET_ANSWER_TYPE, app: fields.app, role: fields.role, url: fields.url, version: fields.version as number | null,

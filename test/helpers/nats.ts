@@ -17,8 +17,8 @@ export interface Nats {
   readonly port: number;
   /** Stops the server (clients see an outage); idempotent. */
   stop(): Promise<void>;
-  /** Starts it again on the same port. */
-  start(): Promise<void>;
+  /** Starts it again on the same port (with `auth`: requiring that user and password). */
+  start(auth?: { user: string; pass: string }): Promise<void>;
 }
 
 function freePort(): Promise<number> {
@@ -54,9 +54,9 @@ export async function startNats(): Promise<Nats> {
       for (const started of running) if (started.exitCode === null && started.signalCode === null) started.kill('SIGKILL');
     });
   }
-  const start = async (): Promise<void> => {
+  const start = async (auth?: { user: string; pass: string }): Promise<void> => {
     stderr = '';
-    const started = spawn(NATS_BINARY, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const started = spawn(NATS_BINARY, ['-a', '127.0.0.1', '-p', String(port), ...(auth ? ['--user', auth.user, '--pass', auth.pass] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = started;
     running.add(started);
     started.once('exit', () => running.delete(started));
