@@ -353,7 +353,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       ...during,
       // Stored as each arrives: a sync cut short keeps what it got.
       onBlob: (hash, blob) => {
-        store.writeBlob(hash, blob);
+        // Every caller fetches what missingBlobs listed.
+        store.writeBlob(hash, blob, true);
         // Module code and maps are kept for this process; files and package files only as verified hashes (layout links them).
         if (moduleHashes.has(hash)) fetched.set(hash, blob);
         else fetchedFiles.add(hash);

@@ -104,8 +104,12 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
   return missing;
 }
 
-/** Stores `bytes` as blob `hash` if they hash to it; never stores unverified bytes. */
-export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array): void {
+/**
+ * Stores `bytes` as blob `hash` if they hash to it; never stores unverified bytes. `absent`: the
+ * caller just found the blob missing (missingBlobs), so it is written without looking first (a
+ * copy another process wrote meanwhile is replaced by the same bytes).
+ */
+export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array, absent = false): void {
   requireHash(hash);
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`blob ${shortHash(hash)}: bytes must be a Uint8Array, not ${typeof bytes}`);
   const max = context.options.maxBlobBytes;
@@ -118,7 +122,7 @@ export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array
   }
   const path = blobPath(context.dir, hash);
   const folder = dirname(path);
-  const existing = statSync(path, { throwIfNoEntry: false });
+  const existing = absent ? undefined : statSync(path, { throwIfNoEntry: false });
   // Same name and size: the same bytes (a damaged copy is caught by the verified read). Marked in use for prune.
   if (existing?.isFile() && existing.size === bytes.byteLength) {
     try {

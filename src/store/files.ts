@@ -21,13 +21,17 @@ export const TMP_MAX_AGE_MS: number = 60_000;
  */
 export const HOST_TAG: string = sha256Hex(hostname()).slice(0, 8);
 
-// `<host>.<pid>.<counter>.<random>.tmp`: unique per process (counter) and across pid reuse (random).
+// `<host>.<pid>.<counter>.<random>.tmp`: unique per process (counter) and across pid reuse (random,
+// drawn once per process: a later process with the same pid draws its own, and a cold sync of
+// 2,000 blobs no longer asks the system for randomness 2,000 times).
 const TMP_NAME = /^([0-9a-f]{8})\.(\d{1,10})\.\d+\.[0-9a-f]+\.tmp$/;
 let counter = 0;
+let nonce: string | undefined;
 
 export function tempName(): string {
   counter += 1;
-  return `${HOST_TAG}.${process.pid}.${counter}.${randomBytes(4).toString('hex')}.tmp`;
+  nonce ??= randomBytes(4).toString('hex');
+  return `${HOST_TAG}.${process.pid}.${counter}.${nonce}.tmp`;
 }
 
 /** Whether a process of this host with that pid exists (EPERM: it does, owned by someone else). */

@@ -29,7 +29,8 @@ export interface Store {
   /** The hashes not stored, deduplicated; the ones found are marked in use for prune's grace period. */
   missingBlobs(hashes: Iterable<string>): string[];
   /** Stores verified bytes; throws ERR_LIVEMOD_HASH_MISMATCH (nothing stored) if they do not hash to `hash`. */
-  writeBlob(hash: string, bytes: Uint8Array): void;
+  /** `absent`: missingBlobs just listed it, so it is written without a look first. */
+  writeBlob(hash: string, bytes: Uint8Array, absent?: boolean): void;
   /**
    * The last accepted manifest of an origin and its state, or null. A torn or damaged record
    * is repaired from its manifest when that is sound, else removed. The bytes are not verified
@@ -106,8 +107,8 @@ class DiskStore implements Store {
     return missingBlobs(this.context, hashes);
   }
 
-  writeBlob(hash: string, bytes: Uint8Array): void {
-    writeBlob(this.context, hash, bytes);
+  writeBlob(hash: string, bytes: Uint8Array, absent = false): void {
+    writeBlob(this.context, hash, bytes, absent);
   }
 
   readOrigin(origin: string | URL): StoredOrigin | null {
