@@ -63,6 +63,8 @@ export const ErrorCodes = {
   SERVICE_START: 'ERR_LIVEMOD_SERVICE_START',
   /** A live service's in-place reload failed (its old code keeps running). */
   SERVICE_RELOAD: 'ERR_LIVEMOD_SERVICE_RELOAD',
+  /** A lazily imported module failed at its first read (`--lazy`); the next read tries it again. */
+  LAZY_LOAD: 'ERR_LIVEMOD_LAZY_LOAD',
   // Scale-out (src/cluster): server replicas that learn of new versions through a message broker.
   /** The broker cannot be reached, or its URL is not one livemod can use. */
   CLUSTER: 'ERR_LIVEMOD_CLUSTER',

@@ -109,7 +109,9 @@ test('the load report: never loaded, loaded at first access (importer, site, tim
   }, {}, { lazy: 'normal', eager: { prefixes: ['./vendor/'] }, report: true });
   const ns = await run('main.ts');
   assert.equal((ns.read as () => number)(), 21);
-  assert.ok((ns.fail as () => unknown)() instanceof RangeError);
+  const failure = (ns.fail as () => Error & { code?: string; cause?: unknown })();
+  assert.equal(failure.code, 'ERR_LIVEMOD_LAZY_LOAD');
+  assert.ok(failure.cause instanceof RangeError);
   const report = new Map(registry.loadReport().map((record) => [record.path, record]));
   assert.deepEqual(report.get('main.ts'), { path: 'main.ts', how: 'entry', loaded: true });
   assert.equal(report.get('unread.ts')!.loaded, false);
@@ -161,4 +163,72 @@ test('lazy: a swap of a lazily imported module, read or never read, shows the ne
   const result = await registry.swap(localSource(dir));
   assert.equal(result.status, 'applied');
   assert.deepEqual((ns.now as () => number[])(), [2, 20]);
+});
+
+test('lazy: a first read that fails says what, by whom and where, keeps nothing half-run, and the next read tries again', async (t) => {
+  const { run } = registryFor(t, {
+    'log.ts': LOG,
+    'flaky-dep.ts': `import { log } from './log.ts';
+      const state = globalThis as { flakyTries?: number };
+      state.flakyTries = (state.flakyTries ?? 0) + 1;
+      log.push('dep ' + state.flakyTries);
+      if (state.flakyTries === 1) throw new RangeError('not ready yet');
+      export const ready = 'ready';`,
+    'flaky.ts': `import { log } from './log.ts'; import { ready } from './flaky-dep.ts'; log.push('flaky'); export const value = ready + '!';`,
+    'main.ts': `import { value } from './flaky.ts';
+      export function read() {
+        return value;
+      }`,
+  }, {}, { lazy: 'normal' });
+  const log = reset();
+  delete (globalThis as { flakyTries?: number }).flakyTries;
+  const ns = await run('main.ts');
+  const read = ns.read as () => string;
+  assert.throws(read, (error: Error & { code?: string; cause?: unknown }) => {
+    assert.equal(error.code, 'ERR_LIVEMOD_LAZY_LOAD');
+    assert.match(error.message, /lazy import of flaky\.ts \(imported by main\.ts\) failed at its first read at .*main\.ts:3:\d+ \(its import of flaky-dep\.ts, read at .*flaky\.ts:1:\d+\): RangeError: not ready yet; the next read tries it again$/);
+    assert.ok(error.cause instanceof RangeError);
+    return true;
+  });
+  // flaky.ts ran up to its first read of the (lazy) dependency, which threw.
+  assert.deepEqual(log, ['flaky', 'dep 1']);
+  // Both the module and the dependency that threw run again, from the start.
+  assert.equal(read(), 'ready!');
+  assert.deepEqual(log, ['flaky', 'dep 1', 'flaky', 'dep 2']);
+  assert.equal(read(), 'ready!');
+  assert.deepEqual(log, ['flaky', 'dep 1', 'flaky', 'dep 2'], 'once it ran, it is not run again');
+});
+
+test('import defer keeps the standard semantics: an evaluation error is the same error at every access', async (t) => {
+  const { run } = registryFor(t, {
+    'bad.ts': `const state = globalThis as { deferTries?: number }; state.deferTries = (state.deferTries ?? 0) + 1; throw new RangeError('bad ' + state.deferTries); export const b = 1;`,
+    'main.ts': `import defer * as bad from './bad.ts';
+      export function read() { try { return bad.b; } catch (error) { return error; } }`,
+  });
+  delete (globalThis as { deferTries?: number }).deferTries;
+  const ns = await run('main.ts');
+  const first = (ns.read as () => unknown)();
+  assert.ok(first instanceof RangeError);
+  assert.equal((first as Error).message, 'bad 1');
+  assert.equal((ns.read as () => unknown)(), first, 'the same error object, not a new try');
+});
+
+test('lazy: a side-effect import that throws inside a lazy module runs again with it at the next read', async (t) => {
+  const { run } = registryFor(t, {
+    'log.ts': LOG,
+    'side.ts': `import { log } from './log.ts';
+      const state = globalThis as { sideTries?: number };
+      state.sideTries = (state.sideTries ?? 0) + 1;
+      log.push('side ' + state.sideTries);
+      if (state.sideTries === 1) throw new Error('side effect failed');`,
+    'lazy.ts': `import './side.ts'; import { log } from './log.ts'; log.push('lazy'); export const value = 7;`,
+    'main.ts': `import { value } from './lazy.ts'; export const read = () => value;`,
+  }, {}, { lazy: 'normal' });
+  const log = reset();
+  delete (globalThis as { sideTries?: number }).sideTries;
+  const ns = await run('main.ts');
+  assert.throws(ns.read as () => number, (error: Error & { code?: string; cause?: unknown }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD' && (error.cause as Error).message === 'side effect failed');
+  assert.deepEqual(log, ['side 1']);
+  assert.equal((ns.read as () => number)(), 7);
+  assert.deepEqual(log, ['side 1', 'side 2', 'lazy']);
 });

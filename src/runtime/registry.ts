@@ -782,13 +782,59 @@ export class Registry {
     const existing = Object.getOwnPropertyDescriptor(face, name)?.get;
     if (existing && this.triggers.has(existing)) return;
     const trigger = (): unknown => {
-      if (!this.instances.has(path)) this.instantiateLazy(path);
-      this.touch(path);
+      try {
+        if (!this.instances.has(path)) this.instantiateLazy(path);
+        this.touch(path);
+      } catch (error) {
+        throw this.lazyReadFailed(path, error);
+      }
       // Still the trigger: the module is evaluating (a cycle), so the binding is read as it is.
       return Object.getOwnPropertyDescriptor(face, name)?.get === trigger ? this.currentBinding(path, name) : face[name];
     };
     this.triggers.add(trigger);
     bindTrigger(face, name, trigger);
+  }
+
+  /**
+   * A lazy module's first read failed. Its graph is not kept half-run: every version in it whose
+   * evaluation threw is dropped (a graph that failed to link was never kept), while its face keeps
+   * its triggers, so the next read instantiates and runs it afresh — an error that was passing (a
+   * file not there yet, a service down at start) does not stay for the life of the program, as it
+   * would for a standard import. The error says what was imported, by whom, and where it was
+   * read; the module's own error is its cause.
+   */
+  private lazyReadFailed(path: string, error: unknown): LivemodError {
+    const failed: Instance[] = [];
+    const seen = new Set<Instance>();
+    const visit = (instance: Instance | undefined): void => {
+      if (!instance || seen.has(instance)) return;
+      seen.add(instance);
+      if (instance.evaluation.status !== 'evaluated' || !instance.evaluation.error) return;
+      failed.push(instance);
+      for (const dep of instance.deps) visit(dep);
+    };
+    visit(this.instances.get(path));
+    for (const instance of failed) {
+      this.unindex(instance);
+      this.instances.delete(instance.path);
+      if (instance.path !== path && this.lazyTargets.has(instance.path)) this.pendingLazy.add(instance.path);
+    }
+    this.discard(failed);
+    this.armPending();
+    const importer = this.importers.get(path)?.values().next().value;
+    const site = programSite();
+    // A lazy import inside the lazy module failed first: say the chain, and keep the first error as the cause.
+    const inner = error instanceof LivemodError && error.code === ErrorCodes.LAZY_LOAD ? error : null;
+    const root = inner ? inner.cause : error;
+    const through = inner ? ` (its import of ${String(inner.details.module)}${inner.details.accessSite ? `, read at ${String(inner.details.accessSite)}` : ''})` : '';
+    const what = root instanceof Error ? `${root.name}: ${root.message.split('\n')[0]}` : String(root);
+    return new LivemodError(
+      'runtime',
+      ErrorCodes.LAZY_LOAD,
+      `lazy import of ${path}${importer ? ` (imported by ${importer})` : ''} failed at its first read${site ? ` at ${site}` : ''}${through}: ${inert(what, 300)}; the next read tries it again`,
+      { module: path, ...(importer ? { importer } : {}), ...(site ? { accessSite: site } : {}) },
+      { cause: root },
+    );
   }
 
   /** The value a module's export `name` has now, through the current versions. */
