@@ -133,6 +133,11 @@ export class Follower {
     }
     this.hintTimer = setTimeout(() => {
       this.hintTimer = undefined;
+      // A look since (the origin's channel and the broker both tell of each version) may have found it already.
+      if (this.hinted <= (this.options.server.current?.manifest.version ?? 0)) {
+        this.hinted = 0;
+        return;
+      }
       this.wake(reason);
     }, this.hintBackoffMs);
     this.hintTimer.unref();
