@@ -53,3 +53,13 @@ test('broker URLs: hosts, ports, credentials; anything else is one line with ERR
     assert.throws(() => parseBrokerUrl(bad), (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_CLUSTER' && !error.message.includes('\n'), JSON.stringify(bad));
   }
 });
+
+test('Redis broker URLs: host, port, credentials and a DB number; anything else is one line with ERR_LIVEMOD_CLUSTER', async () => {
+  const { parseRedisUrl } = await import('../src/cluster/index.ts');
+  assert.deepEqual(parseRedisUrl('redis://127.0.0.1'), { servers: ['127.0.0.1:6379'], tls: false, display: 'redis://127.0.0.1:6379' });
+  const full = parseRedisUrl('rediss://me:p%40ss@h:7000/2');
+  assert.deepEqual([full.servers, full.tls, full.user, full.pass, full.display], [['h:7000'], true, 'me', 'p@ss', 'rediss://h:7000/2']);
+  for (const bad of ['redis://', 'redis://h:1/x', 'redis://h:1/1?a=b', 'redis://h:1/#x', 'redis://us%zz:p@h', 'redis:nothing', 'nats://h:1']) {
+    assert.throws(() => parseRedisUrl(bad), (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_CLUSTER' && !error.message.includes('\n'), JSON.stringify(bad));
+  }
+});

@@ -13,6 +13,7 @@ import type { ServerStatus } from '../src/protocol/index.ts';
 import { runAsync, startCli, type LiveCli } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { natsMissing, startNats, type Nats } from './helpers/nats.ts';
+import { redisMissing, startRedis } from './helpers/redis.ts';
 import { nginxMissing, startNginx } from './helpers/nginx.ts';
 import { startHost } from './helpers/static-host.ts';
 import { startS3rver } from './helpers/s3rver.ts';
@@ -221,7 +222,9 @@ test('bad input to serve --follow, --cluster and fleet: one line, a stable code,
     { args: ['serve', dir, '--follow', 'http://127.0.0.1:9/', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /either a folder .* or --follow/ },
     { args: ['serve', dir, '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /--trust is for a replica/ },
     { args: ['serve'], code: 'ERR_LIVEMOD_USAGE', message: /needs a folder/ },
-    { args: ['serve', dir, '--port', '0', '--cluster', 'redis://127.0.0.1:6379'], code: 'ERR_LIVEMOD_CLUSTER', message: /not a nats:\/\/ or tls:\/\/ URL/ },
+    { args: ['serve', dir, '--port', '0', '--cluster', 'amqp://127.0.0.1:5672'], code: 'ERR_LIVEMOD_CLUSTER', message: /not a nats:\/\/ or tls:\/\/ URL/ },
+    { args: ['serve', dir, '--port', '0', '--cluster', 'redis://127.0.0.1:1'], code: 'ERR_LIVEMOD_CLUSTER', message: /cannot connect to the broker at redis:\/\/127\.0\.0\.1:1.*redis-server/ },
+    { args: ['serve', dir, '--port', '0', '--cluster', 'redis://127.0.0.1:1/x?y'], code: 'ERR_LIVEMOD_CLUSTER', message: /not a redis:\/\/ URL of one host/ },
     { args: ['serve', dir, '--port', '0', '--cluster', 'nats://127.0.0.1:1'], code: 'ERR_LIVEMOD_CLUSTER', message: /cannot connect to the broker at nats:\/\/127\.0\.0\.1:1/ },
     { args: ['serve', '--follow', 'http://127.0.0.1:1/', '--trust', key.publicKeyString, '--port', '0'], code: 'ERR_LIVEMOD_FETCH_FAILED', message: /127\.0\.0\.1:1/ },
     { args: ['serve', '--follow', 's3://Bad_Bucket!/x', '--trust', key.publicKeyString], code: 'ERR_LIVEMOD_USAGE', message: /--follow "s3:\/\/Bad_Bucket!\/x" has an invalid bucket name/ },
@@ -281,4 +284,39 @@ test('an origin whose broker turns it away for good (credentials on reconnect) s
   await until('the origin to say the version went unannounced', 5000, () => /could not be announced/.test(first.cli.stderr()));
   assert.equal(first.cli.child.exitCode, null, 'still running');
   assert.equal((await status(first.url)).cluster?.brokerConnected, false);
+});
+
+test('the same fleet over Redis: a publish announced there reaches a replica of a static snapshot and its client, the fleet view answers, a Redis restart is caught up', { skip: redisMissing() ?? false }, async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const key = keyFile(t);
+  const dir = appFolder(t, 1);
+  const out = tempDir(t);
+  const publish = async (cluster: boolean): Promise<number> => {
+    const result = await runAsync(['publish', dir, '--out', out, '--key', key.path, ...(cluster ? ['--cluster', redis.url] : []), '--json']);
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    return (JSON.parse(result.stdout) as { version: number }).version;
+  };
+  await publish(true);
+  const host = await startHost(t, out);
+  // A static source and --poll 0: only an announcement on Redis (or Redis coming back) makes it look.
+  const follower = await replica(t, host.url, key.publicKey, null, ['--cluster', redis.url]);
+  const client = await liveClient(t, follower.url, key.publicKey);
+  writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
+  const second = await publish(true);
+  await until('the replica to serve the version announced on Redis', 15_000, async () => (await status(follower.url)).version === second);
+  await until('its client to run it', 15_000, () => client.value() === 2);
+
+  const fleet = await runAsync(['fleet', '--cluster', redis.url, '--json', '--wait', '500ms']);
+  assert.equal(fleet.status, 0, fleet.stderr);
+  const view = JSON.parse(fleet.stdout) as { servers: number; clients: number; broker: string };
+  assert.deepEqual([view.servers, view.clients, view.broker], [1, 1, redis.url]);
+
+  await redis.stop();
+  await until('the replica to see the broker gone', 10_000, async () => (await status(follower.url)).cluster?.brokerConnected === false);
+  writeFiles(dir, { 'main.js': 'export const value = 3; import.meta.hot.accept();' });
+  const third = await publish(false);
+  await redis.start();
+  await until('the replica to catch up once Redis is back', 15_000, async () => (await status(follower.url)).version === third);
+  assert.equal((await status(follower.url)).cluster?.brokerConnected, true);
 });

@@ -18,7 +18,7 @@ export function registerFleet(program: Command): void {
   program
     .command('fleet')
     .description('the fleet view: every server on the broker (origins and replicas) with its version, its channel clients and its memory, summed per app')
-    .option('--cluster <url>', 'the NATS broker the servers share, nats://HOST:PORT (default: env LIVEMOD_CLUSTER)')
+    .option('--cluster <url>', 'the broker the servers share, nats://HOST:PORT or redis://HOST:PORT (default: env LIVEMOD_CLUSTER)')
     .option('--app <name>', 'only the servers of this app')
     .option('--wait <duration>', 'how long to collect answers', '1s')
     .option('--json', 'print the view as one JSON document')

@@ -32,7 +32,7 @@ export function registerPublish(program: Command): void {
     .option('--s3-endpoint <url>', 'the S3-compatible store to write to (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
     .option('--s3-region <region>', 'the bucket\'s region (default AWS_REGION or the profile\'s; us-east-1 with an endpoint)')
     .option('--s3-path-style', 'address the bucket as ENDPOINT/BUCKET/ (most self-hosted stores: MinIO, Ceph, s3rver)')
-    .option('--cluster <url>', 'then announce the new version on this NATS broker, nats://HOST:PORT, so server replicas following OUT (serve --follow) serve it at once')
+    .option('--cluster <url>', 'then announce the new version on this broker, nats://HOST:PORT or redis://HOST:PORT, so server replicas following OUT (serve --follow) serve it at once')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', [
       '',

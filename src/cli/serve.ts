@@ -254,7 +254,7 @@ export function registerServe(program: Command): void {
       .option('--tls-key <file>', 'PEM private key for --tls-cert')
       .option('-w, --watch', 'rebuild on file changes and push each new version to connected clients')
       .option('--max-clients <n>', 'most channel clients at once (default 10000); one more is told to try again later, and a program retries with backoff (raise the open-files limit with it: ulimit -n)')
-      .option('--cluster <url>', 'a NATS broker, nats://HOST:PORT: a server with DIR announces each version there; a replica (--follow) looks at its source when one is announced, and both answer `livemod fleet`')
+      .option('--cluster <url>', 'a message broker, nats://HOST:PORT (or redis://HOST:PORT): a server with DIR announces each version there; a replica (--follow) looks at its source when one is announced, and both answer `livemod fleet`')
       .option('--follow <url>', 'be a replica: serve what this source serves (the origin server\'s URL, a static snapshot\'s over HTTP — a CDN —, or s3://BUCKET/PREFIX read over the store\'s HTTP endpoint), verified with --trust, and follow its new versions')
       .option('--trust <public-key>', 'with --follow: the publisher public key every manifest served must verify with, ed25519:… (default: env LIVEMOD_KEY)')
       .option('--app <name>', 'with --follow: the app the source must serve (default: the app of its first manifest)')

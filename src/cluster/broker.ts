@@ -1,4 +1,5 @@
-// The message broker the servers of one fleet share: a NATS server the team already runs.
+// The message broker the servers of one fleet share: a NATS server the team already runs (or
+// Redis, redis.ts, behind the same Broker interface).
 // livemod uses it only for hints and questions — "version N is out", "who is serving what" —
 // never as a source of code: a replica fetches what an announcement names from its own source
 // and serves it only once it verifies with the publisher key. So the broker needs no trust, no
@@ -32,7 +33,7 @@ export function parseBrokerUrl(value: string): BrokerAddress {
     throw clusterError(`the broker URL ${inert(String(value), 80)} is empty, too long or holds spaces or control characters; ${hint}`);
   }
   const match = /^(nats|tls):\/\/(?:([^@/]*)@)?([^/?#@]+)\/?$/.exec(value);
-  if (!match) throw clusterError(`the broker URL ${inert(value, 120)} is not a nats:// or tls:// URL of hosts; ${hint}`);
+  if (!match) throw clusterError(`the broker URL ${inert(value, 120)} is not a nats:// or tls:// URL of hosts (or a redis:// URL); ${hint}`);
   const [, scheme, credentials, hostList] = match;
   const servers: string[] = [];
   const shown: string[] = [];
@@ -229,6 +230,10 @@ export interface ConnectOptions {
  * was away is sent when it is back.
  */
 export async function connectBroker(url: string | BrokerAddress, options: ConnectOptions): Promise<Broker> {
+  if (typeof url === 'string' && /^rediss?:/i.test(url)) {
+    const { connectRedis, parseRedisUrl } = await import('./redis.ts');
+    return connectRedis(parseRedisUrl(url), options);
+  }
   const address = typeof url === 'string' ? parseBrokerUrl(url) : url;
   // Loaded only by commands that use a broker: nothing else pays for the NATS client.
   const { connect } = await import('@nats-io/transport-node');

@@ -1,0 +1,193 @@
+// The broker as Redis pub/sub, for teams that run Redis rather than NATS: the same hints and
+// questions on the same subjects (Redis channels), trusted no more than on NATS. Two connections,
+// as Redis wants (one in subscriber mode cannot publish). Redis has no reply subjects, so every
+// message travels in an envelope `{"body":…,"reply":…}`; a question names a channel of its own,
+// which the asker listens on while it gathers answers. ioredis reconnects with its own backoff
+// and subscribes again by itself.
+import { randomBytes } from 'node:crypto';
+import type { Redis, RedisOptions } from 'ioredis';
+import { ErrorCodes, LivemodError } from '../errors.ts';
+import { inert } from '../text.ts';
+import { MAX_BROKER_MESSAGE_BYTES, MAX_FLEET_ANSWERS, type Broker, type BrokerAddress, type BrokerEvent, type ConnectOptions } from './broker.ts';
+
+interface Envelope {
+  readonly body: unknown;
+  readonly reply?: string;
+}
+
+/** Reply channels are this prefix and random hex: only an asker listens on one. */
+const REPLY_PREFIX = 'livemod.reply.';
+
+function clusterError(message: string, details: Record<string, unknown> = {}, cause?: unknown): LivemodError {
+  return new LivemodError('cluster', ErrorCodes.CLUSTER, message, details, cause === undefined ? undefined : { cause });
+}
+
+/** `redis://[user:pass@]host[:port][/db]` or `rediss://…` (TLS). */
+export function parseRedisUrl(value: string): BrokerAddress {
+  const hint = 'pass the broker as redis://HOST:PORT (or rediss:// for TLS), e.g. --cluster redis://127.0.0.1:6379';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw clusterError(`the broker URL ${inert(value, 120)} is not a URL; ${hint}`);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '' || url.search || url.hash || !/^\/?(\d{1,2})?$/.test(url.pathname)) {
+    throw clusterError(`the broker URL ${inert(value, 120)} is not a redis:// URL of one host (an optional /DB number, no query); ${hint}`);
+  }
+  const port = url.port === '' ? 6379 : Number(url.port);
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw clusterError(`the broker URL's credentials hold a malformed %-escape; write them percent-encoded, or ${hint}`);
+    }
+  };
+  const db = url.pathname.replace('/', '');
+  return {
+    servers: [`${url.hostname}:${port}`],
+    tls: url.protocol === 'rediss:',
+    ...(url.username ? { user: decode(url.username) } : {}),
+    ...(url.password ? { pass: decode(url.password) } : {}),
+    display: `${url.protocol}//${url.hostname}:${port}${db ? `/${db}` : ''}`,
+  };
+}
+
+class RedisBroker implements Broker {
+  readonly address: BrokerAddress;
+  closedWith: string | null = null;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly listeners = new Set<(event: BrokerEvent) => void>();
+  private readonly handlers = new Map<string, (body: unknown, reply: string | undefined) => void>();
+  private up = true;
+  private closing = false;
+
+  constructor(address: BrokerAddress, pub: Redis, sub: Redis) {
+    this.address = address;
+    this.pub = pub;
+    this.sub = sub;
+    sub.on('message', (channel: string, text: string) => {
+      const handler = this.handlers.get(channel);
+      if (!handler) return;
+      if (Buffer.byteLength(text) > MAX_BROKER_MESSAGE_BYTES + 1024) return;
+      let envelope: Envelope;
+      try {
+        envelope = JSON.parse(text) as Envelope;
+      } catch {
+        handler(undefined, undefined);
+        return;
+      }
+      const reply = typeof envelope?.reply === 'string' && envelope.reply.startsWith(REPLY_PREFIX) && envelope.reply.length <= 64 ? envelope.reply : undefined;
+      handler(typeof envelope === 'object' && envelope !== null ? envelope.body : undefined, reply);
+    });
+    // Either connection going down is the broker going away; the subscriber's return is the cue to catch up.
+    for (const connection of [pub, sub]) {
+      connection.on('error', () => {});
+      connection.on('close', () => {
+        if (this.up && !this.closing) this.emit('disconnected');
+      });
+    }
+    sub.on('ready', () => {
+      if (!this.up && !this.closing) this.emit('reconnected');
+    });
+    sub.on('end', () => {
+      if (this.closing) return;
+      this.closedWith = 'the connection ended';
+      this.emit('closed');
+    });
+  }
+
+  get connected(): boolean {
+    return this.up && this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  private emit(event: BrokerEvent): void {
+    this.up = event === 'connected' || event === 'reconnected';
+    for (const listener of this.listeners) listener(event);
+  }
+
+  on(listener: (event: BrokerEvent) => void): void {
+    this.listeners.add(listener);
+  }
+
+  publish(subject: string, message: unknown): boolean {
+    return this.send(subject, { body: message });
+  }
+
+  private send(channel: string, envelope: Envelope): boolean {
+    if (this.pub.status === 'end') return false;
+    // Queued by ioredis while reconnecting; a failure is a hint lost, no more.
+    this.pub.publish(channel, JSON.stringify(envelope)).catch(() => {});
+    return true;
+  }
+
+  subscribe(subject: string, handler: (message: unknown, reply: ((answer: unknown) => void) | null) => void, dropped?: (why: string) => void): void {
+    this.handlers.set(subject, (body, reply) => {
+      if (body === undefined) {
+        dropped?.(`a message on ${subject} that is not livemod's ignored`);
+        return;
+      }
+      if (Buffer.byteLength(JSON.stringify(body)) > MAX_BROKER_MESSAGE_BYTES) {
+        dropped?.(`a message on ${subject} over ${MAX_BROKER_MESSAGE_BYTES} bytes ignored`);
+        return;
+      }
+      handler(body, reply ? (answer) => void this.send(reply, { body: answer }) : null);
+    });
+    this.sub.subscribe(subject).catch(() => {});
+  }
+
+  async gather(subject: string, question: unknown, waitMs: number): Promise<unknown[]> {
+    const reply = `${REPLY_PREFIX}${randomBytes(12).toString('hex')}`;
+    const answers: unknown[] = [];
+    this.handlers.set(reply, (body) => {
+      if (body !== undefined && answers.length < MAX_FLEET_ANSWERS) answers.push(body);
+    });
+    await this.sub.subscribe(reply);
+    try {
+      this.send(subject, { body: question, reply });
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    } finally {
+      this.handlers.delete(reply);
+      await this.sub.unsubscribe(reply).catch(() => {});
+    }
+    return answers;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.up = false;
+    await Promise.all([this.pub, this.sub].map((connection) => (connection.status === 'end' ? Promise.resolve() : connection.quit().then(() => {}, () => connection.disconnect()))));
+  }
+}
+
+export async function connectRedis(address: BrokerAddress, options: ConnectOptions): Promise<Broker> {
+  // Loaded only for a redis:// broker.
+  const { Redis } = await import('ioredis');
+  const [host, port] = address.servers[0]!.split(/:(?=\d+$)/) as [string, string];
+  const db = /\/(\d+)$/.exec(address.display)?.[1];
+  const settings: RedisOptions = {
+    host,
+    port: Number(port),
+    ...(address.user !== undefined ? { username: address.user } : {}),
+    ...(address.pass !== undefined ? { password: address.pass } : {}),
+    ...(db !== undefined ? { db: Number(db) } : {}),
+    ...(address.tls ? { tls: {} } : {}),
+    connectionName: options.name.replace(/\s+/g, '-'),
+    lazyConnect: true,
+    connectTimeout: options.timeoutMs ?? 5000,
+    maxRetriesPerRequest: null,
+    // Jittered, growing waits up to 2 s, forever: replicas that lost the broker together do not come back in step.
+    retryStrategy: (times: number) => Math.min(2000, 100 * 2 ** Math.min(times, 5)) * (0.5 + Math.random() / 2),
+  };
+  const pub = new Redis(settings);
+  const sub = new Redis(settings);
+  try {
+    // The first connection must succeed: a wrong URL is said at once.
+    await Promise.all([pub.connect(), sub.connect()]);
+  } catch (error) {
+    pub.disconnect();
+    sub.disconnect();
+    throw clusterError(`cannot connect to the broker at ${address.display} (${inert((error as Error).message, 160)}); is redis-server running there, and is the URL right?`, { broker: address.display }, error);
+  }
+  return new RedisBroker(address, pub, sub);
+}
