@@ -1,8 +1,7 @@
-// Parsing of option values shared by commands: sizes, durations, key files. Each parser throws
-// a usage error (exit 2) that names the option and the accepted form.
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+// Parsing of option values shared by commands: sizes, durations, ports. Each parser throws a
+// usage error (exit 2) that names the option and the accepted form. Key files are key-file.ts:
+// every command loads this file, and only publish and serve need the crypto a key brings.
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { parsePrivateKeyPem, type PublisherKey } from '../snapshot/index.ts';
 
 export function usage(message: string): LivemodError {
   return new LivemodError('cli', ErrorCodes.USAGE, message);
@@ -36,32 +35,4 @@ export function parsePort(text: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw usage(`--port "${text}" is not a port number (0–65535; 0 picks a free one)`);
   return port;
-}
-
-/**
- * Reads a publisher's private key file, refusing one that group or others may read (as ssh
- * does): a key others can read may already be someone else's, and its signatures prove nothing.
- * The mode is read from the open file, so the check and the read see the same file.
- */
-export function loadPrivateKey(path: string): PublisherKey {
-  let pem: string;
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const stat = fstatSync(fd);
-    // Windows has no group/other mode bits to check: its ACLs are the user's to set.
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-      throw new LivemodError('cli', ErrorCodes.KEY_PERMISSIONS, `key file ${path} has mode ${mode}: group or others may read it, and a publisher key must be private; run \`chmod 600 ${path}\` (and if others did read it, make a new key with \`livemod keygen\`)`, { path, mode });
-    }
-    if (!stat.isFile()) throw new LivemodError('cli', ErrorCodes.KEY_INVALID, `${path} is not a file; pass the file \`livemod keygen\` wrote`, { path });
-    if (stat.size > 64 * 1024) throw new LivemodError('cli', ErrorCodes.KEY_INVALID, `${path} is ${stat.size} bytes, far too large for a key file; pass the file \`livemod keygen\` wrote`, { path });
-    pem = readFileSync(fd).toString('utf8');
-  } catch (error) {
-    if (error instanceof LivemodError) throw error;
-    throw new LivemodError('cli', ErrorCodes.KEY_MISSING, `cannot read key file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); make one with \`livemod keygen --out ${path}\``, { path });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  return parsePrivateKeyPem(pem, path);
 }

@@ -5,7 +5,8 @@ import { SnapshotBuilder, folderTarget, openS3Target, publishSnapshot, type Buil
 import { formatBytes } from '../format.ts';
 import { DEFAULT_TTL_MS } from '../snapshot/index.ts';
 import { addBuildOptions, mergeBuildConfig, reportBuild, resolveBuildFlags, type BuildFlags } from './build-options.ts';
-import { loadPrivateKey, usage } from './options.ts';
+import { loadPrivateKey } from './key-file.ts';
+import { usage } from './options.ts';
 import { quoted } from '../text.ts';
 import { createOutput } from './output.ts';
 

@@ -2,7 +2,6 @@
 // reconciles (a service that should run but whose supervisor is gone gets a new supervisor, which
 // adopts the service if it still runs, or starts it again), then acts. What it reports is verified
 // against the processes themselves (pid, start time, boot: proc.ts), never taken from the record.
-import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +103,9 @@ export class ServiceManager {
   private spawnSupervisor(name: string): number {
     mkdirSync(this.home.logs, { recursive: true, mode: 0o700 });
     const log = openLog(join(this.home.logs, `${name}.supervisor.log`), name);
+    // Taken here, not imported: `service list` and `status` never spawn, and an ESM import of
+    // node:child_process (its facade reads every export, and it loads net and dgram) costs them.
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn(process.execPath, [fileURLToPath(ownEntry('service/supervisor-entry')), name], {
       detached: true,
       stdio: ['ignore', log, log],

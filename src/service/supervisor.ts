@@ -6,7 +6,7 @@
 // `errored` after repeated fast crashes, rotates its logs, and exits when the service is to stop.
 // There is no central daemon: if a supervisor dies, its service runs on (nothing of the service
 // passes through the supervisor), and the next CLI call starts a new supervisor that adopts it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { CONTROL_ENV } from './control.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
@@ -141,7 +141,7 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
   }
   let child: ChildProcess;
   try {
-    child = spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env: serviceEnv(home, record), stdio: ['ignore', out, err], detached: true });
+    child = process.getBuiltinModule('node:child_process').spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env: serviceEnv(home, record), stdio: ['ignore', out, err], detached: true });
   } catch (error) {
     // A synchronous refusal (E2BIG: an environment too large): counted as a failed start.
     return { code: 127, signal: null, exit: `not started: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
