@@ -312,6 +312,22 @@ test('the same fleet over Redis: a publish announced there reaches a replica of 
   const view = JSON.parse(fleet.stdout) as { servers: number; clients: number; broker: string };
   assert.deepEqual([view.servers, view.clients, view.broker], [1, 1, redis.url]);
 
+  // Hostile publishers on Redis: deep nesting (JSON.stringify of it overflows the stack), garbage,
+  // an oversized message, a reply channel aimed at a subject. The replica serves on, unchanged.
+  const { Redis } = await import('ioredis');
+  const hostile = new Redis(redis.url);
+  hostile.on('error', () => {});
+  t.after(() => hostile.disconnect());
+  const deep = `{"body":${'['.repeat(8000)}${']'.repeat(8000)}}`;
+  for (const channel of ['livemod.fleet', 'livemod.app.fleet-app.version']) {
+    await hostile.publish(channel, deep);
+    await hostile.publish(channel, 'not json');
+    await hostile.publish(channel, JSON.stringify({ body: 'x'.repeat(64 * 1024) }));
+    await hostile.publish(channel, JSON.stringify({ body: { type: 'livemod/fleet@1' }, reply: 'livemod.app.fleet-app.version' }));
+  }
+  await sleep(300);
+  assert.equal((await status(follower.url)).version, second, 'still serving, the same version');
+
   await redis.stop();
   await until('the replica to see the broker gone', 10_000, async () => (await status(follower.url)).cluster?.brokerConnected === false);
   writeFiles(dir, { 'main.js': 'export const value = 3; import.meta.hot.accept();' });

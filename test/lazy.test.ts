@@ -232,3 +232,43 @@ test('lazy: a side-effect import that throws inside a lazy module runs again wit
   assert.equal((ns.read as () => number)(), 7);
   assert.deepEqual(log, ['side 1', 'side 2', 'lazy']);
 });
+
+test('lazy: after a failed first read, a lazy sibling made in the same pass is made again too, so nothing points at the dropped version', async (t) => {
+  const { run, registry } = registryFor(t, {
+    'log.ts': LOG,
+    'side.ts': `import { log } from './log.ts';
+      const state = globalThis as { siblingTries?: number };
+      state.siblingTries = (state.siblingTries ?? 0) + 1;
+      log.push('side ' + state.siblingTries);
+      if (state.siblingTries === 1) throw new Error('side failed');`,
+    'p.ts': `import './side.ts'; export const p = 'p';`,
+    'l.ts': `import './side.ts'; import { p } from './p.ts'; export const l = 'l'; export const readP = () => p;`,
+    'main.ts': `import { l, readP } from './l.ts'; export const readL = () => l; export const viaL = () => readP();`,
+  }, {}, { lazy: 'normal', report: true });
+  const log = reset();
+  delete (globalThis as { siblingTries?: number }).siblingTries;
+  const ns = await run('main.ts');
+  assert.throws(ns.readL as () => string, (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD');
+  assert.equal((ns.readL as () => string)(), 'l');
+  assert.equal((ns.viaL as () => string)(), 'p');
+  assert.deepEqual(log, ['side 1', 'side 2'], 'side ran once more, not once per importer');
+  assert.ok(registry.loaded().includes('side.ts'));
+  const report = new Map(registry.loadReport().map((record) => [record.path, record]));
+  assert.equal(report.get('l.ts')!.loaded, true);
+  assert.equal(report.get('l.ts')!.error, undefined, 'a retry that worked clears the failure');
+});
+
+test('lazy and import defer of one module: after a failed lazy read, the deferred namespace makes it again instead of failing inside livemod', async (t) => {
+  const { run } = registryFor(t, {
+    'dep.ts': `const state = globalThis as { mixedTries?: number }; state.mixedTries = (state.mixedTries ?? 0) + 1; if (state.mixedTries === 1) throw new RangeError('dep failed'); export const v = state.mixedTries;`,
+    'a.ts': `import { v } from './dep.ts'; export const readV = () => v;`,
+    'main.ts': `import { readV } from './a.ts'; import defer * as d from './dep.ts';
+      export const lazyRead = () => readV();
+      export const deferRead = () => d.v;`,
+  }, {}, { lazy: 'normal' });
+  delete (globalThis as { mixedTries?: number }).mixedTries;
+  const ns = await run('main.ts');
+  assert.throws(ns.lazyRead as () => number, (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD');
+  assert.equal((ns.deferRead as () => number)(), 2);
+  assert.equal((ns.lazyRead as () => number)(), 2);
+});

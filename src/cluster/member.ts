@@ -35,6 +35,9 @@ export function announceVersion(broker: Broker, snapshot: Snapshot): boolean {
   return broker.publish(SUBJECTS.version(manifest.name), announcement);
 }
 
+/** Looks a broker's reconnections may cause, at most one per this many ms. */
+const RECONNECT_LOOK_MS = 5000;
+
 /** Dropped broker messages are logged at most this often, so a flood does not flood the log. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
@@ -43,6 +46,8 @@ export class FleetMembership {
   private readonly startedAt = Date.now();
   private lastDropLog = 0;
   private dropped = 0;
+  private lastReconnectLook = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MemberOptions) {
     this.options = options;
@@ -70,7 +75,7 @@ export class FleetMembership {
       if (event === 'disconnected') options.log(`[livemod cluster] lost the broker at ${broker.address.display}; serving on, reconnecting`);
       if (event !== 'reconnected') return;
       options.log(`[livemod cluster] broker ${broker.address.display} is back`);
-      if (follower) follower.wake('broker reconnected');
+      if (follower) this.wakeAfterReconnect(follower);
       else if (server.current) this.announce(server.current);
     });
   }
@@ -107,6 +112,27 @@ export class FleetMembership {
       brokerConnected: broker?.connected ?? false,
       ...(followed ? { source: followed.source, lastLookAt: followed.lastLookAt, lastChangeAt: followed.lastChangeAt, lastError: followed.lastError } : {}),
     };
+  }
+
+  /**
+   * A reconnection means announcements may have been missed: look at the source, but at most once
+   * per RECONNECT_LOOK_MS, so a broker made to drop and take this server back again and again
+   * (a flood of oversized messages does that to a Redis subscriber) cannot drive looks.
+   */
+  private wakeAfterReconnect(follower: Follower): void {
+    const wait = this.lastReconnectLook + RECONNECT_LOOK_MS - Date.now();
+    if (wait <= 0) {
+      this.lastReconnectLook = Date.now();
+      follower.wake('broker reconnected');
+      return;
+    }
+    if (this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.lastReconnectLook = Date.now();
+      follower.wake('broker reconnected');
+    }, wait);
+    this.reconnectTimer.unref();
   }
 
   private drop(why: string): void {

@@ -67,29 +67,37 @@ class RedisBroker implements Broker {
     this.pub = pub;
     this.sub = sub;
     sub.on('message', (channel: string, text: string) => {
-      const handler = this.handlers.get(channel);
-      if (!handler) return;
-      if (Buffer.byteLength(text) > MAX_BROKER_MESSAGE_BYTES + 1024) return;
-      let envelope: Envelope;
+      // ioredis rethrows a listener's exception as an uncaught one: nothing a publisher sends may reach that.
       try {
-        envelope = JSON.parse(text) as Envelope;
+        const handler = this.handlers.get(channel);
+        if (!handler) return;
+        if (text.length > MAX_BROKER_MESSAGE_BYTES + 1024) {
+          handler(undefined, undefined);
+          return;
+        }
+        let envelope: Envelope;
+        try {
+          envelope = JSON.parse(text) as Envelope;
+        } catch {
+          handler(undefined, undefined);
+          return;
+        }
+        const reply = typeof envelope?.reply === 'string' && envelope.reply.startsWith(REPLY_PREFIX) && envelope.reply.length <= 64 ? envelope.reply : undefined;
+        handler(typeof envelope === 'object' && envelope !== null ? envelope.body : undefined, reply);
       } catch {
-        handler(undefined, undefined);
-        return;
+        // A message livemod could not handle is a message dropped.
       }
-      const reply = typeof envelope?.reply === 'string' && envelope.reply.startsWith(REPLY_PREFIX) && envelope.reply.length <= 64 ? envelope.reply : undefined;
-      handler(typeof envelope === 'object' && envelope !== null ? envelope.body : undefined, reply);
     });
-    // Either connection going down is the broker going away; the subscriber's return is the cue to catch up.
+    // Either connection going down is the broker going away; both back is the cue to catch up.
     for (const connection of [pub, sub]) {
       connection.on('error', () => {});
       connection.on('close', () => {
         if (this.up && !this.closing) this.emit('disconnected');
       });
+      connection.on('ready', () => {
+        if (!this.up && !this.closing && pub.status === 'ready' && sub.status === 'ready') this.emit('reconnected');
+      });
     }
-    sub.on('ready', () => {
-      if (!this.up && !this.closing) this.emit('reconnected');
-    });
     sub.on('end', () => {
       if (this.closing) return;
       this.closedWith = 'the connection ended';
@@ -123,12 +131,9 @@ class RedisBroker implements Broker {
 
   subscribe(subject: string, handler: (message: unknown, reply: ((answer: unknown) => void) | null) => void, dropped?: (why: string) => void): void {
     this.handlers.set(subject, (body, reply) => {
+      // The envelope's size was bounded before it was parsed.
       if (body === undefined) {
-        dropped?.(`a message on ${subject} that is not livemod's ignored`);
-        return;
-      }
-      if (Buffer.byteLength(JSON.stringify(body)) > MAX_BROKER_MESSAGE_BYTES) {
-        dropped?.(`a message on ${subject} over ${MAX_BROKER_MESSAGE_BYTES} bytes ignored`);
+        dropped?.(`a message on ${subject} that is not livemod's (or over ${MAX_BROKER_MESSAGE_BYTES} bytes) ignored`);
         return;
       }
       handler(body, reply ? (answer) => void this.send(reply, { body: answer }) : null);
@@ -139,11 +144,13 @@ class RedisBroker implements Broker {
   async gather(subject: string, question: unknown, waitMs: number): Promise<unknown[]> {
     const reply = `${REPLY_PREFIX}${randomBytes(12).toString('hex')}`;
     const answers: unknown[] = [];
-    this.handlers.set(reply, (body) => {
-      if (body !== undefined && answers.length < MAX_FLEET_ANSWERS) answers.push(body);
-    });
-    await this.sub.subscribe(reply);
     try {
+      this.handlers.set(reply, (body) => {
+        if (body !== undefined && answers.length < MAX_FLEET_ANSWERS) answers.push(body);
+      });
+      // While the broker is away the subscription waits: the question's own wait bounds it.
+      const subscribed = await Promise.race([this.sub.subscribe(reply).then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), waitMs))]);
+      if (!subscribed) return answers;
       this.send(subject, { body: question, reply });
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     } finally {
@@ -156,14 +163,25 @@ class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closing = true;
     this.up = false;
-    await Promise.all([this.pub, this.sub].map((connection) => (connection.status === 'end' ? Promise.resolve() : connection.quit().then(() => {}, () => connection.disconnect()))));
+    // QUIT waits behind whatever was queued while the broker was away: a connection not ready is cut.
+    await Promise.all([this.pub, this.sub].map(async (connection) => {
+      if (connection.status === 'end') return;
+      if (connection.status !== 'ready') {
+        connection.disconnect();
+        return;
+      }
+      const quit = connection.quit().then(() => true, () => false);
+      const done = await Promise.race([quit, new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000))]);
+      if (!done) connection.disconnect();
+    }));
   }
 }
 
 export async function connectRedis(address: BrokerAddress, options: ConnectOptions): Promise<Broker> {
   // Loaded only for a redis:// broker.
   const { Redis } = await import('ioredis');
-  const [host, port] = address.servers[0]!.split(/:(?=\d+$)/) as [string, string];
+  const [bracketed, port] = address.servers[0]!.split(/:(?=\d+$)/) as [string, string];
+  const host = bracketed.replace(/^\[(.*)\]$/, '$1');
   const db = /\/(\d+)$/.exec(address.display)?.[1];
   const settings: RedisOptions = {
     host,
@@ -181,13 +199,17 @@ export async function connectRedis(address: BrokerAddress, options: ConnectOptio
   };
   const pub = new Redis(settings);
   const sub = new Redis(settings);
+  // Listened to before connecting: the first error is the cause to report (refused, unknown host, wrong password).
+  let first: Error | undefined;
+  for (const connection of [pub, sub]) connection.on('error', (error: Error) => (first ??= error));
   try {
     // The first connection must succeed: a wrong URL is said at once.
     await Promise.all([pub.connect(), sub.connect()]);
   } catch (error) {
     pub.disconnect();
     sub.disconnect();
-    throw clusterError(`cannot connect to the broker at ${address.display} (${inert((error as Error).message, 160)}); is redis-server running there, and is the URL right?`, { broker: address.display }, error);
+    const cause = first ?? (error as Error);
+    throw clusterError(`cannot connect to the broker at ${address.display} (${inert(cause.message, 160)}); is redis-server running there, and is the URL right?`, { broker: address.display }, cause);
   }
   return new RedisBroker(address, pub, sub);
 }

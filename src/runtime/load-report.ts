@@ -49,7 +49,9 @@ export class LoadReport {
     const started = performance.now();
     const heap = process.memoryUsage().heapUsed;
     return (error) => {
-      if (!record || record.accessSite !== undefined) return;
+      // A first read is recorded once; a read that retries a failed one records its outcome again.
+      if (!record || (record.accessSite !== undefined && record.error === undefined)) return;
+      if (error === undefined) delete record.error;
       record.accessSite = site ?? 'unknown';
       record.ms = performance.now() - started;
       record.heapDelta = process.memoryUsage().heapUsed - heap;

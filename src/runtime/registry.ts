@@ -370,6 +370,8 @@ export class Registry {
     if (!deferred) {
       const fast = this.namespaceOf(path);
       deferred = createDeferredNamespace(fast, () => namesOf(fast), () => {
+        // Dropped by a failed lazy read of the same module (lazy mode): a deferred touch instantiates it again.
+        if (!this.instances.has(path)) this.instantiateLazy(path);
         const instance = this.instances.get(path)!;
         if (instance.evaluation.status === 'linked') this.evaluateAtFirstRead(instance);
         else evaluateSync(instance);
@@ -458,7 +460,7 @@ export class Registry {
    * Instantiates and links the graph under `path` (loaded already) and makes it current.
    * `lazyToo`: lazy imports below are instantiated in this pass as well (a first read).
    */
-  private instantiate(path: string, lazyToo: boolean): void {
+  private instantiate(path: string, lazyToo: boolean): readonly Instance[] {
     const isNew = (candidate: string): boolean => !this.instances.has(candidate);
     const fresh: Instance[] = [];
     const made = new Map<string, Instance>();
@@ -480,6 +482,7 @@ export class Registry {
     }
     for (const instance of fresh) this.makeCurrent(instance);
     this.armPending();
+    return fresh;
   }
 
   /**
@@ -504,8 +507,8 @@ export class Registry {
    * first reads): instantiating it module by module, one first read at a time, cost a first
    * touch of a 1,000-module graph 1.4× an eager start.
    */
-  private instantiateLazy(path: string): void {
-    this.instantiate(path, true);
+  private instantiateLazy(path: string): readonly Instance[] {
+    return this.instantiate(path, true);
   }
 
   /** Makes a version the current one of its path, with its import edges indexed. */
@@ -619,7 +622,12 @@ export class Registry {
         namespaces.push(entry.defer ? this.deferredNamespaceOf(entry.module!) : this.namespaceOf(entry.module!));
         const decision = entry.defer ? { lazy: false } : this.lazyDecision(source.manifest, record, index, path);
         const lazy = decision.lazy;
-        if (lazy) this.lazyTargets.add(entry.module!);
+        if (lazy && !this.lazyTargets.has(entry.module!)) {
+          this.lazyTargets.add(entry.module!);
+          // Instantiated already (an `import defer` of it, say) but not run: its face gets its triggers now.
+          const existing = this.instances.get(entry.module!);
+          if (existing && existing.evaluation.status === 'linked') this.linkFace(existing, this.linker);
+        }
         this.loads.imported(entry.module!, entry.defer ? 'deferred' : lazy ? 'lazy' : 'eager', path, decision.reason);
         // A lazy import of a module nothing instantiated yet is left for its first read:
         // compiling, linking and evaluating its graph wait until then.
@@ -782,11 +790,12 @@ export class Registry {
     const existing = Object.getOwnPropertyDescriptor(face, name)?.get;
     if (existing && this.triggers.has(existing)) return;
     const trigger = (): unknown => {
+      let made: readonly Instance[] = [];
       try {
-        if (!this.instances.has(path)) this.instantiateLazy(path);
+        if (!this.instances.has(path)) made = this.instantiateLazy(path);
         this.touch(path);
       } catch (error) {
-        throw this.lazyReadFailed(path, error);
+        throw this.lazyReadFailed(path, error, made);
       }
       // Still the trigger: the module is evaluating (a cycle), so the binding is read as it is.
       return Object.getOwnPropertyDescriptor(face, name)?.get === trigger ? this.currentBinding(path, name) : face[name];
@@ -803,23 +812,28 @@ export class Registry {
    * would for a standard import. The error says what was imported, by whom, and where it was
    * read; the module's own error is its cause.
    */
-  private lazyReadFailed(path: string, error: unknown): LivemodError {
-    const failed: Instance[] = [];
+  private lazyReadFailed(path: string, error: unknown, made: readonly Instance[]): LivemodError {
+    // What goes: every version this read's pass made that did not run to completion (an errored
+    // one, and one left linked beside it, which still points at the errored ones), and every
+    // errored version the read's module reaches (made by an earlier pass).
+    const failed = new Set<Instance>(made.filter((instance) => instance.evaluation.status !== 'evaluated' || instance.evaluation.error));
     const seen = new Set<Instance>();
     const visit = (instance: Instance | undefined): void => {
       if (!instance || seen.has(instance)) return;
       seen.add(instance);
       if (instance.evaluation.status !== 'evaluated' || !instance.evaluation.error) return;
-      failed.push(instance);
+      failed.add(instance);
       for (const dep of instance.deps) visit(dep);
     };
     visit(this.instances.get(path));
     for (const instance of failed) {
+      // Only the current version of its path leaves the index: a newer one (a swap) stays.
+      if (this.instances.get(instance.path) !== instance) continue;
       this.unindex(instance);
       this.instances.delete(instance.path);
       if (instance.path !== path && this.lazyTargets.has(instance.path)) this.pendingLazy.add(instance.path);
     }
-    this.discard(failed);
+    this.discard([...failed]);
     this.armPending();
     const importer = this.importers.get(path)?.values().next().value;
     const site = programSite();
