@@ -173,6 +173,20 @@ test('the status page escapes module paths and caps the listing', async (t) => {
   assert.equal((page.match(/<tr>/g) ?? []).length, 501, '500 module rows plus the header row');
 });
 
+test('a server in a fleet shows its place on /status and the page, source and last error escaped', async (t) => {
+  const { server, url, key } = await startServer(t);
+  server.publish(makeSnapshot(key, { 'a.ts': 'export default 1;' }));
+  server.describeCluster(() => ({ role: 'replica', broker: 'nats://127.0.0.1:4222', brokerConnected: false, source: 'http://origin/<b>', lastLookAt: '2026-12-06T00:00:00.000Z', lastChangeAt: null, lastError: 'refused <script>' }));
+  const status = (await (await fetch(`${url}/status`)).json()) as { cluster?: Record<string, unknown>; replicaCount: number };
+  assert.equal(status.cluster?.role, 'replica');
+  assert.equal(status.cluster?.brokerConnected, false);
+  assert.equal(status.replicaCount, 0);
+  const page = await (await fetch(`${url}/`)).text();
+  assert.match(page, /Fleet replica, broker <code>nats:\/\/127\.0\.0\.1:4222<\/code> <b class="bad">disconnected<\/b>/);
+  assert.ok(page.includes('http://origin/&lt;b&gt;') && page.includes('refused &lt;script&gt;'));
+  assert.ok(!page.includes('<script>'));
+});
+
 test('/healthz is ok, unknown paths 404, wrong methods 405 with Allow', async (t) => {
   const { url } = await startServer(t);
   const health = await fetch(`${url}/healthz`);
