@@ -47,7 +47,10 @@ function resolveInTree(path: string, tree: ResolveTree, specifier: string): Reso
     return { kind: 'unresolved', reason: `"${specifier}" points outside the published folder` };
   }
   const base = normal === '.' ? '' : normal.replace(/\/$/, '');
-  for (const candidate of base === '' ? EXTENSIONS.map((extension) => `index${extension}`) : candidates(base)) {
+  // The path as written first: it is nearly always the module (a start resolves every import of
+  // every module it reaches, and building the other sixteen candidates each time showed up).
+  if (base !== '' && tree.has(base)) return { kind: 'module', module: base };
+  for (const candidate of base === '' ? EXTENSIONS.map((extension) => `index${extension}`) : candidates(base).slice(1)) {
     if (tree.has(candidate)) return { kind: 'module', module: candidate };
   }
   return { kind: 'unresolved', reason: `no module "${base || '.'}" (tried it with ${EXTENSIONS.join(', ')} and as a folder with an index file)` };
