@@ -932,12 +932,20 @@ export class Registry {
     if (!targets.some(([target, name]) => target === face && name === key)) targets.push([face, key]);
     const getter = exporter.getters[binding.name]!;
     let value: unknown;
+    // Before its module runs, every export but a hoisted function is in its TDZ, so linking a
+    // graph throws a ReferenceError per such binding; the error is dropped, so it is thrown
+    // without the stack trace V8 would otherwise capture for each (a getter reads a binding and
+    // runs no code of the program's).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       value = getter();
     } catch {
       // In its TDZ: the getter throws the ReferenceError until the declaration publishes a value.
       bindGetter(face, key, getter);
       return;
+    } finally {
+      Error.stackTraceLimit = limit;
     }
     bindValue(face, key, value);
   }
