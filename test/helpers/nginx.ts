@@ -5,9 +5,9 @@
 // a process exit hook kills it too, so a crashed test run leaves no nginx behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './daemon.ts';
 
 export const NGINX_BINARY = '/usr/sbin/nginx';
 
@@ -46,16 +46,6 @@ export interface NginxOptions {
   readonly startTimeoutMs?: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function site(options: NginxOptions): string {
   if (options.upstreams) {
