@@ -119,16 +119,30 @@ function decode(msg: Msg): unknown {
   return JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8')) as unknown;
 }
 
-class NatsBroker implements Broker {
+/** What both brokers keep the same way: who is told of state changes, and whether it is up. */
+export abstract class BrokerEvents {
+  protected up = true;
+  private readonly listeners = new Set<(event: BrokerEvent) => void>();
+
+  protected emit(event: BrokerEvent): void {
+    this.up = event === 'connected' || event === 'reconnected';
+    for (const listener of this.listeners) listener(event);
+  }
+
+  on(listener: (event: BrokerEvent) => void): void {
+    this.listeners.add(listener);
+  }
+}
+
+class NatsBroker extends BrokerEvents implements Broker {
   readonly address: BrokerAddress;
   private readonly nc: NatsConnection;
-  private readonly listeners = new Set<(event: BrokerEvent) => void>();
-  private up = true;
   private closing = false;
   /** Why the connection closed for good, if it did. */
   closedWith: string | null = null;
 
   constructor(address: BrokerAddress, nc: NatsConnection) {
+    super();
     this.address = address;
     this.nc = nc;
     void this.watch();
@@ -152,15 +166,6 @@ class NatsBroker implements Broker {
     } catch {
       // The iterator ends with the connection; closed() says why.
     }
-  }
-
-  private emit(event: BrokerEvent): void {
-    this.up = event === 'connected' || event === 'reconnected';
-    for (const listener of this.listeners) listener(event);
-  }
-
-  on(listener: (event: BrokerEvent) => void): void {
-    this.listeners.add(listener);
   }
 
   publish(subject: string, message: unknown): boolean {

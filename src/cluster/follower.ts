@@ -48,7 +48,6 @@ export interface FollowerStatus {
   readonly lastLookAt: string | null;
   readonly lastChangeAt: string | null;
   readonly lastError: string | null;
-  readonly looks: number;
 }
 
 const RETRY_MIN_MS = 500;
@@ -76,7 +75,6 @@ export class Follower {
   private lastLookAt: string | null = null;
   private lastChangeAt: string | null = null;
   private lastError: string | null = null;
-  private looks = 0;
 
   constructor(options: FollowerOptions) {
     this.options = options;
@@ -93,11 +91,6 @@ export class Follower {
       this.pollTimer.unref();
     }
     return current;
-  }
-
-  /** The app being followed (known after start). */
-  get appName(): string | undefined {
-    return this.app;
   }
 
   /** Something says the source may have changed: look soon (coalesced with any look running). */
@@ -144,7 +137,7 @@ export class Follower {
   }
 
   status(): FollowerStatus {
-    return { source: this.options.source, lastLookAt: this.lastLookAt, lastChangeAt: this.lastChangeAt, lastError: this.lastError, looks: this.looks };
+    return { source: this.options.source, lastLookAt: this.lastLookAt, lastChangeAt: this.lastChangeAt, lastError: this.lastError };
   }
 
   async close(): Promise<void> {
@@ -163,7 +156,6 @@ export class Follower {
     // The hints this look answers; hints that arrive while it runs are for the next one.
     const hinted = this.hinted;
     this.hinted = 0;
-    this.looks += 1;
     this.lastLookAt = new Date().toISOString();
     try {
       const fetched = await refreshSnapshot(source, key, this.etag, {

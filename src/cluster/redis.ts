@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { inert } from '../text.ts';
-import { MAX_BROKER_MESSAGE_BYTES, MAX_FLEET_ANSWERS, type Broker, type BrokerAddress, type BrokerEvent, type ConnectOptions } from './broker.ts';
+import { BrokerEvents, MAX_BROKER_MESSAGE_BYTES, MAX_FLEET_ANSWERS, type Broker, type BrokerAddress, type ConnectOptions } from './broker.ts';
 
 interface Envelope {
   readonly body: unknown;
@@ -52,17 +52,16 @@ export function parseRedisUrl(value: string): BrokerAddress {
   };
 }
 
-class RedisBroker implements Broker {
+class RedisBroker extends BrokerEvents implements Broker {
   readonly address: BrokerAddress;
   closedWith: string | null = null;
   private readonly pub: Redis;
   private readonly sub: Redis;
-  private readonly listeners = new Set<(event: BrokerEvent) => void>();
   private readonly handlers = new Map<string, (body: unknown, reply: string | undefined) => void>();
-  private up = true;
   private closing = false;
 
   constructor(address: BrokerAddress, pub: Redis, sub: Redis) {
+    super();
     this.address = address;
     this.pub = pub;
     this.sub = sub;
@@ -107,15 +106,6 @@ class RedisBroker implements Broker {
 
   get connected(): boolean {
     return this.up && this.pub.status === 'ready' && this.sub.status === 'ready';
-  }
-
-  private emit(event: BrokerEvent): void {
-    this.up = event === 'connected' || event === 'reconnected';
-    for (const listener of this.listeners) listener(event);
-  }
-
-  on(listener: (event: BrokerEvent) => void): void {
-    this.listeners.add(listener);
   }
 
   publish(subject: string, message: unknown): boolean {
