@@ -1,7 +1,7 @@
 // V8's code cache for live modules, kept in the store: written after a run, used by the next
 // start (V8 deserialises instead of compiling), and a refused entry dropped and written again.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedDataVersionTag } from 'node:v8';
@@ -29,17 +29,24 @@ test('a start writes the code cache, the next start uses it, and an entry V8 ref
   assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
   flushCodeCache();
   assert.equal(codeCacheStats().written - first.written, 2, 'one entry per module');
+  // The start's run pack at once, the entries per module a moment later (the process runs on).
+  assert.equal(readdirSync(join(cache, 'runs')).length, 1, 'one run pack for the start');
+  await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(entries(cache).length, 2);
 
   const before = codeCacheStats();
   assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
   assert.equal(codeCacheStats().used - before.used, 2, 'both modules deserialised, none compiled');
 
+  // Without the run pack, the entries per module are read; each refused by V8 is dropped.
+  rmSync(join(cache, 'runs'), { recursive: true });
   for (const file of entries(cache)) writeFileSync(file, Buffer.from('not V8 cached data at all'));
   const broken = codeCacheStats();
   assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42, 'a refused entry costs a compile, nothing else');
   assert.equal(codeCacheStats().rejected - broken.rejected, 2);
   flushCodeCache();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  rmSync(join(cache, 'runs'), { recursive: true });
   const again = codeCacheStats();
   assert.equal(((await (await openFolder(join(dir, 'main.ts'), { cache })).import()) as { value: number }).value, 42);
   assert.equal(codeCacheStats().used - again.used, 2, 'written again after the refusal');

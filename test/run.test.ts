@@ -1,7 +1,7 @@
 // `livemod run` as users run it: real child processes against a real server over loopback.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -200,4 +200,25 @@ test('run ./dir --cache keeps the local build cache in that store, not the defau
   assert.equal(run.status, 0, run.stderr);
   assert.ok(readdirSync(join(cache, 'builds')).length > 0, 'transforms kept under --cache');
   assert.deepEqual(readdirSync(home), [], 'the default store is untouched');
+});
+
+test('run ./dir, second start: the build comes from its record and the code cache from one run pack; an edit is still seen', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, PROGRAM);
+  const cache = tempDir(t);
+  const start = (): Promise<{ status: number | null; stdout: string; stderr: string }> => runAsync(['run', `${dir}/main.ts`, '--cache', cache, '--', 'x']);
+  const first = await start();
+  assert.equal(first.status, 0, first.stderr);
+  const records = readdirSync(join(cache, 'builds', 'records'));
+  assert.equal(records.length, 1, 'the build record is written at exit');
+  const record = join(cache, 'builds', 'records', records[0]!);
+  const written = statSync(record).mtimeMs;
+  const second = await start();
+  assert.equal(second.stdout.trim(), 'args=["x"]', second.stderr);
+  assert.equal(statSync(record).mtimeMs, written, 'a restored start rewrites no record');
+  assert.equal(readdirSync(join(cache, 'runs')).filter((name) => name.endsWith('.pack')).length, 1, "the start's code cache is one run pack");
+  writeFiles(dir, { 'lib/describe.ts': `export const describe = (args: string[]): string => \`edited=\${args.length}\`;` });
+  const third = await start();
+  assert.equal(third.stdout.trim(), 'edited=1', third.stderr);
+  assert.notEqual(statSync(record).mtimeMs, written, 'the edit made a new record');
 });

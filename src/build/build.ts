@@ -1,7 +1,7 @@
 // Folder → snapshot content. The builder keeps a table of files and their transforms, so a
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
-import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
@@ -9,7 +9,8 @@ import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type BlobRef, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
-import type { TransformCache } from './cache.ts';
+import { builderFingerprint, type TransformCache } from './cache.ts';
+import { checkRecord, folderNames, parseRecord, recordKey, sameNames, RECORD_VERSION, type KeptBuild, type KeptModule } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
 
 export interface BuildOptions {
@@ -78,6 +79,8 @@ export interface BuildResult {
   /** Packages the modules import that are not installed in the folder: clients must have them. */
   readonly missingPackages: readonly string[];
   readonly durationMs: number;
+  /** The whole build came from the folder's build record (record.ts): no file was read, no import resolved. */
+  readonly restored?: boolean;
 }
 
 interface Entry {
@@ -92,6 +95,28 @@ interface Entry {
   readonly blobHash: string;
   readonly map: Buffer | null;
   readonly mapHash: string | null;
+}
+
+/** Build records waiting to be written, written at exit if their moment has not come (one listener for all builders). */
+const recordsAtExit = new Set<() => void>();
+let exitHooked = false;
+
+/**
+ * JSON with every character past ASCII escaped: the record is read back as latin1, a plain copy
+ * of its bytes (UTF-8 decoding and validation cost more than the parse).
+ */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A module as its build record kept it. */
+function keptEntry(item: KeptModule): Entry {
+  const file: FoundFile = { path: item.path, file: item.file, size: item.size, mtimeMs: item.mtimeMs, ctimeMs: item.ctimeMs, ino: item.ino, ...(item.executable ? { executable: true } : {}) };
+  if (item.transform === null) {
+    return { file, sourceHash: item.sourceHash, transform: null, error: item.error, cached: true, blob: Buffer.from(item.source!, 'base64'), blobHash: item.blobHash, map: null, mapHash: null };
+  }
+  const { transform } = item;
+  return { file, sourceHash: item.sourceHash, transform, error: null, cached: true, blob: Buffer.from(transform.code), blobHash: item.blobHash, map: transform.map === null ? null : Buffer.from(transform.map), mapHash: item.mapHash };
 }
 
 export function formatUnresolved(item: UnresolvedImport): string {
@@ -151,6 +176,15 @@ export class SnapshotBuilder {
    * candidate that is not there (\`x.ts\` beside \`x.js\`, \`x/index.ts\`) costs no syscall.
    */
   private listings: Map<string, ReadonlySet<string> | null> | null = null;
+  /**
+   * Every folder resolution looked in during this builder's life, with its sorted names (null:
+   * absent); false once a later look found other names (a build record is then never whole).
+   */
+  private readonly consulted = new Map<string, readonly string[] | null | false>();
+  /** The last build, while its record waits to be written. */
+  private pendingRecord: BuildResult | null = null;
+  /** Modules a stale build record vouches for (their files are unchanged): the first build reads none of them. */
+  private known: Map<string, Entry> | null = null;
   private filesChanged = false;
   private readonly roots: Set<string>;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
@@ -199,12 +233,11 @@ export class SnapshotBuilder {
       const dir = slash === -1 ? '' : path.slice(0, slash);
       let names = this.listings.get(dir);
       if (names === undefined) {
-        try {
-          names = new Set(readdirSync(dir === '' ? this.root : join(this.root, ...dir.split('/'))));
-        } catch {
-          names = null;
-        }
+        const list = folderNames(dir === '' ? this.root : join(this.root, ...dir.split('/')));
+        names = list === null ? null : new Set(list);
         this.listings.set(dir, names);
+        const before = this.consulted.get(dir);
+        this.consulted.set(dir, before === undefined || sameNames(before, list) ? list : false);
       }
       if (names === null || !names.has(path.slice(slash + 1))) {
         this.files.set(path, null);
@@ -245,8 +278,9 @@ export class SnapshotBuilder {
 
   /** `force`: read the file even if size and mtime match (an event said it changed). */
   private load(file: FoundFile, force: boolean): Entry {
-    const previous = this.entries.get(file.path);
-    if (!force && previous && previous.file.mtimeMs === file.mtimeMs && previous.file.size === file.size && previous.file.file === file.file) return previous;
+    const previous = this.entries.get(file.path) ?? this.known?.get(file.path);
+    const before = previous?.file;
+    if (!force && before && before.mtimeMs === file.mtimeMs && before.size === file.size && before.file === file.file && before.ctimeMs === file.ctimeMs && before.ino === file.ino) return previous!;
     const bytes = readModuleFile(file.file, this.options.maxFileBytes);
     if (!bytes) throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${file.path} grew past the ${formatBytes(this.options.maxFileBytes)} per-file limit while it was read; it is left out until it is smaller (raise it with --max-file-size)`, { path: file.path });
     const sourceHash = sha256Hex(bytes);
@@ -272,12 +306,161 @@ export class SnapshotBuilder {
     } finally {
       // Listings hold for one build only: between builds files come and go.
       this.listings = null;
+      this.known = null;
+    }
+  }
+
+  /** Reach-mode builds of modules only (local runs) with a cache keep a record of themselves (record.ts). */
+  private recording(): this is { options: { cache: Required<Pick<TransformCache, 'loadRecord' | 'saveRecord'>> } } {
+    return this.options.reach !== null && this.options.program === null && typeof this.options.cache?.loadRecord === 'function' && typeof this.options.cache.saveRecord === 'function';
+  }
+
+  private recordKey(): string {
+    const { reach, entry, exclude, maxFileBytes, maxTotalBytes, strict, name } = this.options;
+    return recordKey(builderFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name });
+  }
+
+  /**
+   * The first build, taken from the folder's build record when it still holds (null: build). A
+   * record that holds only in part leaves its unchanged modules known, so they are not read.
+   */
+  private restore(started: number): BuildResult | null {
+    if (!this.recording()) return null;
+    const kept = parseRecord(this.options.cache.loadRecord(this.recordKey()), this.recordKey());
+    if (kept === null) return null;
+    const { whole, unchanged } = checkRecord(kept, this.root, this.options.maxFileBytes);
+    const entries = new Map<string, Entry>();
+    for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item));
+    // What the last run reached through import() is built at start again: it will likely be reached again.
+    for (const root of kept.roots) this.roots.add(root);
+    if (!whole) {
+      this.known = entries;
+      return null;
+    }
+    const modules: Record<string, ModuleRecord> = {};
+    const blobs = new Map<string, Buffer>();
+    for (const item of kept.modules) {
+      const entry = entries.get(item.path)!;
+      const record = Object.freeze(item.record);
+      modules[item.path] = record;
+      this.records.set(item.path, { entry, record });
+      this.files.set(item.path, entry.file);
+      blobs.set(entry.blobHash, entry.blob);
+      if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
+    }
+    for (const [dir, names] of Object.entries(kept.dirs)) this.consulted.set(dir, names);
+    for (const item of kept.skipped) this.skipped.set(item.path, item);
+    this.entries = entries;
+    this.scanned = true;
+    this.filesChanged = false;
+    this.checkStrict(kept.broken, kept.unresolved);
+    return {
+      content: { name: kept.name, modules, entry: kept.entry, blobs },
+      unresolved: kept.unresolved,
+      broken: kept.broken,
+      skipped: [...kept.skipped],
+      transformed: [],
+      changed: [...entries.keys()].sort(),
+      totalBytes: kept.totalBytes,
+      missingPackages: [],
+      durationMs: performance.now() - started,
+      restored: true,
+    };
+  }
+
+  /**
+   * Keeps the build just made as the folder's record: written a moment later, or at exit if that
+   * comes first, so a start's output and a watcher's swap do not wait for it, and rebuilds in a
+   * burst write it once.
+   */
+  private saveRecord(result: BuildResult): void {
+    if (!this.recording()) return;
+    const pending = this.pendingRecord === null;
+    this.pendingRecord = result;
+    if (!pending) return;
+    const write = (): void => {
+      clearTimeout(timer);
+      recordsAtExit.delete(write);
+      const last = this.pendingRecord;
+      this.pendingRecord = null;
+      if (last !== null) this.writeRecord(last);
+    };
+    const timer = setTimeout(write, 200);
+    timer.unref();
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', () => {
+        for (const each of [...recordsAtExit]) each();
+      });
+    }
+    recordsAtExit.add(write);
+  }
+
+  /** Writes the build record waiting to be written now (it is written shortly after a build, or at exit). */
+  flushRecord(): void {
+    for (const write of recordsAtExit) if (this.pendingRecord !== null) write();
+  }
+
+  /** Writes the record of the builder's state as of `result`, its last build (best effort: it is a cache). */
+  private writeRecord(result: BuildResult): void {
+    if (!this.recording()) return;
+    const modules: KeptModule[] = [];
+    for (const [path, { entry, record }] of this.records) {
+      const { file } = entry;
+      // Files found before record keeping knew their identity are left out: the next start reads them.
+      if (file.ino === undefined || file.ctimeMs === undefined) continue;
+      modules.push({
+        path,
+        file: file.file,
+        size: file.size,
+        mtimeMs: file.mtimeMs,
+        ctimeMs: file.ctimeMs,
+        ino: file.ino,
+        ...(file.executable ? { executable: true } : {}),
+        sourceHash: entry.sourceHash,
+        blobHash: entry.blobHash,
+        mapHash: entry.mapHash,
+        transform: entry.transform,
+        error: entry.error,
+        ...(entry.transform === null ? { source: entry.blob.toString('base64') } : {}),
+        record,
+      });
+    }
+    const key = this.recordKey();
+    const kept: KeptBuild = {
+      version: RECORD_VERSION,
+      key,
+      savedAt: Date.now(),
+      roots: [...this.roots],
+      dirs: Object.fromEntries(this.consulted),
+      modules,
+      entry: result.content.entry,
+      name: result.content.name ?? this.appName(null),
+      unresolved: result.unresolved,
+      broken: result.broken,
+      skipped: result.skipped,
+      totalBytes: result.totalBytes,
+    };
+    this.options.cache.saveRecord(key, asciiJson(kept));
+  }
+
+  private checkStrict(broken: readonly BrokenModule[], unresolved: readonly UnresolvedImport[]): void {
+    if (this.options.strict && broken.length > 0) {
+      throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${broken.length} module(s) do not parse, with --strict: ${broken.slice(0, 5).map(formatBroken).join('; ')}${broken.length > 5 ? '; …' : ''}`, { broken });
+    }
+    if (this.options.strict && unresolved.length > 0) {
+      throw new LivemodError('build', ErrorCodes.UNRESOLVED_IMPORT, `${unresolved.length} unresolved import(s) with --strict: ${unresolved.slice(0, 5).map(formatUnresolved).join('; ')}${unresolved.length > 5 ? '; …' : ''}`, { unresolved });
     }
   }
 
   private buildNow(options: { hold?: boolean }): BuildResult {
     const hold = options.hold === true;
     const started = performance.now();
+    const fresh = !this.scanned;
+    if (fresh && !hold && this.dirty.size === 0) {
+      const restored = this.restore(started);
+      if (restored !== null) return restored;
+    }
     const transformed: string[] = [];
     const next = new Map<string, Entry>();
     const errors: LivemodError[] = [];
@@ -398,13 +581,8 @@ export class SnapshotBuilder {
     if (!hold) this.dirty.clear();
     this.scanned = true;
 
-    if (this.options.strict && content.broken.length > 0) {
-      throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `${content.broken.length} module(s) do not parse, with --strict: ${content.broken.slice(0, 5).map(formatBroken).join('; ')}${content.broken.length > 5 ? '; …' : ''}`, { broken: content.broken });
-    }
-    if (this.options.strict && content.unresolved.length > 0) {
-      throw new LivemodError('build', ErrorCodes.UNRESOLVED_IMPORT, `${content.unresolved.length} unresolved import(s) with --strict: ${content.unresolved.slice(0, 5).map(formatUnresolved).join('; ')}${content.unresolved.length > 5 ? '; …' : ''}`, { unresolved: content.unresolved });
-    }
-    return {
+    this.checkStrict(content.broken, content.unresolved);
+    const result: BuildResult = {
       content: content.snapshot,
       unresolved: content.unresolved,
       broken: content.broken,
@@ -415,6 +593,8 @@ export class SnapshotBuilder {
       missingPackages,
       durationMs: performance.now() - started,
     };
+    if (fresh || changed.length > 0) this.saveRecord(result);
+    return result;
   }
 
   /** Resolution depends on which modules exist: with the same set, an unchanged file's record stands. */

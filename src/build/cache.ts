@@ -3,7 +3,7 @@
 // keyed by the file's path and content hash and by the builder itself (the module format and a
 // hash of the transform's own code), so any change to either is a miss, never a stale hit. It is
 // a cache only: an entry that cannot be read or written is a miss, and the file is transformed.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODULE_FORMAT, sha256Hex, type ModuleError } from '../snapshot/index.ts';
 import type { ModuleTransform } from './transform.ts';
@@ -13,9 +13,13 @@ export type CachedTransform = { readonly transform: ModuleTransform; readonly er
 export interface TransformCache {
   get(path: string, sourceHash: string): CachedTransform | null;
   set(path: string, sourceHash: string, value: CachedTransform): void;
+  /** The text of a reach-mode build kept whole (record.ts) under its key; null when there is none. */
+  loadRecord?(key: string): string | null;
+  saveRecord?(key: string, text: string): void;
 }
 
 const ENTRY_VERSION = 1;
+const DAY_MS = 24 * 3600 * 1000;
 let fingerprint: string | undefined;
 
 /**
@@ -33,7 +37,7 @@ export function hashBuilderSources(srcDir: URL): string {
 }
 
 /** The builder's identity: the module format and the code of the transform and the rewrite. */
-function builderFingerprint(): string {
+export function builderFingerprint(): string {
   if (fingerprint === undefined) {
     const sources = typeof __LIVEMOD_BUILDER_SOURCES__ === 'string' ? __LIVEMOD_BUILDER_SOURCES__ : hashBuilderSources(new URL('../', import.meta.url));
     fingerprint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
@@ -55,6 +59,21 @@ export function transformCache(dir: string): TransformCache {
     const key = sha256Hex(Buffer.from(`${builderFingerprint()}\0${path}\0${sourceHash}`));
     return join(dir, key.slice(0, 2), `${key}.json`);
   };
+  const write = (target: string, text: string): void => {
+    const temporary = `${target}.${process.pid}.tmp`;
+    try {
+      mkdirSync(join(target, '..'), { recursive: true });
+      writeFileSync(temporary, text);
+      renameSync(temporary, target);
+    } catch {
+      // A read-only or full disk: the next run transforms the file again.
+      rmSync(temporary, { force: true });
+    }
+  };
+  const recordFile = (key: string): string => {
+    if (!/^[0-9a-f]{40}$/.test(key)) throw new TypeError(`not a build record key: ${key.slice(0, 80)}`);
+    return join(dir, 'records', `${key}.json`);
+  };
   return {
     get(path, sourceHash) {
       try {
@@ -65,16 +84,27 @@ export function transformCache(dir: string): TransformCache {
       }
     },
     set(path, sourceHash, value) {
-      const target = file(path, sourceHash);
-      const temporary = `${target}.${process.pid}.tmp`;
+      write(file(path, sourceHash), JSON.stringify(value));
+    },
+    loadRecord(key) {
+      const path = recordFile(key);
+      let text: string;
       try {
-        mkdirSync(join(target, '..'), { recursive: true });
-        writeFileSync(temporary, JSON.stringify(value));
-        renameSync(temporary, target);
+        // Written as ASCII (build.ts): latin1 is a copy, where UTF-8 would be decoded and checked.
+        text = readFileSync(path, 'latin1');
       } catch {
-        // A read-only or full disk: the next run transforms the file again.
-        rmSync(temporary, { force: true });
+        return null;
       }
+      try {
+        // Marked used for `cache prune` (store/builds.ts), at most once a day.
+        if (Date.now() - statSync(path).mtimeMs > DAY_MS) utimesSync(path, new Date(), new Date());
+      } catch {
+        // A read-only store.
+      }
+      return text;
+    },
+    saveRecord(key, text) {
+      write(recordFile(key), text);
     },
   };
 }

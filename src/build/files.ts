@@ -20,6 +20,9 @@ export interface FoundFile {
   readonly file: string;
   readonly size: number;
   readonly mtimeMs: number;
+  /** With size and mtime, what a kept build record checks to trust the file unchanged (record.ts). */
+  readonly ctimeMs?: number;
+  readonly ino?: number;
   /** It has an executable bit (a script the program runs): it travels so. */
   readonly executable?: boolean;
 }
@@ -67,7 +70,7 @@ export function examineFile(root: string, path: string, limits: FileLimits, acce
   if (stats.size > limits.maxFileBytes) {
     return { path, reason: `${formatBytes(stats.size)} is over the ${formatBytes(limits.maxFileBytes)} per-file limit (raise it with --max-file-size)` };
   }
-  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
+  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
 }
 
 /**

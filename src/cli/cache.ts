@@ -61,6 +61,6 @@ export function registerCache(program: Command): void {
     const output = createOutput(flags.json === true);
     const store = open(flags);
     const report = store.prune({ dryRun: flags.dryRun === true });
-    output.result({ dir: store.dir, ...report }, `[livemod cache] ${report.dryRun ? 'would remove' : 'removed'} ${report.removed} blobs (${formatBytes(report.freedBytes)}) and ${report.folders.removed} laid-out folders, kept ${report.kept} blobs and ${report.folders.kept} folders${report.young ? `, left ${report.young} recent blobs a running sync may need` : ''}`);
+    output.result({ dir: store.dir, ...report }, `[livemod cache] ${report.dryRun ? 'would remove' : 'removed'} ${report.removed} blobs (${formatBytes(report.freedBytes)}) and ${report.folders.removed} laid-out folders, kept ${report.kept} blobs and ${report.folders.kept} folders${report.young ? `, left ${report.young} recent blobs a running sync may need` : ''}${report.builds ? `; ${report.builds} idle local build cache files` : ''}`);
   });
 }

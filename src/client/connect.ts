@@ -7,8 +7,8 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
-import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, type Manifest } from '../snapshot/index.ts';
-import type { BuildOptions } from '../build/index.ts';
+import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, staticClosure, type Manifest } from '../snapshot/index.ts';
+import type { BuildOptions, BuildResult } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
 import type { OriginConfig } from './config.ts';
@@ -370,18 +370,27 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   // Only what the program reaches is built (and more as it reaches further: import() of an
   // unbuilt module builds it then).
   // Transforms are kept in the store's builds/ folder: a second start transforms nothing.
-  const [{ defaultStoreDir, openStore }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
+  const [{ defaultStoreDir, openStore, runPackKey }, { transformCache }] = await Promise.all([import('../store/index.ts'), import('../build/index.ts')]);
   const storeDir = options.cache !== undefined ? resolve(options.cache) : defaultStoreDir();
   const cache = transformCache(join(storeDir, 'builds'));
-  // V8's code cache for the built modules, in the same store (a store that cannot be opened only means none).
-  let codeCache: ModuleCodeCache | undefined;
-  if (process.env.LIVEMOD_CODE_CACHE !== '0') {
+  // V8's code cache for the built modules, in the same store: the start's run pack (one read for
+  // its modules' code cache), else an entry per module. A store that cannot be opened only means none.
+  const { startCache } = await import('./start-cache.ts');
+  const codeCache = (built: BuildResult): ModuleCodeCache | undefined => {
+    if (process.env.LIVEMOD_CODE_CACHE === '0') return undefined;
     try {
-      codeCache = openStore({ dir: storeDir }).codeCache();
+      const store = openStore({ dir: storeDir });
+      const start = module ?? built.content.entry;
+      const modules = built.content.modules;
+      const reached = staticClosure({ modules }, start === null ? [] : [start]);
+      const code = [...new Set([...reached].map((path) => modules[path]!.blob.hash))];
+      const key = runPackKey(code);
+      // The local build has the blobs: only the pack's code cache is read, and no blob hashed.
+      return startCache(store, store.readRunPack(key, { blobs: false }), key, code, built.content.blobs);
     } catch {
-      codeCache = undefined;
+      return undefined;
     }
-  }
+  };
   const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build }, codeCache);
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {

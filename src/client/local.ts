@@ -53,8 +53,15 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
   };
 }
 
-export function localSource(dir: string, options: Partial<BuildOptions> = {}, codeCache?: ModuleCodeCache): LocalSource {
+/**
+ * The first build of `dir` as a module source. `codeCache` is asked, once the first build is
+ * made, for the code cache of the builder's sources (a start's run pack is named by the blobs
+ * it runs).
+ */
+export function localSource(dir: string, options: Partial<BuildOptions> = {}, codeCache?: (build: BuildResult) => ModuleCodeCache | undefined): LocalSource {
   const builder = new SnapshotBuilder(dir, options);
-  if (codeCache) codeCaches.set(builder, codeCache);
-  return builtSource(builder, builder.build(), generatePublisherKey());
+  const build = builder.build();
+  const cache = codeCache?.(build);
+  if (cache) codeCaches.set(builder, cache);
+  return builtSource(builder, build, generatePublisherKey());
 }

@@ -181,7 +181,7 @@ export function manifestBlobs(manifest: Manifest): BlobRef[] {
 }
 
 /** The modules `roots` reach through static imports (and `export … from`), roots included. */
-export function staticClosure(manifest: Manifest, roots: Iterable<string>): Set<string> {
+export function staticClosure(manifest: Pick<Manifest, 'modules'>, roots: Iterable<string>): Set<string> {
   const seen = new Set<string>();
   const queue = [...roots].filter((path) => Object.hasOwn(manifest.modules, path));
   for (let at = 0; at < queue.length; at += 1) {

@@ -6,6 +6,7 @@ import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
 import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.ts';
 import { pruneCodeCache } from './code-cache.ts';
 import { pruneRunPacks } from './run-pack.ts';
+import { pruneBuilds } from './builds.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -73,6 +74,8 @@ export interface PruneReport {
   readonly folders: ProgramPrune;
   /** V8 code cache entries and run packs removed (of blobs or manifests not kept, or of another V8). */
   readonly codeCache: number;
+  /** Local build cache files (transforms, build records) removed for being idle a month. */
+  readonly builds: number;
 }
 
 export const DEFAULT_PRUNE_GRACE_MS: number = 10 * 60_000;
@@ -285,7 +288,7 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     const tmp = cleanTmp(context.tmp, { dryRun });
     const program = pruneProgram(context, trees, { graceMs, dryRun });
     const codeEntries = pruneCodeCache(context, keep, dryRun) + pruneRunPacks(context, dryRun);
-    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program, codeCache: codeEntries };
+    return { removed: removed + tmp.removed, freedBytes: freedBytes + tmp.bytes, kept, young, dryRun, folders: program, codeCache: codeEntries, builds: pruneBuilds(context, dryRun) };
   };
   // A dry run changes nothing, so it need not hold up other processes' commits.
   return dryRun ? run() : context.locked(run);

@@ -17,6 +17,13 @@ import type { StoreContext } from './context.ts';
 import { writeAtomic } from './files.ts';
 
 export interface RunPackEntry {
+  /** null when the pack was read for its code cache only (`blobs: false`): then no blob was read or checked. */
+  readonly blob: Buffer | null;
+  readonly cache: Buffer | null;
+}
+
+/** What is written: every entry with its blob. */
+export interface RunPackWrite {
   readonly blob: Buffer;
   readonly cache: Buffer | null;
 }
@@ -31,8 +38,13 @@ function packPath(context: StoreContext, key: string): string {
   return join(context.dir, 'runs', `${key}.pack`);
 }
 
-/** The verified entries of a start's pack, or null (none, or damaged: then it is removed). */
-export function readRunPack(context: StoreContext, key: string): Map<string, RunPackEntry> | null {
+/**
+ * The verified entries of a start's pack, or null (none, or damaged: then it is removed). A
+ * reader that has the blobs already (a local run builds them) asks for the code cache only, and
+ * no blob is hashed.
+ */
+export function readRunPack(context: StoreContext, key: string, options: { blobs?: boolean } = {}): Map<string, RunPackEntry> | null {
+  const withBlobs = options.blobs !== false;
   const path = packPath(context, key);
   let bytes: Buffer;
   try {
@@ -54,8 +66,11 @@ export function readRunPack(context: StoreContext, key: string): Map<string, Run
     const entries = new Map<string, RunPackEntry>();
     for (const hash of Object.keys(index)) {
       const [offset, size, cacheOffset, cacheSize] = index[hash]!;
-      const blob = bytes.subarray(data + offset, data + offset + size);
-      if (blob.byteLength !== size || sha256Hex(blob) !== hash) throw new Error(`blob ${hash.slice(0, 12)} fails its hash check`);
+      let blob: Buffer | null = null;
+      if (withBlobs) {
+        blob = bytes.subarray(data + offset, data + offset + size);
+        if (blob.byteLength !== size || sha256Hex(blob) !== hash) throw new Error(`blob ${hash.slice(0, 12)} fails its hash check`);
+      }
       entries.set(hash, { blob, cache: cacheOffset >= 0 && cacheSize > 0 ? bytes.subarray(data + cacheOffset, data + cacheOffset + cacheSize) : null });
     }
     return entries;
@@ -71,7 +86,7 @@ export function readRunPack(context: StoreContext, key: string): Map<string, Run
 }
 
 /** Writes a start's pack (atomically; best effort: a read-only or full store keeps none). */
-export function writeRunPack(context: StoreContext, key: string, entries: ReadonlyMap<string, RunPackEntry>): void {
+export function writeRunPack(context: StoreContext, key: string, entries: ReadonlyMap<string, RunPackWrite>): void {
   const index: Record<string, [number, number, number, number]> = {};
   const parts: Buffer[] = [];
   let offset = 0;

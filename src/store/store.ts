@@ -12,7 +12,7 @@ import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput
 import type { OriginState } from './records.ts';
 import { layoutProgram, openView, type ProgramView } from './program.ts';
 import { openCodeCache, type CodeCache } from './code-cache.ts';
-import { readRunPack, writeRunPack, type RunPackEntry } from './run-pack.ts';
+import { readRunPack, writeRunPack, type RunPackEntry, type RunPackWrite } from './run-pack.ts';
 import type { Manifest } from '../snapshot/index.ts';
 
 export interface Store {
@@ -60,8 +60,8 @@ export interface Store {
   /** V8's code cache for module blobs, kept in the store (code/). */
   codeCache(): CodeCache;
   /** A start's blobs and code cache in one file (run-pack.ts): its verified entries, or null. */
-  readRunPack(key: string): Map<string, RunPackEntry> | null;
-  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackEntry>): void;
+  readRunPack(key: string, options?: { blobs?: boolean }): Map<string, RunPackEntry> | null;
+  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackWrite>): void;
   /** This process's view of an origin's program: a symlink it points at the version it runs. */
   openView(origin: string, tree: string): ProgramView;
   list(): StoreListing;
@@ -140,11 +140,11 @@ class DiskStore implements Store {
     return openCodeCache(this.context);
   }
 
-  readRunPack(key: string): Map<string, RunPackEntry> | null {
-    return readRunPack(this.context, key);
+  readRunPack(key: string, options: { blobs?: boolean } = {}): Map<string, RunPackEntry> | null {
+    return readRunPack(this.context, key, options);
   }
 
-  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackEntry>): void {
+  writeRunPack(key: string, entries: ReadonlyMap<string, RunPackWrite>): void {
     writeRunPack(this.context, key, entries);
   }
 

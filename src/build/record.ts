@@ -1,0 +1,139 @@
+// A local run's build, kept whole. The build cache (cache.ts) spares a second start the
+// transforms, but the start still reads and hashes every reached file, opens one cache entry per
+// file and resolves every import again: at 2,000 modules that was most of a second start. So a
+// reach-mode build also keeps a record of itself, one file per folder and options (the store's
+// builds/records/): each module's transform, hashes and resolved record, the file's identity
+// (inode, size, mtime, ctime) and the sorted names of every folder resolution looked in (absent
+// folders too). The next start trusts the record only if every one of those folders still holds
+// the same names and every module file still stats the same — one readdir per folder and one
+// stat per module, no read — and then takes the whole build from it, resolution included.
+//
+// Why folder names and file stats are enough: resolution asks only whether a path is a module
+// file in the folder (which names a folder holds) and reads package.json (a module of the build,
+// checked by stat like the others); a symlink re-pointed changes what the module path stats as.
+// A file changed within the file system's timestamp granularity of when the record was written
+// could stat the same ("racy", as git calls it): such files are read and hashed instead. A
+// folder whose names changed during the run while the builder kept older knowledge of it is
+// recorded as changed, so the record is never taken whole while it could be stale. It is a cache
+// only: a record that is missing, damaged or stale costs the start a build, never a wrong one;
+// the unchanged files of a stale record still spare their reads.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256Hex, type ModuleError, type ModuleRecord } from '../snapshot/index.ts';
+import { readModuleFile, type SkippedFile } from './files.ts';
+import type { ModuleTransform } from './transform.ts';
+import type { BrokenModule, UnresolvedImport } from './build.ts';
+
+export const RECORD_VERSION = 1;
+
+/** Files whose ctime or mtime is this close to the record's writing are verified by content. */
+const RACY_MS = 2000;
+
+export interface KeptModule {
+  readonly path: string;
+  /** The real file read (a symlink's target inside the folder). */
+  readonly file: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly executable?: boolean;
+  readonly sourceHash: string;
+  readonly blobHash: string;
+  readonly mapHash: string | null;
+  readonly transform: ModuleTransform | null;
+  readonly error: ModuleError | null;
+  /** A module that does not parse travels as its source: base64 of it. */
+  readonly source?: string;
+  readonly record: ModuleRecord;
+}
+
+export interface KeptBuild {
+  readonly version: typeof RECORD_VERSION;
+  readonly key: string;
+  readonly savedAt: number;
+  readonly roots: readonly string[];
+  /** Folder (module path, '' for the root) → its sorted entry names, null when absent, false when it changed during the run. */
+  readonly dirs: Readonly<Record<string, readonly string[] | null | false>>;
+  readonly modules: readonly KeptModule[];
+  readonly entry: string | null;
+  readonly name: string;
+  readonly unresolved: readonly UnresolvedImport[];
+  readonly broken: readonly BrokenModule[];
+  readonly skipped: readonly SkippedFile[];
+  readonly totalBytes: number;
+}
+
+/** The record's name: the builder, the folder and every option that changes what a build makes. */
+export function recordKey(builder: string, root: string, options: Readonly<Record<string, unknown>>): string {
+  return sha256Hex(JSON.stringify([RECORD_VERSION, builder, root, options])).slice(0, 40);
+}
+
+/** A folder's entry names as a record keeps them (null: not a readable folder). */
+export function folderNames(dir: string): string[] | null {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a folder's names as kept (`a`) are the names it has now (`b`). */
+export function sameNames(a: readonly string[] | null | false | undefined, b: readonly string[] | null): boolean {
+  if (a === false || a === undefined) return false;
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index += 1) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+/** The record in `text` if it has the shape this version writes and the key asked for; else null. */
+export function parseRecord(text: string | null, key: string): KeptBuild | null {
+  if (text === null) return null;
+  try {
+    const value = JSON.parse(text) as Partial<KeptBuild> | null;
+    if (value?.version !== RECORD_VERSION || value.key !== key || typeof value.savedAt !== 'number') return null;
+    if (!Array.isArray(value.roots) || !Array.isArray(value.modules) || typeof value.dirs !== 'object' || value.dirs === null || typeof value.name !== 'string') return null;
+    for (const item of value.modules as unknown[]) {
+      const kept = item as Partial<KeptModule> | null;
+      if (typeof kept?.path !== 'string' || typeof kept.file !== 'string' || typeof kept.size !== 'number' || typeof kept.ino !== 'number' || typeof kept.sourceHash !== 'string' || typeof kept.blobHash !== 'string') return null;
+      if (typeof kept.record !== 'object' || kept.record === null) return null;
+      if (kept.transform === null ? typeof kept.source !== 'string' || typeof kept.error !== 'object' : typeof kept.transform?.code !== 'string') return null;
+    }
+    return value as KeptBuild;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What of a record still holds: `whole` when every folder has its names and every module its
+ * identity, so the build is the record's; else the modules whose files are unchanged.
+ */
+export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string> } {
+  let whole = true;
+  for (const dir of Object.keys(kept.dirs)) {
+    if (!sameNames(kept.dirs[dir], folderNames(dir === '' ? root : join(root, ...dir.split('/'))))) {
+      whole = false;
+      break;
+    }
+  }
+  const unchanged = new Set<string>();
+  const racy = kept.savedAt - RACY_MS;
+  for (const item of kept.modules) {
+    const stats = statSync(`${root}/${item.path}`, { throwIfNoEntry: false });
+    let same = stats !== undefined && stats.isFile() && stats.ino === item.ino && stats.size === item.size && stats.mtimeMs === item.mtimeMs && stats.ctimeMs === item.ctimeMs;
+    if (same && (item.ctimeMs >= racy || item.mtimeMs >= racy)) {
+      // Changed within a timestamp tick of the record's writing: the content decides.
+      try {
+        const bytes = readModuleFile(item.file, maxFileBytes);
+        same = bytes !== null && sha256Hex(bytes) === item.sourceHash;
+      } catch {
+        same = false;
+      }
+    }
+    if (same) unchanged.add(item.path);
+    else whole = false;
+  }
+  return { whole, unchanged };
+}
