@@ -319,7 +319,7 @@ test('planning a fetch marks the blobs found as fresh, so a concurrent prune spa
   utimesSync(blobFile(store, hash), hourAgo, hourAgo);
   assert.equal(store.prune({ dryRun: true }).removed, 1, 'unreferenced and old: prune would take it');
   assert.deepEqual(store.missingBlobs([hash]), []);
-  assert.deepEqual(store.prune(), { removed: 0, freedBytes: 0, kept: 1, young: 1, dryRun: false, folders: { removed: 0, kept: 0 }, codeCache: 0 });
+  assert.deepEqual(store.prune(), { removed: 0, freedBytes: 0, kept: 1, young: 1, dryRun: false, folders: { removed: 0, kept: 0 }, codeCache: 0, builds: 0 });
   assert.ok(store.readBlob(hash));
 });
 
