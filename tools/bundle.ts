@@ -17,8 +17,38 @@ const root = new URL('../', import.meta.url);
 const src = new URL('src/', root);
 const dist = fileURLToPath(new URL('dist/', root));
 
+/**
+ * Node's builtins are read with `process.getBuiltinModule`, not imported. An ESM import of a
+ * builtin makes Node build its namespace facade, which reads every export — lazy getters too, so
+ * `node:fs` loads fs/promises, streams and watchers, and so on — where getBuiltinModule hands over
+ * the module as CommonJS has it. The exports livemod takes from builtins are functions and
+ * constants, read once as the chunk starts, where the import bound them. The rewrite works on
+ * rolldown's output, whose imports are one statement per line at the top of each chunk.
+ */
+const BUILTIN_IMPORT = /^import (?:(\*\s+as\s+)?([\w$]+)(?:,\s*)?)?(?:\{([^}]*)\})?\s*(?:from\s*)?"(node:[\w/]+)";$/gm;
+function builtinsAsValues(code: string): string {
+  return code.replace(BUILTIN_IMPORT, (_line, _star: string | undefined, whole: string | undefined, names: string | undefined, id: string) => {
+    const get = `process.getBuiltinModule(${JSON.stringify(id)})`;
+    const parts: string[] = [];
+    if (whole === undefined && names === undefined) return `${get};`;
+    if (whole !== undefined) parts.push(`const ${whole} = ${get};`);
+    if (names !== undefined) {
+      const bindings = names.split(',').map((item) => item.trim()).filter(Boolean).map((item) => item.replace(/\s+as\s+/, ': '));
+      parts.push(`const { ${bindings.join(', ')} } = ${whole ?? get};`);
+    }
+    return parts.join(' ');
+  });
+}
+const builtins = {
+  name: 'livemod-builtins',
+  renderChunk(code: string) {
+    return { code: builtinsAsValues(code), map: null };
+  },
+};
+
 rmSync(dist, { recursive: true, force: true });
 await build({
+  plugins: [builtins],
   input: {
     index: fileURLToPath(new URL('index.ts', src)),
     hot: fileURLToPath(new URL('hot.ts', src)),
