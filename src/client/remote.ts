@@ -278,6 +278,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const fetched = new Map<string, Buffer>();
   const fetchedFiles = new Set<string>();
   const moduleHashes = new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash));
+  const fileHashes = new Set(blobsToRun(manifest, []).map((ref) => ref.hash));
   const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
     if (hashes.length === 0) return;
     if (chosen.from === 'offline' && (options.offline && !options.fetchLater)) {
@@ -288,20 +289,38 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     let done = 0;
     let bytes = 0;
     options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
-    await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
-      ...during,
-      // Stored as each arrives: a sync cut short keeps what it got.
-      onBlob: (hash, blob) => {
-        // Every caller fetches what missingBlobs listed.
-        store.writeBlob(hash, blob, true);
-        // Module code and maps are kept for this process; files and package files only as verified hashes (layout links them).
-        if (moduleHashes.has(hash)) fetched.set(hash, blob);
-        else fetchedFiles.add(hash);
-        done += 1;
-        bytes += blob.byteLength;
-        options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
-      },
-    });
+    // Module code and maps arrive into one pack (store/packs.ts), written when the fetch ends,
+    // however it ends (a sync cut short keeps what it got); the program's files are blob files
+    // at once, which version folders hard-link.
+    const packed = new Map<string, Buffer>();
+    let failure: { error: unknown } | null = null;
+    try {
+      await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
+        ...during,
+        onBlob: (hash, blob) => {
+          if (moduleHashes.has(hash) && !fileHashes.has(hash)) packed.set(hash, blob);
+          // Every caller fetches what missingBlobs listed.
+          else store.writeBlob(hash, blob, true);
+          // Module code and maps are kept for this process; files and package files only as verified hashes (layout links them).
+          if (moduleHashes.has(hash)) fetched.set(hash, blob);
+          else fetchedFiles.add(hash);
+          done += 1;
+          bytes += blob.byteLength;
+          options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
+        },
+      });
+    } catch (error) {
+      failure = { error };
+    }
+    if (packed.size > 0) {
+      try {
+        store.writeBlobs(packed);
+      } catch (error) {
+        // The fetch's own error says more; this one would hide it.
+        if (failure === null) throw error;
+      }
+    }
+    if (failure !== null) throw failure.error;
   };
 
   const commit = async (input: { bytes: Buffer; etag: string | null }): Promise<void> => {

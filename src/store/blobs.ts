@@ -7,6 +7,7 @@ import { sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext, StoreEvent } from './context.ts';
 import { ioError, writeAtomic } from './files.ts';
 import { blobPath, requireHash } from './location.ts';
+import { packedBlob, readPacked, touchPacks } from './packs.ts';
 
 export type RemovalReason = Extract<StoreEvent, { type: 'blob-removed' }>['reason'];
 
@@ -72,11 +73,13 @@ export function inspectBlob(context: StoreContext, hash: string): Buffer | 'abse
 /** Verified read: the blob's bytes, or null when absent or bad (a bad file is removed and recorded). */
 export function readBlob(context: StoreContext, hash: string): Buffer | null {
   const result = inspectBlob(context, requireHash(hash));
+  // Not a blob file: maybe packed (packs.ts).
+  if (result === 'absent') return readPacked(context, hash);
   return typeof result === 'string' ? null : result;
 }
 
 export function hasBlob(context: StoreContext, hash: string): boolean {
-  return existsSync(blobPath(context.dir, requireHash(hash)));
+  return existsSync(blobPath(context.dir, requireHash(hash))) || packedBlob(context, hash) !== undefined;
 }
 
 /**
@@ -87,6 +90,7 @@ export function hasBlob(context: StoreContext, hash: string): boolean {
 export function missingBlobs(context: StoreContext, hashes: Iterable<string>): string[] {
   const missing: string[] = [];
   const seen = new Set<string>();
+  const packs = new Set<string>();
   const now = new Date();
   for (const hash of hashes) {
     requireHash(hash);
@@ -98,9 +102,14 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
     } catch (error) {
       const code = errno(error);
       // Not ours to touch (another user's shared cache, a read-only mount): existence is enough.
-      if (code === 'ENOENT' || code === 'ENOTDIR' || !existsSync(path)) missing.push(hash);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || !existsSync(path)) {
+        const packed = packedBlob(context, hash);
+        if (packed) packs.add(packed.pack);
+        else missing.push(hash);
+      }
     }
   }
+  touchPacks(context, packs);
   return missing;
 }
 

@@ -7,6 +7,7 @@ import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.t
 import { pruneCodeCache } from './code-cache.ts';
 import { pruneRunPacks } from './run-pack.ts';
 import { pruneBuilds } from './builds.ts';
+import { listPacks, removePack } from './packs.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import { cleanTmp } from './files.ts';
@@ -33,7 +34,7 @@ export interface OriginSummary {
 
 export interface StoreListing {
   readonly origins: OriginSummary[];
-  /** Blob files and their total size. */
+  /** Blobs (files and packed) and their total size on disk. */
   readonly blobs: number;
   readonly bytes: number;
   /** Origin folders whose record cannot be read (`verify()` removes them). */
@@ -41,7 +42,7 @@ export interface StoreListing {
 }
 
 export interface VerifyReport {
-  /** Blob files re-hashed. */
+  /** Blobs re-hashed (files and packed). */
   readonly checked: number;
   /** Store-relative paths found bad and removed: blobs, stray files, origin records. */
   readonly corrupt: string[];
@@ -159,6 +160,10 @@ export function listStore(context: StoreContext): StoreListing {
     blobs += 1;
     bytes += file.size;
   }
+  for (const pack of listPacks(context)) {
+    blobs += pack.blobs.size;
+    bytes += pack.size;
+  }
   const origins: OriginSummary[] = [];
   let damaged = 0;
   for (const { origin } of originFolders(context)) {
@@ -201,6 +206,24 @@ export function verifyStore(context: StoreContext): VerifyReport {
     if (typeof result === 'string' && result !== 'absent') {
       corrupt.push(file.rel);
       if (before) bad.add(`${before.dev}:${before.ino}`);
+    }
+  }
+  // A pack with one bad blob goes whole (its blobs are refetched when needed); no folder links into a pack.
+  for (const pack of listPacks(context)) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(pack.path);
+    } catch {
+      continue;
+    }
+    checked += pack.blobs.size;
+    const good = [...pack.blobs].every(([hash, [offset, size]]) => {
+      const blob = bytes.subarray(offset, offset + size);
+      return blob.byteLength === size && sha256Hex(blob) === hash;
+    });
+    if (!good) {
+      removePack(context, pack.name);
+      corrupt.push(`packs/${pack.name}`);
     }
   }
   // A laid-out file is a hard link to its blob: the folders holding a bad one go too (the next run lays them out again).
@@ -284,6 +307,21 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
       }
       removed += 1;
       freedBytes += file.size;
+    }
+    // A pack stays whole while any manifest needs a blob of it.
+    for (const pack of listPacks(context)) {
+      if ([...pack.blobs.keys()].some((hash) => keep.has(hash))) {
+        kept += pack.blobs.size;
+        continue;
+      }
+      if (now - pack.mtimeMs < graceMs) {
+        kept += pack.blobs.size;
+        young += pack.blobs.size;
+        continue;
+      }
+      if (!dryRun) removePack(context, pack.name);
+      removed += pack.blobs.size;
+      freedBytes += pack.size;
     }
     const tmp = cleanTmp(context.tmp, { dryRun });
     const program = pruneProgram(context, trees, { graceMs, dryRun });

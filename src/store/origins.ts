@@ -10,6 +10,7 @@ import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
 import { fsyncDir, ioError, writeAtomic } from './files.ts';
 import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
+import { packedBlob } from './packs.ts';
 import { MAX_ETAG_LENGTH, MAX_STATE_BYTES, parseState, parseStoredManifest, serialiseState, type OriginState, type StoredManifest } from './records.ts';
 
 export interface StoredOrigin {
@@ -186,7 +187,10 @@ export function absentBlobs(context: StoreContext, parsed: StoredManifest): stri
   const missing: string[] = [];
   for (const ref of parsed.blobs) {
     const stat = statSync(blobPath(context.dir, ref.hash), { throwIfNoEntry: false });
-    if (!stat?.isFile() || stat.size !== ref.size) missing.push(ref.hash);
+    if (stat?.isFile() && stat.size === ref.size) continue;
+    // Not a blob file: maybe packed (packs.ts).
+    if (stat === undefined && packedBlob(context, ref.hash)?.size === ref.size) continue;
+    missing.push(ref.hash);
   }
   return missing;
 }

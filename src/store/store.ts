@@ -12,6 +12,7 @@ import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput
 import type { OriginState } from './records.ts';
 import { layoutProgram, openView, type ProgramView } from './program.ts';
 import { openCodeCache, type CodeCache } from './code-cache.ts';
+import { PACK_MIN_BLOBS, writePack } from './packs.ts';
 import { readRunPack, writeRunPack, type RunPackEntry, type RunPackWrite } from './run-pack.ts';
 import type { Manifest } from '../snapshot/index.ts';
 
@@ -31,6 +32,12 @@ export interface Store {
   /** Stores verified bytes; throws ERR_LIVEMOD_HASH_MISMATCH (nothing stored) if they do not hash to `hash`. */
   /** `absent`: missingBlobs just listed it, so it is written without a look first. */
   writeBlob(hash: string, bytes: Uint8Array, absent?: boolean): void;
+  /**
+   * Stores verified blobs as one pack (packs.ts) when there are PACK_MIN_BLOBS or more, else as
+   * blob files. For module code and maps only: a program's files must be blob files, which
+   * version folders hard-link.
+   */
+  writeBlobs(blobs: ReadonlyMap<string, Uint8Array>): void;
   /**
    * The last accepted manifest of an origin and its state, or null. A torn or damaged record
    * is repaired from its manifest when that is sound, else removed. The bytes are not verified
@@ -109,6 +116,11 @@ class DiskStore implements Store {
 
   writeBlob(hash: string, bytes: Uint8Array, absent = false): void {
     writeBlob(this.context, hash, bytes, absent);
+  }
+
+  writeBlobs(blobs: ReadonlyMap<string, Uint8Array>): void {
+    if (blobs.size >= PACK_MIN_BLOBS) writePack(this.context, blobs);
+    else for (const [hash, bytes] of blobs) writeBlob(this.context, hash, bytes, true);
   }
 
   readOrigin(origin: string | URL): StoredOrigin | null {
