@@ -450,7 +450,7 @@ async function nextLine(child: Child): Promise<string> {
   return value;
 }
 
-test('8 processes write the same blobs and commit versions into one empty store at once', { timeout: 30_000 }, async (t) => {
+test('8 processes write the same blobs (half as blob files, half as one pack each) and commit versions into one empty store at once', { timeout: 30_000 }, async (t) => {
   const work = tempDir(t);
   const v = buildVersions(join(work, 'tree'), { modules: 96, versions: 3, changes: 2 });
   assert.ok(v.blobs.size >= 200, `${v.blobs.size} blobs`);
@@ -459,7 +459,7 @@ test('8 processes write the same blobs and commit versions into one empty store 
   const dir = join(work, 'store');
   // Ascending, descending (its later commits are rollbacks), single ones, and a repeat.
   const plans = ['0,1,2', '2,1,0', '1', '2,2', '0', '1,2', '2,0', '0,2,1'];
-  const children = plans.map((plan, index) => start(t, 'store-writer.ts', [dir, fixture, plan, String(index + 1), '10']));
+  const children = plans.map((plan, index) => start(t, 'store-writer.ts', [dir, fixture, plan, String(index + 1), '10', index % 2 === 0 ? 'pack' : 'files']));
   for (const child of children) assert.equal(await nextLine(child), 'ready');
   for (const child of children) child.child.stdin!.write('write\n');
   for (const child of children) assert.equal(await nextLine(child), 'written');
@@ -481,7 +481,9 @@ test('8 processes write the same blobs and commit versions into one empty store 
   assert.equal(store.readOrigin(ORIGIN)?.state.version, 3000);
   assert.deepEqual(store.readOrigin(ORIGIN)?.manifestBytes, v.snapshots[2]!.sealed.bytes);
   const report = store.verify();
-  assert.equal(report.checked, v.blobs.size);
+  // Each blob is a file and packed too (the packing writers all wrote the same pack).
+  assert.equal(report.checked, 2 * v.blobs.size);
+  assert.equal(readdirSync(join(dir, 'packs')).length, 1);
   assert.deepEqual(report.corrupt, []);
   assert.deepEqual(report.repaired, []);
   assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
@@ -489,7 +491,7 @@ test('8 processes write the same blobs and commit versions into one empty store 
   assert.equal(existsSync(join(dir, 'lock.break')), false);
 });
 
-test('a writer SIGKILLed mid-write leaves a store that reopens clean: tmp emptied, blobs sound, state the last complete one', { timeout: 30_000 }, async (t) => {
+for (const mode of ['files', 'pack'] as const) test(`a writer SIGKILLed mid-write (blobs as ${mode === 'pack' ? 'one pack' : 'files'}) leaves a store that reopens clean: tmp emptied, blobs sound, state the last complete one`, { timeout: 30_000 }, async (t) => {
   const dir = tempDir(t);
   mkdirSync(join(dir, 'tmp'));
   const rounds = 6;
@@ -497,7 +499,7 @@ test('a writer SIGKILLed mid-write leaves a store that reopens clean: tmp emptie
   for (let round = 0; round < rounds; round += 1) {
     // A new origin each round, so a lock the previous child died holding must be broken by this one.
     const origin = `http://127.0.0.1:9/killed-${round}/`;
-    const child = start(t, 'store-killed.ts', [dir, origin]);
+    const child = start(t, 'store-killed.ts', [dir, origin, mode]);
     let committed = 0;
     let attempted = 0;
     const progress = (async (): Promise<void> => {
@@ -507,8 +509,9 @@ test('a writer SIGKILLed mid-write leaves a store that reopens clean: tmp emptie
         if (word === 'committed') committed = Number(version);
       }
     })();
-    // Killed on the n-th temp file created after the first commit: n = 1…4 land in blob writes of
-    // version 2, 5 in its manifest, 6 in its state (after the manifest's rename: a torn commit).
+    // Killed on the n-th temp file created after the first commit: with blob files n = 1…4 land in
+    // blob writes of version 2, 5 in its manifest, 6 in its state (after the manifest's rename: a
+    // torn commit); with packs, 1 in version 2's pack, 2 its manifest, 3 its state, 4… version 3's.
     const names = new Set<string>();
     const watcher = watch(join(dir, 'tmp'));
     await new Promise<void>((resolve) => {

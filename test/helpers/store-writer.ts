@@ -1,13 +1,14 @@
 // Child process for the concurrent-writer test: loads a fixture, says "ready", waits for a line on
 // stdin (so every child starts at once), writes every blob in its own order, says "written",
 // waits for a second line, then commits the manifests of its plan, round after round. Prints one JSON line of what happened; a refusal is a result, not a crash.
-// Usage: node store-writer.ts <storeDir> <fixture.json> <plan: manifest indices, comma-separated> <seed> <rounds>
+// Usage: node store-writer.ts <storeDir> <fixture.json> <plan: manifest indices, comma-separated> <seed> <rounds> [pack]
+// With `pack`, the blobs are written as one pack (as a sync writes module blobs), not a file each.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { openStore } from '../../src/store/index.ts';
 import { openFixtureManifest, type StoreFixture } from './store-fixtures.ts';
 
-const [dir, fixturePath, planText, seedText, roundsText] = process.argv.slice(2);
+const [dir, fixturePath, planText, seedText, roundsText, mode] = process.argv.slice(2);
 const fixture = JSON.parse(readFileSync(fixturePath!, 'utf8')) as StoreFixture;
 const plan = planText!.split(',').map(Number);
 const blobs = Object.entries(fixture.blobs).map(([hash, base64]) => [hash, Buffer.from(base64, 'base64')] as const);
@@ -28,7 +29,8 @@ process.stdout.write('ready\n');
 const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 await commands.next();
 const store = openStore({ dir: dir! });
-for (const [hash, bytes] of blobs) store.writeBlob(hash, bytes);
+if (mode === 'pack') store.writeBlobs(new Map(blobs));
+else for (const [hash, bytes] of blobs) store.writeBlob(hash, bytes);
 // A second barrier: every child has written its blobs, so the commits race each other too.
 process.stdout.write('written\n');
 await commands.next();
