@@ -328,7 +328,7 @@ export class SnapshotBuilder {
     if (!this.recording()) return null;
     const kept = parseRecord(this.options.cache.loadRecord(this.recordKey()), this.recordKey());
     if (kept === null) return null;
-    const { whole, unchanged } = checkRecord(kept, this.root, this.options.maxFileBytes);
+    const { whole, unchanged, racy } = checkRecord(kept, this.root, this.options.maxFileBytes);
     const entries = new Map<string, Entry>();
     for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item));
     // What the last run reached through import() is built at start again: it will likely be reached again.
@@ -354,7 +354,7 @@ export class SnapshotBuilder {
     this.scanned = true;
     this.filesChanged = false;
     this.checkStrict(kept.broken, kept.unresolved);
-    return {
+    const result: BuildResult = {
       content: { name: kept.name, modules, entry: kept.entry, blobs },
       unresolved: kept.unresolved,
       broken: kept.broken,
@@ -366,6 +366,10 @@ export class SnapshotBuilder {
       durationMs: performance.now() - started,
       restored: true,
     };
+    // Files read because they were written close to the record (racy) are settled now: written
+    // again, the record spares the next start those reads.
+    if (racy > 0) this.saveRecord(result);
+    return result;
   }
 
   /**

@@ -12,7 +12,8 @@
 // file in the folder (which names a folder holds) and reads package.json (a module of the build,
 // checked by stat like the others); a symlink re-pointed changes what the module path stats as.
 // A file changed within the file system's timestamp granularity of when the record was written
-// could stat the same ("racy", as git calls it): such files are read and hashed instead. A
+// could stat the same ("racy", as git calls it): such files are read and hashed instead, and a
+// record taken whole after that is written again, so the next start finds them settled. A
 // folder whose names changed during the run while the builder kept older knowledge of it is
 // recorded as changed, so the record is never taken whole while it could be stale. It is a cache
 // only: a record that is missing, damaged or stale costs the start a build, never a wrong one;
@@ -110,7 +111,7 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
  * What of a record still holds: `whole` when every folder has its names and every module its
  * identity, so the build is the record's; else the modules whose files are unchanged.
  */
-export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string> } {
+export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string>; racy: number } {
   let whole = true;
   for (const dir of Object.keys(kept.dirs)) {
     if (!sameNames(kept.dirs[dir], folderNames(dir === '' ? root : join(root, ...dir.split('/'))))) {
@@ -119,12 +120,14 @@ export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number)
     }
   }
   const unchanged = new Set<string>();
-  const racy = kept.savedAt - RACY_MS;
+  const racyAfter = kept.savedAt - RACY_MS;
+  let racy = 0;
   for (const item of kept.modules) {
     const stats = statSync(`${root}/${item.path}`, { throwIfNoEntry: false });
     let same = stats !== undefined && stats.isFile() && stats.ino === item.ino && stats.size === item.size && stats.mtimeMs === item.mtimeMs && stats.ctimeMs === item.ctimeMs;
-    if (same && (item.ctimeMs >= racy || item.mtimeMs >= racy)) {
+    if (same && (item.ctimeMs >= racyAfter || item.mtimeMs >= racyAfter)) {
       // Changed within a timestamp tick of the record's writing: the content decides.
+      racy += 1;
       try {
         const bytes = readModuleFile(item.file, maxFileBytes);
         same = bytes !== null && sha256Hex(bytes) === item.sourceHash;
@@ -135,5 +138,5 @@ export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number)
     if (same) unchanged.add(item.path);
     else whole = false;
   }
-  return { whole, unchanged };
+  return { whole, unchanged, racy };
 }
