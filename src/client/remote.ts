@@ -290,9 +290,24 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     let bytes = 0;
     options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
     // Module code and maps arrive into one pack (store/packs.ts), written when the fetch ends,
-    // however it ends (a sync cut short keeps what it got); the program's files are blob files
-    // at once, which version folders hard-link.
-    const packed = new Map<string, Buffer>();
+    // however it ends (a sync cut short keeps what it got), and each second before that; the
+    // program's files are blob files at once, which version folders hard-link.
+    let packed = new Map<string, Buffer>();
+    // A long fetch stores what arrived once a second as well: a sync killed on a slow link keeps most of it.
+    const flush = (): void => {
+      if (packed.size === 0) return;
+      const batch = packed;
+      packed = new Map();
+      store.writeBlobs(batch);
+    };
+    const flushing = setInterval(() => {
+      try {
+        flush();
+      } catch {
+        // Written again at the end, where a failure is reported.
+      }
+    }, 1000);
+    flushing.unref();
     let failure: { error: unknown } | null = null;
     try {
       await fetchBlobs(candidate.base, manifest, hashes, await capabilities(), {
@@ -312,9 +327,10 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     } catch (error) {
       failure = { error };
     }
+    clearInterval(flushing);
     if (packed.size > 0) {
       try {
-        store.writeBlobs(packed);
+        flush();
       } catch (error) {
         // The fetch's own error says more; this one would hide it.
         if (failure === null) throw error;
