@@ -92,7 +92,7 @@ test('origins from the config give run its key, after flags and env', async (t) 
 test('an invalid config is one line naming the field, for run, serve and publish alike', (t) => {
   const cases: [string, string, RegExp][] = [
     ['livemod.config.json', '{"lazzy":"normal"}', /livemod\.config\.json: lazzy is not a config field; the fields are lazy, eager, build, origins/],
-    ['livemod.config.json', '{"lazy":"sometimes"}', /lazy "sometimes" is not a mode/],
+    ['livemod.config.json', '{"lazy":"sometimes"}', /lazy "sometimes" is not a mode; write "normal", "all" or "none"/],
     ['livemod.config.json', '{"build":{"maxFileSize":"big"}}', /build\.maxFileSize "big" is not a size/],
     ['livemod.config.json', '{"build":{"exclude":"notes/"}}', /build\.exclude must be an array of non-empty strings/],
     ['livemod.config.json', '{"build":{"expires":"soon"}}', /build\.expires "soon" is not a duration/],

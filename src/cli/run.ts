@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
-import { isLinkError, isLivemodError } from '../errors.ts';
+import { ErrorCodes, LivemodError, isLinkError, isLivemodError } from '../errors.ts';
 import { inspect } from 'node:util';
 
 interface RunFlags {
@@ -22,6 +22,7 @@ interface RunFlags {
   logSwaps?: boolean;
   restartOnUnaccepted?: boolean;
   lazy?: boolean;
+  lazyMode?: string;
   report?: boolean;
   json?: boolean;
 }
@@ -76,6 +77,7 @@ export function registerRun(program: Command): void {
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
     .option('--lazy', 'a live module imported by name, default or namespace runs at the first read of one of its bindings, not with its importer (side-effect imports, re-exports and top-level-await graphs stay eager; livemod.config.ts can keep more eager); without it only `import defer` defers')
+    .option('--lazy-mode <mode>', 'normal (as --lazy), all (packages imported by name or default load at the first read too, synchronously, as import would load them), or none')
     .option('--report', 'at exit, print on stderr how each module was loaded: never (deferred or lazy and not read), at first access (importer, read site, time, heap), eagerly and why, or failed')
     .option('--json', 'with --report: the report as one JSON document on stderr (stdout is the program\'s)')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
@@ -98,7 +100,8 @@ export function registerRun(program: Command): void {
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
       const { loadProjectConfig } = await import('../config/index.ts');
       const project = (await loadProjectConfig()).config;
-      const lazy = flags.lazy ? 'normal' : project.lazy;
+      if (flags.lazyMode !== undefined && !['normal', 'all', 'none'].includes(flags.lazyMode)) throw new LivemodError('cli', ErrorCodes.USAGE, `--lazy-mode ${JSON.stringify(flags.lazyMode.slice(0, 40))} is not a mode; give normal, all or none`);
+      const lazy = (flags.lazyMode as 'normal' | 'all' | 'none' | undefined) ?? (flags.lazy ? 'normal' : project.lazy);
       const live = {
         ...(lazy !== undefined ? { lazy } : {}),
         ...(project.eager ? { eager: project.eager } : {}),

@@ -49,8 +49,8 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** Externals resolve as if imported from this folder (a path or file URL; default: the working directory). */
   readonly externalsFrom?: string;
-  /** `normal`: imports of live modules are evaluated at the first read of a binding (RegistryOptions.lazy); default `none`. */
-  readonly lazy?: 'none' | 'normal';
+  /** `normal`: imports of live modules are evaluated at the first read of a binding; `all`: packages imported by name or default too (RegistryOptions.lazy); default `none`. */
+  readonly lazy?: 'none' | 'normal' | 'all';
   /** With lazy: the imports that stay eager (RegistryOptions.eager). */
   readonly eager?: EagerRules;
   /** Record where, how long and how much heap each first-read load took, for `app.loadReport()` (RegistryOptions.report). */
@@ -353,7 +353,7 @@ function localRoot(file: string): string {
  * const app = await openFolder('./src/main.ts');
  * await app.import();
  */
-export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal'; eager?: EagerRules; loadReport?: boolean; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
+export async function openFolder(path: string, options: { externalsFrom?: string; lazy?: 'none' | 'normal' | 'all'; eager?: EagerRules; loadReport?: boolean; build?: Partial<BuildOptions>; notice?: (line: string) => void; /** Store folder whose builds/ keeps transforms between runs (default: the user's store). */ cache?: string } & LiveOptions = {}): Promise<App> {
   const absolute = resolve(path);
   let root = absolute;
   let module: string | null = null;

@@ -78,7 +78,7 @@ function string(file: string, field: string, value: unknown): void {
 export function checkConfig(file: string, value: unknown): LivemodConfig {
   if (!isObject(value)) throw invalid(file, 'the default export must be an object, e.g. `export default defineConfig({ lazy: "normal" })`');
   checkKeys(file, '', value, FIELDS);
-  if (value.lazy !== undefined && value.lazy !== 'normal' && value.lazy !== 'none') throw invalid(file, `lazy ${JSON.stringify(value.lazy)} is not a mode; write "normal" or "none"`);
+  if (value.lazy !== undefined && value.lazy !== 'normal' && value.lazy !== 'all' && value.lazy !== 'none') throw invalid(file, `lazy ${JSON.stringify(value.lazy)} is not a mode; write "normal", "all" or "none"`);
   if (value.eager !== undefined) {
     if (!isObject(value.eager)) throw invalid(file, 'eager must be an object: { modules, prefixes, filter }');
     checkKeys(file, 'eager.', value.eager, EAGER_FIELDS);

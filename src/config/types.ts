@@ -27,8 +27,12 @@ export interface BuildConfig {
 }
 
 export interface LivemodConfig {
-  /** `normal`: imports of live modules run at the first read of a binding (`livemod run --lazy`); `none` (default): only `import defer` defers. */
-  readonly lazy?: 'normal' | 'none';
+  /**
+   * `normal`: imports of live modules run at the first read of a binding (`livemod run --lazy`);
+   * `all`: packages imported by name or default too, loaded synchronously at that read
+   * (`--lazy-mode all`); `none` (default): only `import defer` defers.
+   */
+  readonly lazy?: 'normal' | 'all' | 'none';
   /** With lazy `normal`: the imports that stay eager — exact specifiers or module paths, prefixes, or a filter `(importer, specifier) => true`. */
   readonly eager?: EagerRules;
   readonly build?: BuildConfig;

@@ -81,6 +81,32 @@ let shellCount = 0;
 let requireShell: NodeRequire | undefined;
 
 /**
+ * An external's namespace, loaded synchronously: what `import * as ns from specifier` in a module
+ * at `parent` gives — the same conditions, the same module instance, a CommonJS package's named
+ * exports as Node's own import finds them — through require(esm) of a one-line wrapper that
+ * imports it. For a lazy external's first read (lazy mode `all`). Throws as the import would, and
+ * ERR_REQUIRE_ASYNC_MODULE for a package with top-level await (which cannot load synchronously).
+ */
+export function requireExternal(specifier: string, parent: string): Record<string, unknown> {
+  ensureHooks();
+  shellCount += 1;
+  const outer = `${SHELL}${shellCount}`;
+  const slot = `globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`;
+  shellSources.set(outer, `import*as ns from ${JSON.stringify(marked(specifier, parent))};${slot}.namespace=ns;`);
+  const handover: Handover = {};
+  const global = globalThis as Record<symbol, unknown>;
+  global[HANDOVER] = handover;
+  try {
+    requireShell ??= createRequire(import.meta.url);
+    requireShell(outer);
+  } finally {
+    delete global[HANDOVER];
+    shellSources.delete(outer);
+  }
+  return handover.namespace as Record<string, unknown>;
+}
+
+/**
  * A real, native module namespace with the given export names (sorted, as namespaces have them)
  * whose values only the runtime can set. It is made synchronously with require(esm): an outer
  * module without a default export (so require hands back no interop wrapper) imports the inner

@@ -15,7 +15,7 @@ import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState
 import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
-import { importExternal, resolveExternal } from './hooks.ts';
+import { importExternal, requireExternal, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
@@ -38,7 +38,8 @@ export interface RegistryOptions {
    * side-effect-only imports (`import './x'`), re-exports, and modules whose graph has top-level
    * await. `none` (default): only `import defer` defers.
    */
-  readonly lazy: 'none' | 'normal';
+  /** `normal`: imports of live modules wait for a first read; `all`: packages' too (named and default imports). */
+  readonly lazy: 'none' | 'normal' | 'all';
   /** With lazy `normal`: imports that stay eager all the same. */
   readonly eager?: EagerRules;
   /** Record each first-read load's site, time and heap growth for `loadReport()` (costs a stack capture and a heap reading per load). */
@@ -293,17 +294,26 @@ export class Registry {
   private lazyDecision(manifest: Manifest, record: ModuleRecord, index: number, importer: string): { lazy: boolean; reason?: string } {
     if (this.options.lazy === 'none') return { lazy: false };
     const entry = record.imports[index]!;
-    if (entry.kind !== 'module' || entry.phase !== undefined) return { lazy: false };
+    if (entry.phase !== undefined || entry.dynamic) return { lazy: false };
+    if (entry.kind === 'external') {
+      if (this.options.lazy !== 'all') return { lazy: false };
+      if (entry.attributes !== undefined) return { lazy: false, reason: 'import attributes' };
+      // A namespace's names are the package's, unknown until it loads.
+      if (entry.names.includes('*')) return { lazy: false, reason: 'namespace import of a package' };
+    } else if (entry.kind !== 'module') {
+      return { lazy: false };
+    }
     if (entry.names.length === 0) return { lazy: false, reason: 'side-effect import' };
     const eager = this.options.eager;
     if (eager) {
-      const target = entry.module!;
+      const target = entry.module ?? entry.specifier;
       if (eager.modules?.includes(entry.specifier) || eager.modules?.includes(target)) return { lazy: false, reason: 'eager rule: modules' };
       if (eager.prefixes?.some((prefix) => entry.specifier.startsWith(prefix) || target.startsWith(prefix))) return { lazy: false, reason: 'eager rule: prefixes' };
       if (eager.filter?.(importer, entry.specifier) === true) return { lazy: false, reason: 'eager rule: filter' };
     }
     // A re-export shows the binding on the importer's own face, read without the trigger.
     if (record.star.includes(index) || (record.indirect && Object.values(record.indirect).some(([at]) => at === index))) return { lazy: false, reason: 're-export' };
+    if (entry.kind === 'external') return { lazy: true };
     if (this.graphHasTLA(manifest, entry.module!)) return { lazy: false, reason: 'top-level await in its graph' };
     return { lazy: true };
   }
@@ -426,11 +436,12 @@ export class Registry {
       const record = this.recordIn(manifest, current);
       const url = new URL(current, source.base).href;
       if (record.error) throw unparsable(url, record);
-      for (const entry of record.imports) {
+      for (const [index, entry] of record.imports.entries()) {
         if (entry.dynamic) continue;
         if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${url}:${entry.line}`, entry.reason ?? '');
         if (entry.kind === 'external') {
-          externals.push(entry);
+          // Lazy mode `all`: a package imported by name loads at the first read of a binding.
+          if (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, current).lazy) externals.push(entry);
           continue;
         }
         if (!Object.hasOwn(manifest.modules, entry.module!)) throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
@@ -638,7 +649,13 @@ export class Registry {
         }
         livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
       } else {
-        namespaces.push(this.externals.get(externalKey(entry.specifier, entry.attributes))!);
+        const loaded = this.externals.get(externalKey(entry.specifier, entry.attributes));
+        if (loaded) {
+          namespaces.push(loaded);
+        } else {
+          this.loads.imported(`external:${entry.specifier}`, 'lazy', path);
+          namespaces.push(this.lazyExternalFace(entry.specifier, entry.names, path));
+        }
       }
     }
     registerSourceMap(url, mapLoader(source, record), source.origin === undefined ? url : `${new URL(path, source.origin).href}${url.slice(base.length)}`);
@@ -744,8 +761,10 @@ export class Registry {
           const resolution = linker.resolveExport(entry.module!, name);
           if (resolution === null) throw missingExport(entry.specifier, name, url);
           if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
-        } else if (!Object.hasOwn(this.externals.get(externalKey(entry.specifier, entry.attributes))!, name)) {
-          throw missingExport(entry.specifier, name, url);
+        } else {
+          // A lazy external not loaded yet is checked at its first read.
+          const loaded = this.externals.get(externalKey(entry.specifier, entry.attributes));
+          if (loaded && !Object.hasOwn(loaded, name)) throw missingExport(entry.specifier, name, url);
         }
       }
     }
@@ -802,6 +821,55 @@ export class Registry {
     };
     this.triggers.add(trigger);
     bindTrigger(face, name, trigger);
+  }
+
+  /**
+   * The face a lazily imported package (lazy mode `all`) shows its importer: one trigger per
+   * imported name. The first read loads the package synchronously, exactly as `import` would
+   * (hooks.ts `requireExternal`: same resolution, same module instance), checks the names, and
+   * turns each trigger into a getter of the package's live binding. A failure throws
+   * ERR_LIVEMOD_LAZY_LOAD at the read (the next read tries again), as for a live module.
+   */
+  private lazyExternalFace(specifier: string, names: readonly string[], importer: string): object {
+    const face = Object.create(null) as Record<string, unknown>;
+    const importerUrl = this.urlOf(importer);
+    const load = (): Record<string, unknown> => {
+      const key = externalKey(specifier, undefined);
+      let namespace = this.externals.get(key) as Record<string, unknown> | undefined;
+      if (!namespace) {
+        const done = this.options.report ? this.loads.touching(`external:${specifier}`, programSite()) : null;
+        try {
+          namespace = requireExternal(specifier, this.externalsFrom(specifier));
+          for (const name of names) if (!Object.hasOwn(namespace, name)) throw missingExport(specifier, name, importerUrl);
+        } catch (error) {
+          done?.(error);
+          const code = (error as { code?: string }).code;
+          const cause = code === 'ERR_MODULE_NOT_FOUND' ? Object.assign(moduleNotFound(specifier, importerUrl, this.missingExternal(specifier)), { cause: error }) : error;
+          const what = cause instanceof Error ? `${cause.name}: ${cause.message.split('\n')[0]}` : String(cause);
+          const site = programSite();
+          const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: keep it eager with an eager rule)' : '';
+          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; the next read tries it again`, { module: specifier, importer, ...(site ? { accessSite: site } : {}) }, { cause });
+        }
+        done?.();
+        this.loads.ran(`external:${specifier}`);
+        this.externals.set(key, namespace as Namespace);
+        this.externalsByUrl.set(this.externalUrl(specifier), namespace as Namespace);
+      }
+      return namespace;
+    };
+    for (const name of names) {
+      Object.defineProperty(face, name, {
+        configurable: true,
+        enumerable: true,
+        get: () => {
+          const namespace = load();
+          // From now on each name reads the package's binding (live, as an import's is).
+          for (const each of names) Object.defineProperty(face, each, { configurable: false, enumerable: true, get: () => namespace[each] });
+          return namespace[name];
+        },
+      });
+    }
+    return face;
   }
 
   /**

@@ -5,7 +5,7 @@ import { generatePublisherKey, signSnapshot, type SnapshotContent } from '../../
 import { tempDir, writeFiles } from './fs.ts';
 
 /** Writes a tree to a temp folder and returns a registry over its local build. */
-export function registryFor(t: Parameters<typeof tempDir>[0], files: Record<string, string>, externals: Record<string, string> = {}, options: { lazy?: 'none' | 'normal'; eager?: EagerRules; report?: boolean } = {}): { registry: Registry; dir: string; run(path: string): Promise<Namespace> } {
+export function registryFor(t: Parameters<typeof tempDir>[0], files: Record<string, string>, externals: Record<string, string> = {}, options: { lazy?: 'none' | 'normal' | 'all'; eager?: EagerRules; report?: boolean } = {}): { registry: Registry; dir: string; run(path: string): Promise<Namespace> } {
   const dir = tempDir(t);
   writeFiles(dir, files);
   const program = tempDir(t);
