@@ -5,6 +5,8 @@
 // `@lazy` is a TC39 standard decorator (TypeScript 5 without experimentalDecorators). livemod's
 // builder does not lower decorators (oxc-transform lowers only the legacy ones) and Node 24 does
 // not run them, so in live modules use `lazyProperty`; `@lazy` works in code compiled by tsc.
+// The same name also takes `lazy(() => import('pkg'))` (lazy-import.ts).
+import { lazyImport } from './lazy-import.ts';
 
 /** Defines `name` on `target` (an object, or a class prototype for every instance) as computed once per receiver on first read. */
 export function lazyProperty<T extends object, K extends PropertyKey, V>(target: T, name: K, compute: (this: T) => V): void {
@@ -20,8 +22,19 @@ export function lazyProperty<T extends object, K extends PropertyKey, V>(target:
   });
 }
 
-/** `@lazy` on a class getter: computed once per instance on first read, then a plain own property. */
-export function lazy<This extends object, Value>(getter: (this: This) => Value, context: ClassGetterDecoratorContext<This, Value>): (this: This) => Value {
+/**
+ * Two uses, one name, as the standard decorator and the import idiom each want it:
+ * - `lazy(() => import('pkg'))`: the package's namespace, loaded at the first read (lazy-import.ts);
+ * - `@lazy` on a class getter: computed once per instance on first read, then a plain own property.
+ */
+export function lazy<T extends object>(load: () => Promise<T>): T;
+export function lazy<This extends object, Value>(getter: (this: This) => Value, context: ClassGetterDecoratorContext<This, Value>): (this: This) => Value;
+export function lazy<This extends object, Value>(getter: ((this: This) => Value) | (() => Promise<object>), context?: ClassGetterDecoratorContext<This, Value>): unknown {
+  if (context === undefined) return lazyImport(getter as () => Promise<object>, lazy);
+  return lazyGetter(getter as (this: This) => Value, context);
+}
+
+function lazyGetter<This extends object, Value>(getter: (this: This) => Value, context: ClassGetterDecoratorContext<This, Value>): (this: This) => Value {
   if (context.kind !== 'getter') throw new TypeError(`@lazy decorates a getter, not a ${String((context as { kind: unknown }).kind)}`);
   if (context.static) throw new TypeError('@lazy decorates an instance getter; for a static value use lazyProperty(Class, name, compute)');
   const name = context.name;

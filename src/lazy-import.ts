@@ -1,0 +1,66 @@
+// `lazy(() => import('pkg'))`: a package's namespace, typed as the import gives it, loaded at the
+// first read of one of its properties — synchronously, exactly as that `import()` would load it
+// (runtime/hooks.ts `requireExternal`: the same resolution from the calling module, the same
+// module instance). For code that wants one heavy package lazily without a global mode. The
+// function is never called: the specifier is read from its text, which must be one literal
+// `import('…')`, and resolved from the module that calls `lazy`. Packages and builtins only: a
+// module of the program itself is loaded lazily with `import defer` or `livemod run --lazy`.
+// The object is a Proxy (the package's names are unknown until it loads), so each read costs a
+// trap; read a hot binding into a local once.
+import { pathToFileURL } from 'node:url';
+import { requireExternal } from './runtime/hooks.ts';
+import { ErrorCodes, LivemodError } from './errors.ts';
+
+const LITERAL_IMPORT = /\bimport\s*\(\s*(['"`])([^'"`\s]+)\1\s*[,)]/;
+
+/** The file of the code that called `fn` (a file URL), from V8's structured stack. */
+function callerUrl(fn: (...args: never[]) => unknown): string | null {
+  const original = Error.prepareStackTrace;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  try {
+    Error.prepareStackTrace = (_error, frames) => frames;
+    Error.captureStackTrace(holder, fn);
+    const file = holder.stack?.find((frame) => frame.getFileName())?.getFileName() ?? null;
+    if (file === null) return null;
+    return /^[a-z][a-z0-9+.-]*:/i.test(file) && !file.startsWith('/') ? file : pathToFileURL(file).href;
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+}
+
+export function lazyImport<T extends object>(load: () => Promise<T>, caller: (...args: never[]) => unknown = lazyImport): T {
+  if (typeof load !== 'function') throw new TypeError(`lazy() takes a function returning import('<package>'), not ${typeof load}`);
+  const specifier = LITERAL_IMPORT.exec(Function.prototype.toString.call(load))?.[2];
+  if (specifier === undefined) throw new TypeError("lazy() takes a function returning one literal import('<package>'), e.g. lazy(() => import('typescript'))");
+  if (specifier.startsWith('.') || specifier.startsWith('/') || /^file:/i.test(specifier)) {
+    throw new TypeError(`lazy(() => import(${JSON.stringify(specifier)})): lazy() loads packages and builtins; load a module of the program lazily with \`import defer * as ns from ${JSON.stringify(specifier)}\` or \`livemod run --lazy\``);
+  }
+  const parent = callerUrl(caller) ?? pathToFileURL(`${process.cwd()}/`).href;
+  let namespace: Record<PropertyKey, unknown> | null = null;
+  const loaded = (): Record<PropertyKey, unknown> => {
+    if (namespace !== null) return namespace;
+    try {
+      namespace = requireExternal(specifier, parent);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const what = error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
+      const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: import it normally)' : '';
+      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${what.slice(0, 300)}${hint}; the next read tries again`, { module: specifier, importer: parent }, { cause: error });
+    }
+    return namespace;
+  };
+  // A namespace-like object: not extensible, its keys and descriptors the package's once loaded.
+  return new Proxy(Object.create(null) as T, {
+    get: (_target, key) => (key === Symbol.toStringTag ? 'Module' : loaded()[key]),
+    has: (_target, key) => key in loaded(),
+    ownKeys: () => Reflect.ownKeys(loaded()),
+    getOwnPropertyDescriptor: (_target, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(loaded(), key);
+      return descriptor === undefined ? undefined : { ...descriptor, configurable: true };
+    },
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+    setPrototypeOf: () => false,
+  });
+}

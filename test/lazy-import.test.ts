@@ -1,0 +1,39 @@
+// `lazy(() => import('pkg'))` from 'livemod': a package's namespace loaded at its first read, as
+// that import would load it, in plain Node code and in live modules.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lazy } from '../src/index.ts';
+import { cli } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+test('lazy(() => import(…)) in plain code: loaded at the first read, the same namespace import() gives, typed', async () => {
+  const fs = lazy(() => import('node:fs'));
+  assert.equal(typeof fs.readFileSync, 'function');
+  const ws = lazy(() => import('ws'));
+  assert.equal(ws.WebSocket, (await import('ws')).WebSocket, 'the same instance');
+  assert.ok('WebSocketServer' in ws);
+  assert.ok(Object.keys(ws).includes('WebSocket'));
+  assert.equal(Object.prototype.toString.call(ws), '[object Module]');
+  assert.throws(() => Object.assign(ws, { extra: 1 }), TypeError, 'not writable, as a namespace');
+});
+
+test('lazy(): a missing package fails at the first read with ERR_LIVEMOD_LAZY_LOAD; a relative specifier or a function without a literal import is refused at once', () => {
+  const absent = lazy(() => import('no-such-package-anywhere' as string)) as Record<string, unknown>;
+  assert.throws(() => absent.x, (error: Error & { code?: string; cause?: { code?: string } }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD' && error.cause?.code === 'ERR_MODULE_NOT_FOUND' && /no-such-package-anywhere/.test(error.message));
+  assert.throws(() => lazy(() => import('./helpers/fs.ts')), /loads packages and builtins; load a module of the program lazily with `import defer/);
+  const name = 'ws';
+  assert.throws(() => lazy(() => import(name)), /one literal import/);
+});
+
+test('lazy(() => import(…)) in a live module resolves from that module and loads at the first read', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': '{"type":"module"}',
+    'node_modules/counter/package.json': JSON.stringify({ name: 'counter', type: 'module', exports: './index.js' }),
+    'node_modules/counter/index.js': "(globalThis.pkgLog ??= []).push('counter'); export let count = 0; export function inc() { count += 1; }",
+    'main.ts': "import { lazy } from 'livemod';\nconst counter = lazy(() => import('counter'));\nconsole.log('start', JSON.stringify((globalThis as { pkgLog?: string[] }).pkgLog ?? []));\ncounter.inc();\nconsole.log('count', counter.count, JSON.stringify((globalThis as { pkgLog?: string[] }).pkgLog));",
+  });
+  const run = cli(['run', './main.ts'], { cwd: dir });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), 'start []\ncount 1 ["counter"]');
+});
