@@ -7,6 +7,8 @@
 //   defer, untouched     `import defer * as heavy` instead (no flag)
 //   eager, touched       reads one binding of the graph once
 //   lazy, touched        the same with --lazy: the first read loads the graph
+//   package …            the same four for a real package, @aws-sdk/client-s3, eager and with
+//                        --lazy-mode all (packages load at the first read too)
 // Each program prints its heap use at exit; the bench prints medians of wall time and heap.
 // Then the steady-state read cost, in one process each: 20 million reads of a binding in a loop,
 // against a plain property read in the same run — read first at top level (the loop's reads
@@ -17,7 +19,7 @@
 // Targets: an untouched lazy import within 5 ms and 3 MiB of not importing; first touch at most
 // 1.1× eager; a steady-state read at most 1.5× a plain read.
 // Run: npm run bench:lazy   (BENCH_RUNS=n, default 9)
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt } from './lib/livemod-cli.ts';
@@ -64,11 +66,16 @@ let a = performance.now(); viaImport(); const imported = performance.now() - a;
 a = performance.now(); viaPlain(); const direct = performance.now() - a;
 console.log(JSON.stringify({ imported, direct }));
 `;
+// A real package as an external: the AWS SDK's S3 client (a dependency of livemod, reached
+// through a node_modules link), imported by name and left unused, or used once.
+symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
+writeFileSync(join(app, 'pkg-untouched.js'), `import { S3Client } from '@aws-sdk/client-s3';\nexport const later = () => S3Client;\nconst result = 1;\n${end}\n`);
+writeFileSync(join(app, 'pkg-touched.js'), `import { S3Client } from '@aws-sdk/client-s3';\nconst result = typeof new S3Client({ region: 'us-east-1' }).send === 'function' ? 1 : 0;\n${end}\n`);
 writeFileSync(join(app, 'read-after.js'), loop('void size;'));
 writeFileSync(join(app, 'read-in-loop.js'), loop(''));
 
 const env = { ...process.env, LIVEMOD_CACHE: cache };
-const livemod = (file: string, lazy: boolean) => ({ file: process.execPath, args: [BIN, 'run', ...(lazy ? ['--lazy'] : []), `./${file}`, '--cache', cache], cwd: app, env });
+const livemod = (file: string, lazy: boolean | 'all') => ({ file: process.execPath, args: [BIN, 'run', ...(lazy === 'all' ? ['--lazy-mode', 'all'] : lazy ? ['--lazy'] : []), `./${file}`, '--cache', cache], cwd: app, env });
 const cases: [string, ReturnType<typeof livemod>][] = [
   ['no import (floor)', livemod('none.js', false)],
   ['eager, untouched', livemod('untouched.js', false)],
@@ -76,6 +83,10 @@ const cases: [string, ReturnType<typeof livemod>][] = [
   ['import defer, untouched', livemod('defer.js', false)],
   ['eager, touched once', livemod('touched.js', false)],
   ['lazy, touched once', livemod('touched.js', true)],
+  ['package eager, untouched', livemod('pkg-untouched.js', false)],
+  ['package lazy (--lazy-mode all), untouched', livemod('pkg-untouched.js', 'all')],
+  ['package eager, touched once', livemod('pkg-touched.js', false)],
+  ['package lazy, touched once', livemod('pkg-touched.js', 'all')],
 ];
 const node26 = process.env.LIVEMOD_NODE26;
 if (node26 && existsSync(node26)) cases.push(['Node 26 --js-defer-import-eval, defer (reference)', { file: node26, args: ['--js-defer-import-eval', './defer.js'], cwd: app, env }]);
@@ -117,9 +128,16 @@ const m = (name: string, pick: 'wall' | 'heap'): number => median(samples.get(na
 const untouchedMs = m('lazy, untouched', 'wall') - m('no import (floor)', 'wall');
 const untouchedMiB = (m('lazy, untouched', 'heap') - m('no import (floor)', 'heap')) / 2 ** 20;
 const touch = m('lazy, touched once', 'wall') / m('eager, touched once', 'wall');
+const packageMs = m('package lazy (--lazy-mode all), untouched', 'wall') - m('no import (floor)', 'wall');
+const packageMiB = (m('package lazy (--lazy-mode all), untouched', 'heap') - m('no import (floor)', 'heap')) / 2 ** 20;
+const packageTouch = m('package lazy, touched once', 'wall') / m('package eager, touched once', 'wall');
 console.log(
   `targets: untouched lazy within 5 ms / 3 MiB of no import: +${untouchedMs.toFixed(1)} ms, +${untouchedMiB.toFixed(2)} MiB ${untouchedMs <= 5 && untouchedMiB <= 3 ? 'met' : 'NOT met'}; ` +
     `first touch ≤ 1.1× eager: ${touch.toFixed(2)}× ${touch <= 1.1 ? 'met' : 'NOT met'}; steady-state read ≤ 1.5×: see the read table`,
+);
+console.log(
+  `targets, the package: untouched lazy within 5 ms / 3 MiB of no import: +${packageMs.toFixed(1)} ms, +${packageMiB.toFixed(2)} MiB ${packageMs <= 5 && packageMiB <= 3 ? 'met' : 'NOT met'}; ` +
+    `first touch ≤ 1.1× eager: ${packageTouch.toFixed(2)}× ${packageTouch <= 1.1 ? 'met' : 'NOT met'}`,
 );
 console.log(`(load average at end ${loadavg().map((value) => value.toFixed(2)).join(' ')})`);
 rmSync(work, { recursive: true, force: true });

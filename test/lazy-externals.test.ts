@@ -75,7 +75,7 @@ test('lazy all: a missing package or export fails at the first read, naming both
   const ns = await run('main.ts');
   assert.throws(() => (ns.readMissing as () => unknown)(), (error: Error & { code?: string; cause?: Error }) => {
     assert.equal(error.code, 'ERR_LIVEMOD_LAZY_LOAD');
-    assert.match(error.message, /lazy import of package counter \(imported by main\.ts\) failed at its first read/);
+    assert.match(error.message, /lazy import of package counter \(imported by main\.ts at file:.*main\.ts:1:\d+\) failed at its first read at .*main\.ts:3:\d+/);
     assert.match(error.message, /nothere/);
     return true;
   });

@@ -5,6 +5,7 @@
 // the spec's algorithm, cycles and top-level await included), errors cached per module as ESM
 // caches them. Externals are imported natively through the loader hook, as from the program's
 // folder. A swap (swap.ts plans it) replaces module versions in one transaction.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
 import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
@@ -273,6 +274,31 @@ export class Registry {
   /** The module paths loaded now (every one has a current version). */
   loaded(): string[] {
     return [...this.instances.keys()];
+  }
+
+  /**
+   * Where `importer` imports `specifier`, as `url:line:column` in its source file, for messages;
+   * null when the source is not a file here (a host without the program's files). Manifest
+   * records keep no line for a resolved import, so the import is looked up in the source text.
+   */
+  private importSite(importer: string, specifier: string): string | null {
+    const url = this.urlOf(importer);
+    if (!url.startsWith('file:')) return null;
+    let text: string;
+    try {
+      text = readFileSync(fileURLToPath(url), 'utf8');
+    } catch {
+      return null;
+    }
+    const lines = text.split('\n');
+    for (let index = 0; index < lines.length; index += 1) {
+      const line = lines[index]!;
+      for (const quote of ["'", '"']) {
+        const at = line.indexOf(`${quote}${specifier}${quote}`);
+        if (at !== -1 && /\b(?:import|from)\b/.test(line)) return `${url}:${index + 1}:${at + 1}`;
+      }
+    }
+    return null;
   }
 
   /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
@@ -848,7 +874,8 @@ export class Registry {
           const what = cause instanceof Error ? `${cause.name}: ${cause.message.split('\n')[0]}` : String(cause);
           const site = programSite();
           const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: keep it eager with an eager rule)' : '';
-          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; the next read tries it again`, { module: specifier, importer, ...(site ? { accessSite: site } : {}) }, { cause });
+          const importSite = this.importSite(importer, specifier);
+          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; the next read tries it again`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
         }
         done?.();
         this.loads.ran(`external:${specifier}`);
@@ -904,6 +931,8 @@ export class Registry {
     this.discard([...failed]);
     this.armPending();
     const importer = this.importers.get(path)?.values().next().value;
+    const specifier = importer === undefined ? undefined : this.instances.get(importer)?.record.imports.find((entry) => entry.module === path)?.specifier;
+    const importSite = importer === undefined || specifier === undefined ? null : this.importSite(importer, specifier);
     const site = programSite();
     // A lazy import inside the lazy module failed first: say the chain, and keep the first error as the cause.
     const inner = error instanceof LivemodError && error.code === ErrorCodes.LAZY_LOAD ? error : null;
@@ -913,8 +942,8 @@ export class Registry {
     return new LivemodError(
       'runtime',
       ErrorCodes.LAZY_LOAD,
-      `lazy import of ${path}${importer ? ` (imported by ${importer})` : ''} failed at its first read${site ? ` at ${site}` : ''}${through}: ${inert(what, 300)}; the next read tries it again`,
-      { module: path, ...(importer ? { importer } : {}), ...(site ? { accessSite: site } : {}) },
+      `lazy import of ${path}${importer ? ` (imported by ${importer}${importSite ? ` at ${importSite}` : ''})` : ''} failed at its first read${site ? ` at ${site}` : ''}${through}: ${inert(what, 300)}; the next read tries it again`,
+      { module: path, ...(importer ? { importer } : {}), ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) },
       { cause: root },
     );
   }
