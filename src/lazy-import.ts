@@ -1,9 +1,9 @@
-// `lazy(() => import('pkg'))`: a package's namespace, typed as the import gives it, loaded at the
+// `lazy(() => import("pkg"))`: a package's namespace, typed as the import gives it, loaded at the
 // first read of one of its properties — synchronously, exactly as that `import()` would load it
 // (runtime/hooks.ts `requireExternal`: the same resolution from the calling module, the same
 // module instance). For code that wants one heavy package lazily without a global mode. The
 // function is never called: the specifier is read from its text, which must be one literal
-// `import('…')`, and resolved from the module that calls `lazy`. Packages and builtins only: a
+// `import("…")`, and resolved from the module that calls `lazy`. Packages and builtins only: a
 // module of the program itself is loaded lazily with `import defer` or `livemod run --lazy`.
 // The object is a Proxy (the package's names are unknown until it loads), so each read costs a
 // trap; read a hot binding into a local once.
@@ -29,9 +29,9 @@ function callerUrl(fn: (...args: never[]) => unknown): string | null {
 }
 
 export function lazyImport<T extends object>(load: () => Promise<T>, caller: (...args: never[]) => unknown = lazyImport): T {
-  if (typeof load !== 'function') throw new TypeError(`lazy() takes a function returning import('<package>'), not ${typeof load}`);
+  if (typeof load !== 'function') throw new TypeError(`lazy() takes a function returning import("<package>"), not ${typeof load}`);
   const specifier = LITERAL_IMPORT.exec(Function.prototype.toString.call(load))?.[2];
-  if (specifier === undefined) throw new TypeError("lazy() takes a function returning one literal import('<package>'), e.g. lazy(() => import('typescript'))");
+  if (specifier === undefined) throw new TypeError('lazy() takes a function returning one literal import("<package>"), e.g. lazy(() => import("typescript"))');
   if (specifier.startsWith('.') || specifier.startsWith('/') || /^file:/i.test(specifier)) {
     throw new TypeError(`lazy(() => import(${JSON.stringify(specifier)})): lazy() loads packages and builtins; load a module of the program lazily with \`import defer * as ns from ${JSON.stringify(specifier)}\` or \`livemod run --lazy\``);
   }

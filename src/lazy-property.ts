@@ -5,7 +5,7 @@
 // `@lazy` is a TC39 standard decorator (TypeScript 5 without experimentalDecorators). livemod's
 // builder does not lower decorators (oxc-transform lowers only the legacy ones) and Node 24 does
 // not run them, so in live modules use `lazyProperty`; `@lazy` works in code compiled by tsc.
-// The same name also takes `lazy(() => import('pkg'))` (lazy-import.ts).
+// The same name also takes `lazy(() => import("pkg"))` (lazy-import.ts).
 import { lazyImport } from './lazy-import.ts';
 
 /** Defines `name` on `target` (an object, or a class prototype for every instance) as computed once per receiver on first read. */
@@ -24,7 +24,7 @@ export function lazyProperty<T extends object, K extends PropertyKey, V>(target:
 
 /**
  * Two uses, one name, as the standard decorator and the import idiom each want it:
- * - `lazy(() => import('pkg'))`: the package's namespace, loaded at the first read (lazy-import.ts);
+ * - `lazy(() => import("pkg"))`: the package's namespace, loaded at the first read (lazy-import.ts);
  * - `@lazy` on a class getter: computed once per instance on first read, then a plain own property.
  */
 export function lazy<T extends object>(load: () => Promise<T>): T;
