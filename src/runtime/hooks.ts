@@ -88,22 +88,31 @@ let requireShell: NodeRequire | undefined;
  * ERR_REQUIRE_ASYNC_MODULE for a package with top-level await (which cannot load synchronously).
  */
 export function requireExternal(specifier: string, parent: string): Record<string, unknown> {
+  const handover = requireFromMemory((slot) => [[`${SHELL}${shellCount}`, `import*as ns from ${JSON.stringify(marked(specifier, parent))};${slot}.namespace=ns;`]]);
+  return handover.namespace as Record<string, unknown>;
+}
+
+/**
+ * Runs modules served from memory (the last one given is required, synchronously, through
+ * require(esm)); they hand values out through a global slot (`slot`, an expression) that exists
+ * only for the duration of this call. `sources` gets the slot and gives [url, source] pairs.
+ */
+function requireFromMemory(sources: (slot: string) => ReadonlyArray<readonly [string, string]>): Handover {
   ensureHooks();
   shellCount += 1;
-  const outer = `${SHELL}${shellCount}`;
-  const slot = `globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`;
-  shellSources.set(outer, `import*as ns from ${JSON.stringify(marked(specifier, parent))};${slot}.namespace=ns;`);
+  const made = sources(`globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`);
+  for (const [url, source] of made) shellSources.set(url, source);
   const handover: Handover = {};
   const global = globalThis as Record<symbol, unknown>;
   global[HANDOVER] = handover;
   try {
     requireShell ??= createRequire(import.meta.url);
-    requireShell(outer);
+    requireShell(made.at(-1)![0]);
   } finally {
     delete global[HANDOVER];
-    shellSources.delete(outer);
+    for (const [url] of made) shellSources.delete(url);
   }
-  return handover.namespace as Record<string, unknown>;
+  return handover;
 }
 
 /**
@@ -116,29 +125,18 @@ export function requireExternal(specifier: string, parent: string): Record<strin
  * of a namespace, not per read.
  */
 export function namespaceShell(names: readonly string[]): NamespaceShell {
-  ensureHooks();
-  shellCount += 1;
   const locals = names.map((_, index) => `v${index}`);
   // Two functions, each compiled once: `all` fills every binding from an array (a new face), and
   // `set` finds one binding by a binary search over its index (a later write): a switch cost its
   // length per call (n² to fill a face), and a closure per binding cost a compile each.
   const search = (low: number, high: number): string => (high - low === 1 ? `${locals[low]}=value;` : `if(index<${(low + high) >> 1}){${search(low, (low + high) >> 1)}}else{${search((low + high) >> 1, high)}}`);
   const setterSources = `set:(index,value)=>{${locals.length === 0 ? '' : search(0, locals.length)}},all:(values)=>{${locals.map((local, index) => `${local}=values[${index}];`).join('')}}`;
-  const slot = `globalThis[Symbol.for(${JSON.stringify(HANDOVER.description)})]`;
-  const inner = `${SHELL_INNER}${shellCount}`;
-  const outer = `${SHELL}${shellCount}`;
-  shellSources.set(inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.setters={${setterSources}};`);
-  shellSources.set(outer, `import*as inner from ${JSON.stringify(inner)};${slot}.namespace=inner;`);
-  const handover: Handover = {};
-  const global = globalThis as Record<symbol, unknown>;
-  global[HANDOVER] = handover;
-  try {
-    requireShell ??= createRequire(import.meta.url);
-    requireShell(outer);
-  } finally {
-    delete global[HANDOVER];
-    shellSources.delete(inner);
-    shellSources.delete(outer);
-  }
+  const handover = requireFromMemory((slot) => {
+    const inner = `${SHELL_INNER}${shellCount}`;
+    return [
+      [inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.setters={${setterSources}};`],
+      [`${SHELL}${shellCount}`, `import*as inner from ${JSON.stringify(inner)};${slot}.namespace=inner;`],
+    ];
+  });
   return { namespace: handover.namespace!, set: handover.setters!.set, setAll: handover.setters!.all };
 }
