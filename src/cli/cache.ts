@@ -57,7 +57,7 @@ export function registerCache(program: Command): void {
     output.result({ dir: store.dir, origin, forgotten }, forgotten ? `[livemod cache] forgot ${origin}: the next run from it starts cold` : `[livemod cache] nothing recorded for ${origin} in ${store.dir}; \`livemod cache ls\` lists the origins`);
   });
 
-  common(cache.command('prune').description('remove blobs and laid-out version and package folders the newest manifest of each origin (or a running program) does not need').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {
+  common(cache.command('prune').description('remove blobs (files and packs) and laid-out version and package folders the newest manifest of each origin (or a running program) does not need, and local build cache files idle for 30 days').option('--dry-run', 'only report what would be removed')).action((flags: CacheFlags) => {
     const output = createOutput(flags.json === true);
     const store = open(flags);
     const report = store.prune({ dryRun: flags.dryRun === true });
