@@ -45,7 +45,8 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
       const code = (error as { code?: string }).code;
       const what = error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
       const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: import it normally)' : '';
-      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${what.slice(0, 300)}${hint}; the next read tries again`, { module: specifier, importer: parent }, { cause: error });
+      const retry = code === 'ERR_MODULE_NOT_FOUND' ? 'the next read tries again' : 'a package whose evaluation threw stays failed, as under import';
+      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${what.slice(0, 300)}${hint}; ${retry}`, { module: specifier, importer: parent }, { cause: error });
     }
     return namespace;
   };

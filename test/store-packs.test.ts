@@ -113,10 +113,33 @@ test('a tampered pack reads as absent, is removed whole, and the removal is repo
   const report = openStore({ dir: store.dir }).verify();
   assert.deepEqual(report.corrupt, [`packs/${again.split('/').pop()}`]);
   assert.deepEqual(packs(store), []);
-  // A pack whose header is garbage is dropped when headers are read.
+  // A pack whose header is garbage holds nothing; reading the headers (ls, has) leaves it, verify removes it.
   writeFileSync(join(store.dir, 'packs', `${'a'.repeat(32)}.pack`), 'garbage');
   assert.equal(openStore({ dir: store.dir }).hasBlob([...blobs.keys()][0]!), false);
+  assert.equal(openStore({ dir: store.dir }).list().blobs, 0);
+  assert.equal(packs(store).length, 1, 'ls removes nothing');
+  assert.deepEqual(openStore({ dir: store.dir }).verify().corrupt, [`packs/${'a'.repeat(32)}.pack`]);
   assert.deepEqual(packs(store), []);
+});
+
+test("another process's packs: one written later is found, one pruned meanwhile is missing again and fails a commit", (t) => {
+  const v = versions();
+  const dir = tempDir(t);
+  const reader = openStore({ dir });
+  // The reader indexes the (empty) packs first, as a long-running process does.
+  assert.equal(reader.hasBlob([...v.snapshots[0]!.blobs.keys()][0]!), false);
+  const writer = openStore({ dir });
+  const blobs = writePacked(writer, v, 0);
+  for (const [hash, bytes] of blobs) assert.deepEqual(reader.readBlob(hash), bytes, 'a pack written by another process is found');
+  assert.deepEqual(reader.missingBlobs(blobs.keys()), []);
+  // Another process removes the pack (a prune of blobs no manifest needed yet).
+  const pruner = openStore({ dir });
+  const hourAgo = new Date(Date.now() - 3600_000);
+  utimesSync(join(dir, 'packs', packs(writer)[0]!), hourAgo, hourAgo);
+  assert.equal(pruner.prune().removed, blobs.size);
+  assert.deepEqual(reader.missingBlobs(blobs.keys()).sort(), [...blobs.keys()].sort(), 'the reader sees they are gone');
+  const snapshot = v.snapshots[0]!;
+  assert.throws(() => reader.commitManifest(ORIGIN, { bytes: snapshot.sealed.bytes, manifest: snapshot.manifest, etag: null }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_STORE_INCOMPLETE');
 });
 
 test('prune keeps a pack any manifest needs a blob of, and removes one none needs once past the grace period', (t) => {

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
-import { hashBuilderSources } from '../src/build/cache.ts';
+import { hashBuilderSources, RECORD_SOURCES } from '../src/build/cache.ts';
 
 const root = new URL('../', import.meta.url);
 const src = new URL('src/', root);
@@ -34,6 +34,8 @@ function builtinsAsValues(code: string): string {
     if (whole !== undefined) parts.push(`const ${whole} = ${get};`);
     if (names !== undefined) {
       const bindings = names.split(',').map((item) => item.trim()).filter(Boolean).map((item) => item.replace(/\s+as\s+/, ': '));
+      // A builtin has no `default` property as getBuiltinModule returns it: such an import is the module itself.
+      if (bindings.some((binding) => binding === 'default' || binding.startsWith('default:'))) throw new Error(`bundle: a chunk imports { default } from ${id}; write \`import x from '${id}'\` in src/ instead`);
       parts.push(`const { ${bindings.join(', ')} } = ${whole ?? get};`);
     }
     return parts.join(' ');
@@ -59,7 +61,7 @@ await build({
   platform: 'node',
   // Packages and Node's builtins are imported as they are; only livemod's own files are bundled.
   external: (id) => !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0'),
-  transform: { define: { __LIVEMOD_BUILDER_SOURCES__: JSON.stringify(hashBuilderSources(src)) } },
+  transform: { define: { __LIVEMOD_BUILDER_SOURCES__: JSON.stringify(hashBuilderSources(src)), __LIVEMOD_RECORD_SOURCES__: JSON.stringify(hashBuilderSources(src, RECORD_SOURCES)) } },
   output: {
     dir: dist,
     format: 'esm',

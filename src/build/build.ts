@@ -9,7 +9,7 @@ import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type BlobRef, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
-import { builderFingerprint, type TransformCache } from './cache.ts';
+import { recordFingerprint, type TransformCache } from './cache.ts';
 import { checkRecord, folderNames, parseRecord, recordKey, sameNames, RECORD_VERSION, type KeptBuild, type KeptModule } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
 
@@ -317,7 +317,7 @@ export class SnapshotBuilder {
 
   private recordKey(): string {
     const { reach, entry, exclude, maxFileBytes, maxTotalBytes, strict, name } = this.options;
-    return recordKey(builderFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name });
+    return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name });
   }
 
   /**

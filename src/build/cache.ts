@@ -21,19 +21,29 @@ export interface TransformCache {
 const ENTRY_VERSION = 1;
 const DAY_MS = 24 * 3600 * 1000;
 let fingerprint: string | undefined;
+let recordPrint: string | undefined;
 
 /**
- * The bundler (tools/bundle.ts) writes the hash of BUILDER_SOURCES into the build in place of this
- * name; running from src/, it is undefined and the hash is taken from the files.
+ * The bundler (tools/bundle.ts) writes the hashes of BUILDER_SOURCES and RECORD_SOURCES into the
+ * build in place of these names; running from src/, they are undefined and the hashes are taken
+ * from the files.
  */
 declare const __LIVEMOD_BUILDER_SOURCES__: string | undefined;
+declare const __LIVEMOD_RECORD_SOURCES__: string | undefined;
 
 /** The files whose code decides what a transform makes: a change to any is a new builder. */
 export const BUILDER_SOURCES: readonly string[] = ['build/transform.ts', 'build/scan.ts', 'build/edits.ts'];
 
-/** The hash of the builder's sources, from src/. */
-export function hashBuilderSources(srcDir: URL): string {
-  return sha256Hex(Buffer.from(BUILDER_SOURCES.map((name) => readFileSync(new URL(name, srcDir), 'utf8')).join('\0')));
+/**
+ * The files whose code decides what a whole build is — which files are modules, how imports
+ * resolve, what a record keeps — besides the transform's: a build record (record.ts) made by
+ * other code is never taken.
+ */
+export const RECORD_SOURCES: readonly string[] = [...BUILDER_SOURCES, 'build/build.ts', 'build/files.ts', 'build/record.ts', 'snapshot/resolve.ts'];
+
+/** The hash of some of livemod's sources (default: the builder's), from src/. */
+export function hashBuilderSources(srcDir: URL, names: readonly string[] = BUILDER_SOURCES): string {
+  return sha256Hex(Buffer.from(names.map((name) => readFileSync(new URL(name, srcDir), 'utf8')).join('\0')));
 }
 
 /** The builder's identity: the module format and the code of the transform and the rewrite. */
@@ -43,6 +53,15 @@ export function builderFingerprint(): string {
     fingerprint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
   }
   return fingerprint;
+}
+
+/** The identity of the whole build, for build records: the transform's and the resolver's, the file rules', the record's own code. */
+export function recordFingerprint(): string {
+  if (recordPrint === undefined) {
+    const sources = typeof __LIVEMOD_RECORD_SOURCES__ === 'string' ? __LIVEMOD_RECORD_SOURCES__ : hashBuilderSources(new URL('../', import.meta.url), RECORD_SOURCES);
+    recordPrint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
+  }
+  return recordPrint;
 }
 
 function isEntry(value: unknown): value is CachedTransform {

@@ -298,7 +298,13 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       if (packed.size === 0) return;
       const batch = packed;
       packed = new Map();
-      store.writeBlobs(batch);
+      try {
+        store.writeBlobs(batch);
+      } catch (error) {
+        // Kept for the next write (the final one reports a failure).
+        for (const [hash, blob] of batch) packed.set(hash, blob);
+        throw error;
+      }
     };
     const flushing = setInterval(() => {
       try {

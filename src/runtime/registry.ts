@@ -875,7 +875,9 @@ export class Registry {
           const site = programSite();
           const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: keep it eager with an eager rule)' : '';
           const importSite = this.importSite(importer, specifier);
-          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; the next read tries it again`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
+          // Node keeps a package whose evaluation threw as failed, as it does for an import: only a package not found (or a missing name) can come right by the next read.
+          const retry = code === 'ERR_MODULE_NOT_FOUND' || (cause instanceof SyntaxError && /does not provide an export/.test(cause.message)) ? 'the next read tries it again' : 'a package whose evaluation threw stays failed, as under import';
+          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; ${retry}`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
         }
         done?.();
         this.loads.ran(`external:${specifier}`);

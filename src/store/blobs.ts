@@ -90,7 +90,7 @@ export function hasBlob(context: StoreContext, hash: string): boolean {
 export function missingBlobs(context: StoreContext, hashes: Iterable<string>): string[] {
   const missing: string[] = [];
   const seen = new Set<string>();
-  const packs = new Set<string>();
+  const packs = new Map<string, string[]>();
   const now = new Date();
   for (const hash of hashes) {
     requireHash(hash);
@@ -104,12 +104,13 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
       // Not ours to touch (another user's shared cache, a read-only mount): existence is enough.
       if (code === 'ENOENT' || code === 'ENOTDIR' || !existsSync(path)) {
         const packed = packedBlob(context, hash);
-        if (packed) packs.add(packed.pack);
+        if (packed) packs.set(packed.pack, [...(packs.get(packed.pack) ?? []), hash]);
         else missing.push(hash);
       }
     }
   }
-  touchPacks(context, packs);
+  // A pack another process removed since this one indexed it: its blobs are missing after all.
+  for (const gone of touchPacks(context, packs.keys())) missing.push(...packs.get(gone)!);
   return missing;
 }
 

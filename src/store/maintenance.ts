@@ -161,6 +161,7 @@ export function listStore(context: StoreContext): StoreListing {
     bytes += file.size;
   }
   for (const pack of listPacks(context)) {
+    if (pack.blobs === null) continue;
     blobs += pack.blobs.size;
     bytes += pack.size;
   }
@@ -216,13 +217,16 @@ export function verifyStore(context: StoreContext): VerifyReport {
     } catch {
       continue;
     }
-    checked += pack.blobs.size;
-    const good = [...pack.blobs].every(([hash, [offset, size]]) => {
-      const blob = bytes.subarray(offset, offset + size);
-      return blob.byteLength === size && sha256Hex(blob) === hash;
-    });
+    const blobs = pack.blobs;
+    if (blobs !== null) checked += blobs.size;
+    const good =
+      blobs !== null &&
+      [...blobs].every(([hash, [offset, size]]) => {
+        const blob = bytes.subarray(offset, offset + size);
+        return blob.byteLength === size && sha256Hex(blob) === hash;
+      });
     if (!good) {
-      removePack(context, pack.name);
+      removePack(context, pack.name, pack.ino);
       corrupt.push(`packs/${pack.name}`);
     }
   }
@@ -310,17 +314,19 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
     }
     // A pack stays whole while any manifest needs a blob of it.
     for (const pack of listPacks(context)) {
-      if ([...pack.blobs.keys()].some((hash) => keep.has(hash))) {
-        kept += pack.blobs.size;
+      // A pack whose header cannot be read holds nothing usable: it goes like a stray file.
+      const count = pack.blobs?.size ?? 1;
+      if (pack.blobs !== null && [...pack.blobs.keys()].some((hash) => keep.has(hash))) {
+        kept += count;
         continue;
       }
       if (now - pack.mtimeMs < graceMs) {
-        kept += pack.blobs.size;
-        young += pack.blobs.size;
+        kept += count;
+        young += count;
         continue;
       }
-      if (!dryRun) removePack(context, pack.name);
-      removed += pack.blobs.size;
+      if (!dryRun) removePack(context, pack.name, pack.ino);
+      removed += count;
       freedBytes += pack.size;
     }
     const tmp = cleanTmp(context.tmp, { dryRun });

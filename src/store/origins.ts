@@ -10,7 +10,7 @@ import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
 import { fsyncDir, ioError, writeAtomic } from './files.ts';
 import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
-import { packedBlob } from './packs.ts';
+import { packedBlob, packPresent } from './packs.ts';
 import { MAX_ETAG_LENGTH, MAX_STATE_BYTES, parseState, parseStoredManifest, serialiseState, type OriginState, type StoredManifest } from './records.ts';
 
 export interface StoredOrigin {
@@ -185,11 +185,18 @@ export function readOrigin(context: StoreContext, origin: string | URL): StoredO
 /** The stored blobs a manifest needs that are absent or the wrong size. */
 export function absentBlobs(context: StoreContext, parsed: StoredManifest): string[] {
   const missing: string[] = [];
+  // Each pack relied on is looked at once: another process may have removed it since this one indexed it.
+  const present = new Map<string, boolean>();
   for (const ref of parsed.blobs) {
     const stat = statSync(blobPath(context.dir, ref.hash), { throwIfNoEntry: false });
     if (stat?.isFile() && stat.size === ref.size) continue;
     // Not a blob file: maybe packed (packs.ts).
-    if (stat === undefined && packedBlob(context, ref.hash)?.size === ref.size) continue;
+    const packed = stat === undefined ? packedBlob(context, ref.hash) : undefined;
+    if (packed?.size === ref.size) {
+      let there = present.get(packed.pack);
+      if (there === undefined) present.set(packed.pack, (there = packPresent(context, packed.pack)));
+      if (there) continue;
+    }
     missing.push(ref.hash);
   }
   return missing;

@@ -12,7 +12,7 @@
 // run pack (run-pack.ts) and never needs them. Prune keeps a pack while any stored manifest
 // needs a blob of it. Layout: a 4-byte big-endian length, that much JSON
 // `{ "<hash>": [offset, size] }` (offsets into what follows), then the bytes.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { isHash, sha256Hex, shortHash } from '../snapshot/index.ts';
@@ -35,6 +35,10 @@ export interface PackedBlob {
 interface PackState {
   readonly index: Map<string, PackedBlob>;
   readonly bytes: Map<string, Buffer>;
+  /** The packs whose headers are in the index. */
+  readonly known: Set<string>;
+  /** packs/'s mtime when its names were last read: a pack added or removed by another process changes it. */
+  dirMtimeMs: number;
 }
 
 const states = new WeakMap<StoreContext, PackState>();
@@ -55,7 +59,7 @@ function header(bytes: Buffer): Record<string, [number, number]> {
   return index;
 }
 
-/** Reads a pack's header without its bytes: a blob map, or null when it is damaged (then removed). */
+/** Reads a pack's header without its bytes: a blob map, or null when it cannot be read or parsed (only verify and prune remove such a pack). */
 function readHeader(path: string): Record<string, [number, number]> | null {
   let fd: number;
   try {
@@ -72,29 +76,41 @@ function readHeader(path: string): Record<string, [number, number]> | null {
     if (readSync(fd, bytes, 4, length, 4) !== length) throw new Error('truncated');
     return header(bytes);
   } catch {
-    try {
-      rmSync(path, { force: true });
-    } catch {
-      // A read-only store: the pack is only left unused.
-    }
     return null;
   } finally {
     closeSync(fd);
   }
 }
 
-/** Every packed blob of the store, from the packs' headers (read once per process, then kept up to date by this process's own writes). */
+/**
+ * Every packed blob of the store, from the packs' headers: read once per process, and again
+ * whenever packs/ changed (another process wrote or removed a pack) and a blob was not found.
+ */
 function state(context: StoreContext): PackState {
   let found = states.get(context);
-  if (found) return found;
-  found = { index: new Map(), bytes: new Map() };
-  states.set(context, found);
-  for (const name of packNames(context)) {
-    const blobs = readHeader(join(packsDir(context), name));
-    if (blobs === null) continue;
-    for (const [hash, [offset, size]] of Object.entries(blobs)) found.index.set(hash, { pack: name, offset, size });
+  if (!found) {
+    found = { index: new Map(), bytes: new Map(), known: new Set(), dirMtimeMs: -1 };
+    states.set(context, found);
+    refresh(context, found);
   }
   return found;
+}
+
+/** Takes in packs written and drops packs removed since the names were last read. */
+function refresh(context: StoreContext, current: PackState): void {
+  const mtimeMs = statSync(packsDir(context), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  // An mtime this recent could hide a second change within the same timestamp tick: the names are read again.
+  if (mtimeMs === current.dirMtimeMs && Date.now() - mtimeMs > 2000) return;
+  current.dirMtimeMs = mtimeMs;
+  const names = new Set(packNames(context));
+  for (const name of current.known) if (!names.has(name)) forget(context, name);
+  for (const name of names) {
+    if (current.known.has(name)) continue;
+    const blobs = readHeader(join(packsDir(context), name));
+    if (blobs === null) continue;
+    current.known.add(name);
+    for (const [hash, [offset, size]] of Object.entries(blobs)) current.index.set(hash, { pack: name, offset, size });
+  }
 }
 
 export function packNames(context: StoreContext): string[] {
@@ -107,14 +123,27 @@ export function packNames(context: StoreContext): string[] {
 
 /** Where a blob is packed, or undefined. */
 export function packedBlob(context: StoreContext, hash: string): PackedBlob | undefined {
-  return state(context).index.get(hash);
+  const current = state(context);
+  const found = current.index.get(hash);
+  if (found) return found;
+  refresh(context, current);
+  return current.index.get(hash);
 }
 
 /** Forgets a pack (removed, or found damaged): its blobs are absent from now on. */
 function forget(context: StoreContext, pack: string): void {
-  const { index, bytes } = state(context);
-  bytes.delete(pack);
-  for (const [hash, place] of index) if (place.pack === pack) index.delete(hash);
+  const current = states.get(context);
+  if (!current) return;
+  current.bytes.delete(pack);
+  current.known.delete(pack);
+  for (const [hash, place] of current.index) if (place.pack === pack) current.index.delete(hash);
+}
+
+/** Whether a pack this process indexed is still there (another process's prune may have removed it); forgotten if not. */
+export function packPresent(context: StoreContext, pack: string): boolean {
+  if (statSync(join(packsDir(context), pack), { throwIfNoEntry: false })?.isFile()) return true;
+  forget(context, pack);
+  return false;
 }
 
 /**
@@ -123,13 +152,14 @@ function forget(context: StoreContext, pack: string): void {
  */
 export function readPacked(context: StoreContext, hash: string): Buffer | null {
   const current = state(context);
-  const place = current.index.get(hash);
+  const place = packedBlob(context, hash);
   if (!place) return null;
   const path = join(packsDir(context), place.pack);
   let bytes = current.bytes.get(place.pack);
   if (!bytes) {
+    let fd: number;
     try {
-      bytes = readFileSync(path);
+      fd = openSync(path, 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         forget(context, place.pack);
@@ -137,36 +167,62 @@ export function readPacked(context: StoreContext, hash: string): Buffer | null {
       }
       throw ioError(error, context.dir, `read pack ${place.pack}`, path);
     }
+    try {
+      const stats = fstatSync(fd);
+      bytes = Buffer.allocUnsafe(stats.size);
+      let offset = 0;
+      while (offset < bytes.length) {
+        const read = readSync(fd, bytes, offset, bytes.length - offset, offset);
+        if (read === 0) break;
+        offset += read;
+      }
+      bytes = bytes.subarray(0, offset);
+      identities.set(bytes, stats.ino);
+    } catch (error) {
+      throw ioError(error, context.dir, `read pack ${place.pack}`, path);
+    } finally {
+      closeSync(fd);
+    }
     if (current.bytes.size >= KEPT_PACKS) current.bytes.delete(current.bytes.keys().next().value!);
     current.bytes.set(place.pack, bytes);
   }
   const blob = bytes.subarray(place.offset, place.offset + place.size);
   if (blob.byteLength === place.size && sha256Hex(blob) === hash) return blob;
-  removePack(context, place.pack);
+  removePack(context, place.pack, identities.get(bytes));
   context.record({ type: 'blob-removed', hash, reason: blob.byteLength === place.size ? 'hash-mismatch' : 'truncated' });
   return null;
 }
 
-/** Removes a pack (damaged, or no longer needed). */
-export function removePack(context: StoreContext, pack: string): void {
+/** The inode each pack's bytes were read from: a bad pack is removed only if it was not replaced meanwhile. */
+const identities = new WeakMap<Buffer, number>();
+
+/** Removes a pack (damaged, or no longer needed) — unless `ino` is given and another file has taken its name meanwhile. */
+export function removePack(context: StoreContext, pack: string, ino?: number): void {
+  const path = join(packsDir(context), pack);
   try {
-    rmSync(join(packsDir(context), pack), { force: true });
+    if (ino === undefined || lstatSync(path).ino === ino) rmSync(path, { force: true });
   } catch {
-    // A read-only store: this process no longer uses it.
+    // Gone already, or a read-only store: this process no longer uses it.
   }
   forget(context, pack);
 }
 
-/** Marks the packs holding these blobs in use (prune's grace period covers them until a commit). */
-export function touchPacks(context: StoreContext, packs: Iterable<string>): void {
+/**
+ * Marks the packs holding these blobs in use (prune's grace period covers them until a commit);
+ * returns those that are gone (removed by another process since this one indexed them).
+ */
+export function touchPacks(context: StoreContext, packs: Iterable<string>): Set<string> {
   const now = new Date();
+  const gone = new Set<string>();
   for (const pack of packs) {
     try {
       utimesSync(join(packsDir(context), pack), now, now);
     } catch {
-      // Not ours to touch, or gone: existence was checked.
+      // Not ours to touch (a shared read-only store): existence is what counts.
+      if (!packPresent(context, pack)) gone.add(pack);
     }
   }
+  return gone;
 }
 
 /**
@@ -201,19 +257,25 @@ export function writePack(context: StoreContext, blobs: ReadonlyMap<string, Uint
     throw ioError(error, context.dir, `write a pack of ${blobs.size} blobs`, path);
   }
   const current = states.get(context);
-  if (current) for (const [hash, [at, size]] of Object.entries(index)) current.index.set(hash, { pack: name, offset: at + 4 + head.byteLength, size });
+  if (current) {
+    current.known.add(name);
+    for (const [hash, [at, size]] of Object.entries(index)) current.index.set(hash, { pack: name, offset: at + 4 + head.byteLength, size });
+  }
   return name;
 }
 
-/** Each pack with its blobs and its file's size and mtime (for ls, verify and prune); a damaged pack is removed and left out. */
-export function listPacks(context: StoreContext): { name: string; path: string; blobs: Map<string, [number, number]>; size: number; mtimeMs: number }[] {
-  const out: { name: string; path: string; blobs: Map<string, [number, number]>; size: number; mtimeMs: number }[] = [];
+/**
+ * Each pack with its blobs (null: its header cannot be read — verify and prune remove it) and its
+ * file's size, mtime and inode, for ls, verify and prune.
+ */
+export function listPacks(context: StoreContext): { name: string; path: string; blobs: Map<string, [number, number]> | null; size: number; mtimeMs: number; ino: number }[] {
+  const out: { name: string; path: string; blobs: Map<string, [number, number]> | null; size: number; mtimeMs: number; ino: number }[] = [];
   for (const name of packNames(context)) {
     const path = join(packsDir(context), name);
     const stats = statSync(path, { throwIfNoEntry: false });
-    const blobs = stats ? readHeader(path) : null;
-    if (!stats || blobs === null) continue;
-    out.push({ name, path, blobs: new Map(Object.entries(blobs)), size: stats.size, mtimeMs: stats.mtimeMs });
+    if (!stats) continue;
+    const blobs = readHeader(path);
+    out.push({ name, path, blobs: blobs === null ? null : new Map(Object.entries(blobs)), size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
   }
   return out;
 }
