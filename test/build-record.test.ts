@@ -99,9 +99,11 @@ test('a file changed within the timestamp granularity of the record is verified 
   // content's hash: exactly what a same-tick rewrite leaves. The racy check reads it.
   writeFileSync(join(app.dir, 'lib/a.js'), 'export const a = 9;');
   const stats = statSync(join(app.dir, 'lib/a.js'));
-  const kept = JSON.parse(readFileSync(app.record(), 'latin1')) as { modules: Array<Record<string, unknown>> };
+  const kept = JSON.parse(readFileSync(app.record(), 'latin1')) as { modules: Array<Record<string, unknown>>; savedAt: number };
   const item = kept.modules.find((each) => each.path === 'lib/a.js')!;
-  Object.assign(item, { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino });
+  // …and as if the record had been written long after the file was looked at: what counts is when the file was seen.
+  Object.assign(item, { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, seenAt: stats.ctimeMs - 500 });
+  Object.assign(kept, { savedAt: Date.now() + 10_000 });
   writeFileSync(app.record(), JSON.stringify(kept));
   const next = app.build();
   assert.notEqual(next.restored, true);
@@ -218,4 +220,39 @@ test('files verified by content because they were written just before the record
   // Now every file is older than the window: nothing is read, nothing rewritten.
   assert.equal(app.build().restored, true);
   assert.equal(savedAt(), second);
+});
+
+test('a listed path resolution passed over that becomes a module is seen: a file shrunk under the size limit, a broken symlink mended, a folder turned file', (t) => {
+  const cases: Array<{ files: Record<string, string>; setup?: (dir: string) => void; change: (dir: string) => void; options?: Partial<BuildOptions>; check: (result: BuildResult) => void }> = [
+    {
+      files: { 'main.js': "import { x } from './big.js';\nexport default x;", 'big.js': `export const x = 1;${' '.repeat(200)}` },
+      options: { maxFileBytes: 100 },
+      change: (dir) => writeFileSync(join(dir, 'big.js'), 'export const x = 1;'),
+      check: (result) => assert.ok(Object.hasOwn(result.content.modules, 'big.js')),
+    },
+    {
+      files: { 'main.js': "import { x } from './gen.js';\nexport default x;", 'out/keep.txt': '' },
+      setup: (dir) => symlinkSync('out/gen.js', join(dir, 'gen.js')),
+      change: (dir) => writeFileSync(join(dir, 'out/gen.js'), 'export const x = 1;'),
+      check: (result) => assert.ok(Object.hasOwn(result.content.modules, 'gen.js')),
+    },
+    {
+      files: { 'main.js': "import { x } from './util';\nexport default x;", 'util.js': 'export const x = 1;', 'util.ts/keep.txt': '' },
+      change: (dir) => {
+        rmSync(join(dir, 'util.ts'), { recursive: true });
+        writeFileSync(join(dir, 'util.ts'), 'export const x: number = 2;');
+      },
+      check: (result) => assert.equal(result.content.modules['main.js']!.imports[0]!.module, 'util.ts'),
+    },
+  ];
+  for (const item of cases) {
+    const app = folder(t, { 'package.json': JSON.stringify({ name: 'app', type: 'module' }), ...item.files });
+    item.setup?.(app.dir);
+    app.build(item.options);
+    assert.equal(app.build(item.options).restored, true, 'unchanged: taken whole');
+    item.change(app.dir);
+    const next = app.build(item.options);
+    assert.notEqual(next.restored, true);
+    item.check(next);
+  }
 });

@@ -10,7 +10,7 @@ import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, t
 import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type BlobRef, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
-import { checkRecord, folderNames, parseRecord, recordKey, sameNames, RECORD_VERSION, type KeptBuild, type KeptModule } from './record.ts';
+import { checkRecord, folderNames, parseRecord, pathIdentity, recordKey, sameNames, RECORD_VERSION, type KeptBuild, type KeptModule } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
 
 export interface BuildOptions {
@@ -109,9 +109,9 @@ function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** A module as its build record kept it. */
-function keptEntry(item: KeptModule): Entry {
-  const file: FoundFile = { path: item.path, file: item.file, size: item.size, mtimeMs: item.mtimeMs, ctimeMs: item.ctimeMs, ino: item.ino, ...(item.executable ? { executable: true } : {}) };
+/** A module as its build record kept it, its file checked unchanged at `checkedAt`. */
+function keptEntry(item: KeptModule, checkedAt: number): Entry {
+  const file: FoundFile = { path: item.path, file: item.file, size: item.size, mtimeMs: item.mtimeMs, ctimeMs: item.ctimeMs, ino: item.ino, seenAt: checkedAt, ...(item.executable ? { executable: true } : {}) };
   if (item.transform === null) {
     return { file, sourceHash: item.sourceHash, transform: null, error: item.error, cached: true, blob: Buffer.from(item.source!, 'base64'), blobHash: item.blobHash, map: null, mapHash: null };
   }
@@ -181,6 +181,8 @@ export class SnapshotBuilder {
    * absent); false once a later look found other names (a build record is then never whole).
    */
   private readonly consulted = new Map<string, readonly string[] | null | false>();
+  /** Listed paths resolution took for no module, with what each was (record.ts pathIdentity), for the build record. */
+  private readonly rejected = new Map<string, string>();
   /** The last build, while its record waits to be written. */
   private pendingRecord: BuildResult | null = null;
   /** Modules a stale build record vouches for (their files are unchanged): the first build reads none of them. */
@@ -244,10 +246,14 @@ export class SnapshotBuilder {
         return null;
       }
     }
+    // What is there is taken before it is examined: a change after that shows in the record as a different identity.
+    const identity = this.recording() ? pathIdentity(join(this.root, ...path.split('/'))) : null;
     const found = examineFile(this.root, path, this.limits(), this.accept);
     if (found !== null && 'reason' in found) this.skipped.set(path, found);
     const file = found !== null && !('reason' in found) ? found : null;
     this.files.set(path, file);
+    if (identity !== null && file === null && identity !== 'absent') this.rejected.set(path, identity);
+    else this.rejected.delete(path);
     return file;
   }
 
@@ -328,9 +334,9 @@ export class SnapshotBuilder {
     if (!this.recording()) return null;
     const kept = parseRecord(this.options.cache.loadRecord(this.recordKey()), this.recordKey());
     if (kept === null) return null;
-    const { whole, unchanged, racy } = checkRecord(kept, this.root, this.options.maxFileBytes);
+    const { whole, unchanged, racy, checkedAt } = checkRecord(kept, this.root, this.options.maxFileBytes);
     const entries = new Map<string, Entry>();
-    for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item));
+    for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item, checkedAt));
     // What the last run reached through import() is built at start again: it will likely be reached again.
     for (const root of kept.roots) this.roots.add(root);
     if (!whole) {
@@ -349,6 +355,10 @@ export class SnapshotBuilder {
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
     for (const [dir, names] of Object.entries(kept.dirs)) this.consulted.set(dir, names);
+    for (const [path, identity] of Object.entries(kept.rejected ?? {})) {
+      this.rejected.set(path, identity);
+      this.files.set(path, null);
+    }
     for (const item of kept.skipped) this.skipped.set(item.path, item);
     this.entries = entries;
     this.scanned = true;
@@ -420,6 +430,7 @@ export class SnapshotBuilder {
         mtimeMs: file.mtimeMs,
         ctimeMs: file.ctimeMs,
         ino: file.ino,
+        ...(file.seenAt !== undefined ? { seenAt: file.seenAt } : {}),
         ...(file.executable ? { executable: true } : {}),
         sourceHash: entry.sourceHash,
         blobHash: entry.blobHash,
@@ -437,6 +448,7 @@ export class SnapshotBuilder {
       savedAt: Date.now(),
       roots: [...this.roots],
       dirs: Object.fromEntries(this.consulted),
+      rejected: Object.fromEntries(this.rejected),
       modules,
       entry: result.content.entry,
       name: result.content.name ?? this.appName(null),

@@ -23,6 +23,8 @@ export interface FoundFile {
   /** With size and mtime, what a kept build record checks to trust the file unchanged (record.ts). */
   readonly ctimeMs?: number;
   readonly ino?: number;
+  /** When it was looked at (before its stat): a record trusts its stat only for changes later than a timestamp tick after this. */
+  readonly seenAt?: number;
   /** It has an executable bit (a script the program runs): it travels so. */
   readonly executable?: boolean;
 }
@@ -57,6 +59,7 @@ export function examineFile(root: string, path: string, limits: FileLimits, acce
   if (path.split('/').some((part) => part.startsWith('.') || part === 'node_modules')) return null;
   let stats: Stats;
   let real: string;
+  const seenAt = Date.now();
   try {
     // The native call: one syscall, where fs.realpathSync lstats every component in JavaScript.
     real = realpathSync.native(file);
@@ -70,7 +73,7 @@ export function examineFile(root: string, path: string, limits: FileLimits, acce
   if (stats.size > limits.maxFileBytes) {
     return { path, reason: `${formatBytes(stats.size)} is over the ${formatBytes(limits.maxFileBytes)} per-file limit (raise it with --max-file-size)` };
   }
-  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
+  return { path, file: real, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, seenAt, ...((stats.mode & 0o111) !== 0 ? { executable: true } : {}) };
 }
 
 /**

@@ -10,15 +10,17 @@
 //
 // Why folder names and file stats are enough: resolution asks only whether a path is a module
 // file in the folder (which names a folder holds) and reads package.json (a module of the build,
-// checked by stat like the others); a symlink re-pointed changes what the module path stats as.
-// A file changed within the file system's timestamp granularity of when the record was written
-// could stat the same ("racy", as git calls it): such files are read and hashed instead, and a
+// checked by stat like the others); a symlink re-pointed changes what the module path stats as;
+// a listed path resolution rejected (a folder, an oversized file, a broken or outside symlink)
+// is recorded with what it was, since it could become a module without a name changing.
+// A file changed within the file system's timestamp granularity of when it was looked at could
+// stat the same ("racy", as git calls it): such files are read and hashed instead, and a
 // record taken whole after that is written again, so the next start finds them settled. A
 // folder whose names changed during the run while the builder kept older knowledge of it is
 // recorded as changed, so the record is never taken whole while it could be stale. It is a cache
 // only: a record that is missing, damaged or stale costs the start a build, never a wrong one;
 // the unchanged files of a stale record still spare their reads.
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex, type ModuleError, type ModuleRecord } from '../snapshot/index.ts';
 import { readModuleFile, type SkippedFile } from './files.ts';
@@ -27,7 +29,7 @@ import type { BrokenModule, UnresolvedImport } from './build.ts';
 
 export const RECORD_VERSION = 1;
 
-/** Files whose ctime or mtime is this close to the record's writing are verified by content. */
+/** Files whose ctime or mtime is this close to when they were looked at are verified by content. */
 const RACY_MS = 2000;
 
 export interface KeptModule {
@@ -38,6 +40,8 @@ export interface KeptModule {
   readonly mtimeMs: number;
   readonly ctimeMs: number;
   readonly ino: number;
+  /** When the file was looked at (before its stat, or its check at a restore): changes later than a tick after this are what stats can miss. */
+  readonly seenAt?: number;
   readonly executable?: boolean;
   readonly sourceHash: string;
   readonly blobHash: string;
@@ -56,6 +60,12 @@ export interface KeptBuild {
   readonly roots: readonly string[];
   /** Folder (module path, '' for the root) → its sorted entry names, null when absent, false when it changed during the run. */
   readonly dirs: Readonly<Record<string, readonly string[] | null | false>>;
+  /**
+   * Paths resolution found listed but took for no module (a folder, a file over the size limit, a
+   * broken symlink or one leading outside): what each was (pathIdentity), since becoming a module
+   * would change a resolution without changing any folder's names.
+   */
+  readonly rejected?: Readonly<Record<string, string>>;
   readonly modules: readonly KeptModule[];
   readonly entry: string | null;
   readonly name: string;
@@ -68,6 +78,23 @@ export interface KeptBuild {
 /** The record's name: the builder, the folder and every option that changes what a build makes. */
 export function recordKey(builder: string, root: string, options: Readonly<Record<string, unknown>>): string {
   return sha256Hex(JSON.stringify([RECORD_VERSION, builder, root, options])).slice(0, 40);
+}
+
+/** What is at `file` now, as far as deciding whether it is a module goes: its lstat, and a symlink's target. */
+export function pathIdentity(file: string): string {
+  const link = lstatSync(file, { throwIfNoEntry: false });
+  if (!link) return 'absent';
+  let target = '';
+  if (link.isSymbolicLink()) {
+    try {
+      const real = realpathSync.native(file);
+      const stats = statSync(real);
+      target = ` -> ${real} ${stats.mode} ${stats.size} ${stats.ino} ${stats.ctimeMs}`;
+    } catch {
+      target = ' -> broken';
+    }
+  }
+  return `${link.mode} ${link.size} ${link.ino} ${link.mtimeMs} ${link.ctimeMs}${target}`;
 }
 
 /** A folder's entry names as a record keeps them (null: not a readable folder). */
@@ -111,7 +138,8 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
  * What of a record still holds: `whole` when every folder has its names and every module its
  * identity, so the build is the record's; else the modules whose files are unchanged.
  */
-export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string>; racy: number } {
+export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string>; racy: number; checkedAt: number } {
+  const checkedAt = Date.now();
   let whole = true;
   for (const dir of Object.keys(kept.dirs)) {
     if (!sameNames(kept.dirs[dir], folderNames(dir === '' ? root : join(root, ...dir.split('/'))))) {
@@ -119,14 +147,23 @@ export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number)
       break;
     }
   }
+  if (whole) {
+    for (const [path, identity] of Object.entries(kept.rejected ?? {})) {
+      if (pathIdentity(`${root}/${path}`) !== identity) {
+        whole = false;
+        break;
+      }
+    }
+  }
   const unchanged = new Set<string>();
-  const racyAfter = kept.savedAt - RACY_MS;
   let racy = 0;
   for (const item of kept.modules) {
     const stats = statSync(`${root}/${item.path}`, { throwIfNoEntry: false });
     let same = stats !== undefined && stats.isFile() && stats.ino === item.ino && stats.size === item.size && stats.mtimeMs === item.mtimeMs && stats.ctimeMs === item.ctimeMs;
+    // Racy: changed within a tick of when the file was looked at, so its stat may hide a later change.
+    const racyAfter = (item.seenAt ?? kept.savedAt) - RACY_MS;
     if (same && (item.ctimeMs >= racyAfter || item.mtimeMs >= racyAfter)) {
-      // Changed within a timestamp tick of the record's writing: the content decides.
+      // Changed within a timestamp tick of when it was looked at: the content decides.
       racy += 1;
       try {
         const bytes = readModuleFile(item.file, maxFileBytes);
@@ -138,5 +175,5 @@ export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number)
     if (same) unchanged.add(item.path);
     else whole = false;
   }
-  return { whole, unchanged, racy };
+  return { whole, unchanged, racy, checkedAt };
 }
