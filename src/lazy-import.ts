@@ -3,12 +3,14 @@
 // (runtime/hooks.ts `requireExternal`: the same resolution from the calling module, the same
 // module instance). For code that wants one heavy package lazily without a global mode. The
 // function is never called: the specifier is read from its text, which must be one literal
-// `import("…")`, and resolved from the module that calls `lazy`. Packages and builtins only: a
+// `import("…")`, and resolved as the registry resolves the calling live module's imports of
+// packages (or, outside live code, from the calling file). Packages and builtins only: a
 // module of the program itself is loaded lazily with `import defer` or `livemod run --lazy`.
 // The object is a Proxy (the package's names are unknown until it loads), so each read costs a
 // trap; read a hot binding into a local once.
 import { pathToFileURL } from 'node:url';
 import { requireExternal } from './runtime/hooks.ts';
+import { externalsParentFor } from './runtime/registry.ts';
 import { ErrorCodes, LivemodError } from './errors.ts';
 
 const LITERAL_IMPORT = /\bimport\s*\(\s*(['"`])([^'"`\s]+)\1\s*[,)]/;
@@ -35,7 +37,10 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
   if (specifier.startsWith('.') || specifier.startsWith('/') || /^file:/i.test(specifier)) {
     throw new TypeError(`lazy(() => import(${JSON.stringify(specifier)})): lazy() loads packages and builtins; load a module of the program lazily with \`import defer * as ns from ${JSON.stringify(specifier)}\` or \`livemod run --lazy\``);
   }
-  const parent = callerUrl(caller) ?? pathToFileURL(`${process.cwd()}/`).href;
+  // In a live module, as the registry resolves that module's own imports of packages (its URL
+  // may be a server's); elsewhere, from the calling file.
+  const from = callerUrl(caller);
+  const parent = (from !== null ? externalsParentFor(from, specifier) : null) ?? (from?.startsWith('file:') ? from : pathToFileURL(`${process.cwd()}/`).href);
   let namespace: Record<PropertyKey, unknown> | null = null;
   const loaded = (): Record<PropertyKey, unknown> => {
     if (namespace !== null) return namespace;

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lazy } from '../src/index.ts';
-import { cli } from './helpers/cli.ts';
+import { cli, runAsync } from './helpers/cli.ts';
+import { startServer } from './helpers/server-fixtures.ts';
+import { SnapshotBuilder } from '../src/build/index.ts';
+import { signSnapshot } from '../src/snapshot/index.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 test('lazy(() => import(…)) in plain code: loaded at the first read, the same namespace import() gives, typed', async () => {
@@ -36,4 +39,20 @@ test('lazy(() => import(…)) in a live module resolves from that module and loa
   const run = cli(['run', './main.ts'], { cwd: dir });
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout.trim(), 'start []\ncount 1 ["counter"]');
+});
+
+test('lazy(() => import(…)) in a module served over HTTP resolves the package as that run resolves its imports (from the working folder)', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'main.ts': "import { lazy } from 'livemod';\nconst counter = lazy(() => import('counter'));\ncounter.inc();\nconsole.log('count', counter.count);" });
+  const running = await startServer(t);
+  // Modules only: their URLs are the server's, and packages resolve from the working folder.
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir).build().content, running.key));
+  const work = tempDir(t);
+  writeFiles(work, {
+    'node_modules/counter/package.json': JSON.stringify({ name: 'counter', type: 'module', exports: './index.js' }),
+    'node_modules/counter/index.js': 'export let count = 0; export function inc() { count += 1; }',
+  });
+  const run = await runAsync(['run', `${running.url}/main.ts`, '--key', running.key.publicKeyString, '--cache', tempDir(t), '--once'], { cwd: work });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), 'count 1');
 });

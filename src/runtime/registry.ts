@@ -191,6 +191,23 @@ const freed = new FinalizationRegistry<Watched>(({ url, retained, token }) => {
   forgetSourceMap(url);
 });
 
+/** The registries of this process, for `externalsParentFor`; weakly held, so a dropped registry goes. */
+const registries = new Set<WeakRef<Registry>>();
+
+/** Where a package imported by the live module at `url` resolves from (null: no registry of this process runs it). */
+export function externalsParentFor(url: string, specifier: string): string | null {
+  for (const ref of registries) {
+    const registry = ref.deref();
+    if (registry === undefined) {
+      registries.delete(ref);
+      continue;
+    }
+    const parent = registry.externalsParent(url, specifier);
+    if (parent !== null) return parent;
+  }
+  return null;
+}
+
 export class Registry {
   private current: ModuleSource;
   readonly options: Readonly<RegistryOptions>;
@@ -234,6 +251,15 @@ export class Registry {
     this.current = source;
     this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.report === true });
     this.linker = this.linkerFor(source.manifest);
+    registries.add(new WeakRef(this));
+  }
+
+  /**
+   * Where a package imported by the module at `url` resolves from, if that module is this
+   * registry's: as its own imports of packages resolve (`lazy(() => import("pkg"))` asks this).
+   */
+  externalsParent(url: string, specifier: string): string | null {
+    return url.startsWith(this.current.base) ? this.externalsFrom(specifier) : null;
   }
 
   /** The snapshot the registry runs now (a swap changes it). */
