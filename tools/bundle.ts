@@ -46,6 +46,20 @@ const builtins = {
   renderChunk(code: string) {
     return { code: builtinsAsValues(code), map: null };
   },
+  // The rewrite turns import bindings into consts, which have a temporal dead zone: between
+  // chunks that import each other, a function called while the other chunk evaluates could
+  // meet one. So the chunk graph must have no cycle.
+  generateBundle(_options: unknown, bundle: Record<string, { type: string; imports?: string[] }>) {
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (name: string, path: string[]): void => {
+      if (state.get(name) === 'done') return;
+      if (state.get(name) === 'open') throw new Error(`bundle: the chunks import each other (${[...path, name].join(' → ')}); builtins read as consts need an acyclic chunk graph`);
+      state.set(name, 'open');
+      for (const next of bundle[name]?.imports ?? []) if (bundle[next]?.type === 'chunk') visit(next, [...path, name]);
+      state.set(name, 'done');
+    };
+    for (const [name, item] of Object.entries(bundle)) if (item.type === 'chunk') visit(name, []);
+  },
 };
 
 rmSync(dist, { recursive: true, force: true });
