@@ -183,8 +183,9 @@ export class SnapshotBuilder {
   private readonly consulted = new Map<string, readonly string[] | null | false>();
   /** Listed paths resolution took for no module, with what each was (record.ts pathIdentity), for the build record. */
   private readonly rejected = new Map<string, string>();
-  /** The last build, while its record waits to be written. */
+  /** The last build, while its record waits to be written, and what writes it now. */
   private pendingRecord: BuildResult | null = null;
+  private writePending: (() => void) | null = null;
   /** Modules a stale build record vouches for (their files are unchanged): the first build reads none of them. */
   private known: Map<string, Entry> | null = null;
   private filesChanged = false;
@@ -395,10 +396,12 @@ export class SnapshotBuilder {
     const write = (): void => {
       clearTimeout(timer);
       recordsAtExit.delete(write);
+      this.writePending = null;
       const last = this.pendingRecord;
       this.pendingRecord = null;
       if (last !== null) this.writeRecord(last);
     };
+    this.writePending = write;
     const timer = setTimeout(write, 200);
     timer.unref();
     if (!exitHooked) {
@@ -412,7 +415,7 @@ export class SnapshotBuilder {
 
   /** Writes the build record waiting to be written now (it is written shortly after a build, or at exit). */
   flushRecord(): void {
-    for (const write of recordsAtExit) if (this.pendingRecord !== null) write();
+    this.writePending?.();
   }
 
   /** Writes the record of the builder's state as of `result`, its last build (best effort: it is a cache). */
