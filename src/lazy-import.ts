@@ -56,9 +56,12 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
     return namespace;
   };
   // A namespace-like object: not extensible, its keys and descriptors the package's once loaded.
+  // As a deferred namespace (import defer): symbol keys and `then` do not load the package, so
+  // the object can be awaited, returned from an async function or inspected for its tag freely.
+  const quiet = (key: PropertyKey): boolean => namespace === null && (typeof key === 'symbol' || key === 'then');
   return new Proxy(Object.create(null) as T, {
-    get: (_target, key) => (key === Symbol.toStringTag ? 'Module' : loaded()[key]),
-    has: (_target, key) => key in loaded(),
+    get: (_target, key) => (key === Symbol.toStringTag ? 'Module' : quiet(key) ? undefined : loaded()[key]),
+    has: (_target, key) => (quiet(key) ? false : key in loaded()),
     ownKeys: () => Reflect.ownKeys(loaded()),
     getOwnPropertyDescriptor: (_target, key) => {
       const descriptor = Reflect.getOwnPropertyDescriptor(loaded(), key);

@@ -20,6 +20,19 @@ test('lazy(() => import(…)) in plain code: loaded at the first read, the same 
   assert.throws(() => Object.assign(ws, { extra: 1 }), TypeError, 'not writable, as a namespace');
 });
 
+test('lazy(): `then` and symbol keys do not load the package, so the object can be awaited', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': '{"type":"module"}',
+    'node_modules/noisy/package.json': JSON.stringify({ name: 'noisy', type: 'module', exports: './index.js' }),
+    'node_modules/noisy/index.js': "(globalThis.noisyLoads ??= []).push('loaded'); export const value = 7;",
+    'main.js': "import { lazy } from 'livemod';\nconst noisy = lazy(() => import('noisy'));\nconst same = await (async () => noisy)();\nconsole.log(same === noisy, noisy[Symbol.iterator], JSON.stringify(globalThis.noisyLoads ?? []));\nconsole.log(noisy.value, JSON.stringify(globalThis.noisyLoads));",
+  });
+  const run = cli(['run', './main.js'], { cwd: dir });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), 'true undefined []\n7 ["loaded"]');
+});
+
 test('lazy(): a missing package fails at the first read with ERR_LIVEMOD_LAZY_LOAD; a relative specifier or a function without a literal import is refused at once', () => {
   const absent = lazy(() => import('no-such-package-anywhere' as string)) as Record<string, unknown>;
   assert.throws(() => absent.x, (error: Error & { code?: string; cause?: { code?: string } }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD' && error.cause?.code === 'ERR_MODULE_NOT_FOUND' && /no-such-package-anywhere/.test(error.message));
