@@ -9,7 +9,7 @@
 // The object is a Proxy (the package's names are unknown until it loads), so each read costs a
 // trap; read a hot binding into a local once.
 import { pathToFileURL } from 'node:url';
-import { requireExternal } from './runtime/hooks.ts';
+import { requireExternal, requireFailure } from './runtime/hooks.ts';
 import { externalsParentFor } from './runtime/registry.ts';
 import { ErrorCodes, LivemodError } from './errors.ts';
 
@@ -47,11 +47,7 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
     try {
       namespace = requireExternal(specifier, parent);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const what = error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
-      const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: import it normally)' : '';
-      const retry = code === 'ERR_MODULE_NOT_FOUND' ? 'the next read tries again' : 'a package whose evaluation threw stays failed, as under import';
-      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${what.slice(0, 300)}${hint}; ${retry}`, { module: specifier, importer: parent }, { cause: error });
+      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${requireFailure(error, 'import it normally')}`, { module: specifier, importer: parent }, { cause: error });
     }
     return namespace;
   };

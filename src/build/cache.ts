@@ -46,21 +46,21 @@ export function hashBuilderSources(srcDir: URL, names: readonly string[] = BUILD
   return sha256Hex(Buffer.from(names.map((name) => readFileSync(new URL(name, srcDir), 'utf8')).join('\0')));
 }
 
+/** The module format, this file's entry version and the hash of some of livemod's sources: the bundle's (`defined`), else taken from src/. */
+function fingerprintOf(defined: string | undefined, names: readonly string[]): string {
+  const sources = typeof defined === 'string' ? defined : hashBuilderSources(new URL('../', import.meta.url), names);
+  return sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
+}
+
 /** The builder's identity: the module format and the code of the transform and the rewrite. */
-export function builderFingerprint(): string {
-  if (fingerprint === undefined) {
-    const sources = typeof __LIVEMOD_BUILDER_SOURCES__ === 'string' ? __LIVEMOD_BUILDER_SOURCES__ : hashBuilderSources(new URL('../', import.meta.url));
-    fingerprint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
-  }
+function builderFingerprint(): string {
+  fingerprint ??= fingerprintOf(typeof __LIVEMOD_BUILDER_SOURCES__ === 'string' ? __LIVEMOD_BUILDER_SOURCES__ : undefined, BUILDER_SOURCES);
   return fingerprint;
 }
 
 /** The identity of the whole build, for build records: the transform's and the resolver's, the file rules', the record's own code. */
 export function recordFingerprint(): string {
-  if (recordPrint === undefined) {
-    const sources = typeof __LIVEMOD_RECORD_SOURCES__ === 'string' ? __LIVEMOD_RECORD_SOURCES__ : hashBuilderSources(new URL('../', import.meta.url), RECORD_SOURCES);
-    recordPrint = sha256Hex(Buffer.from([MODULE_FORMAT, String(ENTRY_VERSION), sources].join('\0')));
-  }
+  recordPrint ??= fingerprintOf(typeof __LIVEMOD_RECORD_SOURCES__ === 'string' ? __LIVEMOD_RECORD_SOURCES__ : undefined, RECORD_SOURCES);
   return recordPrint;
 }
 

@@ -290,10 +290,10 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     let bytes = 0;
     options.onProgress?.({ done, total: hashes.length, bytes, totalBytes });
     // Module code and maps arrive into one pack (store/packs.ts), written when the fetch ends,
-    // however it ends (a sync cut short keeps what it got), and each second before that; the
-    // program's files are blob files at once, which version folders hard-link.
+    // however it ends (a sync cut short keeps what it got), and each second before that (a sync
+    // killed on a slow link keeps most of it); the program's files are blob files at once, which
+    // version folders hard-link.
     let packed = new Map<string, Buffer>();
-    // A long fetch stores what arrived once a second as well: a sync killed on a slow link keeps most of it.
     const flush = (): void => {
       if (packed.size === 0) return;
       const batch = packed;
@@ -334,13 +334,11 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       failure = { error };
     }
     clearInterval(flushing);
-    if (packed.size > 0) {
-      try {
-        flush();
-      } catch (error) {
-        // The fetch's own error says more; this one would hide it.
-        if (failure === null) throw error;
-      }
+    try {
+      flush();
+    } catch (error) {
+      // The fetch's own error says more; this one would hide it.
+      if (failure === null) throw error;
     }
     if (failure !== null) throw failure.error;
   };

@@ -9,6 +9,7 @@
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 import { createRequire, registerHooks } from 'node:module';
 import { ownEntry } from '../own.ts';
+import { inert } from '../text.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
@@ -90,6 +91,20 @@ let requireShell: NodeRequire | undefined;
 export function requireExternal(specifier: string, parent: string): Record<string, unknown> {
   const handover = requireFromMemory((slot) => [[`${SHELL}${shellCount}`, `import*as ns from ${JSON.stringify(marked(specifier, parent))};${slot}.namespace=ns;`]]);
   return handover.namespace as Record<string, unknown>;
+}
+
+/**
+ * How a synchronous load of a package failed, for a lazy first read's message: the first line of
+ * `shown` (the error as the caller names it; default the error), `fix` for a package with
+ * top-level await, and whether a later read can succeed — a package not found (or a name it
+ * lacks) can come right; Node keeps one whose evaluation threw as failed.
+ */
+export function requireFailure(error: unknown, fix: string, shown: unknown = error): string {
+  const code = (error as { code?: string } | null)?.code;
+  const what = shown instanceof Error ? `${shown.name}: ${shown.message.split('\n')[0]}` : String(shown);
+  const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ` (it has top-level await, so it cannot load at a read: ${fix})` : '';
+  const retry = code === 'ERR_MODULE_NOT_FOUND' || (error instanceof SyntaxError && /does not provide an export/.test(error.message)) ? 'the next read tries it again' : 'a package whose evaluation threw stays failed, as under import';
+  return `${inert(what, 300)}${hint}; ${retry}`;
 }
 
 /**

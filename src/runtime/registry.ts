@@ -16,7 +16,7 @@ import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState
 import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
-import { importExternal, requireExternal, resolveExternal } from './hooks.ts';
+import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
@@ -897,13 +897,9 @@ export class Registry {
           done?.(error);
           const code = (error as { code?: string }).code;
           const cause = code === 'ERR_MODULE_NOT_FOUND' ? Object.assign(moduleNotFound(specifier, importerUrl, this.missingExternal(specifier)), { cause: error }) : error;
-          const what = cause instanceof Error ? `${cause.name}: ${cause.message.split('\n')[0]}` : String(cause);
           const site = programSite();
-          const hint = code === 'ERR_REQUIRE_ASYNC_MODULE' ? ' (it has top-level await, so it cannot load at a read: keep it eager with an eager rule)' : '';
           const importSite = this.importSite(importer, specifier);
-          // Node keeps a package whose evaluation threw as failed, as it does for an import: only a package not found (or a missing name) can come right by the next read.
-          const retry = code === 'ERR_MODULE_NOT_FOUND' || (cause instanceof SyntaxError && /does not provide an export/.test(cause.message)) ? 'the next read tries it again' : 'a package whose evaluation threw stays failed, as under import';
-          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${inert(what, 300)}${hint}; ${retry}`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
+          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${requireFailure(error, 'keep it eager with an eager rule', cause)}`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
         }
         done?.();
         this.loads.ran(`external:${specifier}`);

@@ -1,11 +1,11 @@
 // Blobs on disk: written only after their bytes hashed to their name, read back only after
 // they hash to it again. A blob file that fails its check is removed, so the next sync refetches it.
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, rmSync, statSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext, StoreEvent } from './context.ts';
-import { ioError, writeAtomic } from './files.ts';
+import { ioError, readFully, writeAtomic } from './files.ts';
 import { blobPath, requireHash } from './location.ts';
 import { packedBlob, readPacked, touchPacks } from './packs.ts';
 
@@ -53,14 +53,8 @@ export function inspectBlob(context: StoreContext, hash: string): Buffer | 'abse
     stat = fstatSync(fd);
     const bad: RemovalReason | null = !stat.isFile() ? 'not-a-file' : stat.size > context.options.maxBlobBytes ? 'too-large' : null;
     if (bad) return removeBad(context, hash, path, stat, bad);
-    bytes = Buffer.allocUnsafe(stat.size);
-    let offset = 0;
-    while (offset < bytes.length) {
-      const read = readSync(fd, bytes, offset, bytes.length - offset, offset);
-      if (read === 0) break;
-      offset += read;
-    }
-    if (offset !== bytes.length) return removeBad(context, hash, path, stat, 'truncated');
+    bytes = readFully(fd, stat.size);
+    if (bytes.length !== stat.size) return removeBad(context, hash, path, stat, 'truncated');
   } catch (error) {
     throw ioError(error, context.dir, `read blob ${shortHash(hash)}`, path);
   } finally {

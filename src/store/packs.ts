@@ -8,8 +8,9 @@
 // with a bad blob is removed whole (what it held is refetched when next needed). The store's
 // blob operations (read, has, missing, commit's completeness check, verify, prune, ls) see
 // blob files first, then packs. Which pack holds a blob comes from the packs' headers, read
-// once per process when a blob is not found as a file; a warm start reads its code from its
-// run pack (run-pack.ts) and never needs them. Prune keeps a pack while any stored manifest
+// when a blob is first not found as a file and again when packs/ changed (another process wrote
+// or removed a pack); a warm start reads its code from its run pack (run-pack.ts) and never
+// needs them. Prune keeps a pack while any stored manifest
 // needs a blob of it. Layout: a 4-byte big-endian length, that much JSON
 // `{ "<hash>": [offset, size] }` (offsets into what follows), then the bytes.
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { isHash, sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext } from './context.ts';
-import { ioError, writeAtomic } from './files.ts';
+import { ioError, readFully, writeAtomic } from './files.ts';
 
 /** Fewer blobs than this from one sync are written as blob files: a pack pays off for many. */
 export const PACK_MIN_BLOBS = 8;
@@ -34,7 +35,8 @@ export interface PackedBlob {
 
 interface PackState {
   readonly index: Map<string, PackedBlob>;
-  readonly bytes: Map<string, Buffer>;
+  /** Packs read whole, with the inode read (a bad pack is removed only if no other file took its name meanwhile). */
+  readonly bytes: Map<string, { readonly bytes: Buffer; readonly ino: number }>;
   /** The packs whose headers are in the index. */
   readonly known: Set<string>;
   /** packs/'s mtime when its names were last read: a pack added or removed by another process changes it. */
@@ -155,8 +157,8 @@ export function readPacked(context: StoreContext, hash: string): Buffer | null {
   const place = packedBlob(context, hash);
   if (!place) return null;
   const path = join(packsDir(context), place.pack);
-  let bytes = current.bytes.get(place.pack);
-  if (!bytes) {
+  let read = current.bytes.get(place.pack);
+  if (!read) {
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -169,32 +171,21 @@ export function readPacked(context: StoreContext, hash: string): Buffer | null {
     }
     try {
       const stats = fstatSync(fd);
-      bytes = Buffer.allocUnsafe(stats.size);
-      let offset = 0;
-      while (offset < bytes.length) {
-        const read = readSync(fd, bytes, offset, bytes.length - offset, offset);
-        if (read === 0) break;
-        offset += read;
-      }
-      bytes = bytes.subarray(0, offset);
-      identities.set(bytes, stats.ino);
+      read = { bytes: readFully(fd, stats.size), ino: stats.ino };
     } catch (error) {
       throw ioError(error, context.dir, `read pack ${place.pack}`, path);
     } finally {
       closeSync(fd);
     }
     if (current.bytes.size >= KEPT_PACKS) current.bytes.delete(current.bytes.keys().next().value!);
-    current.bytes.set(place.pack, bytes);
+    current.bytes.set(place.pack, read);
   }
-  const blob = bytes.subarray(place.offset, place.offset + place.size);
+  const blob = read.bytes.subarray(place.offset, place.offset + place.size);
   if (blob.byteLength === place.size && sha256Hex(blob) === hash) return blob;
-  removePack(context, place.pack, identities.get(bytes));
+  removePack(context, place.pack, read.ino);
   context.record({ type: 'blob-removed', hash, reason: blob.byteLength === place.size ? 'hash-mismatch' : 'truncated' });
   return null;
 }
-
-/** The inode each pack's bytes were read from: a bad pack is removed only if it was not replaced meanwhile. */
-const identities = new WeakMap<Buffer, number>();
 
 /** Removes a pack (damaged, or no longer needed) — unless `ino` is given and another file has taken its name meanwhile. */
 export function removePack(context: StoreContext, pack: string, ino?: number): void {
