@@ -140,4 +140,5 @@ console.log(
     `first touch ≤ 1.1× eager: ${packageTouch.toFixed(2)}× ${packageTouch <= 1.1 ? 'met' : 'NOT met'}`,
 );
 console.log(`(load average at end ${loadavg().map((value) => value.toFixed(2)).join(' ')})`);
-rmSync(work, { recursive: true, force: true });
+if (process.env.BENCH_KEEP === '1') console.log(`[bench lazy] kept ${work}`);
+else rmSync(work, { recursive: true, force: true });

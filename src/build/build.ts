@@ -7,10 +7,10 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
-import { appNameProblem, defaultEntry, resolveSpecifier, sha256Hex, type BlobRef, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
+import { appNameProblem, defaultEntry, lazyEdge, policyKey, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
-import { checkRecord, folderNames, parseRecord, pathIdentity, recordKey, sameNames, RECORD_VERSION, type KeptBuild, type KeptModule } from './record.ts';
+import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
 
 export interface BuildOptions {
@@ -37,6 +37,13 @@ export interface BuildOptions {
    * it reaches (see program.ts). null (the default): modules only, as a local run needs.
    */
   readonly program: ProgramOptions | null;
+  /**
+   * A local run's lazy policy (the registry's): a lazily imported module whose graph the build
+   * record shows free of top-level await is left unbuilt until its first read (`extend`), and
+   * the record keeps its graph apart (record.ts segments). Not with `strict`, which checks the
+   * whole graph at start. null (the default): build everything reached.
+   */
+  readonly lazy: LazyPolicy | null;
 }
 
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
@@ -50,6 +57,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   cache: null,
   name: null,
   program: null,
+  lazy: null,
 });
 
 export interface UnresolvedImport {
@@ -81,6 +89,8 @@ export interface BuildResult {
   readonly durationMs: number;
   /** The whole build came from the folder's build record (record.ts): no file was read, no import resolved. */
   readonly restored?: boolean;
+  /** Lazily imported modules left unbuilt (BuildOptions.lazy): `extend` builds one at its first read. */
+  readonly deferred?: readonly string[];
 }
 
 interface Entry {
@@ -190,6 +200,20 @@ export class SnapshotBuilder {
   private known: Map<string, Entry> | null = null;
   private filesChanged = false;
   private readonly roots: Set<string>;
+  /** The roots the last build walked from (its entry and package.json included): a record's start builds what they reach. */
+  private walkRoots: readonly string[] = [];
+  /** Lazy policy: modules whose static graph has no top-level await, as far as the last build or record knew. */
+  private readonly tlaFree = new Set<string>();
+  /** Lazily imported modules the last build left unbuilt → the record segment with each one's graph ('': none). */
+  private deferred = new Map<string, string>();
+  /** Deferred modules a first read asked for: built from then on, but not kept as roots (the next start defers them again). */
+  private readonly grown = new Set<string>();
+  /** Those of `grown` the next build adds. */
+  private readonly toGrow = new Set<string>();
+  /** extend() added a root since the last build: the next build walks. */
+  private rootsAdded = false;
+  /** Since a restore, until a build walks: the record taken (its segments grow the build) and the last result. */
+  private segmentBase: { kept: KeptBuild; dirs: string; result: BuildResult } | null = null;
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
   private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
   private readonly program: ProgramCollector | null;
@@ -219,7 +243,15 @@ export class SnapshotBuilder {
 
   /** Reach mode: also build these modules (and what they reach) from the next build on. */
   extend(paths: Iterable<string>): void {
-    for (const path of paths) this.roots.add(path);
+    for (const path of paths) {
+      if (this.deferred.has(path)) {
+        this.grown.add(path);
+        this.toGrow.add(path);
+      } else if (!this.roots.has(path)) {
+        this.roots.add(path);
+        this.rootsAdded = true;
+      }
+    }
   }
 
   /** Where `specifier` imported from `importer` (a module path; null: the folder itself) resolves among all the folder's files. */
@@ -324,7 +356,51 @@ export class SnapshotBuilder {
 
   private recordKey(): string {
     const { reach, entry, exclude, maxFileBytes, maxTotalBytes, strict, name } = this.options;
-    return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name });
+    return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name, lazy: policyKey(this.deferPolicy()) });
+  }
+
+  /** The lazy policy this builder defers by: a recording build's, not a strict one's. */
+  private deferPolicy(): LazyPolicy | null {
+    const policy = this.options.lazy;
+    return policy !== null && policy.lazy !== 'none' && !this.options.strict && this.recording() ? policy : null;
+  }
+
+  /** Whether import `index` of `importer` is left unbuilt: lazy by the policy, to a module not built yet whose graph is known free of top-level await. */
+  private defers(importer: string, module: Pick<ModuleRecord, 'star' | 'indirect'> & { readonly imports: ModuleTransform['imports'] | ModuleRecord['imports'] }, index: number, target: string): boolean {
+    const policy = this.deferPolicy();
+    return policy !== null && this.tlaFree.has(target) && !this.grown.has(target) && !this.entries.has(target) && lazyEdge(policy, module, index, importer, 'module', target).lazy;
+  }
+
+  /**
+   * Learns which modules' static graphs have top-level await from a build's records: a module
+   * has it when it or a module it imports (not through import()) has; a module the build left
+   * out counts as having it unless it was deferred (so known free of it).
+   */
+  private learnTla(modules: Readonly<Record<string, ModuleRecord>>): void {
+    if (this.deferPolicy() === null) return;
+    const importers = new Map<string, string[]>();
+    const queue: string[] = [];
+    for (const [path, record] of Object.entries(modules)) {
+      if (record.tla) queue.push(path);
+      for (const entry of record.imports) {
+        if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined) continue;
+        let list = importers.get(entry.module);
+        if (!list) importers.set(entry.module, (list = []));
+        list.push(path);
+        if (!Object.hasOwn(modules, entry.module) && !this.tlaFree.has(entry.module)) queue.push(entry.module);
+      }
+    }
+    const withTla = new Set<string>();
+    for (let at = 0; at < queue.length; at += 1) {
+      const path = queue[at]!;
+      if (withTla.has(path)) continue;
+      withTla.add(path);
+      for (const importer of importers.get(path) ?? []) queue.push(importer);
+    }
+    for (const path of Object.keys(modules)) {
+      if (withTla.has(path)) this.tlaFree.delete(path);
+      else this.tlaFree.add(path);
+    }
   }
 
   /**
@@ -335,11 +411,20 @@ export class SnapshotBuilder {
     if (!this.recording()) return null;
     const kept = parseRecord(this.options.cache.loadRecord(this.recordKey()), this.recordKey());
     if (kept === null) return null;
-    const { whole, unchanged, racy, checkedAt } = checkRecord(kept, this.root, this.options.maxFileBytes);
+    const checked = checkRecord(kept, this.root, this.options.maxFileBytes);
+    const { unchanged, racy, checkedAt } = checked;
     const entries = new Map<string, Entry>();
     for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item, checkedAt));
     // What the last run reached through import() is built at start again: it will likely be reached again.
     for (const root of kept.roots) this.roots.add(root);
+    // Lazily imported modules the record left out: their graphs had no top-level await.
+    const deferred = kept.deferred ?? {};
+    for (const target of Object.keys(deferred)) this.tlaFree.add(target);
+    // Every import of a module the record holds leads to a module it holds or to one it deferred.
+    const present = new Set(kept.modules.map((item) => item.path));
+    const closed = kept.modules.every((item) => item.record.imports.every((entry) => entry.kind !== 'module' || entry.module === undefined || present.has(entry.module) || Object.hasOwn(deferred, entry.module)));
+    const whole = checked.whole && closed;
+    this.deferred = new Map(Object.entries(deferred).filter(([target]) => !present.has(target)));
     if (!whole) {
       this.known = entries;
       return null;
@@ -377,9 +462,77 @@ export class SnapshotBuilder {
       durationMs: performance.now() - started,
       restored: true,
     };
+    if (this.deferred.size > 0) (result as { deferred?: readonly string[] }).deferred = [...this.deferred.keys()];
+    this.walkRoots = [...present];
+    this.segmentBase = { kept, dirs: dirsHash(kept.dirs), result };
     // Files read because they were written close to the record (racy) are settled now: written
     // again, the record spares the next start those reads.
     if (racy > 0) this.saveRecord(result);
+    return result;
+  }
+
+  /**
+   * A build grown by the deferred modules asked for (`extend`) from their record segments, on top
+   * of a restored build: their files stat as kept and the folders hold as the record found them,
+   * so their records stand as kept; no file is read, no import resolved. null: build instead
+   * (the segment is gone or from another folder state, a file changed, an edit is pending).
+   */
+  private growFromSegments(started: number): BuildResult | null {
+    const base = this.segmentBase;
+    if (base === null || this.rootsAdded || this.dirty.size > 0 || !this.recording()) return null;
+    if (!foldersHold(base.kept.dirs, base.kept.rejected ?? {}, this.root)) return null;
+    const adding = new Map<string, KeptModule>();
+    const segments: KeptSegment[] = [];
+    for (const target of this.toGrow) {
+      if (this.entries.has(target) || adding.has(target)) continue;
+      const id = this.deferred.get(target);
+      const segment = id ? parseSegment(this.options.cache.loadRecord(id), base.dirs) : null;
+      if (segment === null) return null;
+      segments.push(segment);
+      for (const item of segment.modules) if (!this.entries.has(item.path)) adding.set(item.path, item);
+    }
+    const checkedAt = Date.now();
+    const { unchanged, changed } = checkModules([...adding.values()], this.root, this.options.maxFileBytes, base.kept.savedAt);
+    const entries = new Map([...adding.values()].filter((item) => unchanged.has(item.path)).map((item) => [item.path, keptEntry(item, checkedAt)]));
+    const closed = [...adding.values()].every((item) => item.record.imports.every((entry) => entry.kind !== 'module' || entry.module === undefined || this.entries.has(entry.module) || adding.has(entry.module) || this.deferred.has(entry.module)));
+    if (changed || !closed) {
+      // The build that follows reads none of the unchanged files.
+      this.known = entries;
+      return null;
+    }
+    const last = base.result;
+    const modules: Record<string, ModuleRecord> = { ...last.content.modules };
+    const blobs = new Map(last.content.blobs);
+    for (const item of adding.values()) {
+      const entry = entries.get(item.path)!;
+      const record = Object.freeze(item.record);
+      modules[item.path] = record;
+      this.entries.set(item.path, entry);
+      this.records.set(item.path, { entry, record });
+      this.files.set(item.path, entry.file);
+      blobs.set(entry.blobHash, entry.blob);
+      if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
+    }
+    for (const target of this.toGrow) this.deferred.delete(target);
+    for (const path of adding.keys()) this.deferred.delete(path);
+    this.toGrow.clear();
+    // Segments can share modules: each added module's findings are taken from the first that holds it.
+    const from = new Map<string, KeptSegment>();
+    for (const segment of segments) for (const item of segment.modules) if (adding.has(item.path) && !from.has(item.path)) from.set(item.path, segment);
+    const result: BuildResult = {
+      content: { ...last.content, modules, blobs },
+      unresolved: [...last.unresolved, ...segments.flatMap((segment) => segment.unresolved.filter((item) => from.get(item.path) === segment))],
+      broken: [...last.broken, ...segments.flatMap((segment) => segment.broken.filter((item) => from.get(item.path) === segment))].sort((a, b) => (a.path < b.path ? -1 : 1)),
+      skipped: last.skipped,
+      transformed: [],
+      changed: [...adding.keys()].sort(),
+      totalBytes: last.totalBytes + [...adding.values()].reduce((sum, item) => sum + item.size, 0),
+      missingPackages: [],
+      durationMs: performance.now() - started,
+      restored: true,
+      ...(this.deferred.size > 0 ? { deferred: [...this.deferred.keys()] } : {}),
+    };
+    this.segmentBase = { ...base, result };
     return result;
   }
 
@@ -421,12 +574,12 @@ export class SnapshotBuilder {
   /** Writes the record of the builder's state as of `result`, its last build (best effort: it is a cache). */
   private writeRecord(result: BuildResult): void {
     if (!this.recording()) return;
-    const modules: KeptModule[] = [];
+    const modules = new Map<string, KeptModule>();
     for (const [path, { entry, record }] of this.records) {
       const { file } = entry;
       // Files found before record keeping knew their identity are left out: the next start reads them.
       if (file.ino === undefined || file.ctimeMs === undefined) continue;
-      modules.push({
+      modules.set(path, {
         path,
         file: file.file,
         size: file.size,
@@ -445,20 +598,55 @@ export class SnapshotBuilder {
       });
     }
     const key = this.recordKey();
+    const dirs = Object.fromEntries(this.consulted);
+    let main: KeptModule[] = [...modules.values()];
+    let unresolved = result.unresolved;
+    let broken = result.broken;
+    let totalBytes = result.totalBytes;
+    const deferred: Record<string, string> = {};
+    const policy = this.deferPolicy();
+    if (policy !== null) {
+      // The start builds what the roots reach through eager imports; each lazily imported graph
+      // goes to a segment of its own, written first (the record names them by the hash of their text).
+      const records = new Map([...this.records].map(([path, { record }]) => [path, record]));
+      const cut = segmentBuild(records, this.walkRoots, (importer, record, index) => {
+        const target = record.imports[index]!.module!;
+        return this.tlaFree.has(target) && lazyEdge(policy, record, index, importer, 'module', target).lazy;
+      });
+      const state = dirsHash(dirs);
+      const part = (paths: ReadonlySet<string>): { modules: KeptModule[]; unresolved: UnresolvedImport[]; broken: BrokenModule[]; totalBytes: number } => {
+        const list = [...paths].map((path) => modules.get(path)).filter((item) => item !== undefined);
+        return { modules: list, unresolved: result.unresolved.filter((item) => paths.has(item.path)), broken: result.broken.filter((item) => paths.has(item.path)), totalBytes: list.reduce((sum, item) => sum + item.size, 0) };
+      };
+      for (const [target, paths] of cut.segments) {
+        const segment: KeptSegment = { version: RECORD_VERSION, dirs: state, ...part(paths) };
+        const text = asciiJson(segment);
+        const id = sha256Hex(Buffer.from(text)).slice(0, 40);
+        this.options.cache.saveRecord(id, text);
+        deferred[target] = id;
+      }
+      // Deferred by this builder and never built: the segment the restored record had, if any.
+      for (const target of cut.absent) {
+        const id = this.deferred.get(target);
+        if (id) deferred[target] = id;
+      }
+      ({ modules: main, unresolved, broken, totalBytes } = part(cut.main));
+    }
     const kept: KeptBuild = {
       version: RECORD_VERSION,
       key,
       savedAt: Date.now(),
       roots: [...this.roots],
-      dirs: Object.fromEntries(this.consulted),
+      dirs,
       rejected: Object.fromEntries(this.rejected),
-      modules,
+      modules: main,
+      ...(Object.keys(deferred).length > 0 ? { deferred } : {}),
       entry: result.content.entry,
       name: result.content.name ?? this.appName(null),
-      unresolved: result.unresolved,
-      broken: result.broken,
+      unresolved,
+      broken,
       skipped: result.skipped,
-      totalBytes: result.totalBytes,
+      totalBytes,
     };
     this.options.cache.saveRecord(key, asciiJson(kept));
   }
@@ -480,6 +668,15 @@ export class SnapshotBuilder {
       const restored = this.restore(started);
       if (restored !== null) return restored;
     }
+    if (this.toGrow.size > 0) {
+      const grown = this.growFromSegments(started);
+      if (grown !== null) return grown;
+    }
+    // This build walks: what the record knew of the folder no longer describes the builder's state.
+    this.segmentBase = null;
+    this.rootsAdded = false;
+    this.toGrow.clear();
+    const deferredNow = new Set<string>();
     const transformed: string[] = [];
     const next = new Map<string, Entry>();
     const errors: LivemodError[] = [];
@@ -542,16 +739,28 @@ export class SnapshotBuilder {
         if (entry !== null) roots.push(entry);
       }
       if (this.file('package.json')) roots.push('package.json');
+      this.walkRoots = roots;
       const queue = roots.filter((path) => this.file(path) !== null);
-      for (let at = 0; at < queue.length; at += 1) {
+      // Lazy imports are deferred from the roots' graph only: a deferred module's first read
+      // instantiates its whole graph, so what a grown one reaches is built, lazy imports included.
+      let deferring = true;
+      for (let at = 0; at < queue.length || (deferring && this.grown.size > 0); at += 1) {
+        if (at === queue.length) {
+          deferring = false;
+          queue.push(...[...this.grown].filter((path) => this.file(path) !== null));
+          if (at === queue.length) break;
+        }
         const path = queue[at]!;
         if (next.has(path)) continue;
         take(this.file(path)!, this.dirty.has(path));
         const transform = next.get(path)?.transform;
         if (!transform) continue;
-        for (const site of transform.imports) {
+        for (const [index, site] of transform.imports.entries()) {
           const resolution = resolveSpecifier(site.specifier, path, tree);
-          if (resolution.kind === 'module' && !next.has(resolution.module)) queue.push(resolution.module);
+          if (resolution.kind !== 'module' || next.has(resolution.module)) continue;
+          // A lazy import of a module not built yet is left for its first read.
+          if (deferring && this.defers(path, transform, index, resolution.module)) deferredNow.add(resolution.module);
+          else queue.push(resolution.module);
         }
       }
     }
@@ -568,6 +777,8 @@ export class SnapshotBuilder {
     const treeChanged = this.filesChanged || next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
     this.filesChanged = false;
     const content = this.assemble(next, treeChanged);
+    this.deferred = new Map([...deferredNow].filter((target) => !next.has(target)).map((target) => [target, this.deferred.get(target) ?? '']));
+    this.learnTla(content.snapshot.modules);
     const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
     let missingPackages: readonly string[] = [];
     if (this.program) {
@@ -611,6 +822,7 @@ export class SnapshotBuilder {
       totalBytes,
       missingPackages,
       durationMs: performance.now() - started,
+      ...(this.deferred.size > 0 ? { deferred: [...this.deferred.keys()] } : {}),
     };
     if (fresh || changed.length > 0) this.saveRecord(result);
     return result;

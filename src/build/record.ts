@@ -27,7 +27,7 @@ import { readModuleFile, type SkippedFile } from './files.ts';
 import type { ModuleTransform } from './transform.ts';
 import type { BrokenModule, UnresolvedImport } from './build.ts';
 
-export const RECORD_VERSION = 1;
+export const RECORD_VERSION = 2;
 
 /** Files whose ctime or mtime is this close to when they were looked at are verified by content. */
 const RACY_MS = 2000;
@@ -66,13 +66,39 @@ export interface KeptBuild {
    * would change a resolution without changing any folder's names.
    */
   readonly rejected?: Readonly<Record<string, string>>;
+  /** The modules a start builds: with a lazy policy, those the roots reach through eager imports only. */
   readonly modules: readonly KeptModule[];
+  /**
+   * Lazy policy: each lazily imported module left out of `modules` (its graph has no top-level
+   * await) → the key of the segment that holds its graph, taken at its first read.
+   */
+  readonly deferred?: Readonly<Record<string, string>>;
   readonly entry: string | null;
   readonly name: string;
   readonly unresolved: readonly UnresolvedImport[];
   readonly broken: readonly BrokenModule[];
   readonly skipped: readonly SkippedFile[];
   readonly totalBytes: number;
+}
+
+/**
+ * The graph of one lazily imported module, less what the start's build holds: kept in a file of
+ * its own (named by the hash of its text, so a record and its segments never mix builds), read
+ * only when a first read asks for that module. Its resolutions hold for the folders as `dirs`
+ * (dirsHash of the record's `dirs`) found them.
+ */
+export interface KeptSegment {
+  readonly version: typeof RECORD_VERSION;
+  readonly dirs: string;
+  readonly modules: readonly KeptModule[];
+  readonly unresolved: readonly UnresolvedImport[];
+  readonly broken: readonly BrokenModule[];
+  readonly totalBytes: number;
+}
+
+/** What a segment names the folder state its resolutions were made in by. */
+export function dirsHash(dirs: Readonly<Record<string, readonly string[] | null | false>>): string {
+  return sha256Hex(JSON.stringify(Object.entries(dirs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
 /** The record's name: the builder, the folder and every option that changes what a build makes. */
@@ -122,13 +148,33 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
     const value = JSON.parse(text) as Partial<KeptBuild> | null;
     if (value?.version !== RECORD_VERSION || value.key !== key || typeof value.savedAt !== 'number') return null;
     if (!Array.isArray(value.roots) || !Array.isArray(value.modules) || typeof value.dirs !== 'object' || value.dirs === null || typeof value.name !== 'string') return null;
-    for (const item of value.modules as unknown[]) {
-      const kept = item as Partial<KeptModule> | null;
-      if (typeof kept?.path !== 'string' || typeof kept.file !== 'string' || typeof kept.size !== 'number' || typeof kept.ino !== 'number' || typeof kept.sourceHash !== 'string' || typeof kept.blobHash !== 'string') return null;
-      if (typeof kept.record !== 'object' || kept.record === null) return null;
-      if (kept.transform === null ? typeof kept.source !== 'string' || typeof kept.error !== 'object' : typeof kept.transform?.code !== 'string') return null;
-    }
+    if (!keptModules(value.modules)) return null;
+    if (value.deferred !== undefined && (typeof value.deferred !== 'object' || value.deferred === null || Object.values(value.deferred).some((id) => typeof id !== 'string' || !/^[0-9a-f]{40}$/.test(id)))) return null;
     return value as KeptBuild;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a parsed list has the shape of kept modules. */
+function keptModules(modules: unknown[]): boolean {
+  for (const item of modules) {
+    const kept = item as Partial<KeptModule> | null;
+    if (typeof kept?.path !== 'string' || typeof kept.file !== 'string' || typeof kept.size !== 'number' || typeof kept.ino !== 'number' || typeof kept.sourceHash !== 'string' || typeof kept.blobHash !== 'string') return false;
+    if (typeof kept.record !== 'object' || kept.record === null) return false;
+    if (kept.transform === null ? typeof kept.source !== 'string' || typeof kept.error !== 'object' : typeof kept.transform?.code !== 'string') return false;
+  }
+  return true;
+}
+
+/** The segment in `text` if it has the shape this version writes and was made in the folder state `dirs` names; else null. */
+export function parseSegment(text: string | null, dirs: string): KeptSegment | null {
+  if (text === null) return null;
+  try {
+    const value = JSON.parse(text) as Partial<KeptSegment> | null;
+    if (value?.version !== RECORD_VERSION || value.dirs !== dirs || !Array.isArray(value.modules) || !keptModules(value.modules)) return null;
+    if (!Array.isArray(value.unresolved) || !Array.isArray(value.broken) || typeof value.totalBytes !== 'number') return null;
+    return value as KeptSegment;
   } catch {
     return null;
   }
@@ -140,28 +186,32 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
  */
 export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string>; racy: number; checkedAt: number } {
   const checkedAt = Date.now();
-  let whole = true;
-  for (const dir of Object.keys(kept.dirs)) {
-    if (!sameNames(kept.dirs[dir], folderNames(dir === '' ? root : join(root, ...dir.split('/'))))) {
-      whole = false;
-      break;
-    }
+  const whole = foldersHold(kept.dirs, kept.rejected ?? {}, root);
+  const { unchanged, racy, changed } = checkModules(kept.modules, root, maxFileBytes, kept.savedAt);
+  return { whole: whole && !changed, unchanged, racy, checkedAt };
+}
+
+/** Whether every folder still has the names kept and every passed-over path is what it was: then every kept resolution stands. */
+export function foldersHold(dirs: KeptBuild['dirs'], rejected: Readonly<Record<string, string>>, root: string): boolean {
+  for (const dir of Object.keys(dirs)) {
+    if (!sameNames(dirs[dir], folderNames(dir === '' ? root : join(root, ...dir.split('/'))))) return false;
   }
-  if (whole) {
-    for (const [path, identity] of Object.entries(kept.rejected ?? {})) {
-      if (pathIdentity(`${root}/${path}`) !== identity) {
-        whole = false;
-        break;
-      }
-    }
+  for (const [path, identity] of Object.entries(rejected)) {
+    if (pathIdentity(`${root}/${path}`) !== identity) return false;
   }
+  return true;
+}
+
+/** Which of `modules` still stat as kept (racy ones: hash as kept); `changed` when any does not. */
+export function checkModules(modules: readonly KeptModule[], root: string, maxFileBytes: number, savedAt: number): { unchanged: Set<string>; racy: number; changed: boolean } {
   const unchanged = new Set<string>();
   let racy = 0;
-  for (const item of kept.modules) {
+  let changed = false;
+  for (const item of modules) {
     const stats = statSync(`${root}/${item.path}`, { throwIfNoEntry: false });
     let same = stats !== undefined && stats.isFile() && stats.ino === item.ino && stats.size === item.size && stats.mtimeMs === item.mtimeMs && stats.ctimeMs === item.ctimeMs;
     // Racy: changed within a tick of when the file was looked at, so its stat may hide a later change.
-    const racyAfter = (item.seenAt ?? kept.savedAt) - RACY_MS;
+    const racyAfter = (item.seenAt ?? savedAt) - RACY_MS;
     if (same && (item.ctimeMs >= racyAfter || item.mtimeMs >= racyAfter)) {
       // Changed within a timestamp tick of when it was looked at: the content decides.
       racy += 1;
@@ -173,7 +223,44 @@ export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number)
       }
     }
     if (same) unchanged.add(item.path);
-    else whole = false;
+    else changed = true;
   }
-  return { whole, unchanged, racy, checkedAt };
+  return { unchanged, racy, changed };
+}
+
+/**
+ * A build cut along its lazy imports: `main`, what `roots` reach through imports `defers` does
+ * not defer (a start builds that), and for each module a deferred import of `main` names, the
+ * modules its whole graph adds to `main` (its first read instantiates all of it, lazy imports
+ * included). A deferred module the records do not hold (an earlier build left it out too) has
+ * no graph here: `absent`.
+ */
+export function segmentBuild(records: ReadonlyMap<string, ModuleRecord>, roots: readonly string[], defers: (importer: string, record: ModuleRecord, index: number) => boolean): { main: Set<string>; segments: Map<string, Set<string>>; absent: Set<string> } {
+  const found: string[] = [];
+  const reach = (starts: readonly string[], stop: ReadonlySet<string>, deferring: boolean): Set<string> => {
+    const seen = new Set<string>();
+    const queue = starts.filter((path) => records.has(path) && !stop.has(path));
+    for (let at = 0; at < queue.length; at += 1) {
+      const path = queue[at]!;
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const record = records.get(path)!;
+      for (const [index, entry] of record.imports.entries()) {
+        if (entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || stop.has(entry.module)) continue;
+        if (deferring && defers(path, record, index)) found.push(entry.module);
+        else if (records.has(entry.module)) queue.push(entry.module);
+      }
+    }
+    return seen;
+  };
+  const main = reach(roots, new Set(), true);
+  const segments = new Map<string, Set<string>>();
+  const absent = new Set<string>();
+  for (let at = 0; at < found.length; at += 1) {
+    const target = found[at]!;
+    if (main.has(target) || segments.has(target) || absent.has(target)) continue;
+    if (records.has(target)) segments.set(target, reach([target], main, false));
+    else absent.add(target);
+  }
+  return { main, segments, absent };
 }

@@ -392,7 +392,9 @@ export async function openFolder(path: string, options: { externalsFrom?: string
       return undefined;
     }
   };
-  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...options.build }, codeCache);
+  // Lazy mode: a lazily imported graph is built at its first read, not at start (build.ts).
+  const lazy = options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {};
+  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...lazy, ...options.build }, codeCache);
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
-import { resolveSpecifier, type ImportRecord, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { lazyEdge, resolveSpecifier, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
@@ -47,15 +47,8 @@ export interface RegistryOptions {
   readonly report?: boolean;
 }
 
-/** Imports that stay eager in lazy mode. */
-export interface EagerRules {
-  /** Exact specifiers as written, or module paths in the snapshot (`lib/db.ts`). */
-  readonly modules?: readonly string[];
-  /** Specifier or module-path prefixes (`./vendor/`, `lib/`). */
-  readonly prefixes?: readonly string[];
-  /** Called with the importing module's path and the specifier: true keeps the import eager. */
-  readonly filter?: (importer: string, specifier: string) => boolean;
-}
+
+export type { EagerRules };
 
 type ModuleGenerator = ReturnType<ModuleFactory>;
 type VersionState = 'staged' | 'current' | 'replaced' | 'failed';
@@ -343,31 +336,13 @@ export class Registry {
   }
 
   /** Lazy mode: whether import `index` of `record` waits for the first read of its bindings. */
-  private lazyDecision(manifest: Manifest, record: ModuleRecord, index: number, importer: string): { lazy: boolean; reason?: string } {
-    if (this.options.lazy === 'none') return { lazy: false };
+  private lazyDecision(manifest: Manifest, record: ModuleRecord, index: number, importer: string): LazyDecision {
     const entry = record.imports[index]!;
-    if (entry.phase !== undefined || entry.dynamic) return { lazy: false };
-    if (entry.kind === 'external') {
-      if (this.options.lazy !== 'all') return { lazy: false };
-      if (entry.attributes !== undefined) return { lazy: false, reason: 'import attributes' };
-      // A namespace's names are the package's, unknown until it loads.
-      if (entry.names.includes('*')) return { lazy: false, reason: 'namespace import of a package' };
-    } else if (entry.kind !== 'module') {
-      return { lazy: false };
-    }
-    if (entry.names.length === 0) return { lazy: false, reason: 'side-effect import' };
-    const eager = this.options.eager;
-    if (eager) {
-      const target = entry.module ?? entry.specifier;
-      if (eager.modules?.includes(entry.specifier) || eager.modules?.includes(target)) return { lazy: false, reason: 'eager rule: modules' };
-      if (eager.prefixes?.some((prefix) => entry.specifier.startsWith(prefix) || target.startsWith(prefix))) return { lazy: false, reason: 'eager rule: prefixes' };
-      if (eager.filter?.(importer, entry.specifier) === true) return { lazy: false, reason: 'eager rule: filter' };
-    }
-    // A re-export shows the binding on the importer's own face, read without the trigger.
-    if (record.star.includes(index) || (record.indirect && Object.values(record.indirect).some(([at]) => at === index))) return { lazy: false, reason: 're-export' };
-    if (entry.kind === 'external') return { lazy: true };
+    const decision = lazyEdge(this.options, record, index, importer, entry.kind, entry.module);
+    if (!decision.lazy || entry.kind === 'external') return decision;
+    // A module a local build left unbuilt (src/build/build.ts) is one whose graph had none.
     if (this.graphHasTLA(manifest, entry.module!)) return { lazy: false, reason: 'top-level await in its graph' };
-    return { lazy: true };
+    return decision;
   }
 
   /** How each module of this run came to be loaded, or why it was not: `livemod run --report`. */
@@ -496,7 +471,11 @@ export class Registry {
           if (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, current).lazy) externals.push(entry);
           continue;
         }
-        if (!Object.hasOwn(manifest.modules, entry.module!)) throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
+        if (!Object.hasOwn(manifest.modules, entry.module!)) {
+          // Left unbuilt by a local build (a lazily imported graph): its first read builds it.
+          if (source.deferred?.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) continue;
+          throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
+        }
         if (entry.phase !== 'source') checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
         collect(entry.module!);
       }
@@ -555,12 +534,54 @@ export class Registry {
    */
   private armPending(): void {
     for (const path of this.pendingLazy) {
-      if (this.instances.has(path) || this.armed.has(path)) continue;
+      if (this.instances.has(path)) continue;
+      // A module left unbuilt (source.deferred) shows the names its importers import, which grow
+      // as importers arrive; its first read builds it and checks them.
+      const unbuilt = !Object.hasOwn(this.current.manifest.modules, path);
+      if (this.armed.has(path) && !unbuilt) continue;
       this.armed.add(path);
       const face = this.namespaceOf(path);
-      const names = this.linker.names(path);
+      const names = unbuilt ? this.importedNames(path) : this.linker.names(path);
       for (const name of names) this.installTrigger(face, path, name);
       setNames(face, names);
+    }
+  }
+
+  /** The names the current importers of `path` import from it (not through import()). */
+  private importedNames(path: string): string[] {
+    const names = new Set<string>();
+    for (const importer of this.importers.get(path) ?? []) {
+      for (const entry of this.instances.get(importer)?.record.imports ?? []) {
+        if (entry.dynamic || entry.kind !== 'module' || entry.module !== path) continue;
+        for (const name of entry.names) if (name !== '*') names.add(name);
+      }
+    }
+    return [...names].sort();
+  }
+
+  /**
+   * A lazily imported module a local build left unbuilt, built now at its first read, with the
+   * checks linking would have made at start: every name its importers import is there, and its
+   * graph (which had no top-level await when the build record was made) still has none.
+   */
+  private buildDeferred(path: string): void {
+    if (Object.hasOwn(this.current.manifest.modules, path)) return;
+    if (!this.grow(`./${path}`, null)) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in ${this.current.base} any more: it was left to be built at its first read, and is gone`, { path });
+    if (this.graphHasTLA(this.current.manifest, path)) {
+      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `${path} now has top-level await in its graph, which a first read cannot wait for; restart (the next start imports it eagerly) or keep it eager with an eager rule`, { path });
+    }
+    for (const importer of this.importers.get(path) ?? []) {
+      const instance = this.instances.get(importer);
+      if (!instance) continue;
+      for (const entry of instance.record.imports) {
+        if (entry.dynamic || entry.kind !== 'module' || entry.module !== path) continue;
+        for (const name of entry.names) {
+          if (name === '*') continue;
+          const resolution = this.linker.resolveExport(path, name);
+          if (resolution === null) throw missingExport(entry.specifier, name, instance.url);
+          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, instance.url);
+        }
+      }
     }
   }
 
@@ -810,6 +831,8 @@ export class Registry {
       for (const name of entry.names) {
         if (name === '*') continue;
         if (entry.kind === 'module') {
+          // A module left unbuilt is checked at its first read (buildDeferred).
+          if (!Object.hasOwn(instance.source.manifest.modules, entry.module!)) continue;
           const resolution = linker.resolveExport(entry.module!, name);
           if (resolution === null) throw missingExport(entry.specifier, name, url);
           if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
@@ -863,7 +886,10 @@ export class Registry {
     const trigger = (): unknown => {
       let made: readonly Instance[] = [];
       try {
-        if (!this.instances.has(path)) made = this.instantiateLazy(path);
+        if (!this.instances.has(path)) {
+          this.buildDeferred(path);
+          made = this.instantiateLazy(path);
+        }
         this.touch(path);
       } catch (error) {
         throw this.lazyReadFailed(path, error, made);

@@ -17,6 +17,11 @@ export interface ModuleSource {
    */
   extend?(specifier: string, importer: string | null): ModuleSource | null;
   /**
+   * Modules lazy imports name that this source left out of its manifest (a local build defers a
+   * lazily imported graph free of top-level await): `extend` brings one at its first read.
+   */
+  readonly deferred?: ReadonlySet<string>;
+  /**
    * Makes the blobs of these modules available before they are instantiated (a remote source
    * fetches what it has not, in one batch): a client fetches only what runs. Rejects with a
    * LivemodError when they cannot be had (offline, never fetched).
