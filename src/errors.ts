@@ -65,6 +65,8 @@ export const ErrorCodes = {
   SERVICE_RELOAD: 'ERR_LIVEMOD_SERVICE_RELOAD',
   /** A lazily imported module failed at its first read (`--lazy`); the next read tries it again. */
   LAZY_LOAD: 'ERR_LIVEMOD_LAZY_LOAD',
+  /** A module left unbuilt for its first read (a local `--lazy` run) has gained top-level await, which a read cannot wait for. */
+  LAZY_AWAIT: 'ERR_LIVEMOD_LAZY_AWAIT',
   // Scale-out (src/cluster): server replicas that learn of new versions through a message broker.
   /** The broker cannot be reached, or its URL is not one livemod can use. */
   CLUSTER: 'ERR_LIVEMOD_CLUSTER',

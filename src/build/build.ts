@@ -202,18 +202,21 @@ export class SnapshotBuilder {
   private readonly roots: Set<string>;
   /** The roots the last build walked from (its entry and package.json included): a record's start builds what they reach. */
   private walkRoots: readonly string[] = [];
-  /** Lazy policy: modules whose static graph has no top-level await, as far as the last build or record knew. */
+  /** Lazy policy: modules whose static graph has no top-level await, as of the last build that walked. */
   private readonly tlaFree = new Set<string>();
-  /** Lazily imported modules the last build left unbuilt → the record segment with each one's graph ('': none). */
-  private deferred = new Map<string, string>();
-  /** Deferred modules a first read asked for: built from then on, but not kept as roots (the next start defers them again). */
-  private readonly grown = new Set<string>();
-  /** Those of `grown` the next build adds. */
+  /** Lazily imported modules a restored build left unbuilt. */
+  private readonly deferred = new Set<string>();
+  /** Deferred modules a first read asked for (extend), for the next build to add; not kept as roots, so the next start defers them again. */
   private readonly toGrow = new Set<string>();
   /** extend() added a root since the last build: the next build walks. */
   private rootsAdded = false;
-  /** Since a restore, until a build walks: the record taken (its segments grow the build) and the last result. */
-  private segmentBase: { kept: KeptBuild; dirs: string; result: BuildResult } | null = null;
+  /**
+   * Since a restore, until a build walks: the record taken, the folder state it was made in, its
+   * segment once read (what the start left out), and the last result.
+   */
+  private segmentBase: { kept: KeptBuild; dirs: string; rest: Map<string, KeptModule> | null; result: BuildResult } | null = null;
+  /** What the segment says of the modules it holds that do not parse or import what is not there. */
+  private readonly restFindings: { unresolved: UnresolvedImport[]; broken: BrokenModule[] } = { unresolved: [], broken: [] };
   /** Records of the last build, reused for unchanged files while no module was added or removed. */
   private records = new Map<string, { entry: Entry; record: ModuleRecord }>();
   private readonly program: ProgramCollector | null;
@@ -245,7 +248,6 @@ export class SnapshotBuilder {
   extend(paths: Iterable<string>): void {
     for (const path of paths) {
       if (this.deferred.has(path)) {
-        this.grown.add(path);
         this.toGrow.add(path);
       } else if (!this.roots.has(path)) {
         this.roots.add(path);
@@ -365,12 +367,6 @@ export class SnapshotBuilder {
     return policy !== null && policy.lazy !== 'none' && !this.options.strict && this.recording() ? policy : null;
   }
 
-  /** Whether import `index` of `importer` is left unbuilt: lazy by the policy, to a module not built yet whose graph is known free of top-level await. */
-  private defers(importer: string, module: Pick<ModuleRecord, 'star' | 'indirect'> & { readonly imports: ModuleTransform['imports'] | ModuleRecord['imports'] }, index: number, target: string): boolean {
-    const policy = this.deferPolicy();
-    return policy !== null && this.tlaFree.has(target) && !this.grown.has(target) && !this.entries.has(target) && lazyEdge(policy, module, index, importer, 'module', target).lazy;
-  }
-
   /**
    * Learns which modules' static graphs have top-level await from a build's records: a module
    * has it when it or a module it imports (not through import()) has; a module the build left
@@ -417,14 +413,11 @@ export class SnapshotBuilder {
     for (const item of kept.modules) if (unchanged.has(item.path)) entries.set(item.path, keptEntry(item, checkedAt));
     // What the last run reached through import() is built at start again: it will likely be reached again.
     for (const root of kept.roots) this.roots.add(root);
-    // Lazily imported modules the record left out: their graphs had no top-level await.
-    const deferred = kept.deferred ?? {};
-    for (const target of Object.keys(deferred)) this.tlaFree.add(target);
     // Every import of a module the record holds leads to a module it holds or to one it deferred.
     const present = new Set(kept.modules.map((item) => item.path));
-    const closed = kept.modules.every((item) => item.record.imports.every((entry) => entry.kind !== 'module' || entry.module === undefined || present.has(entry.module) || Object.hasOwn(deferred, entry.module)));
-    const whole = checked.whole && closed;
-    this.deferred = new Map(Object.entries(deferred).filter(([target]) => !present.has(target)));
+    const deferred = new Set((kept.deferred ?? []).filter((path) => !present.has(path)));
+    const closed = kept.modules.every((item) => item.record.imports.every((entry) => entry.kind !== 'module' || entry.module === undefined || present.has(entry.module) || deferred.has(entry.module)));
+    const whole = checked.whole && closed && (deferred.size === 0 || kept.rest !== undefined);
     if (!whole) {
       this.known = entries;
       return null;
@@ -462,9 +455,9 @@ export class SnapshotBuilder {
       durationMs: performance.now() - started,
       restored: true,
     };
-    if (this.deferred.size > 0) (result as { deferred?: readonly string[] }).deferred = [...this.deferred.keys()];
-    this.walkRoots = [...present];
-    this.segmentBase = { kept, dirs: dirsHash(kept.dirs), result };
+    for (const path of deferred) this.deferred.add(path);
+    if (deferred.size > 0) (result as { deferred?: readonly string[] }).deferred = [...deferred];
+    this.segmentBase = { kept, dirs: dirsHash(kept.dirs), rest: null, result };
     // Files read because they were written close to the record (racy) are settled now: written
     // again, the record spares the next start those reads.
     if (racy > 0) this.saveRecord(result);
@@ -472,39 +465,45 @@ export class SnapshotBuilder {
   }
 
   /**
-   * A build grown by the deferred modules asked for (`extend`) from their record segments, on top
-   * of a restored build: their files stat as kept and the folders hold as the record found them,
-   * so their records stand as kept; no file is read, no import resolved. null: build instead
-   * (the segment is gone or from another folder state, a file changed, an edit is pending).
+   * A restored build grown by the deferred modules asked for (`extend`) and their graphs, taken
+   * from the record's segment: their files stat as kept and the folders hold as the record found
+   * them, so their records stand as kept; no file is read, no import resolved. null: build
+   * instead (the segment is gone or from another folder state, a file changed, an edit is pending).
    */
-  private growFromSegments(started: number): BuildResult | null {
+  private growFromSegment(started: number): BuildResult | null {
     const base = this.segmentBase;
-    if (base === null || this.rootsAdded || this.dirty.size > 0 || !this.recording()) return null;
+    if (base === null || this.rootsAdded || this.dirty.size > 0 || !this.recording() || base.kept.rest === undefined) return null;
     if (!foldersHold(base.kept.dirs, base.kept.rejected ?? {}, this.root)) return null;
-    const adding = new Map<string, KeptModule>();
-    const segments: KeptSegment[] = [];
-    for (const target of this.toGrow) {
-      if (this.entries.has(target) || adding.has(target)) continue;
-      const id = this.deferred.get(target);
-      const segment = id ? parseSegment(this.options.cache.loadRecord(id), base.dirs) : null;
+    if (base.rest === null) {
+      const segment = parseSegment(this.options.cache.loadRecord(base.kept.rest), base.dirs);
       if (segment === null) return null;
-      segments.push(segment);
-      for (const item of segment.modules) if (!this.entries.has(item.path)) adding.set(item.path, item);
+      base.rest = new Map(segment.modules.map((item) => [item.path, item]));
+      for (const item of segment.unresolved) this.restFindings.unresolved.push(item);
+      for (const item of segment.broken) this.restFindings.broken.push(item);
+    }
+    // The graphs of the modules asked for, as far as they are not built already.
+    const adding = new Map<string, KeptModule>();
+    const queue = [...this.toGrow];
+    for (let at = 0; at < queue.length; at += 1) {
+      const path = queue[at]!;
+      if (this.entries.has(path) || adding.has(path)) continue;
+      const item = base.rest.get(path);
+      if (!item) return null;
+      adding.set(path, item);
+      for (const entry of item.record.imports) if (entry.kind === 'module' && entry.module !== undefined) queue.push(entry.module);
     }
     const checkedAt = Date.now();
     const { unchanged, changed } = checkModules([...adding.values()], this.root, this.options.maxFileBytes, base.kept.savedAt);
-    const entries = new Map([...adding.values()].filter((item) => unchanged.has(item.path)).map((item) => [item.path, keptEntry(item, checkedAt)]));
-    const closed = [...adding.values()].every((item) => item.record.imports.every((entry) => entry.kind !== 'module' || entry.module === undefined || this.entries.has(entry.module) || adding.has(entry.module) || this.deferred.has(entry.module)));
-    if (changed || !closed) {
+    if (changed) {
       // The build that follows reads none of the unchanged files.
-      this.known = entries;
+      this.known = new Map([...adding.values()].filter((item) => unchanged.has(item.path)).map((item) => [item.path, keptEntry(item, checkedAt)]));
       return null;
     }
     const last = base.result;
     const modules: Record<string, ModuleRecord> = { ...last.content.modules };
     const blobs = new Map(last.content.blobs);
     for (const item of adding.values()) {
-      const entry = entries.get(item.path)!;
+      const entry = keptEntry(item, checkedAt);
       const record = Object.freeze(item.record);
       modules[item.path] = record;
       this.entries.set(item.path, entry);
@@ -513,16 +512,12 @@ export class SnapshotBuilder {
       blobs.set(entry.blobHash, entry.blob);
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
-    for (const target of this.toGrow) this.deferred.delete(target);
-    for (const path of adding.keys()) this.deferred.delete(path);
+    for (const path of [...this.toGrow, ...adding.keys()]) this.deferred.delete(path);
     this.toGrow.clear();
-    // Segments can share modules: each added module's findings are taken from the first that holds it.
-    const from = new Map<string, KeptSegment>();
-    for (const segment of segments) for (const item of segment.modules) if (adding.has(item.path) && !from.has(item.path)) from.set(item.path, segment);
     const result: BuildResult = {
       content: { ...last.content, modules, blobs },
-      unresolved: [...last.unresolved, ...segments.flatMap((segment) => segment.unresolved.filter((item) => from.get(item.path) === segment))],
-      broken: [...last.broken, ...segments.flatMap((segment) => segment.broken.filter((item) => from.get(item.path) === segment))].sort((a, b) => (a.path < b.path ? -1 : 1)),
+      unresolved: [...last.unresolved, ...this.restFindings.unresolved.filter((item) => adding.has(item.path))],
+      broken: [...last.broken, ...this.restFindings.broken.filter((item) => adding.has(item.path))].sort((a, b) => (a.path < b.path ? -1 : 1)),
       skipped: last.skipped,
       transformed: [],
       changed: [...adding.keys()].sort(),
@@ -530,7 +525,7 @@ export class SnapshotBuilder {
       missingPackages: [],
       durationMs: performance.now() - started,
       restored: true,
-      ...(this.deferred.size > 0 ? { deferred: [...this.deferred.keys()] } : {}),
+      ...(this.deferred.size > 0 ? { deferred: [...this.deferred] } : {}),
     };
     this.segmentBase = { ...base, result };
     return result;
@@ -603,34 +598,41 @@ export class SnapshotBuilder {
     let unresolved = result.unresolved;
     let broken = result.broken;
     let totalBytes = result.totalBytes;
-    const deferred: Record<string, string> = {};
+    let deferred: readonly string[] = [];
+    let rest: string | undefined;
     const policy = this.deferPolicy();
-    if (policy !== null) {
-      // The start builds what the roots reach through eager imports; each lazily imported graph
-      // goes to a segment of its own, written first (the record names them by the hash of their text).
+    const base = this.segmentBase;
+    if (base !== null) {
+      // Restored and not walked since: the start's part of the record is the same, and so are its segment and what it deferred.
+      const inMain = new Set(base.kept.modules.map((item) => item.path));
+      main = main.filter((item) => inMain.has(item.path));
+      ({ unresolved, broken, totalBytes } = base.kept);
+      deferred = base.kept.deferred ?? [];
+      rest = base.kept.rest;
+    } else if (policy !== null) {
+      // The start builds what the roots reach through eager imports; the rest of the build goes
+      // to a segment, written first (the record names it by the hash of its text). A namespace
+      // import is never deferred: its face needs the module's names before the module is built.
       const records = new Map([...this.records].map(([path, { record }]) => [path, record]));
       const cut = segmentBuild(records, this.walkRoots, (importer, record, index) => {
-        const target = record.imports[index]!.module!;
-        return this.tlaFree.has(target) && lazyEdge(policy, record, index, importer, 'module', target).lazy;
+        const entry = record.imports[index]!;
+        return !entry.names.includes('*') && this.tlaFree.has(entry.module!) && lazyEdge(policy, record, index, importer, 'module', entry.module).lazy;
       });
-      const state = dirsHash(dirs);
-      const part = (paths: ReadonlySet<string>): { modules: KeptModule[]; unresolved: UnresolvedImport[]; broken: BrokenModule[]; totalBytes: number } => {
-        const list = [...paths].map((path) => modules.get(path)).filter((item) => item !== undefined);
-        return { modules: list, unresolved: result.unresolved.filter((item) => paths.has(item.path)), broken: result.broken.filter((item) => paths.has(item.path)), totalBytes: list.reduce((sum, item) => sum + item.size, 0) };
-      };
-      for (const [target, paths] of cut.segments) {
-        const segment: KeptSegment = { version: RECORD_VERSION, dirs: state, ...part(paths) };
+      if (cut.deferred.size > 0) {
+        const within = (paths: ReadonlySet<string>, inside: boolean) => ({
+          modules: main.filter((item) => paths.has(item.path) === inside),
+          unresolved: result.unresolved.filter((item) => paths.has(item.path) === inside),
+          broken: result.broken.filter((item) => paths.has(item.path) === inside),
+        });
+        const left = within(cut.main, false);
+        const segment: KeptSegment = { version: RECORD_VERSION, dirs: dirsHash(dirs), ...left, totalBytes: left.modules.reduce((sum, item) => sum + item.size, 0) };
         const text = asciiJson(segment);
-        const id = sha256Hex(Buffer.from(text)).slice(0, 40);
-        this.options.cache.saveRecord(id, text);
-        deferred[target] = id;
+        rest = sha256Hex(Buffer.from(text)).slice(0, 40);
+        this.options.cache.saveRecord(rest, text);
+        deferred = [...cut.deferred];
+        ({ modules: main, unresolved, broken } = within(cut.main, true));
+        totalBytes = main.reduce((sum, item) => sum + item.size, 0);
       }
-      // Deferred by this builder and never built: the segment the restored record had, if any.
-      for (const target of cut.absent) {
-        const id = this.deferred.get(target);
-        if (id) deferred[target] = id;
-      }
-      ({ modules: main, unresolved, broken, totalBytes } = part(cut.main));
     }
     const kept: KeptBuild = {
       version: RECORD_VERSION,
@@ -640,7 +642,7 @@ export class SnapshotBuilder {
       dirs,
       rejected: Object.fromEntries(this.rejected),
       modules: main,
-      ...(Object.keys(deferred).length > 0 ? { deferred } : {}),
+      ...(deferred.length > 0 && rest !== undefined ? { deferred, rest } : {}),
       entry: result.content.entry,
       name: result.content.name ?? this.appName(null),
       unresolved,
@@ -669,14 +671,15 @@ export class SnapshotBuilder {
       if (restored !== null) return restored;
     }
     if (this.toGrow.size > 0) {
-      const grown = this.growFromSegments(started);
+      const grown = this.growFromSegment(started);
       if (grown !== null) return grown;
     }
-    // This build walks: what the record knew of the folder no longer describes the builder's state.
+    // This build walks, deferring nothing: what the record knew no longer describes the builder's
+    // state, and the record written after it holds the whole graph again.
     this.segmentBase = null;
     this.rootsAdded = false;
     this.toGrow.clear();
-    const deferredNow = new Set<string>();
+    this.deferred.clear();
     const transformed: string[] = [];
     const next = new Map<string, Entry>();
     const errors: LivemodError[] = [];
@@ -741,26 +744,15 @@ export class SnapshotBuilder {
       if (this.file('package.json')) roots.push('package.json');
       this.walkRoots = roots;
       const queue = roots.filter((path) => this.file(path) !== null);
-      // Lazy imports are deferred from the roots' graph only: a deferred module's first read
-      // instantiates its whole graph, so what a grown one reaches is built, lazy imports included.
-      let deferring = true;
-      for (let at = 0; at < queue.length || (deferring && this.grown.size > 0); at += 1) {
-        if (at === queue.length) {
-          deferring = false;
-          queue.push(...[...this.grown].filter((path) => this.file(path) !== null));
-          if (at === queue.length) break;
-        }
+      for (let at = 0; at < queue.length; at += 1) {
         const path = queue[at]!;
         if (next.has(path)) continue;
         take(this.file(path)!, this.dirty.has(path));
         const transform = next.get(path)?.transform;
         if (!transform) continue;
-        for (const [index, site] of transform.imports.entries()) {
+        for (const site of transform.imports) {
           const resolution = resolveSpecifier(site.specifier, path, tree);
-          if (resolution.kind !== 'module' || next.has(resolution.module)) continue;
-          // A lazy import of a module not built yet is left for its first read.
-          if (deferring && this.defers(path, transform, index, resolution.module)) deferredNow.add(resolution.module);
-          else queue.push(resolution.module);
+          if (resolution.kind === 'module' && !next.has(resolution.module)) queue.push(resolution.module);
         }
       }
     }
@@ -777,7 +769,6 @@ export class SnapshotBuilder {
     const treeChanged = this.filesChanged || next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
     this.filesChanged = false;
     const content = this.assemble(next, treeChanged);
-    this.deferred = new Map([...deferredNow].filter((target) => !next.has(target)).map((target) => [target, this.deferred.get(target) ?? '']));
     this.learnTla(content.snapshot.modules);
     const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
     let missingPackages: readonly string[] = [];
@@ -822,7 +813,6 @@ export class SnapshotBuilder {
       totalBytes,
       missingPackages,
       durationMs: performance.now() - started,
-      ...(this.deferred.size > 0 ? { deferred: [...this.deferred.keys()] } : {}),
     };
     if (fresh || changed.length > 0) this.saveRecord(result);
     return result;

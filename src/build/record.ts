@@ -68,11 +68,10 @@ export interface KeptBuild {
   readonly rejected?: Readonly<Record<string, string>>;
   /** The modules a start builds: with a lazy policy, those the roots reach through eager imports only. */
   readonly modules: readonly KeptModule[];
-  /**
-   * Lazy policy: each lazily imported module left out of `modules` (its graph has no top-level
-   * await) → the key of the segment that holds its graph, taken at its first read.
-   */
-  readonly deferred?: Readonly<Record<string, string>>;
+  /** Lazy policy: the lazily imported modules left out of `modules` (their graphs have no top-level await). */
+  readonly deferred?: readonly string[];
+  /** Lazy policy: the key of the segment holding every module of the build `modules` left out, taken at a first read. */
+  readonly rest?: string;
   readonly entry: string | null;
   readonly name: string;
   readonly unresolved: readonly UnresolvedImport[];
@@ -82,9 +81,9 @@ export interface KeptBuild {
 }
 
 /**
- * The graph of one lazily imported module, less what the start's build holds: kept in a file of
- * its own (named by the hash of its text, so a record and its segments never mix builds), read
- * only when a first read asks for that module. Its resolutions hold for the folders as `dirs`
+ * What a start's build leaves out (the graphs of lazily imported modules), kept in a file of its
+ * own (named by the hash of its text, so a record and its segment never mix builds), read only
+ * when a first read asks for one of them. Its resolutions hold for the folders as `dirs`
  * (dirsHash of the record's `dirs`) found them.
  */
 export interface KeptSegment {
@@ -149,7 +148,8 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
     if (value?.version !== RECORD_VERSION || value.key !== key || typeof value.savedAt !== 'number') return null;
     if (!Array.isArray(value.roots) || !Array.isArray(value.modules) || typeof value.dirs !== 'object' || value.dirs === null || typeof value.name !== 'string') return null;
     if (!keptModules(value.modules)) return null;
-    if (value.deferred !== undefined && (typeof value.deferred !== 'object' || value.deferred === null || Object.values(value.deferred).some((id) => typeof id !== 'string' || !/^[0-9a-f]{40}$/.test(id)))) return null;
+    if (value.deferred !== undefined && (!Array.isArray(value.deferred) || value.deferred.some((path) => typeof path !== 'string'))) return null;
+    if (value.rest !== undefined && (typeof value.rest !== 'string' || !/^[0-9a-f]{40}$/.test(value.rest))) return null;
     return value as KeptBuild;
   } catch {
     return null;
@@ -230,37 +230,22 @@ export function checkModules(modules: readonly KeptModule[], root: string, maxFi
 
 /**
  * A build cut along its lazy imports: `main`, what `roots` reach through imports `defers` does
- * not defer (a start builds that), and for each module a deferred import of `main` names, the
- * modules its whole graph adds to `main` (its first read instantiates all of it, lazy imports
- * included). A deferred module the records do not hold (an earlier build left it out too) has
- * no graph here: `absent`.
+ * not defer (a start builds that), and the modules deferred imports of `main` name.
  */
-export function segmentBuild(records: ReadonlyMap<string, ModuleRecord>, roots: readonly string[], defers: (importer: string, record: ModuleRecord, index: number) => boolean): { main: Set<string>; segments: Map<string, Set<string>>; absent: Set<string> } {
-  const found: string[] = [];
-  const reach = (starts: readonly string[], stop: ReadonlySet<string>, deferring: boolean): Set<string> => {
-    const seen = new Set<string>();
-    const queue = starts.filter((path) => records.has(path) && !stop.has(path));
-    for (let at = 0; at < queue.length; at += 1) {
-      const path = queue[at]!;
-      if (seen.has(path)) continue;
-      seen.add(path);
-      const record = records.get(path)!;
-      for (const [index, entry] of record.imports.entries()) {
-        if (entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || stop.has(entry.module)) continue;
-        if (deferring && defers(path, record, index)) found.push(entry.module);
-        else if (records.has(entry.module)) queue.push(entry.module);
-      }
+export function segmentBuild(records: ReadonlyMap<string, ModuleRecord>, roots: readonly string[], defers: (importer: string, record: ModuleRecord, index: number) => boolean): { main: Set<string>; deferred: Set<string> } {
+  const main = new Set<string>();
+  const found = new Set<string>();
+  const queue = roots.filter((path) => records.has(path));
+  for (let at = 0; at < queue.length; at += 1) {
+    const path = queue[at]!;
+    if (main.has(path)) continue;
+    main.add(path);
+    const record = records.get(path)!;
+    for (const [index, entry] of record.imports.entries()) {
+      if (entry.kind !== 'module' || entry.module === undefined || main.has(entry.module)) continue;
+      if (defers(path, record, index)) found.add(entry.module);
+      else if (records.has(entry.module)) queue.push(entry.module);
     }
-    return seen;
-  };
-  const main = reach(roots, new Set(), true);
-  const segments = new Map<string, Set<string>>();
-  const absent = new Set<string>();
-  for (let at = 0; at < found.length; at += 1) {
-    const target = found[at]!;
-    if (main.has(target) || segments.has(target) || absent.has(target)) continue;
-    if (records.has(target)) segments.set(target, reach([target], main, false));
-    else absent.add(target);
   }
-  return { main, segments, absent };
+  return { main, deferred: new Set([...found].filter((path) => !main.has(path))) };
 }

@@ -220,6 +220,10 @@ export class Registry {
   private readonly triggers = new WeakSet<object>();
   /** Pending modules whose faces hold triggers for the current linker's names. */
   private readonly armed = new Set<string>();
+  /** Those armed while unbuilt (source.deferred), with their importers' names only: armed again with all names once built. */
+  private readonly armedUnbuilt = new Set<string>();
+  /** Modules armed while unbuilt and not instantiated since: their importers' names are checked at each first-read attempt. */
+  private readonly unchecked = new Set<string>();
   /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
   private tlaGraphs = new WeakMap<Manifest, Map<string, boolean>>();
   private readonly instances = new Map<string, Instance>();
@@ -538,8 +542,14 @@ export class Registry {
       // A module left unbuilt (source.deferred) shows the names its importers import, which grow
       // as importers arrive; its first read builds it and checks them.
       const unbuilt = !Object.hasOwn(this.current.manifest.modules, path);
-      if (this.armed.has(path) && !unbuilt) continue;
+      if (this.armed.has(path) && !unbuilt && !this.armedUnbuilt.has(path)) continue;
       this.armed.add(path);
+      if (unbuilt) {
+        this.armedUnbuilt.add(path);
+        this.unchecked.add(path);
+      } else {
+        this.armedUnbuilt.delete(path);
+      }
       const face = this.namespaceOf(path);
       const names = unbuilt ? this.importedNames(path) : this.linker.names(path);
       for (const name of names) this.installTrigger(face, path, name);
@@ -565,10 +575,10 @@ export class Registry {
    * graph (which had no top-level await when the build record was made) still has none.
    */
   private buildDeferred(path: string): void {
-    if (Object.hasOwn(this.current.manifest.modules, path)) return;
-    if (!this.grow(`./${path}`, null)) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in ${this.current.base} any more: it was left to be built at its first read, and is gone`, { path });
+    if (!this.unchecked.has(path)) return;
+    if (!Object.hasOwn(this.current.manifest.modules, path) && !this.grow(`./${path}`, null)) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in ${this.current.base} any more: it was left to be built at its first read, and is gone`, { path });
     if (this.graphHasTLA(this.current.manifest, path)) {
-      throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `${path} now has top-level await in its graph, which a first read cannot wait for; restart (the next start imports it eagerly) or keep it eager with an eager rule`, { path });
+      throw new LivemodError('runtime', ErrorCodes.LAZY_AWAIT, `${path} now has top-level await in its graph, which a first read cannot wait for; restart (the next start imports it eagerly) or keep it eager with an eager rule`, { path });
     }
     for (const importer of this.importers.get(path) ?? []) {
       const instance = this.instances.get(importer);
@@ -613,6 +623,8 @@ export class Registry {
     for (const path of instance.lazyPaths) add(this.importers, path);
     this.pendingLazy.delete(instance.path);
     this.armed.delete(instance.path);
+    this.armedUnbuilt.delete(instance.path);
+    this.unchecked.delete(instance.path);
     for (const path of reexported(instance.record)) add(this.reexporters, path);
   }
 

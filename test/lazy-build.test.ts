@@ -1,0 +1,202 @@
+// Lazy mode defers the build of lazily imported graphs (issue 15): a local start builds what the
+// roots reach through eager imports, and a lazily imported module's graph is built at its first
+// read, from its build-record segment when nothing changed. The builder is driven directly, as a
+// start and its first read drive it, and then through `livemod run --lazy` in child processes.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SnapshotBuilder, transformCache, type BuildOptions, type BuildResult } from '../src/build/index.ts';
+import { openFolder } from '../src/client/index.ts';
+import type { LocalSource } from '../src/client/local.ts';
+import type { LazyPolicy } from '../src/snapshot/index.ts';
+import { runAsync } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+
+const LAZY: LazyPolicy = { lazy: 'normal' };
+
+/** A graph of `count` modules under heavy/, each importing the next by name. */
+function heavy(count: number, value = 1): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < count; i += 1) {
+    files[`heavy/m${i}.js`] = i + 1 < count ? `import { f${i + 1} } from './m${i + 1}.js';\nexport const f${i} = () => ${value} + f${i + 1}();` : `export const f${i} = () => ${value};`;
+  }
+  return files;
+}
+
+const APP = {
+  'package.json': JSON.stringify({ name: 'app', type: 'module' }),
+  'main.js': "import { f0 } from './heavy/m0.js';\nimport { small } from './small.js';\nexport const run = () => f0() + small;",
+  'small.js': 'export const small = 100;',
+  ...heavy(5),
+};
+
+function folder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): { dir: string; cacheDir: string; builder(options?: Partial<BuildOptions>): SnapshotBuilder } {
+  const dir = tempDir(t);
+  const cacheDir = tempDir(t);
+  writeFiles(dir, files);
+  return { dir, cacheDir, builder: (options = {}) => new SnapshotBuilder(dir, { reach: ['main.js'], cache: transformCache(cacheDir), lazy: LAZY, ...options }) };
+}
+
+/** A start: a new builder's first build, its record written. */
+function start(builder: SnapshotBuilder): BuildResult {
+  const result = builder.build();
+  builder.flushRecord();
+  return result;
+}
+
+const paths = (result: BuildResult): string[] => Object.keys(result.content.modules).sort();
+const code = (result: BuildResult, path: string): string => result.content.blobs.get(result.content.modules[path]!.blob.hash)!.toString('utf8');
+
+test('a start after the first builds only the eager graph; the first read grows it from the record segment, records and code as a full build', (t) => {
+  const app = folder(t, APP);
+  const full = start(app.builder());
+  assert.equal(full.deferred, undefined, 'a first start knows nothing of top-level await: it builds everything');
+  assert.deepEqual(paths(full), ['heavy/m0.js', 'heavy/m1.js', 'heavy/m2.js', 'heavy/m3.js', 'heavy/m4.js', 'main.js', 'package.json', 'small.js']);
+
+  const builder = app.builder();
+  const second = start(builder);
+  assert.equal(second.restored, true);
+  assert.deepEqual(paths(second), ['main.js', 'package.json']);
+  assert.deepEqual(second.deferred, ['heavy/m0.js', 'small.js'], 'every named import of a module is lazy');
+  // The first read of f0 asks for heavy/m0.js: its whole graph comes at once, lazy imports inside included.
+  builder.extend(['heavy/m0.js']);
+  const grown = builder.build({ hold: true });
+  assert.equal(grown.restored, true, 'taken from the segment: nothing read or resolved');
+  assert.deepEqual(paths(grown), ['heavy/m0.js', 'heavy/m1.js', 'heavy/m2.js', 'heavy/m3.js', 'heavy/m4.js', 'main.js', 'package.json']);
+  assert.deepEqual(grown.deferred, ['small.js']);
+  builder.extend(['small.js']);
+  const whole = builder.build({ hold: true });
+  assert.equal(whole.restored, true);
+  assert.deepEqual(whole.content.modules, full.content.modules);
+  for (const path of paths(full)) assert.equal(code(whole, path), code(full, path));
+  assert.equal(whole.deferred, undefined);
+
+  // The next start defers it again: a first read in one run does not make the graph eager.
+  assert.deepEqual(paths(start(app.builder())), ['main.js', 'package.json']);
+});
+
+test('what stays eager: top-level await below, an eager rule, a re-export, a side-effect import, import defer, --strict', (t) => {
+  const app = folder(t, {
+    ...APP,
+    'ns.js': 'export const n = 1;',
+    'main.js': [
+      "import * as ns from './ns.js';",
+      "import { f0 } from './heavy/m0.js';",
+      "import { t } from './tla/a.js';",
+      "import { kept } from './kept.js';",
+      "export { r } from './re.js';",
+      "import './side.js';",
+      "import defer * as d from './deferred.js';",
+      'export const run = () => f0() + t + kept + d.x + ns.n;',
+    ].join('\n'),
+    'tla/a.js': "import { b } from './b.js';\nexport const t = b;",
+    'tla/b.js': 'export const b = await Promise.resolve(1);',
+    'kept.js': 'export const kept = 1;',
+    're.js': 'export const r = 1;',
+    'side.js': 'globalThis.side = 1;',
+    'deferred.js': 'export const x = 1;',
+  });
+  start(app.builder({ lazy: { lazy: 'normal', eager: { modules: ['./kept.js'] } } }));
+  const second = start(app.builder({ lazy: { lazy: 'normal', eager: { modules: ['./kept.js'] } } }));
+  assert.equal(second.restored, true);
+  assert.deepEqual(second.deferred, ['heavy/m0.js']);
+  for (const path of ['tla/a.js', 'tla/b.js', 'kept.js', 're.js', 'side.js', 'deferred.js', 'ns.js']) assert.ok(Object.hasOwn(second.content.modules, path), `${path} is built at start`);
+
+  // Another policy is another record: without the eager rule, kept.js is deferred too.
+  start(app.builder());
+  assert.deepEqual(start(app.builder()).deferred, ['heavy/m0.js', 'kept.js']);
+  // --strict checks the whole graph at start: nothing is deferred.
+  start(app.builder({ strict: true }));
+  const strict = start(app.builder({ strict: true }));
+  assert.equal(strict.restored, true);
+  assert.equal(strict.deferred, undefined);
+  assert.ok(Object.hasOwn(strict.content.modules, 'heavy/m4.js'));
+});
+
+test('a deferred file changed after the record: the start still takes the record, and the first read builds the new code', (t) => {
+  const app = folder(t, APP);
+  start(app.builder());
+  start(app.builder());
+  writeFileSync(join(app.dir, 'heavy/m3.js'), "import { f4 } from './m4.js';\nexport const f3 = () => 3000 + f4();");
+  const builder = app.builder();
+  const second = start(builder);
+  assert.equal(second.restored, true, 'the eager graph is unchanged');
+  builder.extend(['heavy/m0.js']);
+  const grown = builder.build({ hold: true });
+  assert.notEqual(grown.restored, true, 'the segment no longer holds: a build');
+  assert.match(code(grown, 'heavy/m3.js'), /3000/);
+  assert.deepEqual(grown.transformed, ['heavy/m3.js'], 'only the changed file is transformed');
+});
+
+test('a missing or damaged segment costs a build of the graph, never a wrong one', (t) => {
+  const app = folder(t, APP);
+  const full = start(app.builder());
+  start(app.builder());
+  const records = join(app.cacheDir, 'records');
+  const files = readdirSync(records);
+  assert.equal(files.length, 2, `the record and its one segment: ${files.join(', ')}`);
+  for (const name of files) {
+    const text = JSON.stringify(JSON.parse(readFileSync(join(records, name), 'latin1')));
+    if (!text.includes('"key"')) writeFileSync(join(records, name), text.slice(0, 100));
+  }
+  const builder = app.builder();
+  assert.equal(start(builder).restored, true);
+  builder.extend(['heavy/m0.js']);
+  const grown = builder.build({ hold: true });
+  assert.notEqual(grown.restored, true);
+  assert.deepEqual(grown.content.modules, full.content.modules);
+  for (const name of readdirSync(records)) rmSync(join(records, name));
+  const again = app.builder();
+  start(again);
+  again.extend(['heavy/m0.js']);
+  assert.deepEqual(again.build({ hold: true }).content.modules, full.content.modules);
+});
+
+test('a program run lazily: untouched, its lazy graph is never built; read, it runs; a name the module lacks fails at the read; top-level await gained is said', async (t) => {
+  const app = folder(t, { ...APP, 'main.js': "import { f0 } from './heavy/m0.js';\nimport { small } from './small.js';\nexport const read = () => f0() + small;\nexport const value = () => small;" });
+  // A start, its build record written at once (a run writes it a moment later).
+  const open = async (): Promise<Awaited<ReturnType<typeof openFolder>>> => {
+    const opened = await openFolder(join(app.dir, 'main.js'), { lazy: 'normal', cache: app.cacheDir });
+    (opened.registry.source as LocalSource).builder.flushRecord();
+    return opened;
+  };
+  await open();
+  const started = await open();
+  const namespace = (await started.import()) as { read(): number; value(): number };
+  assert.deepEqual(Object.keys(started.manifest.modules).sort(), ['main.js', 'package.json'], 'the lazy graphs are not built at start');
+  assert.equal(namespace.value(), 100);
+  assert.deepEqual(Object.keys(started.manifest.modules).sort(), ['main.js', 'package.json', 'small.js']);
+  assert.equal(namespace.read(), 105);
+  assert.ok(Object.hasOwn(started.manifest.modules, 'heavy/m4.js'), 'built at the first read');
+
+  // The importer asks for a name the deferred module does not have: the first read fails with both sites, and again at the next.
+  writeFiles(app.dir, { 'main.js': "import { nothing } from './heavy/m0.js';\nexport const read = () => nothing;" });
+  await open();
+  const missing = await open();
+  assert.ok(!Object.hasOwn(missing.manifest.modules, 'heavy/m0.js'), 'deferred again once the record is written');
+  const broken = (await missing.import()) as { read(): unknown };
+  assert.throws(() => broken.read(), (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD' && /nothing/.test(error.message) && /main\.js:1/.test(error.message));
+  assert.throws(() => broken.read(), /nothing/);
+});
+
+test('livemod run --lazy: second starts run untouched and touched programs right, and say when a deferred graph gained top-level await', async (t) => {
+  const app = folder(t, {
+    ...APP,
+    'untouched.js': "import { f0 } from './heavy/m0.js';\nexport const later = () => f0;\nconsole.log('untouched');",
+    'touched.js': "import { f0 } from './heavy/m0.js';\nconsole.log('touched', f0());",
+  });
+  const run = (file: string): ReturnType<typeof runAsync> => runAsync(['run', '--lazy', `./${file}`, '--cache', app.cacheDir], { cwd: app.dir });
+  for (let round = 0; round < 2; round += 1) {
+    assert.equal((await run('untouched.js')).stdout.trim(), 'untouched');
+    assert.equal((await run('touched.js')).stdout.trim(), 'touched 5');
+  }
+  writeFileSync(join(app.dir, 'heavy/m2.js'), "import { f3 } from './m3.js';\nexport const f2 = () => 200 + f3();");
+  assert.equal((await run('touched.js')).stdout.trim(), 'touched 204', 'the changed deferred file is built at the read');
+  writeFileSync(join(app.dir, 'heavy/m4.js'), 'export const f4 = () => 1;\nawait null;');
+  const failed = await run('touched.js');
+  assert.notEqual(failed.status, 0);
+  assert.match(failed.stderr, /heavy\/m0\.js now has top-level await in its graph.*restart/);
+  assert.match(failed.stderr, /ERR_LIVEMOD_LAZY_LOAD/);
+  assert.equal((await run('touched.js')).stdout.trim(), 'touched 204', 'the next start imports it eagerly');
+});
