@@ -200,3 +200,32 @@ test('livemod run --lazy: second starts run untouched and touched programs right
   assert.match(failed.stderr, /ERR_LIVEMOD_LAZY_LOAD/);
   assert.equal((await run('touched.js')).stdout.trim(), 'touched 204', 'the next start imports it eagerly');
 });
+
+test('a deferred graph loads the packages it imports at its first read: a side-effect import runs then, named imports bind, a missing package fails the read and says what to install', async (t) => {
+  const app = folder(t, {
+    'package.json': JSON.stringify({ name: 'app', type: 'module' }),
+    'main.js': [
+      "import { use } from './lib/use.js';",
+      "import { gone } from './lib/gone.js';",
+      "console.log('before', globalThis.sideRegistered);",
+      "console.log('after', use());",
+      "if (process.argv.includes('gone')) console.log(gone);",
+    ].join('\n'),
+    'lib/use.js': "import 'side-pkg/register.js';\nimport { twice } from 'side-pkg';\nexport const use = () => twice(globalThis.sideRegistered);",
+    'lib/gone.js': "import { nope } from 'not-installed-pkg';\nexport const gone = nope;",
+    'node_modules/side-pkg/package.json': JSON.stringify({ name: 'side-pkg', type: 'module', exports: { '.': './index.js', './register.js': './register.js' } }),
+    'node_modules/side-pkg/index.js': 'export const twice = (x) => x * 2;',
+    'node_modules/side-pkg/register.js': 'globalThis.sideRegistered = 21;',
+    'node_modules/not-installed-pkg/package.json': JSON.stringify({ name: 'not-installed-pkg', type: 'module', exports: './index.js' }),
+    'node_modules/not-installed-pkg/index.js': 'export const nope = 1;',
+  });
+  const run = (...args: string[]): ReturnType<typeof runAsync> => runAsync(['run', '--lazy', './main.js', '--cache', app.cacheDir, ...args], { cwd: app.dir });
+  // A first start builds and loads everything, as an eager one; its record defers both graphs.
+  assert.equal((await run()).stdout, 'before 21\nafter 42\n');
+  assert.equal((await run()).stdout, 'before undefined\nafter 42\n', 'the package loads at the first read, not at start');
+  rmSync(join(app.dir, 'node_modules/not-installed-pkg'), { recursive: true });
+  assert.equal((await run()).stdout, 'before undefined\nafter 42\n', 'a package of a graph never read is never looked for');
+  const failed = await run('gone');
+  assert.notEqual(failed.status, 0);
+  assert.match(failed.stderr, /lazy import of lib\/gone\.js.*not-installed-pkg.*install/);
+});

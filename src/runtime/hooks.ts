@@ -88,8 +88,9 @@ let requireShell: NodeRequire | undefined;
  * imports it. For a lazy external's first read (lazy mode `all`). Throws as the import would, and
  * ERR_REQUIRE_ASYNC_MODULE for a package with top-level await (which cannot load synchronously).
  */
-export function requireExternal(specifier: string, parent: string): Record<string, unknown> {
-  const handover = requireFromMemory((slot) => [[`${SHELL}${shellCount}`, `import*as ns from ${JSON.stringify(marked(specifier, parent))};${slot}.namespace=ns;`]]);
+export function requireExternal(specifier: string, parent: string, attributes?: Readonly<Record<string, string>>): Record<string, unknown> {
+  const clause = attributes ? ` with ${JSON.stringify(attributes)}` : '';
+  const handover = requireFromMemory((slot) => [[`${SHELL}${shellCount}`, `import*as ns from ${JSON.stringify(marked(specifier, parent))}${clause};${slot}.namespace=ns;`]]);
   return handover.namespace as Record<string, unknown>;
 }
 

@@ -570,12 +570,50 @@ export class Registry {
   }
 
   /**
+   * What a first read needs before it instantiates `path`'s graph, when the start's load phase
+   * left that graph out (a local build deferred it): the graph built, and the packages it imports
+   * loaded now, synchronously, as its load phase would have loaded them (a package's side-effect
+   * import runs, a name it lacks fails the read).
+   */
+  private loadDeferred(path: string): void {
+    if (!this.unchecked.has(path)) return;
+    this.buildDeferred(path);
+    const manifest = this.current.manifest;
+    const seen = new Set<string>();
+    const queue = [path];
+    for (let at = 0; at < queue.length; at += 1) {
+      const current = queue[at]!;
+      if (seen.has(current) || this.instances.has(current) || !Object.hasOwn(manifest.modules, current)) continue;
+      seen.add(current);
+      const record = manifest.modules[current]!;
+      for (const [index, entry] of record.imports.entries()) {
+        if (entry.dynamic) continue;
+        if (entry.kind === 'module') {
+          queue.push(entry.module!);
+          continue;
+        }
+        if (entry.kind !== 'external' || this.externals.has(externalKey(entry.specifier, entry.attributes))) continue;
+        // Lazy mode `all`: a package imported by name keeps its own first read.
+        if (this.options.lazy === 'all' && this.lazyDecision(manifest, record, index, current).lazy) continue;
+        let namespace: Namespace;
+        try {
+          namespace = requireExternal(entry.specifier, this.externalsFrom(entry.specifier), entry.attributes) as Namespace;
+        } catch (error) {
+          if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(entry.specifier, this.urlOf(current), this.missingExternal(entry.specifier)), { cause: error });
+          throw error;
+        }
+        this.externals.set(externalKey(entry.specifier, entry.attributes), namespace);
+        this.externalsByUrl.set(this.externalUrl(entry.specifier), namespace);
+      }
+    }
+  }
+
+  /**
    * A lazily imported module a local build left unbuilt, built now at its first read, with the
    * checks linking would have made at start: every name its importers import is there, and its
    * graph (which had no top-level await when the build record was made) still has none.
    */
   private buildDeferred(path: string): void {
-    if (!this.unchecked.has(path)) return;
     if (!Object.hasOwn(this.current.manifest.modules, path) && !this.grow(`./${path}`, null)) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in ${this.current.base} any more: it was left to be built at its first read, and is gone`, { path });
     if (this.graphHasTLA(this.current.manifest, path)) {
       throw new LivemodError('runtime', ErrorCodes.LAZY_AWAIT, `${path} now has top-level await in its graph, which a first read cannot wait for; restart (the next start imports it eagerly) or keep it eager with an eager rule`, { path });
@@ -899,7 +937,7 @@ export class Registry {
       let made: readonly Instance[] = [];
       try {
         if (!this.instances.has(path)) {
-          this.buildDeferred(path);
+          this.loadDeferred(path);
           made = this.instantiateLazy(path);
         }
         this.touch(path);
