@@ -10,6 +10,7 @@ import { SnapshotBuilder, transformCache, type BuildOptions, type BuildResult } 
 import { openFolder } from '../src/client/index.ts';
 import type { LocalSource } from '../src/client/local.ts';
 import type { LazyPolicy } from '../src/snapshot/index.ts';
+import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
 import { runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
@@ -228,4 +229,29 @@ test('a deferred graph loads the packages it imports at its first read: a side-e
   const failed = await run('gone');
   assert.notEqual(failed.status, 0);
   assert.match(failed.stderr, /lazy import of lib\/gone\.js.*not-installed-pkg.*install/);
+});
+
+test('a grown graph keeps its code cache as a run pack of its own: the next start that reads it compiles nothing', async (t) => {
+  const app = folder(t, APP);
+  const entry = join(app.dir, 'main.js');
+  const start = async (): Promise<{ run(): number }> => {
+    const opened = await openFolder(entry, { lazy: 'normal', cache: app.cacheDir });
+    (opened.registry.source as LocalSource).builder.flushRecord();
+    return (await opened.import()) as { run(): number };
+  };
+  await start();
+  flushCodeCache();
+  const first = await start();
+  assert.equal(first.run(), 105);
+  flushCodeCache();
+  const packs = readdirSync(join(app.cacheDir, 'runs')).length;
+  assert.ok(packs >= 2, `the start's run pack and the grown graphs' (${packs})`);
+  // Per-module entries gone: only the run packs can serve the next start.
+  rmSync(join(app.cacheDir, 'code'), { recursive: true, force: true });
+  const before = codeCacheStats();
+  assert.equal((await start()).run(), 105);
+  flushCodeCache();
+  const after = codeCacheStats();
+  assert.equal(after.written - before.written, 0, 'nothing compiled');
+  assert.equal(after.used - before.used, 7, 'main.js, small.js and the five heavy modules deserialised');
 });

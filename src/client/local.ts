@@ -47,7 +47,11 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
             const path = builder.resolve(specifier, importer);
             if (path === null) return null;
             builder.extend([path]);
-            return builtSource(builder, builder.build({ hold: true }), key, undefined, manifest.version);
+            const grown = builder.build({ hold: true });
+            // What this growth added keeps its code cache as one run pack, as the start's.
+            const added = grown.changed.filter((each) => !Object.hasOwn(manifest.modules, each) && Object.hasOwn(grown.content.modules, each));
+            codeCaches.get(builder)?.grow?.([...new Set(added.map((each) => grown.content.modules[each]!.blob.hash))], grown.content.blobs);
+            return builtSource(builder, grown, key, undefined, manifest.version);
           },
         }
       : {}),

@@ -47,4 +47,6 @@ export interface ModuleCodeCache {
   drop(hash: string): void;
   /** Called once after a batch of put()s: the data of this start is complete. */
   done?(): void;
+  /** A graph grown into the run (blobs by hash): its code cache is kept together from now on, as the start's is. */
+  grow?(code: readonly string[], blobs: ReadonlyMap<string, Buffer>): void;
 }
