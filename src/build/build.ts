@@ -7,7 +7,7 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
-import { appNameProblem, defaultEntry, lazyEdge, policyKey, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
+import { appNameProblem, defaultEntry, lazyEdge, policyKey, withTlaBelow, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
 import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
@@ -374,25 +374,7 @@ export class SnapshotBuilder {
    */
   private learnTla(modules: Readonly<Record<string, ModuleRecord>>): void {
     if (this.deferPolicy() === null) return;
-    const importers = new Map<string, string[]>();
-    const queue: string[] = [];
-    for (const [path, record] of Object.entries(modules)) {
-      if (record.tla) queue.push(path);
-      for (const entry of record.imports) {
-        if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined) continue;
-        let list = importers.get(entry.module);
-        if (!list) importers.set(entry.module, (list = []));
-        list.push(path);
-        if (!Object.hasOwn(modules, entry.module) && !this.tlaFree.has(entry.module)) queue.push(entry.module);
-      }
-    }
-    const withTla = new Set<string>();
-    for (let at = 0; at < queue.length; at += 1) {
-      const path = queue[at]!;
-      if (withTla.has(path)) continue;
-      withTla.add(path);
-      for (const importer of importers.get(path) ?? []) queue.push(importer);
-    }
+    const withTla = withTlaBelow(modules, (path) => !this.tlaFree.has(path));
     for (const path of Object.keys(modules)) {
       if (withTla.has(path)) this.tlaFree.delete(path);
       else this.tlaFree.add(path);

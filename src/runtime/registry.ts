@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
-import { lazyEdge, resolveSpecifier, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { evalCode } from './eval.ts';
@@ -225,7 +225,7 @@ export class Registry {
   /** Modules armed while unbuilt and not instantiated since: their importers' names are checked at each first-read attempt. */
   private readonly unchecked = new Set<string>();
   /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
-  private tlaGraphs = new WeakMap<Manifest, Map<string, boolean>>();
+  private readonly tlaGraphs = new WeakMap<Manifest, ReadonlySet<string>>();
   private readonly instances = new Map<string, Instance>();
   private readonly hotData = new Map<string, Record<string, unknown>>();
   /** For each face and name: the version whose binding it shows (its writes update it). */
@@ -355,27 +355,14 @@ export class Registry {
   }
 
   private graphHasTLA(manifest: Manifest, path: string): boolean {
-    let known = this.tlaGraphs.get(manifest);
-    if (!known) {
-      known = new Map();
-      this.tlaGraphs.set(manifest, known);
+    let found = this.tlaGraphs.get(manifest);
+    if (!found) {
+      found = withTlaBelow(manifest.modules);
+      this.tlaGraphs.set(manifest, found);
     }
-    const walk = (current: string, seen: Set<string>): boolean => {
-      const cached = known.get(current);
-      if (cached !== undefined) return cached;
-      if (seen.has(current)) return false;
-      seen.add(current);
-      const record = Object.hasOwn(manifest.modules, current) ? manifest.modules[current]! : undefined;
-      const result = record !== undefined && (record.tla || record.imports.some((entry) => !entry.dynamic && entry.kind === 'module' && walk(entry.module!, seen)));
-      // True is final at once; false only once the whole walk has found no top-level await.
-      if (result) known.set(current, true);
-      return result;
-    };
-    const seen = new Set<string>();
-    const result = walk(path, seen);
-    if (!result) for (const visited of seen) known.set(visited, false);
-    return result;
+    return found.has(path);
   }
+
 
   /**
    * The first read of a binding of a lazily imported module: evaluates it (synchronously; its

@@ -61,3 +61,54 @@ export function policyKey(policy: LazyPolicy | null): unknown {
   const { modules, prefixes, filter } = policy.eager ?? {};
   return [policy.lazy, modules ?? [], prefixes ?? [], filter ? String(filter) : null];
 }
+
+/**
+ * The modules whose static graph (imports other than `import()`) has top-level await: a module
+ * has it when it or a module it imports has. A module `modules` does not hold counts as having it
+ * when `unknownHasTla` says so. Linear, and without recursion (graphs can be deep).
+ */
+export function withTlaBelow(modules: Readonly<Record<string, ModuleRecord>>, unknownHasTla: (path: string) => boolean = () => false): Set<string> {
+  const importers = new Map<string, string[]>();
+  const queue: string[] = [];
+  for (const [path, record] of Object.entries(modules)) {
+    if (record.tla) queue.push(path);
+    for (const entry of record.imports) {
+      if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined) continue;
+      let list = importers.get(entry.module);
+      if (!list) importers.set(entry.module, (list = []));
+      list.push(path);
+      if (!Object.hasOwn(modules, entry.module) && unknownHasTla(entry.module)) queue.push(entry.module);
+    }
+  }
+  const found = new Set<string>();
+  for (let at = 0; at < queue.length; at += 1) {
+    const path = queue[at]!;
+    if (found.has(path)) continue;
+    found.add(path);
+    for (const importer of importers.get(path) ?? []) queue.push(importer);
+  }
+  return found;
+}
+
+/**
+ * What `roots` reach through static imports that `policy` does not make lazy (a lazy import
+ * whose target has top-level await below it stays eager): what a start loads. The rest of the
+ * static graph waits for a first read.
+ */
+export function eagerClosure(manifest: { readonly modules: Readonly<Record<string, ModuleRecord>> }, roots: Iterable<string>, policy: LazyPolicy): Set<string> {
+  const tla = withTlaBelow(manifest.modules);
+  const seen = new Set<string>();
+  const queue = [...roots].filter((path) => Object.hasOwn(manifest.modules, path));
+  for (let at = 0; at < queue.length; at += 1) {
+    const path = queue[at]!;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const record = manifest.modules[path]!;
+    for (const [index, entry] of record.imports.entries()) {
+      if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || !Object.hasOwn(manifest.modules, entry.module)) continue;
+      if (!tla.has(entry.module) && lazyEdge(policy, record, index, path, 'module', entry.module).lazy) continue;
+      queue.push(entry.module);
+    }
+  }
+  return seen;
+}
