@@ -1,6 +1,7 @@
 // `npm run build`: dist/ as the package runs it. The code is bundled (rolldown) into entry
 // files — dist/index.js (`import 'livemod'`), dist/hot.js, dist/cli/main.js (the command),
-// dist/client/child-entry.js (workers and forked children) and dist/service/supervisor-entry.js
+// dist/client/child-entry.js (workers and forked children), dist/client/fetch-worker.js (a
+// lazily imported graph fetched while its first read waits) and dist/service/supervisor-entry.js
 // (a service's supervisor) — plus the chunks they share in
 // dist/chunks/, each command's code its own chunk as the CLI loads it. One module per chunk
 // instead of one per source file: Node's ESM loader resolves, reads and links about 90 fewer
@@ -70,6 +71,7 @@ await build({
     hot: fileURLToPath(new URL('hot.ts', src)),
     'cli/main': fileURLToPath(new URL('cli/main.ts', src)),
     'client/child-entry': fileURLToPath(new URL('client/child-entry.ts', src)),
+    'client/fetch-worker': fileURLToPath(new URL('client/fetch-worker.ts', src)),
     'service/supervisor-entry': fileURLToPath(new URL('service/supervisor-entry.ts', src)),
   },
   platform: 'node',

@@ -212,6 +212,8 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     maxStaleMs: duration('maxStaleMs', options.maxStaleMs, DEFAULT_MAX_STALE_MS, 0),
     timeoutMs: duration('timeoutMs', options.timeoutMs, DEFAULT_SYNC_TIMEOUT_MS, 1),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    // Lazy mode: a start fetches what runs eagerly; a lazily imported graph comes at its first read.
+    ...(options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {}),
     notice,
   };
   // A version that carries its program runs through this process's view of the store: live

@@ -4,9 +4,10 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { blobsToRun, carriesProgram, manifestBlobs, moduleBlobs, openManifest, staticClosure, sha256Hex, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, openManifest, staticClosure, sha256Hex, type LazyPolicy, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 import { startCache } from './start-cache.ts';
+import { fetchSync } from './fetch-sync.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
 import { formatAge } from '../format.ts';
@@ -44,6 +45,11 @@ export interface RemoteOptions {
   readonly commitAfter?: boolean;
   /** Modules to fetch besides what the start reaches (an update: the modules the process runs). */
   readonly reach?: readonly string[];
+  /**
+   * The registry's lazy policy: a start fetches what its roots reach through imports the policy
+   * does not make lazy; a lazily imported graph is fetched at its first read (ensureSync).
+   */
+  readonly lazy?: LazyPolicy;
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
@@ -260,7 +266,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   // use for prune); one the store committed before (304, offline) reads its code verified
   // below, and what it never fetched, or lost, is fetched then.
   const start = candidate.module ?? manifest.entry;
-  const reached = staticClosure(manifest, [...(start === null ? [] : [start]), ...(options.reach ?? [])]);
+  const roots = [...(start === null ? [] : [start]), ...(options.reach ?? [])];
+  const reached = options.lazy !== undefined && options.lazy.lazy !== 'none' ? eagerClosure(manifest, roots, options.lazy) : staticClosure(manifest, roots);
   const wanted = blobsToRun(manifest, reached).map((ref) => ref.hash);
   const missing = chosen.from === 'network' ? store.missingBlobs(wanted) : [];
   const code = [...new Set([...reached].map((path) => manifest.modules[path]!.blob.hash))];
@@ -279,11 +286,21 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const fetchedFiles = new Set<string>();
   const moduleHashes = new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash));
   const fileHashes = new Set(blobsToRun(manifest, []).map((ref) => ref.hash));
-  const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
-    if (hashes.length === 0) return;
+  const refuseOffline = (hashes: readonly string[], what: string): void => {
     if (chosen.from === 'offline' && (options.offline && !options.fetchLater)) {
       throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${what} of cached version ${manifest.version} ${what.startsWith('module') || hashes.length === 1 ? 'is' : 'are'} not in the cache (${store.dir}): never fetched, since no run online needed it yet; run once online`, { missing: hashes.length });
     }
+  };
+  // What of `paths` was never fetched, and how to name it in a message.
+  const notFetched = (paths: readonly string[]): { hashes: string[]; what: string } => {
+    const needed = moduleBlobs(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
+    const hashes = store.missingBlobs(needed);
+    const names = paths.filter((path) => hashes.includes(manifest.modules[path]!.blob.hash));
+    return { hashes, what: names.length > 0 ? `module ${quoted(names[0]!)}${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}` : `${hashes.length} blob(s)` };
+  };
+  const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
+    if (hashes.length === 0) return;
+    refuseOffline(hashes, what);
     const sizes = new Map(refs.map((ref) => [ref.hash, ref.size]));
     const totalBytes = hashes.reduce((sum, hash) => sum + (sizes.get(hash) ?? 0), 0);
     let done = 0;
@@ -429,11 +446,24 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     async ensure(paths) {
       // An import() graph (or a module imported by path) not fetched yet: its code and maps in one batch, under a deadline of its own.
       // The files and packages were laid out at the start: only the modules' code and maps can be missing.
-      const needed = moduleBlobs(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
-      const absent = store.missingBlobs(needed);
-      if (absent.length === 0) return;
-      const names = paths.filter((path) => absent.includes(manifest.modules[path]!.blob.hash));
-      await fetch(absent, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, names.length > 0 ? `module ${quoted(names[0]!)}${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}` : `${absent.length} blob(s)`);
+      const { hashes, what } = notFetched(paths);
+      await fetch(hashes, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, what);
+    },
+    ensureSync(paths) {
+      // A lazily imported graph at its first read: the same batch, fetched while the read waits.
+      const { hashes, what } = notFetched(paths);
+      if (hashes.length === 0) return;
+      refuseOffline(hashes, what);
+      fetchSync({
+        base: candidate.base,
+        manifest: { ...manifest, modules: Object.fromEntries(paths.map((path) => [path, manifest.modules[path]!])) },
+        hashes,
+        capabilities: known ?? null,
+        publicKey: options.key.publicKeyString,
+        headers: transfer.headers,
+        timeoutMs: transfer.timeoutMs,
+        storeDir: store.dir,
+      });
     },
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);

@@ -224,6 +224,8 @@ export class Registry {
   private readonly armedUnbuilt = new Set<string>();
   /** Modules armed while unbuilt and not instantiated since: their importers' names are checked at each first-read attempt. */
   private readonly unchecked = new Set<string>();
+  /** Lazily imported modules whose graphs a load phase left out (source.ensureSync fetches them at the first read). */
+  private readonly unloaded = new Set<string>();
   /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
   private readonly tlaGraphs = new WeakMap<Manifest, ReadonlySet<string>>();
   private readonly instances = new Map<string, Instance>();
@@ -445,7 +447,21 @@ export class Registry {
    * a module graph throws.
    */
   private async load(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean): Promise<void> {
-    const externals: ImportRecord[] = [];
+    const { seen, externals } = this.loadable(source, roots, fresh, true);
+    if (source.ensure && seen.size > 0) await source.ensure([...seen]);
+    for (const { entry } of externals) {
+      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
+    }
+  }
+
+  /**
+   * The load phase's walk of the graph under `roots`, over the modules `fresh` accepts: each
+   * parses, its imports resolve, its attributes fit; the modules reached and the packages they
+   * import (but those lazy mode `all` leaves to a first read). With `deferring`, it stops at lazy
+   * imports whose graph a first read loads (a local build left it unbuilt; a source can fetch it then).
+   */
+  private loadable(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean, deferring: boolean): { seen: Set<string>; externals: { entry: ImportRecord; importer: string }[] } {
+    const externals: { entry: ImportRecord; importer: string }[] = [];
     const seen = new Set<string>();
     const manifest = source.manifest;
     const collect = (current: string): void => {
@@ -459,23 +475,25 @@ export class Registry {
         if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${url}:${entry.line}`, entry.reason ?? '');
         if (entry.kind === 'external') {
           // Lazy mode `all`: a package imported by name loads at the first read of a binding.
-          if (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, current).lazy) externals.push(entry);
+          if (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, current).lazy) externals.push({ entry, importer: current });
           continue;
         }
         if (!Object.hasOwn(manifest.modules, entry.module!)) {
           // Left unbuilt by a local build (a lazily imported graph): its first read builds it.
-          if (source.deferred?.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) continue;
+          if (deferring && source.deferred?.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) continue;
           throw moduleNotFound(entry.specifier, url, 'not in the snapshot');
+        }
+        // A lazily imported graph a source can fetch at the first read is left to it (a URL run fetches only what runs).
+        if (deferring && source.ensureSync && !this.instances.has(entry.module!) && !seen.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) {
+          this.unloaded.add(entry.module!);
+          continue;
         }
         if (entry.phase !== 'source') checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
         collect(entry.module!);
       }
     };
     for (const root of roots) collect(root);
-    if (source.ensure && seen.size > 0) await source.ensure([...seen]);
-    for (const entry of externals) {
-      if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
-    }
+    return { seen, externals };
   }
 
   /**
@@ -558,40 +576,29 @@ export class Registry {
 
   /**
    * What a first read needs before it instantiates `path`'s graph, when the start's load phase
-   * left that graph out (a local build deferred it): the graph built, and the packages it imports
-   * loaded now, synchronously, as its load phase would have loaded them (a package's side-effect
-   * import runs, a name it lacks fails the read).
+   * left that graph out (a local build deferred it, a URL run did not fetch it): the graph built
+   * or fetched, checked as a load phase checks it, and the packages it imports loaded now,
+   * synchronously, as its load phase would have loaded them (a package's side-effect import
+   * runs, a name it lacks fails the read).
    */
   private loadDeferred(path: string): void {
-    if (!this.unchecked.has(path)) return;
-    this.buildDeferred(path);
-    const manifest = this.current.manifest;
-    const seen = new Set<string>();
-    const queue = [path];
-    for (let at = 0; at < queue.length; at += 1) {
-      const current = queue[at]!;
-      if (seen.has(current) || this.instances.has(current) || !Object.hasOwn(manifest.modules, current)) continue;
-      seen.add(current);
-      const record = manifest.modules[current]!;
-      for (const [index, entry] of record.imports.entries()) {
-        if (entry.dynamic) continue;
-        if (entry.kind === 'module') {
-          queue.push(entry.module!);
-          continue;
-        }
-        if (entry.kind !== 'external' || this.externals.has(externalKey(entry.specifier, entry.attributes))) continue;
-        // Lazy mode `all`: a package imported by name keeps its own first read.
-        if (this.options.lazy === 'all' && this.lazyDecision(manifest, record, index, current).lazy) continue;
-        let namespace: Namespace;
-        try {
-          namespace = requireExternal(entry.specifier, this.externalsFrom(entry.specifier), entry.attributes) as Namespace;
-        } catch (error) {
-          if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(entry.specifier, this.urlOf(current), this.missingExternal(entry.specifier)), { cause: error });
-          throw error;
-        }
-        this.externals.set(externalKey(entry.specifier, entry.attributes), namespace);
-        this.externalsByUrl.set(this.externalUrl(entry.specifier), namespace);
+    if (!this.unchecked.has(path) && !this.unloaded.has(path)) return;
+    if (this.unchecked.has(path)) this.buildDeferred(path);
+    const source = this.current;
+    const { seen, externals } = this.loadable(source, [path], (candidate) => !this.instances.has(candidate), false);
+    // The graph's blobs the start did not fetch, in one batch; then its packages.
+    source.ensureSync?.([...seen]);
+    for (const { entry, importer: current } of externals) {
+      if (this.externals.has(externalKey(entry.specifier, entry.attributes))) continue;
+      let namespace: Namespace;
+      try {
+        namespace = requireExternal(entry.specifier, this.externalsFrom(entry.specifier), entry.attributes) as Namespace;
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(entry.specifier, this.urlOf(current), this.missingExternal(entry.specifier)), { cause: error });
+        throw error;
       }
+      this.externals.set(externalKey(entry.specifier, entry.attributes), namespace);
+      this.externalsByUrl.set(this.externalUrl(entry.specifier), namespace);
     }
   }
 
@@ -650,6 +657,7 @@ export class Registry {
     this.armed.delete(instance.path);
     this.armedUnbuilt.delete(instance.path);
     this.unchecked.delete(instance.path);
+    this.unloaded.delete(instance.path);
     for (const path of reexported(instance.record)) add(this.reexporters, path);
   }
 

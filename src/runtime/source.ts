@@ -27,6 +27,11 @@ export interface ModuleSource {
    * LivemodError when they cannot be had (offline, never fetched).
    */
   ensure?(paths: readonly string[]): Promise<void>;
+  /**
+   * ensure() for a caller that cannot await (a lazily imported graph's first read): blocks until
+   * the blobs are there. A source that has it lets a start skip lazily imported graphs.
+   */
+  ensureSync?(paths: readonly string[]): void;
   /** V8's code cache for module blobs (the store's code/ folder), by blob hash; absent: every start compiles. */
   readonly codeCache?: ModuleCodeCache;
   /** Where the modules come from, for stack traces and messages, when `base` is a folder they run from (a remote version laid out in the store). */

@@ -1,0 +1,59 @@
+// A URL run in lazy mode fetches what the start runs eagerly, and each lazily imported graph in
+// one batch at its first read, while the read waits (a worker thread fetches; src/client/fetch-sync.ts).
+// The client runs as `livemod run` in a child process: the server answers from this process.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SnapshotBuilder } from '../src/build/index.ts';
+import { signSnapshot } from '../src/snapshot/index.ts';
+import { openStore } from '../src/store/index.ts';
+import { runAsync } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+import { startServer } from './helpers/server-fixtures.ts';
+
+const FILES = {
+  'package.json': '{"name":"lazy-fetch"}',
+  'main.ts': [
+    "import { a } from './a';",
+    "import { b } from './lazy/b';",
+    "console.log(process.argv.includes('touch') ? a + b : a);",
+  ].join('\n'),
+  'a.ts': "export const a = 'a';\n",
+  'lazy/b.ts': "import { c } from './c';\nexport const b = 'b' + c;\n",
+  'lazy/c.ts': "export const c = 'c';\n",
+};
+
+test('livemod run URL --lazy: an untouched lazy graph is never fetched; its first read fetches it in one batch; offline, a graph never fetched fails at the read', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, FILES);
+  const running = await startServer(t);
+  const snapshot = signSnapshot(new SnapshotBuilder(dir).build().content, running.key);
+  running.server.publish(snapshot);
+  const { manifest } = snapshot;
+  const cache = tempDir(t);
+  const run = (...args: string[]): ReturnType<typeof runAsync> => runAsync(['run', `${running.url}/main.ts`, '--lazy', '--once', '--key', running.key.publicKeyString, '--cache', cache, ...args]);
+  const stored = (path: string): boolean => openStore({ dir: cache }).missingBlobs([manifest.modules[path]!.blob.hash]).length === 0;
+
+  const untouched = await run();
+  assert.equal(untouched.stdout, 'a\n', untouched.stderr);
+  assert.ok(stored('main.ts') && stored('a.ts'));
+  assert.ok(!stored('lazy/b.ts') && !stored('lazy/c.ts'), 'the lazy graph is not fetched by a run that never reads it');
+
+  // Offline, the graph never fetched fails at its read, saying so; the eager part runs.
+  assert.equal((await run('--offline')).stdout, 'a\n');
+  const offline = await run('--offline', 'touch');
+  assert.notEqual(offline.status, 0);
+  assert.match(offline.stderr, /lazy import of lazy\/b\.ts .*running offline, but module "lazy\/b\.ts" \(and 1 more\) of cached version \d+ is not in the cache/);
+
+  const batches = (): string[] => running.logs.filter((line) => /\bbatch: /.test(line));
+  const before = batches().length;
+  const touched = await run('touch');
+  assert.equal(touched.stdout, 'abc\n', touched.stderr);
+  assert.deepEqual(batches().slice(before).map((line) => /batch: (\d+) blobs/.exec(line)?.[1]), ['4'], 'one batch: the code and maps of lazy/b.ts and lazy/c.ts');
+  assert.ok(stored('lazy/b.ts') && stored('lazy/c.ts'), 'fetched at the first read, graph and all');
+  assert.equal((await run('--offline', 'touch')).stdout, 'abc\n', 'and kept for the next runs');
+
+  // A cold start that reads it: the eager batch at start, the lazy one at the read.
+  const cold = tempDir(t);
+  const first = await runAsync(['run', `${running.url}/main.ts`, '--lazy', '--once', '--key', running.key.publicKeyString, '--cache', cold, 'touch']);
+  assert.equal(first.stdout, 'abc\n', first.stderr);
+});
