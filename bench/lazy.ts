@@ -9,6 +9,8 @@
 //   lazy, touched        the same with --lazy: the first read loads the graph
 //   package …            the same four for a real package, @aws-sdk/client-s3, eager and with
 //                        --lazy-mode all (packages load at the first read too)
+//   URL cold …           no import, eager and lazy, untouched and touched, as `livemod run <url>`
+//                        from an empty store each run (`livemod serve` of the same graph)
 // Each program prints its heap use at exit; the bench prints medians of wall time and heap.
 // Then the steady-state read cost, in one process each: 20 million reads of a binding in a loop,
 // against a plain property read in the same run — read first at top level (the loop's reads
@@ -19,10 +21,10 @@
 // Targets: an untouched lazy import within 5 ms and 3 MiB of not importing; first touch at most
 // 1.1× eager; a steady-state read at most 1.5× a plain read.
 // Run: npm run bench:lazy   (BENCH_RUNS=n, default 9)
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt } from './lib/livemod-cli.ts';
+import { ensureBuilt, serveTree } from './lib/livemod-cli.ts';
 import { median } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
 import { timed } from './lib/timed-process.ts';
@@ -74,9 +76,18 @@ writeFileSync(join(app, 'pkg-touched.js'), `import { S3Client } from '@aws-sdk/c
 writeFileSync(join(app, 'read-after.js'), loop('void size;'));
 writeFileSync(join(app, 'read-in-loop.js'), loop(''));
 
+// The same graph and programs served by `livemod serve` (without the package cases' node_modules),
+// for URL runs from an empty store each time: what a cold start fetches, eager or lazy.
+const urlApp = join(work, 'url-app');
+mkdirSync(urlApp);
+cpSync(join(app, 'heavy'), join(urlApp, 'heavy'), { recursive: true });
+for (const file of ['package.json', 'none.js', 'untouched.js', 'touched.js']) cpSync(join(app, file), join(urlApp, file));
+
 const env = { ...process.env, LIVEMOD_CACHE: cache };
+const served = await serveTree(BIN, urlApp, env);
+const cold = (file: string, lazy: boolean) => (): ReturnType<typeof livemod> => ({ file: process.execPath, args: [BIN, 'run', `${served.url}/${file}`, ...(lazy ? ['--lazy'] : []), '--once', '--key', served.publicKey, '--cache', mkdtempSync(join(work, 'cold-'))], cwd: work, env });
 const livemod = (file: string, lazy: boolean | 'all') => ({ file: process.execPath, args: [BIN, 'run', ...(lazy === 'all' ? ['--lazy-mode', 'all'] : lazy ? ['--lazy'] : []), `./${file}`, '--cache', cache], cwd: app, env });
-const cases: [string, ReturnType<typeof livemod>][] = [
+const cases: [string, ReturnType<typeof livemod> | (() => ReturnType<typeof livemod>)][] = [
   ['no import (floor)', livemod('none.js', false)],
   ['eager, untouched', livemod('untouched.js', false)],
   ['lazy, untouched', livemod('untouched.js', true)],
@@ -87,6 +98,11 @@ const cases: [string, ReturnType<typeof livemod>][] = [
   ['package lazy (--lazy-mode all), untouched', livemod('pkg-untouched.js', 'all')],
   ['package eager, touched once', livemod('pkg-touched.js', false)],
   ['package lazy, touched once', livemod('pkg-touched.js', 'all')],
+  ['URL cold, no import (floor)', cold('none.js', false)],
+  ['URL cold, eager, untouched', cold('untouched.js', false)],
+  ['URL cold, lazy, untouched', cold('untouched.js', true)],
+  ['URL cold, eager, touched once', cold('touched.js', false)],
+  ['URL cold, lazy, touched once', cold('touched.js', true)],
 ];
 const node26 = process.env.LIVEMOD_NODE26;
 if (node26 && existsSync(node26)) cases.push(['Node 26 --js-defer-import-eval, defer (reference)', { file: node26, args: ['--js-defer-import-eval', './defer.js'], cwd: app, env }]);
@@ -96,7 +112,7 @@ else console.log('[bench lazy] Node 26 reference skipped: set LIVEMOD_NODE26 to 
 const samples = new Map<string, { wall: number[]; heap: number[] }>(cases.map(([name]) => [name, { wall: [], heap: [] }]));
 for (let round = 0; round <= RUNS; round += 1) {
   for (const [name, command] of cases) {
-    const run = await timed(command);
+    const run = await timed(typeof command === 'function' ? command() : command);
     const printed = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { result: number; heap: number };
     if (printed.result !== 1) throw new Error(`${name} printed ${run.stdout}`);
     if (round === 0) continue;
@@ -139,6 +155,13 @@ console.log(
   `targets, the package: untouched lazy within 5 ms / 3 MiB of no import: +${packageMs.toFixed(1)} ms, +${packageMiB.toFixed(2)} MiB ${packageMs <= 5 && packageMiB <= 3 ? 'met' : 'NOT met'}; ` +
     `first touch ≤ 1.1× eager: ${packageTouch.toFixed(2)}× ${packageTouch <= 1.1 ? 'met' : 'NOT met'}`,
 );
+const urlMs = m('URL cold, lazy, untouched', 'wall') - m('URL cold, no import (floor)', 'wall');
+const urlTouch = m('URL cold, lazy, touched once', 'wall') / m('URL cold, eager, touched once', 'wall');
+console.log(
+  `URL runs from an empty store: untouched lazy +${urlMs.toFixed(1)} ms over no import (eager untouched +${(m('URL cold, eager, untouched', 'wall') - m('URL cold, no import (floor)', 'wall')).toFixed(1)} ms); ` +
+    `first touch ${urlTouch.toFixed(2)}× eager (the lazy graph fetched at the read, in a worker thread)`,
+);
+served.process.kill();
 console.log(`(load average at end ${loadavg().map((value) => value.toFixed(2)).join(' ')})`);
 if (process.env.BENCH_KEEP === '1') console.log(`[bench lazy] kept ${work}`);
 else rmSync(work, { recursive: true, force: true });
