@@ -56,4 +56,13 @@ test('livemod run URL --lazy: an untouched lazy graph is never fetched; its firs
   const cold = tempDir(t);
   const first = await runAsync(['run', `${running.url}/main.ts`, '--lazy', '--once', '--key', running.key.publicKeyString, '--cache', cold, 'touch']);
   assert.equal(first.stdout, 'abc\n', first.stderr);
+
+  // The origin gone after a start that never read the graph: the start runs from the cache, and the read fails saying why.
+  const later = tempDir(t);
+  const args = ['run', `${running.url}/main.ts`, '--lazy', '--once', '--key', running.key.publicKeyString, '--cache', later];
+  assert.equal((await runAsync(args)).stdout, 'a\n');
+  await running.server.close();
+  const down = await runAsync([...args, 'touch']);
+  assert.notEqual(down.status, 0);
+  assert.match(down.stderr, /lazy import of lazy\/b\.ts .*failed at its first read.*(ECONNREFUSED|refused|could not connect|cannot reach)/i);
 });

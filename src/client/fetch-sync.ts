@@ -33,8 +33,19 @@ export interface FetchRequest {
 export function fetchSync(request: FetchRequest): void {
   const shared = new SharedArrayBuffer(MESSAGE_AT + MESSAGE_BYTES);
   const state = new Int32Array(shared, 0, 2);
-  // No inherited --import or flags: the thread runs livemod's fetch and nothing else.
-  const worker = new Worker(ownEntry('client/fetch-worker'), { workerData: { request, shared }, execArgv: [], stdout: true, stderr: true });
+  // No inherited --import or flags: the thread runs livemod's fetch and nothing else. The thread
+  // starts from a bootstrap that reports a failure to load fetch-worker.ts itself, which could
+  // not report it: this thread, blocked, sees no 'error' event.
+  const bootstrap = `import(${JSON.stringify(ownEntry('client/fetch-worker').href)}).catch((error) => {
+    const { shared } = require('node:worker_threads').workerData;
+    const state = new Int32Array(shared, 0, 2);
+    const text = Buffer.from(JSON.stringify({ message: 'the fetch thread did not start: ' + String(error && error.message || error) })).subarray(0, ${MESSAGE_BYTES});
+    new Uint8Array(shared, ${MESSAGE_AT}).set(text);
+    Atomics.store(state, 1, text.byteLength);
+    Atomics.store(state, 0, ${FETCH_FAILED});
+    Atomics.notify(state, 0);
+  });`;
+  const worker = new Worker(bootstrap, { eval: true, workerData: { request, shared }, execArgv: [], stdout: true, stderr: true });
   worker.unref();
   const outcome = Atomics.wait(state, 0, 0, request.timeoutMs + 10_000);
   void worker.terminate();

@@ -432,6 +432,12 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     }
   }
 
+  // V8's code cache beside the blobs: a warm start deserialises instead of compiling (LIVEMOD_CODE_CACHE=0: off).
+  const codeCache = process.env.LIVEMOD_CODE_CACHE === '0' ? undefined : startCache(store, pack, packKey, code, blobs);
+  // A graph fetched after the start (an import() or a lazy first read) keeps its code cache as one run pack too.
+  const grown = (paths: readonly string[]): void => {
+    codeCache?.grow?.([...new Set(paths.map((path) => manifest.modules[path]!.blob.hash))], { get: (hash) => blobs.get(hash) ?? fetched.get(hash) ?? store.readBlob(hash) ?? undefined });
+  };
   return {
     manifest,
     base: candidate.base,
@@ -441,17 +447,18 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     capabilities: chosen.capabilities,
     tree,
     manifestHash,
-    // V8's code cache beside the blobs: a warm start deserialises instead of compiling (LIVEMOD_CODE_CACHE=0: off).
-    ...(process.env.LIVEMOD_CODE_CACHE === '0' ? {} : { codeCache: startCache(store, pack, packKey, code, blobs) }),
+    ...(codeCache ? { codeCache } : {}),
     async ensure(paths) {
       // An import() graph (or a module imported by path) not fetched yet: its code and maps in one batch, under a deadline of its own.
       // The files and packages were laid out at the start: only the modules' code and maps can be missing.
       const { hashes, what } = notFetched(paths);
       await fetch(hashes, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, what);
+      grown(paths);
     },
     ensureSync(paths) {
       // A lazily imported graph at its first read: the same batch, fetched while the read waits.
       const { hashes, what } = notFetched(paths);
+      grown(paths);
       if (hashes.length === 0) return;
       refuseOffline(hashes, what);
       fetchSync({

@@ -3,11 +3,16 @@
 import type { ModuleCodeCache } from '../runtime/index.ts';
 import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 
+/** Where a unit's blobs are read from when its pack is written. */
+interface BlobReader {
+  get(hash: string): Buffer | undefined;
+}
+
 /** A set of modules whose code cache is kept as one run pack: the start's, or a graph grown into the run later. */
 interface Unit {
   readonly key: string | null;
   readonly code: readonly string[];
-  readonly blobs: ReadonlyMap<string, Buffer>;
+  readonly blobs: BlobReader;
   readonly pack: ReadonlyMap<string, RunPackEntry> | null;
   /** Its pack on disk holds the data this process has for it. */
   written: boolean;
@@ -38,9 +43,15 @@ export function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry>
   add({ key, code, blobs, pack, written: false });
   const write = (): void => {
     for (const unit of units) {
-      if (unit.written || unit.key === null || !unit.code.every((hash) => unit.blobs.has(hash) && data.has(hash))) continue;
+      if (unit.written || unit.key === null || !unit.code.every((hash) => data.has(hash))) continue;
+      const entries = new Map<string, { blob: Buffer; cache: Buffer }>();
+      for (const hash of unit.code) {
+        const blob = unit.blobs.get(hash);
+        if (blob) entries.set(hash, { blob, cache: data.get(hash)! });
+      }
+      if (entries.size !== unit.code.length) continue;
       unit.written = true;
-      store.writeRunPack(unit.key, new Map(unit.code.map((hash) => [hash, { blob: unit.blobs.get(hash)!, cache: data.get(hash)! }])));
+      store.writeRunPack(unit.key, entries);
     }
     clearTimeout(timer);
     timer = undefined;
@@ -92,7 +103,9 @@ export function startCache(store: Store, pack: ReadonlyMap<string, RunPackEntry>
     done() {
       write();
     },
-    grow(more, moreBlobs) {
+    grow(code, moreBlobs) {
+      // Only what no unit holds yet: a graph that shares modules with the start's adds the rest.
+      const more = code.filter((hash) => !reached.has(hash));
       if (more.length === 0) return;
       const moreKey = runPackKey(more);
       let morePack: ReadonlyMap<string, RunPackEntry> | null = null;

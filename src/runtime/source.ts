@@ -53,5 +53,5 @@ export interface ModuleCodeCache {
   /** Called once after a batch of put()s: the data of this start is complete. */
   done?(): void;
   /** A graph grown into the run (blobs by hash): its code cache is kept together from now on, as the start's is. */
-  grow?(code: readonly string[], blobs: ReadonlyMap<string, Buffer>): void;
+  grow?(code: readonly string[], blobs: { get(hash: string): Buffer | undefined }): void;
 }
