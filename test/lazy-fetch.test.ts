@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
+import { connect } from '../src/client/index.ts';
 import { signSnapshot } from '../src/snapshot/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { runAsync } from './helpers/cli.ts';
@@ -65,4 +66,20 @@ test('livemod run URL --lazy: an untouched lazy graph is never fetched; its firs
   const down = await runAsync([...args, 'touch']);
   assert.notEqual(down.status, 0);
   assert.match(down.stderr, /lazy import of lazy\/b\.ts .*failed at its first read.*(ECONNREFUSED|refused|could not connect|cannot reach)/i);
+});
+
+test('a client whose origin is a server of its own process fetches lazy graphs at start: a read never waits on a thread the server needs', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { ...FILES, 'main.ts': "import { a } from './a';\nimport { b } from './lazy/b';\nexport const read = () => a + b;\n" });
+  const running = await startServer(t);
+  const snapshot = signSnapshot(new SnapshotBuilder(dir).build().content, running.key);
+  running.server.publish(snapshot);
+  const cache = tempDir(t);
+  const app = await connect(`${running.url}/main.ts`, { publicKey: running.key.publicKeyString, cache, lazy: 'normal', notice: () => {} });
+  assert.equal(openStore({ dir: cache }).missingBlobs([snapshot.manifest.modules['lazy/b.ts']!.blob.hash]).length, 0, 'fetched with the start');
+  const main = (await app.import()) as unknown as { read(): string };
+  const started = performance.now();
+  assert.equal(main.read(), 'abc');
+  assert.ok(performance.now() - started < 5000, 'the read did not wait for a fetch');
+  await app.close();
 });

@@ -47,7 +47,7 @@ export function fetchSync(request: FetchRequest): void {
   });`;
   const worker = new Worker(bootstrap, { eval: true, workerData: { request, shared }, execArgv: [], stdout: true, stderr: true });
   worker.unref();
-  const outcome = Atomics.wait(state, 0, 0, request.timeoutMs + 10_000);
+  const outcome = Atomics.wait(state, 0, 0, request.timeoutMs + 5_000);
   void worker.terminate();
   if (outcome === 'timed-out') {
     throw new LivemodError('sync', ErrorCodes.TIMEOUT, `fetching ${request.hashes.length} blob(s) from ${request.base} for a first read did not finish within ${request.timeoutMs} ms; the next read tries again`, { base: request.base });

@@ -8,6 +8,7 @@ import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, o
 import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 import { startCache } from './start-cache.ts';
 import { fetchSync } from './fetch-sync.ts';
+import { servedHere } from '../served-here.ts';
 import { checkFreshness, fetchBlobs, fetchManifest, type Capabilities, type RequestEvent } from '../sync/index.ts';
 import { quoted } from '../text.ts';
 import { formatAge } from '../format.ts';
@@ -267,7 +268,10 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   // below, and what it never fetched, or lost, is fetched then.
   const start = candidate.module ?? manifest.entry;
   const roots = [...(start === null ? [] : [start]), ...(options.reach ?? [])];
-  const reached = options.lazy !== undefined && options.lazy.lazy !== 'none' ? eagerClosure(manifest, roots, options.lazy) : staticClosure(manifest, roots);
+  // Lazy graphs wait for their first read, which fetches them while it waits; not when the origin
+  // may be a server of this process, which could not answer a thread that waits (served-here.ts).
+  const fetchAtRead = options.lazy !== undefined && options.lazy.lazy !== 'none' && !servedHere(candidate.base);
+  const reached = fetchAtRead ? eagerClosure(manifest, roots, options.lazy!) : staticClosure(manifest, roots);
   const wanted = blobsToRun(manifest, reached).map((ref) => ref.hash);
   const missing = chosen.from === 'network' ? store.missingBlobs(wanted) : [];
   const code = [...new Set([...reached].map((path) => manifest.modules[path]!.blob.hash))];
@@ -438,6 +442,23 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const grown = (paths: readonly string[]): void => {
     codeCache?.grow?.([...new Set(paths.map((path) => manifest.modules[path]!.blob.hash))], { get: (hash) => blobs.get(hash) ?? fetched.get(hash) ?? store.readBlob(hash) ?? undefined });
   };
+  // A lazily imported graph at its first read: the same batch as ensure's, fetched while the read waits.
+  const ensureSync = (paths: readonly string[]): void => {
+    const { hashes, what } = notFetched(paths);
+    grown(paths);
+    if (hashes.length === 0) return;
+    refuseOffline(hashes, what);
+    fetchSync({
+      base: candidate.base,
+      manifest: { ...manifest, modules: Object.fromEntries(paths.map((path) => [path, manifest.modules[path]!])) },
+      hashes,
+      capabilities: known ?? null,
+      publicKey: options.key.publicKeyString,
+      headers: transfer.headers,
+      timeoutMs: transfer.timeoutMs,
+      storeDir: store.dir,
+    });
+  };
   return {
     manifest,
     base: candidate.base,
@@ -455,23 +476,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       await fetch(hashes, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, what);
       grown(paths);
     },
-    ensureSync(paths) {
-      // A lazily imported graph at its first read: the same batch, fetched while the read waits.
-      const { hashes, what } = notFetched(paths);
-      grown(paths);
-      if (hashes.length === 0) return;
-      refuseOffline(hashes, what);
-      fetchSync({
-        base: candidate.base,
-        manifest: { ...manifest, modules: Object.fromEntries(paths.map((path) => [path, manifest.modules[path]!])) },
-        hashes,
-        capabilities: known ?? null,
-        publicKey: options.key.publicKeyString,
-        headers: transfer.headers,
-        timeoutMs: transfer.timeoutMs,
-        storeDir: store.dir,
-      });
-    },
+    ...(fetchAtRead ? { ensureSync } : {}),
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });

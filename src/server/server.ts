@@ -5,6 +5,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, LivemodError } from '../errors.ts';
+import { markServed, unmarkServed } from '../served-here.ts';
 import type { ClusterStatus, ServerStatus } from '../protocol/index.ts';
 import type { Snapshot } from '../snapshot/index.ts';
 import { createTokenCheck } from './auth.ts';
@@ -71,6 +72,8 @@ class LivemodServer implements ModuleServer {
   private listening: Promise<{ url: string; port: number }> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
+  /** The port this server marked as served in this process (served-here.ts), until it closes. */
+  private servedPort: number | undefined;
 
   constructor(options: ResolvedServerOptions) {
     this.options = options;
@@ -107,6 +110,8 @@ class LivemodServer implements ModuleServer {
         this.server.on('error', (error) => this.options.log(`[livemod serve] server error: ${error.message}`));
         const address = this.server.address() as AddressInfo;
         this.address = formatUrl(this.options.tls !== undefined, address);
+        markServed(address.port);
+        this.servedPort = address.port;
         this.options.log(`[livemod serve] listening on ${this.address}${this.options.tokens.length > 0 ? ' (token required)' : ''}`);
         resolve({ url: this.address, port: address.port });
       });
@@ -139,6 +144,7 @@ class LivemodServer implements ModuleServer {
       });
       this.server.closeAllConnections();
       await Promise.all([this.hub.close(), stopped]);
+      if (this.servedPort !== undefined) unmarkServed(this.servedPort);
       this.options.log('[livemod serve] closed');
     })();
     return this.closing;
