@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 
 interface RunFlags {
   revalidate?: string;
+  maps?: string;
   key?: string;
   app?: string;
   token?: string;
@@ -52,6 +53,11 @@ async function supervise(notice: (line: string) => void): Promise<number> {
   }
 }
 
+function mapsMode(text: string): 'first-use' | 'start' {
+  if (text === 'first-use' || text === 'start') return text;
+  throw usage(`--maps ${JSON.stringify(text.slice(0, 40))} is not a mode; write --maps first-use (fetch source maps when a stack first needs them, the default) or --maps start (with the code)`);
+}
+
 function revalidateMode(text: string): 'start' | 'background' {
   if (text === 'start' || text === 'background') return text;
   throw usage(`--revalidate ${JSON.stringify(text.slice(0, 40))} is not a mode; write --revalidate start (ask the origin first, the default) or --revalidate background (run the cached version at once)`);
@@ -73,6 +79,7 @@ export function registerRun(program: Command): void {
     .option('-q, --quiet', 'no progress bar or notices on stderr')
     .option('--once', 'run the version it starts with; do not follow new versions (a URL target follows them by default)')
     .option('--revalidate <when>', 'start (default): ask the origin before running; background: run the verified cached version at once, ask beside it, and swap to a newer version in place')
+    .option('--maps <when>', 'first-use (default): fetch source maps when a stack first needs them; start: with the code, so offline stacks are mapped too')
     .option('--poll <duration>', 'revalidate the manifest this often (a conditional GET), e.g. 30s: for static hosts, which have no channel')
     .option('-w, --watch', 'for a local folder: rebuild changed files and swap them in place')
     .option('--log-swaps', 'print every swap (version, modules with old → new hash, duration, result); failures are always printed')
@@ -98,6 +105,8 @@ export function registerRun(program: Command): void {
       if (flags.once && (flags.watch || flags.poll)) throw usage('--once runs one version: it does not go with --watch or --poll');
       if (flags.revalidate !== undefined && !remote) throw usage('--revalidate is for a URL target: a local folder has no origin to ask');
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
+      if (flags.maps !== undefined && !remote) throw usage('--maps is for a URL target: a local run builds its maps with its code');
+      if (flags.maps !== undefined) mapsMode(flags.maps);
       const { loadProjectConfig } = await import('../config/index.ts');
       const project = (await loadProjectConfig()).config;
       if (flags.lazyMode !== undefined && !['normal', 'all', 'none'].includes(flags.lazyMode)) throw new LivemodError('cli', ErrorCodes.USAGE, `--lazy-mode ${JSON.stringify(flags.lazyMode.slice(0, 40))} is not a mode; give normal, all or none`);
@@ -128,6 +137,7 @@ export function registerRun(program: Command): void {
             ...(flags.cache ? { cache: flags.cache } : {}),
             offline: flags.offline === true,
             ...(flags.revalidate !== undefined ? { revalidate: revalidateMode(flags.revalidate) } : {}),
+            ...(flags.maps !== undefined ? { maps: mapsMode(flags.maps) } : {}),
             ...(flags.maxStale ? { maxStaleMs: parseDuration('--max-stale', flags.maxStale, { zero: true }) } : {}),
             ...(flags.timeout ? { timeoutMs: parseDuration('--timeout', flags.timeout) } : {}),
             ...(progress ? { onProgress: (state) => progress.update(state) } : {}),

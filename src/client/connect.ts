@@ -41,6 +41,12 @@ export interface ConnectOptions {
    */
   readonly revalidate?: 'start' | 'background';
   /**
+   * When source maps are fetched: `first-use` (default), when a stack first needs one (the maps of
+   * every module fetched so far, in one batch); `start`, with the code (offline stacks are then
+   * mapped too, at the cost of about twice the blobs per cold start).
+   */
+  readonly maps?: 'first-use' | 'start';
+  /**
    * Offline fallback: run a cached version only if its origin confirmed it within this many ms
    * (default 7 days); 0 never runs a version the origin did not confirm in this sync.
    */
@@ -105,6 +111,11 @@ export interface App {
   loadReport(): LoadRecord[];
   /** Stops following new versions (channel, poll, watcher); the running code is untouched. */
   close(): Promise<void>;
+}
+
+function sourceMapsMode(value: unknown): 'first-use' | 'start' {
+  if (value === 'first-use' || value === 'start') return value;
+  throw new LivemodError('cli', ErrorCodes.USAGE, `connect option maps is ${JSON.stringify(String(value)).slice(0, 40)}; it must be "first-use" or "start"`);
 }
 
 function duration(name: string, value: number | undefined, fallback: number, min: number): number {
@@ -212,6 +223,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     maxStaleMs: duration('maxStaleMs', options.maxStaleMs, DEFAULT_MAX_STALE_MS, 0),
     timeoutMs: duration('timeoutMs', options.timeoutMs, DEFAULT_SYNC_TIMEOUT_MS, 1),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.maps !== undefined ? { maps: sourceMapsMode(options.maps) } : {}),
     // Lazy mode: a start fetches what runs eagerly; a lazily imported graph comes at its first read.
     ...(options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {}),
     notice,

@@ -51,6 +51,12 @@ export interface RemoteOptions {
    * does not make lazy; a lazily imported graph is fetched at its first read (ensureSync).
    */
   readonly lazy?: LazyPolicy;
+  /**
+   * When source maps are fetched: `first-use` (the default), when a stack first needs one (every
+   * map of the modules fetched so far, in one batch, while the stack waits); `start`, with the
+   * code. A client whose origin may be a server of its own process takes them at start.
+   */
+  readonly maps?: 'first-use' | 'start';
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
   readonly onRequest?: (event: RequestEvent) => void;
@@ -272,7 +278,9 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   // may be a server of this process, which could not answer a thread that waits (served-here.ts).
   const fetchAtRead = options.lazy !== undefined && options.lazy.lazy !== 'none' && !servedHere(candidate.base);
   const reached = fetchAtRead ? eagerClosure(manifest, roots, options.lazy!) : staticClosure(manifest, roots);
-  const wanted = blobsToRun(manifest, reached).map((ref) => ref.hash);
+  // Source maps come when a stack first needs one (half the blobs of a start are maps), or with the code.
+  const mapsAtStart = options.maps === 'start' || servedHere(candidate.base);
+  const wanted = blobsToRun(manifest, reached, { maps: mapsAtStart }).map((ref) => ref.hash);
   const missing = chosen.from === 'network' ? store.missingBlobs(wanted) : [];
   const code = [...new Set([...reached].map((path) => manifest.modules[path]!.blob.hash))];
 
@@ -290,6 +298,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const fetchedFiles = new Set<string>();
   const moduleHashes = new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash));
   const fileHashes = new Set(blobsToRun(manifest, []).map((ref) => ref.hash));
+  /** The modules this process has fetched or asked for, whose maps a stack may need. */
+  const running = new Set(reached);
   const refuseOffline = (hashes: readonly string[], what: string): void => {
     if (chosen.from === 'offline' && (options.offline && !options.fetchLater)) {
       throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `running offline, but ${what} of cached version ${manifest.version} ${what.startsWith('module') || hashes.length === 1 ? 'is' : 'are'} not in the cache (${store.dir}): never fetched, since no run online needed it yet; run once online`, { missing: hashes.length });
@@ -297,7 +307,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   };
   // What of `paths` was never fetched, and how to name it in a message.
   const notFetched = (paths: readonly string[]): { hashes: string[]; what: string } => {
-    const needed = moduleBlobs(manifest, paths).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
+    for (const path of paths) running.add(path);
+    const needed = moduleBlobs(manifest, paths, { maps: mapsAtStart }).filter((ref) => !blobs.has(ref.hash) && !fetched.has(ref.hash)).map((ref) => ref.hash);
     const hashes = store.missingBlobs(needed);
     const names = paths.filter((path) => hashes.includes(manifest.modules[path]!.blob.hash));
     return { hashes, what: names.length > 0 ? `module ${quoted(names[0]!)}${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}` : `${hashes.length} blob(s)` };
@@ -442,12 +453,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const grown = (paths: readonly string[]): void => {
     codeCache?.grow?.([...new Set(paths.map((path) => manifest.modules[path]!.blob.hash))], { get: (hash) => blobs.get(hash) ?? fetched.get(hash) ?? store.readBlob(hash) ?? undefined });
   };
-  // A lazily imported graph at its first read: the same batch as ensure's, fetched while the read waits.
-  const ensureSync = (paths: readonly string[]): void => {
-    const { hashes, what } = notFetched(paths);
-    grown(paths);
-    if (hashes.length === 0) return;
-    refuseOffline(hashes, what);
+  // Blobs of `paths` fetched while this thread waits (fetch-sync.ts).
+  const fetchNow = (paths: readonly string[], hashes: string[]): void => {
     fetchSync({
       base: candidate.base,
       manifest: { ...manifest, modules: Object.fromEntries(paths.map((path) => [path, manifest.modules[path]!])) },
@@ -458,6 +465,29 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       timeoutMs: transfer.timeoutMs,
       storeDir: store.dir,
     });
+  };
+  // A lazily imported graph at its first read: the same batch as ensure's, fetched while the read waits.
+  const ensureSync = (paths: readonly string[]): void => {
+    const { hashes, what } = notFetched(paths);
+    grown(paths);
+    if (hashes.length === 0) return;
+    refuseOffline(hashes, what);
+    fetchNow(paths, hashes);
+  };
+  // A map a stack needs and the start did not fetch: every missing map of the modules fetched so
+  // far comes in one batch, while the stack waits. Offline, or once such a fetch failed, the stack stays unmapped.
+  let mapsFailed = mapsAtStart || (chosen.from === 'offline' && options.offline && !options.fetchLater);
+  const fetchMaps = (): void => {
+    if (mapsFailed) return;
+    const paths = [...running].filter((path) => manifest.modules[path]?.map);
+    const hashes = store.missingBlobs(moduleBlobs(manifest, paths, { code: false }).map((ref) => ref.hash));
+    if (hashes.length === 0) return;
+    try {
+      fetchNow(paths, hashes);
+    } catch (error) {
+      mapsFailed = true;
+      options.notice(`[livemod sync] source maps could not be fetched (${(error as Error).message.replace(/^\[livemod \w+\] /, '')}); stacks show the compiled code's lines`);
+    }
   };
   return {
     manifest,
@@ -483,6 +513,9 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       return bytes;
     },
     map(hash) {
+      const stored = store.readBlob(hash);
+      if (stored) return stored.toString('utf8');
+      fetchMaps();
       return store.readBlob(hash)?.toString('utf8') ?? null;
     },
   };

@@ -196,28 +196,28 @@ export function staticClosure(manifest: Pick<Manifest, 'modules'>, roots: Iterab
 }
 
 /** The code and source map blobs of `modules`. */
-export function moduleBlobs(manifest: Manifest, modules: Iterable<string>): BlobRef[] {
+export function moduleBlobs(manifest: Manifest, modules: Iterable<string>, what: { code?: boolean; maps?: boolean } = {}): BlobRef[] {
   const refs: BlobRef[] = [];
   for (const path of modules) {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
     if (!record) continue;
-    refs.push(record.blob);
-    if (record.map) refs.push(record.map);
+    if (what.code !== false) refs.push(record.blob);
+    if (record.map && what.maps !== false) refs.push(record.map);
   }
   return refs;
 }
 
 /**
- * What a client fetches to run `modules`: their code and source maps (a map travels with its
- * code: stack formatting is synchronous, so a map fetched after the error would come too late),
- * plus every file and package file (laid out as a folder, which the program may read at any time).
+ * What a client fetches to run `modules`: their code (and source maps, with `maps`; else a client
+ * fetches a map when a stack first needs it), plus every file and package file (laid out as a
+ * folder, which the program may read at any time).
  */
-export function blobsToRun(manifest: Manifest, modules: Iterable<string>): BlobRef[] {
+export function blobsToRun(manifest: Manifest, modules: Iterable<string>, options: { maps?: boolean } = {}): BlobRef[] {
   const seen = new Map<string, BlobRef>();
   const add = (ref: BlobRef): void => {
     if (!seen.has(ref.hash)) seen.set(ref.hash, ref);
   };
-  for (const ref of moduleBlobs(manifest, modules)) add(ref);
+  for (const ref of moduleBlobs(manifest, modules, { maps: options.maps !== false })) add(ref);
   for (const ref of Object.values(manifest.files ?? {})) add(ref);
   for (const record of Object.values(manifest.packages ?? {})) for (const ref of Object.values(record.files)) add(ref);
   return [...seen.values()];
