@@ -57,10 +57,12 @@ function modulePath(value: unknown, path: Path): string {
 }
 
 const BLOB_FIELDS = ['hash', 'size', 'offset'];
+const FILE_FIELDS = [...BLOB_FIELDS, 'executable'];
+const PACK_FIELDS = [...BLOB_FIELDS, 'path'];
 
-function blobRef(value: unknown, path: Path, extra: readonly string[] = []): void {
+function blobRef(value: unknown, path: Path, fields: readonly string[] = BLOB_FIELDS): void {
   const ref = object(value, path);
-  only(ref, path, extra.length > 0 ? [...BLOB_FIELDS, ...extra] : BLOB_FIELDS);
+  only(ref, path, fields);
   if (!isHash(ref.hash)) fail(() => `${text(path)}.hash`, '64 lowercase hex digits (sha256)');
   count(ref.size, () => `${text(path)}.size`);
   if (ref.offset !== undefined) count(ref.offset, () => `${text(path)}.offset`);
@@ -153,7 +155,7 @@ function fileMap(value: unknown, path: Path): void {
   for (const name in files) {
     filePath(name, () => `${text(path)} key ${quoted(name)}`);
     const at: Path = () => `${text(path)}[${quoted(name)}]`;
-    blobRef(files[name], at, ['executable']);
+    blobRef(files[name], at, FILE_FIELDS);
     const executable = (files[name] as Record<string, unknown>).executable;
     if (executable !== undefined && executable !== true) fail(() => `${text(at)}.executable`, 'true or absent');
   }
@@ -240,7 +242,7 @@ export function validateManifest(value: unknown, source: string): Manifest {
     }
     if (manifest.entry !== null && !Object.hasOwn(modules, manifest.entry as string)) fail('manifest.entry', 'null or a key of manifest.modules');
     if (manifest.pack !== undefined) {
-      blobRef(manifest.pack, 'manifest.pack', ['path']);
+      blobRef(manifest.pack, 'manifest.pack', PACK_FIELDS);
       if (!/^pack\/[0-9a-f]{64}\.pack$/.test(string((manifest.pack as Record<string, unknown>).path, 'manifest.pack.path'))) fail('manifest.pack.path', '"pack/<hash>.pack"');
     }
     checkProgram(manifest);
