@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { connect } from '../src/client/index.ts';
-import { signSnapshot } from '../src/snapshot/index.ts';
+import { fetchSync } from '../src/client/fetch-sync.ts';
+import { signSnapshot, type Manifest } from '../src/snapshot/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startServer } from './helpers/server-fixtures.ts';
+import { startServerThread } from './helpers/server-thread.ts';
 
 const FILES = {
   'package.json': '{"name":"lazy-fetch"}',
@@ -81,5 +83,54 @@ test('a client whose origin is a server of its own process fetches lazy graphs a
   const started = performance.now();
   assert.equal(main.read(), 'abc');
   assert.ok(performance.now() - started < 5000, 'the read did not wait for a fetch');
+  await app.close();
+});
+
+test('the fetch thread reports a failure with a long message as a LivemodError, cut to a readable length', (t) => {
+  const hash = 'a'.repeat(64);
+  const manifest = { version: 1, name: 'app', entry: 'm.js', keyId: 'k', created: '', expires: '', modules: { 'm.js': { blob: { hash, size: 1 }, map: null, imports: [], exports: [], star: [], tla: false } } } as unknown as Manifest;
+  const base = `http://127.0.0.1:1/${'x'.repeat(5000)}/`;
+  assert.throws(
+    () => fetchSync({ base, manifest, hashes: [hash], capabilities: {}, publicKey: '', headers: {}, timeoutMs: 3000, storeDir: tempDir(t) }),
+    (error: Error & { code?: string }) => error.name === 'LivemodError' && typeof error.code === 'string' && error.code.startsWith('ERR_LIVEMOD_') && error.message.length < 1200,
+  );
+});
+
+test('a lazy graph whose first read failed is fetched from the version a swap brings; one the origin no longer serves says to restart', async (t) => {
+  const v1 = tempDir(t);
+  const v2 = tempDir(t);
+  const base = { 'package.json': '{"name":"lazy-swap"}', 'main.ts': "import { b } from './b';\nexport const read = () => b;\n" };
+  writeFiles(v1, { ...base, 'b.ts': "if (!(globalThis as Record<string, unknown>).bReady) throw new Error('b not ready');\nexport const b = 'v1';\n" });
+  writeFiles(v2, { ...base, 'b.ts': "export const b = 'v2';\n" });
+  const server = await startServerThread(t, v1, { keepVersions: 1 });
+  const app = await connect(`${server.url}/main.ts`, { publicKey: server.publicKey, cache: tempDir(t), lazy: 'normal', notice: () => {} });
+  const main = (await app.import()) as unknown as { read(): string };
+  assert.throws(() => main.read(), /b not ready; the next read tries it again/);
+  await server.publish(v2);
+  await app.update();
+  assert.equal(main.read(), 'v2', 'the new version fetched b at the read');
+  await app.close();
+
+  // A run that stays on its version (no update) after the origin moved on: the read says why it cannot be had.
+  const v3 = tempDir(t);
+  writeFiles(v3, { ...base, 'b.ts': "export const b = 'v3';\n" });
+  const pinned = await connect(`${server.url}/main.ts`, { publicKey: server.publicKey, cache: tempDir(t), lazy: 'normal', notice: () => {} });
+  const stale = (await pinned.import()) as unknown as { read(): string };
+  await server.publish(v3);
+  assert.throws(() => stale.read(), /the origin no longer serves version \d+.*restart the program/);
+  await pinned.close();
+});
+
+test('a first read whose origin stopped answering fails after one fetch: the message it builds does not wait for source maps', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"silent"}', 'main.ts': "import { b } from './b';\nexport const read = () => b;\n", 'b.ts': "export const b: string = 'b';\n" });
+  const server = await startServerThread(t, dir);
+  const notices: string[] = [];
+  const app = await connect(`${server.url}/main.ts`, { publicKey: server.publicKey, cache: tempDir(t), lazy: 'normal', timeoutMs: 1500, notice: (line) => notices.push(line) });
+  const main = (await app.import()) as unknown as { read(): string };
+  await server.silence();
+  assert.throws(() => main.read(), /lazy import of b\.ts .*did not finish/);
+  assert.equal(await server.connections(), 1, 'one connection: the batch of the graph, no second wait for maps');
+  assert.deepEqual(notices, []);
   await app.close();
 });

@@ -91,6 +91,8 @@ export interface BuildResult {
   readonly restored?: boolean;
   /** Lazily imported modules left unbuilt (BuildOptions.lazy): `extend` builds one at its first read. */
   readonly deferred?: readonly string[];
+  /** The packages the unbuilt modules import: a start loads them all the same. */
+  readonly deferredExternals?: KeptBuild['deferredExternals'];
 }
 
 interface Entry {
@@ -361,10 +363,15 @@ export class SnapshotBuilder {
     return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name, lazy: policyKey(this.deferPolicy()) });
   }
 
-  /** The lazy policy this builder defers by: a recording build's, not a strict one's. */
+  /**
+   * The lazy policy this builder defers by: a recording build's, not a strict one's, and not one
+   * with an eager filter function — a record cannot tell that function from another of the same
+   * text (one that reads a list from a file), so a record made under it could defer an import
+   * the function now keeps eager.
+   */
   private deferPolicy(): LazyPolicy | null {
     const policy = this.options.lazy;
-    return policy !== null && policy.lazy !== 'none' && !this.options.strict && this.recording() ? policy : null;
+    return policy !== null && policy.lazy !== 'none' && policy.eager?.filter === undefined && !this.options.strict && this.recording() ? policy : null;
   }
 
   /**
@@ -438,7 +445,7 @@ export class SnapshotBuilder {
       restored: true,
     };
     for (const path of deferred) this.deferred.add(path);
-    if (deferred.size > 0) (result as { deferred?: readonly string[] }).deferred = [...deferred];
+    if (deferred.size > 0) Object.assign(result, { deferred: [...deferred], ...(kept.deferredExternals?.length ? { deferredExternals: kept.deferredExternals } : {}) });
     this.segmentBase = { kept, dirs: dirsHash(kept.dirs), rest: null, result };
     // Files read because they were written close to the record (racy) are settled now: written
     // again, the record spares the next start those reads.
@@ -508,6 +515,7 @@ export class SnapshotBuilder {
       durationMs: performance.now() - started,
       restored: true,
       ...(this.deferred.size > 0 ? { deferred: [...this.deferred] } : {}),
+      ...(last.deferredExternals ? { deferredExternals: last.deferredExternals } : {}),
     };
     this.segmentBase = { ...base, result };
     return result;
@@ -582,6 +590,7 @@ export class SnapshotBuilder {
     let totalBytes = result.totalBytes;
     let deferred: readonly string[] = [];
     let rest: string | undefined;
+    let deferredExternals: KeptBuild['deferredExternals'] = [];
     const policy = this.deferPolicy();
     const base = this.segmentBase;
     if (base !== null) {
@@ -591,6 +600,7 @@ export class SnapshotBuilder {
       ({ unresolved, broken, totalBytes } = base.kept);
       deferred = base.kept.deferred ?? [];
       rest = base.kept.rest;
+      deferredExternals = base.kept.deferredExternals ?? [];
     } else if (policy !== null) {
       // The start builds what the roots reach through eager imports; the rest of the build goes
       // to a segment, written first (the record names it by the hash of its text). A namespace
@@ -612,6 +622,15 @@ export class SnapshotBuilder {
         rest = sha256Hex(Buffer.from(text)).slice(0, 40);
         this.options.cache.saveRecord(rest, text);
         deferred = [...cut.deferred];
+        // The packages the left-out modules import (but those lazy mode `all` leaves to a first read).
+        const packages = new Map<string, { specifier: string; attributes?: Readonly<Record<string, string>> }>();
+        for (const item of left.modules) {
+          for (const [index, entry] of item.record.imports.entries()) {
+            if (entry.dynamic || entry.kind !== 'external' || lazyEdge(policy, item.record, index, item.path, 'external', undefined).lazy) continue;
+            packages.set(JSON.stringify([entry.specifier, entry.attributes ?? null]), { specifier: entry.specifier, ...(entry.attributes ? { attributes: entry.attributes } : {}) });
+          }
+        }
+        deferredExternals = [...packages.values()];
         ({ modules: main, unresolved, broken } = within(cut.main, true));
         totalBytes = main.reduce((sum, item) => sum + item.size, 0);
       }
@@ -624,7 +643,7 @@ export class SnapshotBuilder {
       dirs,
       rejected: Object.fromEntries(this.rejected),
       modules: main,
-      ...(deferred.length > 0 && rest !== undefined ? { deferred, rest } : {}),
+      ...(deferred.length > 0 && rest !== undefined ? { deferred, rest, ...(deferredExternals.length > 0 ? { deferredExternals } : {}) } : {}),
       entry: result.content.entry,
       name: result.content.name ?? this.appName(null),
       unresolved,

@@ -72,6 +72,8 @@ export interface KeptBuild {
   readonly deferred?: readonly string[];
   /** Lazy policy: the key of the segment holding every module of the build `modules` left out, taken at a first read. */
   readonly rest?: string;
+  /** Lazy policy: the packages the left-out modules import, which a start loads all the same (a package's evaluation may await). */
+  readonly deferredExternals?: readonly { readonly specifier: string; readonly attributes?: Readonly<Record<string, string>> }[];
   readonly entry: string | null;
   readonly name: string;
   readonly unresolved: readonly UnresolvedImport[];
@@ -150,6 +152,7 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
     if (!keptModules(value.modules)) return null;
     if (value.deferred !== undefined && (!Array.isArray(value.deferred) || value.deferred.some((path) => typeof path !== 'string'))) return null;
     if (value.rest !== undefined && (typeof value.rest !== 'string' || !/^[0-9a-f]{40}$/.test(value.rest))) return null;
+    if (value.deferredExternals !== undefined && (!Array.isArray(value.deferredExternals) || value.deferredExternals.some((item) => typeof item?.specifier !== 'string'))) return null;
     return value as KeptBuild;
   } catch {
     return null;

@@ -39,7 +39,7 @@ export function fetchSync(request: FetchRequest): void {
   const bootstrap = `import(${JSON.stringify(ownEntry('client/fetch-worker').href)}).catch((error) => {
     const { shared } = require('node:worker_threads').workerData;
     const state = new Int32Array(shared, 0, 2);
-    const text = Buffer.from(JSON.stringify({ message: 'the fetch thread did not start: ' + String(error && error.message || error) })).subarray(0, ${MESSAGE_BYTES});
+    const text = Buffer.from(JSON.stringify({ message: 'the fetch thread did not start: ' + String(error && error.message || error).slice(0, 1000) }));
     new Uint8Array(shared, ${MESSAGE_AT}).set(text);
     Atomics.store(state, 1, text.byteLength);
     Atomics.store(state, 0, ${FETCH_FAILED});
@@ -53,7 +53,12 @@ export function fetchSync(request: FetchRequest): void {
     throw new LivemodError('sync', ErrorCodes.TIMEOUT, `fetching ${request.hashes.length} blob(s) from ${request.base} for a first read did not finish within ${request.timeoutMs} ms; the next read tries again`, { base: request.base });
   }
   if (Atomics.load(state, 0) === FETCH_FAILED) {
-    const failure = JSON.parse(Buffer.from(new Uint8Array(shared, MESSAGE_AT, Atomics.load(state, 1))).toString('utf8')) as { code?: unknown; message?: unknown };
+    let failure: { code?: unknown; message?: unknown };
+    try {
+      failure = JSON.parse(Buffer.from(new Uint8Array(shared, MESSAGE_AT, Atomics.load(state, 1))).toString('utf8')) as typeof failure;
+    } catch {
+      failure = { message: `fetching ${request.hashes.length} blob(s) from ${request.base} failed, and the fetch thread's report of why was unreadable` };
+    }
     const code = typeof failure.code === 'string' && (Object.values(ErrorCodes) as string[]).includes(failure.code) ? (failure.code as ErrorCode) : ErrorCodes.FETCH_FAILED;
     const message = String(failure.message).replace(/^\[livemod \w+\] /, '').replace(/ \[ERR_LIVEMOD_\w+\]$/, '');
     throw new LivemodError('sync', code, message, { base: request.base });

@@ -34,7 +34,9 @@ fetchInto().then(
     Atomics.notify(state, 0);
   },
   (error: unknown) => {
-    const text = Buffer.from(JSON.stringify({ code: (error as { code?: unknown } | null)?.code, message: error instanceof Error ? error.message : String(error) }));
+    // Cut before encoding: a message cut after would not parse (it can hold long URLs).
+    const message = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+    const text = Buffer.from(JSON.stringify({ code: (error as { code?: unknown } | null)?.code, message }));
     const room = new Uint8Array(shared, MESSAGE_AT);
     const length = Math.min(text.byteLength, room.byteLength);
     room.set(text.subarray(0, length));

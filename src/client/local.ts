@@ -41,6 +41,7 @@ export function builtSource(builder: SnapshotBuilder, build: BuildResult, key: P
     map: (hash) => blobs.get(hash)?.toString('utf8') ?? null,
     ...(codeCaches.has(builder) ? { codeCache: codeCaches.get(builder)! } : {}),
     ...(build.deferred ? { deferred: new Set(build.deferred) } : {}),
+    ...(build.deferredExternals ? { deferredExternals: build.deferredExternals } : {}),
     ...(builder.options.reach !== null
       ? {
           extend(specifier: string, importer: string | null): LocalSource | null {

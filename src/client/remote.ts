@@ -472,7 +472,13 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     grown(paths);
     if (hashes.length === 0) return;
     refuseOffline(hashes, what);
-    fetchNow(paths, hashes);
+    try {
+      fetchNow(paths, hashes);
+    } catch (error) {
+      // The origin did not answer: a stack will not wait for it again for its maps.
+      mapsFailed = true;
+      throw error;
+    }
   };
   // A map a stack needs and the start did not fetch: every missing map of the modules fetched so
   // far comes in one batch, while the stack waits. Offline, or once such a fetch failed, the stack stays unmapped.
@@ -512,9 +518,10 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });
       return bytes;
     },
-    map(hash) {
+    map(hash, fetch = true) {
       const stored = store.readBlob(hash);
       if (stored) return stored.toString('utf8');
+      if (!fetch) return null;
       fetchMaps();
       return store.readBlob(hash)?.toString('utf8') ?? null;
     },

@@ -145,8 +145,8 @@ function constants(namespaces: readonly unknown[]): object {
  * only: made inside instantiateTree it shared that scope's context, and the map table then held
  * every replaced version alive (and so its own entry, which goes when the version is freed).
  */
-function mapLoader(source: ModuleSource, record: ModuleRecord): () => string | null {
-  return () => (record.map ? source.map(record.map.hash) : null);
+function mapLoader(source: ModuleSource, record: ModuleRecord): (fetch: boolean) => string | null {
+  return (fetch) => (record.map ? source.map(record.map.hash, fetch) : null);
 }
 
 /** Live modules a record re-exports from (star and indirect exports). */
@@ -447,11 +447,33 @@ export class Registry {
    * a module graph throws.
    */
   private async load(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean): Promise<void> {
-    const { seen, externals } = this.loadable(source, roots, fresh, true);
+    const { seen, externals, left } = this.loadable(source, roots, fresh, true);
     if (source.ensure && seen.size > 0) await source.ensure([...seen]);
-    for (const { entry } of externals) {
+    // The packages of graphs left to a first read load now, as a start always loaded them: a
+    // package's evaluation may await (top-level await), which a first read cannot.
+    const packages: { specifier: string; attributes?: Attributes }[] = [...externals.map(({ entry }) => entry), ...this.packagesBelow(source.manifest, left), ...(source.deferredExternals ?? [])];
+    for (const entry of packages) {
       if (!this.externals.has(externalKey(entry.specifier, entry.attributes))) await this.loadExternal(entry.specifier, entry.attributes, roots[0]!);
     }
+  }
+
+  /** The packages the static graphs under `roots` import (but those lazy mode `all` leaves to a first read), for modules not instantiated yet. */
+  private packagesBelow(manifest: Manifest, roots: readonly string[]): ImportRecord[] {
+    const found: ImportRecord[] = [];
+    const seen = new Set<string>();
+    const queue = [...roots];
+    for (let at = 0; at < queue.length; at += 1) {
+      const path = queue[at]!;
+      if (seen.has(path) || this.instances.has(path) || !Object.hasOwn(manifest.modules, path)) continue;
+      seen.add(path);
+      const record = manifest.modules[path]!;
+      for (const [index, entry] of record.imports.entries()) {
+        if (entry.dynamic) continue;
+        if (entry.kind === 'module') queue.push(entry.module!);
+        else if (entry.kind === 'external' && (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, path).lazy)) found.push(entry);
+      }
+    }
+    return found;
   }
 
   /**
@@ -460,9 +482,10 @@ export class Registry {
    * import (but those lazy mode `all` leaves to a first read). With `deferring`, it stops at lazy
    * imports whose graph a first read loads (a local build left it unbuilt; a source can fetch it then).
    */
-  private loadable(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean, deferring: boolean): { seen: Set<string>; externals: { entry: ImportRecord; importer: string }[] } {
+  private loadable(source: ModuleSource, roots: readonly string[], fresh: (path: string) => boolean, deferring: boolean): { seen: Set<string>; externals: { entry: ImportRecord; importer: string }[]; left: string[] } {
     const externals: { entry: ImportRecord; importer: string }[] = [];
     const seen = new Set<string>();
+    const left: string[] = [];
     const manifest = source.manifest;
     const collect = (current: string): void => {
       if (seen.has(current) || !fresh(current)) return;
@@ -486,6 +509,7 @@ export class Registry {
         // A lazily imported graph a source can fetch at the first read is left to it (a URL run fetches only what runs).
         if (deferring && source.ensureSync && !this.instances.has(entry.module!) && !seen.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) {
           this.unloaded.add(entry.module!);
+          left.push(entry.module!);
           continue;
         }
         if (entry.phase !== 'source') checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
@@ -493,7 +517,7 @@ export class Registry {
       }
     };
     for (const root of roots) collect(root);
-    return { seen, externals };
+    return { seen, externals, left };
   }
 
   /**
@@ -523,6 +547,7 @@ export class Registry {
         this.instantiatingLazy = false;
       }
       for (const instance of fresh) this.checkLinks(instance, this.linker);
+      for (const instance of fresh) if (this.unchecked.has(instance.path)) this.checkImporters(instance.path);
       const versionOf = (candidate: string): Instance => made.get(candidate) ?? this.instances.get(candidate)!;
       for (const instance of fresh) this.linkFace(instance, this.linker, versionOf);
     } catch (error) {
@@ -582,7 +607,9 @@ export class Registry {
    * runs, a name it lacks fails the read).
    */
   private loadDeferred(path: string): void {
-    if (!this.unchecked.has(path) && !this.unloaded.has(path)) return;
+    // A source that fetches at a first read is asked every time: a graph whose read failed, or
+    // that a swap's new version never fetched, may still be missing (missingBlobs makes it cheap).
+    if (!this.unchecked.has(path) && !this.unloaded.has(path) && !this.current.ensureSync) return;
     if (this.unchecked.has(path)) this.buildDeferred(path);
     const source = this.current;
     const { seen, externals } = this.loadable(source, [path], (candidate) => !this.instances.has(candidate), false);
@@ -603,15 +630,23 @@ export class Registry {
   }
 
   /**
-   * A lazily imported module a local build left unbuilt, built now at its first read, with the
-   * checks linking would have made at start: every name its importers import is there, and its
-   * graph (which had no top-level await when the build record was made) still has none.
+   * A lazily imported module a local build left unbuilt, built now at its first read; its graph
+   * (which had no top-level await when the build record was made) must still have none. The
+   * names its importers import are checked when it is instantiated (checkImporters).
    */
   private buildDeferred(path: string): void {
     if (!Object.hasOwn(this.current.manifest.modules, path) && !this.grow(`./${path}`, null)) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in ${this.current.base} any more: it was left to be built at its first read, and is gone`, { path });
     if (this.graphHasTLA(this.current.manifest, path)) {
       throw new LivemodError('runtime', ErrorCodes.LAZY_AWAIT, `${path} now has top-level await in its graph, which a first read cannot wait for; restart (the next start imports it eagerly) or keep it eager with an eager rule`, { path });
     }
+  }
+
+  /**
+   * The link check a start makes of a module's importers, made when a module armed unbuilt is
+   * instantiated (by its own first read, inside another lazy graph's, or through import()):
+   * every name they import from it is there.
+   */
+  private checkImporters(path: string): void {
     for (const importer of this.importers.get(path) ?? []) {
       const instance = this.instances.get(importer);
       if (!instance) continue;
@@ -626,6 +661,7 @@ export class Registry {
       }
     }
   }
+
 
   /**
    * prepare() without the load phase (done at start): synchronous, for a first read. The whole
@@ -876,7 +912,7 @@ export class Registry {
       for (const name of entry.names) {
         if (name === '*') continue;
         if (entry.kind === 'module') {
-          // A module left unbuilt is checked at its first read (buildDeferred).
+          // A module left unbuilt is checked when it is instantiated (checkImporters).
           if (!Object.hasOwn(instance.source.manifest.modules, entry.module!)) continue;
           const resolution = linker.resolveExport(entry.module!, name);
           if (resolution === null) throw missingExport(entry.specifier, name, url);
@@ -1034,10 +1070,12 @@ export class Registry {
     const root = inner ? inner.cause : error;
     const through = inner ? ` (its import of ${String(inner.details.module)}${inner.details.accessSite ? `, read at ${String(inner.details.accessSite)}` : ''})` : '';
     const what = root instanceof Error ? `${root.name}: ${root.message.split('\n')[0]}` : String(root);
+    // The origin moved on and keeps this version's blobs no more: a read cannot bring them back.
+    const next = (root as { code?: unknown } | null)?.code === ErrorCodes.BLOB_UNKNOWN ? `the origin no longer serves version ${this.current.manifest.version}, so its graphs not fetched yet cannot be had: restart the program to run the current version (a run that follows the origin swaps to it)` : 'the next read tries it again';
     return new LivemodError(
       'runtime',
       ErrorCodes.LAZY_LOAD,
-      `lazy import of ${path}${importer ? ` (imported by ${importer}${importSite ? ` at ${importSite}` : ''})` : ''} failed at its first read${site ? ` at ${site}` : ''}${through}: ${inert(what, 300)}; the next read tries it again`,
+      `lazy import of ${path}${importer ? ` (imported by ${importer}${importSite ? ` at ${importSite}` : ''})` : ''} failed at its first read${site ? ` at ${site}` : ''}${through}: ${inert(what, 300)}; ${next}`,
       { module: path, ...(importer ? { importer } : {}), ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) },
       { cause: root },
     );

@@ -55,11 +55,11 @@ export function lazyEdge(policy: LazyPolicy, importer: Pick<ModuleRecord, 'star'
   return { lazy: true };
 }
 
-/** What of a policy changes which imports a build defers (a build record's key takes it in). */
+/** What of a policy changes which imports a build defers (a build record's key takes it in; a builder does not defer under a filter function). */
 export function policyKey(policy: LazyPolicy | null): unknown {
   if (policy === null || policy.lazy === 'none') return null;
-  const { modules, prefixes, filter } = policy.eager ?? {};
-  return [policy.lazy, modules ?? [], prefixes ?? [], filter ? String(filter) : null];
+  const { modules, prefixes } = policy.eager ?? {};
+  return [policy.lazy, modules ?? [], prefixes ?? []];
 }
 
 /**
