@@ -287,3 +287,44 @@ test('an eager filter function keeps the build whole: a record cannot tell one f
   assert.equal(second.deferred, undefined);
   assert.ok(Object.hasOwn(second.content.modules, 'heavy/m4.js'));
 });
+
+test('a namespace import stays built while a lazy import inside its module is deferred: reading it builds that one', async (t) => {
+  const app = folder(t, {
+    'package.json': JSON.stringify({ name: 'app', type: 'module' }),
+    'main.js': "import * as ns from './ns.js';\nexport const read = () => ns.n();",
+    'ns.js': "import { u } from './u.js';\nexport const n = () => u + 1;",
+    'u.js': 'export const u = 41;',
+  });
+  for (let start = 1; start <= 3; start += 1) {
+    const opened = await openFolder(join(app.dir, 'main.js'), { lazy: 'normal', cache: app.cacheDir });
+    if (start > 1) assert.deepEqual((opened.registry.source as LocalSource).build.deferred, ['u.js']);
+    assert.equal(((await opened.import()) as { read(): number }).read(), 42, `start ${start}`);
+    (opened.registry.source as LocalSource).builder.flushRecord();
+    await opened.close();
+  }
+});
+
+test('a swap that instantiates a deferred module checks the names its waiting importers import', async (t) => {
+  const app = folder(t, {
+    'package.json': JSON.stringify({ name: 'app', type: 'module' }),
+    'main.js': "import { missing } from './u.js';\nimport './other.js';\nexport const read = () => missing;",
+    'other.js': 'import.meta.hot?.accept();\nexport const o = 1;',
+    'u.js': 'export const missing = 1;',
+  });
+  const open = (live: boolean, notice: (line: string) => void = () => {}): ReturnType<typeof openFolder> => openFolder(join(app.dir, 'main.js'), { lazy: 'normal', cache: app.cacheDir, live, notice });
+  const first = await open(false);
+  await first.import();
+  (first.registry.source as LocalSource).builder.flushRecord();
+  await first.close();
+  writeFiles(app.dir, { 'u.js': 'export const other = 2;' });
+  const notices: string[] = [];
+  const running = await open(true, (line) => notices.push(line));
+  t.after(() => running.close());
+  assert.deepEqual((running.registry.source as LocalSource).build.deferred, ['u.js']);
+  const main = (await running.import()) as { read(): unknown };
+  const swapped = new Promise<string>((resolve) => running.on('swap', (record) => resolve(record.status)));
+  writeFiles(app.dir, { 'other.js': "import.meta.hot?.accept();\nimport './u.js';\nexport const o = 2;" });
+  assert.notEqual(await swapped, 'applied', 'the swap links u.js, which lacks a name main.js imports');
+  assert.ok(notices.some((line) => /does not provide an export named 'missing'/.test(line)), notices.join('\n'));
+  assert.throws(() => main.read(), /does not provide an export named 'missing'/);
+});

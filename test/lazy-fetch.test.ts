@@ -2,11 +2,14 @@
 // one batch at its first read, while the read waits (a worker thread fetches; src/client/fetch-sync.ts).
 // The client runs as `livemod run` in a child process: the server answers from this process.
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { connect } from '../src/client/index.ts';
 import { fetchSync } from '../src/client/fetch-sync.ts';
-import { signSnapshot, type Manifest } from '../src/snapshot/index.ts';
+import { createRequestHandler, resolveServerOptions, SnapshotStore } from '../src/server/index.ts';
+import { generatePublisherKey, signSnapshot, type Manifest } from '../src/snapshot/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
@@ -131,6 +134,24 @@ test('a first read whose origin stopped answering fails after one fetch: the mes
   await server.silence();
   assert.throws(() => main.read(), /lazy import of b\.ts .*did not finish/);
   assert.equal(await server.connections(), 1, 'one connection: the batch of the graph, no second wait for maps');
+  assert.deepEqual(notices, []);
+  await app.close();
+});
+
+test('a program that mounts the request handler on a server of its own and connects to it does not wait on itself for maps', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': '{"name":"own-handler"}', 'main.ts': "interface O { a: number }\nconst o: O = { a: 1 };\nexport function fail(): string {\n  return new Error('boom' + o.a).stack!;\n}\n" });
+  const options = resolveServerOptions({});
+  const snapshots = new SnapshotStore(options.keepVersions);
+  const key = generatePublisherKey();
+  snapshots.publish(signSnapshot(new SnapshotBuilder(dir).build().content, key));
+  const server = createHttpServer(createRequestHandler({ options, snapshots }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const notices: string[] = [];
+  const app = await connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}/main.ts`, { publicKey: key.publicKeyString, cache: tempDir(t), timeoutMs: 2000, notice: (line) => notices.push(line) });
+  const main = (await app.import()) as unknown as { fail(): string };
+  assert.match(main.fail(), /main\.ts:4:10/, 'mapped: the maps came with the code');
   assert.deepEqual(notices, []);
   await app.close();
 });

@@ -475,16 +475,18 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
     try {
       fetchNow(paths, hashes);
     } catch (error) {
-      // The origin did not answer: a stack will not wait for it again for its maps.
-      mapsFailed = true;
+      // The origin did not answer: the stack of the read's error (and any until a fetch succeeds) does not wait for it again for maps.
+      mapsPaused = true;
       throw error;
     }
+    mapsPaused = false;
   };
   // A map a stack needs and the start did not fetch: every missing map of the modules fetched so
   // far comes in one batch, while the stack waits. Offline, or once such a fetch failed, the stack stays unmapped.
   let mapsFailed = mapsAtStart || (chosen.from === 'offline' && options.offline && !options.fetchLater);
+  let mapsPaused = false;
   const fetchMaps = (): void => {
-    if (mapsFailed) return;
+    if (mapsFailed || mapsPaused) return;
     const paths = [...running].filter((path) => manifest.modules[path]?.map);
     const hashes = store.missingBlobs(moduleBlobs(manifest, paths, { code: false }).map((ref) => ref.hash));
     if (hashes.length === 0) return;
@@ -518,10 +520,9 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });
       return bytes;
     },
-    map(hash, fetch = true) {
+    map(hash) {
       const stored = store.readBlob(hash);
       if (stored) return stored.toString('utf8');
-      if (!fetch) return null;
       fetchMaps();
       return store.readBlob(hash)?.toString('utf8') ?? null;
     },

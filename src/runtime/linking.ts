@@ -22,6 +22,8 @@ export type Resolution = Binding | null | 'ambiguous';
 
 export interface LinkGraph {
   record(path: string): ModuleRecord;
+  /** Whether the snapshot linked holds `path` (a local build may leave a lazily imported module unbuilt). */
+  has(path: string): boolean;
   /** An external import's identity (`external:<resolved url>`) and export names. */
   external(entry: ImportRecord): { readonly key: string; readonly names: readonly string[] };
 }
@@ -35,6 +37,11 @@ export class Linker {
 
   constructor(graph: LinkGraph) {
     this.graph = graph;
+  }
+
+  /** Whether the snapshot linked holds the module at `path`. */
+  has(path: string): boolean {
+    return this.graph.has(path);
   }
 
   private target(entry: ImportRecord): Target {

@@ -145,8 +145,8 @@ function constants(namespaces: readonly unknown[]): object {
  * only: made inside instantiateTree it shared that scope's context, and the map table then held
  * every replaced version alive (and so its own entry, which goes when the version is freed).
  */
-function mapLoader(source: ModuleSource, record: ModuleRecord): (fetch: boolean) => string | null {
-  return (fetch) => (record.map ? source.map(record.map.hash, fetch) : null);
+function mapLoader(source: ModuleSource, record: ModuleRecord): () => string | null {
+  return () => (record.map ? source.map(record.map.hash) : null);
 }
 
 /** Live modules a record re-exports from (star and indirect exports). */
@@ -269,6 +269,7 @@ export class Registry {
   private linkerFor(manifest: Manifest): Linker {
     return new Linker({
       record: (path) => this.recordIn(manifest, path),
+      has: (path) => Object.hasOwn(manifest.modules, path),
       external: (entry) => {
         const namespace = this.externals.get(externalKey(entry.specifier, entry.attributes));
         return { key: `external:${this.externalUrl(entry.specifier)}`, names: namespace ? Object.keys(namespace) : [] };
@@ -796,7 +797,9 @@ export class Registry {
         this.loads.imported(entry.module!, entry.defer ? 'deferred' : lazy ? 'lazy' : 'eager', path, decision.reason);
         // A lazy import of a module nothing instantiated yet is left for its first read:
         // compiling, linking and evaluating its graph wait until then.
-        if (lazy && !this.instantiatingLazy && !made.has(entry.module!) && !this.instances.has(entry.module!)) {
+        // A module the source left unbuilt stays pending even in a first read's pass: its own first read builds it.
+        const unbuilt = !Object.hasOwn(source.manifest.modules, entry.module!);
+        if (lazy && (!this.instantiatingLazy || unbuilt) && !made.has(entry.module!) && !this.instances.has(entry.module!)) {
           this.pendingLazy.add(entry.module!);
           lazyPaths.push(entry.module!);
           continue;
@@ -913,7 +916,7 @@ export class Registry {
         if (name === '*') continue;
         if (entry.kind === 'module') {
           // A module left unbuilt is checked when it is instantiated (checkImporters).
-          if (!Object.hasOwn(instance.source.manifest.modules, entry.module!)) continue;
+          if (!linker.has(entry.module!)) continue;
           const resolution = linker.resolveExport(entry.module!, name);
           if (resolution === null) throw missingExport(entry.specifier, name, url);
           if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
@@ -1071,7 +1074,14 @@ export class Registry {
     const through = inner ? ` (its import of ${String(inner.details.module)}${inner.details.accessSite ? `, read at ${String(inner.details.accessSite)}` : ''})` : '';
     const what = root instanceof Error ? `${root.name}: ${root.message.split('\n')[0]}` : String(root);
     // The origin moved on and keeps this version's blobs no more: a read cannot bring them back.
-    const next = (root as { code?: unknown } | null)?.code === ErrorCodes.BLOB_UNKNOWN ? `the origin no longer serves version ${this.current.manifest.version}, so its graphs not fetched yet cannot be had: restart the program to run the current version (a run that follows the origin swaps to it)` : 'the next read tries it again';
+    const code = (root as { code?: unknown } | null)?.code;
+    const next =
+      code === ErrorCodes.BLOB_UNKNOWN
+        ? `the origin no longer serves version ${this.current.manifest.version}, so its graphs not fetched yet cannot be had: restart the program to run the current version (a run that follows the origin swaps to it)`
+        : // A package the graph imports gained top-level await since the build record was made: a start loads it first.
+          code === 'ERR_REQUIRE_ASYNC_MODULE'
+          ? 'a package it imports has top-level await, which a first read cannot wait for: restart the program (its next start loads that package first)'
+          : 'the next read tries it again';
     return new LivemodError(
       'runtime',
       ErrorCodes.LAZY_LOAD,

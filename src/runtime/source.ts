@@ -8,11 +8,8 @@ export interface ModuleSource {
   readonly base: string;
   /** A verified blob; throws a LivemodError when it cannot be had. */
   blob(hash: string): Buffer;
-  /**
-   * A source map's text, or null when it cannot be had (stack traces then stay unmapped). With
-   * `fetch` false (livemod capturing a stack for its own message), only a map at hand: no network.
-   */
-  map(hash: string, fetch?: boolean): string | null;
+  /** A source map's text, or null when it cannot be had (stack traces then stay unmapped). */
+  map(hash: string): string | null;
   /**
    * A source that holds only part of its tree (a local run builds what the entry reaches) can
    * grow: the same version with the module `specifier` names from `importer` (a module path;

@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import { CODE_DIR } from '../own.ts';
 
-/** A module's map text; with `fetch` false, only what is at hand (no network). */
-type MapLoader = (fetch: boolean) => string | null;
+type MapLoader = () => string | null;
 
 interface Known {
   readonly load: MapLoader;
@@ -24,8 +23,6 @@ const known = new Map<string, Known>();
 /** Shown name (as frames print it, without `?v=`) → the URL compiled under it, for the caret block. */
 const byShown = new Map<string, string>();
 let installed = false;
-/** Above 0 while livemod captures a stack for a message of its own: maps not at hand are not fetched for it. */
-let ownCapture = 0;
 
 /** Registers the source map of a compiled module; `url` is the file name it was compiled under. */
 export function registerSourceMap(url: string, load: MapLoader, shown: string = url): void {
@@ -57,9 +54,7 @@ function traceMap(url: string): TraceMap | null {
   if (!entry) return null;
   if (entry.map === undefined) {
     try {
-      const text = entry.load(ownCapture === 0);
-      // A map not at hand while livemod captured its own stack is looked for again by the program's next stack.
-      if (text === null && ownCapture > 0) return null;
+      const text = entry.load();
       entry.map = text === null ? null : new TraceMap(text);
     } catch {
       entry.map = null;
@@ -125,14 +120,7 @@ const OWN_FRAME = /^\s+at .*/;
 
 /** Where the program is now: the first frame of a stack that is not livemod's own (`url:line:column`, source-mapped). */
 export function programSite(): string | null {
-  // A site for a message: worth a map already at hand, not a fetch (the message may be about the fetch failing).
-  ownCapture += 1;
-  let stack: string;
-  try {
-    stack = new Error().stack ?? '';
-  } finally {
-    ownCapture -= 1;
-  }
+  const stack = new Error().stack ?? '';
   for (const line of stack.split('\n').slice(1)) {
     if (OWN.some((own) => line.includes(own)) || line.includes('node:internal')) continue;
     const match = /^\s+at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line);

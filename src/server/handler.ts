@@ -2,6 +2,7 @@
 // but /healthz. It holds no server, so it runs under any node:http or node:https server, or
 // in-process in tests.
 import type { IncomingMessage, RequestListener } from 'node:http';
+import { markServed } from '../served-here.ts';
 import { ErrorCodes } from '../errors.ts';
 import { CONTENT_TYPES, PATHS } from '../protocol/index.ts';
 import { createTokenCheck } from './auth.ts';
@@ -90,7 +91,17 @@ export function createRequestHandler(context: HandlerContext): RequestListener {
     }
     await route.handle(req, res, context, rest);
   };
+  // The ports this handler answers on, as a client of this process must know them (served-here.ts):
+  // a handler mounted on a server of the program's own is seen at its first request (a client's
+  // manifest request comes before anything it would block on). Never unmarked: a wrong guess
+  // only makes such a client fetch at start.
+  const ports = new Set<number>();
   return (req, res) => {
+    const port = req.socket.localPort;
+    if (port !== undefined && !ports.has(port)) {
+      ports.add(port);
+      markServed(port);
+    }
     handle(req, res).catch((error: unknown) => {
       context.options.log(`[livemod serve] ${req.method} ${String(req.url).slice(0, 200)} failed: ${error instanceof Error ? error.stack : String(error)}`);
       if (res.headersSent) res.destroy();
