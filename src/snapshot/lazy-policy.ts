@@ -1,7 +1,7 @@
 // Which imports lazy mode defers: one decision shared by the registry (which evaluates a lazy
 // import's module at the first read of a binding) and the local builder (which leaves a lazy
 // import's graph unbuilt until then), so the two never disagree about an edge.
-import type { ImportRecord, ModuleRecord } from './manifest.ts';
+import { staticClosure, type ImportRecord, type ModuleRecord } from './manifest.ts';
 
 /** Imports that stay eager in lazy mode. */
 export interface EagerRules {
@@ -97,18 +97,8 @@ export function withTlaBelow(modules: Readonly<Record<string, ModuleRecord>>, un
  */
 export function eagerClosure(manifest: { readonly modules: Readonly<Record<string, ModuleRecord>> }, roots: Iterable<string>, policy: LazyPolicy): Set<string> {
   const tla = withTlaBelow(manifest.modules);
-  const seen = new Set<string>();
-  const queue = [...roots].filter((path) => Object.hasOwn(manifest.modules, path));
-  for (let at = 0; at < queue.length; at += 1) {
-    const path = queue[at]!;
-    if (seen.has(path)) continue;
-    seen.add(path);
-    const record = manifest.modules[path]!;
-    for (const [index, entry] of record.imports.entries()) {
-      if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || !Object.hasOwn(manifest.modules, entry.module)) continue;
-      if (!tla.has(entry.module) && lazyEdge(policy, record, index, path, 'module', entry.module).lazy) continue;
-      queue.push(entry.module);
-    }
-  }
-  return seen;
+  return staticClosure(manifest, roots, (path, record, index) => {
+    const target = record.imports[index]!.module!;
+    return tla.has(target) || !lazyEdge(policy, record, index, path, 'module', target).lazy;
+  });
 }

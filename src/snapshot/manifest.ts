@@ -180,16 +180,21 @@ export function manifestBlobs(manifest: Manifest): BlobRef[] {
   return [...seen.values()];
 }
 
-/** The modules `roots` reach through static imports (and `export … from`), roots included. */
-export function staticClosure(manifest: Pick<Manifest, 'modules'>, roots: Iterable<string>): Set<string> {
+/**
+ * The modules `roots` reach through static imports (and `export … from`), roots included; with
+ * `follows`, only through the imports it accepts (import `index` of `record`, the module at `path`).
+ */
+export function staticClosure(manifest: Pick<Manifest, 'modules'>, roots: Iterable<string>, follows?: (path: string, record: ModuleRecord, index: number) => boolean): Set<string> {
   const seen = new Set<string>();
   const queue = [...roots].filter((path) => Object.hasOwn(manifest.modules, path));
   for (let at = 0; at < queue.length; at += 1) {
     const path = queue[at]!;
     if (seen.has(path)) continue;
     seen.add(path);
-    for (const entry of manifest.modules[path]!.imports) {
-      if (!entry.dynamic && entry.kind === 'module' && entry.module !== undefined && !seen.has(entry.module) && Object.hasOwn(manifest.modules, entry.module)) queue.push(entry.module);
+    const record = manifest.modules[path]!;
+    for (const [index, entry] of record.imports.entries()) {
+      if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || !Object.hasOwn(manifest.modules, entry.module)) continue;
+      if (follows === undefined || follows(path, record, index)) queue.push(entry.module);
     }
   }
   return seen;
