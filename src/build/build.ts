@@ -376,8 +376,8 @@ export class SnapshotBuilder {
 
   /**
    * Learns which modules' static graphs have top-level await from a build's records: a module
-   * has it when it or a module it imports (not through import()) has; a module the build left
-   * out counts as having it unless it was deferred (so known free of it).
+   * has it when it or a module it imports (not through import()) has; a module the build does
+   * not hold counts as having it unless an earlier build found it free of it.
    */
   private learnTla(modules: Readonly<Record<string, ModuleRecord>>): void {
     if (this.deferPolicy() === null) return;
@@ -443,9 +443,9 @@ export class SnapshotBuilder {
       missingPackages: [],
       durationMs: performance.now() - started,
       restored: true,
+      ...(deferred.size > 0 ? { deferred: [...deferred], ...(kept.deferredExternals?.length ? { deferredExternals: kept.deferredExternals } : {}) } : {}),
     };
     for (const path of deferred) this.deferred.add(path);
-    if (deferred.size > 0) Object.assign(result, { deferred: [...deferred], ...(kept.deferredExternals?.length ? { deferredExternals: kept.deferredExternals } : {}) });
     this.segmentBase = { kept, dirs: dirsHash(kept.dirs), rest: null, result };
     // Files read because they were written close to the record (racy) are settled now: written
     // again, the record spares the next start those reads.

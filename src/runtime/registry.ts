@@ -224,8 +224,6 @@ export class Registry {
   private readonly armedUnbuilt = new Set<string>();
   /** Modules armed while unbuilt and not instantiated since: their importers' names are checked at each first-read attempt. */
   private readonly unchecked = new Set<string>();
-  /** Lazily imported modules whose graphs a load phase left out (source.ensureSync fetches them at the first read). */
-  private readonly unloaded = new Set<string>();
   /** Per manifest: whether a module's static graph has top-level await (such a module is never lazy). */
   private readonly tlaGraphs = new WeakMap<Manifest, ReadonlySet<string>>();
   private readonly instances = new Map<string, Instance>();
@@ -509,7 +507,6 @@ export class Registry {
         }
         // A lazily imported graph a source can fetch at the first read is left to it (a URL run fetches only what runs).
         if (deferring && source.ensureSync && !this.instances.has(entry.module!) && !seen.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) {
-          this.unloaded.add(entry.module!);
           left.push(entry.module!);
           continue;
         }
@@ -603,14 +600,14 @@ export class Registry {
   /**
    * What a first read needs before it instantiates `path`'s graph, when the start's load phase
    * left that graph out (a local build deferred it, a URL run did not fetch it): the graph built
-   * or fetched, checked as a load phase checks it, and the packages it imports loaded now,
-   * synchronously, as its load phase would have loaded them (a package's side-effect import
-   * runs, a name it lacks fails the read).
+   * or fetched, and checked as a load phase checks it. Its packages loaded at start; one the
+   * start did not know of (a deferred file that imports a new package) is loaded now,
+   * synchronously.
    */
   private loadDeferred(path: string): void {
     // A source that fetches at a first read is asked every time: a graph whose read failed, or
     // that a swap's new version never fetched, may still be missing (missingBlobs makes it cheap).
-    if (!this.unchecked.has(path) && !this.unloaded.has(path) && !this.current.ensureSync) return;
+    if (!this.unchecked.has(path) && !this.current.ensureSync) return;
     if (this.unchecked.has(path)) this.buildDeferred(path);
     const source = this.current;
     const { seen, externals } = this.loadable(source, [path], (candidate) => !this.instances.has(candidate), false);
@@ -694,7 +691,6 @@ export class Registry {
     this.armed.delete(instance.path);
     this.armedUnbuilt.delete(instance.path);
     this.unchecked.delete(instance.path);
-    this.unloaded.delete(instance.path);
     for (const path of reexported(instance.record)) add(this.reexporters, path);
   }
 
