@@ -241,6 +241,24 @@ test('a worker and a forked child of a module of the tree run it as live code: l
   assert.deepEqual(lastJson(remote.stdout), WORKERS_EXPECTED);
 });
 
+test('a worker of a URL run maps its stacks: its start fetches the maps of its graph the parent never fetched', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'worker-maps', type: 'module' }),
+    'main.ts': "import { Worker } from 'node:worker_threads';\nimport { once } from 'node:events';\nimport { trace } from './lib/trace';\nvoid trace;\nconst worker = new Worker(new URL('./worker.ts', import.meta.url));\nconst [stack] = await once(worker, 'message');\nconsole.log(JSON.stringify({ stack }));\n",
+    'worker.ts': "import { parentPort } from 'node:worker_threads';\nimport { trace } from './lib/trace';\nparentPort!.postMessage(trace('from the worker'));\n",
+    // The parent fetched this module's code (it imports it too), not its map. Types the transform
+    // removes: only the map gives the original column.
+    'lib/trace.ts': "interface Note { readonly text: string }\nexport function trace(text: string): string {\n  const note: Note = { text };\n  return new Error(note.text).stack!;\n}\n",
+  });
+  const { url, key } = await served(t, dir);
+  const run = await runAsync(['run', url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 0, run.stderr);
+  const { stack } = lastJson(run.stdout) as { stack: string };
+  assert.match(stack, /Error: from the worker/);
+  assert.match(stack, /lib\/trace\.ts:4:10/, stack);
+});
+
 test('first contact: a link error is one line (the stack only with LIVEMOD_DEBUG=1); a program throw shows its source line and caret and no livemod frames', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {
