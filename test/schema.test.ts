@@ -81,6 +81,11 @@ test('schema and validator refuse the same damage', async (t) => {
     assert.equal(validate({ ...envelope, signed: copy }), false, `schema refuses: ${name}`);
     assert.throws(() => validateManifest(copy, 'test'), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_MANIFEST_INVALID', `validator refuses: ${name}`);
   }
+  // A refusal names where, down to the field (the first pass builds no paths; the message comes from a second).
+  const deep = structuredClone(signed) as { modules: Record<string, { imports: Array<Record<string, unknown>>; exports: unknown }> };
+  const [first] = Object.keys(deep.modules);
+  deep.modules[first!]!.exports = [1];
+  assert.throws(() => validateManifest(deep, 'test'), new RegExp(`manifest\\.modules\\[${JSON.stringify(first).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\]\\.exports\\[0\\] must be a string`));
   // What a schema cannot say (one field naming another's keys), the validator checks.
   const dangling = structuredClone(signed) as { layout: Record<string, string> };
   dangling.layout['node_modules/pkg'] = 'nope@1';
