@@ -1,9 +1,10 @@
 // Which files of a folder are modules, read safely: nothing outside the folder (symlinks are
 // followed only while they stay inside), nothing over the size limits, no dot folders and no
 // node_modules. A file that is left out is reported with its reason, never silently.
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { formatBytes } from '../format.ts';
+import { readFully } from '../read.ts';
 
 export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'];
 const DECLARATION = /\.d\.[mc]?ts$/;
@@ -130,14 +131,7 @@ export function readModuleFile(file: string, maxBytes: number): Buffer | null {
   try {
     const size = fstatSync(fd).size;
     if (size > maxBytes) return null;
-    const bytes = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const read = readSync(fd, bytes, offset, size - offset, offset);
-      if (read === 0) break;
-      offset += read;
-    }
-    return offset === size ? bytes : bytes.subarray(0, offset);
+    return readFully(fd, size);
   } finally {
     closeSync(fd);
   }

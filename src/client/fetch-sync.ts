@@ -9,10 +9,10 @@ import { ownEntry } from '../own.ts';
 import type { Manifest } from '../snapshot/index.ts';
 import type { Capabilities } from '../sync/index.ts';
 
-export const FETCH_DONE = 1;
-export const FETCH_FAILED = 2;
+const FETCH_DONE = 1;
+const FETCH_FAILED = 2;
 /** Where the failure's JSON starts in the shared buffer (after two int32 slots: state, length). */
-export const MESSAGE_AT = 8;
+const MESSAGE_AT = 8;
 const MESSAGE_BYTES = 4096;
 
 export interface FetchRequest {
@@ -33,17 +33,21 @@ export interface FetchRequest {
 export function fetchSync(request: FetchRequest): void {
   const shared = new SharedArrayBuffer(MESSAGE_AT + MESSAGE_BYTES);
   const state = new Int32Array(shared, 0, 2);
-  // No inherited --import or flags: the thread runs livemod's fetch and nothing else. The thread
-  // starts from a bootstrap that reports a failure to load fetch-worker.ts itself, which could
-  // not report it: this thread, blocked, sees no 'error' event.
-  const bootstrap = `import(${JSON.stringify(ownEntry('client/fetch-worker').href)}).catch((error) => {
-    const { shared } = require('node:worker_threads').workerData;
-    const state = new Int32Array(shared, 0, 2);
-    const text = Buffer.from(JSON.stringify({ message: 'the fetch thread did not start: ' + String(error && error.message || error).slice(0, 1000) }));
-    new Uint8Array(shared, ${MESSAGE_AT}).set(text);
-    Atomics.store(state, 1, text.byteLength);
-    Atomics.store(state, 0, ${FETCH_FAILED});
+  // No inherited --import or flags: the thread runs livemod's fetch and nothing else. Its
+  // bootstrap reports how the fetch settled, a failure to load fetch-worker.ts too (this thread,
+  // blocked, sees no 'error' event). A message is cut before it is encoded, so it always parses.
+  const bootstrap = `const { workerData } = require('node:worker_threads');
+  const state = new Int32Array(workerData.shared, 0, 2);
+  const settle = (outcome) => {
+    Atomics.store(state, 0, outcome);
     Atomics.notify(state, 0);
+  };
+  import(${JSON.stringify(ownEntry('client/fetch-worker').href)}).then((thread) => thread.fetched).then(() => settle(${FETCH_DONE}), (error) => {
+    const message = String((error && error.message) || error).slice(0, 1000);
+    const text = Buffer.from(JSON.stringify({ code: error && error.code, message })).subarray(0, ${MESSAGE_BYTES});
+    new Uint8Array(workerData.shared, ${MESSAGE_AT}).set(text);
+    Atomics.store(state, 1, text.byteLength);
+    settle(${FETCH_FAILED});
   });`;
   const worker = new Worker(bootstrap, { eval: true, workerData: { request, shared }, execArgv: [], stdout: true, stderr: true });
   worker.unref();

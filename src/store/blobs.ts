@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext, StoreEvent } from './context.ts';
-import { ioError, readFully, writeAtomic } from './files.ts';
+import { readFully } from '../read.ts';
+import { ioError, writeAtomic } from './files.ts';
 import { blobPath, requireHash } from './location.ts';
 import { packedBlob, readPacked, touchPacks } from './packs.ts';
 

@@ -6,7 +6,7 @@
 // the old file or the new one, never a partial one, and two writers of the same content-addressed
 // blob just replace equal bytes with equal bytes.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
@@ -27,18 +27,6 @@ export const HOST_TAG: string = sha256Hex(hostname()).slice(0, 8);
 const TMP_NAME = /^([0-9a-f]{8})\.(\d{1,10})\.\d+\.[0-9a-f]+\.tmp$/;
 let counter = 0;
 let nonce: string | undefined;
-
-/** Reads `size` bytes of an open file from its start: fewer when the file is shorter now (the caller decides whether that is truncation). */
-export function readFully(fd: number, size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  let offset = 0;
-  while (offset < size) {
-    const read = readSync(fd, bytes, offset, size - offset, offset);
-    if (read === 0) break;
-    offset += read;
-  }
-  return offset === size ? bytes : bytes.subarray(0, offset);
-}
 
 export function tempName(): string {
   counter += 1;

@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { isHash, sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext } from './context.ts';
-import { ioError, readFully, writeAtomic } from './files.ts';
+import { readFully } from '../read.ts';
+import { ioError, writeAtomic } from './files.ts';
 
 /** Fewer blobs than this from one sync are written as blob files: a pack pays off for many. */
 export const PACK_MIN_BLOBS = 8;
