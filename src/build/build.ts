@@ -204,8 +204,6 @@ export class SnapshotBuilder {
   private readonly roots: Set<string>;
   /** The roots the last build walked from (its entry and package.json included): a record's start builds what they reach. */
   private walkRoots: readonly string[] = [];
-  /** Lazy policy: modules whose static graph has no top-level await, as of the last build that walked. */
-  private readonly tlaFree = new Set<string>();
   /** Lazily imported modules a restored build left unbuilt. */
   private readonly deferred = new Set<string>();
   /** Deferred modules a first read asked for (extend), for the next build to add; not kept as roots, so the next start defers them again. */
@@ -372,20 +370,6 @@ export class SnapshotBuilder {
   private deferPolicy(): LazyPolicy | null {
     const policy = this.options.lazy;
     return policy !== null && policy.lazy !== 'none' && policy.eager?.filter === undefined && !this.options.strict && this.recording() ? policy : null;
-  }
-
-  /**
-   * Learns which modules' static graphs have top-level await from a build's records: a module
-   * has it when it or a module it imports (not through import()) has; a module the build does
-   * not hold counts as having it unless an earlier build found it free of it.
-   */
-  private learnTla(modules: Readonly<Record<string, ModuleRecord>>): void {
-    if (this.deferPolicy() === null) return;
-    const withTla = withTlaBelow(modules, (path) => !this.tlaFree.has(path));
-    for (const path of Object.keys(modules)) {
-      if (withTla.has(path)) this.tlaFree.delete(path);
-      else this.tlaFree.add(path);
-    }
   }
 
   /**
@@ -606,9 +590,11 @@ export class SnapshotBuilder {
       // to a segment, written first (the record names it by the hash of its text). A namespace
       // import is never deferred: its face needs the module's names before the module is built.
       const records = new Map([...this.records].map(([path, { record }]) => [path, record]));
+      // A build that walked holds the whole graph: a module it lacks (unresolved) counts as awaiting.
+      const withTla = withTlaBelow(Object.fromEntries(records), () => true);
       const cut = segmentBuild(records, this.walkRoots, (importer, record, index) => {
         const entry = record.imports[index]!;
-        return !entry.names.includes('*') && this.tlaFree.has(entry.module!) && lazyEdge(policy, record, index, importer, 'module', entry.module).lazy;
+        return !entry.names.includes('*') && !withTla.has(entry.module!) && lazyEdge(policy, record, index, importer, 'module', entry.module).lazy;
       });
       if (cut.deferred.size > 0) {
         const within = (paths: ReadonlySet<string>, inside: boolean) => ({
@@ -770,7 +756,6 @@ export class SnapshotBuilder {
     const treeChanged = this.filesChanged || next.size !== this.entries.size || [...next.keys()].some((path) => !this.entries.has(path)) || next.get('package.json') !== this.entries.get('package.json');
     this.filesChanged = false;
     const content = this.assemble(next, treeChanged);
-    this.learnTla(content.snapshot.modules);
     const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
     let missingPackages: readonly string[] = [];
     if (this.program) {
