@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
-import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, staticClosure, type Manifest } from '../snapshot/index.ts';
+import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, staticClosure, type LazyPolicy, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions, BuildResult } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
@@ -111,6 +111,11 @@ export interface App {
   loadReport(): LoadRecord[];
   /** Stops following new versions (channel, poll, watcher); the running code is untouched. */
   close(): Promise<void>;
+}
+
+/** The lazy policy a sync or a build defers by (none without a lazy mode), as `{ lazy }` to spread into its options. */
+function lazyPolicy(options: { lazy?: 'none' | 'normal' | 'all'; eager?: EagerRules }): { lazy?: LazyPolicy } {
+  return options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {};
 }
 
 function sourceMapsMode(value: unknown): 'first-use' | 'start' {
@@ -225,7 +230,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     ...(options.maps !== undefined ? { maps: sourceMapsMode(options.maps) } : {}),
     // Lazy mode: a start fetches what runs eagerly; a lazily imported graph comes at its first read.
-    ...(options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {}),
+    ...lazyPolicy(options),
     notice,
   };
   // A version that carries its program runs through this process's view of the store: live
@@ -407,8 +412,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
     }
   };
   // Lazy mode: a lazily imported graph is built at its first read, not at start (build.ts).
-  const lazy = options.lazy !== undefined && options.lazy !== 'none' ? { lazy: { lazy: options.lazy, ...(options.eager ? { eager: options.eager } : {}) } } : {};
-  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...lazy, ...options.build }, codeCache);
+  const build = (): ReturnType<typeof localSource> => localSource(root, { reach: module === null ? [] : [module], cache, ...lazyPolicy(options), ...options.build }, codeCache);
   let source = build();
   if (module !== null && !Object.hasOwn(source.manifest.modules, module) && root !== dirname(absolute)) {
     // The package folder leaves the file out (it sits in a dot folder or node_modules): build its own folder.
