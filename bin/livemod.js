@@ -4,16 +4,20 @@
 // start-up. In a checkout whose src/ changed after the last build, it runs src/ instead, so a
 // stale build is never what runs. This file itself must parse and run on any Node, so it can
 // say which Node livemod needs before loading anything that needs it.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import module from 'node:module';
-
+//
+// Node's builtins come from process.getBuiltinModule, not `import … from 'node:fs'`: an ESM
+// import of a builtin builds a module facade that reads every export, lazy ones included, and
+// node:fs's `promises` alone loads fs/promises, readline and the file watchers (about 10 ms of
+// every start, measured over 40 interleaved starts).
 const needed = 24;
 const major = Number(process.versions.node.split('.')[0]);
-if (major < needed || typeof module.registerHooks !== 'function') {
+const module = major >= needed ? process.getBuiltinModule('node:module') : undefined;
+if (typeof module?.registerHooks !== 'function') {
   process.stderr.write(`[livemod] this is Node ${process.version}; livemod needs Node ${needed} or newer (for module.registerHooks): install it, or run livemod with a newer node [ERR_LIVEMOD_NODE_VERSION]\n`);
   process.exit(1);
 }
 
+const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   // Answered here: a version check should cost a Node start, not loading every command.

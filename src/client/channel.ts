@@ -5,7 +5,7 @@
 // floods — is ignored or closed; the client reconnects with jittered exponential backoff. The
 // socket and every timer are unreferenced: the channel never keeps a finished program alive.
 import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type WebSocket from 'ws';
 import { decodeMessage, encodeMessage, parseServerMessage, type ClientMessage } from '../protocol/index.ts';
@@ -80,7 +80,8 @@ export class ChannelClient {
       followRedirects: false,
       // Our own connection, unreferenced: an open channel must not keep the program running.
       createConnection: ((connectOptions: object): Socket => {
-        const raw: Socket = secure ? tlsConnect(connectOptions as ConnectionOptions) : netConnect(connectOptions as NetConnectOpts);
+        // node:tls only for a wss: channel: loading it costs a start about 20 ms, and this module loads with every URL run.
+        const raw: Socket = secure ? process.getBuiltinModule('node:tls').connect(connectOptions as ConnectionOptions) : netConnect(connectOptions as NetConnectOpts);
         raw.unref();
         return raw;
       }) as unknown as typeof netConnect,
