@@ -79,3 +79,41 @@ test('livemod run over HTTPS: an untrusted certificate says how to trust it; NOD
   assert.equal(trusted.status, 0, trusted.stderr);
   assert.equal(trusted.stdout.trim(), 'over https');
 });
+
+test("livemod's channel client follows a wss: channel (node:tls is loaded only for it)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'livemod-tls-channel-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pair = selfSigned(dir);
+  if (typeof pair === 'string') {
+    t.skip(pair);
+    return;
+  }
+  const { server, url, key } = await startServer(t, { tls: pair });
+  const first = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(first);
+  // A child that trusts the certificate the way a program does (NODE_EXTRA_CA_CERTS, read at its start).
+  const script = [
+    `import { ChannelClient } from ${JSON.stringify(new URL('../src/client/channel.ts', import.meta.url).href)};`,
+    `const tlsBefore = process.moduleLoadList.some((name) => name === 'NativeModule tls');`,
+    `const client = new ChannelClient({ url: ${JSON.stringify(`${url}/channel`)}, headers: {}, status: () => ({ type: 'status', version: 0 }), log: (line) => console.error(line),`,
+    `  onVersion: (version, hello) => { console.log(JSON.stringify({ version, hello, tlsBefore })); client.close(); } });`,
+    `client.start();`,
+    `setTimeout(() => {}, 10000).unref();`,
+    `await new Promise((resolve) => setTimeout(resolve, 8000));`,
+  ].join('\n');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  await within(new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (stdout.includes('\n')) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 20);
+  }), 8000, `the hello over wss (stderr: ${stderr})`);
+  assert.deepEqual(JSON.parse(stdout.split('\n')[0]!), { version: first.manifest.version, hello: true, tlsBefore: false });
+});
