@@ -11,7 +11,7 @@ import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
 import { lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
-import { evalCode } from './eval.ts';
+import { ModuleContext, type ContextHost } from './context.ts';
 import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState, type Evaluable } from './evaluation.ts';
 import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
@@ -130,16 +130,6 @@ function unparsable(url: string, record: ModuleRecord): SyntaxError {
   return markLinkError(error);
 }
 
-/** `__lm.c[i]`: the value of namespace import i, a binding that cannot be assigned. */
-function constants(namespaces: readonly unknown[]): object {
-  return new Proxy(namespaces, {
-    get: (target, key) => exactNamespace(target[Number(key)]),
-    set: () => {
-      throw new TypeError('Assignment to constant variable.');
-    },
-  });
-}
-
 /**
  * A version's source map loader. Made out here so that it closes over the source and record
  * only: made inside instantiateTree it shared that scope's context, and the map table then held
@@ -228,6 +218,16 @@ export class Registry {
   private readonly tlaGraphs = new WeakMap<Manifest, ReadonlySet<string>>();
   private readonly instances = new Map<string, Instance>();
   private readonly hotData = new Map<string, Record<string, unknown>>();
+  /** What every module's `__lm` context (context.ts) asks of this registry. */
+  private readonly contextHost: ContextHost<Instance> = {
+    dynamicImport: (specifier, options, importer, defer) => this.dynamicImport(specifier, options, importer, defer),
+    sourceImport: (specifier, options, importer) => this.sourceImport(specifier, options, importer),
+    publish: (owner, name, value) => this.publish(owner, name, value),
+    meta: (owner, data) => this.meta(owner, data),
+    exports: (owner, getters) => {
+      owner.getters = getters;
+    },
+  };
   /** For each face and name: the version whose binding it shows (its writes update it). */
   private readonly owners = new WeakMap<Namespace, Map<string, Instance | null>>();
   private readonly externals = new Map<string, Namespace>();
@@ -855,30 +855,7 @@ export class Registry {
     made.set(path, instance);
     fresh.push(instance);
     const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
-    let constantsProxy: object | undefined;
-    const context = {
-      x: (getters: Getters): void => {
-        instance.getters = getters;
-      },
-      meta: this.meta(instance, data),
-      import: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path),
-      d: (specifier: unknown, options?: unknown): Promise<unknown> => this.dynamicImport(specifier, options, path, true),
-      s: (specifier: unknown, options?: unknown): Promise<unknown> => this.sourceImport(specifier, options, path),
-      n: exactNamespace,
-      // The exporting side of live bindings: `__lm.w.name = value` after each write of an export.
-      w: new Proxy(Object.create(null) as object, {
-        set: (_target, name, value): boolean => {
-          this.publish(instance, name as string, value);
-          return true;
-        },
-      }),
-      p: (value: unknown): unknown => value,
-      get c(): object {
-        constantsProxy ??= constants(namespaces);
-        return constantsProxy;
-      },
-      ev: evalCode,
-    };
+    const context = new ModuleContext(this.contextHost, instance, data, namespaces);
     instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
