@@ -9,6 +9,8 @@ import type { ModuleCodeCache } from './source.ts';
 /** Calling it with the module context and the import namespaces makes the module's generator. */
 export type ModuleFactory = (context: unknown, ...namespaces: unknown[]) => Generator<undefined, void, undefined> | AsyncGenerator<undefined, void, undefined>;
 
+const TRAILER = Buffer.from('\n})()})', 'latin1');
+
 /** Parameter names of a module with `count` static imports: the blob refers to them. */
 function moduleParameters(count: number): string[] {
   const names = ['__lm'];
@@ -20,11 +22,17 @@ function moduleParameters(count: number): string[] {
  * The blob's first line is the prologue only, so this header on the same line moves no
  * position of the module's own code. Calling the inner generator plainly keeps `this`
  * undefined and gives it an empty `arguments` of its own.
+ *
+ * The source is decoded once from the wrapper's bytes and the blob's together, so it is one flat
+ * string: a template literal around the blob's text made a chain of concatenated strings, which
+ * V8 keeps as the Script's source as it is when code comes from the code cache (it never reads
+ * the text then) — the blob's text, its wrapper and three string nodes per module alive for the
+ * program's life, copied by every young-generation collection of the start.
  */
-export function compileModule(code: string, staticImports: number, filename: string, async: boolean, cached?: { cache: ModuleCodeCache; hash: string }): ModuleFactory {
+export function compileModule(code: Uint8Array, staticImports: number, filename: string, async: boolean, cached?: { cache: ModuleCodeCache; hash: string }): ModuleFactory {
   const header = async ? 'return (async function*(){' : 'return (function*(){';
   // A function expression in a Script, not compileFunction: a Script takes V8's cached data and makes it.
-  const source = `(function(${moduleParameters(staticImports).join(',')}){${header}${code}\n})()})`;
+  const source = Buffer.concat([Buffer.from(`(function(${moduleParameters(staticImports).join(',')}){${header}`, 'latin1'), code, TRAILER]).toString('utf8');
   const cachedData = cached?.cache.get(cached.hash);
   const script = new Script(source, { filename, ...(cachedData ? { cachedData } : {}) });
   if (cachedData && !script.cachedDataRejected) stats.used += 1;

@@ -854,7 +854,7 @@ export class Registry {
     };
     made.set(path, instance);
     fresh.push(instance);
-    const factory = compileModule(source.blob(record.blob.hash).toString('utf8'), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
+    const factory = compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     const context = new ModuleContext(this.contextHost, instance, data, namespaces);
     instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
