@@ -63,7 +63,7 @@ async function hostile(t: TestContext, origin: string, channel: (ws: WebSocket, 
   return state;
 }
 
-async function origin(t: TestContext): Promise<{ url: string; key: string; publishNext: () => number; version: () => number }> {
+async function origin(t: TestContext): Promise<{ url: string; key: string; publishNext: () => number; version: () => number; manifest: () => Buffer }> {
   const running = await startServer(t);
   const dir = tempDir(t);
   writeFiles(dir, { 'package.json': '{"name":"hostile-test"}', 'main.js': 'export const value = 1; import.meta.hot.accept();' });
@@ -75,6 +75,7 @@ async function origin(t: TestContext): Promise<{ url: string; key: string; publi
     url: running.url,
     key: running.key.publicKeyString,
     version: () => current.manifest.version,
+    manifest: () => current.sealed.bytes,
     publishNext() {
       edits += 1;
       writeFiles(dir, { 'main.js': `export const value = ${edits}; import.meta.hot.accept();` });
@@ -94,7 +95,7 @@ async function liveClient(t: TestContext, url: string, key: string): Promise<{ a
 }
 
 const hello = (version: number): string => JSON.stringify({ type: 'hello', protocol: 1, version, etag: null });
-const announce = (version: number): string => JSON.stringify({ type: 'version', version, etag: '"x"', manifestHash: 'x' });
+const announce = (version: number, manifest?: Buffer): string => JSON.stringify({ type: 'version', version, etag: '"x"', manifestHash: 'x', ...(manifest ? { manifest: manifest.toString('utf8') } : {}) });
 
 test('garbage, binary and malformed frames are ignored, then the channel is dropped and reopened with backoff; nothing is synced for them', async (t) => {
   const real = await origin(t);
@@ -284,4 +285,84 @@ test('a version announced by a server whose manifest lags is tried a few times, 
     while (main.value !== 2) await sleep(20);
   })(), 10_000, 'the version, after the reconnection');
   assert.equal(app.version, next);
+});
+
+/** A live client behind the hostile host, its channel open, and a way to send on it. */
+async function following(t: TestContext, real: Awaited<ReturnType<typeof origin>>): Promise<{ host: HostileHost; app: App; lines: string[]; main: Record<string, unknown>; send: (text: string) => void }> {
+  let send: ((text: string) => void) | undefined;
+  const host = await hostile(t, real.url, (ws) => {
+    send = (text) => ws.send(text);
+    ws.send(hello(real.version()));
+  });
+  const { app, lines } = await liveClient(t, host.url, real.key);
+  const main = await app.import('main.js');
+  await within((async () => {
+    while (!send) await sleep(10);
+  })(), 5000, 'the channel');
+  return { host, app, lines, main, send: (text) => send!(text) };
+}
+
+test('a manifest pushed with the announcement is verified and used: the update makes no manifest request', async (t) => {
+  const real = await origin(t);
+  const { host, app, main, send } = await following(t, real);
+  const before = host.manifests;
+  const version = real.publishNext();
+  const swapped = within(new Promise<{ status: string; version: number }>((resolve) => app.on('swap', resolve)), 5000, 'the swap');
+  send(announce(version, real.manifest()));
+  const record = await swapped;
+  assert.equal(record.status, 'applied');
+  assert.equal(record.version, version);
+  assert.equal(main.value, 2);
+  assert.equal(host.manifests, before, 'no manifest request for the pushed manifest');
+  // The next revalidation of that version is a 304 against the pushed manifest's ETag.
+  assert.equal(await app.update(), null);
+});
+
+test('a pushed manifest that does not verify is refused and said; the manifest is fetched instead and the real version runs', async (t) => {
+  const real = await origin(t);
+  const { host, app, lines, main, send } = await following(t, real);
+  const before = host.manifests;
+  const version = real.publishNext();
+  // One byte of the signed part changed: the signature no longer covers it.
+  const tampered = Buffer.from(real.manifest());
+  const at = tampered.indexOf('"version":') + '"version":'.length;
+  tampered[at] = tampered[at] === 0x31 ? 0x32 : 0x31;
+  const swapped = within(new Promise<{ status: string; version: number }>((resolve) => app.on('swap', resolve)), 5000, 'the swap');
+  send(announce(version, tampered));
+  const record = await swapped;
+  assert.equal(record.status, 'applied');
+  assert.equal(record.version, version);
+  assert.equal(main.value, 2);
+  assert.equal(host.manifests, before + 1, 'fetched once instead');
+  assert.equal(lines.filter((line) => line.includes('pushed with an announcement was refused')).length, 1, lines.join('\n'));
+});
+
+test('a replayed older manifest pushed with a higher announcement is refused as a rollback, and one of the running version is passed over; nothing older runs', async (t) => {
+  const real = await origin(t);
+  const first = real.manifest();
+  const { host, app, lines, main, send } = await following(t, real);
+  const swap = (): Promise<{ status: string; version: number }> => within(new Promise((resolve) => {
+    const listener = (record: { status: string; version: number }): void => {
+      app.off('swap', listener);
+      resolve(record);
+    };
+    app.on('swap', listener);
+  }), 5000, 'the swap');
+  // The running version's own manifest under a higher announcement: not newer, so passed over for a request.
+  const second = real.publishNext();
+  let before = host.manifests;
+  let swapped = swap();
+  send(announce(second, first));
+  assert.equal((await swapped).version, second);
+  assert.equal(host.manifests, before + 1);
+  assert.equal(lines.filter((line) => line.includes('pushed with an announcement was refused')).length, 0, lines.join('\n'));
+  // A manifest older than the one running now: refused as a rollback, said, and the real one fetched.
+  const third = real.publishNext();
+  before = host.manifests;
+  swapped = swap();
+  send(announce(third, first));
+  assert.equal((await swapped).version, third);
+  assert.equal(main.value, 3);
+  assert.equal(host.manifests, before + 1);
+  assert.ok(lines.some((line) => line.includes('pushed with an announcement was refused') && line.includes('rollback')), lines.join('\n'));
 });

@@ -17,7 +17,7 @@ test('a channel opened before any publish says hello with no version, then gets 
   assert.deepEqual(await channel.next('hello'), { type: 'hello', protocol: 1, version: null, etag: null });
   const snapshot = makeSnapshot(key, { 'a.ts': 'a' });
   server.publish(snapshot);
-  assert.deepEqual(await channel.next('version'), { type: 'version', version: snapshot.manifest.version, etag: snapshot.sealed.etag, manifestHash: snapshot.sealed.hash });
+  assert.deepEqual(await channel.next('version'), { type: 'version', version: snapshot.manifest.version, etag: snapshot.sealed.etag, manifestHash: snapshot.sealed.hash, manifest: snapshot.sealed.bytes.toString('utf8') });
 });
 
 test('a publish pushes the new version to every connected channel', async (t) => {
@@ -33,10 +33,26 @@ test('a publish pushes the new version to every connected channel', async (t) =>
   server.publish(v2);
   const pushed = await Promise.all(channels.map((channel) => channel.next('the pushed version')));
   for (const message of pushed) {
-    assert.deepEqual(message, { type: 'version', version: v2.manifest.version, etag: v2.sealed.etag, manifestHash: v2.sealed.hash });
+    assert.deepEqual(message, { type: 'version', version: v2.manifest.version, etag: v2.sealed.etag, manifestHash: v2.sealed.hash, manifest: v2.sealed.bytes.toString('utf8') });
   }
   assert.equal(server.status().clients.length, 3);
   assert.equal(new Set(server.status().clients.map((client) => client.id)).size, 3, 'client ids are unique');
+});
+
+test('a manifest too big for the frame is announced without it: clients fetch it', async (t) => {
+  const { server, url, key } = await startServer(t);
+  const v1 = makeSnapshot(key, { 'a.ts': 'a' });
+  server.publish(v1);
+  const channel = await openChannel(url);
+  t.after(() => channel.ws.terminate());
+  await channel.next('hello');
+  // A few hundred modules with long names: a manifest past the 48 KiB an announcement may carry.
+  const files: Record<string, string> = {};
+  for (let index = 0; index < 400; index += 1) files[`module-with-a-rather-long-name-number-${index}.ts`] = `export const n = ${index};`;
+  const big = makeSnapshot(key, files, { previousVersion: v1.manifest.version });
+  assert.ok(big.sealed.bytes.byteLength > 48 * 1024, `${big.sealed.bytes.byteLength} bytes`);
+  server.publish(big);
+  assert.deepEqual(await channel.next('the pushed version'), { type: 'version', version: big.manifest.version, etag: big.sealed.etag, manifestHash: big.sealed.hash });
 });
 
 test('client status messages are stored per client and shown in /status', async (t) => {

@@ -54,6 +54,7 @@ test('every message type survives encode → decode → parse', () => {
     { type: 'hello', protocol: 1, version: 5, etag: '"x"' },
     { type: 'hello', protocol: 1, version: null, etag: null },
     { type: 'version', version: 6, etag: '"y"', manifestHash: 'ab' },
+    { type: 'version', version: 7, etag: '"z"', manifestHash: 'cd', manifest: '{"envelope":"…"}' },
     { type: 'pong' },
     { type: 'error', code: 'ERR_LIVEMOD_PROTOCOL', message: 'no' },
   ];
@@ -63,7 +64,7 @@ test('every message type survives encode → decode → parse', () => {
 });
 
 test('parsers refuse wrong shapes, ignore unknown fields, and never throw', () => {
-  for (const value of [null, 1, 'x', [], {}, { type: 1 }, { type: 'hello', protocol: 1, version: 'v', etag: null }, { type: 'version', version: 1 }, { type: 'error', code: 1 }, { type: 'nope' }]) {
+  for (const value of [null, 1, 'x', [], {}, { type: 1 }, { type: 'hello', protocol: 1, version: 'v', etag: null }, { type: 'version', version: 1 }, { type: 'version', version: 1, etag: '"x"', manifestHash: 'x', manifest: { signed: 1 } }, { type: 'error', code: 1 }, { type: 'nope' }]) {
     assert.equal(parseServerMessage(value).ok, false, JSON.stringify(value));
   }
   for (const value of [null, { type: 'status', version: 1.5 }, { type: 'status', version: 1, swap: [] }, { type: 'hello' }, { type: '__proto__' }]) {

@@ -15,8 +15,11 @@ export interface ChannelOptions {
   /** The channel URL (http(s): the `Livemod-Channel` capability, already checked to be the origin's). */
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
-  /** A version the server announced: a hint to sync. `hello`: it is the version a (re)connection starts on. */
-  readonly onVersion: (version: number, hello: boolean) => void;
+  /**
+   * A version the server announced: a hint to sync. `hello`: it is the version a (re)connection
+   * starts on. `manifest`: the signed manifest sent with the announcement (unverified here).
+   */
+  readonly onVersion: (version: number, hello: boolean, manifest?: string) => void;
   /** The status to send when connected (and after each swap, through `send`). */
   readonly status: () => ClientMessage;
   readonly log: (line: string) => void;
@@ -127,7 +130,7 @@ export class ChannelClient {
           if (message.version !== null) this.options.onVersion(message.version, true);
           return;
         case 'version':
-          this.options.onVersion(message.version, false);
+          this.options.onVersion(message.version, false, message.manifest);
           return;
         case 'error':
           // Said once per connection; a flood of them counts against the connection like garbage.

@@ -288,15 +288,19 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   const source = viewed(synced);
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.loadReport === true });
   let channel: ChannelClient | undefined;
+  /** The base the channel speaks for and the routes its host named (a pushed manifest comes without headers). */
+  let origin = { base: synced.base, capabilities: synced.capabilities };
   let following: ((url: string) => void) | null = null;
   let poll: NodeJS.Timeout | undefined;
   const live = new Live({
     registry,
     // An update syncs online only: an origin that cannot be reached has nothing newer to give.
-    resync: async () => {
+    resync: async (pushed) => {
       try {
         // What this process runs is fetched with the new version, so the swap needs no second round trip.
-        const fresh = await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded() });
+        // A manifest the channel pushed stands in for the manifest request if it verifies; the blobs use the routes the origin last named.
+        const fresh = await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded(), ...(pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
+        if (fresh.from === 'network' && Object.keys(fresh.capabilities).length > 0) origin = { base: fresh.base, capabilities: fresh.capabilities };
         // Started from the cache (background revalidation): the host's channel is known only now.
         if (fresh.capabilities.channel) following?.(fresh.capabilities.channel);
         return viewed(fresh);
@@ -314,7 +318,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   let channelTimer: NodeJS.Timeout | undefined;
   const openChannel = (url: string): void => {
     if (channel) return;
-    const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version, hello) => live.hint(version, hello), status: () => statusOf(live), log: notice });
+    const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version, hello, manifest) => live.hint(version, hello, manifest), status: () => statusOf(live), log: notice });
     channel = opening;
     // Opened a second after the start, on an unreferenced timer: a program that is done by then
     // (a command-line tool) never pays for loading the WebSocket client and its handshake (10–15 ms

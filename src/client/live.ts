@@ -33,8 +33,12 @@ export type SwapListener = (record: SwapRecord) => void;
 
 export interface LiveOptions {
   readonly registry: Registry;
-  /** The next version to run: synced and verified, or null when there is none newer (or the origin is unreachable). */
-  readonly resync: () => Promise<ModuleSource | null>;
+  /**
+   * The next version to run: synced and verified, or null when there is none newer (or the origin
+   * is unreachable). `pushed`: a signed manifest the channel sent with its announcement, to use
+   * in place of fetching one if it verifies (it is only a candidate, like the announcement).
+   */
+  readonly resync: (pushed?: Buffer) => Promise<ModuleSource | null>;
   readonly restartOnUnaccepted?: boolean;
   /** Print every swap (not only failures). */
   readonly logSwaps?: boolean;
@@ -79,6 +83,8 @@ export class Live {
   private hintTimer: NodeJS.Timeout | undefined;
   private hintBusy = false;
   private closed = false;
+  /** The manifest the channel sent with the highest version announced since the last sync, if it sent one. */
+  private pushed: { version: number; bytes: Buffer } | null = null;
 
   constructor(options: LiveOptions) {
     this.options = options;
@@ -133,11 +139,12 @@ export class Live {
    * announcement is still tried after the wait — keep it from following the versions that do
    * exist; and a replica a moment behind the one that announced costs a retry, not the version.
    */
-  hint(version: number, hello = false): void {
+  hint(version: number, hello = false, manifest?: string): void {
     // A (re)connection's hello starts the count again: the server it reached may well have the
     // version a lagging one did not, and it is one try per connection, which backs off itself.
     if (hello && version === this.tried) this.triedTimes = 0;
     if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
+    if (manifest !== undefined && version >= (this.pushed?.version ?? 0)) this.pushed = { version, bytes: Buffer.from(manifest, 'utf8') };
     this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();
   }
@@ -180,7 +187,10 @@ export class Live {
     const previous = this.version;
     let source: ModuleSource | null;
     try {
-      source = await this.options.resync();
+      // The manifest the channel pushed, if it is for a version above the one running (once: a retry fetches).
+      const pushed = this.pushed && this.pushed.version > previous ? this.pushed.bytes : undefined;
+      this.pushed = null;
+      source = await this.options.resync(pushed);
     } catch (error) {
       // The new version could not be had (verification, a fetch): nothing ran; say why.
       const record: SwapRecord = { at: new Date().toISOString(), status: 'failed', version: previous, previousVersion: previous, modules: [], reran: [], durationMs: 0, retained: this.options.registry.retainedVersions().length, error: describe(error) };

@@ -59,6 +59,13 @@ export interface RemoteOptions {
   readonly maps?: 'first-use' | 'start';
   /** The app the manifest must name (pinned by the user); else the one the store accepted from the origin, if any. */
   readonly app?: string;
+  /**
+   * A signed manifest the origin's channel pushed with an announcement (protocol.md, "The
+   * channel"), and the routes the origin named at the last manifest request. For that base it
+   * stands in for the manifest request when it verifies as a fetched one would (signature, app,
+   * expiry, no rollback) and is newer than the version stored; else the manifest is fetched.
+   */
+  readonly pushed?: { readonly base: string; readonly bytes: Buffer; readonly capabilities: Capabilities };
   readonly onRequest?: (event: RequestEvent) => void;
   readonly onProgress?: (progress: SyncProgress) => void;
   /** One-line notices for the user (offline fallback, refetched blobs). */
@@ -187,6 +194,28 @@ function fromCache(candidate: Candidate, options: RemoteOptions, why: string, st
   return { candidate, manifest, from: 'offline', ageMs, capabilities: {}, stored };
 }
 
+/**
+ * The manifest the channel pushed, as a fetched one: verified the same way, and used only when it
+ * is newer than the stored version of this very base and the origin's routes are known. A push
+ * that fails a check is said once and the manifest is fetched instead: the channel is a hint.
+ */
+function fromPush(candidate: Candidate, options: RemoteOptions, stored: Stored | null, app: string | undefined): Chosen | null {
+  const pushed = options.pushed;
+  if (!pushed || pushed.base !== candidate.base || !stored || Object.keys(pushed.capabilities).length === 0) return null;
+  const source = `the channel of ${candidate.base}`;
+  let manifest: Manifest;
+  try {
+    manifest = openManifest(pushed.bytes, options.key, source);
+    checkFreshness(manifest, source, { now: options.now?.() ?? Date.now(), minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
+  } catch (error) {
+    options.notice(`[livemod channel] the manifest pushed with an announcement was refused (${(error as Error).message.replace(/^\[livemod \w+\] /, '')}); fetching it instead`);
+    return null;
+  }
+  if (manifest.version <= stored.state.version) return null;
+  // A livemod server's ETag is the quoted sha256 of the manifest's bytes: the next request revalidates with it.
+  return { candidate, manifest, from: 'network', ageMs: 0, capabilities: pushed.capabilities, stored, commit: { bytes: pushed.bytes, etag: `"${sha256Hex(pushed.bytes)}"` } };
+}
+
 async function choose(list: readonly Candidate[], options: RemoteOptions, transfer: Transfer): Promise<Chosen> {
   if (options.offline) {
     for (const candidate of list) {
@@ -199,6 +228,8 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
   for (const candidate of list) {
     const stored = options.store.readOrigin(candidate.base);
     const app = expectedApp(candidate, options, stored);
+    const pushed = fromPush(candidate, options, stored, app);
+    if (pushed) return pushed;
     let result;
     try {
       result = await fetchManifest(candidate.base, {

@@ -6,7 +6,7 @@ export { batchFrameHeader, batchResponseLength, readBatchFrames, type BatchFrame
 export { parseErrorBody, type ErrorBody, type WireError } from './errors.ts';
 export { STATUS_CLIENT_LIMIT, type ClientInfo, type ClusterStatus, type ServerStatus } from './status.ts';
 export {
-  parseClientMessage, parseServerMessage, decodeMessage, encodeMessage,
+  parseClientMessage, parseServerMessage, decodeMessage, encodeMessage, INLINE_MANIFEST_MAX_FRAME,
   type ClientMessage, type ServerMessage, type HelloMessage, type VersionMessage, type PongMessage, type ErrorMessage,
   type StatusMessage, type PingMessage, type ParseResult,
 } from './messages.ts';

@@ -17,7 +17,19 @@ export interface VersionMessage {
   readonly etag: string;
   /** sha256 hex of the manifest bytes, so a client can tell a stale cache from the announced one. */
   readonly manifestHash: string;
+  /**
+   * The signed manifest itself (the envelope's exact text), when it is small enough to travel in
+   * the frame (INLINE_MANIFEST_MAX_FRAME): a client verifies it as it would a fetched one and
+   * needs no request for it. Absent: fetch it.
+   */
+  readonly manifest?: string;
 }
+
+/**
+ * A version message carries its manifest only while the whole frame stays within this many
+ * bytes, well under the 64 KiB a client accepts by default: a manifest of a few hundred modules.
+ */
+export const INLINE_MANIFEST_MAX_FRAME: number = 48 * 1024;
 
 export interface PongMessage {
   readonly type: 'pong';
@@ -103,11 +115,12 @@ export function parseServerMessage(value: unknown): ParseResult<ServerMessage> {
       return { ok: true, message: { type: 'hello', protocol, version, etag } };
     }
     case 'version': {
-      const { version, etag, manifestHash } = fields;
+      const { version, etag, manifestHash, manifest } = fields;
       if (!isVersion(version) || typeof etag !== 'string' || typeof manifestHash !== 'string') {
         return fail('"version" needs an integer "version" and string "etag" and "manifestHash"');
       }
-      return { ok: true, message: { type: 'version', version, etag, manifestHash } };
+      if (manifest !== undefined && typeof manifest !== 'string') return fail('"version" field "manifest" must be a string (the signed manifest) when present');
+      return { ok: true, message: { type: 'version', version, etag, manifestHash, ...(manifest !== undefined ? { manifest } : {}) } };
     }
     case 'pong':
       return { ok: true, message: { type: 'pong' } };

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ErrorCodes } from '../errors.ts';
 import {
+  INLINE_MANIFEST_MAX_FRAME,
   PROTOCOL_VERSION, decodeMessage, encodeMessage, parseClientMessage,
   type ClientInfo, type ClientMessage, type ServerMessage,
 } from '../protocol/index.ts';
@@ -83,7 +84,12 @@ export class ChannelHub {
   broadcast(message: ServerMessage): number {
     // Encoded once for all: ws writes a Buffer as it is (a server's frames are not masked), so
     // ten thousand channels share one payload instead of each converting the string again.
-    const frame = Buffer.from(encodeMessage(message));
+    let frame = Buffer.from(encodeMessage(message));
+    // The signed manifest travels in the announcement only while the frame stays small; past that, clients fetch it.
+    if (message.type === 'version' && message.manifest !== undefined && frame.byteLength > INLINE_MANIFEST_MAX_FRAME) {
+      const { manifest: _dropped, ...announcement } = message;
+      frame = Buffer.from(encodeMessage(announcement));
+    }
     let sent = 0;
     for (const ws of this.clients.keys()) if (this.send(ws, frame)) sent += 1;
     return sent;

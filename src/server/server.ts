@@ -6,7 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { markServed, unmarkServed } from '../served-here.ts';
-import type { ClusterStatus, ServerStatus } from '../protocol/index.ts';
+import { INLINE_MANIFEST_MAX_FRAME, type ClusterStatus, type ServerStatus } from '../protocol/index.ts';
 import type { Snapshot } from '../snapshot/index.ts';
 import { createTokenCheck } from './auth.ts';
 import { ChannelHub } from './channel.ts';
@@ -122,7 +122,9 @@ class LivemodServer implements ModuleServer {
   publish(snapshot: Snapshot): void {
     const entry = this.snapshots.publish(snapshot);
     const { manifest, sealed } = entry.snapshot;
-    const pushed = this.hub.broadcast({ type: 'version', version: manifest.version, etag: sealed.etag, manifestHash: sealed.hash });
+    // A small manifest travels in the announcement (the hub drops it if escaping made the frame too big).
+    const inline = sealed.bytes.byteLength <= INLINE_MANIFEST_MAX_FRAME ? { manifest: sealed.bytes.toString('utf8') } : {};
+    const pushed = this.hub.broadcast({ type: 'version', version: manifest.version, etag: sealed.etag, manifestHash: sealed.hash, ...inline });
     this.options.log(`[livemod serve] published version ${manifest.version}: ${entry.moduleCount} modules, ${entry.blobBytes} bytes; pushed to ${pushed} channel${pushed === 1 ? '' : 's'}`);
   }
 
