@@ -1,12 +1,13 @@
-// Fan-out benchmark (issue 18): 10,000 channel clients told of each new version and fetching its
-// manifest, on one `livemod serve` (the baseline) and then spread over two replicas behind nginx
+// Fan-out benchmark (issue 18): 10,000 channel clients told of each new version and having its
+// manifest (verified from the announcement, which carries it, or fetched), on one `livemod serve` (the baseline) and then spread over two replicas behind nginx
 // that learn of versions from the origin over NATS, in the same run; then a reconnect storm: one
 // replica killed, its clients moving to the other. Everything is real and on loopback: the
 // `livemod` command for every server, Debian's nats-server and nginx, livemod's own channel client
 // in a few processes (bench/fanout/clients.ts). On this 2-core machine the clients, nginx and
 // every server share the two cores, so the figures are an upper bound on a real fleet's.
 //
-// Run: npm run bench:fanout   (FANOUT_CLIENTS=10000 FANOUT_PROCESSES=4 FANOUT_EDITS=5)
+// Run: npm run bench:fanout   (FANOUT_CLIENTS=10000 FANOUT_PROCESSES=4 FANOUT_EDITS=5; FANOUT_FETCH=1:
+// the clients ignore pushed manifests and fetch each one, as before the push)
 // Figures go in docs/benchmarks.md.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@
 // once per announced version, and never runs anything that did not verify.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,20 +27,31 @@ interface HostileHost {
   channels: number;
   /** Serve this body in place of the origin's manifest (null: pass through). */
   manifestOverride: Buffer | null;
+  /** The If-None-Match and status of the last manifest request passed through. */
+  lastManifest: { ifNoneMatch: string | null; status: number } | null;
+  /** Answer this many blob batch requests with the 404 of a server that does not hold the blobs (a replica behind). */
+  batchesUnknown: number;
 }
 
 async function hostile(t: TestContext, origin: string, channel: (ws: WebSocket, host: HostileHost) => void): Promise<HostileHost> {
   const upstream = new URL(origin);
-  const state: HostileHost = { url: '', manifests: 0, channels: 0, manifestOverride: null };
+  const state: HostileHost = { url: '', manifests: 0, channels: 0, manifestOverride: null, lastManifest: null, batchesUnknown: 0 };
   const server = createServer((req, res) => {
+    const manifest = (req.url ?? '').split('?')[0]!.endsWith('/manifest.json');
+    if (manifest) state.manifests += 1;
+    if (req.url?.startsWith('/batch') && state.batchesUnknown > 0) {
+      state.batchesUnknown -= 1;
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'ERR_LIVEMOD_BLOB_UNKNOWN', message: 'no such blob here', unknown: [], unknownCount: 1 } }));
+      return;
+    }
     if (req.url?.startsWith('/manifest.json')) {
-      state.manifests += 1;
       if (state.manifestOverride) {
         res.writeHead(200, { 'content-type': 'application/json', 'livemod-channel': '/channel', 'livemod-batch': '/batch' }).end(state.manifestOverride);
         return;
       }
     }
     const forward = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host } }, (reply) => {
+      if (manifest) state.lastManifest = { ifNoneMatch: (req.headers['if-none-match'] as string | undefined) ?? null, status: reply.statusCode ?? 0 };
       res.writeHead(reply.statusCode ?? 502, reply.headers);
       reply.pipe(res);
     });
@@ -66,7 +78,7 @@ async function hostile(t: TestContext, origin: string, channel: (ws: WebSocket, 
 async function origin(t: TestContext): Promise<{ url: string; key: string; publishNext: () => number; version: () => number; manifest: () => Buffer }> {
   const running = await startServer(t);
   const dir = tempDir(t);
-  writeFiles(dir, { 'package.json': '{"name":"hostile-test"}', 'main.js': 'export const value = 1; import.meta.hot.accept();' });
+  writeFiles(dir, { 'package.json': '{"name":"hostile-test"}', 'main.js': 'export const value = 1; import.meta.hot.accept();', 'lib/util.js': 'import { value } from "../main.js"; export const twice = () => value * 2; import.meta.hot.accept();' });
   const builder = new SnapshotBuilder(dir);
   let current = signSnapshot(builder.build().content, running.key);
   running.server.publish(current);
@@ -87,9 +99,9 @@ async function origin(t: TestContext): Promise<{ url: string; key: string; publi
   };
 }
 
-async function liveClient(t: TestContext, url: string, key: string): Promise<{ app: App; lines: string[] }> {
+async function liveClient(t: TestContext, url: string, key: string, module = ''): Promise<{ app: App; lines: string[] }> {
   const lines: string[] = [];
-  const app = await connect(url, { publicKey: key, cache: tempDir(t), live: true, notice: (line) => lines.push(line) });
+  const app = await connect(`${url}${module}`, { publicKey: key, cache: tempDir(t), live: true, notice: (line) => lines.push(line) });
   t.after(() => app.close());
   return { app, lines };
 }
@@ -288,13 +300,13 @@ test('a version announced by a server whose manifest lags is tried a few times, 
 });
 
 /** A live client behind the hostile host, its channel open, and a way to send on it. */
-async function following(t: TestContext, real: Awaited<ReturnType<typeof origin>>): Promise<{ host: HostileHost; app: App; lines: string[]; main: Record<string, unknown>; send: (text: string) => void }> {
+async function following(t: TestContext, real: Awaited<ReturnType<typeof origin>>, module = ''): Promise<{ host: HostileHost; app: App; lines: string[]; main: Record<string, unknown>; send: (text: string) => void }> {
   let send: ((text: string) => void) | undefined;
   const host = await hostile(t, real.url, (ws) => {
     send = (text) => ws.send(text);
     ws.send(hello(real.version()));
   });
-  const { app, lines } = await liveClient(t, host.url, real.key);
+  const { app, lines } = await liveClient(t, host.url, real.key, module);
   const main = await app.import('main.js');
   await within((async () => {
     while (!send) await sleep(10);
@@ -314,8 +326,45 @@ test('a manifest pushed with the announcement is verified and used: the update m
   assert.equal(record.version, version);
   assert.equal(main.value, 2);
   assert.equal(host.manifests, before, 'no manifest request for the pushed manifest');
-  // The next revalidation of that version is a 304 against the pushed manifest's ETag.
-  assert.equal(await app.update(), null);
+  // Once the store has committed it (just after the swap), revalidation is a 304 against the pushed manifest's ETag.
+  const etag = `"${createHash('sha256').update(real.manifest()).digest('hex')}"`;
+  await within((async () => {
+    do {
+      assert.equal(await app.update(), null);
+    } while (host.lastManifest?.ifNoneMatch !== etag && (await sleep(50), true));
+  })(), 5000, 'a revalidation with the pushed manifest\'s ETag');
+  assert.deepEqual(host.lastManifest, { ifNoneMatch: etag, status: 304 });
+});
+
+test('a client started on a module of a subfolder takes a pushed manifest too, with no request for either base', async (t) => {
+  const real = await origin(t);
+  const { host, app, send } = await following(t, real, 'lib/util.js');
+  const util = await app.import('lib/util.js');
+  const before = host.manifests;
+  const version = real.publishNext();
+  const swapped = within(new Promise<{ status: string; version: number }>((resolve) => app.on('swap', resolve)), 5000, 'the swap');
+  send(announce(version, real.manifest()));
+  assert.equal((await swapped).version, version);
+  assert.equal((util.twice as () => number)(), 4);
+  assert.equal(host.manifests, before, 'neither lib/manifest.json nor manifest.json requested');
+});
+
+test('a pushed manifest whose blobs the answering replica does not hold yet is had as without the push: no failed swap', async (t) => {
+  const real = await origin(t);
+  const { host, app, lines, main, send } = await following(t, real);
+  const records: { status: string; version: number }[] = [];
+  app.on('swap', (record) => records.push(record));
+  const version = real.publishNext();
+  // Behind a balancer: the replica that pushed has the version; the one answering the blob request is a moment behind.
+  host.batchesUnknown = 1;
+  send(announce(version, real.manifest()));
+  await within((async () => {
+    while (records.length === 0) await sleep(10);
+  })(), 5000, 'the swap');
+  assert.deepEqual(records.map((record) => [record.status, record.version]), [['applied', version]]);
+  assert.equal(main.value, 2);
+  assert.equal(host.batchesUnknown, 0, 'the blob request of the push was made and refused');
+  assert.ok(!lines.some((line) => line.includes('[livemod swap]') && line.includes('failed')), lines.join('\n'));
 });
 
 test('a pushed manifest that does not verify is refused and said; the manifest is fetched instead and the real version runs', async (t) => {

@@ -254,3 +254,20 @@ test('a default parameter value reads the import even when the body declares a v
   });
   assert.deepEqual((await run('main.ts')).seen, [1, 2]);
 });
+
+test('import.meta.main is fixed when the module is instantiated, however late import.meta is first read', async (t) => {
+  const { registry } = registryFor(t, {
+    'package.json': '{"name":"meta-main"}',
+    'entry.js': 'import { helperMain } from "./helper.js"; export const main = () => import.meta.main; export { helperMain };',
+    'helper.js': 'export const helperMain = () => import.meta.main;',
+    'first.js': 'export const main = () => import.meta.main;',
+  });
+  // Imported by path before it is the program's start: not the main module, then or later.
+  const early = await registry.import('first.js');
+  await registry.import('first.js', { main: true });
+  assert.equal((early.main as () => boolean)(), false);
+  // The start's own module is main; what it imports is not, whenever they first read import.meta.
+  const entry = await registry.import('entry.js', { main: true });
+  assert.equal((entry.helperMain as () => boolean)(), false);
+  assert.equal((entry.main as () => boolean)(), true);
+});

@@ -53,6 +53,24 @@ test('a manifest too big for the frame is announced without it: clients fetch it
   assert.ok(big.sealed.bytes.byteLength > 48 * 1024, `${big.sealed.bytes.byteLength} bytes`);
   server.publish(big);
   assert.deepEqual(await channel.next('the pushed version'), { type: 'version', version: big.manifest.version, etag: big.sealed.etag, manifestHash: big.sealed.hash });
+  // Just under the limit as bytes, over it once escaped into the frame's JSON string: announced without it too.
+  let count = 1;
+  let near = makeSnapshot(key, { 'a.ts': 'a' }, { previousVersion: big.manifest.version });
+  while (near.sealed.bytes.byteLength < 46 * 1024) {
+    count += 8;
+    const more: Record<string, string> = {};
+    for (let index = 0; index < count; index += 1) more[`module-with-a-rather-long-name-number-${index}.ts`] = `export const n = ${index};`;
+    near = makeSnapshot(key, more, { previousVersion: big.manifest.version });
+  }
+  assert.ok(near.sealed.bytes.byteLength <= 48 * 1024, `${near.sealed.bytes.byteLength} bytes`);
+  server.publish(near);
+  const announced = (await channel.next('the next pushed version')) as unknown as Record<string, unknown>;
+  assert.equal(announced.version, near.manifest.version);
+  assert.equal(announced.manifest, undefined);
+  // A small one still travels.
+  const small = makeSnapshot(key, { 'a.ts': 'b' }, { previousVersion: near.manifest.version });
+  server.publish(small);
+  assert.equal(((await channel.next('a small version')) as unknown as Record<string, unknown>).manifest, small.sealed.bytes.toString('utf8'));
 });
 
 test('client status messages are stored per client and shown in /status', async (t) => {

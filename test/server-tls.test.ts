@@ -80,7 +80,7 @@ test('livemod run over HTTPS: an untrusted certificate says how to trust it; NOD
   assert.equal(trusted.stdout.trim(), 'over https');
 });
 
-test("livemod's channel client follows a wss: channel (node:tls is loaded only for it)", async (t) => {
+test("livemod's channel client follows a wss: channel; importing it does not load node:tls", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'livemod-tls-channel-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pair = selfSigned(dir);

@@ -1,19 +1,26 @@
 // One process of light channel clients for the fan-out bench: COUNT of livemod's own channel
 // clients (src/client/channel.ts: the WebSocket, its jittered reconnect backoff, its status
-// message), each answering a new version the way a syncing client does: a conditional GET of the
-// manifest (If-None-Match), over keep-alive connections. Times are absolute (ms since the epoch,
-// sub-millisecond), so the parent compares them with the server's publish time.
+// message), each answering a new version the way a syncing client does: it takes the manifest
+// the announcement carries, or, when none came (too big to push, or FANOUT_FETCH=1), makes a
+// conditional GET of the manifest (If-None-Match) over keep-alive connections. Neither is
+// verified here: a real client verifies the manifest either way, on its own machine, while
+// these 10,000 share two cores with the servers they measure (verifying them all costs 3 s of
+// CPU per version, which measured the load generator, not the fleet). Times are absolute (ms
+// since the epoch, sub-millisecond), so the parent compares them with the server's publish time.
 //
 // The parent talks over IPC: { cmd: 'state' } → counts; { cmd: 'report', version } → per-client
 // notify and fetch times of that version; { cmd: 'hellos', since } → each client's first hello
 // after `since` (the reconnect storm); { cmd: 'exit' }.
 import { connect, type Socket } from 'node:net';
 import { ChannelClient } from '../../src/client/channel.ts';
+import { parseEnvelopeVersion } from './envelope.ts';
 
 const url = process.env.FANOUT_URL!;
 const count = Number(process.env.FANOUT_CLIENTS);
 /** Connections opened per second by this process, so a start is not a SYN flood. */
 const rate = Number(process.env.FANOUT_RATE ?? 500);
+/** FANOUT_FETCH=1: ignore pushed manifests and fetch each one (a client of before the push, or a manifest too big to push). */
+const alwaysFetch = process.env.FANOUT_FETCH === '1';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const target = new URL(url);
@@ -136,7 +143,7 @@ function start(index: number): void {
   client.channel = new ChannelClient({
     url: `${url}/channel`,
     headers: {},
-    onVersion: (version) => {
+    onVersion: (version, _hello, manifest) => {
       const at = now();
       client.hellos.push(at);
       if (client.hellos.length > 8) client.hellos.shift();
@@ -151,6 +158,14 @@ function start(index: number): void {
       }
       if (!client.notified.has(version)) client.notified.set(version, at);
       client.pending = version;
+      // Pushed with the announcement: taken with no request, as livemod's client does (it must name the version announced).
+      if (manifest !== undefined && !alwaysFetch) {
+        if (parseEnvelopeVersion(manifest) === version) {
+          if (!client.fetched.has(version)) client.fetched.set(version, now());
+          return;
+        }
+        countError('pushed manifest of another version');
+      }
       fetchManifest(client);
     },
     status: () => ({ type: 'status', version: client.version }),

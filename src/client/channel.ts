@@ -83,7 +83,8 @@ export class ChannelClient {
       followRedirects: false,
       // Our own connection, unreferenced: an open channel must not keep the program running.
       createConnection: ((connectOptions: object): Socket => {
-        // node:tls only for a wss: channel: loading it costs a start about 20 ms, and this module loads with every URL run.
+        // node:tls is taken here, not imported: this module loads with every URL run, and node:tls costs a start about
+        // 20 ms. (ws, loaded when the channel opens a second after the start, requires it itself: a run that ends sooner never pays.)
         const raw: Socket = secure ? process.getBuiltinModule('node:tls').connect(connectOptions as ConnectionOptions) : netConnect(connectOptions as NetConnectOpts);
         raw.unref();
         return raw;

@@ -299,8 +299,18 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       try {
         // What this process runs is fetched with the new version, so the swap needs no second round trip.
         // A manifest the channel pushed stands in for the manifest request if it verifies; the blobs use the routes the origin last named.
-        const fresh = await syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded(), ...(pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
-        if (fresh.from === 'network' && Object.keys(fresh.capabilities).length > 0) origin = { base: fresh.base, capabilities: fresh.capabilities };
+        const sync = (withPush: boolean): ReturnType<typeof syncRemote> => syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded(), ...(withPush && pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
+        let fresh;
+        try {
+          fresh = await sync(true);
+        } catch (error) {
+          // Behind a balancer the replica answering the blob request may lag the one that pushed:
+          // then the version is had as without a push (the manifest request says what that replica serves).
+          if (!pushed || (error as { code?: string }).code !== ErrorCodes.BLOB_UNKNOWN) throw error;
+          fresh = await sync(false);
+        }
+        // The routes the origin names (a 304 names them too): what a later push's blob fetch uses.
+        if (fresh.from !== 'offline' && Object.keys(fresh.capabilities).length > 0) origin = { base: fresh.base, capabilities: fresh.capabilities };
         // Started from the cache (background revalidation): the host's channel is known only now.
         if (fresh.capabilities.channel) following?.(fresh.capabilities.channel);
         return viewed(fresh);

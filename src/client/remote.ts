@@ -224,12 +224,17 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
     }
     throw new LivemodError('sync', ErrorCodes.NOT_CACHED, `--offline, but nothing from ${list[0]!.base} is in the cache (${options.store.dir}); run once online first`, { origin: list[0]!.base });
   }
+  // A manifest the channel pushed is for the base the client follows: taken before any request (the deeper bases of a module URL included).
+  const pushedFor = options.pushed ? list.find((candidate) => candidate.base === options.pushed!.base) : undefined;
+  if (pushedFor) {
+    const stored = options.store.readOrigin(pushedFor.base);
+    const chosen = fromPush(pushedFor, options, stored, expectedApp(pushedFor, options, stored));
+    if (chosen) return chosen;
+  }
   let lastNotFound: unknown;
   for (const candidate of list) {
     const stored = options.store.readOrigin(candidate.base);
     const app = expectedApp(candidate, options, stored);
-    const pushed = fromPush(candidate, options, stored, app);
-    if (pushed) return pushed;
     let result;
     try {
       result = await fetchManifest(candidate.base, {

@@ -18,8 +18,8 @@ export interface ContextHost<I> {
   sourceImport(specifier: unknown, options: unknown, importer: string): Promise<unknown>;
   /** The exporting side of a live binding: mirrors a write of export `name` into the namespaces. */
   publish(owner: I, name: string, value: unknown): void;
-  /** A new import.meta object for the module. */
-  meta(owner: I, data: Record<string, unknown>): Record<string, unknown>;
+  /** A new import.meta object for the module; `main` as it was when the module was instantiated. */
+  meta(owner: I, data: Record<string, unknown>, main: boolean): Record<string, unknown>;
   /** The module's export getters, as its prologue registers them. */
   exports(owner: I, getters: Readonly<Record<string, () => unknown>>): void;
 }
@@ -42,12 +42,15 @@ export class ModuleContext<I extends { readonly path: string }> {
   private readonly owner: I;
   private readonly data: Record<string, unknown>;
   private readonly namespaces: readonly unknown[];
+  /** import.meta.main, fixed when the module is instantiated (the object itself is made later). */
+  private readonly main: boolean;
 
-  constructor(host: ContextHost<I>, owner: I, data: Record<string, unknown>, namespaces: readonly unknown[]) {
+  constructor(host: ContextHost<I>, owner: I, data: Record<string, unknown>, namespaces: readonly unknown[], main: boolean) {
     this.host = host;
     this.owner = owner;
     this.data = data;
     this.namespaces = namespaces;
+    this.main = main;
   }
 
   /** The prologue: registers the module's exports. */
@@ -57,7 +60,7 @@ export class ModuleContext<I extends { readonly path: string }> {
 
   /** import.meta: one object per module instance, made when the code first reads it. */
   get meta(): Record<string, unknown> {
-    this.#meta ??= this.host.meta(this.owner, this.data);
+    this.#meta ??= this.host.meta(this.owner, this.data, this.main);
     return this.#meta;
   }
 

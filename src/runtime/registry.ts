@@ -223,7 +223,7 @@ export class Registry {
     dynamicImport: (specifier, options, importer, defer) => this.dynamicImport(specifier, options, importer, defer),
     sourceImport: (specifier, options, importer) => this.sourceImport(specifier, options, importer),
     publish: (owner, name, value) => this.publish(owner, name, value),
-    meta: (owner, data) => this.meta(owner, data),
+    meta: (owner, data, main) => this.meta(owner, data, main),
     exports: (owner, getters) => {
       owner.getters = getters;
     },
@@ -855,7 +855,7 @@ export class Registry {
     made.set(path, instance);
     fresh.push(instance);
     const factory = compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
-    const context = new ModuleContext(this.contextHost, instance, data, namespaces);
+    const context = new ModuleContext(this.contextHost, instance, data, namespaces, path === this.mainPath);
     instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
     // (An async module's first step also runs synchronously up to its `yield`.)
@@ -1470,11 +1470,11 @@ export class Registry {
     throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
   }
 
-  private meta(instance: Instance, data: Record<string, unknown>): Record<string, unknown> {
+  private meta(instance: Instance, data: Record<string, unknown>, main: boolean): Record<string, unknown> {
     const { path, url } = instance;
     const meta = Object.create(null) as Record<string, unknown>;
     meta.url = url;
-    meta.main = path === this.mainPath;
+    meta.main = main;
     meta.resolve = (specifier: string): string => this.resolve(specifier, path);
     if (url.startsWith('file:')) {
       const filename = fileURLToPath(url);
