@@ -4,9 +4,19 @@
 // when a stack that needs them is formatted. Frames of other files are left exactly as V8
 // formats them, and a formatter installed before ours still receives every frame.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import type * as TraceMapping from '@jridgewell/trace-mapping';
+import type { TraceMap } from '@jridgewell/trace-mapping';
 import { CODE_DIR } from '../own.ts';
+
+// The source-map reader is loaded when a stack first needs a map, not with every start: its three
+// modules cost a start about 6 ms (30 interleaved starts), and most runs format no live stack.
+let traceMapping: typeof TraceMapping | undefined;
+function reader(): typeof TraceMapping {
+  traceMapping ??= createRequire(import.meta.url)('@jridgewell/trace-mapping') as typeof TraceMapping;
+  return traceMapping;
+}
 
 type MapLoader = () => string | null;
 
@@ -55,7 +65,7 @@ function traceMap(url: string): TraceMap | null {
   if (entry.map === undefined) {
     try {
       const text = entry.load();
-      entry.map = text === null ? null : new TraceMap(text);
+      entry.map = text === null ? null : new (reader().TraceMap)(text);
     } catch {
       entry.map = null;
     }
@@ -67,7 +77,7 @@ function traceMap(url: string): TraceMap | null {
 function originalPosition(url: string, line: number, column: number): { source: string; line: number; column: number } | null {
   const map = traceMap(url);
   if (!map) return null;
-  const found = originalPositionFor(map, { line, column: column - 1 });
+  const found = reader().originalPositionFor(map, { line, column: column - 1 });
   if (found.line === null || found.source === null) return null;
   return { source: known.get(url)!.shown, line: found.line, column: found.column + 1 };
 }
