@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { connect, openFolder, type App } from '../src/client/index.ts';
 import { signSnapshot, type Snapshot } from '../src/snapshot/index.ts';
-import type { SwapRecord } from '../src/client/live.ts';
+import { Live, type SwapRecord } from '../src/client/live.ts';
+import { registryFor } from './helpers/runtime.ts';
 import { startServer, within, type Running } from './helpers/server-fixtures.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
@@ -134,4 +135,31 @@ test('a local folder run with live: true swaps each save in place', async (t) =>
   assert.equal((await swapped).status, 'applied');
   assert.equal(main.value, 'two');
   rmSync(join(dir, 'main.js'));
+});
+
+test('a pushed manifest is offered to the sync only while it is for the highest version announced', async (t) => {
+  const { registry } = registryFor(t, { 'package.json': '{"name":"pushed-order"}', 'main.js': 'export const value = 1;' });
+  const base = registry.source.manifest.version;
+  const offered: (string | undefined)[] = [];
+  const live = new Live({
+    registry,
+    // Nothing newer is ever found: each hint-driven sync is retried after a growing wait.
+    resync: async (pushed) => {
+      offered.push(pushed?.toString('utf8'));
+      return null;
+    },
+    notice: () => {},
+  });
+  t.after(() => live.close());
+  live.hint(base + 1, false, 'manifest-1');
+  await within((async () => {
+    while (offered.length < 1) await sleep(5);
+  })(), 5000, 'the first sync');
+  // While the retry waits: a higher version with its manifest, then a still higher one without (too big to push).
+  live.hint(base + 2, false, 'manifest-2');
+  live.hint(base + 3, false);
+  await within((async () => {
+    while (offered.length < 2) await sleep(20);
+  })(), 5000, 'the retry');
+  assert.deepEqual(offered, ['manifest-1', undefined]);
 });

@@ -144,7 +144,12 @@ export class Live {
     // version a lagging one did not, and it is one try per connection, which backs off itself.
     if (hello && version === this.tried) this.triedTimes = 0;
     if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
-    if (manifest !== undefined && version >= (this.pushed?.version ?? 0)) this.pushed = { version, bytes: Buffer.from(manifest, 'utf8') };
+    // The manifest pushed for the highest version announced; a higher announcement without one (too big to push) makes the sync fetch.
+    if (manifest !== undefined) {
+      if (version >= (this.pushed?.version ?? 0)) this.pushed = { version, bytes: Buffer.from(manifest, 'utf8') };
+    } else if (this.pushed && version > this.pushed.version) {
+      this.pushed = null;
+    }
     this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();
   }
