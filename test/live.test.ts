@@ -140,26 +140,46 @@ test('a local folder run with live: true swaps each save in place', async (t) =>
 test('a pushed manifest is offered to the sync only while it is for the highest version announced', async (t) => {
   const { registry } = registryFor(t, { 'package.json': '{"name":"pushed-order"}', 'main.js': 'export const value = 1;' });
   const base = registry.source.manifest.version;
-  const offered: (string | undefined)[] = [];
-  const live = new Live({
-    registry,
-    // Nothing newer is ever found: each hint-driven sync is retried after a growing wait.
-    resync: async (pushed) => {
-      offered.push(pushed?.toString('utf8'));
-      return null;
-    },
-    notice: () => {},
-  });
-  t.after(() => live.close());
-  live.hint(base + 1, false, 'manifest-1');
-  await within((async () => {
-    while (offered.length < 1) await sleep(5);
-  })(), 5000, 'the first sync');
-  // While the retry waits: a higher version with its manifest, then a still higher one without (too big to push).
-  live.hint(base + 2, false, 'manifest-2');
-  live.hint(base + 3, false);
-  await within((async () => {
-    while (offered.length < 2) await sleep(20);
-  })(), 5000, 'the retry');
-  assert.deepEqual(offered, ['manifest-1', undefined]);
+  /** A Live whose syncs never find anything newer (each hint-driven one is retried after a wait), and what each was offered. */
+  const follower = (): { live: Live; offered: (string | undefined)[]; syncs: (count: number) => Promise<void> } => {
+    const offered: (string | undefined)[] = [];
+    const live = new Live({
+      registry,
+      resync: async (pushed) => {
+        offered.push(pushed?.toString('utf8'));
+        return null;
+      },
+      notice: () => {},
+    });
+    t.after(() => live.close());
+    const syncs = (count: number): Promise<void> => within((async () => {
+      while (offered.length < count) await sleep(10);
+    })(), 5000, `sync ${count}`);
+    return { live, offered, syncs };
+  };
+  // While the retry waits: a push for a higher version, then an announcement still higher without one (too big to push): the retry fetches.
+  const later = follower();
+  later.live.hint(base + 1, false, 'manifest-1');
+  await later.syncs(1);
+  later.live.hint(base + 2, false, 'manifest-2');
+  later.live.hint(base + 3, false);
+  await later.syncs(2);
+  assert.deepEqual(later.offered, ['manifest-1', undefined]);
+  // The other order: a push for a lower version than one announced already is not kept either.
+  const earlier = follower();
+  earlier.live.hint(base + 1, false);
+  await earlier.syncs(1);
+  earlier.live.hint(base + 3, false);
+  earlier.live.hint(base + 2, false, 'manifest-2');
+  await earlier.syncs(2);
+  assert.deepEqual(earlier.offered, [undefined, undefined]);
+  // Controls: the push for the highest version is offered to the retry, and a hello of that version keeps it.
+  const kept = follower();
+  kept.live.hint(base + 1, false);
+  await kept.syncs(1);
+  kept.live.hint(base + 2, false, 'manifest-2');
+  kept.live.hint(base + 2, true);
+  kept.live.hint(base + 1, true);
+  await kept.syncs(2);
+  assert.deepEqual(kept.offered, [undefined, 'manifest-2']);
 });

@@ -85,6 +85,8 @@ export class Live {
   private closed = false;
   /** The manifest the channel sent with the highest version announced since the last sync, if it sent one. */
   private pushed: { version: number; bytes: Buffer } | null = null;
+  /** The highest version announced and not yet reached or given up on (0: none). */
+  private announced = 0;
 
   constructor(options: LiveOptions) {
     this.options = options;
@@ -144,12 +146,11 @@ export class Live {
     // version a lagging one did not, and it is one try per connection, which backs off itself.
     if (hello && version === this.tried) this.triedTimes = 0;
     if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
-    // The manifest pushed for the highest version announced; a higher announcement without one (too big to push) makes the sync fetch.
-    if (manifest !== undefined) {
-      if (version >= (this.pushed?.version ?? 0)) this.pushed = { version, bytes: Buffer.from(manifest, 'utf8') };
-    } else if (this.pushed && version > this.pushed.version) {
-      this.pushed = null;
-    }
+    // Only a manifest pushed for the highest version announced is kept: a higher announcement
+    // without one (too big to push), before or after it, makes the sync fetch.
+    this.announced = Math.max(this.announced, version);
+    if (manifest !== undefined && version === this.announced) this.pushed = { version, bytes: Buffer.from(manifest, 'utf8') };
+    else if (this.pushed && this.pushed.version < this.announced) this.pushed = null;
     this.wanted = Math.max(this.wanted, version);
     this.scheduleHint();
   }
@@ -172,6 +173,8 @@ export class Live {
             this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
             if (this.triedTimes < HINT_TRIES) this.wanted = Math.max(this.wanted, target);
           }
+          // A version reached, or given up on, no longer bars the pushes of lower ones (a lying announcement included).
+          if (this.announced <= target && (this.version >= target || this.triedTimes >= HINT_TRIES)) this.announced = 0;
           this.scheduleHint();
         });
     };
@@ -186,6 +189,7 @@ export class Live {
   close(): void {
     this.closed = true;
     clearTimeout(this.hintTimer);
+    this.pushed = null;
   }
 
   private async once(): Promise<SwapRecord | null> {
@@ -193,7 +197,7 @@ export class Live {
     let source: ModuleSource | null;
     try {
       // The manifest the channel pushed, if it is for a version above the one running (once: a retry fetches).
-      const pushed = this.pushed && this.pushed.version > previous ? this.pushed.bytes : undefined;
+      const pushed = this.pushed && this.pushed.version > previous && this.pushed.version >= this.announced ? this.pushed.bytes : undefined;
       this.pushed = null;
       source = await this.options.resync(pushed);
     } catch (error) {
