@@ -83,7 +83,7 @@ export class Live {
   private hintTimer: NodeJS.Timeout | undefined;
   private hintBusy = false;
   private closed = false;
-  /** The manifest the channel sent with the highest version announced since the last sync, if it sent one. */
+  /** The manifest the channel sent with the highest version announced since the last sync, if it sent one (hint keeps it no lower than `announced`). */
   private pushed: { version: number; bytes: Buffer } | null = null;
   /** The highest version announced and not yet reached or given up on (0: none). */
   private announced = 0;
@@ -197,7 +197,7 @@ export class Live {
     let source: ModuleSource | null;
     try {
       // The manifest the channel pushed, if it is for a version above the one running (once: a retry fetches).
-      const pushed = this.pushed && this.pushed.version > previous && this.pushed.version >= this.announced ? this.pushed.bytes : undefined;
+      const pushed = this.pushed && this.pushed.version > previous ? this.pushed.bytes : undefined;
       this.pushed = null;
       source = await this.options.resync(pushed);
     } catch (error) {

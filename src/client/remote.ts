@@ -195,13 +195,13 @@ function fromCache(candidate: Candidate, options: RemoteOptions, why: string, st
 }
 
 /**
- * The manifest the channel pushed, as a fetched one: verified the same way, and used only when it
- * is newer than the stored version of this very base and the origin's routes are known. A push
+ * The manifest the channel pushed, for its base (`candidate`), as a fetched one: verified the same
+ * way, and used only when it is newer than the stored version of that base and the origin's routes are known. A push
  * that fails a check is said once and the manifest is fetched instead: the channel is a hint.
  */
 function fromPush(candidate: Candidate, options: RemoteOptions, stored: Stored | null, app: string | undefined): Chosen | null {
   const pushed = options.pushed;
-  if (!pushed || pushed.base !== candidate.base || !stored || Object.keys(pushed.capabilities).length === 0) return null;
+  if (!pushed || !stored || Object.keys(pushed.capabilities).length === 0) return null;
   const source = `the channel of ${candidate.base}`;
   let manifest: Manifest;
   try {
