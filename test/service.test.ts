@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { generatePublisherKey } from '../src/snapshot/index.ts';
-import { ServiceDb, SCHEMA_VERSION, identify, serviceHome, type ServiceView } from '../src/service/index.ts';
+import { ServiceDb, SCHEMA_VERSION, identify, processGroup, serviceHome, type ServiceView } from '../src/service/index.ts';
 import { runAsync, type AsyncCliResult } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startHost } from './helpers/static-host.ts';
@@ -102,6 +102,8 @@ test('add → running and answering; status and list verified; stop ends the pro
   const added = await env.json('add', 'web', '--cwd', env.dir, '--env', 'TEXT=hello', '--', NODE, 'server.cjs');
   assert.equal(added.state, 'running');
   assert.ok(added.pid);
+  // The first run, which the CLI started under its waiter, leads a process group of its own, as every run does.
+  assert.equal(processGroup(added.pid), added.pid);
   const port = await answering(added, added.pid);
   assert.equal(await get(port), `${added.pid} hello`);
 
@@ -174,9 +176,34 @@ test("a supervisor's death leaves the service running; the next call adopts it",
     const view = await env.json('status', 'web');
     return view.state === 'running' && view.pid !== added.pid ? view : null;
   });
+  // The run's waiter handed its status over to the supervisor that adopted it.
+  assert.equal(restarted.lastExit, 'killed by SIGKILL');
   await answering(restarted, restarted.pid!);
   // Its environment is the one of the `add` call, not of the call that started the new supervisor.
   assert.match(readFileSync(restarted.stdout, 'utf8').trim().split('\n').at(-1)!, / env yes$/);
+});
+
+test("a first run that ends while no supervisor runs leaves its exit status to the next one", async (t) => {
+  const env = setup(t);
+  // Exits 0 once the file go exists: under on-failure, a clean exit is final, so it must be seen as clean.
+  // Each run writes a line, so a second run (the exit taken for a failure) cannot pass for the first.
+  writeFiles(env.dir, { 'job.cjs': "const fs = require('node:fs'); fs.appendFileSync(__dirname + '/runs.txt', 'run\\n'); const timer = setInterval(() => { if (fs.existsSync(__dirname + '/go')) { clearInterval(timer); process.exit(0); } }, 20);" });
+  const added = await env.json('add', 'job', '--restart', 'on-failure', '--cwd', env.dir, '--', NODE, 'job.cjs');
+  assert.equal(added.state, 'running');
+  const supervisor = added.supervisor.pid!;
+  process.kill(supervisor, 'SIGKILL');
+  await until('the supervisor to be gone', () => identify(supervisor) === null);
+  writeFiles(env.dir, { go: '' });
+  await until('the job to end, unsupervised', () => identify(added.pid!) === null);
+  // This call's reconcile starts a supervisor; it finds the run ended and takes its status.
+  const exited = await until('the job exited', async () => {
+    const view = await env.json('status', 'job');
+    return view.state === 'exited' ? view : null;
+  });
+  assert.equal(exited.lastExit, 'exit code 0');
+  assert.equal(exited.restarts, 0);
+  assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), 'run\n', 'one run: its clean exit was seen');
+  assert.equal(existsSync(join(env.home, 'run', 'job.exit')), false, 'the exit file is consumed');
 });
 
 test('a stop racing restarts and concurrent calls leaves no process of the service running', async (t) => {
@@ -232,12 +259,13 @@ test('a service that keeps crashing at once is backed off, then marked errored',
 
 test('--restart on-failure leaves a clean exit exited; never restarts nothing', async (t) => {
   const env = setup(t);
-  writeFiles(env.dir, { 'done.cjs': "console.log('done');", 'fail.cjs': 'process.exit(1)' });
+  writeFiles(env.dir, { 'done.cjs': "require('node:fs').appendFileSync(__dirname + '/runs.txt', 'run\\n');", 'fail.cjs': 'process.exit(1)' });
   await env.cli('add', 'clean', '--restart', 'on-failure', '--cwd', env.dir, '--', NODE, 'done.cjs');
   await env.cli('add', 'once', '--restart', 'never', '--cwd', env.dir, '--', NODE, 'fail.cjs');
   const clean = await until('clean exited', async () => ((await env.json('status', 'clean')).state === 'exited' ? env.json('status', 'clean') : null));
   assert.equal(clean.lastExit, 'exit code 0');
   assert.equal(clean.restarts, 0);
+  assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), 'run\n', 'one run: the clean exit of the first (the CLI started it) was seen');
   const once = await until('once exited', async () => ((await env.json('status', 'once')).state === 'exited' ? env.json('status', 'once') : null));
   assert.equal(once.lastExit, 'exit code 1');
 });

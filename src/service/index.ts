@@ -5,4 +5,4 @@ export { ServiceDb, SCHEMA_VERSION, type RestartPolicy, type ServiceRecord } fro
 export { supervise, MIN_UPTIME_MS, MAX_FAST_CRASHES, backoffMs } from './supervisor.ts';
 export { CONTROL_ENV, listenControl, askControl } from './control.ts';
 export { lastLines, follow, rotateIfLarge } from './logs.ts';
-export { identify, isRunning } from './proc.ts';
+export { identify, isRunning, processGroup } from './proc.ts';

@@ -10,6 +10,7 @@ import { ownEntry } from '../own.ts';
 import { askControl } from './control.ts';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
+import { dropExitFile, startWaited } from './launch.ts';
 import { openLog } from './logs.ts';
 import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
@@ -81,21 +82,33 @@ export class ServiceManager {
     const adopted: string[] = [];
     for (const record of this.db.list()) {
       if (record.desired !== 'running' || record.status === 'errored' || record.status === 'exited') continue;
-      if (this.ensureSupervisor(record.name)) adopted.push(record.name);
+      if (this.ensureSupervisor(record.name, false)) adopted.push(record.name);
     }
     return adopted;
   }
 
-  /** Starts a supervisor for the service unless a live one exists; says whether it started one. */
-  private ensureSupervisor(name: string): boolean {
+  /**
+   * Starts a supervisor for the service unless a live one exists; says whether it started one. With
+   * `startRun`, a service that does not run is started here first, under its waiter, and the
+   * supervisor adopts that run (launch.ts): the service does not wait for the supervisor's boot.
+   */
+  private ensureSupervisor(name: string, startRun: boolean): boolean {
     return this.db.transaction(() => {
       const record = this.db.get(name);
       if (!record || isRunning({ pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot })) return false;
       // A service pid recorded in an earlier boot names no process of this one.
       const rebooted = record.boot !== null && record.boot !== currentBoot();
+      const runs = !rebooted && isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot });
+      const run = startRun && !runs ? startWaited(this.home, record) : null;
       const pid = this.spawnSupervisor(name);
       // Recorded in the same transaction, so a concurrent CLI call sees it and starts no second one.
-      this.db.update(name, { supervisor_pid: pid, supervisor_start: identify(pid)?.start ?? null, boot: currentBoot(), status: record.status === 'running' && !rebooted ? 'running' : 'starting', ...(rebooted ? { pid: null, pid_start: null } : {}) });
+      this.db.update(name, {
+        supervisor_pid: pid,
+        supervisor_start: identify(pid)?.start ?? null,
+        boot: currentBoot(),
+        status: runs || run !== null ? 'running' : 'starting',
+        ...(run !== null ? { pid: run.pid, pid_start: run.start, started_at: Date.now() } : rebooted || (startRun && !runs) ? { pid: null, pid_start: null } : {}),
+      });
       return true;
     });
   }
@@ -155,7 +168,7 @@ export class ServiceManager {
     const record = this.record(name);
     if (record.desired === 'running' && this.view(record).state === 'running') return this.view(record);
     this.db.transaction(() => this.db.update(name, { desired: 'running', status: 'starting', ...(record.status === 'errored' || record.status === 'exited' ? { restarts: 0 } : {}) }));
-    this.ensureSupervisor(name);
+    this.ensureSupervisor(name, true);
     const deadline = Date.now() + START_WAIT_MS;
     for (;;) {
       const view = this.view(this.record(name));
@@ -233,6 +246,7 @@ export class ServiceManager {
     if (record.desired === 'running' || isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot })) await this.stop(name);
     this.db.transaction(() => this.db.remove(name));
     rmSync(controlSocket(this.home, name), { force: true });
+    dropExitFile(this.home, name);
   }
 
   list(): ServiceView[] {

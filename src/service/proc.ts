@@ -48,10 +48,36 @@ export function isRunning(recorded: { pid: number | null; start: number | null; 
   return now !== null && now.start === recorded.start && (recorded.boot === null || now.boot === recorded.boot);
 }
 
-/** A signal to the process group a service leads (it is started detached), else to the pid alone; a process gone already is no error. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** The pids of a process's children (its main thread's: /proc/PID/task/PID/children); none if it is gone. */
+export function childrenOf(pid: number): number[] {
   try {
-    process.kill(-pid, signal);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The process group of a process (field 5 of /proc/PID/stat), or null when it is gone. */
+export function processGroup(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isSafeInteger(group) && group > 0 ? group : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A signal to the process group the service runs in — its own when a supervisor started it, its
+ * waiter's for a first run the CLI started (launch.ts) — else to the pid alone; never to this
+ * process's own group. A process gone already is no error.
+ */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  const group = processGroup(pid);
+  try {
+    if (group === null || group === processGroup(process.pid)) throw new Error('not a group of its own');
+    process.kill(-group, signal);
   } catch {
     try {
       process.kill(pid, signal);

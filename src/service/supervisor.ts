@@ -1,17 +1,19 @@
 // A service's supervisor: a small detached process (its own session), one per service, started
-// by the service CLI (supervisor-entry.ts NAME). It starts the service in a session
-// and process group of its own (so a signal to the group reaches the service and its children,
-// never the supervisor), with stdin from /dev/null and stdout/stderr appended to the log files,
-// records its pid and start time, restarts it per its policy with exponential backoff, marks it
-// `errored` after repeated fast crashes, rotates its logs, and exits when the service is to stop.
+// by the service CLI (supervisor-entry.ts NAME). The CLI call that starts a service starts its
+// first run itself, under a waiter that hands the run's exit status over (launch.ts), and the
+// supervisor adopts that run. It starts every later run itself, in a session and process group of
+// its own (so a signal to the group reaches the service and its children, never the supervisor),
+// with stdin from /dev/null and stdout/stderr appended to the log files, records its pid and start
+// time, restarts it per its policy with exponential backoff, marks it `errored` after repeated
+// fast crashes, rotates its logs, and exits when the service is to stop.
 // There is no central daemon: if a supervisor dies, its service runs on (nothing of the service
 // passes through the supervisor), and the next CLI call starts a new supervisor that adopts it.
 import type { ChildProcess } from 'node:child_process';
-import { closeSync } from 'node:fs';
-import { CONTROL_ENV } from './control.ts';
+import { isLivemodError } from '../errors.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
-import { controlSocket, type ServiceHome } from './home.ts';
-import { openLog, rotateIfLarge } from './logs.ts';
+import type { ServiceHome } from './home.ts';
+import { describeExit, dropExitFile, serviceEnv, takeFirstExit, withLogs, type Outcome } from './launch.ts';
+import { rotateIfLarge } from './logs.ts';
 import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
 /** A run shorter than this is a fast crash; this many in a row mark the service errored. */
@@ -27,10 +29,6 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 export function backoffMs(fastCrashes: number): number {
   return Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, fastCrashes - 1), BACKOFF_MAX_MS);
-}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
 export async function supervise(home: ServiceHome, name: string): Promise<number> {
@@ -62,29 +60,38 @@ export async function supervise(home: ServiceHome, name: string): Promise<number
   return 0;
 }
 
+/** The exit of a run this supervisor adopted and whose status nobody handed over. */
+const NOT_OBSERVED: Outcome = { code: null, signal: null, exit: 'exited (adopted: exit status not observed)' };
+
 async function run(db: ServiceDb, home: ServiceHome, name: string, first: ServiceRecord): Promise<void> {
   let fastCrashes = 0;
-  // A service still running from an earlier supervisor is adopted: watched until it exits.
+  // The run going on when this supervisor started — the CLI's waited first run, or one an earlier
+  // supervisor started — is adopted: watched until it ends. Its status comes from its waiter's exit
+  // file; a run with neither (an earlier supervisor's) ends unobserved.
+  let adopted: Outcome | null = null;
+  let began = first.startedAt ?? Date.now();
   if (isRunning({ pid: first.pid, start: first.pidStart, boot: first.boot })) {
     db.transaction(() => db.update(name, { status: 'running' }));
     await watchAdopted(first);
-    if (db.get(name)?.desired !== 'running') return stopped(db, name, 'exited while adopted');
-    const exit = 'exited (adopted: exit status not observed)';
-    // Not its parent, the supervisor cannot know the code: `never` leaves it exited, the others restart it.
-    if (first.restart === 'never') {
-      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
-      return;
-    }
-    db.transaction(() => db.update(name, { pid: null, pid_start: null, last_exit: exit }));
+    if (db.get(name)?.desired !== 'running') return stopped(db, home, name, 'exited while adopted');
+    adopted = (await takeFirstExit(home, name)) ?? NOT_OBSERVED;
+  } else {
+    // A waited run that ended before this supervisor came up left its status.
+    adopted = await takeFirstExit(home, name);
   }
   for (;;) {
-    const record = db.get(name);
-    if (!record || record.desired !== 'running') return stopped(db, name, null);
-    const began = Date.now();
-    const outcome = await runOnce(db, home, record);
+    let outcome = adopted;
+    adopted = null;
+    if (outcome === null) {
+      const record = db.get(name);
+      if (!record || record.desired !== 'running') return stopped(db, home, name, null);
+      began = Date.now();
+      outcome = await runOnce(db, home, record);
+    }
     const after = db.get(name);
-    if (!after || after.desired !== 'running') return stopped(db, name, outcome.exit);
-    const failed = outcome.code !== 0 || outcome.signal !== null;
+    if (!after || after.desired !== 'running') return stopped(db, home, name, outcome.exit);
+    // An unobserved exit counts as a failure: `never` leaves it exited, the others restart it.
+    const failed = outcome === NOT_OBSERVED || outcome.code !== 0 || outcome.signal !== null;
     if (after.restart === 'never' || (after.restart === 'on-failure' && !failed)) {
       db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
       return;
@@ -98,25 +105,16 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     db.transaction(() => db.update(name, { status: 'backoff', pid: null, pid_start: null, last_exit: outcome.exit, restarts: after.restarts + 1 }));
     for (let waited = 0; waited < wait; waited += POLL_MS) {
       await sleep(Math.min(POLL_MS, wait - waited));
-      if (db.get(name)?.desired !== 'running') return stopped(db, name, outcome.exit);
+      if (db.get(name)?.desired !== 'running') return stopped(db, home, name, outcome.exit);
     }
   }
 }
 
-function stopped(db: ServiceDb, name: string, exit: string | null): void {
+function stopped(db: ServiceDb, home: ServiceHome, name: string, exit: string | null): void {
+  dropExitFile(home, name);
   db.transaction(() => {
     if (db.get(name)) db.update(name, { status: 'stopped', pid: null, pid_start: null, ...(exit !== null ? { last_exit: exit } : {}) });
   });
-}
-
-type Outcome = { code: number | null; signal: NodeJS.Signals | null; exit: string };
-
-/** The service's environment: the one recorded when it was added (not whichever CLI call started this supervisor), its --env, and its control socket. */
-function serviceEnv(home: ServiceHome, record: ServiceRecord): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...(record.baseEnv ?? process.env), ...record.env };
-  delete env[CONTROL_ENV];
-  if (record.runUrl !== null) env[CONTROL_ENV] = controlSocket(home, record.name);
-  return env;
 }
 
 /** Rotation must never end the supervisor (a full disk, a file made unwritable): it says why in its own log. */
@@ -131,23 +129,15 @@ function rotateLogs(record: ServiceRecord): void {
 }
 
 async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord): Promise<Outcome> {
-  let out: number;
-  let err: number;
-  try {
-    out = openLog(record.stdout, record.name);
-    err = record.stderr === record.stdout ? out : openLog(record.stderr, record.name);
-  } catch (error) {
-    return { code: 1, signal: null, exit: `not started: ${(error as Error).message}` };
-  }
+  // From here on every run is this supervisor's child: no exit file of an earlier run stays to be misread.
+  dropExitFile(home, record.name);
   let child: ChildProcess;
   try {
-    child = process.getBuiltinModule('node:child_process').spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env: serviceEnv(home, record), stdio: ['ignore', out, err], detached: true });
+    child = withLogs(record, (out, err) => process.getBuiltinModule('node:child_process').spawn(record.command[0]!, record.command.slice(1), { cwd: record.cwd, env: serviceEnv(home, record), stdio: ['ignore', out, err], detached: true }));
   } catch (error) {
-    // A synchronous refusal (E2BIG: an environment too large): counted as a failed start.
+    // A log that cannot be opened (its own message), or a synchronous refusal of the spawn (E2BIG: an environment too large): a failed start.
+    if (isLivemodError(error)) return { code: 1, signal: null, exit: `not started: ${error.message}` };
     return { code: 127, signal: null, exit: `not started: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
-  } finally {
-    closeSync(out);
-    if (err !== out) closeSync(err);
   }
   const ended = new Promise<Outcome>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: 127, signal: null, exit: `not started: ${error.code ?? error.message}` }));
@@ -189,8 +179,8 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
 async function watchAdopted(record: ServiceRecord): Promise<void> {
   let sinceRotation = 0;
   while (isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot })) {
-    await sleep(POLL_MS * 2);
-    sinceRotation += POLL_MS * 2;
+    await sleep(POLL_MS);
+    sinceRotation += POLL_MS;
     if (sinceRotation >= ROTATE_EVERY_MS) {
       sinceRotation = 0;
       rotateLogs(record);
