@@ -51,6 +51,13 @@ export interface AddSpec {
 }
 
 const START_WAIT_MS = 10_000;
+/**
+ * A supervisor that adopts a first run the CLI just started begins this much later (`sleep`, then
+ * exec: the same pid). Its Node start would otherwise take CPU from the service's own start, which
+ * measured ~40 ms later to first answer on this 2-core machine; until then there is nothing for it
+ * to do (a run that ends meanwhile leaves its status in the exit file).
+ */
+const SUPERVISOR_DEFER_MS = 250;
 const SUPERVISOR_EXIT_WAIT_MS = 3000;
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
@@ -100,7 +107,7 @@ export class ServiceManager {
       const rebooted = record.boot !== null && record.boot !== currentBoot();
       const runs = !rebooted && isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot });
       const run = startRun && !runs ? startWaited(this.home, record) : null;
-      const pid = this.spawnSupervisor(name);
+      const pid = this.spawnSupervisor(name, run !== null ? SUPERVISOR_DEFER_MS : 0);
       // Recorded in the same transaction, so a concurrent CLI call sees it and starts no second one.
       this.db.update(name, {
         supervisor_pid: pid,
@@ -113,13 +120,16 @@ export class ServiceManager {
     });
   }
 
-  private spawnSupervisor(name: string): number {
+  /** Starts the supervisor process (after `deferMs`, through sh's sleep then exec, when given); its pid. */
+  private spawnSupervisor(name: string, deferMs = 0): number {
     mkdirSync(this.home.logs, { recursive: true, mode: 0o700 });
     const log = openLog(join(this.home.logs, `${name}.supervisor.log`), name);
     // Taken here, not imported: `service list` and `status` never spawn, and an ESM import of
     // node:child_process (its facade reads every export, and it loads net and dgram) costs them.
     const { spawn } = process.getBuiltinModule('node:child_process');
-    const child = spawn(process.execPath, [fileURLToPath(ownEntry('service/supervisor-entry')), name], {
+    const command = [process.execPath, fileURLToPath(ownEntry('service/supervisor-entry')), name];
+    const deferred = deferMs > 0 ? ['/bin/sh', '-c', `sleep ${(deferMs / 1000).toFixed(2)}; exec "$@"`, 'livemod-supervisor', ...command] : command;
+    const child = spawn(deferred[0]!, deferred.slice(1), {
       detached: true,
       stdio: ['ignore', log, log],
       cwd: this.home.dir,
