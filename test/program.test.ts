@@ -241,6 +241,29 @@ test('a worker and a forked child of a module of the tree run it as live code: l
   assert.deepEqual(lastJson(remote.stdout), WORKERS_EXPECTED);
 });
 
+test('workers and forks reached through process.getBuiltinModule and require run live too (the patch waits for first use)', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    ...WORKERS,
+    // No import of either module: one is taken from process.getBuiltinModule, the other required.
+    'main.ts': `import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+const { Worker } = process.getBuiltinModule('node:worker_threads');
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: 20 });
+const [fromWorker] = await once(worker, 'message');
+const { fork } = createRequire(import.meta.url)('child_process');
+const child = fork(fileURLToPath(new URL('./job.ts', import.meta.url)), ['x', '--y'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const [fromChild] = await once(child, 'message');
+await once(child, 'exit');
+console.log(JSON.stringify({ fromWorker, fromChild }));
+`,
+  });
+  const local = await runAsync(['run', join(dir, 'main.ts'), '--cache', tempDir(t)], { cwd: tempDir(t), env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(local.status, 0, local.stderr);
+  assert.deepEqual(lastJson(local.stdout), WORKERS_EXPECTED);
+});
+
 test('a worker of a URL run maps its stacks: its start fetches the maps of its graph the parent never fetched', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {

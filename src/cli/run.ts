@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
@@ -39,7 +38,8 @@ const RESTART_CODE = 75;
 async function supervise(notice: (line: string) => void): Promise<number> {
   const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
   for (;;) {
-    const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, LIVEMOD_SUPERVISED: '1' } });
+    // Taken here: a run that does not supervise should not load child_process (and net, dgram).
+    const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, LIVEMOD_SUPERVISED: '1' } });
     const forward = (signal: NodeJS.Signals): void => {
       child.kill(signal);
     };

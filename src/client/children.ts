@@ -4,14 +4,19 @@
 // process, `Worker` and `fork` recognise such a file and start livemod's child entry instead,
 // which runs that module from the same snapshot version (its imports verified, from the store)
 // or, for a local folder, from the same folder. Any other file starts exactly as before.
-import childProcess from 'node:child_process';
+//
+// The two modules are patched when first asked for — by an import, a require (the resolve hook)
+// or process.getBuiltinModule — not when a program registers: loading child_process (with net
+// and dgram) and worker_threads cost every start about 7 ms, and most programs use neither.
+import type * as ChildProcesses from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { syncBuiltinESMExports } from 'node:module';
-import workerThreads from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 import { ownEntry } from '../own.ts';
+import { beforeBuiltins } from '../runtime/hooks.ts';
 
 /** How a child finds the program's version: from the store (remote) or by building the folder (local). */
 export type ProgramSpec =
@@ -47,6 +52,9 @@ const ENTRY = ownEntry('client/child-entry');
 
 const programs = new Set<LiveProgram>();
 let patched = false;
+let armed = false;
+const PATCHED = new Set(['child_process', 'node:child_process', 'worker_threads', 'node:worker_threads']);
+const getBuiltinModule = process.getBuiltinModule;
 
 function toPath(target: unknown): string | null {
   try {
@@ -74,12 +82,25 @@ export function childTaskFor(target: unknown): ChildTask | null {
   return null;
 }
 
+/** Patches the two modules before anything first asks for either. */
+function arm(): void {
+  if (armed) return;
+  armed = true;
+  process.getBuiltinModule = function (id: string): unknown {
+    if (PATCHED.has(id)) patch();
+    return getBuiltinModule.call(process, id);
+  } as typeof process.getBuiltinModule;
+  beforeBuiltins(PATCHED, patch);
+}
+
 function patch(): void {
   if (patched) return;
   patched = true;
+  const childProcess = getBuiltinModule.call(process, 'node:child_process') as typeof ChildProcesses;
+  const workerThreads = getBuiltinModule.call(process, 'node:worker_threads') as typeof WorkerThreads;
   const NativeWorker = workerThreads.Worker;
   class Worker extends NativeWorker {
-    constructor(filename: string | URL, options?: workerThreads.WorkerOptions) {
+    constructor(filename: string | URL, options?: WorkerThreads.WorkerOptions) {
       const task = options?.eval ? null : childTaskFor(filename);
       if (!task) {
         super(filename, options);
@@ -95,12 +116,12 @@ function patch(): void {
     }
   }
   const nativeFork = childProcess.fork;
-  const fork = function fork(modulePath: string | URL, ...rest: unknown[]): childProcess.ChildProcess {
+  const fork = function fork(modulePath: string | URL, ...rest: unknown[]): ChildProcesses.ChildProcess {
     const task = childTaskFor(modulePath);
-    if (!task) return (nativeFork as (...args: unknown[]) => childProcess.ChildProcess)(modulePath, ...rest);
+    if (!task) return (nativeFork as (...args: unknown[]) => ChildProcesses.ChildProcess)(modulePath, ...rest);
     // fork(path, args?, options?): args may be left out or undefined.
     const args = Array.isArray(rest[0]) ? (rest[0] as string[]) : [];
-    const options = ((Array.isArray(rest[0]) || rest[0] === undefined ? rest[1] : rest[0]) ?? {}) as childProcess.ForkOptions;
+    const options = ((Array.isArray(rest[0]) || rest[0] === undefined ? rest[1] : rest[0]) ?? {}) as ChildProcesses.ForkOptions;
     // The task (it may hold a token) goes through a file only this user can read, not the
     // child's environment (which its own children inherit); the child reads and removes it.
     const folder = mkdtempSync(join(tmpdir(), 'livemod-child-'));
@@ -111,7 +132,7 @@ function patch(): void {
     // Removed here too, should the child never start.
     child.once('exit', () => rmSync(folder, { recursive: true, force: true }));
     return child;
-  } as typeof childProcess.fork;
+  } as typeof ChildProcesses.fork;
   Object.defineProperty(workerThreads, 'Worker', { value: Worker, writable: true, configurable: true, enumerable: true });
   Object.defineProperty(childProcess, 'fork', { value: fork, writable: true, configurable: true, enumerable: true });
   // `import { Worker } from 'node:worker_threads'` sees the same binding from now on.
@@ -121,6 +142,6 @@ function patch(): void {
 /** Registers a running program so its workers and forks run live; returns the unregister. */
 export function registerProgram(program: LiveProgram): () => void {
   programs.add(program);
-  patch();
+  arm();
   return () => programs.delete(program);
 }

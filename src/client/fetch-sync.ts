@@ -3,7 +3,6 @@
 // (fetch-worker.ts) that writes the blobs to the store; this thread blocks on an Atomics.wait
 // until it is done, failed, or past its deadline. Only what the start did not fetch ever comes
 // this way, once per graph: a start fetches its eager graph itself, asynchronously.
-import { Worker } from 'node:worker_threads';
 import { ErrorCodes, LivemodError, type ErrorCode } from '../errors.ts';
 import { ownEntry } from '../own.ts';
 import type { Manifest } from '../snapshot/index.ts';
@@ -49,6 +48,8 @@ export function fetchSync(request: FetchRequest): void {
     Atomics.store(state, 1, text.byteLength);
     settle(${FETCH_FAILED});
   });`;
+  // Taken here, not imported: most runs never fetch a lazy graph, and worker_threads costs every start.
+  const { Worker } = process.getBuiltinModule('node:worker_threads');
   const worker = new Worker(bootstrap, { eval: true, workerData: { request, shared }, execArgv: [], stdout: true, stderr: true });
   worker.unref();
   const outcome = Atomics.wait(state, 0, 0, request.timeoutMs + 5_000);

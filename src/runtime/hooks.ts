@@ -20,6 +20,20 @@ const CONFIG_FILE = /\/livemod\.config\.[mc]?[jt]s(?:\?[^/]*)?$/;
 
 let registered = false;
 const shellSources = new Map<string, string>();
+let watched: { readonly ids: ReadonlySet<string>; readonly first: () => void } | null = null;
+
+/** Calls `first` (once) before any of these builtins is first resolved by an import or a require. */
+export function beforeBuiltins(ids: ReadonlySet<string>, first: () => void): void {
+  ensureHooks();
+  watched = { ids, first };
+}
+
+function notice(specifier: string): void {
+  if (watched === null || !watched.ids.has(specifier)) return;
+  const { first } = watched;
+  watched = null;
+  first();
+}
 
 function ensureHooks(): void {
   if (registered) return;
@@ -29,8 +43,12 @@ function ensureHooks(): void {
       if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
       // A project's livemod.config.ts imports defineConfig from this livemod, installed in the project or not.
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
-      if (!specifier.startsWith(MARKER)) return nextResolve(specifier, context);
+      if (!specifier.startsWith(MARKER)) {
+        notice(specifier);
+        return nextResolve(specifier, context);
+      }
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
+      notice(real);
       if (real === 'livemod') return { url: SELF, shortCircuit: true };
       return nextResolve(real, { ...context, parentURL: parent });
     },
