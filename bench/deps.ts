@@ -34,7 +34,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ensureBuilt, serveTree, type Serve } from './lib/livemod-cli.ts';
+import { installedCli, serveTree, type Serve } from './lib/livemod-cli.ts';
 import { summariseProfile } from './lib/startup-profile.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
@@ -284,7 +284,7 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 console.log(`bench:deps: a program importing ${Object.entries(PACKAGES).map(([name, version]) => `${name}@${version}`).join(', ')}; each start a fresh process`);
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, livemod serve on loopback in its own process`);
 const install = prepareProgram();
-const build = ensureBuilt(root);
+const { bin, build } = installedCli(root);
 const onDisk = countFiles(join(programDir, 'node_modules'));
 console.log(`program: bench/out/deps/program (${install}); node_modules: ${readdirSync(join(programDir, 'node_modules')).filter((name) => !name.startsWith('.')).length} packages, ${onDisk.files} files, ${mib(onDisk.bytes)}`);
 console.log(`livemod: bin/livemod.js (${build})`);
@@ -299,7 +299,7 @@ const servers: Serve[] = [];
 const coldDirs: string[] = [];
 try {
   const [server, bareServer, unusedServer] = await Promise.all([programDir, splits.bare, splits.unused].map(async (dir) => {
-    const running = await serveTree(join(root, 'bin', 'livemod.js'), dir, process.env);
+    const running = await serveTree(bin, dir, process.env);
     servers.push(running);
     return running;
   })) as [Serve, Serve, Serve];
@@ -318,7 +318,7 @@ try {
   writeFileSync(join(out, 'empty.js'), '');
 
   const node = (env?: Record<string, string>): Command => ({ command: process.execPath, args: ['main.js'], cwd: programDir, ...(env ? { env } : {}) });
-  const livemodFrom = (from: Serve, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [join(root, 'bin', 'livemod.js'), 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
+  const livemodFrom = (from: Serve, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [bin, 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
   const livemod = (cache: string, ...flags: string[]): Command => livemodFrom(server, cache, ...flags);
   const denoRun = (dir: string): Command => ({
     command: (deno as { binary: string }).binary,

@@ -24,19 +24,19 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, serveTree } from './lib/livemod-cli.ts';
+import { installedCli, serveTree } from './lib/livemod-cli.ts';
 import { median } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
 import { timed } from './lib/timed-process.ts';
 
 const root = join(import.meta.dirname, '..');
-const BIN = join(root, 'bin', 'livemod.js');
+const { bin: BIN, build } = installedCli(root);
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const MODULES = 1000;
 const work = mkdtempSync(join(tmpdir(), 'livemod-bench-lazy-'));
 const app = join(work, 'app');
 const cache = join(work, 'store');
-console.log(`[bench lazy] ${ensureBuilt(root)}; ${MODULES} modules; ${RUNS} runs per case; work folder ${work}`);
+console.log(`[bench lazy] ${build}; ${MODULES} modules; ${RUNS} runs per case; work folder ${work}`);
 
 // The heavy graph: heavy/index.js imports m0…m9; module i imports modules 10i+10 … 10i+19 below it.
 mkdirSync(join(app, 'heavy'), { recursive: true });

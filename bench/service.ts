@@ -20,19 +20,19 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt } from './lib/livemod-cli.ts';
+import { installedCli } from './lib/livemod-cli.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
 
 const root = join(import.meta.dirname, '..');
-const BIN = join(root, 'bin', 'livemod.js');
+const { bin: BIN, build } = installedCli(root);
 const PM2 = join(root, 'node_modules', 'pm2', 'bin', 'pm2');
 const NODE = process.execPath;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const work = mkdtempSync(join(tmpdir(), 'livemod-bench-service-'));
 const env = { ...process.env, LIVEMOD_HOME: join(work, 'livemod-home'), PM2_HOME: join(work, 'pm2-home') };
 
-console.log(`[bench service] ${ensureBuilt(root)}; ${RUNS} runs per case; work folder ${work}`);
+console.log(`[bench service] ${build}; ${RUNS} runs per case; work folder ${work}`);
 
 const SERVER = `
 const http = require('node:http');

@@ -13,7 +13,7 @@
 // livemod serves the tree with `livemod serve <tree> --port 0 --json`, its own process for the
 // whole tree; Deno gets the same files from a static server in this process
 // (bench/lib/static-files.ts), both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned Node, from dist/ (rebuilt first
-// when src/ is newer). Cases are interleaved, round after round (each round starting one case
+// when src/ is newer), staged as a package installs it (bench/out/installed: no src/ beside it). Cases are interleaved, round after round (each round starting one case
 // later), after one discarded warm-up round that is also the check round: livemod's URL runs
 // then carry a request log (--import, a diagnostics_channel subscriber on node:http's client) and must have
 // made exactly the requests their case means. Deno's requests are counted on every run, as are
@@ -28,7 +28,7 @@ import { availableParallelism, cpus, loadavg, release, tmpdir, type } from 'node
 import { dirname, join } from 'node:path';
 import { findDeno } from './lib/deno.ts';
 import { writeJsTree, type JsTree } from './lib/js-tree.ts';
-import { ensureBuilt, serveTree, type Serve } from './lib/livemod-cli.ts';
+import { installedCli, serveTree, type Serve } from './lib/livemod-cli.ts';
 import { summariseProfile } from './lib/startup-profile.ts';
 import { median, percentile } from './lib/stats.ts';
 import { formatTable } from './lib/table.ts';
@@ -39,7 +39,7 @@ const SIZES = (process.env.BENCH_SIZES ?? '50,500,2000').split(',').map(Number);
 const runsFor = (modules: number): number => Number(process.env.BENCH_RUNS ?? (modules >= 2000 ? 9 : modules >= 500 ? 15 : 20));
 const PROFILE = process.env.BENCH_PROFILE !== '0';
 const root = dirname(import.meta.dirname);
-const bin = join(root, 'bin', 'livemod.js');
+const { bin, build } = installedCli(root);
 const node = process.execPath;
 const out = join(import.meta.dirname, 'out');
 const started = performance.now();
@@ -102,7 +102,6 @@ function fingerprint(dir: string): string {
 const ms = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const ratio = (value: number): string => `${value.toFixed(2)}×`;
 
-const build = ensureBuilt(root);
 const deno = findDeno(root);
 const version = (await timed({ file: node, args: [bin, '--version'], cwd: root, env: baseEnv })).stdout.trim();
 // Deno and livemod's URL runs start in an empty folder: nothing above it is a project (a

@@ -106,6 +106,9 @@ await build({
     entryFileNames: '[name].js',
     chunkFileNames: 'chunks/[name]-[hash].js',
     sourcemap: true,
+    // No comments in dist/ (the JSDoc of livemod and commander was 120 KB of 760): less to read
+    // and decode at every start (~1-2 ms measured), and the maps still point into src/.
+    comments: false,
   },
   logLevel: 'warn',
 });
