@@ -262,6 +262,21 @@ console.log(JSON.stringify({ fromWorker, fromChild }));
   const local = await runAsync(['run', join(dir, 'main.ts'), '--cache', tempDir(t)], { cwd: tempDir(t), env: { LIVEMOD_CACHE: tempDir(t) } });
   assert.equal(local.status, 0, local.stderr);
   assert.deepEqual(lastJson(local.stdout), WORKERS_EXPECTED);
+  // Required only, with nothing asked for before: the resolve hook is what patches.
+  writeFiles(dir, {
+    'main.ts': `import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+const { fork } = createRequire(import.meta.url)('child_process');
+const child = fork(fileURLToPath(new URL('./job.ts', import.meta.url)), ['x', '--y'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const [fromChild] = await once(child, 'message');
+await once(child, 'exit');
+console.log(JSON.stringify({ fromChild }));
+`,
+  });
+  const required = await runAsync(['run', join(dir, 'main.ts'), '--cache', tempDir(t)], { cwd: tempDir(t), env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(required.status, 0, required.stderr);
+  assert.deepEqual(lastJson(required.stdout), { fromChild: WORKERS_EXPECTED.fromChild });
 });
 
 test('a worker of a URL run maps its stacks: its start fetches the maps of its graph the parent never fetched', async (t) => {

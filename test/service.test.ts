@@ -1,7 +1,7 @@
 // `livemod service`: real supervisors, real services (HTTP servers on 127.0.0.1:0), real
 // signals, a real SQLite database in a temp LIVEMOD_HOME. Every wait is bounded.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -120,6 +120,7 @@ test('add → running and answering; status and list verified; stop ends the pro
   const stopped = await env.json('stop', 'web');
   assert.equal(stopped.state, 'stopped');
   assert.equal(identify(added.pid), null, 'the service process is gone when stop returns');
+  assert.equal(existsSync(join(env.home, 'run', 'web.exit')), false, "the first run's journal is gone with it");
   await assert.rejects(get(port));
   const after = await env.cli('status', 'web');
   assert.equal(after.status, 3, 'status of a stopped service exits 3');
@@ -204,6 +205,48 @@ test("a first run that ends while no supervisor runs leaves its exit status to t
   assert.equal(exited.restarts, 0);
   assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), 'run\n', 'one run: its clean exit was seen');
   assert.equal(existsSync(join(env.home, 'run', 'job.exit')), false, 'the exit file is consumed');
+});
+
+test('an explicit start is not undone by the status of a first run that ended unsupervised', async (t) => {
+  const env = setup(t);
+  writeFiles(env.dir, { 'job.cjs': "const fs = require('node:fs'); fs.appendFileSync(__dirname + '/runs.txt', 'run\\n'); const timer = setInterval(() => { if (fs.existsSync(__dirname + '/go')) { clearInterval(timer); process.exit(0); } }, 20);" });
+  const added = await env.json('add', 'job', '--restart', 'on-failure', '--cwd', env.dir, '--', NODE, 'job.cjs');
+  process.kill(added.supervisor.pid!, 'SIGKILL');
+  await until('the supervisor to be gone', () => identify(added.supervisor.pid!) === null);
+  writeFiles(env.dir, { go: '' });
+  await until('the job to end, unsupervised', () => identify(added.pid!) === null);
+  rmSync(join(env.dir, 'go'));
+  // The first call after is a start: its clean exit must not make this start end as `exited`.
+  const started = await env.json('start', 'job');
+  assert.equal(started.state, 'running');
+  assert.notEqual(started.pid, added.pid);
+  await until('the second run to begin', () => readFileSync(join(env.dir, 'runs.txt'), 'utf8') === 'run\nrun\n');
+  assert.equal((await env.json('status', 'job')).state, 'running');
+});
+
+test('a first run the CLI did not record is adopted through its waiter, never started twice', async (t) => {
+  const env = setup(t);
+  writeFiles(env.dir, { 'job.cjs': "require('node:fs').appendFileSync(__dirname + '/runs.txt', process.pid + '\\n'); setInterval(() => {}, 1000);" });
+  const added = await env.json('add', 'job', '--cwd', env.dir, '--', NODE, 'job.cjs');
+  process.kill(added.supervisor.pid!, 'SIGKILL');
+  await until('the supervisor to be gone', () => identify(added.supervisor.pid!) === null);
+  // As if the CLI had been killed before its transaction recorded the run.
+  const db = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
+  db.transaction(() => db.update('job', { pid: null, pid_start: null, status: 'starting' }));
+  db.close();
+  const adopted = await until('the run adopted', async () => {
+    const view = await env.json('status', 'job');
+    return view.state === 'running' ? view : null;
+  });
+  assert.equal(adopted.pid, added.pid, 'the same process, found through its waiter');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), `${added.pid}\n`, 'no second run beside it');
+  // A stop recorded while the supervisor watches the adopted run (a start that raced a stop):
+  // the supervisor ends the run itself.
+  const db2 = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
+  db2.transaction(() => db2.update('job', { desired: 'stopped' }));
+  db2.close();
+  await until('the adopted run ended by its supervisor', () => identify(added.pid!) === null, 8000);
 });
 
 test('a stop racing restarts and concurrent calls leaves no process of the service running', async (t) => {

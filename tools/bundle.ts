@@ -71,10 +71,16 @@ const builtins = {
  * that no longer has it fails the build, so the change is never silently lost or misapplied.
  */
 const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
+let commanderRewritten = false;
 const lazyChildProcess: Plugin = {
   name: 'livemod-commander-lazy-child-process',
+  buildEnd() {
+    // A commander whose code moved would otherwise be bundled unchanged without a word.
+    if (!commanderRewritten) throw new Error("commander's lib/command.js was not bundled: update the lazy child_process rewrite in tools/bundle.ts");
+  },
   transform(code, id) {
     if (!/[\\/]commander[\\/]lib[\\/]command\.js$/.test(id)) return null;
+    commanderRewritten = true;
     if (!code.includes(COMMANDER_CHILD_PROCESS)) throw new Error(`${id}: the line \`${COMMANDER_CHILD_PROCESS}\` is gone; update tools/bundle.ts`);
     // Line for line as before: each line maps to its own start.
     const lines = code.split('\n').length;

@@ -25,12 +25,12 @@ interface AddFlags {
 
 const POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];
 
-/** Opens the state (reconciling: a service whose supervisor died gets a new one), runs `body`, closes it. */
-async function withManager<T>(body: (manager: ServiceManager) => T | Promise<T>): Promise<T> {
+/** Opens the state (reconciling: a service whose supervisor died gets a new one, except the one `starting`), runs `body`, closes it. */
+async function withManager<T>(body: (manager: ServiceManager) => T | Promise<T>, starting?: string): Promise<T> {
   const { ServiceManager } = await import('../service/index.ts');
   const opened = new ServiceManager();
   try {
-    opened.reconcile();
+    opened.reconcile(starting);
     return await body(opened);
   } finally {
     opened.close();
@@ -145,7 +145,7 @@ export function registerService(program: Command): void {
           const view = await opened[verb](name);
           output.result({ ...view, tookMs: Date.now() - started }, `[livemod service] ${verb}: ${stateLine(view)}`);
           if (verb !== 'stop' && (view.state === 'errored' || view.state === 'exited')) process.exitCode = 1;
-        });
+        }, verb === 'stop' ? undefined : name);
       });
   };
   simple('start', 'start a stopped service (its supervisor starts it and keeps it running)');

@@ -82,18 +82,26 @@ export function childTaskFor(target: unknown): ChildTask | null {
   return null;
 }
 
-/** Patches the two modules before anything first asks for either. */
+/** Patches the two modules before anything first asks for either (at once, if one is loaded already). */
 function arm(): void {
   if (armed) return;
   armed = true;
+  // Loaded before the program registered (a preload, a config module, livemod itself): whoever
+  // holds it must see the patched functions from the start, as before this was lazy.
+  const loaded = (process as { moduleLoadList?: unknown }).moduleLoadList;
+  if (!Array.isArray(loaded) || loaded.includes('NativeModule child_process') || loaded.includes('NativeModule worker_threads')) {
+    patch(true);
+    return;
+  }
   process.getBuiltinModule = function (id: string): unknown {
-    if (PATCHED.has(id)) patch();
+    if (PATCHED.has(id)) patch(false);
     return getBuiltinModule.call(process, id);
   } as typeof process.getBuiltinModule;
-  beforeBuiltins(PATCHED, patch);
+  beforeBuiltins(PATCHED, () => patch(false));
 }
 
-function patch(): void {
+/** `loadedBefore`: either module may have an ESM namespace already, which must see the patch. */
+function patch(loadedBefore: boolean): void {
   if (patched) return;
   patched = true;
   const childProcess = getBuiltinModule.call(process, 'node:child_process') as typeof ChildProcesses;
@@ -135,8 +143,11 @@ function patch(): void {
   } as typeof ChildProcesses.fork;
   Object.defineProperty(workerThreads, 'Worker', { value: Worker, writable: true, configurable: true, enumerable: true });
   Object.defineProperty(childProcess, 'fork', { value: fork, writable: true, configurable: true, enumerable: true });
-  // `import { Worker } from 'node:worker_threads'` sees the same binding from now on.
-  syncBuiltinESMExports();
+  // `import { Worker } from 'node:worker_threads'` sees the same binding from now on. Patched on
+  // first use, neither module has an ESM namespace yet (its first import is what triggered this);
+  // syncing then would also freeze into other builtins' namespaces whatever the program has
+  // changed on them by now (a test's mock), so it is done only when they were loaded before.
+  if (loadedBefore) syncBuiltinESMExports();
 }
 
 /** Registers a running program so its workers and forks run live; returns the unregister. */

@@ -3,30 +3,41 @@
 // A CLI call that starts a service (add, start, restart) does not wait for a supervisor to boot
 // before the service starts: that put two Node starts in series in front of the service's own
 // (about 200 ms here). The CLI starts the first run itself, under a waiter — `/bin/sh` running the
-// command in the foreground and then writing its exit status to the run's exit file — and then
-// starts the supervisor, which adopts the run. The supervisor is not the first run's parent, so it
-// could not learn the exit status by waiting; the waiter, its parent, hands it over through the
-// file (`run/NAME.exit`: `exit N`). The supervisor starts every later run itself, as its child.
+// command in the foreground — and then starts the supervisor, which adopts the run. The
+// supervisor is not the first run's parent, so it could not learn the exit status by waiting;
+// the waiter, its parent, hands it over through the run's journal, `run/NAME.exit` (mode 0600,
+// in the 0700 run/ folder), one line each:
+//   boot <boot id>    written by the CLI as it creates the file: a file of another boot is void
+//   waiter <pid>      written by the waiter before it starts the run
+//   exit <status>     written by the waiter when the run has ended
+// A supervisor that starts while a waiter still lives adopts the waiter's run even if the CLI
+// never recorded it (the CLI killed mid-start, or the run not found in time), so no second copy
+// is started beside it. The supervisor removes the file once it has recorded the outcome, and
+// starts every later run itself, as its child.
 //
 // The waiter is started detached (a session of its own), and runs the service through setsid(1)
 // (util-linux, or busybox), so the service leads a session and process group of its own, exactly
 // as a run the supervisor starts: a signal to its group (stop, `kill -- -PID`) reaches the service
 // and its children, never the CLI, the supervisor or the waiter. Without a setsid command the
-// service shares the waiter's group, and a stop signals that group (proc.ts signalGroup). The
-// service does not inherit the exit file (`3>&-`). sh reports a run ended by signal N as 128 + N,
-// read back as that signal.
+// service runs through env(1) (so a command named like a shell builtin is still the program) and
+// shares the waiter's group, which a stop then signals (proc.ts signalGroup); the waiter dies with
+// it and no status is written, which a stop does not need. The service does not inherit the
+// journal (`3>&-`). sh reports a run ended by signal N as 128 + N, read back as that signal (so a
+// first run that itself exits with 129–192 is reported as killed by that signal).
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { CONTROL_ENV } from './control.ts';
 import type { ServiceRecord } from './db.ts';
 import { controlSocket, type ServiceHome } from './home.ts';
 import { openLog } from './logs.ts';
-import { childrenOf, identify } from './proc.ts';
+import { childrenOf, currentBoot, identify, processGroup } from './proc.ts';
 
-/** The waiter: the command (the script's arguments) in the foreground, then its status on fd 3. */
-const WAITER = '"$@" 3>&-; echo "exit $?" >&3';
+/** The waiter: its pid, the command (the script's arguments) in the foreground, then its status, on fd 3. */
+const WAITER = 'echo "waiter $$" >&3; "$@" 3>&-; echo "exit $?" >&3';
+/** The waiter's $0: how a waiter process is recognised in /proc/PID/cmdline. */
+const WAITER_NAME = 'livemod-service';
 /** How long the CLI looks for the run under its waiter (sh forks within a millisecond or two). */
 const FIND_RUN_MS = 2000;
 /** How long the supervisor waits for a waiter to write the status of a run it saw end. */
@@ -64,50 +75,70 @@ export function withLogs<T>(record: ServiceRecord, body: (out: number, err: numb
   }
 }
 
-let setsid: string | null | undefined;
-/** The setsid command, if this system has one where util-linux or busybox put it. */
-function setsidCommand(): string | null {
-  setsid ??= ['/usr/bin/setsid', '/bin/setsid'].find((path) => existsSync(path)) ?? null;
-  return setsid;
+let wrapper: string | null | undefined;
+/** setsid, where util-linux or busybox put it or on PATH; else env; else none. */
+function wrapperCommand(): string | null {
+  if (wrapper === undefined) {
+    const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.startsWith('/'))];
+    const find = (name: string): string | undefined => dirs.map((dir) => join(dir, name)).find((path) => existsSync(path));
+    wrapper = find('setsid') ?? find('env') ?? null;
+  }
+  return wrapper;
 }
 
 const sleepSync = (ms: number): void => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 };
 
+function startError(record: ServiceRecord, why: string): LivemodError {
+  return new LivemodError('service', ErrorCodes.SERVICE_START, `cannot start service ${record.name}: ${why}`, { name: record.name });
+}
+
 /**
  * Starts the service's first run under a waiter (see above), from the CLI; returns the run's pid
- * and start time, or null when it ended before it could be found (its status is in the exit file).
+ * and start time, or null when it was not found running (it ended at once, its status in the
+ * journal; or it was not found in time, and its supervisor adopts it through the journal).
  */
 export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: number; start: number } | null {
+  if (!existsSync(record.cwd) || !statSync(record.cwd).isDirectory()) throw startError(record, `its folder ${record.cwd} is gone; remove the service and add it again with an existing --cwd`);
   mkdirSync(home.run, { recursive: true, mode: 0o700 });
   const file = exitFile(home, record.name);
   rmSync(file, { force: true });
-  // Created anew (never a file of an earlier run, nor a link planted in its place), owner-only.
-  const exitFd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
-  const wrapper = setsidCommand();
+  // Created anew (never a file of an earlier run, nor a link planted in its place), owner-only;
+  // appended to by this process and the waiter.
+  const journal = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW | fsConstants.O_APPEND, 0o600);
+  const command = wrapperCommand();
+  const leads = command !== null && command.endsWith('/setsid');
   let waiter: ChildProcess;
   try {
+    writeSync(journal, `boot ${currentBoot()}\n`);
     waiter = withLogs(record, (out, err) =>
-      process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', WAITER, 'livemod-service', ...(wrapper !== null ? [wrapper] : []), ...record.command], {
+      process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', WAITER, WAITER_NAME, ...(command !== null ? [command] : []), ...record.command], {
         cwd: record.cwd,
         env: serviceEnv(home, record),
-        stdio: ['ignore', out, err, exitFd],
+        stdio: ['ignore', out, err, journal],
         detached: true,
       }),
     );
+  } catch (error) {
+    rmSync(file, { force: true });
+    throw error;
   } finally {
-    closeSync(exitFd);
+    closeSync(journal);
   }
-  // Its exit is the supervisor's business, read from the file; nothing of it keeps this CLI call alive.
+  // Its exit is the supervisor's business, read from the journal; nothing of it keeps this CLI call alive.
   waiter.on('error', () => {});
   waiter.unref();
   const shell = waiter.pid;
-  if (shell === undefined) throw new LivemodError('service', ErrorCodes.SERVICE_START, `cannot start service ${record.name}: /bin/sh did not spawn`, { name: record.name });
+  if (shell === undefined) {
+    rmSync(file, { force: true });
+    throw startError(record, '/bin/sh did not spawn');
+  }
   const deadline = Date.now() + FIND_RUN_MS;
   for (;;) {
     const [pid] = childrenOf(shell);
-    if (pid !== undefined) {
+    // With setsid, the run counts as found once it leads its group: a stop signals that group.
+    if (pid !== undefined && (!leads || processGroup(pid) === pid)) {
       const identity = identify(pid);
       if (identity) return { pid, start: identity.start };
     }
@@ -116,30 +147,66 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
   }
 }
 
+/** What the journal of a first run says: nothing (no file, or one of another boot), its status, or its waiter. */
+export type Journal = { readonly exit: Outcome } | { readonly waiter: number | null };
+
+export function readJournal(home: ServiceHome, name: string): Journal | null {
+  let text: string;
+  try {
+    text = readFileSync(exitFile(home, name), 'utf8');
+  } catch {
+    return null;
+  }
+  const boot = /^boot (\S+)$/m.exec(text)?.[1];
+  if (boot !== currentBoot()) {
+    dropExitFile(home, name);
+    return null;
+  }
+  const exit = /^exit (\d{1,3})$/m.exec(text);
+  if (exit) return { exit: outcomeOf(Number(exit[1])) };
+  const waiter = Number(/^waiter (\d+)$/m.exec(text)?.[1]);
+  return { waiter: Number.isSafeInteger(waiter) && waiter > 0 ? waiter : null };
+}
+
+/** Whether the process is a waiter of this machine's service manager (pid reuse aside: its cmdline names it). */
+export function isWaiter(pid: number): boolean {
+  if (identify(pid) === null) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WAITER_NAME);
+  } catch {
+    return false;
+  }
+}
+
+/** The run a live waiter runs (its child), if it still runs one. */
+export function runOfWaiter(waiter: number): { pid: number; start: number } | null {
+  const [pid] = childrenOf(waiter);
+  const identity = pid === undefined ? null : identify(pid);
+  return identity ? { pid: identity.pid, start: identity.start } : null;
+}
+
+/** The NOT_OBSERVED outcome: a run whose end nobody reported. */
+export const NOT_OBSERVED: Outcome = { code: null, signal: null, exit: 'exited (adopted: exit status not observed)' };
+
 /**
- * Takes the first run's status from its exit file, if the run was a waited one: the file is
- * removed once read. An empty file is waited on a little: the waiter writes it just after its run
- * ends. Null: no waited run (no file), or a waiter that ended without writing (killed with its group).
+ * The status of a first run that has ended, once its waiter has written it (waited on a little:
+ * the waiter writes just after the run ends). NOT_OBSERVED for a journal without one (the waiter
+ * killed with its group); null when there is no journal (a run an earlier supervisor started).
  */
-export async function takeFirstExit(home: ServiceHome, name: string): Promise<Outcome | null> {
-  const file = exitFile(home, name);
+export async function firstExit(home: ServiceHome, name: string): Promise<Outcome | null> {
   const deadline = Date.now() + EXIT_FILE_WAIT_MS;
   for (;;) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return null;
-    }
-    const match = /^exit (\d{1,3})\n/.exec(text);
-    if (match || Date.now() > deadline) {
-      rmSync(file, { force: true });
-      return match ? outcomeOf(Number(match[1])) : null;
+    const journal = readJournal(home, name);
+    if (journal === null) return null;
+    if ('exit' in journal) return journal.exit;
+    if (Date.now() > deadline || (journal.waiter !== null && !isWaiter(journal.waiter))) {
+      // One more look: the waiter may have written as it ended.
+      const last = readJournal(home, name);
+      return last !== null && 'exit' in last ? last.exit : NOT_OBSERVED;
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
-
 /** A shell status: 128 + N is signal N (as sh reports a command a signal ended). */
 function outcomeOf(status: number): Outcome {
   if (status > 128) {
@@ -150,7 +217,7 @@ function outcomeOf(status: number): Outcome {
   return { code: status, signal: null, exit: describeExit(status, null) };
 }
 
-/** Forgets a waited run's exit file (the supervisor starts runs of its own from here on). */
+/** Forgets a first run's journal (its outcome recorded, or the supervisor starting runs of its own). */
 export function dropExitFile(home: ServiceHome, name: string): void {
   rmSync(exitFile(home, name), { force: true });
 }

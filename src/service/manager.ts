@@ -84,11 +84,15 @@ export class ServiceManager {
     return record;
   }
 
-  /** Services that should run and have no live supervisor get one (which adopts or restarts them). */
-  reconcile(): string[] {
+  /**
+   * Services that should run and have no live supervisor get one (which adopts or restarts them).
+   * `except` is left alone: the service the command itself starts (a supervisor started here would
+   * apply a first run's old status before the command's start, and could undo it).
+   */
+  reconcile(except?: string): string[] {
     const adopted: string[] = [];
     for (const record of this.db.list()) {
-      if (record.desired !== 'running' || record.status === 'errored' || record.status === 'exited') continue;
+      if (record.name === except || record.desired !== 'running' || record.status === 'errored' || record.status === 'exited') continue;
       if (this.ensureSupervisor(record.name, false)) adopted.push(record.name);
     }
     return adopted;
@@ -103,6 +107,8 @@ export class ServiceManager {
     return this.db.transaction(() => {
       const record = this.db.get(name);
       if (!record || isRunning({ pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot })) return false;
+      // A stop recorded since the start's own transaction wins: nothing is started.
+      if (record.desired !== 'running') return false;
       // A service pid recorded in an earlier boot names no process of this one.
       const rebooted = record.boot !== null && record.boot !== currentBoot();
       const runs = !rebooted && isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot });
@@ -114,7 +120,8 @@ export class ServiceManager {
         supervisor_start: identify(pid)?.start ?? null,
         boot: currentBoot(),
         status: runs || run !== null ? 'running' : 'starting',
-        ...(run !== null ? { pid: run.pid, pid_start: run.start, started_at: Date.now() } : rebooted || (startRun && !runs) ? { pid: null, pid_start: null } : {}),
+        ...(run !== null ? { pid: run.pid, pid_start: run.start } : rebooted || (startRun && !runs) ? { pid: null, pid_start: null } : {}),
+        ...(startRun && !runs ? { started_at: Date.now() } : {}),
       });
       return true;
     });
@@ -182,7 +189,8 @@ export class ServiceManager {
     const deadline = Date.now() + START_WAIT_MS;
     for (;;) {
       const view = this.view(this.record(name));
-      if (view.state === 'running' || view.state === 'errored' || view.state === 'exited' || view.state === 'backoff') return view;
+      // `stopped`: a stop that came in meanwhile.
+      if (view.state === 'running' || view.state === 'errored' || view.state === 'exited' || view.state === 'backoff' || view.state === 'stopped') return view;
       if (Date.now() > deadline) throw new LivemodError('service', ErrorCodes.SERVICE_START, `service ${name} did not start within ${START_WAIT_MS} ms; see ${join(this.home.logs, `${name}.supervisor.log`)}`, { name });
       await sleep(20);
     }
@@ -229,6 +237,8 @@ export class ServiceManager {
       if (!isRunning(serviceOf(now))) Object.assign(fields, { pid: null, pid_start: null });
       if (!isRunning({ pid: now.supervisorPid, start: now.supervisorStart, boot: now.boot })) Object.assign(fields, { supervisor_pid: null, supervisor_start: null });
       if (Object.keys(fields).length > 0) this.db.update(name, fields);
+      // A first run's journal says nothing of a later start (which makes its own, in a transaction of its own).
+      if (!isRunning(serviceOf(now))) dropExitFile(this.home, name);
     });
     return this.view(this.record(name));
   }

@@ -2,7 +2,7 @@
 // process is gone the kernel gives the number to the next one. A process is ours when
 // /proc/<pid>/stat's start time (field 22, clock ticks since boot) and the boot's id both match
 // what was recorded when it started; a zombie (state Z: exited, not yet reaped) is not running.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 export interface ProcessIdentity {
   readonly pid: number;
@@ -48,13 +48,27 @@ export function isRunning(recorded: { pid: number | null; start: number | null; 
   return now !== null && now.start === recorded.start && (recorded.boot === null || now.boot === recorded.boot);
 }
 
-/** The pids of a process's children (its main thread's: /proc/PID/task/PID/children); none if it is gone. */
+/**
+ * The pids of a process's children: its main thread's /proc/PID/task/PID/children, or, on a
+ * kernel without that file (CONFIG_PROC_CHILDREN), the processes whose parent it is. None if it is gone.
+ */
 export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(`/proc/${pid}`)) return [];
   }
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
 }
 
 /** The process group of a process (field 5 of /proc/PID/stat), or null when it is gone. */

@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { isLivemodError } from '../errors.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
 import type { ServiceHome } from './home.ts';
-import { describeExit, dropExitFile, serviceEnv, takeFirstExit, withLogs, type Outcome } from './launch.ts';
+import { describeExit, dropExitFile, firstExit, isWaiter, NOT_OBSERVED, readJournal, runOfWaiter, serviceEnv, withLogs, type Outcome } from './launch.ts';
 import { rotateIfLarge } from './logs.ts';
 import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
@@ -60,25 +60,26 @@ export async function supervise(home: ServiceHome, name: string): Promise<number
   return 0;
 }
 
-/** The exit of a run this supervisor adopted and whose status nobody handed over. */
-const NOT_OBSERVED: Outcome = { code: null, signal: null, exit: 'exited (adopted: exit status not observed)' };
-
 async function run(db: ServiceDb, home: ServiceHome, name: string, first: ServiceRecord): Promise<void> {
   let fastCrashes = 0;
-  // The run going on when this supervisor started — the CLI's waited first run, or one an earlier
-  // supervisor started — is adopted: watched until it ends. Its status comes from its waiter's exit
-  // file; a run with neither (an earlier supervisor's) ends unobserved.
-  let adopted: Outcome | null = null;
   let began = first.startedAt ?? Date.now();
-  if (isRunning({ pid: first.pid, start: first.pidStart, boot: first.boot })) {
-    db.transaction(() => db.update(name, { status: 'running' }));
-    await watchAdopted(first);
-    if (db.get(name)?.desired !== 'running') return stopped(db, home, name, 'exited while adopted');
-    adopted = (await takeFirstExit(home, name)) ?? NOT_OBSERVED;
-  } else {
-    // A waited run that ended before this supervisor came up left its status.
-    adopted = await takeFirstExit(home, name);
+  // The run going on when this supervisor started is adopted: watched until it ends. It is the
+  // recorded one (the CLI's first run, or one an earlier supervisor started), or a first run the
+  // CLI started but did not record (killed mid-start), found through its live waiter. Its status
+  // comes from the journal its waiter writes; a run without one (an earlier supervisor's) ends
+  // unobserved.
+  let adoptedAny = false;
+  let recorded: { pid: number; start: number } | null = first.pid !== null && first.pidStart !== null ? { pid: first.pid, start: first.pidStart } : null;
+  for (;;) {
+    const current = recorded !== null && isRunning({ ...recorded, boot: first.boot }) ? recorded : waitedRun(home, name);
+    recorded = null;
+    if (current === null) break;
+    adoptedAny = true;
+    db.transaction(() => db.update(name, { status: 'running', pid: current.pid, pid_start: current.start, boot: currentBoot() }));
+    if (!(await watchAdopted(db, name, current, first))) return stopped(db, home, name, 'exited while adopted');
   }
+  let adopted = await firstExit(home, name);
+  if (adopted === null && adoptedAny) adopted = NOT_OBSERVED;
   for (;;) {
     let outcome = adopted;
     adopted = null;
@@ -92,17 +93,22 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     if (!after || after.desired !== 'running') return stopped(db, home, name, outcome.exit);
     // An unobserved exit counts as a failure: `never` leaves it exited, the others restart it.
     const failed = outcome === NOT_OBSERVED || outcome.code !== 0 || outcome.signal !== null;
+    // A first run's journal goes once its outcome is recorded, never before: a supervisor that
+    // dies in between leaves it to the next one.
     if (after.restart === 'never' || (after.restart === 'on-failure' && !failed)) {
       db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
+      dropExitFile(home, name);
       return;
     }
     fastCrashes = Date.now() - began < MIN_UPTIME_MS ? fastCrashes + 1 : 0;
     if (fastCrashes >= MAX_FAST_CRASHES) {
       db.transaction(() => db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row`, supervisor_pid: null, supervisor_start: null }));
+      dropExitFile(home, name);
       return;
     }
     const wait = fastCrashes === 0 ? BACKOFF_BASE_MS : backoffMs(fastCrashes);
     db.transaction(() => db.update(name, { status: 'backoff', pid: null, pid_start: null, last_exit: outcome.exit, restarts: after.restarts + 1 }));
+    dropExitFile(home, name);
     for (let waited = 0; waited < wait; waited += POLL_MS) {
       await sleep(Math.min(POLL_MS, wait - waited));
       if (db.get(name)?.desired !== 'running') return stopped(db, home, name, outcome.exit);
@@ -111,10 +117,17 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
 }
 
 function stopped(db: ServiceDb, home: ServiceHome, name: string, exit: string | null): void {
-  dropExitFile(home, name);
   db.transaction(() => {
     if (db.get(name)) db.update(name, { status: 'stopped', pid: null, pid_start: null, ...(exit !== null ? { last_exit: exit } : {}) });
   });
+  dropExitFile(home, name);
+}
+
+/** A first run the CLI started whose waiter still lives: the run it runs. */
+function waitedRun(home: ServiceHome, name: string): { pid: number; start: number } | null {
+  const journal = readJournal(home, name);
+  if (journal === null || 'exit' in journal || journal.waiter === null || !isWaiter(journal.waiter)) return null;
+  return runOfWaiter(journal.waiter);
 }
 
 /** Rotation must never end the supervisor (a full disk, a file made unwritable): it says why in its own log. */
@@ -175,15 +188,28 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
   }
 }
 
-/** Waits for a service this supervisor did not start (so cannot wait for) to exit, rotating its logs meanwhile. */
-async function watchAdopted(record: ServiceRecord): Promise<void> {
-  let sinceRotation = 0;
-  while (isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot })) {
-    await sleep(POLL_MS);
-    sinceRotation += POLL_MS;
-    if (sinceRotation >= ROTATE_EVERY_MS) {
-      sinceRotation = 0;
-      rotateLogs(record);
+/**
+ * Waits for a run this supervisor did not start (so cannot wait for) to end, rotating its logs
+ * meanwhile; true if it ended while the service was still to run. A stop recorded meanwhile is
+ * carried out here too (SIGTERM to its group, SIGKILL past the kill timeout), as for a run of its
+ * own: a start that raced a stop must not leave a run nobody stops.
+ */
+async function watchAdopted(db: ServiceDb, name: string, run: { pid: number; start: number }, record: ServiceRecord): Promise<boolean> {
+  const boot = currentBoot();
+  let ticks = 0;
+  let stopping: number | null = null;
+  while (isRunning({ ...run, boot })) {
+    if (db.get(name)?.desired !== 'running') {
+      if (stopping === null) {
+        stopping = Date.now();
+        signalGroup(run.pid, 'SIGTERM');
+      } else if (Date.now() - stopping > record.killTimeoutMs) {
+        signalGroup(run.pid, 'SIGKILL');
+      }
     }
+    await sleep(POLL_MS);
+    ticks += 1;
+    if (ticks % (ROTATE_EVERY_MS / POLL_MS) === 0) rotateLogs(record);
   }
+  return stopping === null && db.get(name)?.desired === 'running';
 }
