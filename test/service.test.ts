@@ -224,29 +224,43 @@ test('an explicit start is not undone by the status of a first run that ended un
   assert.equal((await env.json('status', 'job')).state, 'running');
 });
 
-test('a first run the CLI did not record is adopted through its waiter, never started twice', async (t) => {
+for (const call of ['status', 'start'] as const) {
+  test(`a first run the CLI did not record is adopted through its waiter, never started twice (next call: ${call})`, async (t) => {
+    const env = setup(t);
+    writeFiles(env.dir, { 'job.cjs': "require('node:fs').appendFileSync(__dirname + '/runs.txt', process.pid + '\\n'); setInterval(() => {}, 1000);" });
+    const added = await env.json('add', 'job', '--cwd', env.dir, '--', NODE, 'job.cjs');
+    process.kill(added.supervisor.pid!, 'SIGKILL');
+    await until('the supervisor to be gone', () => identify(added.supervisor.pid!) === null);
+    // As if the CLI had been killed before its transaction recorded the run.
+    const db = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
+    db.transaction(() => db.update('job', { pid: null, pid_start: null, status: 'starting' }));
+    db.close();
+    // `status` reconciles (a supervisor adopts); `start` is the user's natural retry (it must not start another).
+    await env.cli(call, 'job');
+    const adopted = await until('the run adopted', async () => {
+      const view = await env.json('status', 'job');
+      return view.state === 'running' ? view : null;
+    });
+    assert.equal(adopted.pid, added.pid, 'the same process, found through its waiter');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), `${added.pid}\n`, 'no second run beside it');
+    // A stop recorded while the supervisor watches the adopted run (a start that raced a stop):
+    // the supervisor ends the run itself.
+    const db2 = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
+    db2.transaction(() => db2.update('job', { desired: 'stopped' }));
+    db2.close();
+    await until('the adopted run ended by its supervisor', () => identify(added.pid!) === null, 8000);
+  });
+}
+
+test('start of a running service whose supervisor died gives it a supervisor again', async (t) => {
   const env = setup(t);
-  writeFiles(env.dir, { 'job.cjs': "require('node:fs').appendFileSync(__dirname + '/runs.txt', process.pid + '\\n'); setInterval(() => {}, 1000);" });
-  const added = await env.json('add', 'job', '--cwd', env.dir, '--', NODE, 'job.cjs');
+  const added = await env.json('add', 'web', '--cwd', env.dir, '--', NODE, 'server.cjs');
   process.kill(added.supervisor.pid!, 'SIGKILL');
   await until('the supervisor to be gone', () => identify(added.supervisor.pid!) === null);
-  // As if the CLI had been killed before its transaction recorded the run.
-  const db = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
-  db.transaction(() => db.update('job', { pid: null, pid_start: null, status: 'starting' }));
-  db.close();
-  const adopted = await until('the run adopted', async () => {
-    const view = await env.json('status', 'job');
-    return view.state === 'running' ? view : null;
-  });
-  assert.equal(adopted.pid, added.pid, 'the same process, found through its waiter');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), `${added.pid}\n`, 'no second run beside it');
-  // A stop recorded while the supervisor watches the adopted run (a start that raced a stop):
-  // the supervisor ends the run itself.
-  const db2 = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
-  db2.transaction(() => db2.update('job', { desired: 'stopped' }));
-  db2.close();
-  await until('the adopted run ended by its supervisor', () => identify(added.pid!) === null, 8000);
+  const started = await env.json('start', 'web');
+  assert.equal(started.pid, added.pid);
+  assert.ok(started.supervisor.running && started.supervisor.pid !== added.supervisor.pid, 'a new supervisor');
 });
 
 test('a stop racing restarts and concurrent calls leaves no process of the service running', async (t) => {

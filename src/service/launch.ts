@@ -10,8 +10,8 @@
 //   boot <boot id>    written by the CLI as it creates the file: a file of another boot is void
 //   waiter <pid>      written by the waiter before it starts the run
 //   exit <status>     written by the waiter when the run has ended
-// A supervisor that starts while a waiter still lives adopts the waiter's run even if the CLI
-// never recorded it (the CLI killed mid-start, or the run not found in time), so no second copy
+// A supervisor that starts while a waiter still lives (the process named by the journal and
+// holding it open) adopts the waiter's run even if the CLI never recorded it (the CLI killed mid-start, or the run not found in time), so no second copy
 // is started beside it. The supervisor removes the file once it has recorded the outcome, and
 // starts every later run itself, as its child.
 //
@@ -25,7 +25,7 @@
 // journal (`3>&-`). sh reports a run ended by signal N as 128 + N, read back as that signal (so a
 // first run that itself exits with 129–192 is reported as killed by that signal).
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, existsSync, constants as fsConstants, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { CONTROL_ENV } from './control.ts';
@@ -38,10 +38,9 @@ import { childrenOf, currentBoot, identify, processGroup } from './proc.ts';
 const WAITER = 'echo "waiter $$" >&3; "$@" 3>&-; echo "exit $?" >&3';
 /** The waiter's $0: how a waiter process is recognised in /proc/PID/cmdline. */
 const WAITER_NAME = 'livemod-service';
+
 /** How long the CLI looks for the run under its waiter (sh forks within a millisecond or two). */
 const FIND_RUN_MS = 2000;
-/** How long the supervisor waits for a waiter to write the status of a run it saw end. */
-export const EXIT_FILE_WAIT_MS = 1000;
 
 export type Outcome = { code: number | null; signal: NodeJS.Signals | null; exit: string };
 
@@ -80,7 +79,15 @@ let wrapper: string | null | undefined;
 function wrapperCommand(): string | null {
   if (wrapper === undefined) {
     const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.startsWith('/'))];
-    const find = (name: string): string | undefined => dirs.map((dir) => join(dir, name)).find((path) => existsSync(path));
+    const executable = (path: string): boolean => {
+      try {
+        accessSync(path, fsConstants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const find = (name: string): string | undefined => dirs.map((dir) => join(dir, name)).find(executable);
     wrapper = find('setsid') ?? find('env') ?? null;
   }
   return wrapper;
@@ -113,7 +120,7 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
   try {
     writeSync(journal, `boot ${currentBoot()}\n`);
     waiter = withLogs(record, (out, err) =>
-      process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', WAITER, WAITER_NAME, ...(command !== null ? [command] : []), ...record.command], {
+      process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', WAITER, WAITER_NAME, ...(command !== null ? [command, '--'] : []), ...record.command], {
         cwd: record.cwd,
         env: serviceEnv(home, record),
         stdio: ['ignore', out, err, journal],
@@ -134,8 +141,15 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
     rmSync(file, { force: true });
     throw startError(record, '/bin/sh did not spawn');
   }
+  // The waiter writes its pid too, first thing; whichever comes first names it.
+  const again = openSync(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NOFOLLOW);
+  try {
+    writeSync(again, `waiter ${shell}\n`);
+  } finally {
+    closeSync(again);
+  }
   const deadline = Date.now() + FIND_RUN_MS;
-  for (;;) {
+  for (let round = 0; ; round += 1) {
     const [pid] = childrenOf(shell);
     // With setsid, the run counts as found once it leads its group: a stop signals that group.
     if (pid !== undefined && (!leads || processGroup(pid) === pid)) {
@@ -143,7 +157,9 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
       if (identity) return { pid, start: identity.start };
     }
     if (identify(shell) === null || Date.now() > deadline) return null;
-    sleepSync(1);
+    // Millisecond looks at first (sh forks at once); less often after, as without /proc's
+    // children file each look reads every process's stat.
+    sleepSync(round < 20 ? 1 : 10);
   }
 }
 
@@ -168,45 +184,64 @@ export function readJournal(home: ServiceHome, name: string): Journal | null {
   return { waiter: Number.isSafeInteger(waiter) && waiter > 0 ? waiter : null };
 }
 
-/** Whether the process is a waiter of this machine's service manager (pid reuse aside: its cmdline names it). */
-export function isWaiter(pid: number): boolean {
+/**
+ * Whether the process is the waiter of this journal: alive, and holding the journal itself open
+ * (same device and inode; sh keeps it as fd 3, or moves it aside — dash to fd 10 — while its
+ * command runs with fd 3 closed). A pid alone could name any process by now.
+ */
+export function isWaiterOf(pid: number, home: ServiceHome, name: string): boolean {
   if (identify(pid) === null) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WAITER_NAME);
+    const journal = statSync(exitFile(home, name));
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const held = statSync(`/proc/${pid}/fd/${fd}`);
+        if (held.ino === journal.ino && held.dev === journal.dev) return true;
+      } catch {
+        // Closed meanwhile.
+      }
+    }
   } catch {
-    return false;
+    // The process or the journal is gone.
   }
+  return false;
 }
 
-/** The run a live waiter runs (its child), if it still runs one. */
-export function runOfWaiter(waiter: number): { pid: number; start: number } | null {
-  const [pid] = childrenOf(waiter);
+/** The journal's waiter, while it lives, with the run it runs now (null between runs: not yet forked, or ended). */
+export function liveWaiter(home: ServiceHome, name: string): { waiter: number; run: { pid: number; start: number } | null } | null {
+  const journal = readJournal(home, name);
+  if (journal === null || 'exit' in journal || journal.waiter === null || !isWaiterOf(journal.waiter, home, name)) return null;
+  const [pid] = childrenOf(journal.waiter);
   const identity = pid === undefined ? null : identify(pid);
-  return identity ? { pid: identity.pid, start: identity.start } : null;
+  // With setsid, the run counts once it leads its group (a stop signals that group).
+  const leads = wrapperCommand()?.endsWith('/setsid') === true;
+  const run = identity !== null && (!leads || processGroup(identity.pid) === identity.pid) ? { pid: identity.pid, start: identity.start } : null;
+  return { waiter: journal.waiter, run };
 }
 
 /** The NOT_OBSERVED outcome: a run whose end nobody reported. */
 export const NOT_OBSERVED: Outcome = { code: null, signal: null, exit: 'exited (adopted: exit status not observed)' };
 
 /**
- * The status of a first run that has ended, once its waiter has written it (waited on a little:
- * the waiter writes just after the run ends). NOT_OBSERVED for a journal without one (the waiter
- * killed with its group); null when there is no journal (a run an earlier supervisor started).
+ * The status of a first run whose waiter is gone: its exit line; NOT_OBSERVED for a journal
+ * without one (the waiter killed with its group); null when there is no journal (a run an
+ * earlier supervisor started, or none).
  */
-export async function firstExit(home: ServiceHome, name: string): Promise<Outcome | null> {
-  const deadline = Date.now() + EXIT_FILE_WAIT_MS;
-  for (;;) {
-    const journal = readJournal(home, name);
-    if (journal === null) return null;
-    if ('exit' in journal) return journal.exit;
-    if (Date.now() > deadline || (journal.waiter !== null && !isWaiter(journal.waiter))) {
-      // One more look: the waiter may have written as it ended.
-      const last = readJournal(home, name);
-      return last !== null && 'exit' in last ? last.exit : NOT_OBSERVED;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+export function firstExit(home: ServiceHome, name: string): Outcome | null {
+  const journal = readJournal(home, name);
+  if (journal === null) return null;
+  return 'exit' in journal ? journal.exit : NOT_OBSERVED;
+}
+
+/** When the journal was last written: about when its run began (the waiter's line comes just before it). */
+export function journalTime(home: ServiceHome, name: string): number | null {
+  try {
+    return statSync(exitFile(home, name)).mtimeMs;
+  } catch {
+    return null;
   }
 }
+
 /** A shell status: 128 + N is signal N (as sh reports a command a signal ended). */
 function outcomeOf(status: number): Outcome {
   if (status > 128) {

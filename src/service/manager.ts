@@ -10,7 +10,7 @@ import { ownEntry } from '../own.ts';
 import { askControl } from './control.ts';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
-import { dropExitFile, startWaited } from './launch.ts';
+import { dropExitFile, liveWaiter, startWaited } from './launch.ts';
 import { openLog } from './logs.ts';
 import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
@@ -111,7 +111,11 @@ export class ServiceManager {
       if (record.desired !== 'running') return false;
       // A service pid recorded in an earlier boot names no process of this one.
       const rebooted = record.boot !== null && record.boot !== currentBoot();
-      const runs = !rebooted && isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot });
+      let runs = !rebooted && isRunning({ pid: record.pid, start: record.pidStart, boot: record.boot });
+      // A first run whose CLI was killed before recording it still has its waiter: the supervisor
+      // adopts it (through the journal), and no second run is started beside it.
+      if (startRun && !runs && liveWaiter(this.home, name) !== null) runs = true;
+      const startedAt = Date.now();
       const run = startRun && !runs ? startWaited(this.home, record) : null;
       const pid = this.spawnSupervisor(name, run !== null ? SUPERVISOR_DEFER_MS : 0);
       // Recorded in the same transaction, so a concurrent CLI call sees it and starts no second one.
@@ -121,7 +125,7 @@ export class ServiceManager {
         boot: currentBoot(),
         status: runs || run !== null ? 'running' : 'starting',
         ...(run !== null ? { pid: run.pid, pid_start: run.start } : rebooted || (startRun && !runs) ? { pid: null, pid_start: null } : {}),
-        ...(startRun && !runs ? { started_at: Date.now() } : {}),
+        ...(startRun && !runs ? { started_at: startedAt } : {}),
       });
       return true;
     });
@@ -183,7 +187,11 @@ export class ServiceManager {
 
   async start(name: string): Promise<ServiceView> {
     const record = this.record(name);
-    if (record.desired === 'running' && this.view(record).state === 'running') return this.view(record);
+    if (record.desired === 'running' && this.view(record).state === 'running') {
+      // Running, but perhaps unsupervised (this call's reconcile skipped it): it gets its supervisor.
+      this.ensureSupervisor(name, false);
+      return this.view(this.record(name));
+    }
     this.db.transaction(() => this.db.update(name, { desired: 'running', status: 'starting', ...(record.status === 'errored' || record.status === 'exited' ? { restarts: 0 } : {}) }));
     this.ensureSupervisor(name, true);
     const deadline = Date.now() + START_WAIT_MS;

@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { isLivemodError } from '../errors.ts';
 import { ServiceDb, type ServiceRecord } from './db.ts';
 import type { ServiceHome } from './home.ts';
-import { describeExit, dropExitFile, firstExit, isWaiter, NOT_OBSERVED, readJournal, runOfWaiter, serviceEnv, withLogs, type Outcome } from './launch.ts';
+import { describeExit, dropExitFile, firstExit, journalTime, liveWaiter, NOT_OBSERVED, serviceEnv, withLogs, type Outcome } from './launch.ts';
 import { rotateIfLarge } from './logs.ts';
 import { currentBoot, identify, isRunning, signalGroup } from './proc.ts';
 
@@ -71,14 +71,28 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
   let adoptedAny = false;
   let recorded: { pid: number; start: number } | null = first.pid !== null && first.pidStart !== null ? { pid: first.pid, start: first.pidStart } : null;
   for (;;) {
-    const current = recorded !== null && isRunning({ ...recorded, boot: first.boot }) ? recorded : waitedRun(home, name);
+    if (db.get(name)?.desired !== 'running') return stopped(db, home, name, firstExit(home, name)?.exit ?? null);
+    const live = recorded !== null && isRunning({ ...recorded, boot: first.boot }) ? recorded : null;
     recorded = null;
-    if (current === null) break;
-    adoptedAny = true;
-    db.transaction(() => db.update(name, { status: 'running', pid: current.pid, pid_start: current.start, boot: currentBoot() }));
-    if (!(await watchAdopted(db, name, current, first))) return stopped(db, home, name, 'exited while adopted');
+    const waiting = live === null ? liveWaiter(home, name) : null;
+    const current = live ?? waiting?.run ?? null;
+    if (current !== null) {
+      adoptedAny = true;
+      // Found through its waiter (never recorded): it began about when the journal was written.
+      const since = live === null ? journalTime(home, name) : null;
+      if (since !== null) began = since;
+      db.transaction(() => db.update(name, { status: 'running', pid: current.pid, pid_start: current.start, boot: currentBoot(), ...(since !== null ? { started_at: Math.round(since) } : {}) }));
+      if (!(await watchAdopted(db, name, current, first))) return stopped(db, home, name, firstExit(home, name)?.exit ?? 'exited while adopted');
+      continue;
+    }
+    // A live waiter with no run: its run has just ended (its status comes next) or is not forked yet.
+    if (waiting !== null) {
+      await sleep(20);
+      continue;
+    }
+    break;
   }
-  let adopted = await firstExit(home, name);
+  let adopted = firstExit(home, name);
   if (adopted === null && adoptedAny) adopted = NOT_OBSERVED;
   for (;;) {
     let outcome = adopted;
@@ -93,22 +107,28 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
     if (!after || after.desired !== 'running') return stopped(db, home, name, outcome.exit);
     // An unobserved exit counts as a failure: `never` leaves it exited, the others restart it.
     const failed = outcome === NOT_OBSERVED || outcome.code !== 0 || outcome.signal !== null;
-    // A first run's journal goes once its outcome is recorded, never before: a supervisor that
-    // dies in between leaves it to the next one.
+    // A first run's journal goes with the transaction that records its outcome: a concurrent
+    // start, which makes a new journal in a transaction of its own, cannot come in between.
     if (after.restart === 'never' || (after.restart === 'on-failure' && !failed)) {
-      db.transaction(() => db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null }));
-      dropExitFile(home, name);
+      db.transaction(() => {
+        db.update(name, { status: 'exited', pid: null, pid_start: null, last_exit: outcome.exit, desired: 'stopped', supervisor_pid: null, supervisor_start: null });
+        dropExitFile(home, name);
+      });
       return;
     }
     fastCrashes = Date.now() - began < MIN_UPTIME_MS ? fastCrashes + 1 : 0;
     if (fastCrashes >= MAX_FAST_CRASHES) {
-      db.transaction(() => db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row`, supervisor_pid: null, supervisor_start: null }));
-      dropExitFile(home, name);
+      db.transaction(() => {
+        db.update(name, { status: 'errored', pid: null, pid_start: null, last_exit: `${outcome.exit}; ${MAX_FAST_CRASHES} exits within ${MIN_UPTIME_MS} ms of starting in a row`, supervisor_pid: null, supervisor_start: null });
+        dropExitFile(home, name);
+      });
       return;
     }
     const wait = fastCrashes === 0 ? BACKOFF_BASE_MS : backoffMs(fastCrashes);
-    db.transaction(() => db.update(name, { status: 'backoff', pid: null, pid_start: null, last_exit: outcome.exit, restarts: after.restarts + 1 }));
-    dropExitFile(home, name);
+    db.transaction(() => {
+      db.update(name, { status: 'backoff', pid: null, pid_start: null, last_exit: outcome.exit, restarts: after.restarts + 1 });
+      dropExitFile(home, name);
+    });
     for (let waited = 0; waited < wait; waited += POLL_MS) {
       await sleep(Math.min(POLL_MS, wait - waited));
       if (db.get(name)?.desired !== 'running') return stopped(db, home, name, outcome.exit);
@@ -119,15 +139,8 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
 function stopped(db: ServiceDb, home: ServiceHome, name: string, exit: string | null): void {
   db.transaction(() => {
     if (db.get(name)) db.update(name, { status: 'stopped', pid: null, pid_start: null, ...(exit !== null ? { last_exit: exit } : {}) });
+    dropExitFile(home, name);
   });
-  dropExitFile(home, name);
-}
-
-/** A first run the CLI started whose waiter still lives: the run it runs. */
-function waitedRun(home: ServiceHome, name: string): { pid: number; start: number } | null {
-  const journal = readJournal(home, name);
-  if (journal === null || 'exit' in journal || journal.waiter === null || !isWaiter(journal.waiter)) return null;
-  return runOfWaiter(journal.waiter);
 }
 
 /** Rotation must never end the supervisor (a full disk, a file made unwritable): it says why in its own log. */
@@ -211,5 +224,6 @@ async function watchAdopted(db: ServiceDb, name: string, run: { pid: number; sta
     ticks += 1;
     if (ticks % (ROTATE_EVERY_MS / POLL_MS) === 0) rotateLogs(record);
   }
-  return stopping === null && db.get(name)?.desired === 'running';
+  // A start that came in after a stop wants it running again: the policy decides, as for a run of its own.
+  return db.get(name)?.desired === 'running';
 }
