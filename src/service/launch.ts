@@ -36,7 +36,7 @@ import { childrenOf, currentBoot, identify, processGroup } from './proc.ts';
 
 /** The waiter: its pid, the command (the script's arguments) in the foreground, then its status, on fd 3. */
 const WAITER = 'echo "waiter $$" >&3; "$@" 3>&-; echo "exit $?" >&3';
-/** The waiter's $0: how a waiter process is recognised in /proc/PID/cmdline. */
+/** The waiter's $0: what `ps` shows a waiter as. */
 const WAITER_NAME = 'livemod-service';
 
 /** How long the CLI looks for the run under its waiter (sh forks within a millisecond or two). */
@@ -48,8 +48,8 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
-/** The exit file of a service's waited first run. */
-export function exitFile(home: ServiceHome, name: string): string {
+/** The journal of a service's first run (the CLI's). */
+function exitFile(home: ServiceHome, name: string): string {
   return join(home.run, `${name}.exit`);
 }
 
@@ -164,9 +164,9 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
 }
 
 /** What the journal of a first run says: nothing (no file, or one of another boot), its status, or its waiter. */
-export type Journal = { readonly exit: Outcome } | { readonly waiter: number | null };
+type Journal = { readonly exit: Outcome } | { readonly waiter: number | null };
 
-export function readJournal(home: ServiceHome, name: string): Journal | null {
+function readJournal(home: ServiceHome, name: string): Journal | null {
   let text: string;
   try {
     text = readFileSync(exitFile(home, name), 'utf8');
@@ -189,7 +189,7 @@ export function readJournal(home: ServiceHome, name: string): Journal | null {
  * (same device and inode; sh keeps it as fd 3, or moves it aside — dash to fd 10 — while its
  * command runs with fd 3 closed). A pid alone could name any process by now.
  */
-export function isWaiterOf(pid: number, home: ServiceHome, name: string): boolean {
+function isWaiterOf(pid: number, home: ServiceHome, name: string): boolean {
   if (identify(pid) === null) return false;
   try {
     const journal = statSync(exitFile(home, name));
