@@ -1,7 +1,7 @@
 // `livemod service`: real supervisors, real services (HTTP servers on 127.0.0.1:0), real
 // signals, a real SQLite database in a temp LIVEMOD_HOME. Every wait is bounded.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -352,6 +352,20 @@ test('bad input: a clear error, a stable code, and nothing recorded', async (t) 
   const dup = await env.cli('add', 'dup', '--json', '--no-start', '--', NODE, 'y');
   assert.equal(JSON.parse(dup.stdout).error.code, 'ERR_LIVEMOD_SERVICE_EXISTS');
   assert.deepEqual((await env.json<ServiceView[]>('list')).map((view) => view.command.at(-1)), ['x'], 'the first one is kept');
+  // A service whose folder went away since it was added: its start says so, and leaves no journal behind.
+  const gone = join(tempDir(t), 'gone');
+  mkdirSync(gone);
+  await env.cli('add', 'moved', '--no-start', '--cwd', gone, '--', NODE, 'x');
+  rmSync(gone, { recursive: true });
+  const moved = await env.cli('start', 'moved', '--json');
+  assert.equal(moved.status, 1, moved.stderr);
+  assert.equal(JSON.parse(moved.stdout).error.code, 'ERR_LIVEMOD_SERVICE_START');
+  assert.match(moved.stderr, /cannot start service moved: its folder .*gone is gone; remove the service and add it again/);
+  assert.equal(moved.stderr.trim().split('\n').length, 1, `one line: ${moved.stderr}`);
+  assert.equal(existsSync(join(env.home, 'run', 'moved.exit')), false, 'no journal left behind');
+  const after = await env.json('status', 'moved');
+  assert.equal(after.state, 'stopped', 'the failed start changed nothing: no later call retries it');
+  assert.equal(after.supervisor.running, false);
 });
 
 test('a corrupt database and one from a newer livemod are refused, and left as they are', async (t) => {

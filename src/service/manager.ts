@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { ownEntry } from '../own.ts';
 import { askControl } from './control.ts';
+import type { SQLInputValue } from 'node:sqlite';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
 import { dropExitFile, liveWaiter, startWaited } from './launch.ts';
@@ -99,15 +100,18 @@ export class ServiceManager {
   }
 
   /**
-   * Starts a supervisor for the service unless a live one exists; says whether it started one. With
-   * `startRun`, a service that does not run is started here first, under its waiter, and the
-   * supervisor adopts that run (launch.ts): the service does not wait for the supervisor's boot.
+   * Starts a supervisor for the service unless a live one exists; says whether it started one.
+   * With `wish`, the state columns a start sets first. With `startRun`, a service that does not
+   * run is started here first, under its waiter, and the supervisor adopts that run (launch.ts):
+   * the service does not wait for the supervisor's boot.
    */
-  private ensureSupervisor(name: string, startRun: boolean): boolean {
+  private ensureSupervisor(name: string, startRun: boolean, wish?: Readonly<Record<string, SQLInputValue>>): boolean {
     return this.db.transaction(() => {
+      // A start records its wish in the transaction that acts on it: a start that fails (the
+      // service's folder gone) leaves the record as it was, and no stop can come in between.
+      if (wish) this.db.update(name, wish);
       const record = this.db.get(name);
       if (!record || isRunning({ pid: record.supervisorPid, start: record.supervisorStart, boot: record.boot })) return false;
-      // A stop recorded since the start's own transaction wins: nothing is started.
       if (record.desired !== 'running') return false;
       // A service pid recorded in an earlier boot names no process of this one.
       const rebooted = record.boot !== null && record.boot !== currentBoot();
@@ -192,8 +196,7 @@ export class ServiceManager {
       this.ensureSupervisor(name, false);
       return this.view(this.record(name));
     }
-    this.db.transaction(() => this.db.update(name, { desired: 'running', status: 'starting', ...(record.status === 'errored' || record.status === 'exited' ? { restarts: 0 } : {}) }));
-    this.ensureSupervisor(name, true);
+    this.ensureSupervisor(name, true, { desired: 'running', status: 'starting', ...(record.status === 'errored' || record.status === 'exited' ? { restarts: 0 } : {}) });
     const deadline = Date.now() + START_WAIT_MS;
     for (;;) {
       const view = this.view(this.record(name));
