@@ -228,7 +228,7 @@ for (const call of ['status', 'start'] as const) {
   test(`a first run the CLI did not record is adopted through its waiter, never started twice (next call: ${call})`, async (t) => {
     const env = setup(t);
     writeFiles(env.dir, { 'job.cjs': "require('node:fs').appendFileSync(__dirname + '/runs.txt', process.pid + '\\n'); setInterval(() => {}, 1000);" });
-    const added = await env.json('add', 'job', '--cwd', env.dir, '--', NODE, 'job.cjs');
+    const added = await env.json('add', 'job', '--kill-timeout', '1s', '--cwd', env.dir, '--', NODE, 'job.cjs');
     process.kill(added.supervisor.pid!, 'SIGKILL');
     await until('the supervisor to be gone', () => identify(added.supervisor.pid!) === null);
     // As if the CLI had been killed before its transaction recorded the run.
@@ -244,14 +244,35 @@ for (const call of ['status', 'start'] as const) {
     assert.equal(adopted.pid, added.pid, 'the same process, found through its waiter');
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(readFileSync(join(env.dir, 'runs.txt'), 'utf8'), `${added.pid}\n`, 'no second run beside it');
-    // A stop recorded while the supervisor watches the adopted run (a start that raced a stop):
-    // the supervisor ends the run itself.
+    // A stop recorded while the supervisor watches the adopted run, whose CLI never signalled it
+    // (as if it died): the supervisor ends the run itself, once the kill timeout has passed.
     const db2 = ServiceDb.open(serviceHome({ LIVEMOD_HOME: env.home }));
     db2.transaction(() => db2.update('job', { desired: 'stopped' }));
     db2.close();
     await until('the adopted run ended by its supervisor', () => identify(added.pid!) === null, 8000);
   });
 }
+
+test('a stop sends one SIGTERM: a service that takes a second as "exit now" shuts down gracefully', async (t) => {
+  const env = setup(t);
+  // Each SIGTERM is written down; the first starts a 600 ms shutdown.
+  writeFiles(env.dir, { 'graceful.cjs': "const fs = require('node:fs'); setInterval(() => {}, 1000); process.on('SIGTERM', () => { fs.appendFileSync(__dirname + '/terms.txt', process.pid + '\\n'); setTimeout(() => process.exit(0), 600); });" });
+  const added = await env.json('add', 'graceful', '--cwd', env.dir, '--', NODE, 'graceful.cjs');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await env.json('stop', 'graceful');
+  assert.equal(readFileSync(join(env.dir, 'terms.txt'), 'utf8'), `${added.pid}\n`, 'the first run (adopted by its supervisor): one SIGTERM');
+  // A run the supervisor started itself (after the first was killed) gets one too.
+  const again = await env.json('start', 'graceful');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  process.kill(again.pid!, 'SIGKILL');
+  const second = await until('a run of the supervisor', async () => {
+    const view = await env.json('status', 'graceful');
+    return view.state === 'running' && view.pid !== again.pid ? view : null;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await env.json('stop', 'graceful');
+  assert.equal(readFileSync(join(env.dir, 'terms.txt'), 'utf8'), `${added.pid}\n${second.pid}\n`, "the supervisor's own run: one SIGTERM");
+});
 
 test('start of a running service whose supervisor died gives it a supervisor again', async (t) => {
   const env = setup(t);

@@ -71,7 +71,6 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
   let adoptedAny = false;
   let recorded: { pid: number; start: number } | null = first.pid !== null && first.pidStart !== null ? { pid: first.pid, start: first.pidStart } : null;
   for (;;) {
-    if (db.get(name)?.desired !== 'running') return stopped(db, home, name, firstExit(home, name)?.exit ?? null);
     const live = recorded !== null && isRunning({ ...recorded, boot: first.boot }) ? recorded : null;
     recorded = null;
     const waiting = live === null ? liveWaiter(home, name) : null;
@@ -81,10 +80,15 @@ async function run(db: ServiceDb, home: ServiceHome, name: string, first: Servic
       // Found through its waiter (never recorded): it began about when the journal was written.
       const since = live === null ? journalTime(home, name) : null;
       if (since !== null) began = since;
-      db.transaction(() => db.update(name, { status: 'running', pid: current.pid, pid_start: current.start, boot: currentBoot(), ...(since !== null ? { started_at: Math.round(since) } : {}) }));
-      if (!(await watchAdopted(db, name, current, first))) return stopped(db, home, name, firstExit(home, name)?.exit ?? 'exited while adopted');
+      const desired = db.transaction(() => {
+        db.update(name, { status: 'running', pid: current.pid, pid_start: current.start, boot: currentBoot(), ...(since !== null ? { started_at: Math.round(since) } : {}) });
+        return db.get(name)?.desired;
+      });
+      // A run found through its waiter after a stop was recorded: no CLI knew its pid to signal it.
+      if (!(await watchAdopted(db, name, current, first, live === null && desired !== 'running'))) return stopped(db, home, name, firstExit(home, name)?.exit ?? 'exited while adopted');
       continue;
     }
+    if (db.get(name)?.desired !== 'running') return stopped(db, home, name, firstExit(home, name)?.exit ?? null);
     // A live waiter with no run: its run has just ended (its status comes next) or is not forked yet.
     if (waiting !== null) {
       await sleep(20);
@@ -169,28 +173,19 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: 127, signal: null, exit: `not started: ${error.code ?? error.message}` }));
     child.once('exit', (code, signal) => resolve({ code, signal, exit: describeExit(code, signal) }));
   });
-  let stopping: number | null = null;
-  const stopIfAsked = (desired: string | undefined): void => {
-    if (desired === 'running' || child.pid === undefined) return;
-    // A stop recorded while this child was being started, or since: the supervisor ends its own child.
-    if (stopping === null) {
-      stopping = Date.now();
-      signalGroup(child.pid, 'SIGTERM');
-    } else if (Date.now() - stopping > record.killTimeoutMs) {
-      signalGroup(child.pid, 'SIGKILL');
-    }
-  };
+  const stopper = stopFor(record);
   if (child.pid !== undefined) {
     const identity = identify(child.pid);
     const desired = db.transaction(() => {
       db.update(record.name, { status: 'running', pid: child.pid!, pid_start: identity?.start ?? null, boot: currentBoot(), started_at: Date.now() });
       return db.get(record.name)?.desired;
     });
-    stopIfAsked(desired);
+    // A stop recorded while this child was being started: the CLI read no pid of it, so this ends it now.
+    stopper(child.pid, desired, true);
   }
   let ticks = 0;
   const watch = setInterval(() => {
-    stopIfAsked(db.get(record.name)?.desired);
+    if (child.pid !== undefined) stopper(child.pid, db.get(record.name)?.desired, false);
     ticks += 1;
     if (ticks % (ROTATE_EVERY_MS / POLL_MS) === 0) rotateLogs(record);
   }, POLL_MS);
@@ -202,24 +197,41 @@ async function runOnce(db: ServiceDb, home: ServiceHome, record: ServiceRecord):
 }
 
 /**
+ * The supervisor's part in a stop of a run it watches. The CLI's stop signals the run whose pid
+ * it read in the transaction that recorded the stop, and escalates to SIGKILL itself; a second
+ * SIGTERM from here would cut short a service that takes a second one as "exit now". So the
+ * supervisor signals at once only a run the CLI could not know of (`unknown`: recorded after the
+ * stop), and otherwise only as a safety net for a stop whose CLI died: SIGTERM once the kill
+ * timeout has passed since it saw the stop, SIGKILL one kill timeout after that.
+ */
+function stopFor(record: ServiceRecord): (pid: number, desired: string | undefined, unknown: boolean) => void {
+  let noticed: number | null = null;
+  let terminated: number | null = null;
+  return (pid, desired, unknown) => {
+    if (desired === 'running') return;
+    const now = Date.now();
+    noticed ??= unknown ? now - record.killTimeoutMs : now;
+    if (terminated === null && now - noticed >= record.killTimeoutMs) {
+      terminated = now;
+      signalGroup(pid, 'SIGTERM');
+    } else if (terminated !== null && now - terminated > record.killTimeoutMs) {
+      signalGroup(pid, 'SIGKILL');
+    }
+  };
+}
+
+/**
  * Waits for a run this supervisor did not start (so cannot wait for) to end, rotating its logs
  * meanwhile; true if it ended while the service was still to run. A stop recorded meanwhile is
- * carried out here too (SIGTERM to its group, SIGKILL past the kill timeout), as for a run of its
- * own: a start that raced a stop must not leave a run nobody stops.
+ * seen to as for a run of its own (stopFor); `unknown`: the run was found through its waiter
+ * after the stop was recorded, so no CLI signalled it.
  */
-async function watchAdopted(db: ServiceDb, name: string, run: { pid: number; start: number }, record: ServiceRecord): Promise<boolean> {
+async function watchAdopted(db: ServiceDb, name: string, run: { pid: number; start: number }, record: ServiceRecord, unknown: boolean): Promise<boolean> {
   const boot = currentBoot();
+  const stopper = stopFor(record);
   let ticks = 0;
-  let stopping: number | null = null;
   while (isRunning({ ...run, boot })) {
-    if (db.get(name)?.desired !== 'running') {
-      if (stopping === null) {
-        stopping = Date.now();
-        signalGroup(run.pid, 'SIGTERM');
-      } else if (Date.now() - stopping > record.killTimeoutMs) {
-        signalGroup(run.pid, 'SIGKILL');
-      }
-    }
+    stopper(run.pid, db.get(name)?.desired, unknown);
     await sleep(POLL_MS);
     ticks += 1;
     if (ticks % (ROTATE_EVERY_MS / POLL_MS) === 0) rotateLogs(record);
