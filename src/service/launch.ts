@@ -8,12 +8,13 @@
 // the waiter, its parent, hands it over through the run's journal, `run/NAME.exit` (mode 0600,
 // in the 0700 run/ folder), one line each:
 //   boot <boot id>    written by the CLI as it creates the file: a file of another boot is void
-//   waiter <pid>      written by the waiter before it starts the run
+//   waiter <pid>      written by the waiter before it starts the run, and by the CLI once spawned
 //   exit <status>     written by the waiter when the run has ended
-// A supervisor that starts while a waiter still lives (the process named by the journal and
-// holding it open) adopts the waiter's run even if the CLI never recorded it (the CLI killed mid-start, or the run not found in time), so no second copy
-// is started beside it. The supervisor removes the file once it has recorded the outcome, and
-// starts every later run itself, as its child.
+// A supervisor (or a start) that finds a waiter still living — the process named by the journal
+// and holding it open — adopts the waiter's run even if the CLI never recorded it (the CLI killed
+// mid-start, or the run not found in time), so no second copy is started beside it. The
+// supervisor removes the file with the transaction that records the outcome, and starts every
+// later run itself, as its child.
 //
 // The waiter is started detached (a session of its own), and runs the service through setsid(1)
 // (util-linux, or busybox), so the service leads a session and process group of its own, exactly
@@ -93,6 +94,15 @@ function wrapperCommand(): string | null {
   return wrapper;
 }
 
+/** The run a waiter runs now, once it counts: with setsid, once it leads its group (a stop signals that group). */
+function runOf(waiter: number): { pid: number; start: number } | null {
+  const [pid] = childrenOf(waiter);
+  const identity = pid === undefined ? null : identify(pid);
+  if (identity === null) return null;
+  const leads = wrapperCommand()?.endsWith('/setsid') === true;
+  return !leads || processGroup(identity.pid) === identity.pid ? { pid: identity.pid, start: identity.start } : null;
+}
+
 const sleepSync = (ms: number): void => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 };
@@ -115,7 +125,6 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
   // appended to by this process and the waiter.
   const journal = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW | fsConstants.O_APPEND, 0o600);
   const command = wrapperCommand();
-  const leads = command !== null && command.endsWith('/setsid');
   let waiter: ChildProcess;
   try {
     writeSync(journal, `boot ${currentBoot()}\n`);
@@ -150,12 +159,8 @@ export function startWaited(home: ServiceHome, record: ServiceRecord): { pid: nu
   }
   const deadline = Date.now() + FIND_RUN_MS;
   for (let round = 0; ; round += 1) {
-    const [pid] = childrenOf(shell);
-    // With setsid, the run counts as found once it leads its group: a stop signals that group.
-    if (pid !== undefined && (!leads || processGroup(pid) === pid)) {
-      const identity = identify(pid);
-      if (identity) return { pid, start: identity.start };
-    }
+    const run = runOf(shell);
+    if (run !== null) return run;
     if (identify(shell) === null || Date.now() > deadline) return null;
     // Millisecond looks at first (sh forks at once); less often after, as without /proc's
     // children file each look reads every process's stat.
@@ -207,16 +212,11 @@ function isWaiterOf(pid: number, home: ServiceHome, name: string): boolean {
   return false;
 }
 
-/** The journal's waiter, while it lives, with the run it runs now (null between runs: not yet forked, or ended). */
-export function liveWaiter(home: ServiceHome, name: string): { waiter: number; run: { pid: number; start: number } | null } | null {
+/** Whether the journal's waiter lives, and the run it runs now (null between runs: not yet forked, or ended); null when no waiter lives. */
+export function liveWaiter(home: ServiceHome, name: string): { run: { pid: number; start: number } | null } | null {
   const journal = readJournal(home, name);
   if (journal === null || 'exit' in journal || journal.waiter === null || !isWaiterOf(journal.waiter, home, name)) return null;
-  const [pid] = childrenOf(journal.waiter);
-  const identity = pid === undefined ? null : identify(pid);
-  // With setsid, the run counts once it leads its group (a stop signals that group).
-  const leads = wrapperCommand()?.endsWith('/setsid') === true;
-  const run = identity !== null && (!leads || processGroup(identity.pid) === identity.pid) ? { pid: identity.pid, start: identity.start } : null;
-  return { waiter: journal.waiter, run };
+  return { run: runOf(journal.waiter) };
 }
 
 /** The NOT_OBSERVED outcome: a run whose end nobody reported. */

@@ -4,11 +4,11 @@
 // against the processes themselves (pid, start time, boot: proc.ts), never taken from the record.
 import { accessSync, closeSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import type { SQLInputValue } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { ownEntry } from '../own.ts';
 import { askControl } from './control.ts';
-import type { SQLInputValue } from 'node:sqlite';
 import { ServiceDb, type RestartPolicy, type ServiceRecord } from './db.ts';
 import { checkName, controlSocket, serviceHome, type ServiceHome } from './home.ts';
 import { dropExitFile, liveWaiter, startWaited } from './launch.ts';

@@ -24,17 +24,25 @@ export function currentBoot(): string {
   return bootId;
 }
 
-/** The process's identity now, or null when no such process runs (gone, or a zombie). */
-export function identify(pid: number): ProcessIdentity | null {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  let stat: string;
+/**
+ * The fields of /proc/PID/stat from field 3 (state) on, so field N is at N − 3; null when the
+ * process is gone. The command name (field 2) is in parentheses and may hold spaces or ')':
+ * the fields follow the last ')'.
+ */
+function statFields(pid: number | string): string[] | null {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
-  // The command name (field 2) is in parentheses and may hold spaces or ')': fields follow the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The process's identity now, or null when no such process runs (gone, or a zombie). */
+export function identify(pid: number): ProcessIdentity | null {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  const fields = statFields(pid);
+  if (fields === null) return null;
   const state = fields[0];
   const start = Number(fields[19]);
   if (state === 'Z' || state === 'X' || !Number.isFinite(start)) return null;
@@ -58,34 +66,20 @@ export function childrenOf(pid: number): number[] {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(`/proc/${pid}`)) return [];
   }
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return children;
+  // Field 4: the parent's pid.
+  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry) && Number(statFields(entry)?.[1]) === pid).map(Number);
 }
 
 /** The process group of a process (field 5 of /proc/PID/stat), or null when it is gone. */
 export function processGroup(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    return Number.isSafeInteger(group) && group > 0 ? group : null;
-  } catch {
-    return null;
-  }
+  const group = Number(statFields(pid)?.[2]);
+  return Number.isSafeInteger(group) && group > 0 ? group : null;
 }
 
 /**
- * A signal to the process group the service runs in — its own when a supervisor started it, its
- * waiter's for a first run the CLI started (launch.ts) — else to the pid alone; never to this
- * process's own group. A process gone already is no error.
+ * A signal to the process group the service runs in — its own, as every run leads one, except a
+ * first run on a system without setsid, which shares its waiter's (launch.ts) — else to the pid
+ * alone; never to this process's own group. A process gone already is no error.
  */
 export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   const group = processGroup(pid);
