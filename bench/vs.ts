@@ -12,9 +12,10 @@
 //                               a primed one (no request), a primed one with --reload
 // livemod serves the tree with `livemod serve <tree> --port 0 --json`, its own process for the
 // whole tree; Deno gets the same files from a static server in this process
-// (bench/lib/static-files.ts), both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned Node, from dist/ (rebuilt first
-// when src/ is newer), staged as a package installs it (bench/out/installed: no src/ beside it). Cases are interleaved, round after round (each round starting one case
-// later), after one discarded warm-up round that is also the check round: livemod's URL runs
+// (bench/lib/static-files.ts), both on 127.0.0.1. The CLI runs as bin/livemod.js on the pinned
+// Node, from dist/ (rebuilt first when src/ is newer), staged as a package installs it
+// (bench/out/installed: no src/ beside it). Cases are interleaved, round after round (each round
+// starting one case later), after one discarded warm-up round that is also the check round: livemod's URL runs
 // then carry a request log (--import, a diagnostics_channel subscriber on node:http's client) and must have
 // made exactly the requests their case means. Deno's requests are counted on every run, as are
 // the local build cache's state and --offline's notice. Then one warm and one local start of

@@ -6,7 +6,8 @@
 // dist/chunks/, each command's code its own chunk as the CLI loads it. One module per chunk
 // instead of one per source file: Node's ESM loader resolves, reads and links about 90 fewer
 // modules on every start, which measured about 40 ms of a `livemod run` (docs/benchmarks.md).
-// Dependencies stay packages (external). Then tsc writes the type declarations (dist/**/*.d.ts).
+// Dependencies stay packages (external), except commander (see `external` below). Then tsc
+// writes the type declarations (dist/**/*.d.ts).
 // Exit status: tsc's, so type errors fail the build, while the JavaScript is still written.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
