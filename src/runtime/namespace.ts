@@ -17,7 +17,8 @@
 // does, and configurable only so that the registry can update them: this face never escapes to
 // programs except as `this` of a call `ns.f()`. Each face starts with a symbol of its own, so
 // that faces never share V8 hidden classes: faces of one shape with different getters would
-// otherwise drop to dictionary mode (measured: about 25× slower reads).
+// otherwise drop to dictionary mode (measured: about 25× slower reads). That symbol's field
+// holds a small integer, for settle() below.
 
 import { exactFace, mirrorExact } from './exact.ts';
 
@@ -27,6 +28,12 @@ export type Getters = Readonly<Record<string, () => unknown>>;
 interface Slots {
   /** The export names now, sorted: what the exact face shows. */
   names: readonly string[];
+  /** The face's own symbol key (its first property), whose field retires the trigger shape. */
+  mark: symbol;
+  /** Whether a lazy trigger has been installed since the face last showed data properties. */
+  armed: boolean;
+  /** Whether the mark's field has been generalised already (it can be, once). */
+  retired: boolean;
 }
 
 const slots = new WeakMap<Namespace, Slots>();
@@ -34,9 +41,11 @@ const slots = new WeakMap<Namespace, Slots>();
 export function createNamespace(label: string): Namespace {
   const namespace: Namespace = {};
   Object.setPrototypeOf(namespace, null);
-  Object.defineProperty(namespace, Symbol(label), { value: true });
+  const mark = Symbol(label);
+  // A small integer, writable: settle() stores a fraction here once (see there).
+  Object.defineProperty(namespace, mark, { value: 0, writable: true });
   Object.defineProperty(namespace, Symbol.toStringTag, { value: 'Module' });
-  slots.set(namespace, { names: [] });
+  slots.set(namespace, { names: [], mark, armed: false, retired: false });
   return namespace;
 }
 
@@ -76,6 +85,30 @@ export function bindGetter(namespace: Namespace, name: string, getter: () => unk
  */
 export function bindTrigger(namespace: Namespace, name: string, getter: () => unknown): void {
   Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
+  slots.get(namespace)!.armed = true;
+}
+
+/**
+ * Called once a face that showed lazy triggers shows its bindings as data properties. A read
+ * site whose own first run was the trigger has both shapes in its inline cache: the accessor's
+ * and the data properties'. They are two branches of V8's map tree, so the first is not
+ * deprecated by the second, and optimised code keeps checking for it (measured: 6–11× a plain
+ * read in a hot loop whose first iteration loaded the module). Storing a fraction in the face's
+ * first field, which held a small integer, is a representation change V8 cannot make in place:
+ * it deprecates every map below that field — the trigger shape included — and moves the face to
+ * a fresh one. An inline cache whose first map is deprecated goes back to one map at its next
+ * miss, and the optimising compilers drop deprecated maps from feedback, so the site reads at
+ * full speed (1.00× in the same test). Code already optimised for the data shape deoptimises
+ * once. Once per face: the field stays a double after that, and a double becoming tagged is not
+ * a change that deprecates on every V8 version.
+ */
+export function settle(namespace: Namespace): void {
+  const slot = slots.get(namespace)!;
+  if (!slot.armed) return;
+  slot.armed = false;
+  if (slot.retired) return;
+  slot.retired = true;
+  (namespace as Record<symbol, unknown>)[slot.mark] = 0.5;
 }
 
 /** A name no longer exported (after a swap): gone from this face, as from faces made from now on. */
