@@ -15,7 +15,8 @@
 // Then the steady-state read cost, in one process each: 20 million reads of a binding in a loop,
 // against a plain property read in the same run — read first at top level (the loop's reads
 // never saw the trigger), and read first inside the loop (the loop's first read loads the
-// module), each with --lazy on a warm store (code cache).
+// module), each with --lazy on a warm store (code cache); and a read of the package's binding,
+// eager (Node's module namespace) and with --lazy-mode all, its first read inside the loop.
 // Node 26 with --js-defer-import-eval runs the defer program natively for reference when a
 // Node 26 binary is at $LIVEMOD_NODE26 (skipped otherwise, saying so).
 // Targets: an untouched lazy import within 5 ms and 3 MiB of not importing; first touch at most
@@ -75,6 +76,18 @@ writeFileSync(join(app, 'pkg-untouched.js'), `import { S3Client } from '@aws-sdk
 writeFileSync(join(app, 'pkg-touched.js'), `import { S3Client } from '@aws-sdk/client-s3';\nconst result = typeof new S3Client({ region: 'us-east-1' }).send === 'function' ? 1 : 0;\n${end}\n`);
 writeFileSync(join(app, 'read-after.js'), loop('void size;'));
 writeFileSync(join(app, 'read-in-loop.js'), loop(''));
+// The same for the package's binding: eager, and with --lazy-mode all (its first read loads it).
+const packageLoop = (first: string) => `import { S3Client } from '@aws-sdk/client-s3';
+const plain = { S3Client: class {} };
+${first}
+function viaImport() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += S3Client === undefined ? 0 : 1; return s; }
+function viaPlain() { let s = 0; for (let i = 0; i < 20_000_000; i++) s += plain.S3Client === undefined ? 0 : 1; return s; }
+viaImport(); viaPlain();
+let a = performance.now(); viaImport(); const imported = performance.now() - a;
+a = performance.now(); viaPlain(); const direct = performance.now() - a;
+console.log(JSON.stringify({ imported, direct }));
+`;
+writeFileSync(join(app, 'read-package-in-loop.js'), packageLoop(''));
 
 // The same graph and programs served by `livemod serve` (without the package cases' node_modules),
 // for URL runs from an empty store each time: what a cold start fetches, eager or lazy.
@@ -130,15 +143,23 @@ for (const [name, { wall, heap }] of samples) {
 console.log(formatTable(rows));
 
 const reads: string[][] = [['steady-state read (20M reads)', 'import ms', 'plain ms', 'ratio']];
-for (const file of ['read-after.js', 'read-in-loop.js']) {
+const lazyReadRatios: number[] = [];
+const readCases: [string, string, boolean | 'all'][] = [
+  ['--lazy, first read at top level', 'read-after.js', true],
+  ['--lazy, first read inside the loop', 'read-in-loop.js', true],
+  ['package, eager (a module namespace read)', 'read-package-in-loop.js', false],
+  ['package --lazy-mode all, first read inside the loop', 'read-package-in-loop.js', 'all'],
+];
+for (const [label, file, lazy] of readCases) {
   const ratios: number[] = [];
   let last = { imported: 0, direct: 0 };
   for (let round = 0; round < 5; round += 1) {
-    const run = await timed(livemod(file, true));
+    const run = await timed(livemod(file, lazy));
     last = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { imported: number; direct: number };
     if (round > 0) ratios.push(last.imported / last.direct);
   }
-  reads.push([file === 'read-after.js' ? '--lazy, first read at top level' : '--lazy, first read inside the loop', last.imported.toFixed(1), last.direct.toFixed(1), `${median(ratios).toFixed(2)}×`]);
+  reads.push([label, last.imported.toFixed(1), last.direct.toFixed(1), `${median(ratios).toFixed(2)}×`]);
+  if (lazy) lazyReadRatios.push(median(ratios));
 }
 console.log(formatTable(reads));
 
@@ -153,7 +174,7 @@ const packageTouch = m('package lazy, touched once', 'wall') / m('package eager,
 const signed = (value: number, digits: number): string => `${value < 0 ? '−' : '+'}${Math.abs(value).toFixed(digits)}`;
 console.log(
   `targets: untouched lazy within 5 ms / 3 MiB of no import: ${signed(untouchedMs, 1)} ms, ${signed(untouchedMiB, 2)} MiB ${untouchedMs <= 5 && untouchedMiB <= 3 ? 'met' : 'NOT met'}; ` +
-    `first touch ≤ 1.1× eager: ${touch.toFixed(2)}× ${touch <= 1.1 ? 'met' : 'NOT met'}; steady-state read ≤ 1.5×: see the read table`,
+    `first touch ≤ 1.1× eager: ${touch.toFixed(2)}× ${touch <= 1.1 ? 'met' : 'NOT met'}; steady-state read of a lazy binding ≤ 1.5×: worst ${Math.max(...lazyReadRatios).toFixed(2)}× ${Math.max(...lazyReadRatios) <= 1.5 ? 'met' : 'NOT met'}`,
 );
 console.log(
   `targets, the package: untouched lazy within 5 ms / 3 MiB of no import: ${signed(packageMs, 1)} ms, ${signed(packageMiB, 2)} MiB ${packageMs <= 5 && packageMiB <= 3 ? 'met' : 'NOT met'}; ` +
