@@ -89,6 +89,23 @@ test('lazy all: a missing package or export fails at the first read, naming both
   assert.throws(() => (ns.readAbsent as () => unknown)(), /ERR_LIVEMOD_LAZY_LOAD|absent-pkg/);
 });
 
+test('lazy all: an assignment to a lazy package import throws before and after the load; an importer naming a missing export fails its read though another importer loaded the package', async (t) => {
+  const files = {
+    'a.js': "import { count } from 'counter';\nexport const read = () => count;\nexport const write = () => { count = 5; };",
+    'b.js': "import { count, nothere } from 'counter';\nexport const readCount = () => count;\nexport const readMissing = () => nothere;",
+  };
+  const { run } = registryFor(t, files, PACKAGES, { lazy: 'all' });
+  reset();
+  const a = await run('a.js');
+  const b = await run('b.js');
+  assert.throws(() => (a.write as () => void)(), TypeError, 'before the load');
+  assert.equal((a.read as () => number)(), 0);
+  assert.throws(() => (a.write as () => void)(), TypeError, 'after the load, as on the namespace');
+  assert.equal((a.read as () => number)(), 0, 'the package binding, not a shadowing copy');
+  assert.throws(() => (b.readMissing as () => unknown)(), (error: Error & { code?: string }) => error.code === 'ERR_LIVEMOD_LAZY_LOAD' && /nothere/.test(error.message));
+  assert.deepEqual(log(), ['counter'], 'loaded once');
+});
+
 test('lazy all keeps eager: namespace imports of packages, eager rules, attributes; a package with top-level await fails its read with the fix', async (t) => {
   const files = {
     'main.ts': "import * as whole from 'counter';\nimport { answer } from 'plain-cjs';\nimport { ready } from 'awaits';\nexport const atStart = [...((globalThis as { pkgLog?: string[] }).pkgLog ?? [])];\nexport const names = () => Object.keys(whole);\nexport const readReady = () => ready;\nexport const readAnswer = () => answer;",

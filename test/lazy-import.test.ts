@@ -2,6 +2,7 @@
 // that import would load it, in plain Node code and in live modules.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { types } from 'node:util';
 import { lazy } from '../src/index.ts';
 import { cli, runAsync } from './helpers/cli.ts';
 import { startServer } from './helpers/server-fixtures.ts';
@@ -15,9 +16,17 @@ test('lazy(() => import(…)) in plain code: loaded at the first read, the same 
   const ws = lazy(() => import('ws'));
   assert.equal(ws.WebSocket, (await import('ws')).WebSocket, 'the same instance');
   assert.ok('WebSocketServer' in ws);
-  assert.ok(Object.keys(ws).includes('WebSocket'));
+  const names: string[] = [];
+  for (const name in ws) names.push(name);
+  assert.ok(names.includes('WebSocket'), 'for…in lists the package\'s names');
   assert.equal(Object.prototype.toString.call(ws), '[object Module]');
   assert.throws(() => Object.assign(ws, { extra: 1 }), TypeError, 'not writable, as a namespace');
+  assert.throws(() => Object.defineProperty(ws, 'extra', { value: 1 }), TypeError, 'not extensible once loaded');
+  // No Proxy on the read path once loaded: reads go to Node's namespace, as an import's do.
+  assert.equal(types.isProxy(ws), false);
+  assert.equal(Object.getPrototypeOf(ws), await import('ws'));
+  const unread = lazy(() => import('node:zlib'));
+  assert.ok([...(function* () { for (const name in unread) yield name; })()].includes('gzipSync'), 'for…in loads the package');
 });
 
 test('lazy(): `then` and symbol keys do not load the package, so the object can be awaited', async (t) => {

@@ -40,7 +40,13 @@ const slots = new WeakMap<Namespace, Slots>();
 
 export function createNamespace(label: string): Namespace {
   const namespace: Namespace = {};
-  Object.setPrototypeOf(namespace, null);
+  // A prototype of its own (empty, itself without one): the face's hidden classes then form a
+  // tree of their own. Faces that all started from one shared map would hang their first
+  // property off that map, which takes at most 1,536 transitions: past that, a face's maps sit
+  // outside any tree, so settle() deprecates nothing and a TDZ binding becoming a value sends
+  // the face to dictionary mode (%HasFastProperties in a script that made faces this way: from
+  // about the 1,534th face on; test/face-shape.test.ts guards a program of 1,600 modules).
+  Object.setPrototypeOf(namespace, Object.create(null));
   const mark = Symbol(label);
   // A small integer, writable: settle() stores a fraction here once (see there).
   Object.defineProperty(namespace, mark, { value: 0, writable: true });
@@ -65,8 +71,34 @@ export function bindValue(namespace: Namespace, name: string, value: unknown): v
   mirrorExact(namespace, name, value);
 }
 
-/** A binding read through a getter: in its TDZ, or one whose writes are not mirrored (an external's). */
-export function bindGetter(namespace: Namespace, name: string, getter: () => unknown): void {
+/** What a getter reads: an object and a key, so that a relink reading the same keeps the getter it has. */
+const readsOf = new WeakMap<() => unknown, readonly [object, string | null]>();
+
+/**
+ * Whether the namespace shows the name as a data property. A face that does keeps it through a
+ * swap's link while the new version's binding is in its TDZ (registry.ts `bind`): V8 turns an
+ * object whose data property becomes an accessor into a dictionary for good (reads about 13×
+ * slower, measured after a swap), so the previous version's value stays until the new version
+ * publishes its own.
+ */
+export function showsValue(namespace: Namespace, name: string): boolean {
+  const descriptor = Object.getOwnPropertyDescriptor(namespace, name);
+  return descriptor !== undefined && 'value' in descriptor;
+}
+
+/**
+ * A binding read through a getter: in its TDZ, or one whose writes are not mirrored (an
+ * external's, or a namespace as a binding). With `reads`, the object and key the getter reads:
+ * a relink that reads the same keeps the accessor there, since V8 sends an object whose
+ * accessor is replaced by another to dictionary mode.
+ */
+export function bindGetter(namespace: Namespace, name: string, getter: () => unknown, reads?: readonly [object, string | null]): void {
+  if (reads) {
+    const current = Object.getOwnPropertyDescriptor(namespace, name)?.get as (() => unknown) | undefined;
+    const was = current === undefined ? undefined : readsOf.get(current);
+    if (was && was[0] === reads[0] && was[1] === reads[1]) return;
+    readsOf.set(getter, reads);
+  }
   Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
   let value: unknown;
   try {

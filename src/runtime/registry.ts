@@ -18,7 +18,7 @@ import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, settle, showsValue, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
@@ -370,6 +370,12 @@ export class Registry {
    * graph has no top-level await) unless it is evaluating or evaluated already, then shows its
    * bindings as ordinary data properties, so later reads cost what any read costs.
    */
+  /** Whether the module's current version has run (without an error). */
+  private hasRun(path: string): boolean {
+    const instance = this.instances.get(path);
+    return instance !== undefined && instance.evaluation.status === 'evaluated' && !instance.evaluation.error;
+  }
+
   private touch(path: string): void {
     const instance = this.instances.get(path);
     if (!instance) return;
@@ -800,7 +806,9 @@ export class Registry {
           lazyPaths.push(entry.module!);
           continue;
         }
-        livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
+        // A lazy import of a module that has run already is an eager one: a swap then runs the
+        // new version in import order, as it runs every module the program has running.
+        livePaths.push({ path: entry.module!, deferred: entry.defer === true || (lazy && !this.hasRun(entry.module!)) });
       } else {
         const loaded = this.externals.get(externalKey(entry.specifier, entry.attributes));
         if (loaded) {
@@ -910,8 +918,10 @@ export class Registry {
     for (const name of namesOf(instance.namespace)) {
       if (!shown.has(name)) this.unbindFace(instance.namespace, name);
     }
-    // Lazy mode: until the module runs, each binding is a trigger that runs it on first read.
-    const lazy = this.lazyTargets.has(path) && instance.evaluation.status === 'linked';
+    // Lazy mode: until the module runs, each binding is a trigger that runs it on first read. A
+    // face whose module has run (a swap links its new version, which the swap runs) keeps its
+    // values instead: an accessor in place of a data property sends it to dictionary mode.
+    const lazy = this.lazyTargets.has(path) && instance.evaluation.status === 'linked' && !this.hasRun(path);
     for (const name of names) {
       const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
       const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
@@ -977,6 +987,13 @@ export class Registry {
     const face: Record<string | symbol, unknown> = {};
     const triggers = Object.create(null) as object;
     const importerUrl = this.urlOf(importer);
+    const failed = (error: unknown): LivemodError => {
+      const code = (error as { code?: string }).code;
+      const cause = code === 'ERR_MODULE_NOT_FOUND' ? Object.assign(moduleNotFound(specifier, importerUrl, this.missingExternal(specifier)), { cause: error }) : error;
+      const site = programSite();
+      const importSite = this.importSite(importer, specifier);
+      return new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${requireFailure(error, 'keep it eager with an eager rule', cause)}`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
+    };
     const load = (): Record<string, unknown> => {
       const key = externalKey(specifier, undefined);
       let namespace = this.externals.get(key) as Record<string, unknown> | undefined;
@@ -984,20 +1001,17 @@ export class Registry {
         const done = this.options.report ? this.loads.touching(`external:${specifier}`, programSite()) : null;
         try {
           namespace = requireExternal(specifier, this.externalsFrom(specifier));
-          for (const name of names) if (!Object.hasOwn(namespace, name)) throw missingExport(specifier, name, importerUrl);
         } catch (error) {
           done?.(error);
-          const code = (error as { code?: string }).code;
-          const cause = code === 'ERR_MODULE_NOT_FOUND' ? Object.assign(moduleNotFound(specifier, importerUrl, this.missingExternal(specifier)), { cause: error }) : error;
-          const site = programSite();
-          const importSite = this.importSite(importer, specifier);
-          throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy import of package ${specifier} (imported by ${importer}${importSite ? ` at ${importSite}` : ''}) failed at its first read${site ? ` at ${site}` : ''}: ${requireFailure(error, 'keep it eager with an eager rule', cause)}`, { module: specifier, importer, ...(importSite ? { importSite } : {}), ...(site ? { accessSite: site } : {}) }, { cause });
+          throw failed(error);
         }
         done?.();
         this.loads.ran(`external:${specifier}`);
         this.externals.set(key, namespace as Namespace);
         this.externalsByUrl.set(this.externalUrl(specifier), namespace as Namespace);
       }
+      // This importer's names, also when another importer's read loaded the package.
+      for (const name of names) if (!Object.hasOwn(namespace, name)) throw failed(missingExport(specifier, name, importerUrl));
       return namespace;
     };
     for (const name of names) {
@@ -1008,6 +1022,9 @@ export class Registry {
           const namespace = load();
           face[mark] = 0.5;
           Object.setPrototypeOf(face, namespace);
+          // An assignment to the import then throws, as on the namespace, instead of making an
+          // own property that would hide the package's binding from then on.
+          Object.preventExtensions(face);
           return namespace[name];
         },
       });
@@ -1135,17 +1152,17 @@ export class Registry {
     if (binding.module.startsWith('external:')) {
       const namespace = this.externalsByUrl.get(binding.module.slice('external:'.length))!;
       const name = binding.name;
-      bindGetter(face, key, name === null ? () => namespace : () => namespace[name]);
+      bindGetter(face, key, name === null ? () => namespace : () => namespace[name], [namespace, name]);
       return;
     }
     if (binding.name === null) {
       if (binding.deferred) {
         const deferred = this.deferredNamespaceOf(binding.module);
-        bindGetter(face, key, () => deferred);
+        bindGetter(face, key, () => deferred, [deferred, null]);
         return;
       }
       const target = this.namespaceOf(binding.module);
-      bindGetter(face, key, () => exactNamespace(target));
+      bindGetter(face, key, () => exactNamespace(target), [target, null]);
       return;
     }
     const exporter = owner!;
@@ -1167,7 +1184,9 @@ export class Registry {
       value = getter();
     } catch {
       // In its TDZ: the getter throws the ReferenceError until the declaration publishes a value.
-      bindGetter(face, key, getter);
+      // A face that shows a value (a swap links a new version) keeps it until then: namespace.ts
+      // `showsValue` says why.
+      if (!showsValue(face, key)) bindGetter(face, key, getter);
       return;
     } finally {
       Error.stackTraceLimit = limit;
