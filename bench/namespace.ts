@@ -5,6 +5,8 @@
 //   member read    `ns.x` of `import * as ns` (the same fast face)
 //   exact face     `ns.x` on the namespace as a value (the spec-exact Proxy: where it escapes)
 //   native ESM     `ns.x` on a namespace of Node's own loader (reference)
+//   … after a swap the named import and the member read again, once lib.js was swapped in place
+//                  (the folder watched; its `let x` is in its TDZ while the new version links)
 // Target (issue 12): named import and member read within 1.5× of plain.
 // Run: npm run bench:namespace   (figures go in docs/benchmarks.md)
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +23,8 @@ const dir = join(import.meta.dirname, 'out', 'namespace');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-writeFileSync(join(dir, 'lib.js'), 'export let x = 1; export function bump() { x += 1; }');
+const lib = (step: number): string => `export let x = 1; export function bump() { x += ${step}; }\nimport.meta.hot?.accept();\n`;
+writeFileSync(join(dir, 'lib.js'), lib(1));
 // Each loop is its own function so V8 optimises each on its own; the sum keeps reads alive.
 const loops = `
 export function plain(n, obj) { let sum = 0; for (let i = 0; i < n; i++) sum += obj.x; return sum; }
@@ -40,7 +43,8 @@ type Loops = {
   exact: unknown;
 };
 
-const live = (await (await openFolder(join(dir, 'reads.js'))).import()) as unknown as Loops;
+const app = await openFolder(join(dir, 'reads.js'), { cache: join(dir, 'store'), live: true });
+const live = (await app.import()) as unknown as Loops;
 const native = (await import(pathToFileURL(join(dir, 'reads.js')).href)) as Loops;
 
 const time = (run: () => number): number => {
@@ -62,6 +66,21 @@ const samples = new Map<string, number[]>(cases.map(([name]) => [name, []]));
 for (let round = 0; round < ROUNDS; round += 1) {
   for (const [name, run] of cases) samples.get(name)!.push(time(run));
 }
+// The same reads once the module they read was swapped: the face is relinked to the new version.
+const swapped = new Promise<string>((resolve) => app.on('swap', (record) => resolve(record.status)));
+writeFileSync(join(dir, 'lib.js'), lib(2));
+const status = await swapped;
+if (status !== 'applied') throw new Error(`the swap of lib.js was ${status}`);
+const after: [string, () => number][] = [
+  ['plain (baseline)', () => live.plain(READS, { x: 1 })],
+  ['named import after a swap', () => live.named(READS)],
+  ['member read after a swap', () => live.member(READS)],
+];
+for (const [name] of after.slice(1)) samples.set(name, []);
+for (let round = 0; round < ROUNDS; round += 1) {
+  for (const [name, run] of after) samples.get(name)!.push(time(run));
+}
+cases.push(...after.slice(1));
 const base = median(samples.get('plain (baseline)')!);
 const rows = [['read', 'ns per read (median)', 'ratio to plain']];
 for (const [name] of cases) {
@@ -70,3 +89,4 @@ for (const [name] of cases) {
 }
 console.log(`Namespace reads, ${READS.toLocaleString('en')} reads × ${ROUNDS} rounds, Node ${process.version}\n`);
 console.log(formatTable(rows));
+await app.close();
