@@ -50,7 +50,8 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
   // [[Set]] refuses them). As a deferred namespace (import defer), symbol keys and `then` do not
   // load the package, so the object can be awaited, returned from an async function or
   // inspected for its tag freely. Unlike a namespace, its own keys are none: `Object.keys()` and
-  // spreading list nothing (spread `await import()` for that).
+  // spreading list nothing (spread `await import()` for that), and until the load defining or
+  // deleting a property on it is not refused (the prototype must still be changeable).
   const face = {} as Record<PropertyKey, unknown>;
   const mark = Symbol(`lazy ${specifier}`);
   const loaded = (): Record<PropertyKey, unknown> => {

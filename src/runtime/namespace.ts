@@ -75,31 +75,21 @@ export function bindValue(namespace: Namespace, name: string, value: unknown): v
 const readsOf = new WeakMap<() => unknown, readonly [object, string | null]>();
 
 /**
- * Whether the namespace shows the name as a data property. A face that does keeps it through a
- * swap's link while the new version's binding is in its TDZ (registry.ts `bind`): V8 turns an
- * object whose data property becomes an accessor into a dictionary for good (reads about 13×
- * slower, measured after a swap), so the previous version's value stays until the new version
- * publishes its own.
- */
-export function showsValue(namespace: Namespace, name: string): boolean {
-  const descriptor = Object.getOwnPropertyDescriptor(namespace, name);
-  return descriptor !== undefined && 'value' in descriptor;
-}
-
-/**
  * A binding read through a getter: in its TDZ, or one whose writes are not mirrored (an
  * external's, or a namespace as a binding). With `reads`, the object and key the getter reads:
  * a relink that reads the same keeps the accessor there, since V8 sends an object whose
  * accessor is replaced by another to dictionary mode.
  */
 export function bindGetter(namespace: Namespace, name: string, getter: () => unknown, reads?: readonly [object, string | null]): void {
-  if (reads) {
-    const current = Object.getOwnPropertyDescriptor(namespace, name)?.get as (() => unknown) | undefined;
-    const was = current === undefined ? undefined : readsOf.get(current);
-    if (was && was[0] === reads[0] && was[1] === reads[1]) return;
-    readsOf.set(getter, reads);
+  const current = reads ? (Object.getOwnPropertyDescriptor(namespace, name)?.get as (() => unknown) | undefined) : undefined;
+  const was = current === undefined ? undefined : readsOf.get(current);
+  if (was && was[0] === reads![0] && was[1] === reads![1]) {
+    // Kept; what it reads now still goes to the exact faces (below).
+    getter = current!;
+  } else {
+    if (reads) readsOf.set(getter, reads);
+    Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
   }
-  Object.defineProperty(namespace, name, { get: getter, enumerable: true, configurable: true });
   let value: unknown;
   try {
     value = getter();

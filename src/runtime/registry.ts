@@ -18,7 +18,7 @@ import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, settle, showsValue, unbind, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
@@ -370,12 +370,6 @@ export class Registry {
    * graph has no top-level await) unless it is evaluating or evaluated already, then shows its
    * bindings as ordinary data properties, so later reads cost what any read costs.
    */
-  /** Whether the module's current version has run (without an error). */
-  private hasRun(path: string): boolean {
-    const instance = this.instances.get(path);
-    return instance !== undefined && instance.evaluation.status === 'evaluated' && !instance.evaluation.error;
-  }
-
   private touch(path: string): void {
     const instance = this.instances.get(path);
     if (!instance) return;
@@ -806,9 +800,7 @@ export class Registry {
           lazyPaths.push(entry.module!);
           continue;
         }
-        // A lazy import of a module that has run already is an eager one: a swap then runs the
-        // new version in import order, as it runs every module the program has running.
-        livePaths.push({ path: entry.module!, deferred: entry.defer === true || (lazy && !this.hasRun(entry.module!)) });
+        livePaths.push({ path: entry.module!, deferred: entry.defer === true || lazy });
       } else {
         const loaded = this.externals.get(externalKey(entry.specifier, entry.attributes));
         if (loaded) {
@@ -918,10 +910,8 @@ export class Registry {
     for (const name of namesOf(instance.namespace)) {
       if (!shown.has(name)) this.unbindFace(instance.namespace, name);
     }
-    // Lazy mode: until the module runs, each binding is a trigger that runs it on first read. A
-    // face whose module has run (a swap links its new version, which the swap runs) keeps its
-    // values instead: an accessor in place of a data property sends it to dictionary mode.
-    const lazy = this.lazyTargets.has(path) && instance.evaluation.status === 'linked' && !this.hasRun(path);
+    // Lazy mode: until the module runs, each binding is a trigger that runs it on first read.
+    const lazy = this.lazyTargets.has(path) && instance.evaluation.status === 'linked';
     for (const name of names) {
       const local = record.exports.includes(name) && !(record.indirect && Object.hasOwn(record.indirect, name));
       const binding = local ? { module: path, name } : (linker.resolveExport(path, name) as Binding);
@@ -1184,9 +1174,9 @@ export class Registry {
       value = getter();
     } catch {
       // In its TDZ: the getter throws the ReferenceError until the declaration publishes a value.
-      // A face that shows a value (a swap links a new version) keeps it until then: namespace.ts
-      // `showsValue` says why.
-      if (!showsValue(face, key)) bindGetter(face, key, getter);
+      // (On a face that showed a value, a swap's link, this sends the face to V8's dictionary
+      // mode: docs/protocol.md, "Namespaces", says why it is kept.)
+      bindGetter(face, key, getter);
       return;
     } finally {
       Error.stackTraceLimit = limit;
