@@ -9,45 +9,12 @@
 // past that number in a plain script (the registry's did not here); each face now has a map
 // tree of its own.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
-import { BIN } from './helpers/cli.ts';
+import { lineProcess } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
-import { within } from './helpers/server-fixtures.ts';
 
-/**
- * `livemod run ARGS` under --allow-natives-syntax; resolves each awaited stdout line. `stop()`
- * ends it and waits for its exit, so that the temp folders are not removed under it.
- */
-function natives(t: TestContext, args: string[]): { line(match: RegExp, ms?: number): Promise<string>; stop(): Promise<void> } {
-  const child = spawn(process.execPath, ['--allow-natives-syntax', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.after(() => {
-    child.kill('SIGKILL');
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines: string[] = [];
-  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const waiter = waiters.findIndex((candidate) => candidate.match.test(line));
-    if (waiter === -1) lines.push(line);
-    else waiters.splice(waiter, 1)[0]!.resolve(line);
-  });
-  return {
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    line(match, ms = 20_000) {
-      const index = lines.findIndex((line) => match.test(line));
-      if (index !== -1) return Promise.resolve(lines.splice(index, 1)[0]!);
-      return within(new Promise((resolve) => waiters.push({ match, resolve })), ms, `a line matching ${match} (stderr: ${stderr.slice(-600)})`);
-    },
-  };
-}
+const natives = (t: TestContext, args: string[]) => lineProcess(t, args, { nodeArgs: ['--allow-natives-syntax'] });
 
 // The program's probe: V8's own answer, compiled at run time (the builder's parser knows no `%`).
 const PROBE = "const fast = new Function('o', 'return %HasFastProperties(o)');";

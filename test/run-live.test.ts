@@ -1,43 +1,17 @@
 // The live triggers as users start them: --poll on a static host, `livemod run ./dir --watch`,
 // and the two answers to a change nothing accepts (re-run the entry in place, or restart).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { connect } from '../src/client/index.ts';
 import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
-import { BIN } from './helpers/cli.ts';
+import { lineProcess } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startHost } from './helpers/static-host.ts';
 import { startServer, within } from './helpers/server-fixtures.ts';
 
-/** A `livemod …` child whose stdout lines a test awaits one by one. */
-function live(t: TestContext, args: string[]): { child: ChildProcessWithoutNullStreams; line(match: RegExp, ms?: number): Promise<string>; stderr(): string } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  t.after(() => {
-    child.kill('SIGKILL');
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines: string[] = [];
-  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const waiter = waiters.findIndex((candidate) => candidate.match.test(line));
-    if (waiter === -1) lines.push(line);
-    else waiters.splice(waiter, 1)[0]!.resolve(line);
-  });
-  return {
-    child,
-    stderr: () => stderr,
-    line(match, ms = 15_000) {
-      const index = lines.findIndex((line) => match.test(line));
-      if (index !== -1) return Promise.resolve(lines.splice(index, 1)[0]!);
-      return within(new Promise((resolve) => waiters.push({ match, resolve })), ms, `a line matching ${match} (stderr: ${stderr.slice(-400)})`);
-    },
-  };
-}
+const live = (t: TestContext, args: string[]) => lineProcess(t, args);
 
 test('--poll follows a static host, which has no channel', async (t) => {
   const dir = tempDir(t);

@@ -1,7 +1,9 @@
 // Runs the real `livemod` bin in a child process (Node 24: the test runner's own binary).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { within } from './server-fixtures.ts';
 
 export const BIN: string = fileURLToPath(new URL('../../bin/livemod.js', import.meta.url));
 
@@ -83,6 +85,41 @@ export function startCli(args: string[], options: { cwd?: string } = {}): LiveCl
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+/**
+ * A `livemod …` child (under `nodeArgs`, e.g. --allow-natives-syntax) whose stdout lines a test
+ * awaits one by one. `stop()` ends it and waits for its exit, so that temp folders are not
+ * removed under it; it is killed after the test in any case.
+ */
+export function lineProcess(t: TestContext, args: string[], options: { nodeArgs?: string[] } = {}): { child: ChildProcessWithoutNullStreams; line(match: RegExp, ms?: number): Promise<string>; stderr(): string; stop(): Promise<void> } {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines: string[] = [];
+  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const waiter = waiters.findIndex((candidate) => candidate.match.test(line));
+    if (waiter === -1) lines.push(line);
+    else waiters.splice(waiter, 1)[0]!.resolve(line);
+  });
+  return {
+    child,
+    stderr: () => stderr,
+    line(match, ms = 15_000) {
+      const index = lines.findIndex((line) => match.test(line));
+      if (index !== -1) return Promise.resolve(lines.splice(index, 1)[0]!);
+      return within(new Promise((resolve) => waiters.push({ match, resolve })), ms, `a line matching ${match} (stderr: ${stderr.slice(-400)})`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
     },
   };
 }
