@@ -248,3 +248,22 @@ test('failed swaps do not pile up source maps (each holds its whole build)', asy
   }
   assert.equal(sourceMapCount(), before);
 });
+
+test('a swap runs every new version it made, also a cycle no other new version imports, and a module reached only through import defer that had run', async (t) => {
+  const app = liveFolder(t, {
+    'a.js': "import { b } from './b.js'; export const a = 'A1'; export const readB = () => b;",
+    'b.js': "import { a } from './a.js'; export const b = 'B1'; export const readA = () => a;",
+    'd.js': "export const d = 'D1';",
+    'uses-d.js': "import defer * as d from './d.js'; export const readD = () => d.d; import.meta.hot.accept();",
+    'main.js': "import { a, readB } from './a.js'; import { readD } from './uses-d.js'; import.meta.hot.accept(['./a.js', './uses-d.js'], () => {}); export const read = () => [a, readB()]; export const deferred = () => readD();",
+  });
+  const main = await app.run('main.js');
+  assert.deepEqual((main.read as () => string[])(), ['A1', 'B1']);
+  assert.equal((main.deferred as () => string)(), 'D1');
+  const cycle = await app.edit({ 'a.js': "import { b } from './b.js'; export const a = 'A2'; export const readB = () => b;" });
+  assert.equal(cycle.status, 'applied', String(cycle.error));
+  assert.deepEqual((main.read as () => string[])(), ['A2', 'B1'], 'both members of the cycle ran');
+  const deferred = await app.edit({ 'd.js': "export const d = 'D2';", 'uses-d.js': "import defer * as d from './d.js'; export const readD = () => d.d; import.meta.hot.accept(); " });
+  assert.equal(deferred.status, 'applied', String(deferred.error));
+  assert.equal((main.deferred as () => string)(), 'D2');
+});
