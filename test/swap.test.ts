@@ -249,20 +249,26 @@ test('failed swaps do not pile up source maps (each holds its whole build)', asy
   assert.equal(sourceMapCount(), before);
 });
 
-test('a swap runs every new version it made, also a cycle no other new version imports, and a module reached only through import defer that had run', async (t) => {
+test('a swap runs every new version it made, also a cycle no other new version imports (in the order its import runs it), one closed by import defer, and a module reached only through import defer that had run', async (t) => {
+  const a = (version: string): string => `import { b } from './b.js'; export const a = '${version}'; export const seen = b + '!'; export const readB = () => b;`;
   const app = liveFolder(t, {
-    'a.js': "import { b } from './b.js'; export const a = 'A1'; export const readB = () => b;",
+    'a.js': a('A1'),
     'b.js': "import { a } from './a.js'; export const b = 'B1'; export const readA = () => a;",
+    'p.js': "import { q } from './q.js'; export const p = 'P1' + q;",
+    'q.js': "import defer * as p from './p.js'; export const q = 'Q'; export const readP = () => p.p;",
     'd.js': "export const d = 'D1';",
     'uses-d.js': "import defer * as d from './d.js'; export const readD = () => d.d; import.meta.hot.accept();",
-    'main.js': "import { a, readB } from './a.js'; import { readD } from './uses-d.js'; import.meta.hot.accept(['./a.js', './uses-d.js'], () => {}); export const read = () => [a, readB()]; export const deferred = () => readD();",
+    'main.js': "import { a, seen, readB } from './a.js'; import { p } from './p.js'; import { readD } from './uses-d.js'; import.meta.hot.accept(['./a.js', './p.js', './uses-d.js'], () => {}); export const read = () => [a, seen, readB(), p]; export const deferred = () => readD();",
   });
   const main = await app.run('main.js');
-  assert.deepEqual((main.read as () => string[])(), ['A1', 'B1']);
+  assert.deepEqual((main.read as () => string[])(), ['A1', 'B1!', 'B1', 'P1Q']);
   assert.equal((main.deferred as () => string)(), 'D1');
-  const cycle = await app.edit({ 'a.js': "import { b } from './b.js'; export const a = 'A2'; export const readB = () => b;" });
+  const cycle = await app.edit({ 'a.js': a('A2') });
   assert.equal(cycle.status, 'applied', String(cycle.error));
-  assert.deepEqual((main.read as () => string[])(), ['A2', 'B1'], 'both members of the cycle ran');
+  assert.deepEqual((main.read as () => string[])(), ['A2', 'B1!', 'B1', 'P1Q'], 'both members ran, b.js first as at start (a.js reads b at its top level)');
+  const closedByDefer = await app.edit({ 'p.js': "import { q } from './q.js'; export const p = 'P2' + q;" });
+  assert.equal(closedByDefer.status, 'applied', String(closedByDefer.error));
+  assert.deepEqual((main.read as () => string[])(), ['A2', 'B1!', 'B1', 'P2Q']);
   const deferred = await app.edit({ 'd.js': "export const d = 'D2';", 'uses-d.js': "import defer * as d from './d.js'; export const readD = () => d.d; import.meta.hot.accept(); " });
   assert.equal(deferred.status, 'applied', String(deferred.error));
   assert.equal((main.deferred as () => string)(), 'D2');

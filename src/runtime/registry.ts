@@ -191,51 +191,6 @@ export function externalsParentFor(url: string, specifier: string): string | nul
   return null;
 }
 
-/**
- * A member of a cycle of new versions not run yet that nothing outside it imports (by any import,
- * deferred or lazy included): what a swap would have started from if it were not a cycle. Null
- * when none is left. A module imported only through `import defer` or a lazy import waits for
- * its first touch, as it would anywhere.
- */
-function unrootedCycle(fresh: readonly Instance[]): Instance | null {
-  const waiting = fresh.filter((instance) => instance.evaluation.status === 'linked');
-  if (waiting.length === 0) return null;
-  const eager = (instance: Instance): Instance[] => instance.deps.filter((dep, index) => !instance.deferred[index] && dep.evaluation.status === 'linked');
-  // Tarjan's strongly connected components over the eager imports among them.
-  const index = new Map<Instance, number>();
-  const low = new Map<Instance, number>();
-  const stack: Instance[] = [];
-  const components: Instance[][] = [];
-  const visit = (node: Instance): void => {
-    index.set(node, index.size);
-    low.set(node, index.get(node)!);
-    stack.push(node);
-    for (const next of eager(node)) {
-      if (!index.has(next)) {
-        visit(next);
-        low.set(node, Math.min(low.get(node)!, low.get(next)!));
-      } else if (stack.includes(next)) low.set(node, Math.min(low.get(node)!, index.get(next)!));
-    }
-    if (low.get(node) === index.get(node)) {
-      const component: Instance[] = [];
-      for (let member = stack.pop()!; ; member = stack.pop()!) {
-        component.push(member);
-        if (member === node) break;
-      }
-      components.push(component);
-    }
-  };
-  for (const node of waiting) if (!index.has(node)) visit(node);
-  for (const component of components) {
-    const members = new Set(component);
-    const cyclic = component.length > 1 || eager(component[0]!).includes(component[0]!);
-    if (!cyclic) continue;
-    const importedFromOutside = fresh.some((importer) => !members.has(importer) && importer.deps.some((dep) => members.has(dep)));
-    if (!importedFromOutside) return component[0]!;
-  }
-  return null;
-}
-
 export class Registry {
   private current: ModuleSource;
   readonly options: Readonly<RegistryOptions>;
@@ -409,6 +364,17 @@ export class Registry {
     return found.has(path);
   }
 
+
+  /** Whether a module that stays through the swap (not in `made`), and has run, imports `path` by a static import that is not deferred. */
+  private importedByStaying(path: string, made: ReadonlyMap<string, Instance>): boolean {
+    for (const importerPath of this.importers.get(path) ?? []) {
+      if (made.has(importerPath)) continue;
+      const importer = this.instances.get(importerPath);
+      if (!importer || importer.evaluation.status !== 'evaluated' || importer.evaluation.error) continue;
+      if (importer.deps.some((dep, index) => dep.path === path && !importer.deferred[index])) return true;
+    }
+    return false;
+  }
 
   /**
    * The first read of a binding of a lazily imported module: evaluates it (synchronously; its
@@ -1322,9 +1288,13 @@ export class Registry {
       const pending = fresh.filter((instance) => !imported.has(instance)).map((instance) => evaluate(instance));
       for (const promise of pending) promise.catch(() => undefined);
       await Promise.all(pending);
-      // A cycle of new versions that only its own members import has no such start (an importer
-      // that accepts one of them, say): it runs from one of its members.
-      for (let top = unrootedCycle(fresh); top !== null; top = unrootedCycle(fresh)) await evaluate(top);
+      // A new version that a module staying in place imports (not deferred, and that module has
+      // run) runs now if no start above reached it: a cycle of new versions that only its own
+      // members import, entered from an importer that accepts one of them, has no start above.
+      // It runs from where that import enters it, in the order the import runs it at start.
+      for (const instance of fresh) {
+        if (instance.evaluation.status === 'linked' && this.importedByStaying(instance.path, made)) await evaluate(instance);
+      }
       await runAll(this.acceptCallbacks(plan, made));
     } catch (error) {
       // V8 formats a stack when it is first read: read it now, while the failed versions'
