@@ -10,6 +10,8 @@ import { connect, openFolder } from '../src/client/index.ts';
 import { signSnapshot } from '../src/snapshot/index.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
+import { compileModule } from '../src/runtime/compile.ts';
+import type { ModuleCodeCache } from '../src/runtime/source.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 
 function entries(cache: string): string[] {
@@ -80,4 +82,19 @@ test('a remote start writes its run pack (its blobs and code cache in one file);
   for (let waited = 0; !existsSync(path) && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.ok(existsSync(path), 'written again');
   assert.notDeepEqual(readFileSync(path), bytes);
+});
+
+test('modules that keep compiling (a hot swap every 200 ms) do not postpone the code cache for ever: it is written within seconds of the first, so the scripts waiting for it are let go', async () => {
+  flushCodeCache();
+  const written: number[] = [];
+  const cache: ModuleCodeCache = { get: () => undefined, put: () => void written.push(Date.now()), drop: () => {} };
+  const started = Date.now();
+  let last = started;
+  for (let index = 0; Date.now() - started < 5_000; index += 1) {
+    compileModule(Buffer.from(`"use strict";yield;const v${index} = ${index};`), 0, `file:///swap-${index}.js`, false, { cache, hash: `swap-${index}` });
+    last = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(written.some((at) => at < last), `written while modules kept compiling (${written.length} entries, none before the last compile)`);
+  flushCodeCache();
 });
