@@ -12,6 +12,7 @@
 // on every read cost 45× a plain property read.
 import { pathToFileURL } from 'node:url';
 import { requireExternal, requireFailure } from './runtime/hooks.ts';
+import { prototypeFace } from './runtime/namespace.ts';
 import { externalsParentFor } from './runtime/registry.ts';
 import { ErrorCodes, LivemodError } from './errors.ts';
 
@@ -52,8 +53,6 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
   // inspected for its tag freely. Unlike a namespace, its own keys are none: `Object.keys()` and
   // spreading list nothing (spread `await import()` for that), and until the load defining or
   // deleting a property on it is not refused (the prototype must still be changeable).
-  const face = {} as Record<PropertyKey, unknown>;
-  const mark = Symbol(`lazy ${specifier}`);
   const loaded = (): Record<PropertyKey, unknown> => {
     if (namespace !== null) return namespace;
     try {
@@ -61,11 +60,7 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
     } catch (error) {
       throw new LivemodError('runtime', ErrorCodes.LAZY_LOAD, `lazy(() => import(${JSON.stringify(specifier)})) in ${parent} failed at its first read: ${requireFailure(error, 'import it normally')}`, { module: specifier, importer: parent }, { cause: error });
     }
-    // The fraction retires the shape the read sites saw before the load (runtime/namespace.ts
-    // settle() says why), then the namespace takes the trigger's place.
-    face[mark] = 0.5;
-    Object.setPrototypeOf(face, namespace);
-    Object.preventExtensions(face);
+    become(namespace);
     return namespace;
   };
   const quiet = (key: PropertyKey): boolean => typeof key === 'symbol' || key === 'then';
@@ -82,9 +77,7 @@ export function lazyImport<T extends object>(load: () => Promise<T>, caller: (..
     deleteProperty: () => false,
     setPrototypeOf: () => false,
   });
-  Object.setPrototypeOf(face, trigger);
-  // First, a small integer (see loaded()); then the tag a namespace shows.
-  Object.defineProperty(face, mark, { value: 0, writable: true });
+  const { face, become } = prototypeFace(trigger, `lazy ${specifier}`);
   Object.defineProperty(face, Symbol.toStringTag, { value: 'Module' });
   return face as T;
 }

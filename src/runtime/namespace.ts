@@ -133,6 +133,31 @@ export function settle(namespace: Namespace): void {
   (namespace as Record<symbol, unknown>)[slot.mark] = 0.5;
 }
 
+/**
+ * A face whose names live on its prototype: `trigger` (whose accessors or traps load what the
+ * names come from) until `become(namespace)`, then that namespace itself, so reads cost what
+ * reading the namespace costs, live as its bindings are. Used where the names are another
+ * module's namespace, which only a prototype can show without copying: a lazily imported
+ * package (registry.ts) and `lazy(() => import(…))`. `become` retires the shape read sites saw
+ * before the load as settle() does (its own first field, a small integer, takes a fraction),
+ * then makes the face non-extensible, so an assignment throws as on the namespace instead of
+ * making an own property that would hide the binding.
+ */
+export function prototypeFace(trigger: object, label: string): { face: Record<PropertyKey, unknown>; become(namespace: object): void } {
+  const face: Record<PropertyKey, unknown> = {};
+  const mark = Symbol(label);
+  Object.setPrototypeOf(face, trigger);
+  Object.defineProperty(face, mark, { value: 0, writable: true });
+  return {
+    face,
+    become(namespace) {
+      face[mark] = 0.5;
+      Object.setPrototypeOf(face, namespace);
+      Object.preventExtensions(face);
+    },
+  };
+}
+
 /** A name no longer exported (after a swap): gone from this face, as from faces made from now on. */
 export function unbind(namespace: Namespace, name: string): void {
   // Configurable so this can happen: nothing but the registry can reach this face to delete.

@@ -18,7 +18,7 @@ import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
@@ -978,15 +978,13 @@ export class Registry {
    * namespace, live as an import's are, at the cost of an eager import's read (1.4× a plain
    * property read, as reading any module namespace): getters on the face itself cost 8× once
    * inlined, and 30× in the dictionary mode that redefining an accessor sends an object to. The
-   * face's own field takes a fraction before the prototype changes, which deprecates the shape
-   * the triggers had (namespace.ts `settle` says why), so a hot site whose first run was the
-   * trigger reads as fast. A failure throws ERR_LIVEMOD_LAZY_LOAD at the read (the next read tries
+   * shape the triggers had is retired at the load (namespace.ts `prototypeFace`), so a hot site
+   * whose first run was the trigger reads as fast. A failure throws ERR_LIVEMOD_LAZY_LOAD at the read (the next read tries
    * again), as for a live module.
    */
   private lazyExternalFace(specifier: string, names: readonly string[], importer: string): object {
-    const mark = Symbol(`lazy ${specifier}`);
-    const face: Record<string | symbol, unknown> = {};
     const triggers = Object.create(null) as object;
+    const { face, become } = prototypeFace(triggers, `lazy ${specifier}`);
     const importerUrl = this.urlOf(importer);
     const failed = (error: unknown): LivemodError => {
       const code = (error as { code?: string }).code;
@@ -1021,18 +1019,11 @@ export class Registry {
         enumerable: true,
         get: () => {
           const namespace = load();
-          face[mark] = 0.5;
-          Object.setPrototypeOf(face, namespace);
-          // An assignment to the import then throws, as on the namespace, instead of making an
-          // own property that would hide the package's binding from then on.
-          Object.preventExtensions(face);
+          become(namespace);
           return namespace[name];
         },
       });
     }
-    Object.setPrototypeOf(face, triggers);
-    // A small integer until the load (see above).
-    Object.defineProperty(face, mark, { value: 0, writable: true });
     return face;
   }
 
