@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -222,6 +222,28 @@ test('a confirmation alone rewrites no state (no lock, no fsync), and a newer co
   assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, state.checkedAt + 60_000, 'read back from the confirmation');
   const newer = commit(store, v, 1);
   assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, newer.checkedAt, 'the confirmation named the older manifest: it no longer counts');
+});
+
+test('a confirmation of the record the caller read is written without reading the record again, and names its manifest', (t) => {
+  const v = versions();
+  const store = openStore({ dir: tempDir(t) });
+  writeAll(store, v, 0);
+  writeAll(store, v, 1);
+  const state = commit(store, v, 0, '"a"');
+  const read = store.readOrigin(ORIGIN)!.state;
+  // Another process commits a newer version between this one's read and its 304.
+  const newer = commit(store, v, 1);
+  const manifestPath = join(originFolder(store, ORIGIN), 'manifest.json');
+  const manifestBefore = readFileSync(manifestPath);
+  // The record on disk is not read: a torn one (the manifest gone) would be repaired or removed by a read.
+  rmSync(manifestPath);
+  const touched = store.touchOrigin(ORIGIN, { checkedAt: state.checkedAt + 60_000, read });
+  assert.equal(touched?.checkedAt, state.checkedAt + 60_000);
+  assert.equal(touched?.version, read.version);
+  writeFileSync(manifestPath, manifestBefore);
+  assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, newer.checkedAt, 'the confirmation named the manifest read: it does not count for the newer one');
+  // A record of another origin is not taken for this one's.
+  assert.equal(store.touchOrigin(ORIGIN, { checkedAt: newer.checkedAt + 5, read: { ...read, origin: 'http://elsewhere/' } })?.version, newer.version);
 });
 
 test('malformed state.json next to a sound manifest: rebuilt from the manifest, keeping the rollback floor', (t) => {

@@ -153,6 +153,14 @@ describe('the envelope header and the bounded parse of verified bytes', () => {
     assert.deepEqual(manifest.modules[path]!.exports, record.exports);
   });
 
+  test('a string that never closes is refused, after escapes of every kind; a million escapes in one string are still read', () => {
+    refused(sealBytes(Buffer.from('{"a":"abc,[[[}'), key), 'ERR_LIVEMOD_MANIFEST_INVALID', /a string does not end/);
+    refused(sealBytes(Buffer.from('{"a":"abc\\"}'), key), 'ERR_LIVEMOD_MANIFEST_INVALID', /a string does not end/);
+    refused(sealBytes(Buffer.from(`{"a":"${'\\"'.repeat(1_000_000)}}`), key), 'ERR_LIVEMOD_MANIFEST_INVALID', /a string does not end/);
+    // Well formed, but not a manifest: past the bounded parse, refused by the validation.
+    refused(sealBytes(Buffer.from(`{"a":"${'\\"['.repeat(1_000_000)}"}`), key), 'ERR_LIVEMOD_MANIFEST_INVALID', /manifest\.schema|must be absent/);
+  });
+
   test('a validly signed field name with control characters is shown escaped and cut', () => {
     const snapshot = makeSnapshot(key, { 'a.ts': 'x' });
     const signed = JSON.stringify({ ...snapshot.manifest, [`\u001b[2K\r${'x'.repeat(5000)}`]: 1 });

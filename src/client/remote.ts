@@ -261,7 +261,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
       const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
-        options.store.touchOrigin(candidate.base, { checkedAt: now });
+        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state });
       } catch (error) {
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;
@@ -301,7 +301,6 @@ function commitConflict(error: unknown): 'newer' | 'incomplete' | null {
 async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Transfer): Promise<RemoteSource> {
   const { manifest, candidate } = chosen;
   const { store } = options;
-  const refs = manifestBlobs(manifest);
   // Only what runs: the modules the start reaches statically (the module named, else the entry,
   // and what this process runs already when it is an update), their maps, and the program's
   // files and packages. Every import() graph is fetched in one batch when it is first needed
@@ -316,8 +315,11 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const reached = fetchAtRead ? eagerClosure(manifest, roots, options.lazy!) : staticClosure(manifest, roots);
   // Source maps come when a stack first needs one (half the blobs of a start are maps), or with the code.
   const mapsAtStart = options.maps === 'start' || servedHere(candidate.base);
-  const wanted = blobsToRun(manifest, reached, { maps: mapsAtStart }).map((ref) => ref.hash);
-  const missing = chosen.from === 'network' ? store.missingBlobs(wanted) : [];
+  // Needed only by a new manifest (its fetch and commit): a start of a stored one, with a
+  // program of 1,700 package files, skips this list and the two below (~2 ms).
+  let wantedList: string[] | null = null;
+  const wanted = (): string[] => (wantedList ??= blobsToRun(manifest, reached, { maps: mapsAtStart }).map((ref) => ref.hash));
+  const missing = chosen.from === 'network' ? store.missingBlobs(wanted()) : [];
   const code = [...new Set([...reached].map((path) => manifest.modules[path]!.blob.hash))];
 
   // A 304 carries no capability headers; when blobs are missing after one (the cache lost some),
@@ -332,8 +334,14 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
 
   const fetched = new Map<string, Buffer>();
   const fetchedFiles = new Set<string>();
-  const moduleHashes = new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash));
-  const fileHashes = new Set(blobsToRun(manifest, []).map((ref) => ref.hash));
+  // Which fetched blobs are module code (kept in memory, packed) and which are files: made at the first fetch.
+  let kinds: { moduleHashes: Set<string>; fileHashes: Set<string>; sizes: Map<string, number> } | null = null;
+  const blobKinds = (): NonNullable<typeof kinds> =>
+    (kinds ??= {
+      moduleHashes: new Set(moduleBlobs(manifest, Object.keys(manifest.modules)).map((ref) => ref.hash)),
+      fileHashes: new Set(blobsToRun(manifest, []).map((ref) => ref.hash)),
+      sizes: new Map(manifestBlobs(manifest).map((ref) => [ref.hash, ref.size])),
+    });
   /** The modules this process has fetched or asked for, whose maps a stack may need. */
   const running = new Set(reached);
   const refuseOffline = (hashes: readonly string[], what: string): void => {
@@ -352,7 +360,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const fetch = async (hashes: string[], during: Transfer = transfer, what = `${hashes.length} blob(s)`): Promise<void> => {
     if (hashes.length === 0) return;
     refuseOffline(hashes, what);
-    const sizes = new Map(refs.map((ref) => [ref.hash, ref.size]));
+    const { moduleHashes, fileHashes, sizes } = blobKinds();
     const totalBytes = hashes.reduce((sum, hash) => sum + (sizes.get(hash) ?? 0), 0);
     let done = 0;
     let bytes = 0;
@@ -414,7 +422,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const commit = async (input: { bytes: Buffer; etag: string | null }): Promise<void> => {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        store.commitManifest(candidate.base, { bytes: input.bytes, manifest, etag: input.etag, needed: wanted });
+        store.commitManifest(candidate.base, { bytes: input.bytes, manifest, etag: input.etag, needed: wanted() });
         return;
       } catch (error) {
         const conflict = commitConflict(error);
@@ -422,7 +430,7 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
         if (conflict === 'newer') return;
         // A prune in another process removed blobs between our fetch and commit: fetch them again, once.
         if (conflict !== 'incomplete' || attempt > 1) throw error;
-        await fetch(store.missingBlobs(wanted));
+        await fetch(store.missingBlobs(wanted()));
       }
     }
   };
@@ -464,7 +472,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   const manifestBytes = chosen.commit?.bytes ?? chosen.stored?.manifestBytes ?? null;
   let manifestHash: string | null = null;
   if (manifestBytes) {
-    const hash = sha256Hex(manifestBytes);
+    // A stored record's bytes were hashed as they were read (the store matched them to its state).
+    const hash = !chosen.commit && chosen.stored ? chosen.stored.state.manifestHash : sha256Hex(manifestBytes);
     try {
       if (!store.hasBlob(hash)) store.writeBlob(hash, manifestBytes);
       manifestHash = hash;
