@@ -19,7 +19,7 @@ if ((mode !== 'alternating' && mode !== 'distinct') || ![warmup, swaps, every].e
 }
 const app = writeApp(dir, 'livemod', 0, PAD);
 const versionA = localSource(dir);
-const { builder, key } = versionA;
+const { builder, keyId } = versionA;
 // The alternating pair: built once, so each swap is the registry's work alone.
 writeFileSync(app.target, targetSource('livemod', 1, PAD));
 const versionB = localSource(dir);
@@ -38,7 +38,7 @@ for (let swap = 1; swap <= warmup + swaps; swap += 1) {
   } else {
     writeFileSync(app.target, targetSource('livemod', swap, PAD));
     builder.invalidate(['target.js']);
-    next = builtSource(builder, builder.build(), key, registry.source.manifest.version);
+    next = builtSource(builder, builder.build(), keyId, registry.source.manifest.version);
   }
   const result = await registry.swap(next);
   if (result.status !== 'applied') throw new Error(`swap ${swap}: ${result.status} ${String(result.error)}`);

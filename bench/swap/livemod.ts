@@ -188,7 +188,7 @@ export async function livemodLocalStages(dir: string, plan: EditPlan, debounceMs
     onBuild: (result) => {
       built.push(process.hrtime.bigint());
       buildMs.push(result.durationMs);
-      const next = builtSource(source.builder, result, source.key, registry.source.manifest.version);
+      const next = builtSource(source.builder, result, source.keyId, registry.source.manifest.version);
       signed.push(process.hrtime.bigint());
       void registry.swap(next).then(() => {
         const value = call();

@@ -12,6 +12,7 @@ import { transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
 import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
+import { monotonicMs } from '../clock.ts';
 
 export interface BuildOptions {
   /** Fail the build on any unresolved import (for CI). */
@@ -425,7 +426,7 @@ export class SnapshotBuilder {
       changed: [...entries.keys()].sort(),
       totalBytes: kept.totalBytes,
       missingPackages: [],
-      durationMs: performance.now() - started,
+      durationMs: monotonicMs() - started,
       restored: true,
       ...(deferred.size > 0 ? { deferred: [...deferred], ...(kept.deferredExternals?.length ? { deferredExternals: kept.deferredExternals } : {}) } : {}),
     };
@@ -496,7 +497,7 @@ export class SnapshotBuilder {
       changed: [...adding.keys()].sort(),
       totalBytes: last.totalBytes + [...adding.values()].reduce((sum, item) => sum + item.size, 0),
       missingPackages: [],
-      durationMs: performance.now() - started,
+      durationMs: monotonicMs() - started,
       restored: true,
       ...(this.deferred.size > 0 ? { deferred: [...this.deferred] } : {}),
       ...(last.deferredExternals ? { deferredExternals: last.deferredExternals } : {}),
@@ -651,7 +652,7 @@ export class SnapshotBuilder {
 
   private buildNow(options: { hold?: boolean }): BuildResult {
     const hold = options.hold === true;
-    const started = performance.now();
+    const started = monotonicMs();
     const fresh = !this.scanned;
     if (fresh && !hold && this.dirty.size === 0) {
       const restored = this.restore(started);
@@ -798,7 +799,7 @@ export class SnapshotBuilder {
       changed,
       totalBytes,
       missingPackages,
-      durationMs: performance.now() - started,
+      durationMs: monotonicMs() - started,
     };
     if (fresh || changed.length > 0) this.saveRecord(result);
     return result;

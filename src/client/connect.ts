@@ -452,12 +452,12 @@ export async function openFolder(path: string, options: { externalsFrom?: string
   let stop = async (): Promise<void> => {};
   if (options.live === true) {
     const { watchFolder } = await import('../build/index.ts');
-    const { builder, key } = source;
+    const { builder, keyId } = source;
     const watch = watchFolder({
       builder,
       broken: source.build.broken.map((item) => item.path),
       onBuild: (result) => {
-        pending = builtSource(builder, result, key, Math.max(registry.source.manifest.version, pending?.manifest.version ?? 0));
+        pending = builtSource(builder, result, keyId, Math.max(registry.source.manifest.version, pending?.manifest.version ?? 0));
         void live.update();
       },
       onError: (error) => notice(`${(error as Error).message} — still running version ${registry.source.manifest.version}`),

@@ -3,6 +3,8 @@
 // it instantiates and evaluates; reading it costs nothing on hot paths (a first touch records its
 // site, time and heap delta once).
 
+import { monotonicMs } from '../clock.ts';
+
 export type LoadHow = 'entry' | 'eager' | 'lazy' | 'deferred' | 'dynamic';
 
 export interface LoadRecord {
@@ -46,14 +48,14 @@ export class LoadReport {
   /** A first read that loads a lazy or deferred module: call `done` after its evaluation. */
   touching(path: string, site: string | null): (error?: unknown) => void {
     const record = this.records.get(path);
-    const started = performance.now();
+    const started = monotonicMs();
     const heap = process.memoryUsage().heapUsed;
     return (error) => {
       // A first read is recorded once; a read that retries a failed one records its outcome again.
       if (!record || (record.accessSite !== undefined && record.error === undefined)) return;
       if (error === undefined) delete record.error;
       record.accessSite = site ?? 'unknown';
-      record.ms = performance.now() - started;
+      record.ms = monotonicMs() - started;
       record.heapDelta = process.memoryUsage().heapUsed - heap;
       if (error !== undefined) record.error = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).split('\n')[0]!.slice(0, 300);
     };

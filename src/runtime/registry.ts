@@ -23,6 +23,7 @@ import { checkAttributes, importArguments, sourcePhaseError, type Attributes } f
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
+import { monotonicMs } from '../clock.ts';
 
 // The intrinsics, taken before any program runs: `import()` returns a %Promise% even when the
 // program has replaced the global `Promise` (as the spec says it must).
@@ -1206,7 +1207,7 @@ export class Registry {
   }
 
   private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
-    const started = performance.now();
+    const started = monotonicMs();
     const previous = this.current;
     const plan = planSwap({
       paths: () => this.instances.keys(),
@@ -1224,7 +1225,7 @@ export class Registry {
       modules,
       reran: [...plan.rerun].sort(),
       unaccepted: plan.unaccepted,
-      durationMs: performance.now() - started,
+      durationMs: monotonicMs() - started,
       ...extra,
     });
     if (plan.rerun.size === 0 && plan.removed.length === 0) {

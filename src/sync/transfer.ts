@@ -8,6 +8,7 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { inert } from '../text.ts';
 import { httpRequest, type HttpResponse } from './http-client.ts';
 import type { RequestEvent, ResolvedTransferOptions } from './options.ts';
+import { monotonicMs } from '../clock.ts';
 
 export interface RequestSpec {
   readonly kind: RequestEvent['kind'];
@@ -32,14 +33,14 @@ export class Session {
   constructor(options: ResolvedTransferOptions) {
     this.options = options;
     const budget = options.deadline === undefined ? options.timeoutMs : Math.min(options.timeoutMs, options.deadline - Date.now());
-    this.deadline = performance.now() + budget;
+    this.deadline = monotonicMs() + budget;
   }
 
   /** Sends a request and resolves once its response headers arrived. */
   async open(spec: RequestSpec): Promise<Exchange> {
     const { signal, timeoutMs } = this.options;
     signal?.throwIfAborted();
-    const remaining = this.deadline - performance.now();
+    const remaining = this.deadline - monotonicMs();
     if (remaining <= 0) throw timeoutError(spec, 'total', this.options, 0);
     this.requests += 1;
     const exchange = new Exchange(this, spec, Math.min(remaining, timeoutMs));
