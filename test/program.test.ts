@@ -372,6 +372,27 @@ test('two processes laying out the same version at once both run it; a damaged s
   assert.match(again.stderr, /refetching/);
 });
 
+test('a layout counts a blob this sync wrote and another process removed since as missing, and lays out the rest', (t) => {
+  const dir = tempDir(t);
+  writeProgram(dir);
+  const content = new SnapshotBuilder(dir, PROGRAM_BUILD).build().content;
+  const { manifest } = signSnapshot(content, generatePublisherKey());
+  const store = openStore({ dir: tempDir(t) });
+  // Program files are blob files (packs hold module code): as a sync writes them.
+  for (const [hash, bytes] of content.blobs) store.writeBlob(hash, bytes, true);
+  const fresh = new Set(content.blobs.keys());
+  const gone = manifest.packages!['dep-b@2.0.0']!.files['index.js']!.hash;
+  // Gone between this sync's write and its layout (a concurrent prune): linked from nowhere.
+  rmSync(join(store.dir, 'blobs', gone.slice(0, 2), gone));
+  assert.throws(
+    () => store.layoutProgram(manifest, fresh),
+    (error: Error & { code?: string; details?: { missing?: string[] } }) => error.code === 'ERR_LIVEMOD_STORE_INCOMPLETE' && error.details?.missing?.length === 1 && error.details.missing[0] === gone,
+  );
+  store.writeBlob(gone, content.blobs.get(gone)!, true);
+  const tree = store.layoutProgram(manifest, fresh);
+  assert.ok(existsSync(join(tree, 'node_modules')), 'laid out once the blob is back');
+});
+
 test('cache verify: a laid-out file changed in place (and so its blob) takes its folders with it; the next run lays them out again', async (t) => {
   const dir = tempDir(t);
   writeProgram(dir);

@@ -59,35 +59,47 @@ function incomplete(missing: string[]): LivemodError {
  * once unless this sync just verified it (a folder is laid out once, and what is linked is what
  * Node will load); a copy where the file system has no hard links.
  */
-function place(context: StoreContext, ref: FileRef, dest: string, missing: string[], fresh: ReadonlySet<string>): void {
-  // Bytes this sync verified and wrote a moment ago are not hashed again.
-  const present = fresh.has(ref.hash) ? existsSync(blobPath(context.dir, ref.hash)) : typeof inspectBlob(context, ref.hash) !== 'string';
-  if (!present) {
+function place(context: StoreContext, ref: FileRef, dest: string, missing: string[], fresh: ReadonlySet<string>, made: Set<string>): void {
+  // Bytes this sync verified and wrote a moment ago are not hashed again (nor looked for: a link to one that is gone fails with ENOENT).
+  if (!fresh.has(ref.hash) && typeof inspectBlob(context, ref.hash) === 'string') {
     missing.push(ref.hash);
     return;
   }
-  mkdirSync(dirname(dest), { recursive: true });
-  if (ref.executable) {
-    // A mode is the inode's, shared by every link: an executable file is a copy of its own.
-    copyFileSync(blobPath(context.dir, ref.hash), dest);
-    chmodSync(dest, 0o755);
-    return;
+  // Each folder made once per layout, not once per file: a folder of 500 modules made 500 mkdir calls.
+  const parent = dirname(dest);
+  if (!made.has(parent)) {
+    mkdirSync(parent, { recursive: true });
+    made.add(parent);
   }
+  const blob = blobPath(context.dir, ref.hash);
   try {
-    linkSync(blobPath(context.dir, ref.hash), dest);
+    if (ref.executable) {
+      // A mode is the inode's, shared by every link: an executable file is a copy of its own.
+      copyFileSync(blob, dest);
+      chmodSync(dest, 0o755);
+      return;
+    }
+    try {
+      linkSync(blob, dest);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw error;
+      copyFileSync(blob, dest);
+    }
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw error;
-    copyFileSync(blobPath(context.dir, ref.hash), dest);
+    // The blob went missing (another process's prune): fetched again, as any missing one.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(parent)) throw error;
+    missing.push(ref.hash);
   }
 }
 
 /** Lays out `files` (path → blob) under `dir`; a path that is both a file and a folder is the manifest's fault. */
 function placeFiles(context: StoreContext, files: Readonly<Record<string, FileRef>>, dir: string, missing: string[], fresh: ReadonlySet<string>): void {
+  const made = new Set<string>();
   for (const path of Object.keys(files).sort()) {
     const dest = join(dir, ...path.split('/'));
     try {
-      place(context, files[path]!, dest, missing, fresh);
+      place(context, files[path]!, dest, missing, fresh, made);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') {
