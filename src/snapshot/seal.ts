@@ -253,20 +253,20 @@ export function parseVerified(bytes: Buffer, source: string): unknown {
 }
 
 /**
- * A JSON string (a backslash escapes the next character), unrolled; or, as the second choice, a
- * string that runs to the end of the text without closing, whose opening quote is kept (group 1)
- * to say so. That second choice matters for more than the message: without it, a string that
- * never closes would be tried again from each quote inside it, each try running to the end of the
- * text (quadratic: 10^12 steps for a million escaped quotes).
+ * What is not structure, for one pass that deletes it: a JSON string (a backslash escapes the next
+ * character), unrolled; a string that runs to the end of the text without closing, whose opening
+ * quote is kept (group 1) to say so; any run of characters that are neither brackets, commas nor
+ * quotes. The second choice matters for more than the message: without it, a string that never
+ * closes would be tried again from each quote inside it, each try running to the end of the text
+ * (quadratic: 10^12 steps for a million escaped quotes). One pass, so the only string it makes is
+ * the brackets and commas (7% of a manifest of 500 modules).
  */
-const JSON_STRING = /"[^"\\]*(?:\\[\s\S][^"\\]*)*"|(")[^"\\]*(?:\\[\s\S][^"\\]*)*\\?$/g;
-/** What is not a bracket or a comma, once the strings are gone. */
-const NOT_STRUCTURE = /[^[\]{},"]+/g;
+const NOT_STRUCTURE = /"[^"\\]*(?:\\[\s\S][^"\\]*)*"|(")[^"\\]*(?:\\[\s\S][^"\\]*)*\\?$|[^[\]{},"]+/g;
 
 /**
  * The nesting and value count of JSON text, outside its strings. Every start reads a manifest, so
  * this runs once per process, in V8's interpreter: a byte loop over the whole text cost 2 ms for
- * a 33 KB manifest (50 modules). Here the regular expressions, which are native code, drop the
+ * a 33 KB manifest (50 modules). Here a regular expression, which is native code, drops the
  * strings and everything but brackets and commas first, and the loop walks what is left, about
  * a tenth of the text. A text whose escapes overflow the expression's backtrack stack (millions
  * in one string: no real manifest) takes the byte loop, which gives the same verdict.
@@ -275,7 +275,7 @@ function bound(text: string, source: string): void {
   let structure = text;
   let strings = true;
   try {
-    structure = text.replace(JSON_STRING, '$1').replace(NOT_STRUCTURE, '');
+    structure = text.replace(NOT_STRUCTURE, '$1');
     strings = false;
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
