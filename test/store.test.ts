@@ -244,6 +244,11 @@ test('a confirmation of the record the caller read is written without reading th
   assert.equal(store.readOrigin(ORIGIN)?.state.checkedAt, newer.checkedAt, 'the confirmation named the manifest read: it does not count for the newer one');
   // A record of another origin is not taken for this one's.
   assert.equal(store.touchOrigin(ORIGIN, { checkedAt: newer.checkedAt + 5, read: { ...read, origin: 'http://elsewhere/' } })?.version, newer.version);
+  // The record removed while the 304 was on its way (cache forget): nothing to confirm, no error.
+  const again = store.readOrigin(ORIGIN)!.state;
+  assert.equal(store.forgetOrigin(ORIGIN), true);
+  assert.equal(store.touchOrigin(ORIGIN, { checkedAt: again.checkedAt + 5, read: again }), null);
+  assert.equal(store.readOrigin(ORIGIN), null);
 });
 
 test('malformed state.json next to a sound manifest: rebuilt from the manifest, keeping the rollback floor', (t) => {

@@ -2,7 +2,7 @@
 // (state.json). A commit writes the manifest, then the state, both atomically, under the store
 // lock; state.json names the sha256 of manifest.json, so a reader can tell a consistent pair from
 // a commit torn between its two renames (a writer killed there) and repair it.
-import { lstatSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
@@ -283,6 +283,9 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
     try {
       writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}`, 'latin1'), () => undefined, false);
     } catch (error) {
+      // The record read was removed since (cache forget, a verify, another process's repair):
+      // there is nothing to confirm, as when a read finds no record.
+      if (read && (error as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(folder)) return null;
       throw ioError(error, context.dir, 'record the confirmation', join(folder, CHECKED));
     }
     return Object.freeze({ ...current, checkedAt });

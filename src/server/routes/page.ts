@@ -22,7 +22,7 @@ const SWAP_TEXT_LIMIT = 160;
 
 /** A client's last swap report, as one line: what it did, to which version, how long it took, and why it failed. */
 function swapCell(swap: Readonly<Record<string, unknown>> | undefined): Html {
-  if (!swap) return html`—`;
+  if (!swap) return html`\u2014`;
   const text = (value: unknown): string => String(value).slice(0, SWAP_TEXT_LIMIT);
   const status = text(swap.status ?? '?');
   const modules = Array.isArray(swap.modules) ? `${swap.modules.length} module${swap.modules.length === 1 ? '' : 's'}` : '';
