@@ -42,8 +42,13 @@ export interface ProfileSummary {
   readonly functions: readonly ProfileCost[];
 }
 
+/**
+ * A frame's file relative to the repository. livemod as the benches run it (installedCli: a copy
+ * under bench/out/installed) counts as its own dist/: taken for the tree, it had made livemod's
+ * own start-up read as "the tree (native)" and left its functions out of the table.
+ */
 function where(url: string, root: string): string {
-  return url.startsWith('file:') ? relative(root, fileURLToPath(url)) : url;
+  return url.startsWith('file:') ? relative(root, fileURLToPath(url)).replace(/^bench\/out\/installed\//, '') : url;
 }
 
 /** The part of a start-up a frame belongs to, or null when its caller decides. */
