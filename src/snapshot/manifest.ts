@@ -192,7 +192,8 @@ export function staticClosure(manifest: Pick<Manifest, 'modules'>, roots: Iterab
     if (seen.has(path)) continue;
     seen.add(path);
     const record = manifest.modules[path]!;
-    for (const [index, entry] of record.imports.entries()) {
+    for (let index = 0; index < record.imports.length; index += 1) {
+      const entry = record.imports[index]!;
       if (entry.dynamic || entry.kind !== 'module' || entry.module === undefined || seen.has(entry.module) || !Object.hasOwn(manifest.modules, entry.module)) continue;
       if (follows === undefined || follows(path, record, index)) queue.push(entry.module);
     }
