@@ -1,8 +1,9 @@
 // A local folder as a module source: built in-process with the same builder `serve` uses, so
 // `livemod run ./src/main.ts` runs exactly what would be published — without a server, a key
 // or a store. Nothing verifies a local build, so its manifest is not signed and no key is made
-// (a random key id, one per process, fills the field), but every module source then has the same shape. With watching, each rebuild is a new
-// source, a version above the last, for the registry to swap to.
+// (a random key id, one per process, fills the field), but every module source then has the
+// same shape. With watching, each rebuild is a new source, a version above the last, for the
+// registry to swap to.
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { snapshotManifest, type Manifest } from '../snapshot/index.ts';
