@@ -13,6 +13,9 @@ import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
 import { compileModule } from '../src/runtime/compile.ts';
 import type { ModuleCodeCache } from '../src/runtime/source.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
+import { openStore } from '../src/store/index.ts';
+import { runPackKey } from '../src/store/run-pack.ts';
+import { transformCache } from '../src/build/cache.ts';
 
 function entries(cache: string): string[] {
   const dir = join(cache, 'code', cachedDataVersionTag().toString(16));
@@ -97,4 +100,21 @@ test('modules that keep compiling (a hot swap every 200 ms) do not postpone the 
   }
   assert.ok(written.some((at) => at < last), `written while modules kept compiling (${written.length} entries, none before the last compile)`);
   flushCodeCache();
+});
+
+test('a store removed while the program ran is not made again by a code cache entry, a run pack or a build cache entry', (t) => {
+  const parent = tempDir(t);
+  const dir = join(parent, 'store');
+  const store = openStore({ dir });
+  const hash = 'ab'.repeat(32);
+  const builds = transformCache(join(dir, 'builds'));
+  // As before while the store is there.
+  store.codeCache().put(hash, Buffer.from('cache'));
+  assert.deepEqual(store.codeCache().get(hash), Buffer.from('cache'));
+  rmSync(dir, { recursive: true, force: true });
+  store.codeCache().put(hash, Buffer.from('cache'));
+  store.writeRunPack(runPackKey([hash]), new Map([[hash, { blob: Buffer.from('blob'), cache: Buffer.from('cache') }]]));
+  builds.saveRecord!('a'.repeat(40), '{}');
+  builds.set('main.js', hash, { transform: null, error: { message: 'x' } } as never);
+  assert.equal(existsSync(dir), false, `the removed store came back: ${existsSync(dir) ? readdirSync(dir).join(', ') : ''}`);
 });

@@ -3,7 +3,7 @@
 // keyed by the file's path and content hash and by the builder itself (the module format and a
 // hash of the transform's own code), so any change to either is a miss, never a stale hit. It is
 // a cache only: an entry that cannot be read or written is a miss, and the file is transformed.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODULE_FORMAT, sha256Hex, type ModuleError } from '../snapshot/index.ts';
 import type { ModuleTransform } from './transform.ts';
@@ -79,6 +79,8 @@ export function transformCache(dir: string): TransformCache {
     return join(dir, key.slice(0, 2), `${key}.json`);
   };
   const write = (target: string, text: string): void => {
+    // A store removed while the program ran (a user cleared the cache) is not made again for a cache entry.
+    if (!existsSync(join(dir, '..'))) return;
     const temporary = `${target}.${process.pid}.tmp`;
     try {
       mkdirSync(join(target, '..'), { recursive: true });

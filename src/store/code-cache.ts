@@ -4,7 +4,7 @@
 // checks an entry on use and refuses one that does not fit; a refused or unreadable entry is
 // dropped silently and written again. An entry is trusted as far as the store folder's
 // permissions are (as Node's own compile cache is): docs/protocol.md, "Client store".
-import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import type { StoreContext } from './context.ts';
@@ -36,6 +36,8 @@ export function openCodeCache(context: StoreContext): CodeCache {
     },
     put(hash, data) {
       if (data.byteLength === 0 || data.byteLength > MAX_ENTRY_BYTES) return;
+      // A store removed while the program ran (a user cleared the cache) is not made again for a cache entry.
+      if (!existsSync(context.dir)) return;
       const target = path(hash);
       try {
         // Not fsync'd: an entry a power cut tore is refused by V8 and written again.

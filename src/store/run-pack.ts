@@ -9,7 +9,7 @@
 // used for a week (a read marks a pack used). Layout: a 4-byte big-endian length, that many bytes of JSON
 // index `{ "<hash>": [blobOffset, blobLength, cacheOffset, cacheLength] }` (offsets into what
 // follows; cache -1, 0 when none), then the bytes.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { sha256Hex } from '../snapshot/index.ts';
@@ -104,6 +104,8 @@ export function writeRunPack(context: StoreContext, key: string, entries: Readon
   const length = Buffer.alloc(4);
   length.writeUInt32BE(header.byteLength, 0);
   const path = packPath(context, key);
+  // A store removed while the program ran (a user cleared the cache) is not made again for a run pack.
+  if (!existsSync(context.dir)) return;
   try {
     writeAtomic(context.tmp, path, Buffer.concat([length, header, ...parts]), () => mkdirSync(dirname(path), { recursive: true }), false);
   } catch {
