@@ -20,7 +20,8 @@ interface Folder {
 
 function folder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): Folder {
   const dir = tempDir(t);
-  const cacheDir = tempDir(t);
+  // A folder inside the test's own (as builds/ sits in a store): a record written after the test, whose parent is gone, is dropped.
+  const cacheDir = join(tempDir(t), 'builds');
   writeFiles(dir, files);
   const cache = transformCache(cacheDir);
   return {

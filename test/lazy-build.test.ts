@@ -34,7 +34,8 @@ const APP = {
 
 function folder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): { dir: string; cacheDir: string; builder(options?: Partial<BuildOptions>): SnapshotBuilder } {
   const dir = tempDir(t);
-  const cacheDir = tempDir(t);
+  // A folder inside the test's own (as builds/ sits in a store): a record written after the test, whose parent is gone, is dropped.
+  const cacheDir = join(tempDir(t), 'cache');
   writeFiles(dir, files);
   return { dir, cacheDir, builder: (options = {}) => new SnapshotBuilder(dir, { reach: ['main.js'], cache: transformCache(cacheDir), lazy: LAZY, ...options }) };
 }
