@@ -118,3 +118,12 @@ test('a store removed while the program ran is not made again by a code cache en
   builds.set('main.js', hash, { transform: null, error: { message: 'x' } } as never);
   assert.equal(existsSync(dir), false, `the removed store came back: ${existsSync(dir) ? readdirSync(dir).join(', ') : ''}`);
 });
+
+test('a build cache whose store does not exist yet makes it with its first entry (a first local run)', (t) => {
+  const dir = join(tempDir(t), 'new-store');
+  const builds = transformCache(join(dir, 'builds'));
+  const entry = { transform: null, error: { message: 'x' } } as never;
+  builds.set('main.js', 'cd'.repeat(32), entry);
+  assert.deepEqual(builds.get('main.js', 'cd'.repeat(32)), entry);
+  assert.equal(existsSync(join(dir, 'builds')), true);
+});

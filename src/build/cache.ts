@@ -78,14 +78,18 @@ export function transformCache(dir: string): TransformCache {
     const key = sha256Hex(Buffer.from(`${builderFingerprint()}\0${path}\0${sourceHash}`));
     return join(dir, key.slice(0, 2), `${key}.json`);
   };
+  // Whether the store around `dir` has been there: a first run makes it with its first entry, but a
+  // store removed since (a user cleared the cache while the program ran) is not made again for one.
+  const store = join(dir, '..');
+  let stored = existsSync(store);
   const write = (target: string, text: string): void => {
-    // A store removed while the program ran (a user cleared the cache) is not made again for a cache entry.
-    if (!existsSync(join(dir, '..'))) return;
+    if (stored && !existsSync(store)) return;
     const temporary = `${target}.${process.pid}.tmp`;
     try {
       mkdirSync(join(target, '..'), { recursive: true });
       writeFileSync(temporary, text);
       renameSync(temporary, target);
+      stored = true;
     } catch {
       // A read-only or full disk: the next run transforms the file again.
       rmSync(temporary, { force: true });
