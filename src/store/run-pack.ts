@@ -87,6 +87,9 @@ export function readRunPack(context: StoreContext, key: string, options: { blobs
 
 /** Writes a start's pack (atomically; best effort: a read-only or full store keeps none). */
 export function writeRunPack(context: StoreContext, key: string, entries: ReadonlyMap<string, RunPackWrite>): void {
+  // Checked before the pack is assembled: a store removed while the program ran (a user cleared
+  // the cache) is not made again for a run pack.
+  if (!existsSync(context.dir)) return;
   const index: Record<string, [number, number, number, number]> = {};
   const parts: Buffer[] = [];
   let offset = 0;
@@ -104,8 +107,6 @@ export function writeRunPack(context: StoreContext, key: string, entries: Readon
   const length = Buffer.alloc(4);
   length.writeUInt32BE(header.byteLength, 0);
   const path = packPath(context, key);
-  // A store removed while the program ran (a user cleared the cache) is not made again for a run pack.
-  if (!existsSync(context.dir)) return;
   try {
     writeAtomic(context.tmp, path, Buffer.concat([length, header, ...parts]), () => mkdirSync(dirname(path), { recursive: true }), false);
   } catch {
