@@ -3,7 +3,7 @@
 // run from an empty folder with an empty store, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
@@ -391,6 +391,36 @@ test('a layout counts a blob this sync wrote and another process removed since a
   store.writeBlob(gone, content.blobs.get(gone)!, true);
   const tree = store.layoutProgram(manifest, fresh);
   assert.ok(existsSync(join(tree, 'node_modules')), 'laid out once the blob is back');
+});
+
+test('the store records a version\'s folder ids with its manifest; a start of the stored version lays out by them, and a malformed record is repaired', async (t) => {
+  const dir = tempDir(t);
+  writeProgram(dir);
+  const { url, key } = await served(t, dir);
+  const cache = tempDir(t);
+  assert.equal((await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) })).status, 0);
+  const [origin] = readdirSync(join(cache, 'origins'));
+  const statePath = join(cache, 'origins', origin!, 'state.json');
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { layout?: { tree: string; modules: string | null } };
+  assert.deepEqual(state.layout, { tree: readdirSync(join(cache, 'trees'))[0], modules: readdirSync(join(cache, 'packages'))[0] });
+  // The recorded ids are what a warm start (304) and an offline one use: a tree moved to the id
+  // the record names is run from there, and none is laid out under the id the manifest hashes to.
+  const moved = 'f'.repeat(32);
+  renameSync(join(cache, 'trees', state.layout!.tree), join(cache, 'trees', moved));
+  writeFileSync(statePath, JSON.stringify({ ...state, layout: { ...state.layout, tree: moved } }));
+  for (const flags of [[], ['--offline']]) {
+    const run = await runAsync(['run', url, '--key', key, '--cache', cache, ...flags], { cwd: tempDir(t) });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(lastJson(run.stdout), EXPECTED);
+    assert.deepEqual(readdirSync(join(cache, 'trees')), [moved]);
+  }
+  // A record whose ids are not ids is no record of ours: repaired from the manifest, ids recomputed.
+  writeFileSync(statePath, JSON.stringify({ ...state, layout: { tree: '../../elsewhere', modules: null } }));
+  const repaired = await runAsync(['run', url, '--key', key, '--cache', cache], { cwd: tempDir(t) });
+  assert.equal(repaired.status, 0, repaired.stderr);
+  assert.deepEqual(lastJson(repaired.stdout), EXPECTED);
+  assert.deepEqual((JSON.parse(readFileSync(statePath, 'utf8')) as typeof state).layout, state.layout);
+  assert.deepEqual(readdirSync(join(cache, 'trees')).sort(), [state.layout!.tree, moved].sort());
 });
 
 test('cache verify: a laid-out file changed in place (and so its blob) takes its folders with it; the next run lays them out again', async (t) => {

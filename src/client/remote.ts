@@ -454,7 +454,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
   if (carriesProgram(manifest)) {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        tree = store.layoutProgram(manifest, new Set([...fetched.keys(), ...fetchedFiles]));
+        // A stored manifest (304, offline) was committed with its folder ids: not hashed from its file lists again.
+        tree = store.layoutProgram(manifest, new Set([...fetched.keys(), ...fetchedFiles]), chosen.from === 'network' ? null : (chosen.stored?.state.layout ?? null));
         break;
       } catch (error) {
         if (isLivemodError(error) && error.code === ErrorCodes.STORE_UNWRITABLE) {

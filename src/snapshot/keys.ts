@@ -29,8 +29,7 @@ function rawPublicKey(publicKey: KeyObject): Buffer {
   return der.subarray(SPKI_PREFIX.length);
 }
 
-function describe(publicKey: KeyObject): { publicKeyString: string; keyId: string } {
-  const raw = rawPublicKey(publicKey);
+function describe(publicKey: KeyObject, raw: Buffer = rawPublicKey(publicKey)): { publicKeyString: string; keyId: string } {
   return { publicKeyString: PUBLIC_PREFIX + raw.toString('base64url'), keyId: sha256Hex(raw).slice(0, 16) };
 }
 
@@ -67,7 +66,8 @@ export function parsePublicKey(text: string): VerifyKey {
     throw new LivemodError('snapshot', ErrorCodes.KEY_INVALID, `public key ${quoted(trimmed, 60)} is not of the form ed25519:<43 base64url characters>; copy it whole from \`livemod keygen\` or \`livemod serve\` output`);
   }
   const publicKey = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-  return { publicKey, ...describe(publicKey) };
+  // Described from the bytes given, not exported back from the key object (a millisecond of every start).
+  return { publicKey, ...describe(publicKey, raw) };
 }
 
 export function signBytes(key: PublisherKey, data: Uint8Array): string {

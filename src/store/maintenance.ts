@@ -282,7 +282,7 @@ export function pruneStore(context: StoreContext, options: PruneOptions = {}): P
       }
       const parsed = parseQuietly(bytes, folder);
       for (const ref of parsed?.blobs ?? []) keep.add(ref.hash);
-      if (parsed?.tree) trees.add(parsed.tree);
+      if (parsed?.layout) trees.add(parsed.layout.tree);
       // The signed bytes as a blob: what workers and children of a running program open it by.
       keep.add(sha256Hex(bytes));
     }

@@ -137,6 +137,7 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
         manifestHash: sha256Hex(files.manifestBytes),
         acceptedAt: same ? state.acceptedAt : mtime,
         checkedAt: state?.checkedAt ?? mtime,
+        ...(parsed.layout ? { layout: parsed.layout } : {}),
       });
       writeState(context, files.folder, repaired);
       const reason = state ? `state.json named another manifest (version ${state.version})` : 'state.json was missing or unreadable';
@@ -262,6 +263,7 @@ export function commitManifest(context: StoreContext, originInput: string | URL,
       manifestHash,
       acceptedAt: same && current ? current.state.acceptedAt : now,
       checkedAt: now,
+      ...(parsed.layout ? { layout: parsed.layout } : {}),
     });
     writeState(context, folder, state);
     fsyncDir(folder);

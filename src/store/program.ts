@@ -15,6 +15,7 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { canonicalJson, sha256Hex, type FileRef, type Manifest } from '../snapshot/index.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
+import type { LayoutIds } from './records.ts';
 import { HOST_TAG, pidAlive, tempName } from './files.ts';
 import { blobPath } from './location.ts';
 
@@ -149,14 +150,15 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
 
 /**
  * Lays out an app version (its files and node_modules) and the packages it needs, each once.
- * Returns the version's folder. Throws STORE_INCOMPLETE (`details.missing`) when blobs are not
+ * `ids`, when given, are the folder ids the store recorded for these manifest bytes at commit
+ * (OriginState.layout), so they are not computed again. Returns the version's folder. Throws STORE_INCOMPLETE (`details.missing`) when blobs are not
  * in the store, so the caller fetches them and calls again.
  */
-export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set()): string {
-  const tree = join(context.dir, PROGRAM_LAYOUT.trees, treeId(manifest));
+export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set(), ids: LayoutIds | null = null): string {
+  const tree = join(context.dir, PROGRAM_LAYOUT.trees, ids?.tree ?? treeId(manifest));
   const packages = manifest.packages ?? {};
   const missing: string[] = [];
-  const modules = modulesId(manifest);
+  const modules = ids ? ids.modules : modulesId(manifest);
   const modulesDir = modules === null ? null : join(context.dir, PROGRAM_LAYOUT.packages, modules);
   // A version laid out before is reused only with the node_modules it links (a verify or a prune may have taken that).
   if (existsSync(tree) && (modulesDir === null || existsSync(modulesDir))) {

@@ -9,7 +9,7 @@ import { cleanTmp, ioError } from './files.ts';
 import { processStoreDir } from './location.ts';
 import { listStore, pruneStore, verifyStore, type PruneOptions, type PruneReport, type StoreListing, type VerifyReport } from './maintenance.ts';
 import { commitManifest, forgetOrigin, readOrigin, touchOrigin, type CommitInput, type StoredOrigin, type TouchFields } from './origins.ts';
-import type { OriginState } from './records.ts';
+import type { LayoutIds, OriginState } from './records.ts';
 import { layoutProgram, openView, type ProgramView } from './program.ts';
 import { openCodeCache, type CodeCache } from './code-cache.ts';
 import { PACK_MIN_BLOBS, writePack } from './packs.ts';
@@ -61,9 +61,10 @@ export interface Store {
    * Lays out an app version that carries its program (files, packages) as a folder of hard links
    * to its blobs, each package version once for every app; returns the folder. Throws
    * STORE_INCOMPLETE (`details.missing`) when blobs are missing, STORE_UNWRITABLE on a read-only store.
-   * Blobs in `fresh` were verified by this process moments ago and are not hashed again.
+   * Blobs in `fresh` were verified by this process moments ago and are not hashed again. `ids`:
+   * the folder ids recorded with the stored manifest (`OriginState.layout`), when it is that one.
    */
-  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string;
+  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>, ids?: LayoutIds | null): string;
   /** V8's code cache for module blobs, kept in the store (code/). */
   codeCache(): CodeCache;
   /** A start's blobs and code cache in one file (run-pack.ts): its verified entries, or null. */
@@ -139,9 +140,9 @@ class DiskStore implements Store {
     return touchOrigin(this.context, origin, fields);
   }
 
-  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>): string {
+  layoutProgram(manifest: Manifest, fresh?: ReadonlySet<string>, ids?: LayoutIds | null): string {
     try {
-      return layoutProgram(this.context, manifest, fresh);
+      return layoutProgram(this.context, manifest, fresh, ids);
     } catch (error) {
       if (error instanceof LivemodError) throw error;
       throw ioError(error, this.dir, 'lay out the program', this.dir);
