@@ -3,7 +3,7 @@
 // and verify — on a real store folder, and through a real cold start.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { manifestBlobs, sha256Hex } from '../src/snapshot/index.ts';
@@ -130,8 +130,9 @@ test("another process's packs: one written later is found, one pruned meanwhile 
   assert.equal(reader.hasBlob([...v.snapshots[0]!.blobs.keys()][0]!), false);
   const writer = openStore({ dir });
   const blobs = writePacked(writer, v, 0);
-  for (const [hash, bytes] of blobs) assert.deepEqual(reader.readBlob(hash), bytes, 'a pack written by another process is found');
+  // missingBlobs looks at packs/ again once per call, not per blob: the new pack is found.
   assert.deepEqual(reader.missingBlobs(blobs.keys()), []);
+  for (const [hash, bytes] of blobs) assert.deepEqual(reader.readBlob(hash), bytes, 'a pack written by another process is found');
   // Another process removes the pack (a prune of blobs no manifest needed yet).
   const pruner = openStore({ dir });
   const hourAgo = new Date(Date.now() - 3600_000);
@@ -140,6 +141,18 @@ test("another process's packs: one written later is found, one pruned meanwhile 
   assert.deepEqual(reader.missingBlobs(blobs.keys()).sort(), [...blobs.keys()].sort(), 'the reader sees they are gone');
   const snapshot = v.snapshots[0]!;
   assert.throws(() => reader.commitManifest(ORIGIN, { bytes: snapshot.sealed.bytes, manifest: snapshot.manifest, etag: null }), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_STORE_INCOMPLETE');
+});
+
+test("missingBlobs sees a blob file another process wrote in a blob folder that did not exist at its last call", (t) => {
+  const dir = tempDir(t);
+  const reader = openStore({ dir });
+  const writer = openStore({ dir });
+  const bytes = Buffer.from('a blob written as a file\n');
+  const hash = sha256Hex(bytes);
+  assert.deepEqual(reader.missingBlobs([hash]), [hash]);
+  assert.ok(!existsSync(join(dir, 'blobs', hash.slice(0, 2))), 'its folder is made by the write below');
+  writer.writeBlob(hash, bytes);
+  assert.deepEqual(reader.missingBlobs([hash, hash]), []);
 });
 
 test('prune keeps a pack any manifest needs a blob of, and removes one none needs once past the grace period', (t) => {

@@ -1,14 +1,14 @@
 // Blobs on disk: written only after their bytes hashed to their name, read back only after
 // they hash to it again. A blob file that fails its check is removed, so the next sync refetches it.
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex, shortHash } from '../snapshot/index.ts';
 import type { StoreContext, StoreEvent } from './context.ts';
 import { readFully } from '../read.ts';
 import { ioError, writeAtomic } from './files.ts';
-import { blobPath, requireHash } from './location.ts';
-import { packedBlob, readPacked, touchPacks } from './packs.ts';
+import { LAYOUT, blobPath, requireHash } from './location.ts';
+import { packedBlob, readPacked, refreshPacks, touchPacks } from './packs.ts';
 
 export type RemovalReason = Extract<StoreEvent, { type: 'blob-removed' }>['reason'];
 
@@ -77,6 +77,26 @@ export function hasBlob(context: StoreContext, hash: string): boolean {
   return existsSync(blobPath(context.dir, requireHash(hash))) || packedBlob(context, hash) !== undefined;
 }
 
+function shardNames(context: StoreContext): Set<string> {
+  try {
+    return new Set(readdirSync(join(context.dir, LAYOUT.blobs)));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Whether a blob file is there, marking it in use (mtime now; one syscall, like the stat it replaces). */
+function present(path: string, now: Date): boolean {
+  try {
+    utimesSync(path, now, now);
+    return true;
+  } catch (error) {
+    const code = errno(error);
+    // Not ours to touch (another user's shared cache, a read-only mount): existence is enough.
+    return code !== 'ENOENT' && code !== 'ENOTDIR' && existsSync(path);
+  }
+}
+
 /**
  * The hashes not in the store, deduplicated, in first-seen order. Each blob found is also
  * marked in use (mtime set to now; one syscall, like the stat it replaces), so a concurrent
@@ -87,22 +107,26 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
   const seen = new Set<string>();
   const packs = new Map<string, string[]>();
   const now = new Date();
+  // The blob folders there are (blobs/<first 2 hex>), listed once: a blob whose folder is absent
+  // is not looked for (a cold start into a new store made one failed call per blob). A blob another
+  // process writes meanwhile is then fetched again, which writes the same bytes.
+  const shards = shardNames(context);
+  let refreshed = false;
   for (const hash of hashes) {
     requireHash(hash);
     if (seen.has(hash)) continue;
     seen.add(hash);
     const path = blobPath(context.dir, hash);
-    try {
-      utimesSync(path, now, now);
-    } catch (error) {
-      const code = errno(error);
-      // Not ours to touch (another user's shared cache, a read-only mount): existence is enough.
-      if (code === 'ENOENT' || code === 'ENOTDIR' || !existsSync(path)) {
-        const packed = packedBlob(context, hash);
-        if (packed) packs.set(packed.pack, [...(packs.get(packed.pack) ?? []), hash]);
-        else missing.push(hash);
-      }
+    if (shards.has(hash.slice(0, 2)) && present(path, now)) continue;
+    // Not a blob file: maybe packed. packs/ is read again at most once per call.
+    let packed = packedBlob(context, hash, true);
+    if (!packed && !refreshed) {
+      refreshPacks(context);
+      refreshed = true;
+      packed = packedBlob(context, hash, true);
     }
+    if (packed) packs.set(packed.pack, [...(packs.get(packed.pack) ?? []), hash]);
+    else missing.push(hash);
   }
   // A pack another process removed since this one indexed it: its blobs are missing after all.
   for (const gone of touchPacks(context, packs.keys())) missing.push(...packs.get(gone)!);

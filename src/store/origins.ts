@@ -10,7 +10,7 @@ import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
 import { fsyncDir, ioError, writeAtomic } from './files.ts';
 import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
-import { packedBlob, packPresent } from './packs.ts';
+import { packedBlob, packPresent, type PackedBlob } from './packs.ts';
 import { MAX_ETAG_LENGTH, MAX_STATE_BYTES, parseState, parseStoredManifest, serialiseState, type OriginState, type StoredManifest } from './records.ts';
 
 export interface StoredOrigin {
@@ -195,16 +195,20 @@ export function absentBlobs(context: StoreContext, parsed: StoredManifest): stri
   const missing: string[] = [];
   // Each pack relied on is looked at once: another process may have removed it since this one indexed it.
   const present = new Map<string, boolean>();
+  const inPresentPack = (packed: PackedBlob | undefined, size: number): boolean => {
+    if (packed?.size !== size) return false;
+    let there = present.get(packed.pack);
+    if (there === undefined) present.set(packed.pack, (there = packPresent(context, packed.pack)));
+    return there;
+  };
   for (const ref of parsed.blobs) {
+    // A blob the packs this process knows hold needs no look for a file (a failed stat per
+    // packed blob: 29 ms of a 2,000-module cold start's commit); the pack's presence is checked.
+    if (inPresentPack(packedBlob(context, ref.hash, true), ref.size)) continue;
     const stat = statSync(blobPath(context.dir, ref.hash), { throwIfNoEntry: false });
     if (stat?.isFile() && stat.size === ref.size) continue;
-    // Not a blob file: maybe packed (packs.ts).
-    const packed = stat === undefined ? packedBlob(context, ref.hash) : undefined;
-    if (packed?.size === ref.size) {
-      let there = present.get(packed.pack);
-      if (there === undefined) present.set(packed.pack, (there = packPresent(context, packed.pack)));
-      if (there) continue;
-    }
+    // Not a blob file: maybe in a pack written since (packs.ts).
+    if (stat === undefined && inPresentPack(packedBlob(context, ref.hash), ref.size)) continue;
     missing.push(ref.hash);
   }
   return missing;

@@ -124,13 +124,22 @@ export function packNames(context: StoreContext): string[] {
   }
 }
 
-/** Where a blob is packed, or undefined. */
-export function packedBlob(context: StoreContext, hash: string): PackedBlob | undefined {
+/**
+ * Where a blob is packed, or undefined. A blob not in the index makes it look at packs/ again,
+ * unless `fresh`: a caller asking about many blobs at once looks once (`refreshPacks`), not once
+ * per blob it lacks (a stat each: 53 ms of a 2,000-module cold start).
+ */
+export function packedBlob(context: StoreContext, hash: string, fresh = false): PackedBlob | undefined {
   const current = state(context);
   const found = current.index.get(hash);
-  if (found) return found;
+  if (found || fresh) return found;
   refresh(context, current);
   return current.index.get(hash);
+}
+
+/** Brings the index up to date with packs/ now, for lookups with `packedBlob(…, true)`. */
+export function refreshPacks(context: StoreContext): void {
+  refresh(context, state(context));
 }
 
 /** Forgets a pack (removed, or found damaged): its blobs are absent from now on. */
