@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { parseErrorBody, readBatchFrames, type BatchFrame } from '../src/protocol/index.ts';
 import { manifestBlobs, openManifest, parsePublicKey, sha256Hex } from '../src/snapshot/index.ts';
+import { fetchBlobs, fetchManifest } from '../src/sync/index.ts';
 import { makeSnapshot, manyFiles, startServer, within } from './helpers/server-fixtures.ts';
 
 async function postBatch(url: string, body: unknown): Promise<Response> {
@@ -33,6 +34,22 @@ test('a batch returns each requested blob once, in request order, framed with it
   assert.deepEqual(got.map((frame) => frame.hash), [b.blob.hash, a.blob.hash, a.map!.hash, c.blob.hash]);
   for (const frame of got) assert.equal(sha256Hex(frame.bytes), frame.hash);
   assert.equal(got[3]!.bytes.length, 0, 'an empty module is an empty frame');
+});
+
+test('a client takes an empty blob anywhere in a batch: its header, then the next frame in the same chunk', async (t) => {
+  const { server, url, key } = await startServer(t);
+  const snapshot = makeSnapshot(key, { 'a.ts': 'export const a = 1;\n', 'empty.ts': '', 'z.ts': 'export const z = 26;\n' });
+  server.publish(snapshot);
+  const result = await fetchManifest(url, { key: parsePublicKey(key.publicKeyString) });
+  assert.equal(result.status, 'ok');
+  if (result.status !== 'ok') return;
+  const refs = manifestBlobs(result.manifest);
+  // The empty one first, so a whole frame follows its header.
+  const wanted = [snapshot.manifest.modules['empty.ts']!.blob.hash, ...refs.map((ref) => ref.hash).filter((hash) => hash !== snapshot.manifest.modules['empty.ts']!.blob.hash)];
+  const blobs = await fetchBlobs(url, result.manifest, wanted, result.capabilities);
+  assert.deepEqual([...blobs.keys()].sort(), [...wanted].sort());
+  assert.equal(blobs.get(wanted[0]!)!.length, 0);
+  for (const [hash, bytes] of blobs) assert.equal(sha256Hex(bytes), hash);
 });
 
 test('a cold client syncs a 2,000-module snapshot with the manifest and one batch', async (t) => {

@@ -59,7 +59,9 @@ class FrameParser {
         data = data.subarray(newline + 1);
         this.startFrame(line);
       }
-      const frame = this.frame!;
+      // An empty blob is complete with its header: the next frame's header may follow in this chunk.
+      const frame = this.frame;
+      if (!frame) continue;
       const take = Math.min(frame.entry.ref.size - frame.have, data.length);
       if (take > 0) {
         frame.parts.push(data.subarray(0, take));
