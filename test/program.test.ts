@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { connect } from '../src/client/index.ts';
@@ -320,6 +321,37 @@ test('first contact: a link error is one line (the stack only with LIVEMOD_DEBUG
   const debug = await runAsync(['run', url, '--key', key, '--cache', cache, '--', '--missing'], { cwd: tempDir(t), env: { LIVEMOD_DEBUG: '1' } });
   assert.equal(debug.status, 1);
   assert.match(debug.stderr, /SyntaxError: The requested module[^\n]*\n\s+at /);
+});
+
+test('an uncaught error thrown after the module ran (a timer) is headed by its own line and caret, as Node heads it from disk', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'late-throw', type: 'module' }),
+    'main.js': "const before = 1;\nsetTimeout(() => { throw new Error('late ' + before); }, 1);\n",
+  });
+  const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const live = cli(['run', './main.js'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
+  assert.equal(node.status, 1);
+  assert.equal(live.status, 1);
+  const head = (stderr: string): string => stderr.split('\n').slice(0, 5).join('\n');
+  assert.equal(head(live.stderr), head(node.stderr));
+  assert.ok(live.stderr.startsWith(`${pathToFileURL(join(dir, 'main.js')).href}:2\n`), live.stderr);
+});
+
+test('CommonJS in a live module fails as in Node\'s ES modules and says what to do; a .cjs file loads natively through createRequire, remote too', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-in-esm', type: 'module' }),
+    'main.js': "import { createRequire } from 'node:module';\nif (process.argv.includes('--require')) require('./legacy.cjs');\nconsole.log(createRequire(import.meta.url)('./legacy.cjs').hour);\n",
+    'legacy.cjs': "exports.hour = 60 * 60 * 1000;\n",
+  });
+  const local = cli(['run', './main.js', '--', '--require'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
+  assert.equal(local.status, 1);
+  assert.match(local.stderr, /^ReferenceError: require is not defined in ES module scope, you can use import instead; livemod runs a program's own \.js and \.ts files as ES modules: write import and export, or load a CommonJS file with createRequire\(import\.meta\.url\)$/m);
+  const { url, key } = await served(t, dir);
+  const remote = await runAsync(['run', `${url}/main.js`, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(remote.status, 0, remote.stderr);
+  assert.equal(remote.stdout.trim(), '3600000');
 });
 
 test('cache prune removes versions and packages no manifest or running program needs, and keeps what the current one links', async (t) => {

@@ -16,6 +16,7 @@ import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState
 import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
+import { explainCommonJsGlobal } from './commonjs-hint.ts';
 import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
@@ -860,6 +861,7 @@ export class Registry {
         try {
           step = instance.generator.next();
         } catch (error) {
+          explainCommonJsGlobal(error);
           this.loads.failed(path, error);
           throw error;
         }

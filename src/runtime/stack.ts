@@ -84,13 +84,17 @@ function originalPosition(url: string, line: number, column: number): { source: 
 
 type CallSite = NodeJS.CallSite;
 
+/** How many lines a blob has before V8's line 1 of the module (its prologue's): see compileModule. */
+const BLOB_LINE_OFFSET = 1;
+
 /** A call site whose position getters answer with the original position. */
 function mapped(site: CallSite): CallSite {
   const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
   const line = site.getLineNumber();
   const column = site.getColumnNumber();
   if (!file || line === null || column === null || !known.has(file)) return site;
-  const original = originalPosition(file, line, column);
+  // V8 counts a live module's lines from its own first line (compile.ts); its map, from the blob's.
+  const original = originalPosition(file, line + BLOB_LINE_OFFSET, column);
   if (!original) return site;
   const text = site.toString().replace(`${file}:${line}:${column}`, `${original.source}:${original.line}:${original.column}`);
   return new Proxy(site, {
