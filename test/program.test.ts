@@ -3,7 +3,7 @@
 // run from an empty folder with an empty store, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -133,6 +133,43 @@ test('publish: a package with a native addon or an install script is refused by 
   // --externals installed: nothing travels, as before packages did.
   const installed = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile, '--externals', 'installed', '--json']);
   assert.equal(installed.status, 0, installed.stderr);
+});
+
+test('an optional dependency with a native addon is left out with a notice, and what wants it runs without it, as under Node; a required one is still refused', async (t) => {
+  const dir = tempDir(t);
+  const pkg = (name: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ name, version: '1.0.0', main: 'index.js', ...extra });
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'optional-native-app', type: 'module', dependencies: { pool: '1.0.0' } }),
+    'main.js': "import pool from 'pool';\nconsole.log(pool);\n",
+    // As piscina reaches @napi-rs/nice and its platform build: optional at each step, loaded in a try.
+    'node_modules/pool/package.json': pkg('pool', { optionalDependencies: { accel: '1.0.0' } }),
+    'node_modules/pool/index.js': "let accel = null;\ntry { accel = require('accel'); } catch {}\nmodule.exports = 'pool ' + (accel ? 'fast' : 'plain');\n",
+    'node_modules/accel/package.json': pkg('accel', { optionalDependencies: { 'accel-linux': '1.0.0' } }),
+    'node_modules/accel/index.js': "module.exports = require('accel-linux');\n",
+    'node_modules/accel-linux/package.json': pkg('accel-linux'),
+    'node_modules/accel-linux/index.js': "module.exports = require('./accel.node');\n",
+    'node_modules/accel-linux/accel.node': Buffer.from([0x7f, 0x45, 0x4c, 0x46]),
+  });
+  const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(node.stdout.trim(), 'pool plain', node.stderr);
+  const keyFile = join(tempDir(t), 'publisher.key');
+  assert.equal(cli(['keygen', '--out', keyFile]).status, 0);
+  const out = join(tempDir(t), 'out');
+  const published = cli(['publish', dir, '--out', out, '--key', keyFile, '--json']);
+  assert.equal(published.status, 0, published.stderr);
+  assert.match(published.stderr, /skipped node_modules\/accel-linux: accel-linux@1\.0\.0: an optional dependency with a native addon accel\.node, left out/);
+  const manifest = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
+  assert.deepEqual(Object.keys(manifest.packages!).sort(), ['accel@1.0.0', 'pool@1.0.0']);
+  const host = await startHost(t, out);
+  const key = /ed25519:[\w-]{43}/.exec(published.stdout)![0];
+  const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), 'pool plain');
+  // The same package as a plain dependency of the program is needed, so it is refused.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'optional-native-app', type: 'module', dependencies: { pool: '1.0.0', 'accel-linux': '1.0.0' } }));
+  const refused = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /accel-linux@1\.0\.0 \(native addon accel\.node\).*ERR_LIVEMOD_NATIVE_PACKAGE/);
 });
 
 test('a tampered package file is refused, and a second app sharing a package version fetches nothing for it', async (t) => {
@@ -485,7 +522,7 @@ test('a rebuild reports a changed file that is not a module, so serve --watch pu
   assert.deepEqual(builder.build().changed, [], 'nothing changed: no new version');
 });
 
-test('packages run as installed: an undeclared dependency npm hoisted, a shipped executable, a pnpm layout of links — as under Node from disk', async (t) => {
+test('packages run as installed: an undeclared dependency npm hoisted, a shipped executable, a pnpm layout of links, npm\'s .bin commands — as under Node from disk', async (t) => {
   const dir = tempDir(t);
   const pkg = (name: string, version: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ name, version, main: 'index.js', ...extra });
   writeFiles(dir, {
@@ -499,7 +536,9 @@ let ran;
 try { ran = execFileSync(tool, { encoding: 'utf8' }).trim(); } catch (error) { ran = error.code; }
 let own;
 try { own = execFileSync(import.meta.dirname + '/bin/own.sh', { encoding: 'utf8' }).trim(); } catch (error) { own = error.code; }
-console.log(JSON.stringify({ hoisted, ran, pn, own }));
+let bin;
+try { bin = execFileSync(import.meta.dirname + '/node_modules/.bin/tool', { encoding: 'utf8' }).trim(); } catch (error) { bin = error.code; }
+console.log(JSON.stringify({ hoisted, ran, pn, own, bin }));
 `,
     'bin/own.sh': '#!/bin/sh\necho own tool ran\n',
     // Requires helper without declaring it: npm hoisted helper beside it, so Node finds it.
@@ -519,11 +558,17 @@ console.log(JSON.stringify({ hoisted, ran, pn, own }));
   chmodSync(join(dir, 'bin/own.sh'), 0o755);
   symlinkSync('.pnpm/pn@1.0.0/node_modules/pn', join(dir, 'node_modules/pn'));
   symlinkSync('../../pdep@2.0.0/node_modules/pdep', join(dir, 'node_modules/.pnpm/pn@1.0.0/node_modules/pdep'));
-  const expected = { hoisted: 'found helper', ran: 'tool ran', pn: 'pn with pdep 2.0.0', own: 'own tool ran' };
+  // The commands npm links: one to a package's file travels; one to a file out of every package does not.
+  mkdirSync(join(dir, 'node_modules/.bin'));
+  symlinkSync('../has-tool/bin/tool.sh', join(dir, 'node_modules/.bin/tool'));
+  symlinkSync('../../bin/own.sh', join(dir, 'node_modules/.bin/stray'));
+  const expected = { hoisted: 'found helper', ran: 'tool ran', pn: 'pn with pdep 2.0.0', own: 'own tool ran', bin: 'tool ran' };
   const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' });
   assert.deepEqual(lastJson(node.stdout), expected, node.stderr);
   const { url, key, manifest } = await served(t, dir);
   assert.equal(manifest.links!['node_modules/pn'], 'node_modules/.pnpm/pn@1.0.0/node_modules/pn');
+  assert.equal(manifest.links!['node_modules/.bin/tool'], 'node_modules/has-tool/bin/tool.sh');
+  assert.equal(manifest.links!['node_modules/.bin/stray'], undefined);
   assert.equal(manifest.packages!['has-tool@1.0.0']!.files['bin/tool.sh']!.executable, true);
   const run = await runAsync(['run', url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(run.status, 0, run.stderr);

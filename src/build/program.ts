@@ -7,8 +7,8 @@
 // it — where each package sits, nested copies and hoisting included, and the links of a pnpm
 // layout — so the client lays out a tree Node resolves in exactly as it did on the publisher's disk.
 import { isBuiltin } from 'node:module';
-import { readFileSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
+import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import ignoreModule from 'ignore';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
@@ -57,6 +57,8 @@ interface FoundPackage {
   readonly blobs: Map<string, Buffer>;
   /** Bare specifiers its files name (require, import, import()), and its declared dependencies. */
   readonly wants: readonly string[];
+  /** Of those, its optionalDependencies (declared nowhere else): it runs without them. */
+  readonly optional: readonly string[];
   /** Why it cannot travel (a native addon, an install script), or null. */
   readonly native: string | null;
   readonly bytes: number;
@@ -164,6 +166,7 @@ export class ProgramCollector {
     const files: Record<string, FileRef> = {};
     let totalBytes = 0;
     const { files: found, skipped } = listFiles(this.root, this.limits, this.ignoreRules());
+    const skippedPackages: SkippedFile[] = [];
     for (const file of found) {
       const read = this.readFile(file.file, file.size, file.mtimeMs);
       files[file.path] = file.executable ? { hash: read.hash, size: read.size, executable: true } : { hash: read.hash, size: read.size };
@@ -204,8 +207,18 @@ export class ProgramCollector {
     const placed = new Map<string, { real: string; depth: number }>();
     const linked = new Map<string, string>();
     const native: string[] = [];
+    // Optional dependencies that cannot travel (a platform's prebuilt addon, say): left out, as
+    // npm leaves out one it cannot install, since what wants them runs without them.
+    const leftOut = new Map<string, string>();
     const queue: Found[] = [];
-    const reach = (found: Found): void => {
+    const reach = (found: Found, optional: boolean): void => {
+      if (optional && !byReal.has(found.real)) {
+        const pkg = this.readPackage(found.real);
+        if (pkg.native) {
+          leftOut.set(locationOf(found.apparent) ?? pkg.name, `${pkg.name}@${pkg.version}: an optional dependency with a ${pkg.native}, left out (built for this machine); what wants it runs without it, as when npm does not install it`);
+          return;
+        }
+      }
       // findPackage's path always runs through a node_modules folder; the real one may not (a workspace link).
       const apparent = locationOf(found.apparent)!;
       const real = locationOf(found.real);
@@ -228,9 +241,11 @@ export class ProgramCollector {
         queue.push(found);
       }
     };
+    // The program's optional dependencies that nothing imports: reached in the second pass below.
+    const optionalRoots = new Set(names(info?.optionalDependencies).filter((name) => !imported.has(name) && !names(info?.dependencies).includes(name)));
     for (const name of [...roots].sort()) {
-      if (kept.has(name)) {
-        externals[name] = range(name);
+      if (kept.has(name) || optionalRoots.has(name)) {
+        if (kept.has(name)) externals[name] = range(name);
         continue;
       }
       const found = findPackage(name, this.root);
@@ -241,18 +256,36 @@ export class ProgramCollector {
         missing.push(name);
         continue;
       }
-      reach(found);
+      reach(found, false);
     }
-    for (let at = 0; at < queue.length; at += 1) {
-      const pkg = byReal.get(queue[at]!.real)!;
-      if (pkg.native) native.push(`${pkg.name}@${pkg.version} (${pkg.native})`);
-      for (const name of pkg.wants) {
-        if (name === pkg.name || kept.has(name)) continue;
-        const found = findPackage(name, pkg.dir);
-        // Not installed: an optional dependency, or a require in a branch that never runs here; Node fails alike.
-        if (found !== null) reach(found);
+    // Two passes: what the program needs (dependencies, requires), then what only optional
+    // dependencies reach, where a package that cannot travel is left out rather than refused.
+    const later: [name: string, from: string][] = [...optionalRoots].sort().map((name) => [name, this.root]);
+    const walk = (optional: boolean): void => {
+      for (let at = 0; at < queue.length; at += 1) {
+        const pkg = byReal.get(queue[at]!.real)!;
+        if (pkg.native) native.push(`${pkg.name}@${pkg.version} (${pkg.native})`);
+        for (const name of pkg.wants) {
+          if (name === pkg.name || kept.has(name)) continue;
+          if (!optional && pkg.optional.includes(name)) {
+            later.push([name, pkg.dir]);
+            continue;
+          }
+          const found = findPackage(name, pkg.dir);
+          // Not installed: an optional dependency, or a require in a branch that never runs here; Node fails alike.
+          if (found !== null) reach(found, optional);
+        }
       }
+    };
+    walk(false);
+    const required = queue.length;
+    for (const [name, from] of later) {
+      const found = findPackage(name, from);
+      if (found !== null) reach(found, true);
     }
+    queue.splice(0, required);
+    walk(true);
+    for (const [location, reason] of [...leftOut].sort(([a], [b]) => (a < b ? -1 : 1))) skippedPackages.push({ path: location, reason });
     if (native.length > 0) {
       const list = native.sort();
       throw new LivemodError(
@@ -281,10 +314,44 @@ export class ProgramCollector {
     }
     for (const location of [...placed.keys()].sort()) layout[location] = keyOf.get(placed.get(location)!.real)!;
     for (const location of [...linked.keys()].sort()) if (!Object.hasOwn(layout, location)) links[location] = linked.get(location)!;
+    // The commands npm linked for them (node_modules/.bin/<name> → a file of a package laid out),
+    // so a program that runs `node_modules/.bin/x` (execa's preferLocal, say) finds it as from disk.
+    for (const [name, target] of this.binLinks(layout, packages, links)) links[`node_modules/.bin/${name}`] = target;
     if (totalBytes > maxTotalBytes) {
       throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} with its packages holds ${formatBytes(totalBytes)}, over the ${formatBytes(maxTotalBytes)} limit; raise it with --max-total-size, keep big packages out with --external NAME, or publish with --externals installed`, { totalBytes });
     }
-    return { files, packages, layout, links, externals, blobs, skipped, missing: missing.sort(), totalBytes };
+    return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), totalBytes };
+  }
+
+  /**
+   * The folder's `node_modules/.bin` links whose target is a file of a package that travels:
+   * [command name, the target's location]. Anything else there (a shim file instead of a link, a
+   * target outside the packages laid out, or under a link) is left out, as a package not carried.
+   */
+  private binLinks(layout: Readonly<Record<string, string>>, packages: Readonly<Record<string, PackageRecord>>, links: Readonly<Record<string, string>>): [string, string][] {
+    const bin = join(this.root, 'node_modules', '.bin');
+    let entries: string[];
+    try {
+      entries = readdirSync(bin);
+    } catch {
+      return [];
+    }
+    const out: [string, string][] = [];
+    for (const name of entries.sort()) {
+      if (name.startsWith('.') || name.includes('\\')) continue;
+      let target: string;
+      try {
+        target = readlinkSync(join(bin, name));
+      } catch {
+        continue;
+      }
+      const location = relative(this.root, resolve(bin, target)).split(sep).join('/');
+      if (!location.startsWith('node_modules/') || location.split('/').some((part) => part === '..' || part === '.' || part === '')) continue;
+      if (Object.keys(links).some((link) => location.startsWith(`${link}/`))) continue;
+      const place = Object.keys(layout).find((at) => location.startsWith(`${at}/`) && Object.hasOwn(packages[layout[at]!]?.files ?? {}, location.slice(at.length + 1)));
+      if (place !== undefined) out.push([name, location]);
+    }
+    return out;
   }
 
   /** One installed package: its files (not its own node_modules), what it wants, and whether it can travel. */
@@ -304,6 +371,7 @@ export class ProgramCollector {
     const files: Record<string, FileRef> = {};
     const blobs = new Map<string, Buffer>();
     const wants = new Set<string>([...names(json?.dependencies), ...names(json?.optionalDependencies), ...names(json?.peerDependencies)]);
+    const optional = names(json?.optionalDependencies).filter((name) => !names(json?.dependencies).includes(name) && !names(json?.peerDependencies).includes(name));
     let bytes = 0;
     let native: string | null = null;
     const scripts = json?.scripts as Record<string, unknown> | undefined;
@@ -354,7 +422,7 @@ export class ProgramCollector {
       }
     };
     walk(dir, '');
-    const found: FoundPackage = { dir, name, version, files, blobs, wants: [...wants].sort(), native, bytes };
+    const found: FoundPackage = { dir, name, version, files, blobs, wants: [...wants].sort(), optional: optional.sort(), native, bytes };
     if (stamp !== '') this.packageCache.set(dir, { stamp, found });
     return found;
   }
