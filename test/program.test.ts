@@ -355,6 +355,8 @@ test('first contact: a link error is one line (the stack only with LIVEMOD_DEBUG
   assert.equal(link.status, 1);
   assert.equal(link.stderr.trim().split('\n').length, 1, link.stderr);
   assert.match(link.stderr, /^\[livemod run\] SyntaxError: The requested module '\.\/fail' does not provide an export named 'nope'/);
+  // Where: the import's line and column, under the origin's URL (as stack frames name it), not the store's copy.
+  assert.ok(link.stderr.includes(`(imported by ${url}/lib/missing.ts:1:22)`), link.stderr);
   const debug = await runAsync(['run', url, '--key', key, '--cache', cache, '--', '--missing'], { cwd: tempDir(t), env: { LIVEMOD_DEBUG: '1' } });
   assert.equal(debug.status, 1);
   assert.match(debug.stderr, /SyntaxError: The requested module[^\n]*\n\s+at /);

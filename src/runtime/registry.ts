@@ -327,6 +327,16 @@ export class Registry {
     return null;
   }
 
+  /**
+   * Where a link error names the importer: the import's `url:line:column` when its source is a
+   * file here, else the module's URL; for a remote version the origin's URL, as stack frames name
+   * it (the file it runs from is in the store).
+   */
+  private importerInMessage(importer: string, specifier: string, source: ModuleSource = this.current): string {
+    const url = this.importSite(importer, specifier) ?? new URL(importer, source.base).href;
+    return source.origin !== undefined && url.startsWith(source.base) ? `${source.origin}${url.slice(source.base.length)}` : url;
+  }
+
   /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
     return new URL(path, this.current.base).href;
@@ -670,8 +680,8 @@ export class Registry {
         for (const name of entry.names) {
           if (name === '*') continue;
           const resolution = this.linker.resolveExport(path, name);
-          if (resolution === null) throw missingExport(entry.specifier, name, instance.url);
-          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, instance.url);
+          if (resolution === null) throw missingExport(entry.specifier, name, this.importerInMessage(importer, entry.specifier, instance.source));
+          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, this.importerInMessage(importer, entry.specifier, instance.source));
         }
       }
     }
@@ -910,12 +920,12 @@ export class Registry {
           // A module left unbuilt is checked when it is instantiated (checkImporters).
           if (!linker.has(entry.module!)) continue;
           const resolution = linker.resolveExport(entry.module!, name);
-          if (resolution === null) throw missingExport(entry.specifier, name, url);
-          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, url);
+          if (resolution === null) throw missingExport(entry.specifier, name, this.importerInMessage(instance.path, entry.specifier, instance.source));
+          if (resolution === 'ambiguous') throw ambiguousExport(entry.specifier, name, this.importerInMessage(instance.path, entry.specifier, instance.source));
         } else {
           // A lazy external not loaded yet is checked at its first read.
           const loaded = this.externals.get(externalKey(entry.specifier, entry.attributes));
-          if (loaded && !Object.hasOwn(loaded, name)) throw missingExport(entry.specifier, name, url);
+          if (loaded && !Object.hasOwn(loaded, name)) throw missingExport(entry.specifier, name, this.importerInMessage(instance.path, entry.specifier, instance.source));
         }
       }
     }
