@@ -157,7 +157,7 @@ test('an optional dependency with a native addon is left out with a notice, and 
   const out = join(tempDir(t), 'out');
   const published = cli(['publish', dir, '--out', out, '--key', keyFile, '--json']);
   assert.equal(published.status, 0, published.stderr);
-  assert.match(published.stderr, /skipped node_modules\/accel-linux: accel-linux@1\.0\.0: an optional dependency with a native addon accel\.node, left out/);
+  assert.match(published.stderr, /skipped node_modules\/accel-linux: accel-linux@1\.0\.0: reached only through optional dependencies, and has a native addon accel\.node: left out/);
   const manifest = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
   assert.deepEqual(Object.keys(manifest.packages!).sort(), ['accel@1.0.0', 'pool@1.0.0']);
   const host = await startHost(t, out);
@@ -165,6 +165,15 @@ test('an optional dependency with a native addon is left out with a notice, and 
   const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout.trim(), 'pool plain');
+  // --external keeps out an optional dependency of the program's own too.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'optional-native-app', type: 'module', dependencies: { pool: '1.0.0' }, optionalDependencies: { accel: '1.0.0' } }));
+  const out3 = join(tempDir(t), 'out3');
+  const keptOut = cli(['publish', dir, '--out', out3, '--key', keyFile, '--external', 'accel', '--json']);
+  assert.equal(keptOut.status, 0, keptOut.stderr);
+  const keptManifest = (JSON.parse(readFileSync(join(out3, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
+  assert.deepEqual(keptManifest.externals, { accel: '1.0.0' });
+  assert.deepEqual(Object.keys(keptManifest.packages!), ['pool@1.0.0']);
+  assert.equal(keptManifest.layout!['node_modules/accel'], undefined);
   // The same package as a plain dependency of the program is needed, so it is refused.
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'optional-native-app', type: 'module', dependencies: { pool: '1.0.0', 'accel-linux': '1.0.0' } }));
   const refused = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile]);
@@ -377,6 +386,21 @@ test('an uncaught error thrown after the module ran (a timer) is headed by its o
   assert.ok(live.stderr.startsWith(`${pathToFileURL(join(dir, 'main.js')).href}:2\n`), live.stderr);
 });
 
+test('a binding read in its TDZ across a cycle is reported where it is read, as Node reports it, with no frame of the registry\'s export getters', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'tdz-cycle', type: 'module' }),
+    'main.js': "import { b } from './b.js';\nexport const a = 1;\nconsole.log(b);\n",
+    'b.js': "import { a } from './main.js';\nexport const b = 2;\nconsole.log(a);\n",
+  });
+  const node = spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const live = cli(['run', './main.js'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
+  assert.equal(live.status, 1);
+  const head = (stderr: string): string => stderr.split('\n').slice(0, 6).join('\n');
+  assert.equal(head(live.stderr), head(node.stderr));
+  assert.doesNotMatch(live.stderr, /at \S+ \(file:[^)]*\.js\)$/m, 'a frame without a position');
+});
+
 test('CommonJS in a live module fails as in Node\'s ES modules and says what to do; a .cjs file loads natively through createRequire, remote too', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {
@@ -387,6 +411,11 @@ test('CommonJS in a live module fails as in Node\'s ES modules and says what to 
   const local = cli(['run', './main.js', '--', '--require'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
   assert.equal(local.status, 1);
   assert.match(local.stderr, /^ReferenceError: require is not defined in ES module scope, you can use import instead; livemod runs a program's own \.js and \.ts files as ES modules: write import and export, or load a CommonJS file with createRequire\(import\.meta\.url\)$/m);
+  // After a top-level await the module rejects rather than throws: explained all the same.
+  writeFileSync(join(dir, 'late.js'), "await null;\nconst legacy = require('./legacy.cjs');\n");
+  const late = cli(['run', './late.js'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
+  assert.equal(late.status, 1);
+  assert.match(late.stderr, /^ReferenceError: require is not defined in ES module scope, you can use import instead; livemod runs/m);
   const { url, key } = await served(t, dir);
   const remote = await runAsync(['run', `${url}/main.js`, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(remote.status, 0, remote.stderr);

@@ -215,7 +215,7 @@ export class ProgramCollector {
       if (optional && !byReal.has(found.real)) {
         const pkg = this.readPackage(found.real);
         if (pkg.native) {
-          leftOut.set(locationOf(found.apparent) ?? pkg.name, `${pkg.name}@${pkg.version}: an optional dependency with a ${pkg.native}, left out (built for this machine); what wants it runs without it, as when npm does not install it`);
+          leftOut.set(locationOf(found.apparent) ?? pkg.name, `${pkg.name}@${pkg.version}: reached only through optional dependencies, and has a ${pkg.native}: left out (built for this machine, it cannot travel). A package that loads it in a try runs without it, as when npm does not install it; one that needs it fails on clients`);
           return;
         }
       }
@@ -242,7 +242,7 @@ export class ProgramCollector {
       }
     };
     // The program's optional dependencies that nothing imports: reached in the second pass below.
-    const optionalRoots = new Set(names(info?.optionalDependencies).filter((name) => !imported.has(name) && !names(info?.dependencies).includes(name)));
+    const optionalRoots = new Set(names(info?.optionalDependencies).filter((name) => !imported.has(name) && !names(info?.dependencies).includes(name) && !kept.has(name)));
     for (const name of [...roots].sort()) {
       if (kept.has(name) || optionalRoots.has(name)) {
         if (kept.has(name)) externals[name] = range(name);

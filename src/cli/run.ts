@@ -184,7 +184,9 @@ export function registerRun(program: Command): void {
           process.stderr.write(`[livemod run] ${error.name}: ${error.message.split('\n')[0]}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
         } else {
           // The program's own throw, as Node prints an uncaught one: its source line, then its stack.
-          const { formatProgramError } = await import('../runtime/index.ts');
+          const { explainCommonJsGlobal, formatProgramError } = await import('../runtime/index.ts');
+          // A module with top-level await rejects instead of throwing: explained here, as it reaches the top.
+          explainCommonJsGlobal(error);
           process.stderr.write(`${formatProgramError(error, inspect(error))}\n`);
         }
         process.exitCode = 1;

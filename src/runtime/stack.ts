@@ -87,6 +87,17 @@ type CallSite = NodeJS.CallSite;
 /** How many lines a blob has before V8's line 1 of the module (its prologue's): see compileModule. */
 const BLOB_LINE_OFFSET = 1;
 
+/**
+ * Not a frame of the registry's code in a live module's Script: its prologue line (the export
+ * getters, where a read of a binding in its TDZ throws) comes before the module's line 1, so V8
+ * gives it no line. Node's own modules have no such frame: the read fails where the importer reads.
+ */
+function ownCode(site: CallSite): boolean {
+  if (site.getLineNumber() !== null) return true;
+  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
+  return !file || !known.has(file);
+}
+
 /** A call site whose position getters answer with the original position. */
 function mapped(site: CallSite): CallSite {
   const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
@@ -122,7 +133,7 @@ function install(): void {
   installed = true;
   const previous = Error.prepareStackTrace;
   Error.prepareStackTrace = (error: Error, sites: CallSite[]): unknown => {
-    const frames = sites.map(mapped);
+    const frames = sites.filter(ownCode).map(mapped);
     if (previous) return previous(error, frames);
     return `${header(error)}${frames.map((site) => `\n    at ${site.toString()}`).join('')}`;
   };

@@ -6,8 +6,9 @@
 //
 // A pack is blobs like any other: every read re-hashes the blob against its name, and a pack
 // with a bad blob is removed whole (what it held is refetched when next needed). The store's
-// blob operations (read, has, missing, commit's completeness check, verify, prune, ls) see
-// blob files first, then packs. Which pack holds a blob comes from the packs' headers, read
+// blob operations (read, has, missing, verify, prune, ls) see blob files first, then packs;
+// commit's completeness check looks in the packs this process has indexed first (no stat per
+// packed blob), then at blob files, then at packs written since. Which pack holds a blob comes from the packs' headers, read
 // when a blob is first not found as a file and again when packs/ changed (another process wrote
 // or removed a pack); a warm start reads its code from its run pack (run-pack.ts) and never
 // needs them. Prune keeps a pack while any stored manifest
