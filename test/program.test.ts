@@ -416,6 +416,14 @@ test('CommonJS in a live module fails as in Node\'s ES modules and says what to 
   const late = cli(['run', './late.js'], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
   assert.equal(late.status, 1);
   assert.match(late.stderr, /^ReferenceError: require is not defined in ES module scope, you can use import instead; livemod runs/m);
+  // A .cjs file imported, or run, is not live code: one line says so and how to load it (no stack).
+  writeFileSync(join(dir, 'imports.js'), "import { hour } from './legacy.cjs';\nconsole.log(hour);\n");
+  for (const start of ['./imports.js', './legacy.cjs']) {
+    const cjs = cli(['run', start], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
+    assert.equal(cjs.status, 1);
+    assert.equal(cjs.stderr.trim().split('\n').length, 1, cjs.stderr);
+    assert.match(cjs.stderr, /"legacy\.cjs" is a CommonJS file: livemod runs a program's own code as ES modules, and a \.cjs file travels as a file; load it with createRequire\(import\.meta\.url\)/);
+  }
   const { url, key } = await served(t, dir);
   const remote = await runAsync(['run', `${url}/main.js`, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(remote.status, 0, remote.stderr);

@@ -109,7 +109,14 @@ export function recordKey(builder: string, root: string, options: Readonly<Recor
 
 /** What is at `file` now, as far as deciding whether it is a module goes: its lstat, and a symlink's target. */
 export function pathIdentity(file: string): string {
-  const link = lstatSync(file, { throwIfNoEntry: false });
+  let link;
+  try {
+    link = lstatSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    // A path through a file (`x.cjs/index.ts`, tried as a folder's index) is absent, as a missing one is.
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return 'absent';
+    throw error;
+  }
   if (!link) return 'absent';
   let target = '';
   if (link.isSymbolicLink()) {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
-import { lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { commonJsFile, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { ModuleContext, type ContextHost } from './context.ts';
@@ -435,7 +435,7 @@ export class Registry {
 
   private recordIn(manifest: Manifest, path: string): ModuleRecord {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; ${commonJsFile(path) ?? `modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`}`, { path });
     return record;
   }
 
