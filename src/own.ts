@@ -3,7 +3,7 @@
 // root is found from this module's URL by walking up to livemod's package.json, so the answer
 // is the same whichever way the code is laid out: src/ in a checkout running TypeScript, or
 // dist/ as the bundler writes it (entries at fixed paths, shared code in dist/chunks/).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Whether livemod runs from its TypeScript sources (src/) rather than its build (dist/). */
@@ -12,13 +12,17 @@ export const FROM_SOURCE: boolean = import.meta.url.endsWith('.ts');
 function findPackage(): { root: URL; version: string } {
   let dir = new URL('./', import.meta.url);
   for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown; bin?: unknown };
-      // By name, or by the command it installs (a fork or a scoped copy keeps the `livemod` bin).
-      const bin = typeof pkg.bin === 'object' && pkg.bin !== null && Object.hasOwn(pkg.bin, 'livemod');
-      if ((pkg.name === 'livemod' || bin) && typeof pkg.version === 'string') return { root: dir, version: pkg.version };
-    } catch {
-      // No package.json here, or not one that parses: keep walking up.
+    const file = new URL('package.json', dir);
+    // Looked for before it is read: a failed read builds an error with a stack, twice per start (dist/chunks/, dist/).
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown; bin?: unknown };
+        // By name, or by the command it installs (a fork or a scoped copy keeps the `livemod` bin).
+        const bin = typeof pkg.bin === 'object' && pkg.bin !== null && Object.hasOwn(pkg.bin, 'livemod');
+        if ((pkg.name === 'livemod' || bin) && typeof pkg.version === 'string') return { root: dir, version: pkg.version };
+      } catch {
+        // Not one that parses: keep walking up.
+      }
     }
     const up = new URL('../', dir);
     if (up.href === dir.href) throw new Error(`livemod's package.json was not found above ${fileURLToPath(import.meta.url)}; the installed package is damaged, reinstall it`);
