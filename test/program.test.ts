@@ -424,6 +424,11 @@ test('CommonJS in a live module fails as in Node\'s ES modules and says what to 
     assert.equal(cjs.stderr.trim().split('\n').length, 1, cjs.stderr);
     assert.match(cjs.stderr, /"legacy\.cjs" is a CommonJS file: livemod runs a program's own code as ES modules, and a \.cjs file travels as a file; load it with createRequire\(import\.meta\.url\)/);
   }
+  // Over a URL, the importer is named by its origin's URL, as stack frames name it, not the store's copy.
+  const again = await served(t, dir);
+  const remoteCjs = await runAsync(['run', `${again.url}/imports.js`, '--key', again.key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(remoteCjs.status, 1);
+  assert.ok(remoteCjs.stderr.includes(`imported from ${again.url}/imports.js:1 (`), remoteCjs.stderr);
   const { url, key } = await served(t, dir);
   const remote = await runAsync(['run', `${url}/main.js`, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
   assert.equal(remote.status, 0, remote.stderr);

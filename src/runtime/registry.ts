@@ -333,7 +333,11 @@ export class Registry {
    * it (the file it runs from is in the store).
    */
   private importerInMessage(importer: string, specifier: string, source: ModuleSource = this.current): string {
-    const url = this.importSite(importer, specifier) ?? new URL(importer, source.base).href;
+    return this.shown(this.importSite(importer, specifier) ?? new URL(importer, source.base).href, source);
+  }
+
+  /** A module's URL (and what follows it) as messages show it: a remote version's by its origin's URL, as stack frames do. */
+  private shown(url: string, source: ModuleSource = this.current): string {
     return source.origin !== undefined && url.startsWith(source.base) ? `${source.origin}${url.slice(source.base.length)}` : url;
   }
 
@@ -520,7 +524,7 @@ export class Registry {
       for (let index = 0; index < record.imports.length; index += 1) {
         const entry = record.imports[index]!;
         if (entry.dynamic) continue;
-        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, `${url()}:${entry.line}`, entry.reason ?? '');
+        if (entry.kind === 'unresolved') throw moduleNotFound(entry.specifier, this.shown(`${url()}:${entry.line}`, source), entry.reason ?? '');
         if (entry.kind === 'external') {
           // Lazy mode `all`: a package imported by name loads at the first read of a binding.
           if (this.options.lazy !== 'all' || !this.lazyDecision(manifest, record, index, current).lazy) externals.push({ entry, importer: current });
@@ -529,7 +533,7 @@ export class Registry {
         if (!Object.hasOwn(manifest.modules, entry.module!)) {
           // Left unbuilt by a local build (a lazily imported graph): its first read builds it.
           if (deferring && source.deferred?.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) continue;
-          throw moduleNotFound(entry.specifier, url(), 'not in the snapshot');
+          throw moduleNotFound(entry.specifier, this.shown(url(), source), 'not in the snapshot');
         }
         // A lazily imported graph a source can fetch at the first read is left to it (a URL run fetches only what runs).
         if (deferring && source.ensureSync && !this.instances.has(entry.module!) && !seen.has(entry.module!) && this.lazyDecision(manifest, record, index, current).lazy) {
@@ -646,7 +650,7 @@ export class Registry {
       try {
         namespace = requireExternal(entry.specifier, this.externalsFrom(entry.specifier), entry.attributes) as Namespace;
       } catch (error) {
-        if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(entry.specifier, this.urlOf(current), this.missingExternal(entry.specifier)), { cause: error });
+        if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(entry.specifier, this.shown(this.urlOf(current)), this.missingExternal(entry.specifier)), { cause: error });
         throw error;
       }
       this.externals.set(externalKey(entry.specifier, entry.attributes), namespace);
@@ -753,7 +757,7 @@ export class Registry {
         (error: unknown) => {
           this.externalLoads.delete(key);
           const code = (error as { code?: string }).code;
-          if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.urlOf(importer), this.missingExternal(specifier)), { cause: error });
+          if (code === 'ERR_MODULE_NOT_FOUND') throw Object.assign(moduleNotFound(specifier, this.shown(this.urlOf(importer)), this.missingExternal(specifier)), { cause: error });
           throw error;
         },
       );
@@ -1487,7 +1491,7 @@ export class Registry {
     return resolved().then(async () => {
       const target = this.resolveFrom(request.specifier, importer);
       if (target.kind === 'external') return this.loadExternal(request.specifier, request.attributes, importer);
-      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.shown(this.urlOf(importer)), target.reason);
       checkAttributes(this.urlOf(target.module), target.module.endsWith('.json'), request.attributes);
       return defer ? this.importDeferred(target.module, importer) : this.import(target.module, { how: 'dynamic', importer });
     });
@@ -1503,7 +1507,7 @@ export class Registry {
     }
     return resolved().then(() => {
       const target = this.resolveFrom(request.specifier, importer);
-      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.urlOf(importer), target.reason);
+      if (target.kind === 'unresolved') throw moduleNotFound(request.specifier, this.shown(this.urlOf(importer)), target.reason);
       throw sourcePhaseError(target.kind === 'module' ? this.urlOf(target.module) : this.externalUrl(request.specifier));
     });
   }
@@ -1515,7 +1519,7 @@ export class Registry {
     if (target.kind === 'external') return resolveExternal(specifier, this.externalsFrom(specifier));
     // As Node's import.meta.resolve: a relative specifier resolves to its URL whether or not a module is there.
     if (/^\.{1,2}\//.test(specifier)) return new URL(specifier, this.urlOf(importer)).href;
-    throw moduleNotFound(specifier, this.urlOf(importer), target.reason);
+    throw moduleNotFound(specifier, this.shown(this.urlOf(importer)), target.reason);
   }
 
   private meta(instance: Instance, data: Record<string, unknown>, main: boolean): Record<string, unknown> {
