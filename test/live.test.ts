@@ -98,9 +98,15 @@ test('a version that fails to evaluate is rolled back and reported: a stderr lin
   t.after(() => app.close());
   const main = await app.import('main.js');
   const failed = nextSwap(app);
-  origin.edit({ 'main.js': 'export const value = "bad";\nthrow new RangeError("no good");\nimport.meta.hot.accept();' });
+  const records: SwapRecord[] = [];
+  app.on('swap', (swap) => records.push(swap));
+  origin.edit({ 'main.js': 'globalThis.badRuns = (globalThis.badRuns ?? 0) + 1;\nthrow new RangeError("no good");\nimport.meta.hot.accept();' });
   const record = await failed;
   assert.equal(record.status, 'failed');
+  // Not tried again: the first retry of a version the server did not have yet comes 500 ms later.
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  assert.equal((globalThis as { badRuns?: number }).badRuns, 1, 'the failing version ran once');
+  assert.equal(records.filter((swap) => swap.status === 'failed').length, 1, records.map((swap) => swap.status).join());
   assert.match(record.error!, /RangeError: no good/);
   assert.match(record.error!, /main\.js\?v=[0-9a-f]{12}:2:\d+/, 'the failure names the original file and line');
   assert.equal(main.value, 'good');

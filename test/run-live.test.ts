@@ -21,15 +21,36 @@ test('--poll follows a static host, which has no channel', async (t) => {
   const builder = new SnapshotBuilder(dir);
   const first = await publishSnapshot(builder.build().content, key, out);
   const host = await startHost(t, out);
-  const app = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, pollMs: 100, notice: () => {} });
+  // Maps with the code: the failing version's stack would otherwise wait on a fetch from the host this very thread serves.
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, pollMs: 100, maps: 'start', notice: () => {} });
   t.after(() => app.close());
   const main = await app.import('main.js');
   writeFiles(dir, { 'main.js': 'export const value = 2; import.meta.hot.accept();' });
   builder.invalidate(['main.js']);
   const swapped = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 10_000, 'a poll to find the new version');
-  await publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
+  const second = await publishSnapshot(builder.build().content, key, out, { previousVersion: first.snapshot.manifest.version });
   assert.equal((await swapped).status, 'applied');
   assert.equal(main.value, 2);
+
+  // A version whose code fails runs once: later polls pass over it, the next version is taken, and app.update() asks again.
+  const records: string[] = [];
+  app.on('swap', (record: { status: string }) => records.push(record.status));
+  writeFiles(dir, { 'main.js': 'globalThis.pollBadRuns = (globalThis.pollBadRuns ?? 0) + 1;\nthrow new Error("bad on purpose");\nimport.meta.hot.accept();' });
+  builder.invalidate(['main.js']);
+  const failed = within(new Promise<{ status: string }>((resolve) => app.on('swap', resolve)), 10_000, 'a poll to find the failing version');
+  const third = await publishSnapshot(builder.build().content, key, out, { previousVersion: second.snapshot.manifest.version });
+  assert.equal((await failed).status, 'failed');
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.equal((globalThis as { pollBadRuns?: number }).pollBadRuns, 1, 'six polls later, the failing version ran once');
+  assert.deepEqual(records, ['failed']);
+  assert.equal((await app.update())?.status, 'failed', 'asked for, it is tried again');
+  assert.equal((globalThis as { pollBadRuns?: number }).pollBadRuns, 2);
+  writeFiles(dir, { 'main.js': 'export const value = 4; import.meta.hot.accept();' });
+  builder.invalidate(['main.js']);
+  const fixed = within(new Promise<{ status: string }>((resolve) => app.on('swap', (record: { status: string }) => record.status === 'applied' && resolve(record))), 10_000, 'the next version');
+  await publishSnapshot(builder.build().content, key, out, { previousVersion: third.snapshot.manifest.version });
+  assert.equal((await fixed).status, 'applied');
+  assert.equal(main.value, 4);
 });
 
 test('livemod run ./dir --watch swaps saves into the running process', async (t) => {

@@ -347,7 +347,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       notice(`[livemod run] ${synced.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
     }
     if (pollMs !== undefined) {
-      poll = setInterval(() => void live.update(), pollMs);
+      poll = setInterval(() => void live.update({ retryFailed: false }), pollMs);
       poll.unref();
     }
   }

@@ -87,6 +87,9 @@ export class Live {
   private pushed: { version: number; bytes: Buffer } | null = null;
   /** The highest version announced and not yet reached or given up on (0: none). */
   private announced = 0;
+  /** The last version whose swap failed (0: none), and whether the next sync may try it again. */
+  private failedVersion = 0;
+  private retryFailed = false;
 
   constructor(options: LiveOptions) {
     this.options = options;
@@ -114,9 +117,15 @@ export class Live {
     return this.log.at(-1);
   }
 
-  /** Syncs now and swaps to the newest version; resolves with the last swap this made (null: nothing newer). */
-  update(): Promise<SwapRecord | null> {
+  /**
+   * Syncs now and swaps to the newest version; resolves with the last swap this made (null:
+   * nothing newer). `retryFailed: false` (the channel's hints, a poll, a folder watch) passes over
+   * a version whose swap already failed: running its code again would only repeat what it did;
+   * the next version is taken. A caller asking (app.update(), a service reload) tries it again.
+   */
+  update(options: { retryFailed?: boolean } = {}): Promise<SwapRecord | null> {
     this.again = true;
+    if (options.retryFailed !== false) this.retryFailed = true;
     this.loop ??= (async () => {
       let last: SwapRecord | null = null;
       try {
@@ -164,11 +173,15 @@ export class Live {
       this.wanted = 0;
       this.triedTimes = target === this.tried ? this.triedTimes + 1 : 1;
       this.tried = target;
-      void this.update()
-        .catch(() => undefined)
-        .then(() => {
+      void this.update({ retryFailed: false })
+        .catch(() => null)
+        .then((last) => {
           this.hintBusy = false;
-          if (this.version >= target) this.hintBackoffMs = 0;
+          // The version was had and its own code failed (rolled back): another try would only run
+          // that code again, side effects and all. It is given up on, and the next one taken at once.
+          const refused = last?.status === 'failed' && last.version >= target;
+          if (refused) this.triedTimes = HINT_TRIES;
+          if (this.version >= target || refused) this.hintBackoffMs = 0;
           else {
             this.hintBackoffMs = Math.min(HINT_BACKOFF_MAX_MS, Math.max(HINT_BACKOFF_MS, this.hintBackoffMs * 2));
             if (this.triedTimes < HINT_TRIES) this.wanted = Math.max(this.wanted, target);
@@ -194,6 +207,8 @@ export class Live {
 
   private async once(): Promise<SwapRecord | null> {
     const previous = this.version;
+    const retry = this.retryFailed;
+    this.retryFailed = false;
     let source: ModuleSource | null;
     try {
       // The manifest the channel pushed, if it is for a version above the one running (once: a retry fetches).
@@ -207,7 +222,9 @@ export class Live {
       return record;
     }
     if (!source || source.manifest.version <= previous) return null;
+    if (source.manifest.version === this.failedVersion && !retry) return null;
     const result = await this.options.registry.swap(source, { ...(this.options.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}) });
+    if (result.status === 'failed') this.failedVersion = result.version;
     const record: SwapRecord = {
       at: new Date().toISOString(),
       status: result.status,
