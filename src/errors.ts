@@ -63,6 +63,8 @@ export const ErrorCodes = {
   SERVICE_START: 'ERR_LIVEMOD_SERVICE_START',
   /** A live service's in-place reload failed (its old code keeps running). */
   SERVICE_RELOAD: 'ERR_LIVEMOD_SERVICE_RELOAD',
+  /** A new version changes the program's npm packages, which a running process cannot take in place: a restart runs it. */
+  SWAP_PACKAGES: 'ERR_LIVEMOD_SWAP_PACKAGES',
   /** A lazily imported module failed at its first read (`--lazy`); the next read tries it again. */
   LAZY_LOAD: 'ERR_LIVEMOD_LAZY_LOAD',
   /** A module left unbuilt for its first read (a local `--lazy` run) has gained top-level await, which a read cannot wait for. */

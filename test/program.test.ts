@@ -249,6 +249,61 @@ test('a swap re-points the program view: unchanged modules read the new files, a
   assert.equal(main.read(), 'second', 'the rollback shows the running version its own files again');
 });
 
+test('a version that changes the program\'s npm packages is not swapped into a running process: it fails with why (the old code runs on), or asks for the restart', async (t) => {
+  const dir = tempDir(t);
+  const out = tempDir(t);
+  const pkg = (name: string, version: string): Record<string, string> => ({
+    [`node_modules/${name}/package.json`]: JSON.stringify({ name, version, main: 'index.js' }),
+    [`node_modules/${name}/index.js`]: `module.exports = '${name}@${version}';\n`,
+  });
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'swapped-packages', type: 'module', dependencies: { 'dep-x': '1.0.0' } }),
+    'main.js': "import x from 'dep-x';\nexport const value = x;\nimport.meta.hot.accept();\n",
+    ...pkg('dep-x', '1.0.0'),
+  });
+  const key = generatePublisherKey();
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  let version = (await publishSnapshot(builder.build().content, key, out)).snapshot.manifest.version;
+  const host = await startHost(t, out);
+  const publish = async (files: Record<string, string>): Promise<void> => {
+    writeFiles(dir, files);
+    builder.invalidate(Object.keys(files));
+    version = (await publishSnapshot(builder.build().content, key, out, { previousVersion: version })).snapshot.manifest.version;
+  };
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, maps: 'start', notice: () => {} });
+  t.after(() => app.close());
+  const main = (await app.import('main.js')) as unknown as { value: string };
+  assert.equal(main.value, 'dep-x@1.0.0');
+
+  // A module change with the same packages swaps as ever.
+  await publish({ 'main.js': "import x from 'dep-x';\nexport const value = 'v2 ' + x;\nimport.meta.hot.accept();\n" });
+  const same = await app.update();
+  assert.equal(same?.status, 'applied', same?.error);
+  assert.equal(main.value, 'v2 dep-x@1.0.0');
+
+  // A new package and an upgraded one: refused, and said why; the running code is untouched.
+  await publish({
+    'package.json': JSON.stringify({ name: 'swapped-packages', type: 'module', dependencies: { 'dep-x': '2.0.0', 'dep-y': '1.0.0' } }),
+    'main.js': "import x from 'dep-x';\nimport y from 'dep-y';\nexport const value = x + ' ' + y;\nimport.meta.hot.accept();\n",
+    ...pkg('dep-x', '2.0.0'),
+    ...pkg('dep-y', '1.0.0'),
+  });
+  const refused = await app.update();
+  assert.equal(refused?.status, 'failed');
+  assert.match(refused!.error!, /changes the program's npm packages \(dep-x@1\.0\.0 → dep-x@2\.0\.0, \+dep-y@1\.0\.0\), which a running process cannot take in place; restart it .* \[ERR_LIVEMOD_SWAP_PACKAGES\]$/);
+  assert.equal(main.value, 'v2 dep-x@1.0.0');
+
+  // A process started on it runs it, and with restartOnUnaccepted a running one is told to restart.
+  const fresh = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, maps: 'start', notice: () => {} });
+  t.after(() => fresh.close());
+  assert.equal(((await fresh.import('main.js')) as unknown as { value: string }).value, 'dep-x@2.0.0 dep-y@1.0.0');
+  const restarting = await connect(host.url, { publicKey: key.publicKeyString, cache: tempDir(t), live: true, maps: 'start', restartOnUnaccepted: true, notice: () => {} });
+  t.after(() => restarting.close());
+  await restarting.import('main.js');
+  await publish({ ...pkg('dep-y', '1.0.1') });
+  assert.equal((await restarting.update())?.status, 'unaccepted');
+});
+
 const WORKERS = {
   'package.json': JSON.stringify({ name: 'workers-app', type: 'module' }),
   'main.ts': `import { Worker } from 'node:worker_threads';

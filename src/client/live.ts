@@ -6,6 +6,7 @@
 // and to the server, and a failure is printed with its source location.
 import type { Registry, ModuleSource, SwapResult } from '../runtime/index.ts';
 import { inert } from '../text.ts';
+import { isLivemodError } from '../errors.ts';
 
 /** One swap, as the log keeps it and `--log-swaps` prints it. */
 export interface SwapRecord {
@@ -61,6 +62,8 @@ const HINT_TRIES = 4;
 /** An error as the log keeps it: its (source-mapped) stack, with its code on the first line. */
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  // livemod's own refusal is its message (the stack would be the registry's); the program's error keeps its stack.
+  if (isLivemodError(error)) return `${error.message} [${error.code}]`;
   const text = error.stack ?? `${error.name}: ${error.message}`;
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return text;

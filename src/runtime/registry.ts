@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
-import { commonJsFile, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { changedPackages, commonJsFile, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { ModuleContext, type ContextHost } from './context.ts';
@@ -1249,6 +1249,17 @@ export class Registry {
       durationMs: monotonicMs() - started,
       ...extra,
     });
+    // The npm packages cannot change under a running process: Node keeps, for the process's life,
+    // the real path of every package folder it resolved (through the view that a swap re-points)
+    // and the module it loaded from there, so a new or upgraded package would not be found, or
+    // the old one run. Such a version takes a restart, which --restart-on-unaccepted does.
+    const packages = changedPackages(previous.manifest, next.manifest);
+    if (packages.length > 0) {
+      if (options.restartOnUnaccepted) return report('unaccepted');
+      return report('failed', {
+        error: new LivemodError('runtime', ErrorCodes.SWAP_PACKAGES, `version ${next.manifest.version} changes the program's npm packages (${listed(packages, 5, (item) => inert(item, 120))}), which a running process cannot take in place; restart it to run this version (livemod run --restart-on-unaccepted does so by itself)`, { packages }),
+      });
+    }
     if (plan.rerun.size === 0 && plan.removed.length === 0) {
       next.activate?.();
       this.current = next;

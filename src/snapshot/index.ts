@@ -8,7 +8,7 @@ export {
   type PublisherKey, type VerifyKey,
 } from './keys.ts';
 export {
-  ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, blobsToRun, carriesPackages, carriesProgram, eachBlob, manifestBlobs, moduleBlobs, staticClosure,
+  ENVELOPE_FORMAT, MANIFEST_SCHEMA, MAX_APP_NAME, MAX_SIGNATURES, MODULE_FORMAT, SIGNATURE_CONTEXT, appNameProblem, blobsToRun, carriesPackages, carriesProgram, changedPackages, eachBlob, manifestBlobs, moduleBlobs, staticClosure,
   type BlobRef, type FileRef, type ImportKind, type ImportRecord, type Manifest, type ManifestSignature, type ModuleError, type ModuleRecord, type PackageRecord, type SignedManifest,
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';

@@ -239,6 +239,42 @@ export function carriesPackages(manifest: Manifest): boolean {
   return manifest.layout !== undefined;
 }
 
+/** Whether two file maps lay out the same bytes: paths, hashes and modes (where a pack holds a blob says nothing of it). */
+function sameFiles(a: Readonly<Record<string, FileRef>>, b: Readonly<Record<string, FileRef>>): boolean {
+  const paths = Object.keys(a);
+  if (paths.length !== Object.keys(b).length) return false;
+  for (const path of paths) {
+    const other = Object.hasOwn(b, path) ? b[path] : undefined;
+    if (other === undefined || other.hash !== a[path]!.hash || other.executable !== a[path]!.executable) return false;
+  }
+  return true;
+}
+
+/**
+ * How the npm packages two versions carry differ, one entry a location (`+name@version` added,
+ * `-name@version` removed, `name@a → name@b` changed, or its files changed), then any change of
+ * links; empty when they lay out the same node_modules. For a swap, which cannot change them.
+ */
+export function changedPackages(before: Manifest, after: Manifest): string[] {
+  if (before.layout === after.layout && before.links === after.links) return [];
+  const label = (manifest: Manifest, location: string): string => {
+    const record = manifest.packages?.[manifest.layout?.[location] ?? ''];
+    return record ? `${record.name}@${record.version}` : location;
+  };
+  const changes: string[] = [];
+  const locations = new Set([...Object.keys(before.layout ?? {}), ...Object.keys(after.layout ?? {})]);
+  for (const location of [...locations].sort()) {
+    const was = before.layout?.[location];
+    const is = after.layout?.[location];
+    if (was === undefined) changes.push(`+${label(after, location)}`);
+    else if (is === undefined) changes.push(`-${label(before, location)}`);
+    else if (label(before, location) !== label(after, location)) changes.push(`${label(before, location)} → ${label(after, location)}`);
+    else if (!sameFiles(before.packages?.[was]?.files ?? {}, after.packages?.[is]?.files ?? {})) changes.push(`${label(after, location)} (its files)`);
+  }
+  if (JSON.stringify(before.links ?? {}) !== JSON.stringify(after.links ?? {})) changes.push('the links of node_modules');
+  return changes;
+}
+
 /** Longest app name: npm's own limit on package names is 214; a folder name is rarely long. */
 export const MAX_APP_NAME = 128;
 
