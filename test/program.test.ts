@@ -130,6 +130,8 @@ test('publish: a package with a native addon or an install script is refused by 
   const installedHere = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd });
   assert.equal(installedHere.status, 0, installedHere.stderr);
   assert.equal(installedHere.stdout.trim(), 'x built here y');
+  // A program done at once is not told how to follow a static host's new versions (said a second in).
+  assert.doesNotMatch(installedHere.stderr, /has no channel/);
   // --externals installed: nothing travels, as before packages did.
   const installed = cli(['publish', dir, '--out', join(tempDir(t), 'out2'), '--key', keyFile, '--externals', 'installed', '--json']);
   assert.equal(installed.status, 0, installed.stderr);

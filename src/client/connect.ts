@@ -344,7 +344,10 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     if (synced.capabilities.channel) {
       openChannel(synced.capabilities.channel);
     } else if (pollMs === undefined && !background) {
-      notice(`[livemod run] ${synced.base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`);
+      // Said a second in, as the channel opens: a program done by then (a command-line tool) follows nothing anyway.
+      const base = synced.base;
+      channelTimer = setTimeout(() => notice(`[livemod run] ${base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`), 1000);
+      channelTimer.unref();
     }
     if (pollMs !== undefined) {
       poll = setInterval(() => void live.update({ retryFailed: false }), pollMs);
