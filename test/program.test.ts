@@ -228,7 +228,8 @@ test('a swap re-points the program view: unchanged modules read the new files, a
   let version = (await publishSnapshot(builder.build().content, key, out)).snapshot.manifest.version;
   const host = await startHost(t, out);
   const cache = tempDir(t);
-  const app = await connect(host.url, { publicKey: key.publicKeyString, cache, live: true, notice: () => {} });
+  // Maps with the code: the failing version's stack would otherwise wait 10 s on a fetch from the host this very thread serves.
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache, live: true, maps: 'start', notice: () => {} });
   t.after(() => app.close());
   const main = (await app.import('main.js')) as unknown as { read(): string; where: string };
   assert.equal(main.read(), 'first');
