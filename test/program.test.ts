@@ -480,7 +480,7 @@ test('CommonJS in a live module fails as in Node\'s ES modules and says what to 
     const cjs = cli(['run', start], { cwd: dir, env: { LIVEMOD_CACHE: join(dir, '.cache') } });
     assert.equal(cjs.status, 1);
     assert.equal(cjs.stderr.trim().split('\n').length, 1, cjs.stderr);
-    assert.match(cjs.stderr, /"legacy\.cjs" is a CommonJS file: livemod runs a program's own code as ES modules, and a \.cjs file travels as a file; load it with createRequire\(import\.meta\.url\)/);
+    assert.match(cjs.stderr, /a \.cjs or \.cts file \("legacy\.cjs"\) is CommonJS: livemod runs a program's own code as ES modules, and such a file travels as a file; load it with createRequire\(import\.meta\.url\)/);
   }
   // Over a URL, the importer is named by its origin's URL, as stack frames name it, not the store's copy.
   const again = await served(t, dir);

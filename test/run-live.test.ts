@@ -51,6 +51,7 @@ test('--poll follows a static host, which has no channel', async (t) => {
   await publishSnapshot(builder.build().content, key, out, { previousVersion: third.snapshot.manifest.version });
   assert.equal((await fixed).status, 'applied');
   assert.equal(main.value, 4);
+  assert.equal((globalThis as { pollBadRuns?: number }).pollBadRuns, 2, 'the polls after the retry passed over it again');
 });
 
 test('livemod run ./dir --watch swaps saves into the running process', async (t) => {
@@ -89,7 +90,7 @@ for (const restart of [false, true]) {
     const [pid2, , started2] = (await run.line(/ two /)).split(' ');
     if (restart) {
       assert.notEqual(pid2, pid, 'a fresh process');
-      assert.match(run.stderr(), /restarting on the new version/);
+      assert.match(run.stderr(), /a new version needs a restart \(a change no module accepts, or changed npm packages\): restarting on it/);
     } else {
       assert.equal(pid2, pid, 'the same process');
       assert.equal(started2, started, 'clock.js was not re-run');

@@ -49,7 +49,7 @@ async function supervise(notice: (line: string) => void): Promise<number> {
     process.off('SIGINT', forward);
     process.off('SIGTERM', forward);
     if (code !== RESTART_CODE) return code;
-    notice('[livemod run] a change reached no accepting module: restarting on the new version');
+    notice('[livemod run] a new version needs a restart (a change no module accepts, or changed npm packages): restarting on it');
   }
 }
 

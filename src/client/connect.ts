@@ -299,7 +299,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       try {
         // What this process runs is fetched with the new version, so the swap needs no second round trip.
         // A manifest the channel pushed stands in for the manifest request if it verifies; the blobs use the routes the origin last named.
-        const sync = (withPush: boolean): ReturnType<typeof syncRemote> => syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: true, reach: registry.loaded(), ...(withPush && pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
+        const sync = (withPush: boolean): ReturnType<typeof syncRemote> => syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: options.restartOnUnaccepted !== true, reach: registry.loaded(), ...(withPush && pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
         let fresh;
         try {
           fresh = await sync(true);
@@ -326,8 +326,11 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     reported: () => channel?.send(statusOf(live)),
   });
   let channelTimer: NodeJS.Timeout | undefined;
+  let noChannelTimer: NodeJS.Timeout | undefined;
   const openChannel = (url: string): void => {
     if (channel) return;
+    // A channel learnt from an update within the first second: the hint that there is none is not said.
+    clearTimeout(noChannelTimer);
     const opening = new ChannelClient({ url, headers: remote.headers, onVersion: (version, hello, manifest) => live.hint(version, hello, manifest), status: () => statusOf(live), log: notice });
     channel = opening;
     // Opened a second after the start, on an unreferenced timer: a program that is done by then
@@ -346,8 +349,8 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     } else if (pollMs === undefined && !background) {
       // Said a second in, as the channel opens: a program done by then (a command-line tool) follows nothing anyway.
       const base = synced.base;
-      channelTimer = setTimeout(() => notice(`[livemod run] ${base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`), 1000);
-      channelTimer.unref();
+      noChannelTimer = setTimeout(() => notice(`[livemod run] ${base} has no channel (a static host): pass --poll 30s (pollMs) to follow new versions`), 1000);
+      noChannelTimer.unref();
     }
     if (pollMs !== undefined) {
       poll = setInterval(() => void live.update({ retryFailed: false }), pollMs);
@@ -368,6 +371,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   });
   const stop = async (): Promise<void> => {
     clearTimeout(channelTimer);
+    clearTimeout(noChannelTimer);
     channel?.close();
     clearInterval(poll);
     unregister();

@@ -6,7 +6,7 @@
 // and to the server, and a failure is printed with its source location.
 import type { Registry, ModuleSource, SwapResult } from '../runtime/index.ts';
 import { inert } from '../text.ts';
-import { isLivemodError } from '../errors.ts';
+import { ErrorCodes, isLivemodError } from '../errors.ts';
 
 /** One swap, as the log keeps it and `--log-swaps` prints it. */
 export interface SwapRecord {
@@ -62,8 +62,8 @@ const HINT_TRIES = 4;
 /** An error as the log keeps it: its (source-mapped) stack, with its code on the first line. */
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  // livemod's own refusal is its message (the stack would be the registry's); the program's error keeps its stack.
-  if (isLivemodError(error)) return `${error.message} [${error.code}]`;
+  // livemod's refusal of a package change is its message (the stack would be the registry's).
+  if (isLivemodError(error) && error.code === ErrorCodes.SWAP_PACKAGES) return `${error.message} [${error.code}]`;
   const text = error.stack ?? `${error.name}: ${error.message}`;
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return text;
@@ -90,9 +90,13 @@ export class Live {
   private pushed: { version: number; bytes: Buffer } | null = null;
   /** The highest version announced and not yet reached or given up on (0: none). */
   private announced = 0;
-  /** The last version whose swap failed (0: none), and whether the next sync may try it again. */
+  /**
+   * The highest version whose own code failed in a swap, or that changes the packages (0: none):
+   * automatic triggers pass over it and anything below; and the one version a caller's update()
+   * may try again (0: none).
+   */
   private failedVersion = 0;
-  private retryFailed = false;
+  private retryVersion = 0;
 
   constructor(options: LiveOptions) {
     this.options = options;
@@ -122,13 +126,14 @@ export class Live {
 
   /**
    * Syncs now and swaps to the newest version; resolves with the last swap this made (null:
-   * nothing newer). `retryFailed: false` (the channel's hints, a poll, a folder watch) passes over
+   * nothing newer). `retryFailed: false` (the channel's hints, a poll) passes over
    * a version whose swap already failed: running its code again would only repeat what it did;
    * the next version is taken. A caller asking (app.update(), a service reload) tries it again.
    */
   update(options: { retryFailed?: boolean } = {}): Promise<SwapRecord | null> {
     this.again = true;
-    if (options.retryFailed !== false) this.retryFailed = true;
+    // The version failed by now is the one a caller may have tried again, not one failing meanwhile.
+    if (options.retryFailed !== false) this.retryVersion = this.failedVersion;
     this.loop ??= (async () => {
       let last: SwapRecord | null = null;
       try {
@@ -157,7 +162,7 @@ export class Live {
     // A (re)connection's hello starts the count again: the server it reached may well have the
     // version a lagging one did not, and it is one try per connection, which backs off itself.
     if (hello && version === this.tried) this.triedTimes = 0;
-    if (this.closed || version <= this.version || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
+    if (this.closed || version <= this.version || version <= this.failedVersion || (version === this.tried && this.triedTimes >= HINT_TRIES)) return;
     // Only a manifest pushed for the highest version announced is kept: a higher announcement
     // without one (too big to push), before or after it, makes the sync fetch.
     this.announced = Math.max(this.announced, version);
@@ -182,7 +187,7 @@ export class Live {
           this.hintBusy = false;
           // The version was had and its own code failed (rolled back): another try would only run
           // that code again, side effects and all. It is given up on, and the next one taken at once.
-          const refused = last?.status === 'failed' && last.version >= target;
+          const refused = last?.status === 'failed' && last.version >= target && this.failedVersion >= last.version;
           if (refused) this.triedTimes = HINT_TRIES;
           if (this.version >= target || refused) this.hintBackoffMs = 0;
           else {
@@ -210,8 +215,8 @@ export class Live {
 
   private async once(): Promise<SwapRecord | null> {
     const previous = this.version;
-    const retry = this.retryFailed;
-    this.retryFailed = false;
+    const retry = this.retryVersion;
+    this.retryVersion = 0;
     let source: ModuleSource | null;
     try {
       // The manifest the channel pushed, if it is for a version above the one running (once: a retry fetches).
@@ -225,9 +230,11 @@ export class Live {
       return record;
     }
     if (!source || source.manifest.version <= previous) return null;
-    if (source.manifest.version === this.failedVersion && !retry) return null;
+    if (source.manifest.version <= this.failedVersion && source.manifest.version !== retry) return null;
     const result = await this.options.registry.swap(source, { ...(this.options.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}) });
-    if (result.status === 'failed') this.failedVersion = result.version;
+    // Given up on: a version whose code ran and failed (running it again would repeat what it did),
+    // and one that changes the packages. One that failed before any of its code ran (a fetch) is tried again.
+    if (result.status === 'failed' && (!isLivemodError(result.error) || result.error.code === ErrorCodes.SWAP_PACKAGES)) this.failedVersion = Math.max(this.failedVersion, result.version);
     const record: SwapRecord = {
       at: new Date().toISOString(),
       status: result.status,

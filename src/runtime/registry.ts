@@ -1257,7 +1257,7 @@ export class Registry {
     if (packages.length > 0) {
       if (options.restartOnUnaccepted) return report('unaccepted');
       return report('failed', {
-        error: new LivemodError('runtime', ErrorCodes.SWAP_PACKAGES, `version ${next.manifest.version} changes the program's npm packages (${listed(packages, 5, (item) => inert(item, 120))}), which a running process cannot take in place; restart it to run this version (livemod run --restart-on-unaccepted does so by itself)`, { packages }),
+        error: new LivemodError('runtime', ErrorCodes.SWAP_PACKAGES, `version ${next.manifest.version} changes the program's npm packages (${listed(packages, 5, (item) => inert(item, 120))}), which a running process cannot take in place; restart it to run this version (livemod run --restart-on-unaccepted does so by itself; a service: livemod service restart)`, { packages }),
       });
     }
     if (plan.rerun.size === 0 && plan.removed.length === 0) {

@@ -65,7 +65,7 @@ export function commonJsFile(path: string): string | null {
 }
 
 function commonJsReason(path: string): string {
-  return `"${path}" is a CommonJS file: livemod runs a program's own code as ES modules, and a .cjs file travels as a file; load it with createRequire(import.meta.url)`;
+  return `a .cjs or .cts file ("${path}") is CommonJS: livemod runs a program's own code as ES modules, and such a file travels as a file; load it with createRequire(import.meta.url)`;
 }
 
 /** Node's PACKAGE_TARGET_RESOLVE, reduced to what a folder needs: strings, conditions, arrays. */
