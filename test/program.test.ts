@@ -183,6 +183,28 @@ test('an optional dependency with a native addon is left out with a notice, and 
   assert.match(refused.stderr, /accel-linux@1\.0\.0 \(native addon accel\.node\).*ERR_LIVEMOD_NATIVE_PACKAGE/);
 });
 
+test('publish warns of a workspace package with TypeScript sources: clients lay it out under node_modules, where Node does not strip types', (t) => {
+  const root = tempDir(t);
+  writeFiles(root, {
+    'package.json': JSON.stringify({ name: 'ws-root', private: true, workspaces: ['packages/*'] }),
+    'packages/tlib/package.json': JSON.stringify({ name: '@ws/tlib', version: '1.0.0', type: 'module', exports: './index.ts' }),
+    'packages/tlib/index.ts': "export const tmsg: string = 'tlib';\n",
+    'packages/jlib/package.json': JSON.stringify({ name: '@ws/jlib', version: '1.0.0', type: 'module', exports: './index.js' }),
+    'packages/jlib/index.js': "export const jmsg = 'jlib';\n",
+    'packages/app/package.json': JSON.stringify({ name: '@ws/app', version: '1.0.0', type: 'module', dependencies: { '@ws/tlib': '*', '@ws/jlib': '*' } }),
+    'packages/app/main.ts': "import { tmsg } from '@ws/tlib';\nimport { jmsg } from '@ws/jlib';\nconsole.log(tmsg, jmsg);\n",
+  });
+  mkdirSync(join(root, 'node_modules/@ws'), { recursive: true });
+  symlinkSync('../../packages/tlib', join(root, 'node_modules/@ws/tlib'));
+  symlinkSync('../../packages/jlib', join(root, 'node_modules/@ws/jlib'));
+  const keyFile = join(tempDir(t), 'publisher.key');
+  assert.equal(cli(['keygen', '--out', keyFile]).status, 0);
+  const published = cli(['publish', join(root, 'packages/app'), '--out', join(tempDir(t), 'out'), '--key', keyFile]);
+  assert.equal(published.status, 0, published.stderr);
+  assert.match(published.stderr, /warning: package @ws\/tlib is a workspace package \(.*packages\/tlib\) with TypeScript sources: .*ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING/);
+  assert.doesNotMatch(published.stderr, /@ws\/jlib is a workspace package/);
+});
+
 test('a tampered package file is refused, and a second app sharing a package version fetches nothing for it', async (t) => {
   const first = tempDir(t);
   writeProgram(first);

@@ -87,6 +87,8 @@ export interface BuildResult {
   readonly totalBytes: number;
   /** Packages the modules import that are not installed in the folder: clients must have them. */
   readonly missingPackages: readonly string[];
+  /** Packages that travel but will not load on clients as here (one line each); absent: none. */
+  readonly packageWarnings?: readonly string[];
   readonly durationMs: number;
   /** The whole build came from the folder's build record (record.ts): no file was read, no import resolved. */
   readonly restored?: boolean;
@@ -759,6 +761,7 @@ export class SnapshotBuilder {
     const content = this.assemble(next, treeChanged);
     const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
     let missingPackages: readonly string[] = [];
+    let packageWarnings: readonly string[] = [];
     if (this.program) {
       const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes);
       const blobs = new Map(content.snapshot.blobs);
@@ -774,6 +777,7 @@ export class SnapshotBuilder {
       };
       for (const item of program.skipped) this.skipped.set(item.path, item);
       missingPackages = program.missing;
+      packageWarnings = program.warnings;
       // A changed file that is not a module (a template, a .wasm) or a changed package is a new version too.
       const before = this.lastProgram;
       for (const path of new Set([...Object.keys(program.files), ...Object.keys(before?.files ?? {})])) {
@@ -799,6 +803,7 @@ export class SnapshotBuilder {
       changed,
       totalBytes,
       missingPackages,
+      ...(packageWarnings.length > 0 ? { packageWarnings } : {}),
       durationMs: monotonicMs() - started,
     };
     if (fresh || changed.length > 0) this.saveRecord(result);

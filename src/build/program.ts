@@ -38,6 +38,8 @@ export interface ProgramContent {
   readonly skipped: readonly SkippedFile[];
   /** Packages a module imports that are not installed in the folder (nor kept out on purpose). */
   readonly missing: readonly string[];
+  /** What will not work on clients as it does here, one line each (a workspace package of TypeScript sources). */
+  readonly warnings: readonly string[];
   readonly totalBytes: number;
 }
 
@@ -75,6 +77,7 @@ interface Found {
 // Bare specifiers in CommonJS and ESM source: in require(…), import(…), `import …` and `from …`.
 const SPECIFIERS = /(?:\brequire\s*\(\s*|\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)(['"])([^'"\n]{1,214})\1/g;
 const CODE_FILE = /\.(?:c|m)?js$/;
+const TYPESCRIPT_SOURCE = /(?<!\.d)\.[cm]?tsx?$/;
 
 /** The package a bare specifier names: "a" of "a/b", "@s/a" of "@s/a/b"; null for relative, URL, builtin and livemod's own. */
 export function packageOf(specifier: string): string | null {
@@ -196,7 +199,7 @@ export class ProgramCollector {
     const kept = new Set(this.options.external);
     if (this.options.externals === 'installed') {
       for (const name of [...roots].sort()) externals[name] = range(name);
-      return { files, packages: null, layout: null, links: null, externals, blobs, skipped, missing: [], totalBytes };
+      return { files, packages: null, layout: null, links: null, externals, blobs, skipped, missing: [], warnings: [], totalBytes };
     }
 
     // Every package reached, from where Node would find it: the roots from the folder, then what
@@ -320,7 +323,15 @@ export class ProgramCollector {
     if (totalBytes > maxTotalBytes) {
       throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} with its packages holds ${formatBytes(totalBytes)}, over the ${formatBytes(maxTotalBytes)} limit; raise it with --max-total-size, keep big packages out with --external NAME, or publish with --externals installed`, { totalBytes });
     }
-    return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), totalBytes };
+    // A workspace package (linked from outside every node_modules) is laid out under node_modules
+    // on clients, where Node refuses to strip types: TypeScript sources there fail to load.
+    const warnings: string[] = [];
+    for (const real of [...byReal.keys()].sort()) {
+      const pkg = byReal.get(real)!;
+      if (locationOf(real) !== null || !Object.keys(pkg.files).some((path) => TYPESCRIPT_SOURCE.test(path))) continue;
+      warnings.push(`package ${pkg.name} is a workspace package (${real}) with TypeScript sources: clients lay it out under node_modules, where Node does not strip types, so importing them fails there (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING); publish it built to JavaScript, or keep its code in the app`);
+    }
+    return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), warnings, totalBytes };
   }
 
   /**
