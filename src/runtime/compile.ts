@@ -11,6 +11,9 @@ export type ModuleFactory = (context: unknown, ...namespaces: unknown[]) => Gene
 
 const TRAILER = Buffer.from('\n})()})', 'latin1');
 
+/** Lines a blob has before the module's own line 1: its prologue's (so the module's line N is the Script's N + 1). */
+export const PROLOGUE_LINES = 1;
+
 /** Parameter names of a module with `count` static imports: the blob refers to them. */
 function moduleParameters(count: number): string[] {
   const names = ['__lm'];
@@ -34,10 +37,9 @@ export function compileModule(code: Uint8Array, staticImports: number, filename:
   // A function expression in a Script, not compileFunction: a Script takes V8's cached data and makes it.
   const source = Buffer.concat([Buffer.from(`(function(${moduleParameters(staticImports).join(',')}){${header}`, 'latin1'), code, TRAILER]).toString('utf8');
   const cachedData = cached?.cache.get(cached.hash);
-  // The prologue has the blob's first line to itself, so the module's own line N is the Script's
-  // line N + 1: the offset makes V8 say N, as Node's message for an uncaught error prints it
-  // (`file.js:N` above the source line and caret); stack frames are mapped (stack.ts), which adds it back.
-  const script = new Script(source, { filename, lineOffset: -1, ...(cachedData ? { cachedData } : {}) });
+  // The offset makes V8 say the module's own line N, as Node's message for an uncaught error prints
+  // it (`file.js:N` above the source line and caret); stack frames are mapped (stack.ts), which adds it back.
+  const script = new Script(source, { filename, lineOffset: -PROLOGUE_LINES, ...(cachedData ? { cachedData } : {}) });
   if (cachedData && !script.cachedDataRejected) stats.used += 1;
   if (cached && (!cachedData || script.cachedDataRejected)) {
     if (cachedData) {

@@ -843,7 +843,7 @@ export class Registry {
         }
       }
     }
-    registerSourceMap(url, mapLoader(source, record), source.origin === undefined ? url : `${new URL(path, source.origin).href}${url.slice(base.length)}`);
+    registerSourceMap(url, mapLoader(source, record), this.shown(url, source));
     let data = this.hotData.get(path);
     if (!data) {
       data = {};

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type * as TraceMapping from '@jridgewell/trace-mapping';
 import type { TraceMap } from '@jridgewell/trace-mapping';
 import { CODE_DIR } from '../own.ts';
+import { PROLOGUE_LINES } from './compile.ts';
 
 // The source-map reader is loaded when a stack first needs a map, not with every start: its three
 // modules cost a start about 6 ms (30 interleaved starts), and most runs format no live stack.
@@ -84,9 +85,6 @@ function originalPosition(url: string, line: number, column: number): { source: 
 
 type CallSite = NodeJS.CallSite;
 
-/** How many lines a blob has before V8's line 1 of the module (its prologue's): see compileModule. */
-const BLOB_LINE_OFFSET = 1;
-
 /**
  * Not a frame of the registry's code in a live module's Script: its prologue line (the export
  * getters, where a read of a binding in its TDZ throws) comes before the module's line 1, so V8
@@ -105,7 +103,7 @@ function mapped(site: CallSite): CallSite {
   const column = site.getColumnNumber();
   if (!file || line === null || column === null || !known.has(file)) return site;
   // V8 counts a live module's lines from its own first line (compile.ts); its map, from the blob's.
-  const original = originalPosition(file, line + BLOB_LINE_OFFSET, column);
+  const original = originalPosition(file, line + PROLOGUE_LINES, column);
   if (!original) return site;
   const text = site.toString().replace(`${file}:${line}:${column}`, `${original.source}:${original.line}:${original.column}`);
   return new Proxy(site, {
