@@ -328,7 +328,9 @@ test('a service that keeps crashing at once is backed off, then marked errored',
   }, 30_000);
   // Backoff between the five fast exits: 100 + 200 + 400 + 800 ms at least.
   assert.ok(Date.now() - started >= 1500, `errored after ${Date.now() - started} ms`);
-  assert.equal(errored.restarts, 4);
+  // At least the four backed-off restarts; more when a loaded machine starts Node so slowly that
+  // early exits fall out of the 1,000 ms window (a CI run saw 8): the rule, not the machine, is tested.
+  assert.ok(errored.restarts >= 4, `restarts ${errored.restarts}`);
   assert.match(errored.lastExit!, /exit code 3; 5 exits within 1000 ms/);
   assert.equal(errored.supervisor.running, false);
   const logs = await env.cli('logs', 'crash', '-n', '2');
