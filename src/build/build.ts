@@ -2,13 +2,13 @@
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { appNameProblem, defaultEntry, lazyEdge, policyKey, withTlaBelow, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
-import { transformModule, type ModuleTransform } from './transform.ts';
+import { nativeModule, transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
 import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
@@ -45,6 +45,12 @@ export interface BuildOptions {
    * whole graph at start. null (the default): build everything reached.
    */
   readonly lazy: LazyPolicy | null;
+  /**
+   * Leave the `.js`/`.ts` files Node would run as CommonJS to Node (the default). false: they
+   * are ES modules all the same, as under `"type": "module"` — for a harness that runs every
+   * file as a module, as the test262 runner's Node side does with a load hook.
+   */
+  readonly commonjs: boolean;
 }
 
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
@@ -59,6 +65,7 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   name: null,
   program: null,
   lazy: null,
+  commonjs: true,
 });
 
 export interface UnresolvedImport {
@@ -97,6 +104,13 @@ export interface BuildResult {
   /** The packages the unbuilt modules import: a start loads them all the same. */
   readonly deferredExternals?: KeptBuild['deferredExternals'];
 }
+
+/** Files whose kind a package scope decides (`.js`, `.ts`); `.mjs`/`.mts` are ES modules, `.cjs`/`.cts` CommonJS, by name. */
+const SCRIPT_FILE = /\.[jt]s$/;
+/** A name only CommonJS code uses unbound (in a comment or string too: such a file runs as CommonJS in Node all the same). */
+const COMMONJS_GLOBAL = /\b(?:require|module|exports|__filename|__dirname)\b/;
+/** A line that starts ES module syntax, for a file that does not parse as a module. */
+const ESM_STATEMENT = /^\s*(?:import\s*[\w{*'"]|export\s*[\w{*])/m;
 
 interface Entry {
   readonly file: FoundFile;
@@ -225,6 +239,8 @@ export class SnapshotBuilder {
   private readonly program: ProgramCollector | null;
   /** Which files are modules: by extension, less what --exclude leaves out. */
   private readonly accept: (path: string) => boolean = isModuleFile;
+  /** Package scopes looked up during one build: folder → its package.json `type` ("" none; null: no package.json there). */
+  private readonly scopes = new Map<string, string | null>();
   /** What travelled in the last build, to tell a change of a file or package from none. */
   private lastProgram: { files: Readonly<Record<string, BlobRef>>; packages: string } | null = null;
 
@@ -330,12 +346,53 @@ export class SnapshotBuilder {
     const sourceHash = sha256Hex(bytes);
     if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
     const cached = this.options.cache?.get(file.path, sourceHash) ?? null;
-    const { transform, error } = cached ?? transformOrError(file.path, bytes.toString('utf8'));
+    const text = bytes.toString('utf8');
+    const { transform, error } = cached ?? transformOrError(file.path, text);
     if (!cached) this.options.cache?.set(file.path, sourceHash, transform ? { transform, error: null } : { transform: null, error: error! });
+    if (this.runsAsCommonJs(file.path, text, transform)) {
+      return { file, sourceHash, transform: nativeModule(file.path, text), error: null, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
+    }
     if (!transform) return { file, sourceHash, transform, error, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
     const blob = Buffer.from(transform.code);
     const map = transform.map === null ? null : Buffer.from(transform.map);
     return { file, sourceHash, transform, error, cached: cached !== null, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
+  }
+
+  /**
+   * Whether Node runs this `.js`/`.ts` file as CommonJS, and so livemod leaves it to Node (a
+   * `.cjs`/`.cts` file is CommonJS by its name, transformModule): its package scope is not
+   * `"type": "module"`, it has no ES module syntax (or does not parse as a module and shows none),
+   * and it names one of CommonJS's globals. Node takes any file of such a scope without ES module
+   * syntax as CommonJS; one that names none of the globals (a script of statements) stays a live
+   * module, which runs it alike and can be swapped.
+   */
+  private runsAsCommonJs(path: string, text: string, transform: ModuleTransform | null): boolean {
+    if (!this.options.commonjs || !SCRIPT_FILE.test(path) || !COMMONJS_GLOBAL.test(text)) return false;
+    if (transform ? transform.esm !== false : ESM_STATEMENT.test(text)) return false;
+    return this.scopeType(path) !== 'module';
+  }
+
+  /** The `type` of the package.json nearest above `path` inside the folder ("" without one: Node's default, CommonJS). */
+  private scopeType(path: string): string {
+    let dir = posix.dirname(path);
+    for (;;) {
+      let type = this.scopes.get(dir);
+      if (type === undefined) {
+        let found: string | null = null;
+        try {
+          const parsed = JSON.parse(readFileSync(join(this.root, ...(dir === '.' ? [] : dir.split('/')), 'package.json'), 'utf8')) as { type?: unknown };
+          found = typeof parsed?.type === 'string' ? parsed.type : '';
+        } catch (error) {
+          // Unreadable or not JSON: Node fails on such a scope; it counts as one without a type here.
+          if ((error as { code?: string }).code !== 'ENOENT' && (error as { code?: string }).code !== 'ENOTDIR') found = '';
+        }
+        type = found;
+        this.scopes.set(dir, type);
+      }
+      if (type !== null) return type;
+      if (dir === '.') return '';
+      dir = posix.dirname(dir);
+    }
   }
 
   /**
@@ -350,6 +407,7 @@ export class SnapshotBuilder {
     } finally {
       // Listings hold for one build only: between builds files come and go.
       this.listings = null;
+      this.scopes.clear();
       this.known = null;
     }
   }
@@ -360,8 +418,8 @@ export class SnapshotBuilder {
   }
 
   private recordKey(): string {
-    const { reach, entry, exclude, maxFileBytes, maxTotalBytes, strict, name } = this.options;
-    return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name, lazy: policyKey(this.deferPolicy()) });
+    const { reach, entry, exclude, maxFileBytes, maxTotalBytes, strict, name, commonjs } = this.options;
+    return recordKey(recordFingerprint(), this.root, { reach: [...(reach ?? [])].sort(), entry, exclude, maxFileBytes, maxTotalBytes, strict, name, lazy: policyKey(this.deferPolicy()), ...(commonjs ? {} : { commonjs }) });
   }
 
   /**
@@ -740,8 +798,8 @@ export class SnapshotBuilder {
         take(this.file(path)!, this.dirty.has(path));
         const transform = next.get(path)?.transform;
         if (!transform) continue;
-        for (const site of transform.imports) {
-          const resolution = resolveSpecifier(site.specifier, path, tree);
+        for (const specifier of [...transform.imports.map((site) => site.specifier), ...(transform.requires ?? [])]) {
+          const resolution = resolveSpecifier(specifier, path, tree);
           if (resolution.kind === 'module' && !next.has(resolution.module)) queue.push(resolution.module);
         }
       }
@@ -858,6 +916,7 @@ export class SnapshotBuilder {
         star: transform.star,
         ...(Object.keys(transform.indirect).length > 0 ? { indirect: transform.indirect } : {}),
         tla: transform.tla,
+        ...(transform.commonjs ? { commonjs: true as const } : {}),
       });
       modules[path] = record;
       records.set(path, { entry, record });

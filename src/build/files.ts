@@ -6,7 +6,7 @@ import { join, relative, sep } from 'node:path';
 import { formatBytes } from '../format.ts';
 import { readFully } from '../read.ts';
 
-export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'];
+export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json', '.cjs', '.cts'];
 const DECLARATION = /\.d\.[mc]?ts$/;
 
 export interface SkippedFile {

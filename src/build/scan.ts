@@ -29,6 +29,8 @@ export interface ModuleScan {
   /** Exports that forward an import's binding: export name → [import index, imported name or "*"]. */
   readonly indirect: Record<string, [number, string]>;
   readonly tla: boolean;
+  /** Reads `import.meta`: ES module syntax, as a static import or export is. */
+  readonly meta: boolean;
 }
 
 interface MutableSite {
@@ -223,6 +225,7 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   const indirect = new Map<string, [number, string]>();
   let prologueTail = '';
   let tla = false;
+  let meta = false;
   // Module-scope names this module exports itself, with their export names: every write to one
   // is mirrored to the namespace (`__lm.w.name = value`), so importers read data properties.
   const publishable = new Map<string, string[]>();
@@ -563,7 +566,10 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
       case 'PrivateIdentifier':
         return;
       case 'MetaProperty':
-        if ((node.meta as EsNode).name === 'import') out.overwrite(node.start, node.end, '__lm.meta');
+        if ((node.meta as EsNode).name === 'import') {
+          meta = true;
+          out.overwrite(node.start, node.end, '__lm.meta');
+        }
         return;
       case 'ImportExpression': {
         // `import(…)` → `__lm.import(…)`; `import.source(…)` → `__lm.s(…)`; `import.defer(…)` → `__lm.d(…)`.
@@ -713,5 +719,5 @@ export function scanModule(program: EsNode, code: string, out: Edits): ModuleSca
   const scanned: ScannedSite[] = sites.map((site) => ({ specifier: site.specifier, names: [...site.names].sort(), dynamic: site.dynamic, defer: site.defer, ...(site.phase ? { phase: site.phase } : {}), ...(site.attributes ? { attributes: site.attributes } : {}), offset: site.offset }));
   const indirectRecord: Record<string, [number, string]> = {};
   for (const name of [...indirect.keys()].sort()) indirectRecord[name] = indirect.get(name)!;
-  return { prologue, sites: scanned, exports, star, indirect: indirectRecord, tla };
+  return { prologue, sites: scanned, exports, star, indirect: indirectRecord, tla, meta };
 }

@@ -44,6 +44,15 @@ export interface ModuleTransform {
   /** Exports forwarding an import's binding: name → [import index, imported name or "*"]. */
   readonly indirect: Readonly<Record<string, readonly [number, string]>>;
   readonly tla: boolean;
+  /**
+   * Has ES module syntax (a static import or export, `import.meta`, top-level await): Node runs
+   * such a file as an ES module whatever its package scope says. Absent: JSON, CommonJS.
+   */
+  readonly esm?: boolean;
+  /** A CommonJS file Node loads itself (nativeModule): `code` is the file as written, `exports` what Node's lexer finds. */
+  readonly commonjs?: true;
+  /** A CommonJS file's `require()`s of files beside it (literal relative specifiers): what a local run builds, and watches, with it. */
+  readonly requires?: readonly string[];
 }
 
 interface Toolchain {
@@ -154,6 +163,7 @@ const JSX = /\.(?:tsx|jsx)$/;
 
 export function transformModule(path: string, source: string): ModuleTransform {
   if (path.endsWith('.json')) return jsonModule(path, source);
+  if (isCommonJsFile(path)) return nativeModule(path, source);
   let js = source;
   let tsMap: { mappings: string; names: string[] } | null = null;
   if (isTypeScriptLike(path)) {
@@ -186,5 +196,48 @@ export function transformModule(path: string, source: string): ModuleTransform {
   const map = JSON.stringify({ version: 3, sources: [path], names: tsMap?.names ?? [], mappings });
 
   const imports = locateImports(source, js, scan.sites);
-  return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla };
+  const esm = scan.tla || scan.meta || scan.exports.length > 0 || scan.sites.some((site) => !site.dynamic) || EXPORT_STATEMENT.test(js);
+  return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla, esm };
 }
+
+/** `export {}` and the like export no name but are ES module syntax all the same. */
+const EXPORT_STATEMENT = /^\s*export\s*\{/m;
+
+const COMMONJS_FILE = /\.c[jt]s$/;
+
+/** Whether a path is CommonJS by its extension alone (`.cjs`, `.cts`). */
+export function isCommonJsFile(path: string): boolean {
+  return COMMONJS_FILE.test(path);
+}
+
+interface CommonJsLexer {
+  parse(source: string, name?: string): { exports: string[]; reexports: string[] };
+}
+
+let lexer: CommonJsLexer | undefined;
+
+/**
+ * A CommonJS file of the program, which Node loads itself: its record carries the file as
+ * written and the names an `import` of it binds, found as Node finds them (its own CommonJS
+ * lexer, the same package at the version Node 24 bundles), with `default` and `module.exports`.
+ * A file the lexer cannot read exports those two only, as in Node.
+ */
+export function nativeModule(path: string, source: string): ModuleTransform {
+  lexer ??= createRequire(import.meta.url)('cjs-module-lexer') as CommonJsLexer;
+  let js = source;
+  if (isTypeScriptLike(path)) {
+    const result = tools().transformSync(path, source, { target: 'esnext' });
+    if (result.errors.length === 0) js = result.code;
+  }
+  const names = new Set(['default', 'module.exports']);
+  try {
+    for (const name of lexer.parse(js, path).exports) names.add(name);
+  } catch {
+    // What Node does too: a file its lexer cannot read has only the default export.
+  }
+  const requires = new Set<string>();
+  for (const match of js.matchAll(RELATIVE_REQUIRE)) requires.add(match[2]!);
+  return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires] };
+}
+
+const RELATIVE_REQUIRE = /\brequire\s*\(\s*(['"])(\.\.?\/[^'"\n]{0,1000}|\.\.?)\1\s*\)/g;

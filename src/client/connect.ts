@@ -255,6 +255,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     return {
       ...synced,
       base,
+      files: `${pathToFileURL(tree).href}/`,
       origin: synced.base,
       // Packages travelled: they resolve from the version's node_modules; else from where the user said.
       ...(carriesPackages(synced.manifest) && options.externalsFrom === undefined ? { externalsFrom: base } : {}),

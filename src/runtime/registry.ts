@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
-import { changedPackages, commonJsFile, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
+import { changedPackages, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { ModuleContext, type ContextHost } from './context.ts';
@@ -23,6 +23,7 @@ import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, na
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import type { ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
+import { commonJsFactory, forgetCommonJs } from './native.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 import { monotonicMs } from '../clock.ts';
 
@@ -237,6 +238,8 @@ export class Registry {
   private readonly externalUrls = new Map<string, string>();
   private readonly externalsByUrl = new Map<string, Namespace>();
   private readonly retained = new Map<object, RetainedVersion>();
+  /** Sources whose CommonJS files were loaded afresh (the require cache forgot the folder's): once each. */
+  private readonly forgotten = new WeakSet<ModuleSource>();
   /** Module path → current versions that import it statically (kept as versions come and go). */
   private readonly importers = new Map<string, Set<string>>();
   /** Module path → current versions that re-export from it (`export *`, `export … from`): their namespaces show its bindings. */
@@ -439,7 +442,7 @@ export class Registry {
 
   private recordIn(manifest: Manifest, path: string): ModuleRecord {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path] : undefined;
-    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; ${commonJsFile(path) ?? `modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`}`, { path });
+    if (!record) throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `no module ${quoted(path)} in the snapshot at ${this.current.base}; modules there include ${listed(Object.keys(manifest.modules), 5, (item) => quoted(item, 80))}`, { path });
     return record;
   }
 
@@ -887,7 +890,7 @@ export class Registry {
     };
     made.set(path, instance);
     fresh.push(instance);
-    const factory = compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
+    const factory = record.commonjs ? this.commonJs(source, path, replacing) : compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     const context = new ModuleContext(this.contextHost, instance, data, namespaces, path === this.mainPath);
     instance.generator = factory(context, ...namespaces);
     // Instantiation: the prologue registers the exports; function declarations are hoisted.
@@ -899,6 +902,27 @@ export class Registry {
     }
     instance.lazyPaths.push(...lazyPaths);
     return instance;
+  }
+
+  /**
+   * The module function of a CommonJS file of the program (record `commonjs`), which Node loads
+   * from the version's folder: a remote version's own folder, not the view a swap re-points,
+   * since Node keeps the real path of each file it loaded for the life of the process.
+   */
+  private commonJs(source: ModuleSource, path: string, replacing: boolean): ModuleFactory {
+    const folder = source.files ?? source.base;
+    if (!folder.startsWith('file:')) {
+      throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `${quoted(path)} is CommonJS, which Node loads from the program's files, and this source (${folder}) lays out no files; run it through livemod run, which lays out the version's folder`, { path });
+    }
+    const file = fileURLToPath(new URL(path, folder));
+    const root = fileURLToPath(folder);
+    // A new version read from the folder the last one was read from (a local run) runs its CommonJS files again.
+    const before = (): void => {
+      if (!replacing || this.forgotten.has(source)) return;
+      this.forgotten.add(source);
+      forgetCommonJs(root);
+    };
+    return commonJsFactory(file, this.recordIn(source.manifest, path).exports, path === this.mainPath, before);
   }
 
   /** InitializeEnvironment's checks: every re-export and import resolves. */
@@ -1227,6 +1251,24 @@ export class Registry {
     return run;
   }
 
+  /**
+   * The loaded CommonJS modules a version must run again: all of them, when any CommonJS file
+   * or JSON file changed, was added or went. Their own requires are Node's, which the manifest
+   * does not record, so a change below one of them cannot be traced to it.
+   */
+  private commonJsToRerun(before: Manifest, after: Manifest): string[] {
+    const loaded = [...this.instances.values()].filter((instance) => instance.record.commonjs === true).map((instance) => instance.path);
+    if (loaded.length === 0) return [];
+    const required = (path: string, record: ModuleRecord): boolean => record.commonjs === true || path.endsWith('.json');
+    for (const [from, to] of [[before, after], [after, before]] as const) {
+      for (const path of Object.keys(from.modules)) {
+        const record = from.modules[path]!;
+        if (required(path, record) && (!Object.hasOwn(to.modules, path) || to.modules[path]!.blob.hash !== record.blob.hash)) return loaded;
+      }
+    }
+    return [];
+  }
+
   private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
     const started = monotonicMs();
     const previous = this.current;
@@ -1234,7 +1276,7 @@ export class Registry {
       paths: () => this.instances.keys(),
       get: (path) => this.instances.get(path),
       importers: (path) => this.importers.get(path) ?? [],
-    }, next.manifest, options.forced ?? []);
+    }, next.manifest, [...(options.forced ?? []), ...this.commonJsToRerun(previous.manifest, next.manifest)]);
     const modules: SwappedModule[] = [
       ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
       ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),

@@ -38,6 +38,11 @@ export interface ModuleSource {
   readonly codeCache?: ModuleCodeCache;
   /** Where the modules come from, for stack traces and messages, when `base` is a folder they run from (a remote version laid out in the store). */
   readonly origin?: string;
+  /**
+   * The folder this version's files are at, as Node loads them (a file URL ending in "/"): its
+   * CommonJS files load from there. Absent: `base` (a local folder).
+   */
+  readonly files?: string;
   /** Externals resolve as if imported from this folder (a file URL ending in "/"); else the registry's option. */
   readonly externalsFrom?: string;
   /**

@@ -18,5 +18,5 @@ export {
   type Envelope, type SealedManifest,
 } from './seal.ts';
 export { signSnapshot, snapshotManifest, nextVersion, DEFAULT_TTL_MS, DEFAULT_SERVE_TTL_MS, type Snapshot, type SnapshotContent, type SignOptions } from './snapshot.ts';
-export { commonJsFile, resolveSpecifier, defaultEntry, type PackageInfo, type Resolution, type ResolveTree } from './resolve.ts';
+export { resolveSpecifier, defaultEntry, type PackageInfo, type Resolution, type ResolveTree } from './resolve.ts';
 export { eagerClosure, lazyEdge, policyKey, withTlaBelow, type EagerRules, type LazyDecision, type LazyPolicy } from './lazy-policy.ts';

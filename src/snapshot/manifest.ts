@@ -79,6 +79,13 @@ export interface ModuleRecord {
    * map, no imports or exports), and importing it fails with a SyntaxError at link time.
    */
   readonly error?: ModuleError;
+  /**
+   * A CommonJS file of the program (`.cjs`, `.cts`, or a `.js`/`.ts` file Node would run as
+   * CommonJS): Node loads it itself, from the version's folder, when the module evaluates. Its
+   * blob is the file as published; `exports` are the names Node's CommonJS lexer finds, with
+   * `default` and `module.exports`; it has no map, imports or top-level await.
+   */
+  readonly commonjs?: true;
 }
 
 export interface Manifest {

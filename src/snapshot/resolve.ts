@@ -53,19 +53,7 @@ function resolveInTree(path: string, tree: ResolveTree, specifier: string): Reso
   for (const candidate of base === '' ? EXTENSIONS.map((extension) => `index${extension}`) : candidates(base).slice(1)) {
     if (tree.has(candidate)) return { kind: 'module', module: candidate };
   }
-  if (COMMONJS_FILE.test(base)) return { kind: 'unresolved', reason: commonJsReason(base) };
   return { kind: 'unresolved', reason: `no module "${base || '.'}" (tried it with ${EXTENSIONS.join(', ')} and as a folder with an index file)` };
-}
-
-const COMMONJS_FILE = /\.c[jt]s$/;
-
-/** Why a CommonJS file (`.cjs`, `.cts`) is no module of the snapshot, and how to load it; null for another path. */
-export function commonJsFile(path: string): string | null {
-  return COMMONJS_FILE.test(path) ? commonJsReason(path) : null;
-}
-
-function commonJsReason(path: string): string {
-  return `a .cjs or .cts file ("${path}") is CommonJS: livemod runs a program's own code as ES modules, and such a file travels as a file; load it with createRequire(import.meta.url)`;
 }
 
 /** Node's PACKAGE_TARGET_RESOLVE, reduced to what a folder needs: strings, conditions, arrays. */

@@ -80,7 +80,7 @@ function stringArray(value: unknown, path: Path): string[] {
   return value as string[];
 }
 
-const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'indirect', 'tla', 'error'];
+const MODULE_FIELDS = ['blob', 'map', 'imports', 'exports', 'star', 'indirect', 'tla', 'error', 'commonjs'];
 const IMPORT_FIELDS = ['specifier', 'kind', 'module', 'reason', 'line', 'column', 'names', 'dynamic', 'defer', 'phase', 'attributes'];
 
 function checkModule(value: unknown, path: Path): void {
@@ -129,6 +129,11 @@ function checkModule(value: unknown, path: Path): void {
     }
   }
   if (typeof record.tla !== 'boolean') fail(member(path, 'tla'), 'a boolean');
+  if (record.commonjs !== undefined) {
+    // A CommonJS file Node loads itself: its blob is the file as published, nothing to link below it.
+    if (record.commonjs !== true) fail(member(path, 'commonjs'), 'true or absent');
+    if (record.map !== null || imports.length > 0 || star.length > 0 || record.indirect !== undefined || record.tla !== false || record.error !== undefined) fail(member(path, 'commonjs'), 'only on a record without map, imports, star or indirect exports, top-level await or error');
+  }
   if (record.error !== undefined) {
     const error = object(record.error, member(path, 'error'));
     only(error, member(path, 'error'), ['message', 'line', 'column']);

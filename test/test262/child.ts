@@ -58,7 +58,8 @@ function forceModuleGoal(suiteDir: string): void {
 async function prepare(): Promise<() => Promise<unknown>> {
   if (job.host === 'livemod') {
     const { openFolder } = (await import(job.livemod)) as { openFolder: typeof OpenFolder };
-    return async () => (await openFolder(job.file)).import();
+    // Every file a module, as forceModuleGoal makes them for Node: the suite's folder has no package.json.
+    return async () => (await openFolder(job.file, { build: { commonjs: false } })).import();
   }
   forceModuleGoal(job.suiteDir);
   const url = pathToFileURL(job.file).href;
