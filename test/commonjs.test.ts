@@ -123,3 +123,24 @@ test('livemod run --watch: a change to a CommonJS file the entry requires re-run
   assert.equal((await run.line(/ second$/)).split(' ')[0], pid, 'the same process runs the new code');
   await run.stop();
 });
+
+test('an ES module accepts a new version of a CommonJS file it imports; the rest of the program keeps running', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-accept' }),
+    'legacy.cjs': 'exports.word = "first";\n',
+    'main.mjs': [
+      "import { word } from './legacy.cjs';",
+      'globalThis.starts = (globalThis.starts ?? 0) + 1;',
+      "console.log(process.pid + ' start ' + word);",
+      "import.meta.hot.accept('./legacy.cjs', (next) => console.log(process.pid + ' accepted ' + next.word + ' ' + word + ' ' + globalThis.starts));",
+      'globalThis.keep ??= setInterval(() => {}, 1000);',
+      '',
+    ].join('\n'),
+  });
+  const run = lineProcess(t, ['run', join(dir, 'main.mjs'), '--watch', '--log-swaps', '--cache', tempDir(t)]);
+  const pid = (await run.line(/ start first$/)).split(' ')[0];
+  writeFiles(dir, { 'legacy.cjs': 'exports.word = "second";\n' });
+  assert.equal(await run.line(/ accepted /), `${pid} accepted second second 1`, 'the callback gets the new exports, the binding reads them, and main.mjs did not run again');
+  await run.stop();
+});
