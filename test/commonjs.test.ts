@@ -4,11 +4,11 @@
 // of them reaches the running program.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
-import { generatePublisherKey, signSnapshot } from '../src/snapshot/index.ts';
+import { generatePublisherKey, MANIFEST_SCHEMA, MODULE_FORMAT, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
 import { cli, lineProcess, runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startServer } from './helpers/server-fixtures.ts';
@@ -47,17 +47,21 @@ function writeCommonJsProgram(dir: string): void {
 
 const EXPECTED = { main: true, sum: 5, shout: 'HELLO!', config: 3, padA: '[old]', wordB: 'new', sloppy: false, file: 'index.js' };
 
-test('which files run as CommonJS: what Node takes as CommonJS, and that names its globals', (t) => {
+test('which files run as CommonJS: what Node takes as CommonJS, by name, by package scope and syntax', (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {
     'package.json': JSON.stringify({ name: 'kinds' }),
     'required.js': "const x = require('./x.cjs');\nmodule.exports = x;\n",
     'x.cjs': 'exports.a = 1;\nexports.b = 2;\n',
-    'script.js': "console.log('a script of statements');\n",
+    'script.js': "undeclared = 'a script of statements, sloppy as Node runs it';\n",
     'esm.js': "import x from './x.cjs';\nconst fs = typeof require;\nexport default x;\n",
     'meta.js': 'const here = import.meta.url;\nconst r = typeof require;\n',
     'broken.js': 'with (Math) { exports.pi = PI; }\n',
-    'typed.ts': "const a: number = require('./x.cjs').a;\nexports.a = a;\n",
+    'typed.ts': "import type { A } from './types.ts';\nconst a: number = require('./x.cjs').a;\nexports.a = a;\n",
+    'types.ts': 'export interface A { a: number }\n',
+    'typed.cts': "import type { A } from './types.ts';\nexports.c = 3;\n",
+    'index.js': "module.exports = require('./impl.js');\n",
+    'impl.js': 'exports.hello = () => "hello";\n',
     'esm/package.json': JSON.stringify({ type: 'module' }),
     'esm/inner.js': "const fs = typeof require;\nconsole.log(fs);\n",
     'esm/old/package.json': JSON.stringify({ type: 'commonjs' }),
@@ -65,11 +69,73 @@ test('which files run as CommonJS: what Node takes as CommonJS, and that names i
   });
   const { content } = new SnapshotBuilder(dir).build();
   const commonjs = Object.keys(content.modules).filter((path) => content.modules[path]!.commonjs === true).sort();
-  assert.deepEqual(commonjs, ['broken.js', 'esm/old/inner.js', 'required.js', 'typed.ts', 'x.cjs']);
+  // types.ts exports types only: stripped, it has no ES module syntax, so Node too takes it as CommonJS.
+  assert.deepEqual(commonjs, ['broken.js', 'esm/old/inner.js', 'impl.js', 'index.js', 'required.js', 'script.js', 'typed.cts', 'typed.ts', 'types.ts', 'x.cjs']);
   assert.deepEqual(content.modules['x.cjs']!.exports, ['a', 'b', 'default', 'module.exports']);
+  assert.deepEqual(content.modules['typed.cts']!.exports, ['c', 'default', 'module.exports'], 'type-only imports are stripped before the lexer reads it');
+  assert.deepEqual(content.modules['index.js']!.exports, ['default', 'hello', 'module.exports'], 'a re-export of a file of the folder brings its names, as Node follows it');
   assert.equal(content.modules['x.cjs']!.map, null);
   assert.deepEqual(content.modules['x.cjs']!.imports, []);
   assert.equal(content.blobs.get(content.modules['x.cjs']!.blob.hash)!.toString(), 'exports.a = 1;\nexports.b = 2;\n', 'the blob is the file as written');
+  // With commonjs off (the test262 runner), every .js/.ts file is an ES module; .cjs stays CommonJS.
+  const modules = new SnapshotBuilder(dir, { commonjs: false }).build().content.modules;
+  assert.deepEqual(Object.keys(modules).filter((path) => modules[path]!.commonjs === true).sort(), ['typed.cts', 'x.cjs']);
+});
+
+test('an ES module imports a CommonJS index that re-exports a file, and a TypeScript file with a type-only import, as Node does', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'reexports' }),
+    'lib/index.js': "module.exports = require('./impl.js');\n",
+    'lib/impl.js': 'exports.hello = (name) => "hello " + name;\n',
+    'types.ts': 'export interface Named { name: string }\n',
+    'typed.ts': "import type { Named } from './types.ts';\nconst path = require('node:path');\nconst who: Named = { name: path.basename('/x/world') };\nconsole.log('typed', who.name);\n",
+    'main.mjs': "import { hello } from './lib/index.js';\nimport './typed.ts';\nconsole.log(hello('you'));\n",
+  });
+  const node = spawnSync(process.execPath, ['main.mjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(node.status, 0, node.stderr);
+  const live = cli(['run', join(dir, 'main.mjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(live.status, 0, live.stderr);
+  assert.equal(live.stdout, node.stdout);
+  assert.equal(live.stdout, 'typed world\nhello you\n');
+});
+
+test('a package.json whose "type" changes makes its files change kind at the next start, as in Node', (t) => {
+  const dir = tempDir(t);
+  const cache = tempDir(t);
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'flip', type: 'module' }), 'main.js': "console.log(typeof require === 'function' ? 'commonjs' : 'module');\n" });
+  const run = (): string => {
+    const result = cli(['run', join(dir, 'main.js')], { env: { LIVEMOD_CACHE: cache } });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  assert.equal(run(), 'module');
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'flip' }) });
+  assert.equal(run(), 'commonjs');
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'flip', type: 'module' }) });
+  assert.equal(run(), 'module');
+});
+
+test('a hostile manifest cannot make a CommonJS record load a file out of the version\'s folder', () => {
+  const base = { blob: { hash: 'a'.repeat(64), size: 1 }, map: null, imports: [], exports: ['default'], star: [], tla: false, commonjs: true };
+  const manifest = (path: string, files?: Record<string, unknown>): unknown => ({ schema: MANIFEST_SCHEMA, format: MODULE_FORMAT, version: 1, name: 'hostile', created: '2026-01-01T00:00:00.000Z', expires: '2027-01-01T00:00:00.000Z', keyId: '0123456789abcdef', entry: path, modules: { [path]: base }, ...(files ? { files } : {}) });
+  for (const path of ['../evil.cjs', '/tmp/evil.cjs', 'a/../../evil.cjs']) assert.throws(() => validateManifest(manifest(path), 'test'), { code: 'ERR_LIVEMOD_MANIFEST_INVALID' }, path);
+  assert.throws(() => validateManifest(manifest('evil.node'), 'test'), /only on a \.js, \.ts, \.cjs or \.cts file/);
+  assert.throws(() => validateManifest(manifest('x.cjs', { 'x.cjs': { hash: 'b'.repeat(64), size: 1 } }), 'test'), /only on a file of manifest\.files with the same hash/);
+  assert.throws(() => validateManifest(manifest('x.cjs', {}), 'test'), /only on a file of manifest\.files/);
+  validateManifest(manifest('x.cjs', { 'x.cjs': { hash: 'a'.repeat(64), size: 1 } }), 'test');
+  // Names a URL would read as a way out are file names here: %2e%2e and file: stay inside.
+  for (const path of ['%2e%2e/%2e%2e/evil.cjs', 'file:/tmp/evil.cjs']) validateManifest(manifest(path, { [path]: { hash: 'a'.repeat(64), size: 1 } }), 'test');
+});
+
+test('CommonJS files with names a URL would read otherwise (#, %) load as the files they are', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'odd-names' }), 'a#b.cjs': "console.log('hash');\n", '50%.cjs': "console.log('percent');\n", '%41.cjs': "console.log('percent-41');\n", 'A.cjs': "console.log('A');\n" });
+  for (const [file, expected] of [['a#b.cjs', 'hash'], ['50%.cjs', 'percent'], ['%41.cjs', 'percent-41']] as const) {
+    const live = cli(['run', join(dir, file)], { env: { LIVEMOD_CACHE: tempDir(t) } });
+    assert.equal(live.status, 0, live.stderr);
+    assert.equal(live.stdout.trim(), expected);
+  }
 });
 
 test('a CommonJS program runs as Node runs it from disk: locally, through a server and a static host from an empty folder, then offline', async (t) => {
@@ -142,5 +208,61 @@ test('an ES module accepts a new version of a CommonJS file it imports; the rest
   const pid = (await run.line(/ start first$/)).split(' ')[0];
   writeFiles(dir, { 'legacy.cjs': 'exports.word = "second";\n' });
   assert.equal(await run.line(/ accepted /), `${pid} accepted second second 1`, 'the callback gets the new exports, the binding reads them, and main.mjs did not run again');
+  await run.stop();
+});
+
+test('livemod run --watch: a required file that becomes a folder (lib.js → lib/index.js) is found again, as a fresh Node would find it', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-moved' }),
+    'lib.js': 'exports.word = "file";\n',
+    'main.js': "const lib = require('./lib');\nconsole.log(process.pid + ' ' + lib.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+  });
+  const run = lineProcess(t, ['run', join(dir, 'main.js'), '--watch', '--cache', tempDir(t)]);
+  const pid = (await run.line(/ file$/)).split(' ')[0];
+  rmSync(join(dir, 'lib.js'));
+  writeFiles(dir, { 'lib/index.js': 'exports.word = "folder";\n' });
+  assert.equal((await run.line(/ folder$/)).split(' ')[0], pid);
+  await run.stop();
+});
+
+test('a CommonJS file requires packages from where the client keeps them when they do not travel (--externals installed), and runs under a store whose parent says "type": "module"', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'main.js': "const word = require('word');\nconsole.log(require.main === module, word);\n",
+    'node_modules/word/package.json': JSON.stringify({ name: 'word', version: '1.0.0', main: 'index.js' }),
+    'node_modules/word/index.js': "module.exports = 'from the publisher';\n",
+  });
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, { entry: 'main.js', program: { externals: 'installed', external: [] } }).build().content, running.key));
+  const cwd = tempDir(t);
+  writeFiles(cwd, {
+    'package.json': JSON.stringify({ name: 'client-folder', type: 'module' }),
+    'node_modules/word/package.json': JSON.stringify({ name: 'word', version: '1.0.0', main: 'index.js' }),
+    'node_modules/word/index.js': "module.exports = 'from the client';\n",
+  });
+  const run = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', join(cwd, 'store')], { cwd });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'true from the client\n');
+});
+
+test('a remote CommonJS program takes a new version: the entry re-runs on the new version\'s files, in the same process', async (t) => {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-remote', main: 'main.js' }),
+    'lib/word.js': 'module.exports = "one";\n',
+    'main.js': "const word = require('./lib/word.js');\nconsole.log(process.pid + ' ' + word + ' ' + require('node:path').basename(__dirname).length);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+  });
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  let current = signSnapshot(builder.build().content, running.key);
+  running.server.publish(current);
+  const run = lineProcess(t, ['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
+  const pid = (await run.line(/ one /)).split(' ')[0];
+  writeFiles(dir, { 'lib/word.js': 'module.exports = "two";\n' });
+  builder.invalidate(['lib/word.js']);
+  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+  running.server.publish(current);
+  assert.equal((await run.line(/ two /)).split(' ')[0], pid, 'the same process');
   await run.stop();
 });

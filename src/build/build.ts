@@ -2,7 +2,7 @@
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, join, posix } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
@@ -107,8 +107,6 @@ export interface BuildResult {
 
 /** Files whose kind a package scope decides (`.js`, `.ts`); `.mjs`/`.mts` are ES modules, `.cjs`/`.cts` CommonJS, by name. */
 const SCRIPT_FILE = /\.[jt]s$/;
-/** A name only CommonJS code uses unbound (in a comment or string too: such a file runs as CommonJS in Node all the same). */
-const COMMONJS_GLOBAL = /\b(?:require|module|exports|__filename|__dirname)\b/;
 /** A line that starts ES module syntax, for a file that does not parse as a module. */
 const ESM_STATEMENT = /^\s*(?:import\s*[\w{*'"]|export\s*[\w{*])/m;
 
@@ -124,6 +122,8 @@ interface Entry {
   readonly blobHash: string;
   readonly map: Buffer | null;
   readonly mapHash: string | null;
+  /** For a file whose kind its package scope decided (no ES module syntax): that scope's `type`. */
+  readonly scope?: string;
 }
 
 /** Build records waiting to be written, written at exit if their moment has not come (one listener for all builders). */
@@ -141,11 +141,12 @@ function asciiJson(value: unknown): string {
 /** A module as its build record kept it, its file checked unchanged at `checkedAt`. */
 function keptEntry(item: KeptModule, checkedAt: number): Entry {
   const file: FoundFile = { path: item.path, file: item.file, size: item.size, mtimeMs: item.mtimeMs, ctimeMs: item.ctimeMs, ino: item.ino, seenAt: checkedAt, ...(item.executable ? { executable: true } : {}) };
+  const scope = typeof item.scope === 'string' ? { scope: item.scope } : {};
   if (item.transform === null) {
-    return { file, sourceHash: item.sourceHash, transform: null, error: item.error, cached: true, blob: Buffer.from(item.source!, 'base64'), blobHash: item.blobHash, map: null, mapHash: null };
+    return { file, sourceHash: item.sourceHash, transform: null, error: item.error, cached: true, blob: Buffer.from(item.source!, 'base64'), blobHash: item.blobHash, map: null, mapHash: null, ...scope };
   }
   const { transform } = item;
-  return { file, sourceHash: item.sourceHash, transform, error: null, cached: true, blob: Buffer.from(transform.code), blobHash: item.blobHash, map: transform.map === null ? null : Buffer.from(transform.map), mapHash: item.mapHash };
+  return { file, sourceHash: item.sourceHash, transform, error: null, cached: true, blob: Buffer.from(transform.code), blobHash: item.blobHash, map: transform.map === null ? null : Buffer.from(transform.map), mapHash: item.mapHash, ...scope };
 }
 
 export function formatUnresolved(item: UnresolvedImport): string {
@@ -239,7 +240,9 @@ export class SnapshotBuilder {
   private readonly program: ProgramCollector | null;
   /** Which files are modules: by extension, less what --exclude leaves out. */
   private readonly accept: (path: string) => boolean = isModuleFile;
-  /** Package scopes looked up during one build: folder → its package.json `type` ("" none; null: no package.json there). */
+  /** CommonJS records with their re-exported names added (addReexports), kept so an unchanged build gives the same object. */
+  private readonly widened = new WeakMap<ModuleRecord, { key: string; record: ModuleRecord }>();
+  /** Package scopes looked up during one build: folder (a path) → its package.json `type` ("" none; null: no package.json there). */
   private readonly scopes = new Map<string, string | null>();
   /** What travelled in the last build, to tell a change of a file or package from none. */
   private lastProgram: { files: Readonly<Record<string, BlobRef>>; packages: string } | null = null;
@@ -340,47 +343,57 @@ export class SnapshotBuilder {
   private load(file: FoundFile, force: boolean): Entry {
     const previous = this.entries.get(file.path) ?? this.known?.get(file.path);
     const before = previous?.file;
-    if (!force && before && before.mtimeMs === file.mtimeMs && before.size === file.size && before.file === file.file && before.ctimeMs === file.ctimeMs && before.ino === file.ino) return previous!;
+    if (!force && before && before.mtimeMs === file.mtimeMs && before.size === file.size && before.file === file.file && before.ctimeMs === file.ctimeMs && before.ino === file.ino && this.sameScope(previous!)) return previous!;
     const bytes = readModuleFile(file.file, this.options.maxFileBytes);
     if (!bytes) throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${file.path} grew past the ${formatBytes(this.options.maxFileBytes)} per-file limit while it was read; it is left out until it is smaller (raise it with --max-file-size)`, { path: file.path });
     const sourceHash = sha256Hex(bytes);
-    if (previous && previous.sourceHash === sourceHash) return { ...previous, file };
+    if (previous && previous.sourceHash === sourceHash && this.sameScope(previous)) return { ...previous, file };
     const cached = this.options.cache?.get(file.path, sourceHash) ?? null;
     const text = bytes.toString('utf8');
     const { transform, error } = cached ?? transformOrError(file.path, text);
     if (!cached) this.options.cache?.set(file.path, sourceHash, transform ? { transform, error: null } : { transform: null, error: error! });
-    if (this.runsAsCommonJs(file.path, text, transform)) {
-      return { file, sourceHash, transform: nativeModule(file.path, text), error: null, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
+    const scope = this.scopeDeciding(file.path, text, transform);
+    if (scope !== undefined && scope !== 'module') {
+      return { file, sourceHash, transform: nativeModule(file.path, text), error: null, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null, scope };
     }
-    if (!transform) return { file, sourceHash, transform, error, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null };
+    const scoped = scope !== undefined ? { scope } : {};
+    if (!transform) return { file, sourceHash, transform, error, cached: cached !== null, blob: bytes, blobHash: sourceHash, map: null, mapHash: null, ...scoped };
     const blob = Buffer.from(transform.code);
     const map = transform.map === null ? null : Buffer.from(transform.map);
-    return { file, sourceHash, transform, error, cached: cached !== null, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null };
+    return { file, sourceHash, transform, error, cached: cached !== null, blob, blobHash: sha256Hex(blob), map, mapHash: map ? sha256Hex(map) : null, ...scoped };
   }
 
   /**
-   * Whether Node runs this `.js`/`.ts` file as CommonJS, and so livemod leaves it to Node (a
-   * `.cjs`/`.cts` file is CommonJS by its name, transformModule): its package scope is not
-   * `"type": "module"`, it has no ES module syntax (or does not parse as a module and shows none),
-   * and it names one of CommonJS's globals. Node takes any file of such a scope without ES module
-   * syntax as CommonJS; one that names none of the globals (a script of statements) stays a live
-   * module, which runs it alike and can be swapped.
+   * For a `.js`/`.ts` file whose kind its package scope decides — it has no ES module syntax (or
+   * does not parse as a module and shows no import or export line: sloppy code such as `with`)
+   * — that scope's `type`: Node runs the file as CommonJS unless it is "module", and livemod
+   * then leaves it to Node (a `.cjs`/`.cts` file is CommonJS by its name, transformModule).
+   * undefined for a file its syntax or name decides.
    */
-  private runsAsCommonJs(path: string, text: string, transform: ModuleTransform | null): boolean {
-    if (!this.options.commonjs || !SCRIPT_FILE.test(path) || !COMMONJS_GLOBAL.test(text)) return false;
-    if (transform ? transform.esm !== false : ESM_STATEMENT.test(text)) return false;
-    return this.scopeType(path) !== 'module';
+  private scopeDeciding(path: string, text: string, transform: ModuleTransform | null): string | undefined {
+    if (!this.options.commonjs || !SCRIPT_FILE.test(path)) return undefined;
+    if (transform ? transform.esm !== false : ESM_STATEMENT.test(text)) return undefined;
+    return this.scopeType(path);
   }
 
-  /** The `type` of the package.json nearest above `path` inside the folder ("" without one: Node's default, CommonJS). */
+  /** Whether a file its scope decides is still in a scope of the same type (a package.json's `type` may have changed). */
+  private sameScope(entry: Entry): boolean {
+    return entry.scope === undefined || entry.scope === this.scopeType(entry.file.path);
+  }
+
+  /**
+   * The `type` of the package.json nearest above `path` ("" without one: Node's default,
+   * CommonJS), looked up as Node does, past the folder up to the file system's root: a local run
+   * is Node's reading of the files on disk, and a published version is the publisher's.
+   */
   private scopeType(path: string): string {
-    let dir = posix.dirname(path);
+    let dir = dirname(join(this.root, ...path.split('/')));
     for (;;) {
       let type = this.scopes.get(dir);
       if (type === undefined) {
         let found: string | null = null;
         try {
-          const parsed = JSON.parse(readFileSync(join(this.root, ...(dir === '.' ? [] : dir.split('/')), 'package.json'), 'utf8')) as { type?: unknown };
+          const parsed = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown };
           found = typeof parsed?.type === 'string' ? parsed.type : '';
         } catch (error) {
           // Unreadable or not JSON: Node fails on such a scope; it counts as one without a type here.
@@ -390,8 +403,9 @@ export class SnapshotBuilder {
         this.scopes.set(dir, type);
       }
       if (type !== null) return type;
-      if (dir === '.') return '';
-      dir = posix.dirname(dir);
+      const up = dirname(dir);
+      if (up === dir || basename(dir) === 'node_modules') return '';
+      dir = up;
     }
   }
 
@@ -624,6 +638,7 @@ export class SnapshotBuilder {
         transform: entry.transform,
         error: entry.error,
         ...(entry.transform === null ? { source: entry.blob.toString('base64') } : {}),
+        ...(entry.scope !== undefined ? { scope: entry.scope } : {}),
         record,
       });
     }
@@ -824,6 +839,10 @@ export class SnapshotBuilder {
       const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes);
       const blobs = new Map(content.snapshot.blobs);
       for (const [hash, bytes] of program.blobs) blobs.set(hash, bytes);
+      // Node loads a CommonJS module from the version's folder: it travels as a file even where the ignore rules leave files out.
+      for (const [path, record] of Object.entries(content.snapshot.modules)) {
+        if (record.commonjs && program.files[path]?.hash !== record.blob.hash) (program.files as Record<string, BlobRef>)[path] = { hash: record.blob.hash, size: record.blob.size };
+      }
       content.snapshot = {
         ...content.snapshot,
         blobs,
@@ -923,6 +942,7 @@ export class SnapshotBuilder {
       blobs.set(entry.blobHash, entry.blob);
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
+    this.addReexports(modules, entries, tree);
     let entry = this.options.entry;
     if (entry !== null && this.file(entry) === null) {
       throw new LivemodError('build', ErrorCodes.BUILD_FAILED, `entry "${entry}" is not a module of ${this.root}; name a module path relative to the folder`, { entry });
@@ -933,6 +953,41 @@ export class SnapshotBuilder {
     this.records = records;
     broken.sort((a, b) => (a.path < b.path ? -1 : 1));
     return { snapshot: { name: this.appName(tree.packageInfo), modules, entry, blobs }, unresolved, broken };
+  }
+
+  /**
+   * A CommonJS module's names with those of the files of the folder it re-exports whole
+   * (`module.exports = require('./impl')`), as Node's loader follows its lexer's re-exports, so
+   * that a named import of an index file links as in Node. A re-export of a package is not
+   * followed: its names are what the file itself shows.
+   */
+  private addReexports(modules: Record<string, ModuleRecord>, entries: ReadonlyMap<string, Entry>, tree: ResolveTree): void {
+    for (const [path, record] of Object.entries(modules)) {
+      if (!record.commonjs || !entries.get(path)?.transform?.reexports) continue;
+      const names = new Set(record.exports);
+      const seen = new Set([path]);
+      const queue = [path];
+      for (let at = 0; at < queue.length && at < 1000; at += 1) {
+        const from = queue[at]!;
+        for (const specifier of entries.get(from)?.transform?.reexports ?? []) {
+          const resolution = resolveSpecifier(specifier, from, tree);
+          if (resolution.kind !== 'module' || seen.has(resolution.module) || !modules[resolution.module]?.commonjs) continue;
+          seen.add(resolution.module);
+          queue.push(resolution.module);
+          for (const name of modules[resolution.module]!.exports) names.add(name);
+        }
+      }
+      if (names.size === record.exports.length) continue;
+      const exports = [...names].sort();
+      const key = exports.join('\0');
+      const kept = this.widened.get(record);
+      if (kept?.key === key) {
+        modules[path] = kept.record;
+      } else {
+        modules[path] = Object.freeze({ ...record, exports });
+        this.widened.set(record, { key, record: modules[path] });
+      }
+    }
   }
 
   /** The name the manifest binds to: what the user gave, else the package's, else the folder's. */

@@ -50,6 +50,8 @@ export interface KeptModule {
   readonly error: ModuleError | null;
   /** A module that does not parse travels as its source: base64 of it. */
   readonly source?: string;
+  /** For a file whose kind its package scope decided (no ES module syntax): that scope's `type`. */
+  readonly scope?: string;
   readonly record: ModuleRecord;
 }
 

@@ -53,6 +53,8 @@ export interface ModuleTransform {
   readonly commonjs?: true;
   /** A CommonJS file's `require()`s of files beside it (literal relative specifiers): what a local run builds, and watches, with it. */
   readonly requires?: readonly string[];
+  /** What a CommonJS file re-exports whole (`module.exports = require('./impl')`, tsc's `__exportStar`), as Node's lexer reports it. */
+  readonly reexports?: readonly string[];
 }
 
 interface Toolchain {
@@ -196,7 +198,8 @@ export function transformModule(path: string, source: string): ModuleTransform {
   const map = JSON.stringify({ version: 3, sources: [path], names: tsMap?.names ?? [], mappings });
 
   const imports = locateImports(source, js, scan.sites);
-  const esm = scan.tla || scan.meta || scan.exports.length > 0 || scan.sites.some((site) => !site.dynamic) || EXPORT_STATEMENT.test(js);
+  // In the source as written: the transformer adds `export {}` to a TypeScript file it removed type-only imports from.
+  const esm = scan.tla || scan.meta || scan.exports.length > 0 || scan.sites.some((site) => !site.dynamic) || EXPORT_STATEMENT.test(source);
   return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla, esm };
 }
 
@@ -204,6 +207,7 @@ export function transformModule(path: string, source: string): ModuleTransform {
 const EXPORT_STATEMENT = /^\s*export\s*\{/m;
 
 const COMMONJS_FILE = /\.c[jt]s$/;
+const EMPTY_EXPORT = /^export \{\};?[ \t]*$/m;
 
 /** Whether a path is CommonJS by its extension alone (`.cjs`, `.cts`). */
 export function isCommonJsFile(path: string): boolean {
@@ -226,18 +230,22 @@ export function nativeModule(path: string, source: string): ModuleTransform {
   lexer ??= createRequire(import.meta.url)('cjs-module-lexer') as CommonJsLexer;
   let js = source;
   if (isTypeScriptLike(path)) {
+    // The transformer marks a file it removed type-only imports from with `export {}`: Node strips them to nothing.
     const result = tools().transformSync(path, source, { target: 'esnext' });
-    if (result.errors.length === 0) js = result.code;
+    if (result.errors.length === 0) js = result.code.replace(EMPTY_EXPORT, '');
   }
   const names = new Set(['default', 'module.exports']);
+  let reexports: string[] = [];
   try {
-    for (const name of lexer.parse(js, path).exports) names.add(name);
+    const lexed = lexer.parse(js, path);
+    for (const name of lexed.exports) names.add(name);
+    reexports = lexed.reexports;
   } catch {
     // What Node does too: a file its lexer cannot read has only the default export.
   }
   const requires = new Set<string>();
   for (const match of js.matchAll(RELATIVE_REQUIRE)) requires.add(match[2]!);
-  return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires] };
+  return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(reexports.length > 0 ? { reexports } : {}) };
 }
 
 const RELATIVE_REQUIRE = /\brequire\s*\(\s*(['"])(\.\.?\/[^'"\n]{0,1000}|\.\.?)\1\s*\)/g;

@@ -7,7 +7,7 @@
 //   code and the runtime share one registry.
 // - Namespace shells: a real module namespace object with given export names and values the
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
-import { createRequire, registerHooks } from 'node:module';
+import { createRequire, isBuiltin, registerHooks } from 'node:module';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
 
@@ -19,6 +19,18 @@ const HANDOVER = Symbol.for('livemod.namespaceShell');
 const CONFIG_FILE = /\/livemod\.config\.[mc]?[jt]s(?:\?[^/]*)?$/;
 
 let registered = false;
+/** A package name, not a path, URL, builtin scheme or `#import`. */
+const BARE = /^[^./#]/;
+let programParent: ((parentURL: string, specifier: string) => string | null) | null = null;
+
+/**
+ * Where a package required by a file of the program (a CommonJS module Node loads from the
+ * version's folder) resolves from, when not from that folder: `find` answers null to leave it.
+ */
+export function redirectProgramPackages(find: (parentURL: string, specifier: string) => string | null): void {
+  ensureHooks();
+  programParent = find;
+}
 const shellSources = new Map<string, string>();
 let watched: { readonly ids: ReadonlySet<string>; readonly first: () => void } | null = null;
 
@@ -45,6 +57,11 @@ function ensureHooks(): void {
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) {
         notice(specifier);
+        // A package a CommonJS file of the program requires: from where the registry takes that package from.
+        if (programParent !== null && context.parentURL !== undefined && BARE.test(specifier) && !isBuiltin(specifier)) {
+          const parent = programParent(context.parentURL, specifier);
+          if (parent !== null) return nextResolve(specifier, { ...context, parentURL: parent });
+        }
         return nextResolve(specifier, context);
       }
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };

@@ -17,6 +17,8 @@ interface Publisher {
 /** Node's loader entry point that can load a file as the main module (not in the public types). */
 const load = (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load;
 const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
+/** Node's memo of where a require resolved (request and search paths → file). */
+const pathCache = (Module as unknown as { _pathCache?: Record<string, string> })._pathCache;
 
 function value(exports: unknown, name: string): unknown {
   if (name === 'default' || name === 'module.exports') return exports;
@@ -24,15 +26,17 @@ function value(exports: unknown, name: string): unknown {
 }
 
 /**
- * Forgets the CommonJS modules Node loaded from `folder` (but its packages): a new version of
- * the program's CommonJS code read from the same folder (a local run's swap) runs its files
- * again, not what the require cache kept of the last version.
+ * Forgets the CommonJS modules Node loaded from `folder` (but its packages), and where their
+ * requires resolved: a new version of the program's CommonJS code read from the same folder (a
+ * local run's swap) runs its files again, not what the require cache kept of the last version;
+ * the modules of a version no longer run (a remote version's own folder) are let go.
  */
 export function forgetCommonJs(folder: string): void {
   const prefix = folder.endsWith(sep) ? folder : folder + sep;
-  for (const file of Object.keys(cache)) {
-    if (file.startsWith(prefix) && !file.slice(prefix.length).split(sep).includes('node_modules')) delete cache[file];
-  }
+  const own = (file: string): boolean => file.startsWith(prefix) && !file.slice(prefix.length).split(sep).includes('node_modules');
+  for (const file of Object.keys(cache)) if (own(file)) delete cache[file];
+  // Where requires resolved too: a file that became a folder (lib.js → lib/index.js) is found again.
+  if (pathCache) for (const [request, file] of Object.entries(pathCache)) if (own(file)) delete pathCache[request];
 }
 
 /**

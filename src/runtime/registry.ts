@@ -6,6 +6,7 @@
 // caches them. Externals are imported natively through the loader hook, as from the program's
 // folder. A swap (swap.ts plans it) replaces module versions in one transaction.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
 import { changedPackages, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
@@ -17,11 +18,11 @@ import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { explainCommonJsGlobal } from './commonjs-hint.ts';
-import { importExternal, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
+import { importExternal, redirectProgramPackages, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
-import type { ModuleSource } from './source.ts';
+import { moduleUrl, type ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
 import { commonJsFactory, forgetCommonJs } from './native.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
@@ -180,6 +181,17 @@ const freed = new FinalizationRegistry<Watched>(({ url, retained, token }) => {
 /** The registries of this process, for `externalsParentFor`; weakly held, so a dropped registry goes. */
 const registries = new Set<WeakRef<Registry>>();
 
+let redirecting = false;
+
+/** Where a package that a CommonJS file of a registry's program requires resolves from, when not from the file's folder. */
+function commonJsParentFor(url: string, specifier: string): string | null {
+  for (const ref of registries) {
+    const parent = ref.deref()?.commonJsParent(url, specifier);
+    if (parent !== undefined && parent !== null) return parent;
+  }
+  return null;
+}
+
 /** Where a package imported by the live module at `url` resolves from (null: no registry of this process runs it). */
 export function externalsParentFor(url: string, specifier: string): string | null {
   for (const ref of registries) {
@@ -264,6 +276,18 @@ export class Registry {
     return url.startsWith(this.current.base) ? this.externalsFrom(specifier) : null;
   }
 
+  /**
+   * Where a package required by the file at `url` resolves from, if that file is one of this
+   * registry's program and the package does not come from the version's own node_modules (the
+   * publisher kept it out, or no packages travelled): as its live modules' imports of it do.
+   */
+  commonJsParent(url: string, specifier: string): string | null {
+    const folder = this.current.files ?? this.current.base;
+    if (!url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
+    const from = this.externalsFrom(specifier);
+    return from === this.current.externalsFrom || from === folder ? null : from;
+  }
+
   /** The snapshot the registry runs now (a swap changes it). */
   get source(): ModuleSource {
     return this.current;
@@ -336,7 +360,7 @@ export class Registry {
    * it (the file it runs from is in the store).
    */
   private importerInMessage(importer: string, specifier: string, source: ModuleSource = this.current): string {
-    return this.shown(this.importSite(importer, specifier) ?? new URL(importer, source.base).href, source);
+    return this.shown(this.importSite(importer, specifier) ?? moduleUrl(importer, source.base), source);
   }
 
   /** A module's URL (and what follows it) as messages show it: a remote version's by its origin's URL, as stack frames do. */
@@ -346,7 +370,7 @@ export class Registry {
 
   /** The URL a module path has in this registry: the `import.meta.url` of its first version. */
   urlOf(path: string): string {
-    return new URL(path, this.current.base).href;
+    return moduleUrl(path, this.current.base);
   }
 
   private namespaceOf(path: string): Namespace {
@@ -522,7 +546,7 @@ export class Registry {
       seen.add(current);
       const record = this.recordIn(manifest, current);
       // For messages only: a URL object per module and per import cost 2.4 MB of a 2,000-module start's allocations.
-      const url = (): string => new URL(current, source.base).href;
+      const url = (): string => moduleUrl(current, source.base);
       if (record.error) throw unparsable(url(), record);
       for (let index = 0; index < record.imports.length; index += 1) {
         const entry = record.imports[index]!;
@@ -544,7 +568,7 @@ export class Registry {
           continue;
         }
         // Nothing to check for a module without attributes that is not JSON (checkAttributes returns at once).
-        if (entry.phase !== 'source' && (entry.attributes !== undefined || entry.module!.endsWith('.json'))) checkAttributes(new URL(entry.module!, source.base).href, entry.module!.endsWith('.json'), entry.attributes);
+        if (entry.phase !== 'source' && (entry.attributes !== undefined || entry.module!.endsWith('.json'))) checkAttributes(moduleUrl(entry.module!, source.base), entry.module!.endsWith('.json'), entry.attributes);
         collect(entry.module!);
       }
     };
@@ -807,7 +831,7 @@ export class Registry {
     if (done) return done;
     const record = this.recordIn(source.manifest, path);
     const replacing = this.instances.has(path);
-    const base = new URL(path, source.base).href;
+    const base = moduleUrl(path, source.base);
     const url = replacing ? `${base}?v=${record.blob.hash.slice(0, 12)}` : base;
     const namespaces: (Namespace | object)[] = [];
     const livePaths: { path: string; deferred: boolean }[] = [];
@@ -890,6 +914,10 @@ export class Registry {
     };
     made.set(path, instance);
     fresh.push(instance);
+    if (record.commonjs && !redirecting) {
+      redirecting = true;
+      redirectProgramPackages(commonJsParentFor);
+    }
     const factory = record.commonjs ? this.commonJs(source, path, replacing) : compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     const context = new ModuleContext(this.contextHost, instance, data, namespaces, path === this.mainPath);
     instance.generator = factory(context, ...namespaces);
@@ -914,8 +942,9 @@ export class Registry {
     if (!folder.startsWith('file:')) {
       throw new LivemodError('runtime', ErrorCodes.MODULE_NOT_FOUND, `${quoted(path)} is CommonJS, which Node loads from the program's files, and this source (${folder}) lays out no files; run it through livemod run, which lays out the version's folder`, { path });
     }
-    const file = fileURLToPath(new URL(path, folder));
+    // Joined, not parsed as a URL: a path's `%2e%2e` or `#` is a file name's text, never a way out of the folder.
     const root = fileURLToPath(folder);
+    const file = join(root, ...path.split('/'));
     // A new version read from the folder the last one was read from (a local run) runs its CommonJS files again.
     const before = (): void => {
       if (!replacing || this.forgotten.has(source)) return;
@@ -941,7 +970,7 @@ export class Registry {
     }
     for (const entry of record.imports) {
       if (entry.dynamic) continue;
-      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? new URL(entry.module!, base).href : this.externalUrl(entry.specifier));
+      if (entry.phase === 'source') throw sourcePhaseError(entry.kind === 'module' ? moduleUrl(entry.module!, base) : this.externalUrl(entry.specifier));
       for (const name of entry.names) {
         if (name === '*') continue;
         if (entry.kind === 'module') {
@@ -1252,14 +1281,16 @@ export class Registry {
   }
 
   /**
-   * The loaded CommonJS modules a version must run again: all of them, when any CommonJS file
-   * or JSON file changed, was added or went. Their own requires are Node's, which the manifest
-   * does not record, so a change below one of them cannot be traced to it.
+   * The loaded CommonJS modules a version must run again: all of them, when any CommonJS or
+   * JSON file, or any module not loaded as live code, changed, was added or went. Their own
+   * requires are Node's, which the manifest does not record, so a change below one of them
+   * cannot be traced to it.
    */
   private commonJsToRerun(before: Manifest, after: Manifest): string[] {
     const loaded = [...this.instances.values()].filter((instance) => instance.record.commonjs === true).map((instance) => instance.path);
     if (loaded.length === 0) return [];
-    const required = (path: string, record: ModuleRecord): boolean => record.commonjs === true || path.endsWith('.json');
+    // A changed CommonJS or JSON file, or a module nothing imports here (a file only Node's require reaches: require(esm)).
+    const required = (path: string, record: ModuleRecord): boolean => record.commonjs === true || path.endsWith('.json') || !this.instances.has(path);
     for (const [from, to] of [[before, after], [after, before]] as const) {
       for (const path of Object.keys(from.modules)) {
         const record = from.modules[path]!;
@@ -1269,14 +1300,21 @@ export class Registry {
     return [];
   }
 
+  /** Forgets the CommonJS modules Node loaded from `gone`'s folder, unless `kept` runs from that same folder (a local run). */
+  private forgetFolder(gone: ModuleSource, kept: ModuleSource): void {
+    const folder = gone.files ?? gone.base;
+    if (folder !== (kept.files ?? kept.base) && folder.startsWith('file:')) forgetCommonJs(fileURLToPath(folder));
+  }
+
   private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
     const started = monotonicMs();
     const previous = this.current;
+    const commonJs = this.commonJsToRerun(previous.manifest, next.manifest);
     const plan = planSwap({
       paths: () => this.instances.keys(),
       get: (path) => this.instances.get(path),
       importers: (path) => this.importers.get(path) ?? [],
-    }, next.manifest, [...(options.forced ?? []), ...this.commonJsToRerun(previous.manifest, next.manifest)]);
+    }, next.manifest, [...(options.forced ?? []), ...commonJs]);
     const modules: SwappedModule[] = [
       ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
       ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),
@@ -1374,6 +1412,7 @@ export class Registry {
       // versions still use (a server kept in hot.data).
       this.discard(fresh);
       undo?.();
+      if (commonJs.length > 0) this.forgetFolder(next, previous);
       this.emit('livemod:error', { version: next.manifest.version, error });
       return report('failed', { error });
     }
@@ -1395,6 +1434,8 @@ export class Registry {
     }
     this.current = next;
     this.linker = nextLinker;
+    // Every CommonJS module runs from the new version's folder now: what Node keeps of the last one's goes.
+    if (commonJs.length > 0) this.forgetFolder(previous, next);
     // The new version's names, on the faces of modules still waiting for their first read.
     this.armed.clear();
     this.armPending();

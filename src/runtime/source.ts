@@ -4,7 +4,7 @@ import type { Manifest } from '../snapshot/index.ts';
 
 export interface ModuleSource {
   readonly manifest: Manifest;
-  /** Ends with "/": a module's URL is `new URL(path, base)`. */
+  /** Ends with "/": a module's URL is `moduleUrl(path, base)`. */
   readonly base: string;
   /** A verified blob; throws a LivemodError when it cannot be had. */
   blob(hash: string): Buffer;
@@ -62,3 +62,15 @@ export interface ModuleCodeCache {
   /** A graph grown into the run (blobs by hash): its code cache is kept together from now on, as the start's is. */
   grow?(code: readonly string[], blobs: { get(hash: string): Buffer | undefined }): void;
 }
+
+/**
+ * A module's URL: its path under `base`, with what a URL would read otherwise escaped (`%`, `#`,
+ * `?`, control characters), as `pathToFileURL` escapes a file's name: `50%.js` and `a#b.js` are
+ * files, not an escape and a fragment.
+ */
+export function moduleUrl(path: string, base: string): string {
+  return new URL(path.replace(URL_SPECIAL, encodeURIComponent), base).href;
+}
+
+// eslint-disable-next-line no-control-regex
+const URL_SPECIAL = /[%#?\u0000-\u001f]/g;

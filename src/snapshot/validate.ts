@@ -52,6 +52,7 @@ function string(value: unknown, path: Path): string {
 }
 
 // Empty, ".", ".." segments; a leading "/"; backslashes and NUL.
+const COMMONJS_PATH = /\.c?[jt]s$/;
 const BAD_MODULE_PATH = /(?:^|\/)\.{0,2}(?:\/|$)|^\/|[\\\0]/;
 
 function modulePath(value: unknown, path: Path): string {
@@ -263,9 +264,11 @@ function checkManifest(value: unknown): Manifest {
   if (!KEY_ID.test(string(manifest.keyId, 'manifest.keyId'))) fail('manifest.keyId', '16 lowercase hex digits');
   if (manifest.entry !== null) modulePath(manifest.entry, 'manifest.entry');
   const modules = object(manifest.modules, 'manifest.modules');
+  const commonjs: string[] = [];
   for (const path in modules) {
     modulePath(path, (detailed ? `manifest.modules key ${quoted(path)}` : ''));
     checkModule(modules[path], (detailed ? `manifest.modules[${quoted(path)}]` : ''));
+    if ((modules[path] as { commonjs?: unknown }).commonjs === true) commonjs.push(path);
   }
   if (manifest.entry !== null && !Object.hasOwn(modules, manifest.entry as string)) fail('manifest.entry', 'null or a key of manifest.modules');
   if (manifest.pack !== undefined) {
@@ -273,5 +276,13 @@ function checkManifest(value: unknown): Manifest {
     if (!/^pack\/[0-9a-f]{64}\.pack$/.test(string((manifest.pack as Record<string, unknown>).path, 'manifest.pack.path'))) fail('manifest.pack.path', '"pack/<hash>.pack"');
   }
   checkProgram(manifest);
+  // Node loads a CommonJS module from the version's folder by its path: it must be a script file
+  // there, the very file the record names (a local manifest, without files, is the folder itself).
+  const files = manifest.files as Record<string, { hash?: unknown }> | undefined;
+  for (const path of commonjs) {
+    const at = detailed ? `manifest.modules[${quoted(path)}].commonjs` : '';
+    if (!COMMONJS_PATH.test(path)) fail(at, 'only on a .js, .ts, .cjs or .cts file');
+    if (files !== undefined && (!Object.hasOwn(files, path) || files[path]!.hash !== (modules[path] as { blob: { hash: string } }).blob.hash)) fail(at, 'only on a file of manifest.files with the same hash');
+  }
   return manifest as unknown as Manifest;
 }

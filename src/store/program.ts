@@ -8,7 +8,7 @@
 // Folder ids are hashes of what the signed manifest says, computed here: a package's id covers
 // its files and the packages its dependencies resolve to (transitively), so two apps share a
 // folder exactly when Node would load the same code through it.
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
@@ -156,6 +156,7 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
  */
 export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set(), ids: LayoutIds | null = null): string {
   const tree = join(context.dir, PROGRAM_LAYOUT.trees, ids?.tree ?? treeId(manifest));
+  ensureScope(context.dir);
   const packages = manifest.packages ?? {};
   const missing: string[] = [];
   const modules = ids ? ids.modules : modulesId(manifest);
@@ -261,6 +262,30 @@ function names(path: string): string[] {
     return readdirSync(path);
   } catch {
     return [];
+  }
+}
+
+/**
+ * The store's own `package.json`, `{}`: where Node's lookup of a laid-out file's package scope
+ * stops, for a version without a package.json of its own — so its CommonJS files are CommonJS
+ * wherever the store is, as at the publisher, even under a folder whose package.json says
+ * "type": "module".
+ */
+const SCOPE_FILE = 'package.json';
+const scoped = new Set<string>();
+
+function ensureScope(storeDir: string): void {
+  if (scoped.has(storeDir)) return;
+  const file = join(storeDir, SCOPE_FILE);
+  try {
+    if (!existsSync(file)) {
+      const temp = `${file}.${process.pid}.tmp`;
+      writeFileSync(temp, '{}\n');
+      renameSync(temp, file);
+    }
+    scoped.add(storeDir);
+  } catch {
+    // A read-only store: its versions were laid out by a livemod that wrote it, or lay none out now.
   }
 }
 
