@@ -67,7 +67,7 @@ test('which files run as CommonJS: what Node takes as CommonJS, by name, by pack
     'esm/old/package.json': JSON.stringify({ type: 'commonjs' }),
     'esm/old/inner.js': 'module.exports = 1;\n',
   });
-  const { content } = new SnapshotBuilder(dir).build();
+  const { content } = new SnapshotBuilder(dir, PROGRAM_BUILD).build();
   const commonjs = Object.keys(content.modules).filter((path) => content.modules[path]!.commonjs === true).sort();
   // types.ts exports types only: stripped, it has no ES module syntax, so Node too takes it as CommonJS.
   assert.deepEqual(commonjs, ['broken.js', 'esm/old/inner.js', 'impl.js', 'index.js', 'required.js', 'script.js', 'typed.cts', 'typed.ts', 'types.ts', 'x.cjs']);
@@ -78,8 +78,11 @@ test('which files run as CommonJS: what Node takes as CommonJS, by name, by pack
   assert.deepEqual(content.modules['x.cjs']!.imports, []);
   assert.equal(content.blobs.get(content.modules['x.cjs']!.blob.hash)!.toString(), 'exports.a = 1;\nexports.b = 2;\n', 'the blob is the file as written');
   // With commonjs off (the test262 runner), every .js/.ts file is an ES module; .cjs stays CommonJS.
-  const modules = new SnapshotBuilder(dir, { commonjs: false }).build().content.modules;
+  const modules = new SnapshotBuilder(dir, { ...PROGRAM_BUILD, commonjs: false }).build().content.modules;
   assert.deepEqual(Object.keys(modules).filter((path) => modules[path]!.commonjs === true).sort(), ['typed.cts', 'x.cjs']);
+  // A snapshot of modules only (no files for Node to load them from) keeps scripts live, as does a folder of ES modules.
+  const bare = new SnapshotBuilder(dir).build().content.modules;
+  assert.deepEqual(Object.keys(bare).filter((path) => bare[path]!.commonjs === true).sort(), ['typed.cts', 'x.cjs']);
 });
 
 test('an ES module imports a CommonJS index that re-exports a file, and a TypeScript file with a type-only import, as Node does', (t) => {
@@ -174,6 +177,7 @@ test('a CommonJS error is Node\'s: the program\'s own stack, exit code 1', (t) =
   const live = cli(['run', join(dir, 'main.js')], { env: { LIVEMOD_CACHE: tempDir(t) } });
   assert.equal(live.status, node.status);
   assert.match(live.stderr, /Error: boom in CommonJS\n\s+at Object\.<anonymous> \(\S*boom\.js:2:7\)/);
+  assert.match(live.stderr, /^\S*boom\.js:2\nthrow new Error\('boom in CommonJS'\);\n {6}\^\n/, 'headed by its source line and a caret, as Node heads it');
 });
 
 test('livemod run --watch: a change to a CommonJS file the entry requires re-runs the entry on the new code, in the same process', async (t) => {
@@ -252,17 +256,57 @@ test('a remote CommonJS program takes a new version: the entry re-runs on the ne
   writeFiles(dir, {
     'package.json': JSON.stringify({ name: 'cjs-remote', main: 'main.js' }),
     'lib/word.js': 'module.exports = "one";\n',
-    'main.js': "const word = require('./lib/word.js');\nconsole.log(process.pid + ' ' + word + ' ' + require('node:path').basename(__dirname).length);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+    'main.js': "const word = require('./lib/word.js');\nconst note = require('node:fs').readFileSync(__dirname + '/note.txt', 'utf8').trim();\nconsole.log(process.pid + ' ' + word + ' ' + note + ' ' + (process.argv[1] === __filename));\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+    'note.txt': 'a\n',
   });
   const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
   let current = signSnapshot(builder.build().content, running.key);
   running.server.publish(current);
   const run = lineProcess(t, ['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
-  const pid = (await run.line(/ one /)).split(' ')[0];
+  const [pid, , , main] = (await run.line(/ one a /)).split(' ');
+  assert.equal(main, 'true', 'process.argv[1] is the entry\'s __filename, as under Node');
   writeFiles(dir, { 'lib/word.js': 'module.exports = "two";\n' });
   builder.invalidate(['lib/word.js']);
   current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
   running.server.publish(current);
-  assert.equal((await run.line(/ two /)).split(' ')[0], pid, 'the same process');
+  assert.equal((await run.line(/ two a /)).split(' ')[0], pid, 'the same process');
+  // A version that changes only a file the CommonJS code reads through __dirname runs it again too.
+  writeFiles(dir, { 'note.txt': 'b\n' });
+  builder.invalidate(['note.txt']);
+  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+  running.server.publish(current);
+  assert.equal((await run.line(/ two b /)).split(' ')[0], pid);
   await run.stop();
+});
+
+test('a package only CommonJS code requires travels, declared or not', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-undeclared', main: 'main.js', devDependencies: { shade: '1.0.0' } }),
+    'main.js': "console.log(require('shade')('x'));\n",
+    'node_modules/shade/package.json': JSON.stringify({ name: 'shade', version: '1.0.0', main: 'index.js' }),
+    'node_modules/shade/index.js': "module.exports = (text) => '~' + text + '~';\n",
+  });
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, running.key));
+  const run = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, '~x~\n');
+});
+
+test('a throw while the program starts ends it, as in Node, whatever it started; a program that handles uncaught exceptions gets it and runs on', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'start-throws' }),
+    'server.js': "require('node:http').createServer().listen(0, '127.0.0.1');\nsetInterval(() => console.log('tick'), 50);\nrequire('./missing');\n",
+    'server.mjs': "import { createServer } from 'node:http';\ncreateServer().listen(0, '127.0.0.1');\nsetInterval(() => console.log('tick'), 50);\nthrow new Error('at start');\n",
+    'handled.js': "process.on('uncaughtException', (error, origin) => { console.log('handled', error.message, origin); });\nsetTimeout(() => console.log('ran on'), 50);\nthrow new Error('at start');\n",
+    'handled.mjs': "process.on('uncaughtException', (error, origin) => { console.log('handled', error.message, origin); });\nsetTimeout(() => console.log('ran on'), 50);\nthrow new Error('at start');\n",
+  });
+  for (const file of ['server.js', 'server.mjs', 'handled.js', 'handled.mjs']) {
+    const node = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    const live = cli(['run', join(dir, file)], { env: { LIVEMOD_CACHE: tempDir(t) } });
+    assert.equal(live.status, node.status, `${file}: ${live.stderr}`);
+    assert.equal(live.stdout, node.stdout, file);
+  }
 });

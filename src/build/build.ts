@@ -8,7 +8,7 @@ import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
 import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, type SkippedFile } from './files.ts';
 import { appNameProblem, defaultEntry, lazyEdge, policyKey, withTlaBelow, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
-import { nativeModule, transformModule, type ModuleTransform } from './transform.ts';
+import { nativeModule, parsesAsCommonJs, transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
 import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
@@ -46,9 +46,11 @@ export interface BuildOptions {
    */
   readonly lazy: LazyPolicy | null;
   /**
-   * Leave the `.js`/`.ts` files Node would run as CommonJS to Node (the default). false: they
-   * are ES modules all the same, as under `"type": "module"` — for a harness that runs every
-   * file as a module, as the test262 runner's Node side does with a load hook.
+   * Leave the `.js`/`.ts` files Node would run as CommonJS to Node (the default), in a build
+   * whose files a client has (a program build, a local run). false: they are ES modules all the
+   * same, as under `"type": "module"` — for a harness that runs every file as a module, as the
+   * test262 runner's Node side does with a load hook. A snapshot of modules only (no `program`,
+   * the whole folder) runs them as live modules too: its clients lay out no files.
    */
   readonly commonjs: boolean;
 }
@@ -107,8 +109,6 @@ export interface BuildResult {
 
 /** Files whose kind a package scope decides (`.js`, `.ts`); `.mjs`/`.mts` are ES modules, `.cjs`/`.cts` CommonJS, by name. */
 const SCRIPT_FILE = /\.[jt]s$/;
-/** A line that starts ES module syntax, for a file that does not parse as a module. */
-const ESM_STATEMENT = /^\s*(?:import\s*[\w{*'"]|export\s*[\w{*])/m;
 
 interface Entry {
   readonly file: FoundFile;
@@ -365,14 +365,15 @@ export class SnapshotBuilder {
 
   /**
    * For a `.js`/`.ts` file whose kind its package scope decides — it has no ES module syntax (or
-   * does not parse as a module and shows no import or export line: sloppy code such as `with`)
+   * does not parse as a module but does as CommonJS: sloppy code such as `with`, a top-level `return`)
    * — that scope's `type`: Node runs the file as CommonJS unless it is "module", and livemod
    * then leaves it to Node (a `.cjs`/`.cts` file is CommonJS by its name, transformModule).
    * undefined for a file its syntax or name decides.
    */
   private scopeDeciding(path: string, text: string, transform: ModuleTransform | null): string | undefined {
-    if (!this.options.commonjs || !SCRIPT_FILE.test(path)) return undefined;
-    if (transform ? transform.esm !== false : ESM_STATEMENT.test(text)) return undefined;
+    // A snapshot of modules only (the API's default) lays out no files for Node to load a file from: every such file is a live module there.
+    if (!this.options.commonjs || !SCRIPT_FILE.test(path) || (this.program === null && this.options.reach === null)) return undefined;
+    if (transform ? transform.esm !== false : !parsesAsCommonJs(path, text)) return undefined;
     return this.scopeType(path);
   }
 
@@ -836,7 +837,8 @@ export class SnapshotBuilder {
     let missingPackages: readonly string[] = [];
     let packageWarnings: readonly string[] = [];
     if (this.program) {
-      const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes);
+      const required = [...next.values()].flatMap((entry) => entry.transform?.packages ?? []);
+      const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes, required);
       const blobs = new Map(content.snapshot.blobs);
       for (const [hash, bytes] of program.blobs) blobs.set(hash, bytes);
       // Node loads a CommonJS module from the version's folder: it travels as a file even where the ignore rules leave files out.

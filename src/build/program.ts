@@ -164,7 +164,8 @@ export class ProgramCollector {
     return (path) => !rules.ignores(path);
   }
 
-  collect(modules: Readonly<Record<string, ModuleRecord>>, maxTotalBytes: number): ProgramContent {
+  /** `requiredByCommonJs`: packages the program's CommonJS files require by a literal name (their records import nothing). */
+  collect(modules: Readonly<Record<string, ModuleRecord>>, maxTotalBytes: number, requiredByCommonJs: Iterable<string> = []): ProgramContent {
     const blobs = new Map<string, Buffer>();
     const files: Record<string, FileRef> = {};
     let totalBytes = 0;
@@ -194,6 +195,10 @@ export class ProgramCollector {
         const name = packageOf(item.specifier);
         if (name !== null) imported.add(name);
       }
+    }
+    for (const specifier of requiredByCommonJs) {
+      const name = packageOf(specifier);
+      if (name !== null) imported.add(name);
     }
     const roots = new Set([...imported, ...names(info?.dependencies), ...names(info?.optionalDependencies)]);
     const kept = new Set(this.options.external);

@@ -12,7 +12,7 @@
 // (swap) or create it on first read (lazy). The first next() is ES module instantiation: the
 // exports exist and hoisted functions are callable (cycles work, `let` is in its TDZ); the
 // second next() is evaluation. The prologue ends its line, so the code keeps its own lines.
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import type * as OxcParser from 'oxc-parser';
 import type { ParserOptions } from 'oxc-parser';
 import type * as OxcTransform from 'oxc-transform';
@@ -53,6 +53,8 @@ export interface ModuleTransform {
   readonly commonjs?: true;
   /** A CommonJS file's `require()`s of files beside it (literal relative specifiers): what a local run builds, and watches, with it. */
   readonly requires?: readonly string[];
+  /** A CommonJS file's `require()`s of packages (literal bare specifiers, not builtins): they travel with the program as its imports' do. */
+  readonly packages?: readonly string[];
   /** What a CommonJS file re-exports whole (`module.exports = require('./impl')`, tsc's `__exportStar`), as Node's lexer reports it. */
   readonly reexports?: readonly string[];
 }
@@ -203,6 +205,18 @@ export function transformModule(path: string, source: string): ModuleTransform {
   return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla, esm };
 }
 
+/**
+ * Whether a JavaScript file that does not parse as a module parses as CommonJS (Node's other
+ * reading of a file without ES module syntax): sloppy code, `with`, a top-level `return`. A
+ * file that parses as neither is a syntax error either way, reported as one at build time.
+ */
+export function parsesAsCommonJs(path: string, source: string): boolean {
+  if (isTypeScriptLike(path) || path.endsWith('.json')) return false;
+  const { parseSync, parseOptions } = tools();
+  parses += 1;
+  return parseSync(path, source, { ...parseOptions, sourceType: 'commonjs' }).errors.length === 0;
+}
+
 /** `export {}` and the like export no name but are ES module syntax all the same. */
 const EXPORT_STATEMENT = /^\s*export\s*\{/m;
 
@@ -244,8 +258,13 @@ export function nativeModule(path: string, source: string): ModuleTransform {
     // What Node does too: a file its lexer cannot read has only the default export.
   }
   const requires = new Set<string>();
-  for (const match of js.matchAll(RELATIVE_REQUIRE)) requires.add(match[2]!);
-  return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(reexports.length > 0 ? { reexports } : {}) };
+  const packages = new Set<string>();
+  for (const match of js.matchAll(LITERAL_REQUIRE)) {
+    const specifier = match[2]!;
+    if (specifier.startsWith('./') || specifier.startsWith('../') || specifier === '.' || specifier === '..') requires.add(specifier);
+    else if (!specifier.startsWith('/') && !specifier.startsWith('#') && !specifier.includes(':') && !isBuiltin(specifier)) packages.add(specifier);
+  }
+  return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(packages.size > 0 ? { packages: [...packages] } : {}), ...(reexports.length > 0 ? { reexports } : {}) };
 }
 
-const RELATIVE_REQUIRE = /\brequire\s*\(\s*(['"])(\.\.?\/[^'"\n]{0,1000}|\.\.?)\1\s*\)/g;
+const LITERAL_REQUIRE = /\brequire\s*\(\s*(['"])([^'"\n]{1,1000})\1\s*\)/g;

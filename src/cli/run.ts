@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { parseDuration, usage } from './options.ts';
 import { ErrorCodes, LivemodError, isLinkError, isLivemodError } from '../errors.ts';
@@ -88,7 +89,7 @@ export function registerRun(program: Command): void {
     .option('--report', 'at exit, print on stderr how each module was loaded: never (deferred or lazy and not read), at first access (importer, read site, time, heap), eagerly and why, or failed')
     .option('--json', 'with --report: the report as one JSON document on stderr (stdout is the program\'s)')
     .option('--restart-on-unaccepted', 'restart the program in a fresh process when a change reaches no module that accepts it, instead of re-running the entry in place')
-    .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is.\nA livemod.config.ts (or .mts/.js/.mjs/.json) in the working folder gives defaults (lazy,\neager rules, keys by origin): flags override it. Exit code: the program\'s own, or 1 if it throws.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
+    .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is.\nA livemod.config.ts (or .mts/.js/.mjs/.json) in the working folder gives defaults (lazy,\neager rules, keys by origin): flags override it.\nExit code: the program\'s own, or 1 if it throws while it starts (as in Node, that ends it,\nwhatever it started, unless it handles uncaughtException; under --watch it waits for the fix).\nCommonJS files (.cjs, or .js without import/export outside a "type": "module" package) run\nas Node runs them.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
       const verbose = process.env.LIVEMOD_DEBUG === '1' || command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
       const quiet = flags.quiet === true;
@@ -171,13 +172,21 @@ export function registerRun(program: Command): void {
         });
       }
       const entry = app.entry;
-      // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none.
-      const main = entry ? app.registry.urlOf(entry) : pathToFileURL(target).href;
+      const source = app.registry.source;
+      const commonJsEntry = entry !== null && source.manifest.modules[entry]?.commonjs === true;
+      // As under Node, argv[1] is the main module's path (a file in the store's view of the version), its URL only when it has none;
+      // a CommonJS entry's is its __filename (the version's own folder, where Node loads it from).
+      const main = entry ? (commonJsEntry && (source.files ?? source.base).startsWith('file:') ? pathToFileURL(join(fileURLToPath(source.files ?? source.base), ...entry.split('/'))).href : app.registry.urlOf(entry)) : pathToFileURL(target).href;
       process.argv = [process.argv[0]!, main.startsWith('file:') ? fileURLToPath(main) : main, ...args];
       try {
         await app.import();
       } catch (error) {
         if (isLivemodError(error) || verbose) throw error;
+        // As in Node, a program that handles uncaught exceptions gets its own throw there, and runs on.
+        if (!isLinkError(error) && process.listenerCount('uncaughtException') > 0) {
+          (process.emit as (event: string, error: unknown, origin: string) => boolean)('uncaughtException', error, commonJsEntry ? 'uncaughtException' : 'unhandledRejection');
+          return;
+        }
         const code = (error as { code?: unknown }).code;
         if (isLinkError(error)) {
           // Not found, a missing export, a file that does not parse: Node's error, in one line.
@@ -190,6 +199,9 @@ export function registerRun(program: Command): void {
           process.stderr.write(`${formatProgramError(error, inspect(error))}\n`);
         }
         process.exitCode = 1;
+        // As in Node, an uncaught throw ends the program, whatever it started before it (a server,
+        // a timer); under --watch it waits for the fix instead, as the edit loop it is for.
+        if (!flags.watch) process.exit(1);
       }
     });
 }

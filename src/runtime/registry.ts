@@ -1282,7 +1282,8 @@ export class Registry {
 
   /**
    * The loaded CommonJS modules a version must run again: all of them, when any CommonJS or
-   * JSON file, or any module not loaded as live code, changed, was added or went. Their own
+   * JSON file, any module not loaded as live code, or any file of the version changed, was
+   * added or went. Their own
    * requires are Node's, which the manifest does not record, so a change below one of them
    * cannot be traced to it.
    */
@@ -1296,6 +1297,9 @@ export class Registry {
         const record = from.modules[path]!;
         if (required(path, record) && (!Object.hasOwn(to.modules, path) || to.modules[path]!.blob.hash !== record.blob.hash)) return loaded;
       }
+      // A file beside them (a template it reads through __dirname): they run from their version's own folder, which the view's re-pointing does not change.
+      const files = from.files ?? {};
+      for (const path of Object.keys(files)) if (to.files?.[path]?.hash !== files[path]!.hash) return loaded;
     }
     return [];
   }

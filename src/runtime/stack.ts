@@ -5,7 +5,7 @@
 // formats them, and a formatter installed before ours still receives every frame.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as TraceMapping from '@jridgewell/trace-mapping';
 import type { TraceMap } from '@jridgewell/trace-mapping';
 import { CODE_DIR } from '../own.ts';
@@ -166,7 +166,8 @@ export function formatProgramError(error: unknown, inspected: string): string {
   const [, location, line, column] = frame as unknown as [string, string, string, string];
   // The original source is the module's file (maps do not carry it): on disk for a local run, in
   // the store's laid-out version for a remote one; a module served without its files has no line to show.
-  const url = byShown.get(location.replace(/\?v=[0-9a-f]+$/, '')) ?? byShown.get(location);
+  // A CommonJS file of the program, which Node loaded itself, is named by its path, as Node names it.
+  const url = byShown.get(location.replace(/\?v=[0-9a-f]+$/, '')) ?? byShown.get(location) ?? (location.startsWith('/') && !location.startsWith(fileURLToPath(CODE_DIR)) ? pathToFileURL(location).href : undefined);
   if (!url?.startsWith('file:')) return text;
   let code: string | undefined;
   try {
