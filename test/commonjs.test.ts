@@ -123,7 +123,7 @@ test('a hostile manifest cannot make a CommonJS record load a file out of the ve
   const base = { blob: { hash: 'a'.repeat(64), size: 1 }, map: null, imports: [], exports: ['default'], star: [], tla: false, commonjs: true };
   const manifest = (path: string, files?: Record<string, unknown>): unknown => ({ schema: MANIFEST_SCHEMA, format: MODULE_FORMAT, version: 1, name: 'hostile', created: '2026-01-01T00:00:00.000Z', expires: '2027-01-01T00:00:00.000Z', keyId: '0123456789abcdef', entry: path, modules: { [path]: base }, ...(files ? { files } : {}) });
   for (const path of ['../evil.cjs', '/tmp/evil.cjs', 'a/../../evil.cjs']) assert.throws(() => validateManifest(manifest(path), 'test'), { code: 'ERR_LIVEMOD_MANIFEST_INVALID' }, path);
-  assert.throws(() => validateManifest(manifest('evil.node'), 'test'), /only on a \.js, \.ts, \.cjs or \.cts file/);
+  assert.throws(() => validateManifest(manifest('evil.node'), 'test'), /only on a \.js, \.ts, \.cjs or \.cts file, or one without an extension/);
   assert.throws(() => validateManifest(manifest('x.cjs', { 'x.cjs': { hash: 'b'.repeat(64), size: 1 } }), 'test'), /only on a file of manifest\.files with the same hash/);
   assert.throws(() => validateManifest(manifest('x.cjs', {}), 'test'), /only on a file of manifest\.files/);
   validateManifest(manifest('x.cjs', { 'x.cjs': { hash: 'a'.repeat(64), size: 1 } }), 'test');
@@ -309,4 +309,23 @@ test('a throw while the program starts ends it, as in Node, whatever it started;
     assert.equal(live.status, node.status, `${file}: ${live.stderr}`);
     assert.equal(live.stdout, node.stdout, file);
   }
+});
+
+test('a command file without an extension (bin/tool, #!/usr/bin/env node) runs when named, locally and as a served entry, as Node runs it', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'a-tool', bin: { tool: 'bin/tool' } }),
+    'bin/tool': "#!/usr/bin/env node\nconst { greet } = require('../lib/greet.js');\nconsole.log(greet(process.argv[2]), require.main === module);\n",
+    'lib/greet.js': 'exports.greet = (name) => `hi ${name}`;\n',
+  });
+  const node = spawnSync(process.execPath, ['bin/tool', 'ann'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(node.stdout, 'hi ann true\n', node.stderr);
+  const local = cli(['run', join(dir, 'bin/tool'), '--', 'ann'], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(local.status, 0, local.stderr);
+  assert.equal(local.stdout, node.stdout);
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, { ...PROGRAM_BUILD, entry: 'bin/tool' }).build().content, running.key));
+  const remote = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t), '--', 'ann'], { cwd: tempDir(t) });
+  assert.equal(remote.status, 0, remote.stderr);
+  assert.equal(remote.stdout, node.stdout);
 });

@@ -107,8 +107,10 @@ export interface BuildResult {
   readonly deferredExternals?: KeptBuild['deferredExternals'];
 }
 
-/** Files whose kind a package scope decides (`.js`, `.ts`); `.mjs`/`.mts` are ES modules, `.cjs`/`.cts` CommonJS, by name. */
-const SCRIPT_FILE = /\.[jt]s$/;
+/** Files whose kind a package scope decides (`.js`, `.ts`, and a file without an extension); `.mjs`/`.mts` are ES modules, `.cjs`/`.cts` CommonJS, by name. */
+const SCRIPT_FILE = /(?:\.[jt]s|(?:^|\/)[^./]+)$/;
+/** A file name without an extension. */
+const EXTENSIONLESS = /(?:^|\/)[^./]+$/;
 
 interface Entry {
   readonly file: FoundFile;
@@ -264,6 +266,9 @@ export class SnapshotBuilder {
       const rules = ignoreModule.default().add([...exclude]);
       this.accept = (path) => isModuleFile(path) && !rules.ignores(path);
     }
+    // A file without an extension (a package's `bin/tool`, `#!/usr/bin/env node`) is a module when named as the one to run: Node runs it.
+    const byName = this.accept;
+    this.accept = (path) => byName(path) || (EXTENSIONLESS.test(path) && (path === this.options.entry || this.roots.has(path)));
   }
 
   /** Reach mode: also build these modules (and what they reach) from the next build on. */

@@ -52,7 +52,7 @@ function string(value: unknown, path: Path): string {
 }
 
 // Empty, ".", ".." segments; a leading "/"; backslashes and NUL.
-const COMMONJS_PATH = /\.c?[jt]s$/;
+const COMMONJS_PATH = /(?:\.c?[jt]s|(?:^|\/)[^./]+)$/;
 const BAD_MODULE_PATH = /(?:^|\/)\.{0,2}(?:\/|$)|^\/|[\\\0]/;
 
 function modulePath(value: unknown, path: Path): string {
@@ -281,7 +281,7 @@ function checkManifest(value: unknown): Manifest {
   const files = manifest.files as Record<string, { hash?: unknown }> | undefined;
   for (const path of commonjs) {
     const at = detailed ? `manifest.modules[${quoted(path)}].commonjs` : '';
-    if (!COMMONJS_PATH.test(path)) fail(at, 'only on a .js, .ts, .cjs or .cts file');
+    if (!COMMONJS_PATH.test(path)) fail(at, 'only on a .js, .ts, .cjs or .cts file, or one without an extension');
     if (files !== undefined && (!Object.hasOwn(files, path) || files[path]!.hash !== (modules[path] as { blob: { hash: string } }).blob.hash)) fail(at, 'only on a file of manifest.files with the same hash');
   }
   return manifest as unknown as Manifest;
