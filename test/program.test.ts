@@ -183,26 +183,38 @@ test('an optional dependency with a native addon is left out with a notice, and 
   assert.match(refused.stderr, /accel-linux@1\.0\.0 \(native addon accel\.node\).*ERR_LIVEMOD_NATIVE_PACKAGE/);
 });
 
-test('publish warns of a workspace package with TypeScript sources: clients lay it out under node_modules, where Node does not strip types', (t) => {
+test('a workspace package of TypeScript sources runs on clients as from disk: laid out out of node_modules, where Node strips its types, and linked in', async (t) => {
   const root = tempDir(t);
   writeFiles(root, {
     'package.json': JSON.stringify({ name: 'ws-root', private: true, workspaces: ['packages/*'] }),
-    'packages/tlib/package.json': JSON.stringify({ name: '@ws/tlib', version: '1.0.0', type: 'module', exports: './index.ts' }),
-    'packages/tlib/index.ts': "export const tmsg: string = 'tlib';\n",
+    'packages/tlib/package.json': JSON.stringify({ name: '@ws/tlib', version: '1.0.0', type: 'module', exports: './index.ts', dependencies: { 'dep-b': '2.0.0' } }),
+    'packages/tlib/index.ts': "import b from 'dep-b';\nexport const tmsg: string = 'tlib ' + b.version;\n",
     'packages/jlib/package.json': JSON.stringify({ name: '@ws/jlib', version: '1.0.0', type: 'module', exports: './index.js' }),
     'packages/jlib/index.js': "export const jmsg = 'jlib';\n",
     'packages/app/package.json': JSON.stringify({ name: '@ws/app', version: '1.0.0', type: 'module', dependencies: { '@ws/tlib': '*', '@ws/jlib': '*' } }),
     'packages/app/main.ts': "import { tmsg } from '@ws/tlib';\nimport { jmsg } from '@ws/jlib';\nconsole.log(tmsg, jmsg);\n",
+    'node_modules/dep-b/package.json': JSON.stringify({ name: 'dep-b', version: '2.0.0', main: 'index.js' }),
+    'node_modules/dep-b/index.js': "exports.version = '2.0.0';\n",
   });
   mkdirSync(join(root, 'node_modules/@ws'), { recursive: true });
   symlinkSync('../../packages/tlib', join(root, 'node_modules/@ws/tlib'));
   symlinkSync('../../packages/jlib', join(root, 'node_modules/@ws/jlib'));
+  const node = spawnSync(process.execPath, ['main.ts'], { cwd: join(root, 'packages/app'), encoding: 'utf8', timeout: 30_000 });
+  assert.equal(node.stdout, 'tlib 2.0.0 jlib\n', node.stderr);
   const keyFile = join(tempDir(t), 'publisher.key');
-  assert.equal(cli(['keygen', '--out', keyFile]).status, 0);
-  const published = cli(['publish', join(root, 'packages/app'), '--out', join(tempDir(t), 'out'), '--key', keyFile]);
+  const made = cli(['keygen', '--out', keyFile]);
+  assert.equal(made.status, 0);
+  const key = /ed25519:[\w-]{43}/.exec(made.stdout + made.stderr)![0];
+  const out = join(tempDir(t), 'out');
+  const published = cli(['publish', join(root, 'packages/app'), '--out', out, '--key', keyFile, '--entry', 'main.ts']);
   assert.equal(published.status, 0, published.stderr);
-  assert.match(published.stderr, /warning: package @ws\/tlib is a workspace package \(.*packages\/tlib\) with TypeScript sources: .*ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING/);
-  assert.doesNotMatch(published.stderr, /@ws\/jlib is a workspace package/);
+  assert.doesNotMatch(published.stderr, /warning/);
+  const manifest = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { signed: Manifest }).signed;
+  assert.deepEqual(manifest.links, { 'node_modules/@ws/jlib': 'workspaces/@ws/jlib', 'node_modules/@ws/tlib': 'workspaces/@ws/tlib' });
+  const host = await startHost(t, out);
+  const run = await runAsync(['run', host.url, '--key', key, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, node.stdout);
 });
 
 test('a tampered package file is refused, and a second app sharing a package version fetches nothing for it', async (t) => {

@@ -77,7 +77,6 @@ interface Found {
 // Bare specifiers in CommonJS and ESM source: in require(…), import(…), `import …` and `from …`.
 const SPECIFIERS = /(?:\brequire\s*\(\s*|\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)(['"])([^'"\n]{1,214})\1/g;
 const CODE_FILE = /\.(?:c|m)?js$/;
-const TYPESCRIPT_SOURCE = /(?<!\.d)\.[cm]?tsx?$/;
 
 /** The package a bare specifier names: "a" of "a/b", "@s/a" of "@s/a/b"; null for relative, URL, builtin and livemod's own. */
 export function packageOf(specifier: string): string | null {
@@ -214,6 +213,8 @@ export class ProgramCollector {
     /** Layout location → the real folder placed there (a package), or the location a link there points to. */
     const placed = new Map<string, { real: string; depth: number }>();
     const linked = new Map<string, string>();
+    /** Workspace packages (real folder) → their place out of node_modules. */
+    const workspaceAt = new Map<string, string>();
     const native: string[] = [];
     // Optional dependencies that cannot travel (a platform's prebuilt addon, say): left out, as
     // npm leaves out one it cannot install, since what wants them runs without them.
@@ -240,8 +241,21 @@ export class ProgramCollector {
         // A link Node followed (a pnpm layout): laid out as a link, the package at its real place.
         linked.set(apparent, real);
         place(real);
+      } else if (real === null) {
+        // A link out of every node_modules (a workspace package): laid out as a link too, the
+        // package out of node_modules (workspaces/<name>), where Node strips its TypeScript as
+        // it does at the publisher, and finds its dependencies in the node_modules beside it.
+        let at = workspaceAt.get(found.real);
+        if (at === undefined) {
+          const name = apparent.slice(apparent.lastIndexOf('node_modules/') + 'node_modules/'.length);
+          at = `workspaces/${name}`;
+          for (let copy = 2; [...workspaceAt.values()].includes(at); copy += 1) at = `workspaces/${name}-${copy}`;
+          workspaceAt.set(found.real, at);
+        }
+        linked.set(apparent, at);
+        place(at);
       } else {
-        // No link, or one out of every node_modules (a workspace package): the package where Node found it.
+        // No link: the package where Node found it.
         place(apparent);
       }
       if (!byReal.has(found.real)) {
@@ -328,14 +342,7 @@ export class ProgramCollector {
     if (totalBytes > maxTotalBytes) {
       throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} with its packages holds ${formatBytes(totalBytes)}, over the ${formatBytes(maxTotalBytes)} limit; raise it with --max-total-size, keep big packages out with --external NAME, or publish with --externals installed`, { totalBytes });
     }
-    // A workspace package (linked from outside every node_modules) is laid out under node_modules
-    // on clients, where Node refuses to strip types: TypeScript sources there fail to load.
     const warnings: string[] = [];
-    for (const real of [...byReal.keys()].sort()) {
-      const pkg = byReal.get(real)!;
-      if (locationOf(real) !== null || !Object.keys(pkg.files).some((path) => TYPESCRIPT_SOURCE.test(path))) continue;
-      warnings.push(`package ${pkg.name} is a workspace package (${real}) with TypeScript sources: clients lay it out under node_modules, where Node does not strip types, so importing them fails there (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING); publish it built to JavaScript, or keep its code in the app`);
-    }
     return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), warnings, totalBytes };
   }
 

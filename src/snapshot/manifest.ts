@@ -121,7 +121,8 @@ export interface Manifest {
   readonly packages?: Readonly<Record<string, PackageRecord>>;
   /**
    * The node_modules layout as the publisher's Node saw it: location (`node_modules/a`,
-   * `node_modules/a/node_modules/b`, …) → key in `packages`. Nested copies and hoisting as installed.
+   * `node_modules/a/node_modules/b`, …; `workspaces/<name>` for a workspace package, linked from
+   * its place in node_modules) → key in `packages`. Nested copies and hoisting as installed.
    */
   readonly layout?: Readonly<Record<string, string>>;
   /** Symbolic links of the layout (a pnpm install): location → the location it points to. */

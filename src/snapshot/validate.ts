@@ -174,7 +174,7 @@ function fileMap(value: unknown, path: Path): void {
 /** A place in the laid-out node_modules: `node_modules/…`, relative, no "."/".." segments. */
 function location(value: unknown, path: Path): string {
   const name = modulePath(value, path);
-  if (name.length > 1024 || !/^node_modules\/[^/]/.test(name)) fail(path, 'a node_modules location (node_modules/<name>/…, at most 1,024 characters)');
+  if (name.length > 1024 || !/^(?:node_modules|workspaces)\/[^/]/.test(name)) fail(path, 'a node_modules or workspaces location (node_modules/<name>/…, workspaces/<name>…, at most 1,024 characters)');
   return name;
 }
 
