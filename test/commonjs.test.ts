@@ -59,6 +59,7 @@ test('which files run as CommonJS: what Node takes as CommonJS, by name, by pack
     'broken.js': 'with (Math) { exports.pi = PI; }\n',
     'typed.ts': "import type { A } from './types.ts';\nconst a: number = require('./x.cjs').a;\nexports.a = a;\n",
     'types.ts': 'export interface A { a: number }\n',
+    'usage.ts': "import { A } from './types.ts';\nexport interface B extends A { b: number }\n",
     'typed.cts': "import type { A } from './types.ts';\nexports.c = 3;\n",
     'index.js': "module.exports = require('./impl.js');\n",
     'impl.js': 'exports.hello = () => "hello";\n',
@@ -70,6 +71,7 @@ test('which files run as CommonJS: what Node takes as CommonJS, by name, by pack
   const { content } = new SnapshotBuilder(dir, PROGRAM_BUILD).build();
   const commonjs = Object.keys(content.modules).filter((path) => content.modules[path]!.commonjs === true).sort();
   // types.ts exports types only: stripped, it has no ES module syntax, so Node too takes it as CommonJS.
+  // usage.ts imports a name it uses as a type only: the transformer drops that import, Node's stripping keeps it (an ES module).
   assert.deepEqual(commonjs, ['broken.js', 'esm/old/inner.js', 'impl.js', 'index.js', 'required.js', 'script.js', 'typed.cts', 'typed.ts', 'types.ts', 'x.cjs']);
   assert.deepEqual(content.modules['x.cjs']!.exports, ['a', 'b', 'default', 'module.exports']);
   assert.deepEqual(content.modules['typed.cts']!.exports, ['c', 'default', 'module.exports'], 'type-only imports are stripped before the lexer reads it');
@@ -238,16 +240,26 @@ test('a CommonJS file requires packages from where the client keeps them when th
     'node_modules/word/index.js': "module.exports = 'from the publisher';\n",
   });
   const running = await startServer(t);
-  running.server.publish(signSnapshot(new SnapshotBuilder(dir, { entry: 'main.js', program: { externals: 'installed', external: [] } }).build().content, running.key));
+  const first = signSnapshot(new SnapshotBuilder(dir, { entry: 'main.js', program: { externals: 'installed', external: [] } }).build().content, running.key);
+  running.server.publish(first);
   const cwd = tempDir(t);
   writeFiles(cwd, {
-    'package.json': JSON.stringify({ name: 'client-folder', type: 'module' }),
+    'package.json': JSON.stringify({ name: 'client-folder' }),
     'node_modules/word/package.json': JSON.stringify({ name: 'word', version: '1.0.0', main: 'index.js' }),
     'node_modules/word/index.js': "module.exports = 'from the client';\n",
   });
-  const run = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', join(cwd, 'store')], { cwd });
+  // The store is elsewhere: the package is found in the working folder, not by Node's search upward from the store.
+  const parent = tempDir(t);
+  writeFiles(parent, { 'package.json': JSON.stringify({ name: 'store-parent', type: 'module' }) });
+  const run = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', join(parent, 'store')], { cwd });
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout, 'true from the client\n');
+  // One package kept out by name (--external) while the rest travel: the same.
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'kept-out', dependencies: { word: '1.0.0' } }) });
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, { entry: 'main.js', program: { externals: 'bundle', external: ['word'] } }).build().content, running.key, { previousVersion: first.manifest.version }));
+  const kept = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', join(parent, 'store2')], { cwd });
+  assert.equal(kept.status, 0, kept.stderr);
+  assert.equal(kept.stdout, 'true from the client\n');
 });
 
 test('a remote CommonJS program takes a new version: the entry re-runs on the new version\'s files, in the same process', async (t) => {
@@ -328,4 +340,64 @@ test('a command file without an extension (bin/tool, #!/usr/bin/env node) runs w
   const remote = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t), '--', 'ann'], { cwd: tempDir(t) });
   assert.equal(remote.status, 0, remote.stderr);
   assert.equal(remote.stdout, node.stdout);
+});
+
+test('a package.json of a subfolder whose "type" changes makes its files change kind at the next start, though the build record held', (t) => {
+  const dir = tempDir(t);
+  const cache = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'flip-below', type: 'module' }),
+    'main.js': "import './lib/kind.js';\n",
+    'lib/package.json': JSON.stringify({ type: 'module' }),
+    'lib/kind.js': "console.log(typeof require === 'function' ? 'commonjs' : 'module');\n",
+  });
+  const run = (): string => {
+    const result = cli(['run', join(dir, 'main.js')], { env: { LIVEMOD_CACHE: cache } });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  assert.equal(run(), 'module');
+  writeFiles(dir, { 'lib/package.json': JSON.stringify({ type: 'commonjs' }) });
+  assert.equal(run(), 'commonjs');
+  assert.equal(spawnSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' }).stdout.trim(), 'commonjs', 'as Node runs it');
+});
+
+test('editing a live module of a program that also loads CommonJS swaps that module only: the CommonJS modules do not run again', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'mixed', type: 'module' }),
+    'util.cjs': 'globalThis.utilRuns = (globalThis.utilRuns ?? 0) + 1;\nexports.runs = () => globalThis.utilRuns;\n',
+    'view.js': "export const word = 'first';\nimport.meta.hot.accept();\n",
+    'main.js': "import { runs } from './util.cjs';\nimport { word } from './view.js';\nconsole.log('start', word, runs());\nsetInterval(() => console.log('now', word, runs()), 50);\n",
+  });
+  const run = lineProcess(t, ['run', join(dir, 'main.js'), '--watch', '--cache', tempDir(t)]);
+  await run.line(/^start first 1$/);
+  writeFiles(dir, { 'view.js': "export const word = 'second';\nimport.meta.hot.accept();\n" });
+  assert.equal(await run.line(/^now second /), 'now second 1', 'util.cjs ran once');
+  await run.stop();
+});
+
+test('a cached version that throws at start under --revalidate background ends, and the fixed version the origin has is stored for the next start; LIVEMOD_DEBUG=1 still ends a failed start', async (t) => {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'fixed-later', type: 'module' }), 'main.js': "setInterval(() => {}, 1000);\nthrow new Error('version one is broken');\n" });
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  const first = signSnapshot(builder.build().content, running.key);
+  running.server.publish(first);
+  const cache = tempDir(t);
+  const args = ['run', running.url, '--key', running.key.publicKeyString, '--cache', cache];
+  const broken = await runAsync(args, { cwd: tempDir(t), timeoutMs: 30_000 });
+  assert.equal(broken.status, 1);
+  assert.match(broken.stderr, /version one is broken/);
+  const debug = await runAsync(args, { cwd: tempDir(t), env: { LIVEMOD_DEBUG: '1' }, timeoutMs: 30_000 });
+  assert.equal(debug.status, 1, 'ended, not left running its interval');
+  writeFiles(dir, { 'main.js': "console.log('version two');\n" });
+  builder.invalidate(['main.js']);
+  running.server.publish(signSnapshot(builder.build().content, running.key, { previousVersion: first.manifest.version }));
+  const failed = await runAsync([...args, '--revalidate', 'background'], { cwd: tempDir(t), timeoutMs: 30_000 });
+  assert.equal(failed.status, 1, 'the cached version ran, and failed');
+  assert.match(failed.stderr, /the origin has version \d+, newer than the cached version \d+ that failed: it is stored, and the next start runs it/);
+  const fixed = await runAsync([...args, '--revalidate', 'background', '--offline'], { cwd: tempDir(t), timeoutMs: 30_000 });
+  assert.equal(fixed.status, 0, fixed.stderr);
+  assert.equal(fixed.stdout, 'version two\n', 'the next start runs the fixed version, from the store');
 });

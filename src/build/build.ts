@@ -10,7 +10,7 @@ import { examineFile, isModuleFile, listFiles, readModuleFile, type FoundFile, t
 import { appNameProblem, defaultEntry, lazyEdge, policyKey, withTlaBelow, resolveSpecifier, sha256Hex, type BlobRef, type LazyPolicy, type ImportRecord, type ModuleError, type ModuleRecord, type PackageInfo, type ResolveTree, type SnapshotContent } from '../snapshot/index.ts';
 import { nativeModule, parsesAsCommonJs, transformModule, type ModuleTransform } from './transform.ts';
 import { recordFingerprint, type TransformCache } from './cache.ts';
-import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
+import { checkModules, checkRecord, dirsHash, folderNames, foldersHold, packageScopeAt, parseRecord, parseSegment, pathIdentity, recordKey, sameNames, segmentBuild, RECORD_VERSION, type KeptBuild, type KeptModule, type KeptSegment } from './record.ts';
 import { ProgramCollector, type ProgramOptions } from './program.ts';
 import { monotonicMs } from '../clock.ts';
 
@@ -246,6 +246,8 @@ export class SnapshotBuilder {
   private readonly widened = new WeakMap<ModuleRecord, { key: string; record: ModuleRecord }>();
   /** Package scopes looked up during one build: folder (a path) → its package.json `type` ("" none; null: no package.json there). */
   private readonly scopes = new Map<string, string | null>();
+  /** Every package scope a build of this builder looked up (or its restored record had), for the build record. */
+  private readonly scopesSeen = new Map<string, string | null>();
   /** What travelled in the last build, to tell a change of a file or package from none. */
   private lastProgram: { files: Readonly<Record<string, BlobRef>>; packages: string } | null = null;
 
@@ -397,16 +399,9 @@ export class SnapshotBuilder {
     for (;;) {
       let type = this.scopes.get(dir);
       if (type === undefined) {
-        let found: string | null = null;
-        try {
-          const parsed = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown };
-          found = typeof parsed?.type === 'string' ? parsed.type : '';
-        } catch (error) {
-          // Unreadable or not JSON: Node fails on such a scope; it counts as one without a type here.
-          if ((error as { code?: string }).code !== 'ENOENT' && (error as { code?: string }).code !== 'ENOTDIR') found = '';
-        }
-        type = found;
+        type = packageScopeAt(dir);
         this.scopes.set(dir, type);
+        this.scopesSeen.set(dir, type);
       }
       if (type !== null) return type;
       const up = dirname(dir);
@@ -488,6 +483,7 @@ export class SnapshotBuilder {
       if (entry.map && entry.mapHash) blobs.set(entry.mapHash, entry.map);
     }
     for (const [dir, names] of Object.entries(kept.dirs)) this.consulted.set(dir, names);
+    for (const [dir, type] of Object.entries(kept.scopes ?? {})) this.scopesSeen.set(dir, type);
     for (const [path, identity] of Object.entries(kept.rejected ?? {})) {
       this.rejected.set(path, identity);
       this.files.set(path, null);
@@ -712,6 +708,7 @@ export class SnapshotBuilder {
       rejected: Object.fromEntries(this.rejected),
       modules: main,
       ...(deferred.length > 0 && rest !== undefined ? { deferred, rest, ...(deferredExternals.length > 0 ? { deferredExternals } : {}) } : {}),
+      ...(this.scopesSeen.size > 0 ? { scopes: Object.fromEntries(this.scopesSeen) } : {}),
       entry: result.content.entry,
       name: result.content.name ?? this.appName(null),
       unresolved,

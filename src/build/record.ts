@@ -20,7 +20,7 @@
 // recorded as changed, so the record is never taken whole while it could be stale. It is a cache
 // only: a record that is missing, damaged or stale costs the start a build, never a wrong one;
 // the unchanged files of a stale record still spare their reads.
-import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex, type ModuleError, type ModuleRecord } from '../snapshot/index.ts';
 import { readModuleFile, type SkippedFile } from './files.ts';
@@ -76,6 +76,12 @@ export interface KeptBuild {
   readonly rest?: string;
   /** Lazy policy: the packages the left-out modules import, which a start loads all the same (a package's evaluation may await). */
   readonly deferredExternals?: readonly { readonly specifier: string; readonly attributes?: Readonly<Record<string, string>> }[];
+  /**
+   * The package scopes the build looked up (a folder's absolute path → its package.json `type`,
+   * "" without one; null: no package.json there): a file without ES module syntax is CommonJS
+   * or not by them, so a start takes the record only while each still says the same.
+   */
+  readonly scopes?: Readonly<Record<string, string | null>>;
   readonly entry: string | null;
   readonly name: string;
   readonly unresolved: readonly UnresolvedImport[];
@@ -162,6 +168,7 @@ export function parseRecord(text: string | null, key: string): KeptBuild | null 
     if (value.deferred !== undefined && (!Array.isArray(value.deferred) || value.deferred.some((path) => typeof path !== 'string'))) return null;
     if (value.rest !== undefined && (typeof value.rest !== 'string' || !/^[0-9a-f]{40}$/.test(value.rest))) return null;
     if (value.deferredExternals !== undefined && (!Array.isArray(value.deferredExternals) || value.deferredExternals.some((item) => typeof item?.specifier !== 'string'))) return null;
+    if (value.scopes !== undefined && (typeof value.scopes !== 'object' || value.scopes === null || Object.values(value.scopes).some((type) => type !== null && typeof type !== 'string'))) return null;
     return value as KeptBuild;
   } catch {
     return null;
@@ -198,9 +205,20 @@ export function parseSegment(text: string | null, dirs: string): KeptSegment | n
  */
 export function checkRecord(kept: KeptBuild, root: string, maxFileBytes: number): { whole: boolean; unchanged: Set<string>; racy: number; checkedAt: number } {
   const checkedAt = Date.now();
-  const whole = foldersHold(kept.dirs, kept.rejected ?? {}, root);
+  const whole = foldersHold(kept.dirs, kept.rejected ?? {}, root) && Object.entries(kept.scopes ?? {}).every(([dir, type]) => packageScopeAt(dir) === type);
   const { unchanged, racy, changed } = checkModules(kept.modules, root, maxFileBytes, kept.savedAt);
   return { whole: whole && !changed, unchanged, racy, checkedAt };
+}
+
+/** The `type` of the package.json in `dir` ("" without one, or one that does not parse: Node's default), or null when there is none. */
+export function packageScopeAt(dir: string): string | null {
+  try {
+    const parsed = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown } | null;
+    return typeof parsed?.type === 'string' ? parsed.type : '';
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? null : '';
+  }
 }
 
 /** Whether every folder still has the names kept and every passed-over path is what it was: then every kept resolution stands. */

@@ -201,7 +201,9 @@ export function transformModule(path: string, source: string): ModuleTransform {
 
   const imports = locateImports(source, js, scan.sites);
   // In the source as written: the transformer adds `export {}` to a TypeScript file it removed type-only imports from.
-  const esm = scan.tla || scan.meta || scan.exports.length > 0 || scan.sites.some((site) => !site.dynamic) || EXPORT_STATEMENT.test(source);
+  let esm = scan.tla || scan.meta || scan.exports.length > 0 || scan.sites.some((site) => !site.dynamic) || EXPORT_STATEMENT.test(source);
+  // The transformer drops an import used only as a type, which Node's type stripping keeps: the TypeScript says.
+  if (!esm && tsMap !== null) esm = typeScriptModuleSyntax(path, source);
   return { code, map, imports, exports: scan.exports, star: scan.star, indirect: scan.indirect, tla: scan.tla, esm };
 }
 
@@ -216,6 +218,39 @@ export function parsesAsCommonJs(path: string, source: string): boolean {
   parses += 1;
   return parseSync(path, source, { ...parseOptions, sourceType: 'commonjs' }).errors.length === 0;
 }
+
+/**
+ * Whether a TypeScript file has ES module syntax once Node strips its types: an import or export
+ * declaration that is not type-only (`import type`, `export type`, `export interface`, a
+ * `declare`d export are erased; `import { T }` of a type only is not).
+ */
+function typeScriptModuleSyntax(path: string, source: string): boolean {
+  const { parseSync, parseOptions } = tools();
+  parses += 1;
+  const parsed = parseSync(path, source, { ...parseOptions, lang: JSX.test(path) ? 'tsx' : 'ts', showSemanticErrors: false });
+  for (const node of parsed.program.body as unknown as EsNode[]) {
+    switch (node.type) {
+      case 'ImportDeclaration':
+        if (node.importKind !== 'type') return true;
+        break;
+      case 'ExportAllDeclaration':
+      case 'ExportNamedDeclaration': {
+        if (node.exportKind === 'type') break;
+        const declaration = node.declaration as EsNode | null | undefined;
+        if (declaration && (declaration.declare === true || ERASED.has(declaration.type))) break;
+        return true;
+      }
+      case 'ExportDefaultDeclaration':
+        if ((node.declaration as EsNode).type !== 'TSInterfaceDeclaration') return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+const ERASED = new Set(['TSInterfaceDeclaration', 'TSTypeAliasDeclaration', 'TSDeclareFunction']);
 
 /** `export {}` and the like export no name but are ES module syntax all the same. */
 const EXPORT_STATEMENT = /^\s*export\s*\{/m;

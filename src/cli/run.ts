@@ -64,6 +64,9 @@ function revalidateMode(text: string): 'start' | 'background' {
   throw usage(`--revalidate ${JSON.stringify(text.slice(0, 40))} is not a mode; write --revalidate start (ask the origin first, the default) or --revalidate background (run the cached version at once)`);
 }
 
+/** How long a run whose cached version failed at once waits for the origin's answer (`--revalidate background`). */
+const BACKGROUND_WAIT_MS = 10_000;
+
 export function registerRun(program: Command): void {
   program
     .command('run')
@@ -178,10 +181,15 @@ export function registerRun(program: Command): void {
       // a CommonJS entry's is its __filename (the version's own folder, where Node loads it from).
       const main = entry ? (commonJsEntry && (source.files ?? source.base).startsWith('file:') ? pathToFileURL(join(fileURLToPath(source.files ?? source.base), ...entry.split('/'))).href : app.registry.urlOf(entry)) : pathToFileURL(target).href;
       process.argv = [process.argv[0]!, main.startsWith('file:') ? fileURLToPath(main) : main, ...args];
+      const started = app.version;
       try {
         await app.import();
       } catch (error) {
-        if (isLivemodError(error) || verbose) throw error;
+        if (isLivemodError(error) || verbose) {
+          // Printed by the CLI (with its stack when verbose); then the program ends as below, whatever it started.
+          if (!flags.watch) setImmediate(() => process.exit(process.exitCode ?? 1));
+          throw error;
+        }
         // As in Node, a program that handles uncaught exceptions gets its own throw there, and runs on.
         if (!isLinkError(error) && process.listenerCount('uncaughtException') > 0) {
           (process.emit as (event: string, error: unknown, origin: string) => boolean)('uncaughtException', error, commonJsEntry ? 'uncaughtException' : 'unhandledRejection');
@@ -201,7 +209,14 @@ export function registerRun(program: Command): void {
         process.exitCode = 1;
         // As in Node, an uncaught throw ends the program, whatever it started before it (a server,
         // a timer); under --watch it waits for the fix instead, as the edit loop it is for.
-        if (!flags.watch) process.exit(1);
+        if (flags.watch) return;
+        // A cached version that fails at once, run without asking the origin first: the origin is
+        // asked now, so that the next start (a service's restart) runs a fixed version it has.
+        if (remote && flags.revalidate === 'background' && app.refresh) {
+          const version = await Promise.race([app.refresh().catch(() => null), new Promise<null>((resolve) => setTimeout(() => resolve(null), BACKGROUND_WAIT_MS).unref())]);
+          if (version !== null && version > started) notice(`[livemod run] the origin has version ${version}, newer than the cached version ${started} that failed: it is stored, and the next start runs it`);
+        }
+        process.exit(1);
       }
     });
 }

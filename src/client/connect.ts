@@ -102,6 +102,11 @@ export interface App {
   import(path?: string): Promise<Namespace>;
   /** Syncs now and swaps to the newest version in place; the last swap made, or null when nothing was newer. */
   update(): Promise<SwapRecord | null>;
+  /**
+   * A URL app: fetches and stores the origin's current version without running it, so the next
+   * start runs it (a cached version that failed at start); resolves with that version's number.
+   */
+  refresh?(): Promise<number>;
   /** Each swap, applied or not: its version, modules (old → new hash), duration and result. */
   on(event: 'swap', listener: SwapListener): void;
   off(event: 'swap', listener: SwapListener): void;
@@ -377,7 +382,8 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
     clearInterval(poll);
     unregister();
   };
-  return makeApp(registry, live, stop, { base: synced.base, from: synced.from, ageMs: synced.ageMs, entry: synced.module ?? synced.manifest.entry });
+  const refresh = async (): Promise<number> => (await syncRemote(url, { ...remote, offline: false, fallback: false })).manifest.version;
+  return makeApp(registry, live, stop, { base: synced.base, from: synced.from, ageMs: synced.ageMs, entry: synced.module ?? synced.manifest.entry, refresh });
 }
 
 /** The folder a local module belongs to: the nearest one above it with a package.json, else its own. */

@@ -8,6 +8,7 @@
 // - Namespace shells: a real module namespace object with given export names and values the
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 import { createRequire, isBuiltin, registerHooks } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
 
@@ -60,7 +61,17 @@ function ensureHooks(): void {
         // A package a CommonJS file of the program requires: from where the registry takes that package from.
         if (programParent !== null && context.parentURL !== undefined && BARE.test(specifier) && !isBuiltin(specifier)) {
           const parent = programParent(context.parentURL, specifier);
-          if (parent !== null) return nextResolve(specifier, { ...context, parentURL: parent });
+          if (parent !== null) {
+            // Node's resolution of a require() takes its parent from the requiring module, not from the context: resolved here from the folder.
+            if (context.conditions?.includes('require')) {
+              try {
+                return { url: pathToFileURL(createRequire(new URL('livemod-resolve.js', parent)).resolve(specifier)).href, shortCircuit: true };
+              } catch {
+                return nextResolve(specifier, context);
+              }
+            }
+            return nextResolve(specifier, { ...context, parentURL: parent });
+          }
         }
         return nextResolve(specifier, context);
       }

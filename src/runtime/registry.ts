@@ -1282,16 +1282,16 @@ export class Registry {
 
   /**
    * The loaded CommonJS modules a version must run again: all of them, when any CommonJS or
-   * JSON file, any module not loaded as live code, or any file of the version changed, was
-   * added or went. Their own
+   * JSON file, or any file of the version that is no module (a template), changed, was added
+   * or went. Their own
    * requires are Node's, which the manifest does not record, so a change below one of them
    * cannot be traced to it.
    */
   private commonJsToRerun(before: Manifest, after: Manifest): string[] {
     const loaded = [...this.instances.values()].filter((instance) => instance.record.commonjs === true).map((instance) => instance.path);
     if (loaded.length === 0) return [];
-    // A changed CommonJS or JSON file, or a module nothing imports here (a file only Node's require reaches: require(esm)).
-    const required = (path: string, record: ModuleRecord): boolean => record.commonjs === true || path.endsWith('.json') || !this.instances.has(path);
+    // A changed CommonJS or JSON file (a live module's change goes up through its importers as any).
+    const required = (path: string, record: ModuleRecord): boolean => record.commonjs === true || path.endsWith('.json');
     for (const [from, to] of [[before, after], [after, before]] as const) {
       for (const path of Object.keys(from.modules)) {
         const record = from.modules[path]!;
@@ -1299,7 +1299,9 @@ export class Registry {
       }
       // A file beside them (a template it reads through __dirname): they run from their version's own folder, which the view's re-pointing does not change.
       const files = from.files ?? {};
-      for (const path of Object.keys(files)) if (to.files?.[path]?.hash !== files[path]!.hash) return loaded;
+      for (const path of Object.keys(files)) {
+        if (to.files?.[path]?.hash !== files[path]!.hash && !Object.hasOwn(from.modules, path) && !Object.hasOwn(to.modules, path)) return loaded;
+      }
     }
     return [];
   }
