@@ -157,8 +157,14 @@ export function programSite(): string | null {
  * thrown at, with a caret under the column (when the top frame is a live module), then the error
  * with its own stack — livemod's frames left out.
  */
+const DRIVER_FRAME = /^\s+at (?:Async)?Generator\.next \(<anonymous>\)$/;
+const FRAME_LINE = /^\s+at /;
+
 export function formatProgramError(error: unknown, inspected: string): string {
   const lines = inspected.split('\n').filter((line) => !(OWN_FRAME.test(line) && OWN.some((own) => line.includes(own))));
+  // The stack's last frames are the registry's driving a module's body (its generator): not the program's, as Node shows none of its loader's.
+  let last = lines.findLastIndex((line) => FRAME_LINE.test(line));
+  while (last > 0 && DRIVER_FRAME.test(lines[last]!)) lines.splice(last--, 1);
   const text = lines.join('\n');
   const stack = error instanceof Error && typeof error.stack === 'string' ? error.stack : '';
   const frame = /^\s+at (?:.*? \()?(.+?):(\d+):(\d+)\)?$/m.exec(stack);
