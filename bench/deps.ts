@@ -77,6 +77,19 @@ console.log(JSON.stringify({
 }));
 `;
 
+// The same program written in CommonJS (main.cjs beside main.js): requires, chalk and zod through
+// require(esm). livemod leaves it to Node's loader, from the version's folder in the store.
+const MAIN_CJS = MAIN.replace(/^import YAML from 'yaml';\nimport \{ Command \} from 'commander';\nimport \{ z \} from 'zod';\nimport semver from 'semver';\nimport \{ Chalk \} from 'chalk';\nimport Ajv from 'ajv';\n/, [
+  "const YAML = require('yaml');",
+  "const { Command } = require('commander');",
+  "const { z } = require('zod');",
+  "const semver = require('semver');",
+  "const { Chalk } = require('chalk');",
+  "const Ajv = require('ajv');",
+  '',
+].join('\n'));
+if (MAIN_CJS === MAIN) throw new Error('bench/deps.ts: MAIN_CJS did not replace the imports of MAIN');
+
 const EXPECTED = JSON.stringify({
   yaml: 'name: demo\nlimits:\n  cpu: 2\n  memory: 24',
   commander: { count: 3, dry: true },
@@ -109,7 +122,7 @@ interface Run {
 
 interface Case {
   readonly name: string;
-  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'offline' | 'bare' | 'unused' | 'deno-cold' | 'deno-warm';
+  readonly id: 'empty' | 'node' | 'node-cache' | 'cold' | 'warm' | 'offline' | 'bare' | 'unused' | 'node-cjs' | 'warm-cjs' | 'deno-cold' | 'deno-warm';
   /** The line every run must print (null: anything, exit 0). */
   readonly expected: string | null;
   /** The command of one run, made fresh for each (cold cases get a new store). */
@@ -172,6 +185,7 @@ function prepareProgram(): string {
   mkdirSync(programDir, { recursive: true });
   const packageJson = `${JSON.stringify({ name: 'deps-program', private: true, type: 'module', main: 'main.js', dependencies: PACKAGES }, null, 2)}\n`;
   writeFileSync(join(programDir, 'main.js'), MAIN);
+  writeFileSync(join(programDir, 'main.cjs'), MAIN_CJS);
   const installed = (): boolean =>
     Object.entries(PACKAGES).every(([name, version]) => {
       try {
@@ -309,7 +323,7 @@ try {
   console.log(`load average at start: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
   console.log(`targets: livemod warm ≤ ${WARM_TARGET.toFixed(2)}× node from disk (median); livemod cold ≤ deno cold (Deno's first run)\n`);
 
-  for (const name of ['cache-warm', 'cache-bare', 'cache-unused']) rmSync(join(out, name), { recursive: true, force: true });
+  for (const name of ['cache-warm', 'cache-warm-cjs', 'cache-bare', 'cache-unused']) rmSync(join(out, name), { recursive: true, force: true });
   rmSync(join(out, 'compile-cache'), { recursive: true, force: true });
   rmSync(denoDir, { recursive: true, force: true });
   const emptyCwd = join(out, 'cwd');
@@ -319,6 +333,7 @@ try {
 
   const node = (env?: Record<string, string>): Command => ({ command: process.execPath, args: ['main.js'], cwd: programDir, ...(env ? { env } : {}) });
   const livemodFrom = (from: Serve, cache: string, ...flags: string[]): Command => ({ command: process.execPath, args: [bin, 'run', `${from.url}/`, '--key', from.publicKey, '--cache', cache, ...flags], cwd: emptyCwd });
+  const livemodCjs = (): Command => ({ command: process.execPath, args: [bin, 'run', `${server.url}/main.cjs`, '--key', server.publicKey, '--cache', join(out, 'cache-warm-cjs')], cwd: emptyCwd });
   const livemod = (cache: string, ...flags: string[]): Command => livemodFrom(server, cache, ...flags);
   const denoRun = (dir: string): Command => ({
     command: (deno as { binary: string }).binary,
@@ -342,10 +357,13 @@ try {
     { name: 'livemod run URL --offline (primed store)', id: 'offline', command: () => livemod(join(out, 'cache-warm'), '--offline'), expected: EXPECTED, wall: [], cpu: [] },
     { name: 'livemod warm: one line, no packages', id: 'bare', command: () => livemodFrom(bareServer, join(out, 'cache-bare')), expected: 'ok', wall: [], cpu: [] },
     { name: 'livemod warm: one line, packages not imported', id: 'unused', command: () => livemodFrom(unusedServer, join(out, 'cache-unused')), expected: 'ok', wall: [], cpu: [] },
+    { name: 'node main.cjs from disk (the program in CommonJS)', id: 'node-cjs', command: () => ({ ...node(), args: ['main.cjs'] }), expected: EXPECTED, wall: [], cpu: [] },
+    { name: 'livemod run URL/main.cjs, warm (CommonJS, left to Node)', id: 'warm-cjs', command: livemodCjs, expected: EXPECTED, wall: [], cpu: [] },
   ];
 
   // Prime: the warm store, Node's compile cache, Deno's cache (which also tells whether Deno reaches the registry).
   check('priming livemod run', await timed(livemod(join(out, 'cache-warm'))));
+  check('priming livemod run of main.cjs', await timed(livemodCjs()));
   check('priming livemod run (one line, no packages)', await timed(livemodFrom(bareServer, join(out, 'cache-bare'))), 'ok');
   check('priming livemod run (one line, packages not imported)', await timed(livemodFrom(unusedServer, join(out, 'cache-unused'))), 'ok');
   check('priming node with NODE_COMPILE_CACHE', await timed(node({ NODE_COMPILE_CACHE: join(out, 'compile-cache') })));
@@ -402,6 +420,7 @@ try {
   const warmMet = warm <= WARM_TARGET * baseline;
   const coldMet = denoCold === undefined ? null : cold <= denoCold;
   console.log(`\nwarm / node from disk ${ratio(warm / baseline)} (target ≤ ${WARM_TARGET.toFixed(2)}×: ${warmMet ? 'met' : 'NOT met'})`);
+  console.log(`the program in CommonJS: warm / node main.cjs from disk ${ratio(at('warm-cjs')! / at('node-cjs')!)}`);
   console.log(denoCold === undefined ? `cold ${ms(cold)} ms (target ≤ deno cold: not measured, ${denoSkipped})` : `cold ${ms(cold)} ms vs deno cold ${ms(denoCold)} ms, ${ratio(cold / denoCold)} (target ≤ 1.00×: ${coldMet ? 'met' : 'NOT met'})`);
 
 

@@ -323,7 +323,7 @@ test('a throw while the program starts ends it, as in Node, whatever it started;
   }
 });
 
-test('a command file without an extension (bin/tool, #!/usr/bin/env node) runs when named, locally and as a served entry, as Node runs it', async (t) => {
+test('a command file without an extension (bin/tool, #!/usr/bin/env node) runs when named, locally, as a served entry or named in package.json bin, as Node runs it', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {
     'package.json': JSON.stringify({ name: 'a-tool', bin: { tool: 'bin/tool' } }),
@@ -340,6 +340,12 @@ test('a command file without an extension (bin/tool, #!/usr/bin/env node) runs w
   const remote = await runAsync(['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t), '--', 'ann'], { cwd: tempDir(t) });
   assert.equal(remote.status, 0, remote.stderr);
   assert.equal(remote.stdout, node.stdout);
+  // A command package.json names in bin is in the snapshot of the whole folder: a URL can name it.
+  const whole = await startServer(t);
+  whole.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, whole.key));
+  const named = await runAsync(['run', `${whole.url}/bin/tool`, '--key', whole.key.publicKeyString, '--cache', tempDir(t), '--', 'ann'], { cwd: tempDir(t) });
+  assert.equal(named.status, 0, named.stderr);
+  assert.equal(named.stdout, node.stdout);
 });
 
 test('a package.json of a subfolder whose "type" changes makes its files change kind at the next start, though the build record held', (t) => {

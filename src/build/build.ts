@@ -2,7 +2,7 @@
 // rebuild after an edit re-reads and re-transforms only the files named as changed; resolution,
 // which is cheap and depends on which files exist, is redone for every module each time.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 import ignoreModule from 'ignore';
@@ -111,6 +111,20 @@ export interface BuildResult {
 const SCRIPT_FILE = /(?:\.[jt]s|(?:^|\/)[^./]+)$/;
 /** A file name without an extension. */
 const EXTENSIONLESS = /(?:^|\/)[^./]+$/;
+
+/** The files the folder's package.json names in `bin` (a string, or command → path), as module paths. */
+function binPaths(root: string): Set<string> {
+  const paths = new Set<string>();
+  try {
+    const bin = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: unknown } | null)?.bin;
+    for (const value of typeof bin === 'string' ? [bin] : bin !== null && typeof bin === 'object' ? Object.values(bin) : []) {
+      if (typeof value === 'string') paths.add(posix.normalize(value.replaceAll('\\', '/')).replace(/^\.\//, ''));
+    }
+  } catch {
+    // No package.json, or not JSON: no commands.
+  }
+  return paths;
+}
 
 interface Entry {
   readonly file: FoundFile;
@@ -269,8 +283,10 @@ export class SnapshotBuilder {
       this.accept = (path) => isModuleFile(path) && !rules.ignores(path);
     }
     // A file without an extension (a package's `bin/tool`, `#!/usr/bin/env node`) is a module when named as the one to run: Node runs it.
+    // So is a command the folder's package.json names in `bin`, which a URL may name to run.
     const byName = this.accept;
-    this.accept = (path) => byName(path) || (EXTENSIONLESS.test(path) && (path === this.options.entry || this.roots.has(path)));
+    const commands = binPaths(root);
+    this.accept = (path) => byName(path) || (EXTENSIONLESS.test(path) && (path === this.options.entry || this.roots.has(path) || commands.has(path)));
   }
 
   /** Reach mode: also build these modules (and what they reach) from the next build on. */
