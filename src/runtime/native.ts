@@ -5,7 +5,7 @@
 // folder, with Node's own loader, so `require`, `module`, `__dirname` and the require cache are
 // Node's; the entry is loaded as Node's main module (`require.main === module`). Its named
 // exports take the values of `module.exports` when it has run, as Node's do.
-import Module, { createRequire } from 'node:module';
+import Module from 'node:module';
 import { sep } from 'node:path';
 import type { ModuleFactory } from './compile.ts';
 
@@ -15,7 +15,7 @@ interface Publisher {
 }
 
 /** Node's loader entry point that can load a file as the main module (not in the public types). */
-const load = (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load;
+const load = (Module as unknown as { _load(request: string, parent: undefined, isMain: boolean): unknown })._load;
 const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
 /** Node's memo of where a require resolved (request and search paths → file). */
 const pathCache = (Module as unknown as { _pathCache?: Record<string, string> })._pathCache;
@@ -54,7 +54,8 @@ export function commonJsFactory(file: string, names: readonly string[], main: bo
     publisher.x(getters);
     yield;
     before();
-    loaded.exports = main ? load(file, null, true) : createRequire(file)(file);
+    // Loaded from no parent module, as an ES module's import of it is (module.parent is not a CommonJS module).
+    loaded.exports = load(file, undefined, main);
     for (const name of names) publisher.w[name] = value(loaded.exports, name);
   } as ModuleFactory;
 }
