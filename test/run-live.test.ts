@@ -99,3 +99,20 @@ for (const restart of [false, true]) {
     await within(new Promise((resolve) => run.child.once('exit', resolve)), 10_000, 'the run to stop on SIGTERM');
   });
 }
+
+test('livemod run --watch --quiet still says when an edit does not build: the old code runs on', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': '{"name":"quiet-watch","type":"module"}',
+    'main.js': "import { word } from './lib.js';\nsetInterval(() => console.log(word), 50);\n",
+    'lib.js': "export const word = 'first';\nimport.meta.hot.accept();\n",
+  });
+  const run = live(t, ['run', join(dir, 'main.js'), '--watch', '--quiet']);
+  await run.line(/^first$/);
+  writeFiles(dir, { 'lib.js': "export const word = ;\n" });
+  const deadline = Date.now() + 15_000;
+  while (!/^\[livemod watch\] lib\.js:1:\d+: .*still running version \d+$/m.test(run.stderr()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.match(run.stderr(), /^\[livemod watch\] lib\.js:1:\d+: Unexpected token; still serving the last version until it parses again — still running version \d+$/m);
+  await run.line(/^first$/);
+  await run.stop();
+});

@@ -123,9 +123,9 @@ export function registerRun(program: Command): void {
         ...(flags.poll ? { pollMs: parseDuration('--poll', flags.poll) } : {}),
         ...(flags.restartOnUnaccepted ? { restartOnUnaccepted: true } : {}),
         ...(flags.logSwaps ? { logSwaps: true } : {}),
-        // Swap failures are printed even with --quiet: the program runs the old code, and says why.
+        // Swap failures and edits that do not build are printed even with --quiet: the program runs the old code, and says why.
         notice: (line: string): void => {
-          if (!quiet || line.startsWith('[livemod swap]')) process.stderr.write(`${line}\n`);
+          if (!quiet || line.startsWith('[livemod swap]') || line.startsWith('[livemod watch]')) process.stderr.write(`${line}\n`);
         },
       };
       let app: App;

@@ -474,7 +474,7 @@ export async function openFolder(path: string, options: { externalsFrom?: string
         pending = builtSource(builder, result, keyId, Math.max(registry.source.manifest.version, pending?.manifest.version ?? 0));
         void live.update();
       },
-      onError: (error) => notice(`${(error as Error).message} — still running version ${registry.source.manifest.version}`),
+      onError: (error) => notice(`[livemod watch] ${(error as Error).message.replace(/^\[livemod \w+\] /, '')} — still running version ${registry.source.manifest.version}`),
     });
     await watch.ready;
     stop = () => watch.close();
