@@ -1283,9 +1283,8 @@ export class Registry {
   /**
    * The loaded CommonJS modules a version must run again: all of them, when any CommonJS or
    * JSON file, or any file of the version that is no module (a template), changed, was added
-   * or went. Their own
-   * requires are Node's, which the manifest does not record, so a change below one of them
-   * cannot be traced to it.
+   * or went. Their own requires are Node's, which the manifest does not record, so a change
+   * below one of them cannot be traced to it.
    */
   private commonJsToRerun(before: Manifest, after: Manifest): string[] {
     const loaded = [...this.instances.values()].filter((instance) => instance.record.commonjs === true).map((instance) => instance.path);
