@@ -96,8 +96,6 @@ export interface BuildResult {
   readonly totalBytes: number;
   /** Packages the modules import that are not installed in the folder: clients must have them. */
   readonly missingPackages: readonly string[];
-  /** Packages that travel but will not load on clients as here (one line each); absent: none. */
-  readonly packageWarnings?: readonly string[];
   readonly durationMs: number;
   /** The whole build came from the folder's build record (record.ts): no file was read, no import resolved. */
   readonly restored?: boolean;
@@ -853,7 +851,6 @@ export class SnapshotBuilder {
     const content = this.assemble(next, treeChanged);
     const changedSet = new Set([...next.keys(), ...this.entries.keys()].filter((path) => next.get(path)?.blobHash !== this.entries.get(path)?.blobHash));
     let missingPackages: readonly string[] = [];
-    let packageWarnings: readonly string[] = [];
     if (this.program) {
       const required = [...next.values()].flatMap((entry) => entry.transform?.packages ?? []);
       const program = this.program.collect(content.snapshot.modules, this.options.maxTotalBytes, required);
@@ -861,7 +858,7 @@ export class SnapshotBuilder {
       for (const [hash, bytes] of program.blobs) blobs.set(hash, bytes);
       // Node loads a CommonJS module from the version's folder: it travels as a file even where the ignore rules leave files out.
       for (const [path, record] of Object.entries(content.snapshot.modules)) {
-        if (record.commonjs && program.files[path]?.hash !== record.blob.hash) (program.files as Record<string, BlobRef>)[path] = { hash: record.blob.hash, size: record.blob.size };
+        if (record.commonjs && program.files[path]?.hash !== record.blob.hash) program.files[path] = { hash: record.blob.hash, size: record.blob.size };
       }
       content.snapshot = {
         ...content.snapshot,
@@ -874,7 +871,6 @@ export class SnapshotBuilder {
       };
       for (const item of program.skipped) this.skipped.set(item.path, item);
       missingPackages = program.missing;
-      packageWarnings = program.warnings;
       // A changed file that is not a module (a template, a .wasm) or a changed package is a new version too.
       const before = this.lastProgram;
       for (const path of new Set([...Object.keys(program.files), ...Object.keys(before?.files ?? {})])) {
@@ -900,7 +896,6 @@ export class SnapshotBuilder {
       changed,
       totalBytes,
       missingPackages,
-      ...(packageWarnings.length > 0 ? { packageWarnings } : {}),
       durationMs: monotonicMs() - started,
     };
     if (fresh || changed.length > 0) this.saveRecord(result);

@@ -38,8 +38,6 @@ export interface ProgramContent {
   readonly skipped: readonly SkippedFile[];
   /** Packages a module imports that are not installed in the folder (nor kept out on purpose). */
   readonly missing: readonly string[];
-  /** What will not work on clients as it does here, one line each (a workspace package of TypeScript sources). */
-  readonly warnings: readonly string[];
   readonly totalBytes: number;
 }
 
@@ -203,7 +201,7 @@ export class ProgramCollector {
     const kept = new Set(this.options.external);
     if (this.options.externals === 'installed') {
       for (const name of [...roots].sort()) externals[name] = range(name);
-      return { files, packages: null, layout: null, links: null, externals, blobs, skipped, missing: [], warnings: [], totalBytes };
+      return { files, packages: null, layout: null, links: null, externals, blobs, skipped, missing: [], totalBytes };
     }
 
     // Every package reached, from where Node would find it: the roots from the folder, then what
@@ -342,8 +340,7 @@ export class ProgramCollector {
     if (totalBytes > maxTotalBytes) {
       throw new LivemodError('build', ErrorCodes.TOO_LARGE, `${this.root} with its packages holds ${formatBytes(totalBytes)}, over the ${formatBytes(maxTotalBytes)} limit; raise it with --max-total-size, keep big packages out with --external NAME, or publish with --externals installed`, { totalBytes });
     }
-    const warnings: string[] = [];
-    return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), warnings, totalBytes };
+    return { files, packages, layout, links, externals, blobs, skipped: [...skipped, ...skippedPackages], missing: missing.sort(), totalBytes };
   }
 
   /**

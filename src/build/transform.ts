@@ -12,7 +12,7 @@
 // (swap) or create it on first read (lazy). The first next() is ES module instantiation: the
 // exports exist and hoisted functions are callable (cycles work, `let` is in its TDZ); the
 // second next() is evaluation. The prologue ends its line, so the code keeps its own lines.
-import { createRequire, isBuiltin } from 'node:module';
+import { createRequire } from 'node:module';
 import type * as OxcParser from 'oxc-parser';
 import type { ParserOptions } from 'oxc-parser';
 import type * as OxcTransform from 'oxc-transform';
@@ -53,7 +53,7 @@ export interface ModuleTransform {
   readonly commonjs?: true;
   /** A CommonJS file's `require()`s of files beside it (literal relative specifiers): what a local run builds, and watches, with it. */
   readonly requires?: readonly string[];
-  /** A CommonJS file's `require()`s of packages (literal bare specifiers, not builtins): they travel with the program as its imports' do. */
+  /** A CommonJS file's other literal `require()`s (packages among them): the packages travel with the program as its imports' do. */
   readonly packages?: readonly string[];
   /** What a CommonJS file re-exports whole (`module.exports = require('./impl')`, tsc's `__exportStar`), as Node's lexer reports it. */
   readonly reexports?: readonly string[];
@@ -296,8 +296,9 @@ export function nativeModule(path: string, source: string): ModuleTransform {
   const packages = new Set<string>();
   for (const match of js.matchAll(LITERAL_REQUIRE)) {
     const specifier = match[2]!;
+    // A package name is told from a builtin, a path or a URL where the packages are collected (program.ts packageOf).
     if (specifier.startsWith('./') || specifier.startsWith('../') || specifier === '.' || specifier === '..') requires.add(specifier);
-    else if (!specifier.startsWith('/') && !specifier.startsWith('#') && !specifier.includes(':') && !isBuiltin(specifier)) packages.add(specifier);
+    else packages.add(specifier);
   }
   return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(packages.size > 0 ? { packages: [...packages] } : {}), ...(reexports.length > 0 ? { reexports } : {}) };
 }

@@ -78,7 +78,6 @@ export function resolveBuildFlags(flags: BuildFlags, defaultTtlMs: number, exclu
 export function reportBuild(result: BuildResult, output: Output): void {
   for (const item of result.skipped) output.warn(`[livemod build] skipped ${item.path}: ${item.reason}`);
   for (const item of result.broken) output.warn(`[livemod build] warning: ${formatBroken(item)} (published marked; importing this module fails with a SyntaxError)`);
-  for (const line of result.packageWarnings ?? []) output.warn(`[livemod build] warning: ${line}`);
   for (const name of result.missingPackages) output.warn(`[livemod build] warning: package ${name} is imported but not installed in the folder (run npm install there); clients must have it in their own node_modules`);
   for (const item of result.unresolved) output.warn(`[livemod build] warning: ${formatUnresolved(item)} (published; loading this module will fail)`);
 }
