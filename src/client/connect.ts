@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { Registry, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
+import { Registry, replayResolutions, resolutionSignature, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
 import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, staticClosure, type LazyPolicy, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions, BuildResult } from '../build/index.ts';
 import type { ProgramView, Store } from '../store/index.ts';
@@ -292,6 +292,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
   }
   synced ??= await syncRemote(url, { ...remote, offline: options.offline === true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const source = viewed(synced);
+  if (source.externalsFrom !== undefined) replayPackageResolutions(store, synced.tree);
   const registry = new Registry(source, { externalsFrom: folderUrl(options.externalsFrom ?? process.cwd()), lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.loadReport === true });
   let channel: ChannelClient | undefined;
   /** The base the channel speaks for and the routes its host named (a pushed manifest comes without headers). */
@@ -495,6 +496,16 @@ export async function openFolder(path: string, options: { externalsFrom?: string
 }
 
 /**
+ * The packages a version carries resolve inside their laid-out folder as Node answered on an
+ * earlier start, without asking it again (runtime/resolutions.ts).
+ */
+function replayPackageResolutions(store: Store, tree: string | null): void {
+  if (tree === null) return;
+  const record = store.packageResolutions(tree, resolutionSignature());
+  if (record !== null) replayResolutions(record);
+}
+
+/**
  * The program of a worker or forked child (children.ts): the module the parent named, from the
  * version the parent ran — read from the store and verified again (remote), or built from the
  * same folder (local). Not live: the parent follows new versions, a child runs the one it got.
@@ -531,6 +542,7 @@ export async function openChild(task: ChildTask): Promise<App> {
       await fetchBlobs(spec.origin, version.manifest, absent, spec.batch ? { batch: spec.batch } : {}, { headers: spec.headers, timeoutMs: 30_000, deadline: Date.now() + 30_000, onBlob: (hash, bytes) => store.writeBlob(hash, bytes) });
     },
   };
+  if (source.externalsFrom !== undefined) replayPackageResolutions(store, version.tree);
   const registry = new Registry(source, { externalsFrom: folderUrl(process.cwd()) });
   const live = new Live({ registry, resync: async () => null, notice: (line) => process.stderr.write(`${line}\n`) });
   const unregister = registerProgram({

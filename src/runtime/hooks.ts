@@ -1,5 +1,5 @@
 // The runtime's only loader hooks, registered once per process (module.registerHooks, sync and
-// in-thread). Two jobs:
+// in-thread). Three jobs:
 // - Externals are resolved by Node itself, as if imported from the program's own folder: the
 //   runtime asks for `livemod-external:<json>` and the hook hands Node the real specifier with
 //   that parent. So an external resolves and behaves exactly as under plain Node — same
@@ -7,10 +7,13 @@
 //   code and the runtime share one registry.
 // - Namespace shells: a real module namespace object with given export names and values the
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
+// - Resolutions from inside a laid-out package folder are answered from its record when Node
+//   answered them before (resolutions.ts).
 import { createRequire, isBuiltin, registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
+import { followResolutions, replayResolution, type ResolutionRecord } from './resolutions.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
@@ -58,6 +61,9 @@ function ensureHooks(): void {
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) {
         notice(specifier);
+        // From inside a laid-out package folder: the answer Node gave before, or Node's, recorded.
+        const replayed = replayResolution(specifier, context, nextResolve);
+        if (replayed !== undefined) return replayed;
         // A package a CommonJS file of the program requires: from where the registry takes that package from.
         if (programParent !== null && context.parentURL !== undefined && BARE.test(specifier) && !isBuiltin(specifier)) {
           const parent = programParent(context.parentURL, specifier);
@@ -86,6 +92,12 @@ function ensureHooks(): void {
       return { format: 'module', source, shortCircuit: true };
     },
   });
+}
+
+/** Answers resolutions from inside `record`'s folder from it from now on, and records Node's new answers there. */
+export function replayResolutions(record: ResolutionRecord): void {
+  ensureHooks();
+  followResolutions(record);
 }
 
 function marked(specifier: string, parent: string): string {

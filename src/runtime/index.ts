@@ -8,3 +8,5 @@ export { formatProgramError } from './stack.ts';
 export { explainCommonJsGlobal } from './commonjs-hint.ts';
 export { codeCacheStats, flushCodeCache } from './compile.ts';
 export { formatLoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
+export { replayResolutions } from './hooks.ts';
+export { resolutionSignature, type ResolutionRecord } from './resolutions.ts';

@@ -10,6 +10,7 @@ export type { OriginState } from './records.ts';
 export type { ProgramView } from './program.ts';
 export { openCodeCache, type CodeCache } from './code-cache.ts';
 export { runPackKey, type RunPackEntry } from './run-pack.ts';
+export type { PackageResolutions } from './resolutions.ts';
 export type { CommitInput, StoredOrigin, TouchFields } from './origins.ts';
 export {
   DEFAULT_PRUNE_GRACE_MS,

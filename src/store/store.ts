@@ -14,6 +14,7 @@ import { layoutProgram, openView, type ProgramView } from './program.ts';
 import { openCodeCache, type CodeCache } from './code-cache.ts';
 import { PACK_MIN_BLOBS, writePack } from './packs.ts';
 import { readRunPack, writeRunPack, type RunPackEntry, type RunPackWrite } from './run-pack.ts';
+import { packageResolutions, type PackageResolutions } from './resolutions.ts';
 import type { Manifest } from '../snapshot/index.ts';
 
 export interface Store {
@@ -72,6 +73,11 @@ export interface Store {
   writeRunPack(key: string, entries: ReadonlyMap<string, RunPackWrite>): void;
   /** This process's view of an origin's program: a symlink it points at the version it runs. */
   openView(origin: string, tree: string): ProgramView;
+  /**
+   * What Node answered when asked to resolve from inside the package folder the laid-out
+   * version `tree` links, under `signature` (resolutions.ts); null when it links none.
+   */
+  packageResolutions(tree: string, signature: string): PackageResolutions | null;
   list(): StoreListing;
   /** Re-hashes every blob and checks every origin record; removes what is bad. */
   verify(): VerifyReport;
@@ -167,6 +173,10 @@ class DiskStore implements Store {
     } catch (error) {
       throw ioError(error, this.dir, 'make the program view', this.dir);
     }
+  }
+
+  packageResolutions(tree: string, signature: string): PackageResolutions | null {
+    return packageResolutions(this.context, tree, signature);
   }
 
   list(): StoreListing {

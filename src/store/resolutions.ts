@@ -1,0 +1,101 @@
+// What Node's resolver answered inside a laid-out package folder (packages/<id>), kept beside its
+// node_modules as packages/<id>/resolutions.json, so a later start answers the same questions
+// without asking Node again (runtime/resolutions.ts replays them). A package folder never changes
+// once it is in place — its id is the hash of what sits where in it and of its links — so a
+// question asked from inside it (parent, specifier, conditions) has the same answer while the
+// answer lies inside it too: every place Node looks before that answer is inside the folder.
+//
+// Like a run pack, a derived cache and never trusted further than the folder it sits in: a
+// record that does not parse, or was made by another Node or with other flags (`signature`), is
+// read as empty and written again; an answer that would leave the folder is dropped when read.
+// Prune removes it with its folder.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { StoreContext } from './context.ts';
+import { writeAtomic } from './files.ts';
+
+const FILE = 'resolutions.json';
+const KIND = 'livemod-resolutions';
+/** An answer: a path relative to the folder, a newline, and the format Node named (possibly empty). */
+const ANSWER = /^[^\n\\?#]+\n[a-z-]*$/;
+/** Bounds on a record, so a damaged or hostile file cannot make a start read or keep much. */
+const MAX_BYTES = 16 * 1024 * 1024;
+const MAX_ENTRIES = 100_000;
+
+export interface PackageResolutions {
+  /** The package folder as a file: URL ending in `/`, its real path (Node's answers are real paths). */
+  readonly folder: string;
+  /** key (parent relative to the folder, specifier, conditions; newline-separated) → answer. */
+  readonly entries: Map<string, string>;
+  /**
+   * Replaces the record with these entries: atomic, best effort (a read-only store or a folder a
+   * prune removed meanwhile keeps no record, and nothing is made again).
+   */
+  save(entries: ReadonlyMap<string, string>): void;
+}
+
+/** Whether `relative` (URL-encoded, as Node's answers are) names a place inside the folder. */
+function inside(relative: string): boolean {
+  for (const segment of relative.split('/')) {
+    if (segment === '') return false;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return false;
+    }
+    if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) return false;
+  }
+  return true;
+}
+
+function readEntries(path: string, signature: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  let parsed: unknown;
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.byteLength > MAX_BYTES) return entries;
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return entries;
+  }
+  const record = parsed as { kind?: unknown; signature?: unknown; entries?: unknown } | null;
+  if (record === null || typeof record !== 'object' || record.kind !== KIND || record.signature !== signature) return entries;
+  const list = record.entries;
+  if (list === null || typeof list !== 'object' || Array.isArray(list)) return entries;
+  for (const [key, answer] of Object.entries(list as Record<string, unknown>)) {
+    if (entries.size >= MAX_ENTRIES) break;
+    if (typeof answer !== 'string' || !ANSWER.test(answer) || !inside(answer.slice(0, answer.indexOf('\n')))) continue;
+    entries.set(key, answer);
+  }
+  return entries;
+}
+
+/**
+ * The resolutions record of the package folder a laid-out version links (`tree`/node_modules),
+ * for answers Node gave under `signature` (its version and the flags that change resolution);
+ * null when the version carries no packages.
+ */
+export function packageResolutions(context: StoreContext, tree: string, signature: string): PackageResolutions | null {
+  let folderPath: string;
+  try {
+    folderPath = dirname(realpathSync(join(tree, 'node_modules')));
+  } catch {
+    return null;
+  }
+  const path = join(folderPath, FILE);
+  return {
+    folder: `${pathToFileURL(folderPath).href}/`,
+    entries: readEntries(path, signature),
+    save(entries) {
+      if (!existsSync(folderPath)) return;
+      const bytes = Buffer.from(JSON.stringify({ kind: KIND, signature, entries: Object.fromEntries(entries) }));
+      try {
+        writeAtomic(context.tmp, path, bytes, () => {}, false);
+      } catch {
+        // A cache: the next start asks Node again.
+      }
+    },
+  };
+}

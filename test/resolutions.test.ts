@@ -1,0 +1,179 @@
+// Resolutions replayed: what Node answered when packages resolved from inside their laid-out
+// folder is kept beside it, and a later start answers from that record — exactly as Node would
+// answer, which is what every test here holds it to, beside Node running the same folder from disk.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SnapshotBuilder } from '../src/build/index.ts';
+import { signSnapshot } from '../src/snapshot/index.ts';
+import { runAsync } from './helpers/cli.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
+import { startServer } from './helpers/server-fixtures.ts';
+
+const pkg = (name: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ name, version: '1.0.0', ...extra });
+
+/**
+ * A program whose packages resolve every way a record could get wrong: a relative require with
+ * extension probing, a bare require, require.resolve with `paths` (the same question as a
+ * require, another answer), a package's exports by condition, ESM relative imports, and a
+ * Module._resolveFilename a package replaces (ALIAS=1) after the first start.
+ */
+function writeFixture(dir: string): void {
+  writeFiles(dir, {
+    'package.json': pkg('replay-app', { type: 'module', dependencies: { 'pkg-a': '1.0.0', 'pkg-f': '1.0.0' } }),
+    'main.js': "import a from 'pkg-a';\nimport f from 'pkg-f';\nconsole.log(JSON.stringify({ a, f }));\n",
+    'node_modules/pkg-a/package.json': pkg('pkg-a', { main: 'index.js', dependencies: { 'pkg-b': '1.0.0', 'pkg-c': '1.0.0', 'pkg-d': '1.0.0', 'pkg-e': '1.0.0' } }),
+    'node_modules/pkg-a/index.js': [
+      'if (process.env.ALIAS === "1") {',
+      "  const Module = require('module');",
+      '  const node = Module._resolveFilename;',
+      "  Module._resolveFilename = function (request, ...rest) { return node.call(this, request === 'pkg-d' ? 'pkg-b' : request, ...rest); };",
+      '}',
+      "const lib = require('./lib');",
+      "const b = require('pkg-b');",
+      'let c;',
+      "try { c = require.resolve('pkg-c', { paths: [process.cwd()] }); } catch { c = require.resolve('pkg-c'); }",
+      "module.exports = { lib, b, c: c.startsWith(process.cwd()) ? 'from the working folder' : 'carried', d: require('pkg-d'), e: require('pkg-e').which };",
+    ].join('\n'),
+    'node_modules/pkg-a/lib.js': "module.exports = 'lib';\n",
+    'node_modules/pkg-a/other.js': "module.exports = 'other';\n",
+    'node_modules/pkg-b/package.json': pkg('pkg-b'),
+    'node_modules/pkg-b/index.js': "module.exports = 'b';\n",
+    'node_modules/pkg-c/package.json': pkg('pkg-c'),
+    'node_modules/pkg-c/index.js': "module.exports = 'c';\n",
+    'node_modules/pkg-d/package.json': pkg('pkg-d'),
+    'node_modules/pkg-d/index.js': "module.exports = 'd';\n",
+    'node_modules/pkg-e/package.json': pkg('pkg-e', { exports: { '.': { custom: './custom.cjs', import: './import.mjs', require: './require.cjs' } } }),
+    'node_modules/pkg-e/custom.cjs': "exports.which = 'custom';\n",
+    'node_modules/pkg-e/import.mjs': "export const which = 'import';\n",
+    'node_modules/pkg-e/require.cjs': "exports.which = 'require';\n",
+    'node_modules/pkg-f/package.json': pkg('pkg-f', { type: 'module', exports: './index.js', dependencies: { 'pkg-e': '1.0.0' } }),
+    'node_modules/pkg-f/index.js': "import { which } from 'pkg-e';\nimport helper from './helper.js';\nexport default { e: which, helper };\n",
+    'node_modules/pkg-f/helper.js': "export default 'helper';\n",
+  });
+}
+
+interface Fixture {
+  readonly dir: string;
+  readonly url: string;
+  readonly key: string;
+  readonly cache: string;
+}
+
+async function serveFixture(t: TestContext): Promise<Fixture> {
+  const dir = tempDir(t);
+  writeFixture(dir);
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, { program: { externals: 'bundle', external: [] } }).build().content, running.key));
+  return { dir, url: running.url, key: running.key.publicKeyString, cache: tempDir(t) };
+}
+
+/** The record of the fixture's one package folder. */
+function recordPath(cache: string): string {
+  const folders = readdirSync(join(cache, 'packages'));
+  assert.equal(folders.length, 1);
+  return join(cache, 'packages', folders[0]!, 'resolutions.json');
+}
+
+interface ResolutionsFile {
+  kind: string;
+  signature: string;
+  entries: { [question: string]: string };
+}
+
+function readRecord(cache: string): ResolutionsFile {
+  return JSON.parse(readFileSync(recordPath(cache), 'utf8')) as ResolutionsFile;
+}
+
+/** The question a record keeps for `specifier` asked from `parent` (relative to the folder). */
+function question(record: ResolutionsFile, parent: string, specifier: string): string {
+  const found = Object.keys(record.entries).find((key) => key.startsWith(`${parent}\n${specifier}\n`));
+  assert.ok(found !== undefined, `the record has ${parent} asking for ${specifier}: ${Object.keys(record.entries).join(' | ')}`);
+  return found;
+}
+
+/** `livemod run` of the fixture and `node main.js` of its folder, from `cwd`, with `env` and Node flags: both outputs. */
+async function both(fixture: Fixture, cwd: string, env: { [name: string]: string } = {}, flags: string[] = []): Promise<{ live: unknown; node: unknown }> {
+  const run = await runAsync(['run', fixture.url, '--key', fixture.key, '--cache', fixture.cache], { cwd, env, node: flags });
+  assert.equal(run.status, 0, run.stderr);
+  const node = spawnSync(process.execPath, [...flags, join(fixture.dir, 'main.js')], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(node.status, 0, node.stderr);
+  return { live: JSON.parse(run.stdout.trim().split('\n').at(-1)!), node: JSON.parse(node.stdout) };
+}
+
+const CARRIED = { a: { lib: 'lib', b: 'b', c: 'carried', d: 'd', e: 'require' }, f: { e: 'import', helper: 'helper' } };
+
+test('a start records what Node answered inside the package folder; the next starts answer from it, and still as Node does where the question is not the same', async (t) => {
+  const fixture = await serveFixture(t);
+  const first = await both(fixture, tempDir(t));
+  assert.deepEqual(first.live, CARRIED);
+  assert.deepEqual(first.live, first.node);
+
+  const record = readRecord(fixture.cache);
+  assert.equal(record.kind, 'livemod-resolutions');
+  assert.match(record.signature, /^v\d+\.\d+\.\d+ \[\]$/);
+  assert.equal(record.entries[question(record, 'node_modules/pkg-a/index.js', './lib')], 'node_modules/pkg-a/lib.js\n');
+  assert.match(record.entries[question(record, 'node_modules/pkg-f/index.js', 'pkg-e')]!, /^node_modules\/pkg-e\/import\.mjs\nmodule$/);
+  assert.match(question(record, 'node_modules/pkg-a/index.js', 'pkg-e'), /\nrequire,/);
+  assert.ok(!Object.keys(record.entries).some((key) => key.includes('\npkg-c\n')), 'require.resolve is asked of Node, never recorded');
+
+  // Answered from the record: an answer moved to another file of the folder is what runs.
+  const moved = { ...record, entries: { ...record.entries, [question(record, 'node_modules/pkg-a/index.js', './lib')]: 'node_modules/pkg-a/other.js\n' } };
+  writeFileSync(recordPath(fixture.cache), JSON.stringify(moved));
+  const replayed = await runAsync(['run', fixture.url, '--key', fixture.key, '--cache', fixture.cache], { cwd: tempDir(t) });
+  assert.equal(replayed.status, 0, replayed.stderr);
+  assert.equal((JSON.parse(replayed.stdout.trim().split('\n').at(-1)!) as typeof CARRIED).a.lib, 'other');
+  writeFileSync(recordPath(fixture.cache), JSON.stringify(record));
+
+  // require.resolve with paths, and a Module._resolveFilename the program replaced: Node's answers, not the record's.
+  const working = tempDir(t);
+  writeFiles(working, { 'node_modules/pkg-c/package.json': pkg('pkg-c'), 'node_modules/pkg-c/index.js': "module.exports = 'local c';\n" });
+  const second = await both(fixture, working, { ALIAS: '1' });
+  assert.deepEqual(second.live, { ...CARRIED, a: { ...CARRIED.a, c: 'from the working folder', d: 'b' } });
+  assert.deepEqual(second.live, second.node);
+
+  // Other conditions: another signature, so the record is not replayed; Node's answers again.
+  const custom = await both(fixture, tempDir(t), {}, ['--conditions=custom']);
+  assert.deepEqual(custom.live, { ...CARRIED, a: { ...CARRIED.a, e: 'custom' }, f: { ...CARRIED.f, e: 'custom' } });
+  assert.deepEqual(custom.live, custom.node);
+  assert.match(readRecord(fixture.cache).signature, /\["--conditions=custom"\]$/);
+  // Flags that change no answer (a profiler, memory sizes) keep the signature.
+  const plain = await both(fixture, tempDir(t), {}, ['--max-old-space-size=512']);
+  assert.deepEqual(plain.live, CARRIED);
+  assert.match(readRecord(fixture.cache).signature, /^v\d+\.\d+\.\d+ \[\]$/);
+});
+
+test('a damaged or hostile record is never followed out of its folder: answers that leave it are dropped, one that does not parse is read as empty, and it is written again', async (t) => {
+  const fixture = await serveFixture(t);
+  assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED);
+  const record = readRecord(fixture.cache);
+  const lib = question(record, 'node_modules/pkg-a/index.js', './lib');
+  const pkgB = question(record, 'node_modules/pkg-a/index.js', 'pkg-b');
+  const outside = tempDir(t);
+  writeFiles(outside, { 'evil.js': "module.exports = 'evil';\n" });
+  const depth = '../'.repeat(12);
+  const hostile = {
+    ...record,
+    entries: {
+      ...record.entries,
+      [lib]: `${depth}${outside.slice(1)}/evil.js\n`,
+      [pkgB]: `node_modules/pkg-b/%2e%2e/%2E%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/${outside.slice(1)}/evil.js\n`,
+      [question(record, 'node_modules/pkg-a/index.js', 'pkg-d')]: 'node_modules/pkg-d/index.js\nwasm\n',
+      'not a question': 42,
+    },
+  };
+  writeFileSync(recordPath(fixture.cache), JSON.stringify(hostile));
+  const after = await both(fixture, tempDir(t));
+  assert.deepEqual(after.live, CARRIED);
+  const rewritten = readFileSync(recordPath(fixture.cache), 'utf8');
+  assert.ok(!rewritten.includes('evil'), 'the answers that left the folder were dropped and the record written again');
+  assert.equal(readRecord(fixture.cache).entries[lib], 'node_modules/pkg-a/lib.js\n');
+
+  for (const damaged of ['{"kind":"livemod-resolutions","signature":', '[]', 'null', JSON.stringify({ ...record, kind: 'other' })]) {
+    writeFileSync(recordPath(fixture.cache), damaged);
+    assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED, damaged);
+    assert.equal(readRecord(fixture.cache).entries[lib], 'node_modules/pkg-a/lib.js\n', `${damaged}: written again`);
+  }
+});
