@@ -26,6 +26,9 @@ function writeFixture(dir: string): void {
     'main.js': "import a from 'pkg-a';\nimport f from 'pkg-f';\nconsole.log(JSON.stringify({ a, f }));\n",
     'node_modules/pkg-a/package.json': pkg('pkg-a', { main: 'index.js', dependencies: { 'pkg-b': '1.0.0', 'pkg-c': '1.0.0', 'pkg-d': '1.0.0', 'pkg-e': '1.0.0' } }),
     'node_modules/pkg-a/index.js': [
+      // Node's CommonJS resolver reads what a package may change: its module's paths, and hooks registered later.
+      "if (process.env.PATHS === '1') module.paths.unshift(require('path').join(process.cwd(), 'node_modules'));",
+      "if (process.env.REGISTER === '1') require('module').register('data:text/javascript,export async function resolve(s, c, n) { return n(s === \"pkg-e\" ? \"pkg-g\" : s, c); }');",
       'if (process.env.ALIAS === "1") {',
       "  const Module = require('module');",
       '  const node = Module._resolveFilename;',
@@ -35,7 +38,7 @@ function writeFixture(dir: string): void {
       "const b = require('pkg-b');",
       'let c;',
       "try { c = require.resolve('pkg-c', { paths: [process.cwd()] }); } catch { c = require.resolve('pkg-c'); }",
-      "module.exports = { lib, b, c: c.startsWith(process.cwd()) ? 'from the working folder' : 'carried', d: require('pkg-d'), e: require('pkg-e').which };",
+      "module.exports = { lib, b, c: c.startsWith(process.cwd()) ? 'from the working folder' : 'carried', d: require('pkg-d'), e: require('pkg-e').which, load: require('module')._load.name };",
     ].join('\n'),
     'node_modules/pkg-a/lib.js': "module.exports = 'lib';\n",
     'node_modules/pkg-a/other.js': "module.exports = 'other';\n",
@@ -49,8 +52,11 @@ function writeFixture(dir: string): void {
     'node_modules/pkg-e/custom.cjs': "exports.which = 'custom';\n",
     'node_modules/pkg-e/import.mjs': "export const which = 'import';\n",
     'node_modules/pkg-e/require.cjs': "exports.which = 'require';\n",
-    'node_modules/pkg-f/package.json': pkg('pkg-f', { type: 'module', exports: './index.js', dependencies: { 'pkg-e': '1.0.0' } }),
-    'node_modules/pkg-f/index.js': "import { which } from 'pkg-e';\nimport helper from './helper.js';\nexport default { e: which, helper };\n",
+    'node_modules/pkg-f/package.json': pkg('pkg-f', { type: 'module', exports: './index.js', dependencies: { 'pkg-e': '1.0.0', 'pkg-g': '1.0.0' } }),
+    'node_modules/pkg-g/package.json': pkg('pkg-g'),
+    'node_modules/pkg-g/index.js': "exports.which = 'registered';\n",
+    // Asked as it runs (a static import is resolved before any package runs, so before pkg-a could register a hook).
+    'node_modules/pkg-f/index.js': "import helper from './helper.js';\nconst { which } = await import('pkg-e');\nexport default { e: which, helper };\n",
     'node_modules/pkg-f/helper.js': "export default 'helper';\n",
   });
 }
@@ -103,7 +109,7 @@ async function both(fixture: Fixture, cwd: string, env: { [name: string]: string
   return { live: JSON.parse(run.stdout.trim().split('\n').at(-1)!), node: JSON.parse(node.stdout) };
 }
 
-const CARRIED = { a: { lib: 'lib', b: 'b', c: 'carried', d: 'd', e: 'require' }, f: { e: 'import', helper: 'helper' } };
+const CARRIED = { a: { lib: 'lib', b: 'b', c: 'carried', d: 'd', e: 'require', load: '' }, f: { e: 'import', helper: 'helper' } };
 
 test('a start records what Node answered inside the package folder; the next starts answer from it, and still as Node does where the question is not the same', async (t) => {
   const fixture = await serveFixture(t);
@@ -134,6 +140,16 @@ test('a start records what Node answered inside the package folder; the next sta
   assert.deepEqual(second.live, { ...CARRIED, a: { ...CARRIED.a, c: 'from the working folder', d: 'b' } });
   assert.deepEqual(second.live, second.node);
 
+  // A package that puts a folder before its own in module.paths, and one that registers module.register() hooks: Node's answers.
+  const withB = tempDir(t);
+  writeFiles(withB, { 'node_modules/pkg-b/package.json': pkg('pkg-b'), 'node_modules/pkg-b/index.js': "module.exports = 'local b';\n" });
+  const paths = await both(fixture, withB, { PATHS: '1' });
+  assert.deepEqual(paths.live, { ...CARRIED, a: { ...CARRIED.a, b: 'local b' } });
+  assert.deepEqual(paths.live, paths.node);
+  const registered = await both(fixture, tempDir(t), { REGISTER: '1' });
+  assert.deepEqual(registered.live, { ...CARRIED, f: { ...CARRIED.f, e: 'registered' } });
+  assert.deepEqual(registered.live, registered.node);
+
   // Other conditions: another signature, so the record is not replayed; Node's answers again.
   const custom = await both(fixture, tempDir(t), {}, ['--conditions=custom']);
   assert.deepEqual(custom.live, { ...CARRIED, a: { ...CARRIED.a, e: 'custom' }, f: { ...CARRIED.f, e: 'custom' } });
@@ -143,6 +159,15 @@ test('a start records what Node answered inside the package folder; the next sta
   const plain = await both(fixture, tempDir(t), {}, ['--max-old-space-size=512']);
   assert.deepEqual(plain.live, CARRIED);
   assert.match(readRecord(fixture.cache).signature, /^v\d+\.\d+\.\d+ \[\]$/);
+  // Code preloaded before livemod (--require) may hook or patch the resolver first: nothing is replayed, or recorded.
+  const preload = join(tempDir(t), 'preload.cjs');
+  writeFileSync(preload, 'globalThis.preloaded = true;\n');
+  const before = readFileSync(recordPath(fixture.cache), 'utf8');
+  writeFileSync(recordPath(fixture.cache), JSON.stringify(moved));
+  const preloaded = await both(fixture, tempDir(t), {}, ['--require', preload]);
+  assert.deepEqual(preloaded.live, CARRIED, 'the moved answer was not replayed');
+  assert.equal(readFileSync(recordPath(fixture.cache), 'utf8'), JSON.stringify(moved), 'nor the record written');
+  writeFileSync(recordPath(fixture.cache), before);
 });
 
 test('a damaged or hostile record is never followed out of its folder: answers that leave it are dropped, one that does not parse is read as empty, and it is written again', async (t) => {
@@ -161,6 +186,9 @@ test('a damaged or hostile record is never followed out of its folder: answers t
       [lib]: `${depth}${outside.slice(1)}/evil.js\n`,
       [pkgB]: `node_modules/pkg-b/%2e%2e/%2E%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/${outside.slice(1)}/evil.js\n`,
       [question(record, 'node_modules/pkg-a/index.js', 'pkg-d')]: 'node_modules/pkg-d/index.js\nwasm\n',
+      // The URL parser drops tabs and line breaks: `.\t.` would read as `..`.
+      [question(record, 'node_modules/pkg-f/index.js', './helper.js')]: `node_modules/${'.\t./'.repeat(12)}${outside.slice(1)}/evil.js\nmodule`,
+      [question(record, 'node_modules/pkg-f/index.js', 'pkg-e')]: `node_modules/${'.\r./'.repeat(12)}${outside.slice(1)}/evil.js\nmodule`,
       'not a question': 42,
     },
   };

@@ -500,8 +500,9 @@ export async function openFolder(path: string, options: { externalsFrom?: string
  * earlier start, without asking it again (runtime/resolutions.ts).
  */
 function replayPackageResolutions(store: Store, tree: string | null): void {
-  if (tree === null) return;
-  const record = store.packageResolutions(tree, resolutionSignature());
+  const signature = resolutionSignature();
+  if (tree === null || signature === null) return;
+  const record = store.packageResolutions(tree, signature);
   if (record !== null) replayResolutions(record);
 }
 

@@ -2,18 +2,27 @@
 // a package folder the store laid out, given again by the resolve hook (hooks.ts) on later starts
 // without Node's stat, realpath and package.json reads — about a quarter of what loading a
 // program's packages costs (docs/benchmarks.md). The folder never changes (store/resolutions.ts
-// says why an answer inside it stays right), so what is replayed is exactly what Node would answer.
+// says why an answer inside it stays right), so what is replayed is what Node would answer.
 //
-// A question is the parent module (relative to the folder), the specifier and the conditions;
-// the answer is the URL (relative to the folder) and the format Node named. Only answers inside
-// the folder are kept. Two things a resolve hook cannot see make a require's answer differ, and
-// those are left to Node:
+// A question is the parent module (relative to the folder), the specifier (relative or bare: an
+// absolute path or URL may lead out of the folder and back) and the conditions; the answer is
+// the URL (relative to the folder) and the format Node named. Only answers inside the folder are
+// kept, and none whose resolution warned (a deprecation Node says once per process). What else
+// Node's answer depends on, a resolve hook cannot see; each is checked, and where it is not as
+// Node starts, the question goes to Node, unrecorded:
 // - require.resolve(x, { paths }) asks with the same parent, specifier and conditions as
-//   require(x). Only a require() is replayed: Module._load marks the request it is loading, and
-//   only that request, asked next, counts as a require (require.resolve does not pass there).
-// - A Module._resolveFilename that a package replaced (aliases, mocks): then no require is
-//   replayed or recorded.
+//   require(x). Only a require() is replayed: Module._load marks the request it loads and its
+//   parent, and only that request, asked next from that parent, counts as a require.
+// - The CommonJS resolver reads the requiring module's `paths` and Module's own functions and
+//   extensions: a require is replayed only while the parent's `paths` are Node's default for its
+//   folder and Module's `_resolveFilename`, `_findPath`, `_resolveLookupPaths`,
+//   `_nodeModulePaths` and `require.extensions` are what they were when replay began.
+// - Hooks registered with module.register() run after this one: once the program registers
+//   any, nothing is replayed any more. Preloaded code (--import, --require) can patch or hook
+//   before livemod starts: then nothing is replayed at all (resolutionSignature).
 import type { ResolveFnOutput, ResolveHookContext } from 'node:module';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** A folder's record: what the store read, and how to write it back. */
 export interface ResolutionRecord {
@@ -21,68 +30,112 @@ export interface ResolutionRecord {
   readonly folder: string;
   /** question → answer (the store's format: path and format, newline-separated). */
   readonly entries: Map<string, string>;
-  save(entries: ReadonlyMap<string, string>): void;
+  /** Writes the entries, merged with what other processes wrote meanwhile, or in place of it (`replace`). */
+  save(entries: ReadonlyMap<string, string>, replace: boolean): void;
 }
 
 interface Followed extends ResolutionRecord {
   timer: NodeJS.Timeout | undefined;
+  /** The folder lost a file an answer named: the record is written empty, not merged. */
+  dropped: boolean;
 }
 
 /** How soon after its first new answer a record is written, besides at exit: a server runs on. */
 const SAVE_AFTER_MS = 2_000;
 
-const followed: Followed[] = [];
 type Load = (request: string, parent: unknown, isMain: boolean, ...rest: unknown[]) => unknown;
+/** Node's CommonJS loader, as far as resolution reads it (not in the public types). */
 interface CommonJsLoader {
   _load: Load;
   _resolveFilename: unknown;
+  _findPath: unknown;
+  _resolveLookupPaths: unknown;
+  _nodeModulePaths: (from: string) => string[];
+  _extensions: Record<string, unknown>;
+  register?: (...args: unknown[]) => unknown;
 }
-let loader: CommonJsLoader | undefined;
-let nodeResolveFilename: unknown;
-/** The request Module._load is loading, until its resolution is asked (or it returns). */
-let requiring: string | null = null;
+interface ParentModule {
+  readonly filename?: string;
+  readonly paths?: string[];
+}
 
-/** Flags that change what Node's resolver answers, or add hooks and patches before livemod's. */
-const RESOLVING_FLAG = /^(?:--(?:no-)?experimental-|--preserve-symlinks|--disable-|--conditions|-C$|-C=|--import|--require|-r$|--loader|--input-type|--entry-url)/;
-/** Such flags whose value comes as the next argument. */
-const TAKES_VALUE = new Set(['--conditions', '-C', '--import', '--require', '-r', '--loader', '--experimental-loader']);
+const followed: Followed[] = [];
+let loader: CommonJsLoader | undefined;
+/** Module's resolving functions and extensions when replay began. */
+let baseline: { resolveFilename: unknown; findPath: unknown; lookupPaths: unknown; nodeModulePaths: unknown; extensions: string } | undefined;
+/** The request Module._load is loading and its parent, until its resolution is asked (or it returns). */
+let requiring: { readonly request: string; readonly parent: unknown } | null = null;
+/** Set once the program registers module.register() hooks: they run after this one, so nothing more is replayed. */
+let stopped = false;
+/** Per requiring module: its URL and the `paths` array it had when found to be Node's default. */
+const defaultPaths = new WeakMap<object, { url: string; paths: string[]; length: number; first: string | undefined }>();
+
+/** Flags that change what Node's resolver answers (with `-` for `_`, as Node reads both). */
+const RESOLVING_FLAG = /^(?:--(?:no-)?experimental-|--preserve-symlinks|--disable-|--conditions|-C$|-C=|--input-type|--entry-url)/;
+/** Flags that run code, hooks or patches before livemod's: with them nothing is replayed. */
+const PRELOAD_FLAG = /^(?:--import|--require|-r$|-r=|--loader|--experimental-loader)/;
+const TAKES_VALUE = new Set(['--conditions', '-C']);
 
 /**
  * What Node answers under: its version and the flags that change resolution, from its command
- * line and NODE_OPTIONS (a record made under others is not replayed). Flags that change nothing
- * here (--cpu-prof, --inspect, memory sizes) do not count.
+ * line and NODE_OPTIONS, and NODE_PRESERVE_SYMLINKS (a record made under others is not
+ * replayed); flags that change nothing here (--cpu-prof, --inspect, memory sizes) do not count.
+ * Null when nothing may be replayed: code preloaded with --import or --require.
  */
-export function resolutionSignature(): string {
+export function resolutionSignature(): string | null {
   const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
   const kept: string[] = [];
   for (let index = 0; index < flags.length; index += 1) {
-    const flag = flags[index]!;
+    const raw = flags[index]!;
+    const equals = raw.indexOf('=');
+    const flag = equals === -1 ? raw.replaceAll('_', '-') : raw.slice(0, equals).replaceAll('_', '-') + raw.slice(equals);
+    if (PRELOAD_FLAG.test(flag)) return null;
     if (!RESOLVING_FLAG.test(flag)) continue;
     kept.push(flag);
     if (TAKES_VALUE.has(flag) && index + 1 < flags.length) kept.push(flags[(index += 1)]!);
   }
-  return `${process.version} ${JSON.stringify(kept)}`;
+  return `${process.version} ${JSON.stringify(kept)}${process.env.NODE_PRESERVE_SYMLINKS ? ` NODE_PRESERVE_SYMLINKS=${process.env.NODE_PRESERVE_SYMLINKS}` : ''}`;
+}
+
+function extensionsKey(modules: CommonJsLoader): string {
+  return Object.keys(modules._extensions).join(',');
+}
+
+/** Starts watching Node's CommonJS loader: which request a require loads, and hooks registered later. */
+function watchLoader(): CommonJsLoader {
+  const modules = process.getBuiltinModule('node:module') as unknown as CommonJsLoader;
+  baseline = { resolveFilename: modules._resolveFilename, findPath: modules._findPath, lookupPaths: modules._resolveLookupPaths, nodeModulePaths: modules._nodeModulePaths, extensions: extensionsKey(modules) };
+  const load = modules._load;
+  const wrapped = function (this: unknown, request: string, parent: unknown, isMain: boolean, ...rest: unknown[]): unknown {
+    // An import of a CommonJS file hands over a resolution it made (`resolved`): no question follows.
+    const options = rest[0] as { resolved?: unknown } | undefined;
+    requiring = options?.resolved === undefined ? { request, parent } : null;
+    try {
+      return load.call(this, request, parent, isMain, ...rest);
+    } finally {
+      requiring = null;
+    }
+  };
+  Object.defineProperty(wrapped, 'name', { value: load.name });
+  modules._load = wrapped;
+  const register = modules.register;
+  if (typeof register === 'function') {
+    modules.register = function (this: unknown, ...args: unknown[]): unknown {
+      stopped = true;
+      return register.apply(this, args);
+    };
+    Object.defineProperty(modules.register, 'name', { value: register.name });
+    // ES modules' `import { register } from 'node:module'` takes the wrapper too.
+    (modules as unknown as { syncBuiltinESMExports(): void }).syncBuiltinESMExports();
+  }
+  return modules;
 }
 
 /** Replays `record`'s answers from now on, and records Node's new ones inside its folder. */
 export function followResolutions(record: ResolutionRecord): void {
   if (followed.some((entry) => entry.folder === record.folder)) return;
-  if (loader === undefined) {
-    loader = process.getBuiltinModule('node:module') as unknown as CommonJsLoader;
-    nodeResolveFilename = loader._resolveFilename;
-    const load = loader._load;
-    loader._load = function _load(this: unknown, request: string, parent: unknown, isMain: boolean, ...rest: unknown[]): unknown {
-      // An import of a CommonJS file hands over a resolution it made (`resolved`): no question follows.
-      const options = rest[0] as { resolved?: unknown } | undefined;
-      requiring = options?.resolved === undefined ? request : null;
-      try {
-        return load.call(this, request, parent, isMain, ...rest);
-      } finally {
-        requiring = null;
-      }
-    };
-  }
-  followed.push({ ...record, timer: undefined });
+  loader ??= watchLoader();
+  followed.push({ ...record, timer: undefined, dropped: false });
 }
 
 function added(record: Followed): void {
@@ -91,38 +144,94 @@ function added(record: Followed): void {
     clearTimeout(record.timer);
     record.timer = undefined;
     process.off('exit', write);
-    record.save(record.entries);
+    record.save(record.entries, record.dropped);
   };
   record.timer = setTimeout(write, SAVE_AFTER_MS);
   record.timer.unref();
   process.on('exit', write);
 }
 
+/** Whether Node would resolve a require from `parent` (at `parentURL`) as when replay began. */
+function asNodeStarts(parent: unknown, parentURL: string): boolean {
+  const modules = loader!;
+  const base = baseline!;
+  if (modules._resolveFilename !== base.resolveFilename || modules._findPath !== base.findPath || modules._resolveLookupPaths !== base.lookupPaths || modules._nodeModulePaths !== base.nodeModulePaths || extensionsKey(modules) !== base.extensions) return false;
+  if (parent === null || typeof parent !== 'object') return false;
+  const { filename, paths } = parent as ParentModule;
+  if (typeof filename !== 'string' || !Array.isArray(paths)) return false;
+  let known = defaultPaths.get(parent);
+  if (known === undefined || known.paths !== paths || known.length !== paths.length || known.first !== paths[0]) {
+    const node = modules._nodeModulePaths(dirname(filename));
+    if (node.length !== paths.length || node.some((path, index) => path !== paths[index])) return false;
+    known = { url: known?.url ?? pathToFileURL(filename).href, paths, length: paths.length, first: paths[0] };
+    defaultPaths.set(parent, known);
+  }
+  // A hook before this one may have changed the parent it passes on: Node's require takes the module's.
+  return known.url === parentURL;
+}
+
+/** Relative and bare specifiers (and `#imports`): an absolute path or a URL may lead out of the folder and back in. */
+function replayableSpecifier(specifier: string): boolean {
+  return !specifier.startsWith('/') && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(specifier);
+}
+
+/** Node's answer, and whether it warned while answering. */
+function asked(specifier: string, context: ResolveHookContext, next: (specifier: string, context: ResolveHookContext) => ResolveFnOutput): { result: ResolveFnOutput; warned: boolean } {
+  const emit = process.emitWarning;
+  let warned = false;
+  process.emitWarning = function (this: unknown, ...args: Parameters<typeof emit>): void {
+    warned = true;
+    emit.apply(this, args);
+  } as typeof emit;
+  try {
+    return { result: next(specifier, context), warned };
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
 /**
  * Node's answer to a question from inside a followed folder: replayed, or asked and recorded.
- * Undefined when the parent is in no followed folder.
+ * Undefined when the parent is in no followed folder (or replay stopped).
  */
 export function replayResolution(specifier: string, context: ResolveHookContext, next: (specifier: string, context: ResolveHookContext) => ResolveFnOutput): ResolveFnOutput | undefined {
-  const parent = context.parentURL;
-  const asked = requiring;
+  const parentURL = context.parentURL;
+  const marked = requiring;
   requiring = null;
-  if (parent === undefined || followed.length === 0) return undefined;
-  const record = followed.find((entry) => parent.startsWith(entry.folder));
+  if (parentURL === undefined || followed.length === 0 || stopped) return undefined;
+  const record = followed.find((entry) => parentURL.startsWith(entry.folder));
   if (record === undefined) return undefined;
   const conditions = context.conditions ?? [];
-  if (conditions.includes('require') && (asked !== specifier || loader!._resolveFilename !== nodeResolveFilename)) return next(specifier, context);
-  const question = `${parent.slice(record.folder.length)}\n${specifier}\n${conditions.join(',')}`;
+  if (!replayableSpecifier(specifier)) return next(specifier, context);
+  if (conditions.includes('require') && (marked === null || marked.request !== specifier || !asNodeStarts(marked.parent, parentURL))) return next(specifier, context);
+  const question = `${parentURL.slice(record.folder.length)}\n${specifier}\n${conditions.join(',')}`;
   const answer = record.entries.get(question);
   if (answer !== undefined) {
     const newline = answer.indexOf('\n');
     const format = answer.slice(newline + 1);
     return { url: record.folder + answer.slice(0, newline), ...(format === '' ? {} : { format }), shortCircuit: true };
   }
-  const result = next(specifier, context);
+  const { result, warned } = asked(specifier, context, next);
   const { url, format } = result;
-  if (url.startsWith(record.folder) && !url.includes('?') && !url.includes('#') && (format === undefined || format === null || /^[a-z-]*$/.test(format))) {
+  if (!warned && url.startsWith(record.folder) && !url.includes('?') && !url.includes('#') && (format === undefined || format === null || /^[a-z-]*$/.test(format))) {
     record.entries.set(question, `${url.slice(record.folder.length)}\n${format ?? ''}`);
     added(record);
   }
   return result;
+}
+
+/**
+ * A file Node could not read at `url`: when a replayed answer led there (a followed folder lost
+ * a file), Node's not-found error instead of the read's, and the record is dropped so the next
+ * start asks Node again. Null for any other file.
+ */
+export function replayedFileMissing(url: string, error: unknown, required: boolean): Error | null {
+  if ((error as { code?: unknown } | null)?.code !== 'ENOENT') return null;
+  const record = followed.find((entry) => url.startsWith(entry.folder));
+  if (record === undefined) return null;
+  record.entries.clear();
+  record.dropped = true;
+  added(record);
+  const path = decodeURIComponent(new URL(url).pathname);
+  return Object.assign(new Error(`Cannot find module '${path}'`), { code: required ? 'MODULE_NOT_FOUND' : 'ERR_MODULE_NOT_FOUND', cause: error });
 }

@@ -161,12 +161,16 @@ export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: 
   const missing: string[] = [];
   const modules = ids ? ids.modules : modulesId(manifest);
   const modulesDir = modules === null ? null : join(context.dir, PROGRAM_LAYOUT.packages, modules);
-  // A version laid out before is reused only with the node_modules it links (a verify or a prune may have taken that).
-  if (existsSync(tree) && (modulesDir === null || existsSync(modulesDir))) {
+  // A version laid out before is reused only with the node_modules it links (a verify or a prune
+  // may have taken that; a folder holding only a resolutions record a start wrote as it went is not laid out).
+  if (existsSync(tree) && (modulesDir === null || existsSync(join(modulesDir, 'node_modules')))) {
     touch(tree, modulesDir);
     return tree;
   }
   if (modulesDir !== null) {
+    // Folders come whole (renamed into place): one without its node_modules is a record a start
+    // saved while a prune took the folder away, and goes.
+    if (existsSync(modulesDir) && !existsSync(join(modulesDir, 'node_modules'))) rmSync(modulesDir, { recursive: true, force: true });
     buildFolder(context, modulesDir, (dir) => {
       // Sorted: a package is placed before the packages nested in its node_modules.
       for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing, fresh);

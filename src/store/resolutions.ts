@@ -9,7 +9,7 @@
 // record that does not parse, or was made by another Node or with other flags (`signature`), is
 // read as empty and written again; an answer that would leave the folder is dropped when read.
 // Prune removes it with its folder.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreContext } from './context.ts';
@@ -17,8 +17,12 @@ import { writeAtomic } from './files.ts';
 
 const FILE = 'resolutions.json';
 const KIND = 'livemod-resolutions';
-/** An answer: a path relative to the folder, a newline, and the format Node named (possibly empty). */
-const ANSWER = /^[^\n\\?#]+\n[a-z-]*$/;
+/**
+ * An answer: a path relative to the folder, inside its node_modules or workspaces (URL path
+ * characters only: the URL parser drops tabs and line breaks, so `.\t.` would read as `..`), a
+ * newline, and the format Node named (possibly empty).
+ */
+const ANSWER = /^(?:node_modules|workspaces)\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]+\n[a-z-]*$/;
 /** Bounds on a record, so a damaged or hostile file cannot make a start read or keep much. */
 const MAX_BYTES = 16 * 1024 * 1024;
 const MAX_ENTRIES = 100_000;
@@ -29,10 +33,11 @@ export interface PackageResolutions {
   /** key (parent relative to the folder, specifier, conditions; newline-separated) → answer. */
   readonly entries: Map<string, string>;
   /**
-   * Replaces the record with these entries: atomic, best effort (a read-only store or a folder a
-   * prune removed meanwhile keeps no record, and nothing is made again).
+   * Writes these entries, merged with the record on disk (what another process added
+   * meanwhile), or in its place (`replace`): atomic, best effort (a read-only store or a folder
+   * a prune removed meanwhile keeps no record, and nothing is made again).
    */
-  save(entries: ReadonlyMap<string, string>): void;
+  save(entries: ReadonlyMap<string, string>, replace: boolean): void;
 }
 
 /** Whether `relative` (URL-encoded, as Node's answers are) names a place inside the folder. */
@@ -45,17 +50,44 @@ function inside(relative: string): boolean {
     } catch {
       return false;
     }
-    if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) return false;
+    // The answer's characters were checked (ANSWER): what a segment decodes to must not be a separator or a control character.
+    if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\') || [...decoded].some((char) => char.charCodeAt(0) < 0x20)) return false;
   }
   return true;
 }
 
+/** The file's bytes, or null when it is absent, unreadable or larger than MAX_BYTES (its size is looked at before it is read). */
+function readBounded(path: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_BYTES) return null;
+    const bytes = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const got = readSync(fd, bytes, read, size - read, read);
+      if (got === 0) break;
+      read += got;
+    }
+    return bytes.subarray(0, read);
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readEntries(path: string, signature: string): Map<string, string> {
   const entries = new Map<string, string>();
+  const bytes = readBounded(path);
+  if (bytes === null) return entries;
   let parsed: unknown;
   try {
-    const bytes = readFileSync(path);
-    if (bytes.byteLength > MAX_BYTES) return entries;
     parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     return entries;
@@ -88,9 +120,16 @@ export function packageResolutions(context: StoreContext, tree: string, signatur
   return {
     folder: `${pathToFileURL(folderPath).href}/`,
     entries: readEntries(path, signature),
-    save(entries) {
-      if (!existsSync(folderPath)) return;
-      const bytes = Buffer.from(JSON.stringify({ kind: KIND, signature, entries: Object.fromEntries(entries) }));
+    save(entries, replace) {
+      // Not into a folder a prune is taking away (a record alone must not look like a laid-out folder).
+      if (!existsSync(join(folderPath, 'node_modules'))) return;
+      // What another process wrote meanwhile is kept: two starts at once each add their answers.
+      const merged = replace ? new Map<string, string>() : readEntries(path, signature);
+      for (const [question, answer] of entries) {
+        if (merged.size >= MAX_ENTRIES && !merged.has(question)) break;
+        merged.set(question, answer);
+      }
+      const bytes = Buffer.from(JSON.stringify({ kind: KIND, signature, entries: Object.fromEntries(merged) }));
       try {
         writeAtomic(context.tmp, path, bytes, () => {}, false);
       } catch {
