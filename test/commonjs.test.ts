@@ -407,3 +407,75 @@ test('a cached version that throws at start under --revalidate background ends, 
   assert.equal(fixed.status, 0, fixed.stderr);
   assert.equal(fixed.stdout, 'version two\n', 'the next start runs the fixed version, from the store');
 });
+
+test('a CommonJS file that requires an ES module of the program gets the program\'s one instance of it, as under Node: locally and from a server, as an import or as the entry', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'one-instance', version: '1.0.0', type: 'module' }),
+    'shared.js': "console.log('shared evaluates');\nexport let count = 0;\nexport function increment() { count += 1; }\nexport class Thing {}\nexport default 'shared default';\n",
+    'legacy.cjs': "const shared = require('./shared.js');\nexports.same = (Thing) => shared.Thing === Thing;\nexports.count = () => shared.count;\nexports.inc = () => shared.increment();\nexports.def = shared.default;\n",
+    'main.js': "import legacy from './legacy.cjs';\nimport { Thing, increment } from './shared.js';\nincrement();\nlegacy.inc();\nconsole.log(JSON.stringify({ same: legacy.same(Thing), cjsCount: legacy.count(), esmCount: (await import('./shared.js')).count, def: legacy.def }));\n",
+    // A CommonJS entry whose require is the first to reach the module: it evaluates then, synchronously.
+    'entry.cjs': "console.log('entry starts');\nconst shared = require('./shared.js');\nshared.increment();\nconsole.log('entry', shared.count, typeof shared.Thing, shared.default);\n",
+  });
+  const expected = ['shared evaluates', JSON.stringify({ same: true, cjsCount: 2, esmCount: 2, def: 'shared default' }), ''].join('\n');
+  const expectedEntry = ['entry starts', 'shared evaluates', 'entry 1 function shared default', ''].join('\n');
+  for (const [file, want] of [['main.js', expected], ['entry.cjs', expectedEntry]] as const) {
+    const node = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(node.status, 0, node.stderr);
+    assert.equal(node.stdout, want, `Node from disk: ${file}`);
+    const local = cli(['run', join(dir, file)], { env: { LIVEMOD_CACHE: tempDir(t) } });
+    assert.equal(local.status, 0, local.stderr);
+    assert.equal(local.stdout, want, `livemod run ${file}`);
+  }
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, running.key));
+  for (const [path, want] of [['', expected], ['entry.cjs', expectedEntry]] as const) {
+    const remote = await runAsync(['run', `${running.url}/${path}`, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { cwd: tempDir(t) });
+    assert.equal(remote.status, 0, remote.stderr);
+    assert.equal(remote.stdout, want, `livemod run URL/${path}`);
+  }
+});
+
+test('a CommonJS file\'s require of an ES module fails as Node\'s does: top-level await in its graph (run already or not), a module still evaluating (a cycle), a throw while it evaluates', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'require-esm-errors', type: 'module' }),
+    'tla.js': 'await Promise.resolve();\nexport const x = 1;\n',
+    'tla-req.cjs': "require('./tla.js');\n",
+    'after-tla.js': "import './tla.js';\nimport './tla-req.cjs';\n",
+    'cycle.js': "import './cycle-req.cjs';\nexport const y = 2;\n",
+    'cycle-req.cjs': "require('./cycle.js');\n",
+    'throws.js': "throw new RangeError('thrown while it evaluates');\n",
+    'throws-req.cjs': "try { require('./throws.js'); } catch (error) { console.log('first', error.name, error.message); }\ntry { require('./throws.js'); } catch (error) { console.log('again', error.name, error.message); }\n",
+  });
+  for (const [file, code] of [['tla-req.cjs', 'ERR_REQUIRE_ASYNC_MODULE'], ['after-tla.js', 'ERR_REQUIRE_ASYNC_MODULE'], ['cycle.js', 'ERR_REQUIRE_CYCLE_MODULE']] as const) {
+    const node = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    const live = cli(['run', join(dir, file)], { env: { LIVEMOD_CACHE: tempDir(t) } });
+    const heading = (stderr: string): string | undefined => stderr.split('\n').find((line) => line.startsWith(`Error [${code}]: `));
+    assert.equal(node.status, 1);
+    assert.equal(live.status, 1, live.stderr);
+    assert.ok(heading(node.stderr), node.stderr);
+    assert.equal(heading(live.stderr)!.replaceAll(dir, '<dir>'), heading(node.stderr)!.replaceAll(dir, '<dir>'), `${file}: ${live.stderr}`);
+  }
+  const node = spawnSync(process.execPath, ['throws-req.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(node.stdout, 'first RangeError thrown while it evaluates\nagain RangeError thrown while it evaluates\n');
+  const live = cli(['run', join(dir, 'throws-req.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(live.status, 0, live.stderr);
+  assert.equal(live.stdout, node.stdout);
+});
+
+test('livemod run --watch: a new version of an ES module a CommonJS file required reaches that file too (one instance, swapped in place)', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'required-swap', type: 'module' }),
+    'shared.js': "export const word = 'first';\nimport.meta.hot.accept();\n",
+    'legacy.cjs': "const shared = require('./shared.js');\nexports.word = () => shared.word;\n",
+    'main.js': "import legacy from './legacy.cjs';\nimport { word } from './shared.js';\nconsole.log('start', word, legacy.word());\nsetInterval(() => console.log('now', word, legacy.word()), 50);\n",
+  });
+  const run = lineProcess(t, ['run', join(dir, 'main.js'), '--watch', '--cache', tempDir(t)]);
+  await run.line(/^start first first$/);
+  writeFiles(dir, { 'shared.js': "export const word = 'second';\nimport.meta.hot.accept();\n" });
+  assert.equal(await run.line(/^now second /), 'now second second');
+  await run.stop();
+});

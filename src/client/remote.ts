@@ -560,7 +560,9 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
       await fetch(hashes, { ...transfer, deadline: Date.now() + transfer.timeoutMs }, what);
       grown(paths);
     },
-    ...(fetchAtRead ? { ensureSync } : {}),
+    // Lazily imported graphs (lazy mode) and the live modules a CommonJS file requires wait for it;
+    // not when the origin may be a server of this process, which could not answer a thread that waits.
+    ...(servedHere(candidate.base) ? {} : { ensureSync }),
     blob(hash) {
       const bytes = blobs.get(hash) ?? store.readBlob(hash);
       if (!bytes) throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `blob ${hash} is missing or corrupt in the cache at ${store.dir}; run again to refetch it`, { hash });

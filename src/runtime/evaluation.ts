@@ -146,7 +146,7 @@ function sccEvaluated(module: Evaluable): boolean {
 }
 
 /** ReadyForSyncExecution: the module and everything it imports can evaluate synchronously now. */
-function readyForSync(module: Evaluable, seen: Set<Evaluable> = new Set()): boolean {
+export function readyForSync(module: Evaluable, seen: Set<Evaluable> = new Set()): boolean {
   if (seen.has(module)) return true;
   seen.add(module);
   if (sccEvaluated(module)) return true;

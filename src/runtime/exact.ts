@@ -88,6 +88,16 @@ export function exactFace(fast: Record<string, unknown>, names: readonly string[
   return face.object;
 }
 
+/**
+ * The shell module of the exact face `exactFace` hands out for `fast` now (made if need be): its
+ * URL and export names, for a require() that must get this very module (hooks.ts `requiredLive`).
+ */
+export function exactShell(fast: Record<string, unknown>, names: readonly string[]): { url: string; names: readonly string[] } {
+  exactFace(fast, names);
+  const face = faces.get(fast)!.at(-1)!;
+  return { url: face.shell.url, names: face.names };
+}
+
 /** A binding of a fast face changed: every exact face made for it shows the new value. */
 export function mirrorExact(fast: object, name: string, value: unknown): void {
   const list = faces.get(fast);

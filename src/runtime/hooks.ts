@@ -9,15 +9,16 @@
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 // - Resolutions from inside a laid-out package folder are answered from its record when Node
 //   answered them before (resolutions.ts).
-import { createRequire, isBuiltin, registerHooks } from 'node:module';
+import { createRequire, isBuiltin, registerHooks, type ResolveFnOutput } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
-import { followResolutions, replayResolution, type ResolutionRecord } from './resolutions.ts';
+import { followResolutions, replayedFileMissing, replayResolution, type ResolutionRecord } from './resolutions.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
 const SHELL_INNER = 'livemod-namespace-inner:';
+const REQUIRED = 'livemod-required:';
 const SELF = ownEntry('index').href;
 const HANDOVER = Symbol.for('livemod.namespaceShell');
 const CONFIG_FILE = /\/livemod\.config\.[mc]?[jt]s(?:\?[^/]*)?$/;
@@ -36,6 +37,46 @@ export function redirectProgramPackages(find: (parentURL: string, specifier: str
   programParent = find;
 }
 const shellSources = new Map<string, string>();
+
+/** A live module of the program as a CommonJS file's require() gets it: its exact namespace's shell. */
+export interface RequiredModule {
+  /** The URL of the shell module (NamespaceShell.url). */
+  readonly url: string;
+  readonly names: readonly string[];
+}
+let programModule: ((parentURL: string, url: string) => RequiredModule | null) | null = null;
+/** Shell URL → the module a require() of it loads (kept: Node's CommonJS loader reads it once per URL). */
+const requiredModules = new Map<string, string>();
+const requiredSources = new Map<string, string>();
+
+/**
+ * Which files a CommonJS file of the program requires are live modules of its registry
+ * (`find` answers their shell, evaluating them first, or null to leave the file to Node).
+ */
+export function redirectProgramModules(find: (parentURL: string, url: string) => RequiredModule | null): void {
+  ensureHooks();
+  programModule = find;
+}
+
+/**
+ * A require() Node resolved to `result`, from a CommonJS file at `parentURL`: a live module of
+ * the program is handed over as the registry has it — one instance, as under Node — through a
+ * module that re-exports its exact namespace's shell (Node's require() of the shell's own URL
+ * would load that source again as a new module: its loader keeps CommonJS and ES modules apart).
+ */
+function requiredLive(parentURL: string, result: ResolveFnOutput): ResolveFnOutput {
+  if (programModule === null || !result.url.startsWith('file:')) return result;
+  const live = programModule(parentURL, result.url);
+  if (live === null) return result;
+  let url = requiredModules.get(live.url);
+  if (url === undefined) {
+    url = `${REQUIRED}${requiredModules.size}`;
+    const from = JSON.stringify(live.url);
+    requiredSources.set(url, `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`);
+    requiredModules.set(live.url, url);
+  }
+  return { url, format: 'module', shortCircuit: true };
+}
 let watched: { readonly ids: ReadonlySet<string>; readonly first: () => void } | null = null;
 
 /** Calls `first` (once) before any of these builtins is first resolved by an import or a require. */
@@ -56,7 +97,7 @@ function ensureHooks(): void {
   registered = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
+      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER) || specifier.startsWith(REQUIRED)) return { url: specifier, shortCircuit: true };
       // A project's livemod.config.ts imports defineConfig from this livemod, installed in the project or not.
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) {
@@ -79,7 +120,8 @@ function ensureHooks(): void {
             return nextResolve(specifier, { ...context, parentURL: parent });
           }
         }
-        return nextResolve(specifier, context);
+        const result = nextResolve(specifier, context);
+        return programModule !== null && context.parentURL !== undefined && context.conditions?.includes('require') ? requiredLive(context.parentURL, result) : result;
       }
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
       notice(real);
@@ -87,8 +129,14 @@ function ensureHooks(): void {
       return nextResolve(real, { ...context, parentURL: parent });
     },
     load(url, context, nextLoad) {
-      const source = shellSources.get(url);
-      if (source === undefined) return nextLoad(url, context);
+      const source = shellSources.get(url) ?? requiredSources.get(url);
+      if (source === undefined) {
+        try {
+          return nextLoad(url, context);
+        } catch (error) {
+          throw replayedFileMissing(url, error, context.conditions?.includes('require') === true) ?? error;
+        }
+      }
       return { format: 'module', source, shortCircuit: true };
     },
   });
@@ -125,6 +173,8 @@ export function importExternal(specifier: string, parent: string, attributes?: R
 export interface NamespaceShell {
   /** A real module namespace object with exactly these export names. */
   readonly namespace: object;
+  /** The URL of the module whose namespace it is (imported by URL, it is this very namespace). */
+  readonly url: string;
   /** Sets the value of the export at `index` of the names given. */
   readonly set: (index: number, value: unknown) => void;
   /** Sets every export, in the order of the names given. */
@@ -205,12 +255,13 @@ export function namespaceShell(names: readonly string[]): NamespaceShell {
   // length per call (n² to fill a face), and a closure per binding cost a compile each.
   const search = (low: number, high: number): string => (high - low === 1 ? `${locals[low]}=value;` : `if(index<${(low + high) >> 1}){${search(low, (low + high) >> 1)}}else{${search((low + high) >> 1, high)}}`);
   const setterSources = `set:(index,value)=>{${locals.length === 0 ? '' : search(0, locals.length)}},all:(values)=>{${locals.map((local, index) => `${local}=values[${index}];`).join('')}}`;
+  let inner = '';
   const handover = requireFromMemory((slot) => {
-    const inner = `${SHELL_INNER}${shellCount}`;
+    inner = `${SHELL_INNER}${shellCount}`;
     return [
       [inner, `let _${locals.map((local) => `,${local}`).join('')};export{${locals.map((local, index) => `${local} as ${JSON.stringify(names[index])}`).join(',')}};${slot}.setters={${setterSources}};`],
       [`${SHELL}${shellCount}`, `import*as inner from ${JSON.stringify(inner)};${slot}.namespace=inner;`],
     ];
   });
-  return { namespace: handover.namespace!, set: handover.setters!.set, setAll: handover.setters!.all };
+  return { namespace: handover.namespace!, url: inner, set: handover.setters!.set, setAll: handover.setters!.all };
 }

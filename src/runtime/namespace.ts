@@ -20,7 +20,7 @@
 // otherwise drop to dictionary mode (measured: about 25× slower reads). That symbol's field
 // holds a small integer, for settle() below.
 
-import { exactFace, mirrorExact } from './exact.ts';
+import { exactFace, exactShell, mirrorExact } from './exact.ts';
 
 export type Namespace = Record<string, unknown>;
 export type Getters = Readonly<Record<string, () => unknown>>;
@@ -168,6 +168,11 @@ export function unbind(namespace: Namespace, name: string): void {
  * The value a namespace has where it escapes: the exact face of a registry namespace, or the
  * object itself when it is not one (an external's namespace is Node's own, exact already).
  */
+/** The shell module of a namespace's exact face (exact.ts `exactShell`). */
+export function exactNamespaceShell(namespace: Namespace): { url: string; names: readonly string[] } {
+  return exactShell(namespace, slots.get(namespace)!.names);
+}
+
 export function exactNamespace(namespace: unknown): unknown {
   const table = typeof namespace === 'object' && namespace !== null ? slots.get(namespace as Namespace) : undefined;
   return table ? exactFace(namespace as Namespace, table.names) : namespace;

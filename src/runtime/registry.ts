@@ -8,19 +8,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ErrorCodes, LivemodError, markLinkError } from '../errors.ts';
+import { ErrorCodes, LivemodError, isLivemodError, markLinkError } from '../errors.ts';
 import { changedPackages, lazyEdge, resolveSpecifier, withTlaBelow, type EagerRules, type ImportRecord, type LazyDecision, type Manifest, type ModuleRecord, type Resolution } from '../snapshot/index.ts';
 import { inert, listed, quoted } from '../text.ts';
 import { compileModule, withoutCompileCache, type ModuleFactory } from './compile.ts';
 import { ModuleContext, type ContextHost } from './context.ts';
-import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState, type Evaluable } from './evaluation.ts';
+import { asyncTransitiveDependencies, evaluate, evaluateSync, newEvaluationState, readyForSync, type Evaluable } from './evaluation.ts';
 import { createDeferredNamespace } from './deferred.ts';
 import { LoadReport, type LoadHow, type LoadRecord } from './load-report.ts';
 import { createHotContext, newHotHandlers, type HotContext, type HotEventCallback, type HotHandlers } from './hot.ts';
 import { explainCommonJsGlobal } from './commonjs-hint.ts';
-import { importExternal, redirectProgramPackages, requireExternal, requireFailure, resolveExternal } from './hooks.ts';
+import { importExternal, redirectProgramModules, redirectProgramPackages, requireExternal, requireFailure, resolveExternal, type RequiredModule } from './hooks.ts';
 import { Linker, type Binding } from './linking.ts';
-import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
+import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, exactNamespaceShell, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import { moduleUrl, type ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
@@ -118,6 +118,16 @@ function moduleNotFound(specifier: string, importer: string, detail: string): Er
   return markLinkError(Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' }));
 }
 
+/** An Error as Node makes its own: a `code`, and `Error [CODE]: …` at the head of its stack. */
+function nodeStyleError(code: string, message: string): Error {
+  const error = Object.assign(new Error(message), { code });
+  error.name = `Error [${code}]`;
+  // The stack is formatted at its first read: now, with the code in its head; the name is Error again.
+  void error.stack;
+  delete (error as { name?: string }).name;
+  return error;
+}
+
 function missingExport(specifier: string, name: string, importer: string): SyntaxError {
   return markLinkError(new SyntaxError(`The requested module '${inert(specifier, 200)}' does not provide an export named '${inert(name, 200)}' (imported by ${importer})`));
 }
@@ -188,6 +198,15 @@ function commonJsParentFor(url: string, specifier: string): string | null {
   for (const ref of registries) {
     const parent = ref.deref()?.commonJsParent(url, specifier);
     if (parent !== undefined && parent !== null) return parent;
+  }
+  return null;
+}
+
+/** A live module a CommonJS file of a registry's program requires (null: a file Node loads itself). */
+function requiredModuleFor(parentURL: string, url: string): RequiredModule | null {
+  for (const ref of registries) {
+    const found = ref.deref()?.requiredModule(parentURL, url);
+    if (found !== undefined && found !== null) return found;
   }
   return null;
 }
@@ -286,6 +305,58 @@ export class Registry {
     if (!url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
     const from = this.externalsFrom(specifier);
     return from === this.current.externalsFrom || from === folder ? null : from;
+  }
+
+  /**
+   * A CommonJS file of this program (at `parentURL`) requires the file Node resolved to `url`.
+   * When that is a live module of the program, the require gets this registry's module — as
+   * Node's require(esm) would, evaluated synchronously now if it has not run — so the program
+   * has one instance of it, as under Node, not a second one Node loads from the folder. Answers
+   * the shell of its exact namespace; null leaves the file to Node (not a live module: a
+   * CommonJS or JSON file, one in node_modules, one of another folder). Throws Node's
+   * ERR_REQUIRE_ASYNC_MODULE for a graph with top-level await and ERR_REQUIRE_CYCLE_MODULE for a
+   * module still evaluating, and the module's own evaluation error.
+   */
+  requiredModule(parentURL: string, url: string): RequiredModule | null {
+    const folder = this.current.files ?? this.current.base;
+    if (!folder.startsWith('file:') || !url.startsWith(folder) || !parentURL.startsWith(folder)) return null;
+    if (parentURL.includes('/node_modules/', folder.length) || url.includes('/node_modules/', folder.length)) return null;
+    let path: string;
+    try {
+      path = decodeURIComponent(url.slice(folder.length));
+    } catch {
+      return null;
+    }
+    const manifest = this.current.manifest;
+    const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path]! : undefined;
+    if (record === undefined || record.commonjs === true || /\.json$/i.test(path)) return null;
+    const file = fileURLToPath(url);
+    const parent = fileURLToPath(parentURL);
+    // Evaluated or not, as Node's require(esm).
+    if (this.graphHasTLA(manifest, path)) {
+      throw nodeStyleError('ERR_REQUIRE_ASYNC_MODULE', `require() cannot be used on an ESM graph with top-level await. Use import() instead. To see where the top-level await comes from, use --experimental-print-required-tla.\nRequired module: ${file}\nRequire stack:\n- ${parent}`);
+    }
+    if (!this.instances.has(path)) {
+      this.loads.imported(path, 'eager', decodeURIComponent(parentURL.slice(folder.length)), 'required by a CommonJS file');
+      try {
+        this.loadDeferred(path);
+        this.instantiateLazy(path);
+      } catch (error) {
+        // Code the start did not fetch, from a source that cannot fetch while a require waits (an
+        // origin served by this very process): the file, as Node loads it.
+        if (this.current.ensureSync === undefined && isLivemodError(error) && error.code === ErrorCodes.HASH_MISMATCH) return null;
+        throw error;
+      }
+    }
+    const instance = this.instances.get(path)!;
+    const status = instance.evaluation.status;
+    if (status === 'evaluating' || status === 'evaluating-async' || (status !== 'evaluated' && !readyForSync(instance))) {
+      throw nodeStyleError('ERR_REQUIRE_CYCLE_MODULE', `Cannot require() ES Module ${file} in a cycle. (from ${parent}) A cycle involving require(esm) is not allowed to maintain invariants mandated by the ECMAScript specification. Try making at least part of the dependency in the graph lazily loaded.`);
+    }
+    this.touch(path);
+    // Evaluated before: its error again, as Node's require of a module whose evaluation threw.
+    evaluateSync(instance);
+    return exactNamespaceShell(instance.namespace);
   }
 
   /** The snapshot the registry runs now (a swap changes it). */
@@ -917,6 +988,7 @@ export class Registry {
     if (record.commonjs && !redirecting) {
       redirecting = true;
       redirectProgramPackages(commonJsParentFor);
+      redirectProgramModules(requiredModuleFor);
     }
     const factory = record.commonjs ? this.commonJs(source, path, replacing) : compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     const context = new ModuleContext(this.contextHost, instance, data, namespaces, path === this.mainPath);
