@@ -479,3 +479,70 @@ test('livemod run --watch: a new version of an ES module a CommonJS file require
   assert.equal(await run.line(/^now second /), 'now second second');
   await run.stop();
 });
+
+test('require.resolve of an ES module of the program only resolves it; a required one loads its graph first (packages, missing modules, attributes) and is keyed by its own path, as under Node', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'required-graph', type: 'module', dependencies: { 'side-pkg': '1.0.0', 'tla-pkg': '1.0.0' } }),
+    'shared.js': "import 'side-pkg';\nimport { word } from './word.js';\nconsole.log('shared evaluates', word);\nexport const x = 1;\n",
+    'word.js': "console.log('word evaluates');\nexport const word = 'w';\n",
+    'resolve.cjs': [
+      "const where = require.resolve('./shared.js');",
+      "console.log('resolved', where === require('path').join(__dirname, 'shared.js'));",
+      "const shared = require('./shared.js');",
+      "console.log('cache', Object.keys(require.cache).filter((key) => key.endsWith('shared.js')).map((key) => require('path').basename(key)).join(','), module.children.map((child) => require('path').basename(child.id)).join(','), shared.x);",
+      '',
+    ].join('\n'),
+    'missing.js': "import './not-there.js';\nexport const y = 1;\n",
+    'missing.cjs': "try { require('./missing.js'); } catch (error) { console.log(error.code); }\n",
+    'data.js': "import data from './data.json';\nexport default data;\n",
+    'data.json': '{ "a": 1 }\n',
+    'data.cjs': "try { require('./data.js'); } catch (error) { console.log(error.code); }\n",
+    'uses-tla.js': "import 'tla-pkg';\nconsole.log('uses-tla evaluates');\n",
+    'tla.cjs': "try { require('./uses-tla.js'); } catch (error) { console.log(error.code); }\n",
+    'node_modules/side-pkg/package.json': JSON.stringify({ name: 'side-pkg', version: '1.0.0', main: 'index.js' }),
+    'node_modules/side-pkg/index.js': "console.log('side-pkg evaluates');\n",
+    'node_modules/tla-pkg/package.json': JSON.stringify({ name: 'tla-pkg', version: '1.0.0', type: 'module', exports: './index.js' }),
+    'node_modules/tla-pkg/index.js': "await Promise.resolve();\nconsole.log('tla-pkg evaluates');\n",
+  });
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, running.key));
+  for (const file of ['resolve.cjs', 'missing.cjs', 'data.cjs', 'tla.cjs']) {
+    const node = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(node.status, 0, node.stderr);
+    const local = cli(['run', join(dir, file)], { env: { LIVEMOD_CACHE: tempDir(t) } });
+    assert.equal(local.status, 0, local.stderr);
+    assert.equal(local.stdout, node.stdout, `livemod run ${file}`);
+    const remote = await runAsync(['run', `${running.url}/${file}`, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { cwd: tempDir(t) });
+    assert.equal(remote.status, 0, remote.stderr);
+    assert.equal(remote.stdout, node.stdout, `livemod run URL/${file}`);
+  }
+});
+
+test('swaps reach what a CommonJS file required: a version changing both sees the new module from the new file, and a change nothing accepts re-runs the CommonJS entry that required it', async (t) => {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'required-remote', type: 'module' }),
+    'shared.js': "export const word = 'v1';\n",
+    'entry.cjs': "const shared = require('./shared.js');\nconsole.log(process.pid + ' entry one reads ' + shared.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+  });
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  let current = signSnapshot(builder.build().content, running.key);
+  running.server.publish(current);
+  const run = lineProcess(t, ['run', `${running.url}/entry.cjs`, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
+  const pid = (await run.line(/ entry one reads v1$/)).split(' ')[0];
+  // Only the module changes, and nothing accepts it: the CommonJS file that required it runs again.
+  writeFiles(dir, { 'shared.js': "export const word = 'v2';\n" });
+  builder.invalidate(['shared.js']);
+  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+  running.server.publish(current);
+  assert.equal(await run.line(/ entry one reads v2$/), `${pid} entry one reads v2`);
+  // Both change in one version: the new CommonJS file reads the new module.
+  writeFiles(dir, { 'shared.js': "export const word = 'v3';\n", 'entry.cjs': "const shared = require('./shared.js');\nconsole.log(process.pid + ' entry two reads ' + shared.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n" });
+  builder.invalidate(['shared.js', 'entry.cjs']);
+  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
+  running.server.publish(current);
+  assert.equal(await run.line(/ entry two reads /), `${pid} entry two reads v3`);
+  await run.stop();
+});

@@ -9,16 +9,16 @@
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 // - Resolutions from inside a laid-out package folder are answered from its record when Node
 //   answered them before (resolutions.ts).
-import { createRequire, isBuiltin, registerHooks, type ResolveFnOutput } from 'node:module';
+import { createRequire, isBuiltin, registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
 import { followResolutions, replayedFileMissing, replayResolution, type ResolutionRecord } from './resolutions.ts';
+import { watchRequires } from './require-watch.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
 const SHELL_INNER = 'livemod-namespace-inner:';
-const REQUIRED = 'livemod-required:';
 const SELF = ownEntry('index').href;
 const HANDOVER = Symbol.for('livemod.namespaceShell');
 const CONFIG_FILE = /\/livemod\.config\.[mc]?[jt]s(?:\?[^/]*)?$/;
@@ -38,45 +38,35 @@ export function redirectProgramPackages(find: (parentURL: string, specifier: str
 }
 const shellSources = new Map<string, string>();
 
-/** A live module of the program as a CommonJS file's require() gets it: its exact namespace's shell. */
+/** A live module of the program as a require() gets it: its exact namespace's shell. */
 export interface RequiredModule {
   /** The URL of the shell module (NamespaceShell.url). */
   readonly url: string;
   readonly names: readonly string[];
 }
-let programModule: ((parentURL: string, url: string) => RequiredModule | null) | null = null;
-/** Shell URL → the module a require() of it loads (kept: Node's CommonJS loader reads it once per URL). */
-const requiredModules = new Map<string, string>();
-const requiredSources = new Map<string, string>();
+let programModule: ((url: string) => RequiredModule | null) | null = null;
 
 /**
- * Which files a CommonJS file of the program requires are live modules of its registry
- * (`find` answers their shell, evaluating them first, or null to leave the file to Node).
+ * Which files a require() loads are live modules of a registry (`find` answers their shell,
+ * evaluating them first, or null to leave the file to Node).
  */
-export function redirectProgramModules(find: (parentURL: string, url: string) => RequiredModule | null): void {
+export function redirectProgramModules(find: (url: string) => RequiredModule | null): void {
   ensureHooks();
+  watchRequires();
   programModule = find;
 }
 
 /**
- * A require() Node resolved to `result`, from a CommonJS file at `parentURL`: a live module of
- * the program is handed over as the registry has it — one instance, as under Node — through a
- * module that re-exports its exact namespace's shell (Node's require() of the shell's own URL
- * would load that source again as a new module: its loader keeps CommonJS and ES modules apart).
+ * What a require() of a live module of the program loads, in place of the file: a module that
+ * re-exports the registry's module (its exact namespace's shell), so the program has one
+ * instance of it as under Node. Taken at the load, not the resolution: require.resolve() only
+ * resolves, and Node's caches keep the file's own path and URL.
  */
-function requiredLive(parentURL: string, result: ResolveFnOutput): ResolveFnOutput {
-  if (programModule === null || !result.url.startsWith('file:')) return result;
-  const live = programModule(parentURL, result.url);
-  if (live === null) return result;
-  let url = requiredModules.get(live.url);
-  if (url === undefined) {
-    url = `${REQUIRED}${requiredModules.size}`;
-    const from = JSON.stringify(live.url);
-    requiredSources.set(url, `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`);
-    requiredModules.set(live.url, url);
-  }
-  return { url, format: 'module', shortCircuit: true };
+function requiredSource(live: RequiredModule): string {
+  const from = JSON.stringify(live.url);
+  return `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`;
 }
+
 let watched: { readonly ids: ReadonlySet<string>; readonly first: () => void } | null = null;
 
 /** Calls `first` (once) before any of these builtins is first resolved by an import or a require. */
@@ -97,7 +87,7 @@ function ensureHooks(): void {
   registered = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER) || specifier.startsWith(REQUIRED)) return { url: specifier, shortCircuit: true };
+      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
       // A project's livemod.config.ts imports defineConfig from this livemod, installed in the project or not.
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) {
@@ -120,8 +110,7 @@ function ensureHooks(): void {
             return nextResolve(specifier, { ...context, parentURL: parent });
           }
         }
-        const result = nextResolve(specifier, context);
-        return programModule !== null && context.parentURL !== undefined && context.conditions?.includes('require') ? requiredLive(context.parentURL, result) : result;
+        return nextResolve(specifier, context);
       }
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
       notice(real);
@@ -129,8 +118,13 @@ function ensureHooks(): void {
       return nextResolve(real, { ...context, parentURL: parent });
     },
     load(url, context, nextLoad) {
-      const source = shellSources.get(url) ?? requiredSources.get(url);
+      const source = shellSources.get(url);
       if (source === undefined) {
+        // A require() of a live module of the program: the registry's, evaluated now as Node's require(esm) would.
+        if (programModule !== null && url.startsWith('file:') && context.conditions?.includes('require')) {
+          const live = programModule(url);
+          if (live !== null) return { format: 'module', source: requiredSource(live), shortCircuit: true };
+        }
         try {
           return nextLoad(url, context);
         } catch (error) {

@@ -24,6 +24,7 @@ import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, ex
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import { moduleUrl, type ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
+import { requiringModule } from './require-watch.ts';
 import { commonJsFactory, forgetCommonJs } from './native.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 import { monotonicMs } from '../clock.ts';
@@ -202,10 +203,10 @@ function commonJsParentFor(url: string, specifier: string): string | null {
   return null;
 }
 
-/** A live module a CommonJS file of a registry's program requires (null: a file Node loads itself). */
-function requiredModuleFor(parentURL: string, url: string): RequiredModule | null {
+/** A live module of a registry's program that a require() loads (null: a file Node loads itself). */
+function requiredModuleFor(url: string): RequiredModule | null {
   for (const ref of registries) {
-    const found = ref.deref()?.requiredModule(parentURL, url);
+    const found = ref.deref()?.requiredModule(url);
     if (found !== undefined && found !== null) return found;
   }
   return null;
@@ -275,6 +276,10 @@ export class Registry {
   private readonly importers = new Map<string, Set<string>>();
   /** Module path → current versions that re-export from it (`export *`, `export … from`): their namespaces show its bindings. */
   private readonly reexporters = new Map<string, Set<string>>();
+  /** Module path → the CommonJS files of the program that required it (registry.ts requiredModule): importers of it too, for a swap's plan. */
+  private readonly requiredBy = new Map<string, Set<string>>();
+  /** The swap being made: what a require() during it gets is the new version. */
+  private inSwap: { readonly next: ModuleSource; readonly made: ReadonlyMap<string, Instance> } | null = null;
   /** import.meta.hot.on listeners of current versions, by event. */
   private readonly listeners = new Map<string, Map<HotEventCallback, Instance>>();
   private linker: Linker;
@@ -308,38 +313,50 @@ export class Registry {
   }
 
   /**
-   * A CommonJS file of this program (at `parentURL`) requires the file Node resolved to `url`.
-   * When that is a live module of the program, the require gets this registry's module — as
-   * Node's require(esm) would, evaluated synchronously now if it has not run — so the program
-   * has one instance of it, as under Node, not a second one Node loads from the folder. Answers
-   * the shell of its exact namespace; null leaves the file to Node (not a live module: a
-   * CommonJS or JSON file, one in node_modules, one of another folder). Throws Node's
-   * ERR_REQUIRE_ASYNC_MODULE for a graph with top-level await and ERR_REQUIRE_CYCLE_MODULE for a
-   * module still evaluating, and the module's own evaluation error.
+   * A require() loads the file at `url` (from a CommonJS file of the program, or a createRequire
+   * of a live module). When that is a live module of the program, the require gets this
+   * registry's module — evaluated synchronously now if it has not run, as Node's require(esm) —
+   * so the program has one instance of it, as under Node, not a second one Node loads from the
+   * folder; during a swap, the version the swap makes. Answers the shell of its exact namespace;
+   * null leaves the file to Node (not a live module: a CommonJS or JSON file, one in
+   * node_modules, one of another folder). Throws what the require would: Node's
+   * ERR_REQUIRE_ASYNC_MODULE for a graph with top-level await (packages included) and
+   * ERR_REQUIRE_CYCLE_MODULE for a module still evaluating, the module's link errors, its own
+   * evaluation error.
    */
-  requiredModule(parentURL: string, url: string): RequiredModule | null {
-    const folder = this.current.files ?? this.current.base;
-    if (!folder.startsWith('file:') || !url.startsWith(folder) || !parentURL.startsWith(folder)) return null;
-    if (parentURL.includes('/node_modules/', folder.length) || url.includes('/node_modules/', folder.length)) return null;
+  requiredModule(url: string): RequiredModule | null {
+    const source = this.inSwap?.next ?? this.current;
+    const folder = source.files ?? source.base;
+    if (!folder.startsWith('file:') || !url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
     let path: string;
     try {
       path = decodeURIComponent(url.slice(folder.length));
     } catch {
       return null;
     }
-    const manifest = this.current.manifest;
+    const manifest = source.manifest;
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path]! : undefined;
     if (record === undefined || record.commonjs === true || /\.json$/i.test(path)) return null;
     const file = fileURLToPath(url);
-    const parent = fileURLToPath(parentURL);
+    const parent = requiringModule()?.filename;
+    const requirer = parent === undefined ? undefined : this.programPath(source, parent);
+    // A CommonJS file of the program that requires it: an importer of it, for a swap's plan.
+    if (requirer !== undefined) {
+      let by = this.requiredBy.get(path);
+      if (!by) this.requiredBy.set(path, (by = new Set()));
+      by.add(requirer);
+    }
     // Evaluated or not, as Node's require(esm).
     if (this.graphHasTLA(manifest, path)) {
-      throw nodeStyleError('ERR_REQUIRE_ASYNC_MODULE', `require() cannot be used on an ESM graph with top-level await. Use import() instead. To see where the top-level await comes from, use --experimental-print-required-tla.\nRequired module: ${file}\nRequire stack:\n- ${parent}`);
+      throw nodeStyleError('ERR_REQUIRE_ASYNC_MODULE', `require() cannot be used on an ESM graph with top-level await. Use import() instead. To see where the top-level await comes from, use --experimental-print-required-tla.\nRequired module: ${file}${parent === undefined ? '' : `\nRequire stack:\n- ${parent}`}`);
     }
-    if (!this.instances.has(path)) {
-      this.loads.imported(path, 'eager', decodeURIComponent(parentURL.slice(folder.length)), 'required by a CommonJS file');
+    let instance = this.inSwap?.made.get(path) ?? this.instances.get(path);
+    if (instance === undefined) {
+      this.loads.imported(path, 'eager', requirer, 'required by a CommonJS file');
       try {
-        this.loadDeferred(path);
+        // Its graph as a start loads one: present, checked, its packages loaded (synchronously:
+        // a package with top-level await fails here, before anything runs, as under Node).
+        this.loadGraphSync(this.current, path);
         this.instantiateLazy(path);
       } catch (error) {
         // Code the start did not fetch, from a source that cannot fetch while a require waits (an
@@ -347,16 +364,26 @@ export class Registry {
         if (this.current.ensureSync === undefined && isLivemodError(error) && error.code === ErrorCodes.HASH_MISMATCH) return null;
         throw error;
       }
+      instance = this.instances.get(path)!;
     }
-    const instance = this.instances.get(path)!;
     const status = instance.evaluation.status;
     if (status === 'evaluating' || status === 'evaluating-async' || (status !== 'evaluated' && !readyForSync(instance))) {
-      throw nodeStyleError('ERR_REQUIRE_CYCLE_MODULE', `Cannot require() ES Module ${file} in a cycle. (from ${parent}) A cycle involving require(esm) is not allowed to maintain invariants mandated by the ECMAScript specification. Try making at least part of the dependency in the graph lazily loaded.`);
+      throw nodeStyleError('ERR_REQUIRE_CYCLE_MODULE', `Cannot require() ES Module ${file} in a cycle.${parent === undefined ? '' : ` (from ${parent})`} A cycle involving require(esm) is not allowed to maintain invariants mandated by the ECMAScript specification. Try making at least part of the dependency in the graph lazily loaded.`);
     }
-    this.touch(path);
+    if (this.instances.get(path) === instance) this.touch(path);
     // Evaluated before: its error again, as Node's require of a module whose evaluation threw.
     evaluateSync(instance);
     return exactNamespaceShell(instance.namespace);
+  }
+
+  /** The path in `source`'s manifest of a file of its folder (a real path), if it is one. */
+  private programPath(source: ModuleSource, file: string): string | undefined {
+    const folder = source.files ?? source.base;
+    if (!folder.startsWith('file:')) return undefined;
+    const url = pathToFileURL(file).href;
+    if (!url.startsWith(folder)) return undefined;
+    const path = decodeURIComponent(url.slice(folder.length));
+    return Object.hasOwn(source.manifest.modules, path) ? path : undefined;
   }
 
   /** The snapshot the registry runs now (a swap changes it). */
@@ -737,8 +764,12 @@ export class Registry {
     // A source that fetches at a first read is asked every time: a graph whose read failed, or
     // that a swap's new version never fetched, may still be missing (missingBlobs makes it cheap).
     if (!this.unchecked.has(path) && !this.current.ensureSync) return;
+    this.loadGraphSync(this.current, path);
+  }
+
+  /** The load phase of `path`'s graph, synchronously: built, fetched, checked, its packages loaded. */
+  private loadGraphSync(source: ModuleSource, path: string): void {
     if (this.unchecked.has(path)) this.buildDeferred(path);
-    const source = this.current;
     const { seen, externals } = this.loadable(source, [path], (candidate) => !this.instances.has(candidate), false);
     // The graph's blobs the start did not fetch, in one batch; then its packages.
     source.ensureSync?.([...seen]);
@@ -1386,12 +1417,19 @@ export class Registry {
   private async transaction(next: ModuleSource, options: SwapOptions): Promise<SwapResult> {
     const started = monotonicMs();
     const previous = this.current;
-    const commonJs = this.commonJsToRerun(previous.manifest, next.manifest);
-    const plan = planSwap({
-      paths: () => this.instances.keys(),
-      get: (path) => this.instances.get(path),
-      importers: (path) => this.importers.get(path) ?? [],
-    }, next.manifest, [...(options.forced ?? []), ...commonJs]);
+    let commonJs = this.commonJsToRerun(previous.manifest, next.manifest);
+    // A CommonJS file that required a live module is one of its importers.
+    const importers = (path: string): Iterable<string> => {
+      const required = this.requiredBy.get(path);
+      return required === undefined ? (this.importers.get(path) ?? []) : [...(this.importers.get(path) ?? []), ...[...required].filter((by) => this.instances.has(by))];
+    };
+    const graph = { paths: () => this.instances.keys(), get: (path: string) => this.instances.get(path), importers };
+    let plan = planSwap(graph, next.manifest, [...(options.forced ?? []), ...commonJs]);
+    // A change that reaches a CommonJS file (through one it required) re-runs every loaded one, as a change to one does.
+    if (commonJs.length === 0 && [...plan.rerun].some((path) => this.instances.get(path)?.record.commonjs === true)) {
+      commonJs = [...this.instances.values()].filter((instance) => instance.record.commonjs === true).map((instance) => instance.path);
+      plan = planSwap(graph, next.manifest, [...(options.forced ?? []), ...commonJs]);
+    }
     const modules: SwappedModule[] = [
       ...plan.changed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: next.manifest.modules[path]!.blob.hash })),
       ...plan.removed.map((path) => ({ path, from: this.instances.get(path)!.record.blob.hash, to: null })),
@@ -1436,6 +1474,7 @@ export class Registry {
     try {
       await this.load(next, [...plan.rerun], isNew);
       const made = new Map<string, Instance>();
+      this.inSwap = { next, made };
       withoutCompileCache(() => {
         for (const path of plan.rerun) this.instantiateTree(next, path, fresh, made, isNew);
       });
@@ -1477,7 +1516,9 @@ export class Registry {
         if (instance.evaluation.status === 'linked' && this.importedByStaying(instance.path, made)) await evaluate(instance);
       }
       await runAll(this.acceptCallbacks(plan, made));
+      this.inSwap = null;
     } catch (error) {
+      this.inSwap = null;
       // V8 formats a stack when it is first read: read it now, while the failed versions'
       // source maps are still known, so it names the original files and lines.
       if (error instanceof Error) void error.stack;

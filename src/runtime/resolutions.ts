@@ -23,6 +23,7 @@
 import type { ResolveFnOutput, ResolveHookContext } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { takeRequire, watchRequires, type CommonJsLoader, type ParentModule } from './require-watch.ts';
 
 /** A folder's record: what the store read, and how to write it back. */
 export interface ResolutionRecord {
@@ -43,28 +44,10 @@ interface Followed extends ResolutionRecord {
 /** How soon after its first new answer a record is written, besides at exit: a server runs on. */
 const SAVE_AFTER_MS = 2_000;
 
-type Load = (request: string, parent: unknown, isMain: boolean, ...rest: unknown[]) => unknown;
-/** Node's CommonJS loader, as far as resolution reads it (not in the public types). */
-interface CommonJsLoader {
-  _load: Load;
-  _resolveFilename: unknown;
-  _findPath: unknown;
-  _resolveLookupPaths: unknown;
-  _nodeModulePaths: (from: string) => string[];
-  _extensions: Record<string, unknown>;
-  register?: (...args: unknown[]) => unknown;
-}
-interface ParentModule {
-  readonly filename?: string;
-  readonly paths?: string[];
-}
-
 const followed: Followed[] = [];
 let loader: CommonJsLoader | undefined;
 /** Module's resolving functions and extensions when replay began. */
 let baseline: { resolveFilename: unknown; findPath: unknown; lookupPaths: unknown; nodeModulePaths: unknown; extensions: string } | undefined;
-/** The request Module._load is loading and its parent, until its resolution is asked (or it returns). */
-let requiring: { readonly request: string; readonly parent: unknown } | null = null;
 /** Set once the program registers module.register() hooks: they run after this one, so nothing more is replayed. */
 let stopped = false;
 /** Per requiring module: its URL and the `paths` array it had when found to be Node's default. */
@@ -101,23 +84,10 @@ function extensionsKey(modules: CommonJsLoader): string {
   return Object.keys(modules._extensions).join(',');
 }
 
-/** Starts watching Node's CommonJS loader: which request a require loads, and hooks registered later. */
+/** Starts watching Node's CommonJS loader (which request a require loads) and hooks registered later. */
 function watchLoader(): CommonJsLoader {
-  const modules = process.getBuiltinModule('node:module') as unknown as CommonJsLoader;
+  const modules = watchRequires();
   baseline = { resolveFilename: modules._resolveFilename, findPath: modules._findPath, lookupPaths: modules._resolveLookupPaths, nodeModulePaths: modules._nodeModulePaths, extensions: extensionsKey(modules) };
-  const load = modules._load;
-  const wrapped = function (this: unknown, request: string, parent: unknown, isMain: boolean, ...rest: unknown[]): unknown {
-    // An import of a CommonJS file hands over a resolution it made (`resolved`): no question follows.
-    const options = rest[0] as { resolved?: unknown } | undefined;
-    requiring = options?.resolved === undefined ? { request, parent } : null;
-    try {
-      return load.call(this, request, parent, isMain, ...rest);
-    } finally {
-      requiring = null;
-    }
-  };
-  Object.defineProperty(wrapped, 'name', { value: load.name });
-  modules._load = wrapped;
   const register = modules.register;
   if (typeof register === 'function') {
     modules.register = function (this: unknown, ...args: unknown[]): unknown {
@@ -126,7 +96,7 @@ function watchLoader(): CommonJsLoader {
     };
     Object.defineProperty(modules.register, 'name', { value: register.name });
     // ES modules' `import { register } from 'node:module'` takes the wrapper too.
-    (modules as unknown as { syncBuiltinESMExports(): void }).syncBuiltinESMExports();
+    modules.syncBuiltinESMExports();
   }
   return modules;
 }
@@ -170,6 +140,10 @@ function asNodeStarts(parent: unknown, parentURL: string): boolean {
   return known.url === parentURL;
 }
 
+function conditionsRequire(context: ResolveHookContext): boolean {
+  return context.conditions?.includes('require') === true;
+}
+
 /** Relative and bare specifiers (and `#imports`): an absolute path or a URL may lead out of the folder and back in. */
 function replayableSpecifier(specifier: string): boolean {
   return !specifier.startsWith('/') && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(specifier);
@@ -196,8 +170,7 @@ function asked(specifier: string, context: ResolveHookContext, next: (specifier:
  */
 export function replayResolution(specifier: string, context: ResolveHookContext, next: (specifier: string, context: ResolveHookContext) => ResolveFnOutput): ResolveFnOutput | undefined {
   const parentURL = context.parentURL;
-  const marked = requiring;
-  requiring = null;
+  const marked = conditionsRequire(context) ? takeRequire() : null;
   if (parentURL === undefined || followed.length === 0 || stopped) return undefined;
   const record = followed.find((entry) => parentURL.startsWith(entry.folder));
   if (record === undefined) return undefined;
