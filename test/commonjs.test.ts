@@ -408,7 +408,7 @@ test('a cached version that throws at start under --revalidate background ends, 
   assert.equal(fixed.stdout, 'version two\n', 'the next start runs the fixed version, from the store');
 });
 
-test('a CommonJS file that requires an ES module of the program gets the program\'s one instance of it, as under Node: locally and from a server, as an import or as the entry', async (t) => {
+test('a CommonJS file that requires an ES module of the program gets the program\'s one instance of it, as under Node: locally and from a server, as an import or as the entry, and so does a live module\'s createRequire', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {
     'package.json': JSON.stringify({ name: 'one-instance', version: '1.0.0', type: 'module' }),
@@ -417,10 +417,13 @@ test('a CommonJS file that requires an ES module of the program gets the program
     'main.js': "import legacy from './legacy.cjs';\nimport { Thing, increment } from './shared.js';\nincrement();\nlegacy.inc();\nconsole.log(JSON.stringify({ same: legacy.same(Thing), cjsCount: legacy.count(), esmCount: (await import('./shared.js')).count, def: legacy.def }));\n",
     // A CommonJS entry whose require is the first to reach the module: it evaluates then, synchronously.
     'entry.cjs': "console.log('entry starts');\nconst shared = require('./shared.js');\nshared.increment();\nconsole.log('entry', shared.count, typeof shared.Thing, shared.default);\n",
+    // A live module's own createRequire of another.
+    'creq.js': "import { createRequire } from 'node:module';\nimport { increment, count } from './shared.js';\nconst required = createRequire(import.meta.url)('./shared.js');\nincrement();\nconsole.log('same', required.increment === increment, required.count, count);\n",
   });
   const expected = ['shared evaluates', JSON.stringify({ same: true, cjsCount: 2, esmCount: 2, def: 'shared default' }), ''].join('\n');
   const expectedEntry = ['entry starts', 'shared evaluates', 'entry 1 function shared default', ''].join('\n');
-  for (const [file, want] of [['main.js', expected], ['entry.cjs', expectedEntry]] as const) {
+  const expectedCreq = ['shared evaluates', 'same true 1 1', ''].join('\n');
+  for (const [file, want] of [['main.js', expected], ['entry.cjs', expectedEntry], ['creq.js', expectedCreq]] as const) {
     const node = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     assert.equal(node.status, 0, node.stderr);
     assert.equal(node.stdout, want, `Node from disk: ${file}`);
@@ -430,7 +433,7 @@ test('a CommonJS file that requires an ES module of the program gets the program
   }
   const running = await startServer(t);
   running.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, running.key));
-  for (const [path, want] of [['', expected], ['entry.cjs', expectedEntry]] as const) {
+  for (const [path, want] of [['', expected], ['entry.cjs', expectedEntry], ['creq.js', expectedCreq]] as const) {
     const remote = await runAsync(['run', `${running.url}/${path}`, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { cwd: tempDir(t) });
     assert.equal(remote.status, 0, remote.stderr);
     assert.equal(remote.stdout, want, `livemod run URL/${path}`);

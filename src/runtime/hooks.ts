@@ -14,7 +14,6 @@ import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
 import { inert } from '../text.ts';
 import { followResolutions, replayedFileMissing, replayResolution, type ResolutionRecord } from './resolutions.ts';
-import { watchRequires } from './require-watch.ts';
 
 const MARKER = 'livemod-external:';
 const SHELL = 'livemod-namespace:';
@@ -52,7 +51,6 @@ let programModule: ((url: string) => RequiredModule | null) | null = null;
  */
 export function redirectProgramModules(find: (url: string) => RequiredModule | null): void {
   ensureHooks();
-  watchRequires();
   programModule = find;
 }
 

@@ -24,7 +24,7 @@ import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, ex
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
 import { moduleUrl, type ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
-import { requiringModule } from './require-watch.ts';
+import { requiringModule, watchRequires } from './require-watch.ts';
 import { commonJsFactory, forgetCommonJs } from './native.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 import { monotonicMs } from '../clock.ts';
@@ -193,6 +193,7 @@ const freed = new FinalizationRegistry<Watched>(({ url, retained, token }) => {
 const registries = new Set<WeakRef<Registry>>();
 
 let redirecting = false;
+let requiring = false;
 
 /** Where a package that a CommonJS file of a registry's program requires resolves from, when not from the file's folder. */
 function commonJsParentFor(url: string, specifier: string): string | null {
@@ -290,6 +291,11 @@ export class Registry {
     this.options = Object.freeze({ externalsFrom: options.externalsFrom ?? `${pathToFileURL(process.cwd()).href}/`, lazy: options.lazy ?? 'none', ...(options.eager ? { eager: options.eager } : {}), report: options.report === true });
     this.linker = this.linkerFor(source.manifest);
     registries.add(new WeakRef(this));
+    // A require() of a live module (a createRequire of one, or a CommonJS file's) gets this registry's.
+    if (!requiring && (source.files ?? source.base).startsWith('file:')) {
+      requiring = true;
+      redirectProgramModules(requiredModuleFor);
+    }
   }
 
   /**
@@ -1019,7 +1025,8 @@ export class Registry {
     if (record.commonjs && !redirecting) {
       redirecting = true;
       redirectProgramPackages(commonJsParentFor);
-      redirectProgramModules(requiredModuleFor);
+      // Which CommonJS file requires a live module: an importer of it, for a swap's plan.
+      watchRequires();
     }
     const factory = record.commonjs ? this.commonJs(source, path, replacing) : compileModule(source.blob(record.blob.hash), namespaces.length, url, record.tla, source.codeCache ? { cache: source.codeCache, hash: record.blob.hash } : undefined);
     const context = new ModuleContext(this.contextHost, instance, data, namespaces, path === this.mainPath);
