@@ -362,7 +362,7 @@ export class Registry {
       try {
         // Its graph as a start loads one: present, checked, its packages loaded (synchronously:
         // a package with top-level await fails here, before anything runs, as under Node).
-        this.loadGraphSync(this.current, path);
+        this.loadGraphSync(path);
         this.instantiateLazy(path);
       } catch (error) {
         // Code the start did not fetch, from a source that cannot fetch while a require waits (an
@@ -770,12 +770,14 @@ export class Registry {
     // A source that fetches at a first read is asked every time: a graph whose read failed, or
     // that a swap's new version never fetched, may still be missing (missingBlobs makes it cheap).
     if (!this.unchecked.has(path) && !this.current.ensureSync) return;
-    this.loadGraphSync(this.current, path);
+    this.loadGraphSync(path);
   }
 
   /** The load phase of `path`'s graph, synchronously: built, fetched, checked, its packages loaded. */
-  private loadGraphSync(source: ModuleSource, path: string): void {
+  private loadGraphSync(path: string): void {
     if (this.unchecked.has(path)) this.buildDeferred(path);
+    // After the build: a deferred module's build grows the current source.
+    const source = this.current;
     const { seen, externals } = this.loadable(source, [path], (candidate) => !this.instances.has(candidate), false);
     // The graph's blobs the start did not fetch, in one batch; then its packages.
     source.ensureSync?.([...seen]);
