@@ -9,10 +9,11 @@
 // record that does not parse, or was made by another Node or with other flags (`signature`), is
 // read as empty and written again; an answer that would leave the folder is dropped when read.
 // Prune removes it with its folder.
-import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreContext } from './context.ts';
+import { readFully } from '../read.ts';
 import { writeAtomic } from './files.ts';
 
 const FILE = 'resolutions.json';
@@ -66,15 +67,7 @@ function readBounded(path: string): Buffer | null {
   }
   try {
     const size = fstatSync(fd).size;
-    if (size > MAX_BYTES) return null;
-    const bytes = Buffer.allocUnsafe(size);
-    let read = 0;
-    while (read < size) {
-      const got = readSync(fd, bytes, read, size - read, read);
-      if (got === 0) break;
-      read += got;
-    }
-    return bytes.subarray(0, read);
+    return size > MAX_BYTES ? null : readFully(fd, size);
   } catch {
     return null;
   } finally {
