@@ -1,5 +1,5 @@
 // The runtime's only loader hooks, registered once per process (module.registerHooks, sync and
-// in-thread). Three jobs:
+// in-thread). Four jobs:
 // - Externals are resolved by Node itself, as if imported from the program's own folder: the
 //   runtime asks for `livemod-external:<json>` and the hook hands Node the real specifier with
 //   that parent. So an external resolves and behaves exactly as under plain Node — same
@@ -9,6 +9,8 @@
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 // - Resolutions from inside a laid-out package folder are answered from its record when Node
 //   answered them before (resolutions.ts).
+// - A require() that loads a live module of the program (from a CommonJS file of it, or a
+//   createRequire) is handed the registry's module, not the file (registry.ts requiredModule).
 import { createRequire, isBuiltin, registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';

@@ -164,15 +164,15 @@ export function unbind(namespace: Namespace, name: string): void {
   delete namespace[name];
 }
 
-/**
- * The value a namespace has where it escapes: the exact face of a registry namespace, or the
- * object itself when it is not one (an external's namespace is Node's own, exact already).
- */
 /** The shell module of a namespace's exact face (exact.ts `exactShell`). */
 export function exactNamespaceShell(namespace: Namespace): { url: string; names: readonly string[] } {
   return exactShell(namespace, slots.get(namespace)!.names);
 }
 
+/**
+ * The value a namespace has where it escapes: the exact face of a registry namespace, or the
+ * object itself when it is not one (an external's namespace is Node's own, exact already).
+ */
 export function exactNamespace(namespace: unknown): unknown {
   const table = typeof namespace === 'object' && namespace !== null ? slots.get(namespace as Namespace) : undefined;
   return table ? exactFace(namespace as Namespace, table.names) : namespace;
