@@ -549,3 +549,36 @@ test('swaps reach what a CommonJS file required: a version changing both sees th
   assert.equal(await run.line(/ entry two reads /), `${pid} entry two reads v3`);
   await run.stop();
 });
+
+test('a CommonJS file\'s import() of an ES module of the program gets the one instance too, evaluated when the import runs (top-level await included), as under Node', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'imported-once', type: 'module' }),
+    'shared.js': "console.log('shared evaluates');\nexport let n = 0;\nexport function inc() { n += 1; }\nexport default 'dflt';\n",
+    'tla.js': "console.log('tla evaluates');\nawait Promise.resolve();\nexport const t = 'tla';\n",
+    'entry.cjs': [
+      "const pending = import('./shared.js');",
+      "console.log('after import() call');",
+      'pending.then(async (ns) => {',
+      '  ns.inc();',
+      "  const required = require('./shared.js');",
+      "  const again = await import('./shared.js');",
+      "  console.log('n', ns.n, required.n, again === ns, required.inc === ns.inc, ns.default);",
+      "  console.log((await import('./tla.js')).t);",
+      "  try { require('./tla.js'); } catch (error) { console.log(error.code); }",
+      '});',
+      '',
+    ].join('\n'),
+  });
+  const node = spawnSync(process.execPath, ['entry.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(node.status, 0, node.stderr);
+  assert.equal(node.stdout, ['after import() call', 'shared evaluates', 'n 1 1 true true dflt', 'tla evaluates', 'tla', 'ERR_REQUIRE_ASYNC_MODULE', ''].join('\n'));
+  const local = cli(['run', join(dir, 'entry.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(local.status, 0, local.stderr);
+  assert.equal(local.stdout, node.stdout);
+  const running = await startServer(t);
+  running.server.publish(signSnapshot(new SnapshotBuilder(dir, PROGRAM_BUILD).build().content, running.key));
+  const remote = await runAsync(['run', `${running.url}/entry.cjs`, '--key', running.key.publicKeyString, '--cache', tempDir(t)], { cwd: tempDir(t) });
+  assert.equal(remote.status, 0, remote.stderr);
+  assert.equal(remote.stdout, node.stdout);
+});

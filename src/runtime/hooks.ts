@@ -9,8 +9,8 @@
 //   runtime sets (see exact.ts for why). They are tiny native modules served from memory.
 // - Resolutions from inside a laid-out package folder are answered from its record when Node
 //   answered them before (resolutions.ts).
-// - A require() that loads a live module of the program (from a CommonJS file of it, or a
-//   createRequire) is handed the registry's module, not the file (registry.ts requiredModule).
+// - A require() or import() that loads a live module of the program (from a CommonJS file of
+//   it, or a createRequire) is handed the registry's module, not the file (registry.ts requiredModule).
 import { createRequire, isBuiltin, registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ownEntry } from '../own.ts';
@@ -39,32 +39,59 @@ export function redirectProgramPackages(find: (parentURL: string, specifier: str
 }
 const shellSources = new Map<string, string>();
 
-/** A live module of the program as a require() gets it: its exact namespace's shell. */
+/** A live module of the program as a require() or an import() gets it: its exact namespace's shell. */
 export interface RequiredModule {
   /** The URL of the shell module (NamespaceShell.url). */
   readonly url: string;
   readonly names: readonly string[];
+  /**
+   * For an import(): evaluates the module when the module standing for it evaluates, as an
+   * import evaluates its target (a promise when its graph has top-level await). Absent for a
+   * require(), whose module evaluated at once.
+   */
+  readonly evaluate?: () => unknown;
+  readonly tla?: boolean;
 }
-let programModule: ((url: string) => RequiredModule | null) | null = null;
+let programModule: ((url: string, required: boolean) => RequiredModule | null) | null = null;
+const EVALUATE = 'livemod-evaluate:';
+const EVALUATORS = Symbol.for('livemod.evaluators');
+const evaluators = new Map<string, () => unknown>();
+let evaluations = 0;
 
 /**
- * Which files a require() loads are live modules of a registry (`find` answers their shell,
- * evaluating them first, or null to leave the file to Node).
+ * Which files a require() or an import() loads are live modules of a registry (`find` answers
+ * their shell, or null to leave the file to Node).
  */
-export function redirectProgramModules(find: (url: string) => RequiredModule | null): void {
+export function redirectProgramModules(find: (url: string, required: boolean) => RequiredModule | null): void {
   ensureHooks();
   programModule = find;
+  // What the module standing for an imported one calls as it evaluates (one call per evaluator).
+  Object.defineProperty(globalThis, EVALUATORS, {
+    value: (key: string): unknown => {
+      const evaluate = evaluators.get(key);
+      evaluators.delete(key);
+      return evaluate?.();
+    },
+  });
 }
 
 /**
- * What a require() of a live module of the program loads, in place of the file: a module that
- * re-exports the registry's module (its exact namespace's shell), so the program has one
- * instance of it as under Node. Taken at the load, not the resolution: require.resolve() only
- * resolves, and Node's caches keep the file's own path and URL.
+ * What a require() or an import() of a live module of the program loads in place of the file: a
+ * module that re-exports the registry's module (its exact namespace's shell), so the program has
+ * one instance of it as under Node — for an import(), after a module that evaluates the live one
+ * when the import's evaluation reaches it (awaiting it when its graph has top-level await).
+ * Taken at the load, not the resolution: require.resolve() only resolves, and Node's caches keep
+ * the file's own path and URL (so a later require() or import() of it gets the same module).
  */
-function requiredSource(live: RequiredModule): string {
+function standIn(live: RequiredModule): string {
   const from = JSON.stringify(live.url);
-  return `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`;
+  const exports = `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`;
+  if (live.evaluate === undefined) return exports;
+  evaluations += 1;
+  const key = `${EVALUATE}${evaluations}`;
+  evaluators.set(key, live.evaluate);
+  shellSources.set(key, `${live.tla ? 'await ' : ''}globalThis[Symbol.for(${JSON.stringify(EVALUATORS.description)})](${JSON.stringify(key)});`);
+  return `import ${JSON.stringify(key)};${exports}`;
 }
 
 let watched: { readonly ids: ReadonlySet<string>; readonly first: () => void } | null = null;
@@ -87,7 +114,7 @@ function ensureHooks(): void {
   registered = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER)) return { url: specifier, shortCircuit: true };
+      if (specifier.startsWith(SHELL) || specifier.startsWith(SHELL_INNER) || specifier.startsWith(EVALUATE)) return { url: specifier, shortCircuit: true };
       // A project's livemod.config.ts imports defineConfig from this livemod, installed in the project or not.
       if (specifier === 'livemod' && context.parentURL !== undefined && CONFIG_FILE.test(context.parentURL)) return { url: SELF, shortCircuit: true };
       if (!specifier.startsWith(MARKER)) {
@@ -120,10 +147,10 @@ function ensureHooks(): void {
     load(url, context, nextLoad) {
       const source = shellSources.get(url);
       if (source === undefined) {
-        // A require() of a live module of the program: the registry's, evaluated now as Node's require(esm) would.
-        if (programModule !== null && url.startsWith('file:') && context.conditions?.includes('require')) {
-          const live = programModule(url);
-          if (live !== null) return { format: 'module', source: requiredSource(live), shortCircuit: true };
+        // A require() or import() of a live module of the program: the registry's (a require() evaluates it now, as Node's require(esm)).
+        if (programModule !== null && url.startsWith('file:')) {
+          const live = programModule(url, context.conditions?.includes('require') === true);
+          if (live !== null) return { format: 'module', source: standIn(live), shortCircuit: true };
         }
         try {
           return nextLoad(url, context);

@@ -204,10 +204,10 @@ function commonJsParentFor(url: string, specifier: string): string | null {
   return null;
 }
 
-/** A live module of a registry's program that a require() loads (null: a file Node loads itself). */
-function requiredModuleFor(url: string): RequiredModule | null {
+/** A live module of a registry's program that a require() or an import() loads (null: a file Node loads itself). */
+function requiredModuleFor(url: string, required: boolean): RequiredModule | null {
   for (const ref of registries) {
-    const found = ref.deref()?.requiredModule(url);
+    const found = ref.deref()?.requiredModule(url, required);
     if (found !== undefined && found !== null) return found;
   }
   return null;
@@ -319,18 +319,19 @@ export class Registry {
   }
 
   /**
-   * A require() loads the file at `url` (from a CommonJS file of the program, or a createRequire
-   * of a live module). When that is a live module of the program, the require gets this
-   * registry's module — evaluated synchronously now if it has not run, as Node's require(esm) —
-   * so the program has one instance of it, as under Node, not a second one Node loads from the
-   * folder; during a swap, the version the swap makes. Answers the shell of its exact namespace;
-   * null leaves the file to Node (not a live module: a CommonJS or JSON file, one in
-   * node_modules, one of another folder). Throws what the require would: Node's
-   * ERR_REQUIRE_ASYNC_MODULE for a graph with top-level await (packages included) and
-   * ERR_REQUIRE_CYCLE_MODULE for a module still evaluating, the module's link errors, its own
-   * evaluation error.
+   * A require() (`required`) or an import() loads the file at `url` (from a CommonJS file of the
+   * program, or a createRequire of a live module). When that is a live module of the program, it
+   * gets this registry's module, so the program has one instance of it, as under Node, not a
+   * second one Node loads from the folder; during a swap, the version the swap makes. A require
+   * evaluates it synchronously now if it has not run, as Node's require(esm); an import gets it
+   * loaded and linked, and `evaluate` to run when the import evaluates. Answers the shell of its
+   * exact namespace; null leaves the file to Node (not a live module: a CommonJS or JSON file,
+   * one in node_modules, one of another folder; or, for an import, a graph whose packages cannot
+   * load synchronously). A require throws what it would under Node: ERR_REQUIRE_ASYNC_MODULE for
+   * a graph with top-level await (packages included), ERR_REQUIRE_CYCLE_MODULE for a module still
+   * evaluating, the module's link errors, its own evaluation error.
    */
-  requiredModule(url: string): RequiredModule | null {
+  requiredModule(url: string, required = true): RequiredModule | null {
     const source = this.inSwap?.next ?? this.current;
     const folder = source.files ?? source.base;
     if (!folder.startsWith('file:') || !url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
@@ -344,7 +345,7 @@ export class Registry {
     const record = Object.hasOwn(manifest.modules, path) ? manifest.modules[path]! : undefined;
     if (record === undefined || record.commonjs === true || /\.json$/i.test(path)) return null;
     const file = fileURLToPath(url);
-    const parent = requiringModule()?.filename;
+    const parent = required ? requiringModule()?.filename : undefined;
     const requirer = parent === undefined ? undefined : this.programPath(source, parent);
     // A CommonJS file of the program that requires it: an importer of it, for a swap's plan.
     if (requirer !== undefined) {
@@ -352,13 +353,14 @@ export class Registry {
       if (!by) this.requiredBy.set(path, (by = new Set()));
       by.add(requirer);
     }
+    const tla = this.graphHasTLA(manifest, path);
     // Evaluated or not, as Node's require(esm).
-    if (this.graphHasTLA(manifest, path)) {
+    if (required && tla) {
       throw nodeStyleError('ERR_REQUIRE_ASYNC_MODULE', `require() cannot be used on an ESM graph with top-level await. Use import() instead. To see where the top-level await comes from, use --experimental-print-required-tla.\nRequired module: ${file}${parent === undefined ? '' : `\nRequire stack:\n- ${parent}`}`);
     }
     let instance = this.inSwap?.made.get(path) ?? this.instances.get(path);
     if (instance === undefined) {
-      this.loads.imported(path, 'eager', requirer, 'required by a CommonJS file');
+      this.loads.imported(path, required ? 'eager' : 'dynamic', requirer, required ? 'required by a CommonJS file' : undefined);
       try {
         // Its graph as a start loads one: present, checked, its packages loaded (synchronously:
         // a package with top-level await fails here, before anything runs, as under Node).
@@ -366,20 +368,29 @@ export class Registry {
         this.instantiateLazy(path);
       } catch (error) {
         // Code the start did not fetch, from a source that cannot fetch while a require waits (an
-        // origin served by this very process): the file, as Node loads it.
+        // origin served by this very process): the file, as Node loads it. An import of a graph
+        // whose packages await cannot take it now: Node's own instance, as before.
         if (this.current.ensureSync === undefined && isLivemodError(error) && error.code === ErrorCodes.HASH_MISMATCH) return null;
+        if (!required && (error as { code?: unknown }).code === 'ERR_REQUIRE_ASYNC_MODULE') return null;
         throw error;
       }
       instance = this.instances.get(path)!;
     }
-    const status = instance.evaluation.status;
-    if (status === 'evaluating' || status === 'evaluating-async' || (status !== 'evaluated' && !readyForSync(instance))) {
-      throw nodeStyleError('ERR_REQUIRE_CYCLE_MODULE', `Cannot require() ES Module ${file} in a cycle.${parent === undefined ? '' : ` (from ${parent})`} A cycle involving require(esm) is not allowed to maintain invariants mandated by the ECMAScript specification. Try making at least part of the dependency in the graph lazily loaded.`);
-    }
-    if (this.instances.get(path) === instance) this.touch(path);
-    // Evaluated before: its error again, as Node's require of a module whose evaluation threw.
-    evaluateSync(instance);
-    return exactNamespaceShell(instance.namespace);
+    const settled = instance;
+    const run = (): unknown => {
+      const status = settled.evaluation.status;
+      if (tla && status !== 'evaluated') return evaluate(settled);
+      if (status === 'evaluating' || status === 'evaluating-async' || (status !== 'evaluated' && !readyForSync(settled))) {
+        throw nodeStyleError('ERR_REQUIRE_CYCLE_MODULE', `Cannot require() ES Module ${file} in a cycle.${parent === undefined ? '' : ` (from ${parent})`} A cycle involving require(esm) is not allowed to maintain invariants mandated by the ECMAScript specification. Try making at least part of the dependency in the graph lazily loaded.`);
+      }
+      if (this.instances.get(path) === settled) this.touch(path);
+      // Evaluated before: its error again, as Node's require of a module whose evaluation threw.
+      evaluateSync(settled);
+      return undefined;
+    };
+    if (!required) return { ...exactNamespaceShell(settled.namespace), evaluate: run, tla };
+    run();
+    return exactNamespaceShell(settled.namespace);
   }
 
   /** The path in `source`'s manifest of a file of its folder (a real path), if it is one. */
