@@ -218,9 +218,15 @@ export function registerService(program: Command): void {
       const view = await withManager((opened) => opened.status(name));
       const files = view.stderr === view.stdout ? [view.stdout] : [view.stdout, view.stderr];
       const label = (path: string): string => (files.length === 1 ? '' : path === view.stdout ? 'out | ' : 'err | ');
-      for (const file of files) for (const line of lastLines(file, count)) process.stdout.write(`${label(file)}${line}\n`);
+      const ends = new Map<string, number>();
+      for (const file of files) {
+        const { lines, end } = lastLines(file, count, !flags.follow);
+        ends.set(file, end);
+        for (const line of lines) process.stdout.write(`${label(file)}${line}\n`);
+      }
       if (flags.follow) {
-        const stop = follow(files, (file, line) => process.stdout.write(`${label(file)}${line}\n`));
+        // From where the last lines ended: a line written meanwhile is neither lost nor printed twice.
+        const stop = follow(files, (file, line) => process.stdout.write(`${label(file)}${line}\n`), undefined, ends);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);

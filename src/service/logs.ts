@@ -4,7 +4,7 @@
 // `.1` (older copies shift to `.2` and `.3`, the oldest is dropped) and truncated, and the
 // service's next append lands at the start of the emptied file. Lines written between the copy
 // and the truncation (microseconds) are lost: the price of rotating without the writer's help.
-import { closeSync, copyFileSync, existsSync, openSync, readSync, renameSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, renameSync, statSync, truncateSync } from 'node:fs';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 
 export const KEPT_ROTATIONS = 3;
@@ -36,35 +36,42 @@ export function rotateIfLarge(path: string, maxBytes: number): boolean {
   return true;
 }
 
-/** The last `count` lines of a file (read from its end, at most 4 MiB back). */
-export function lastLines(path: string, count: number): string[] {
-  if (count <= 0) return [];
+/**
+ * The last `count` lines of a file (read from its end, at most 4 MiB back), and `end`: where
+ * they end, so that following the file from there (`follow`) misses no line written after they
+ * were read, and repeats none. A last line still being written (no newline yet) is among them
+ * only with `unfinished`; without, it is left to the follow.
+ */
+export function lastLines(path: string, count: number, unfinished = true): { lines: string[]; end: number } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch {
-    return [];
+    return { lines: [], end: 0 };
   }
   try {
-    const size = statSync(path).size;
+    const size = fstatSync(fd).size;
     const length = Math.min(size, 4 * 1024 * 1024);
     const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    return lines.slice(-count);
+    const read = readSync(fd, buffer, 0, length, size - length);
+    const lines = buffer.subarray(0, read).toString('utf8').split('\n');
+    const last = lines.pop()!;
+    let end = size - length + read;
+    if (unfinished && last !== '') lines.push(last);
+    else end -= Buffer.byteLength(last);
+    return { lines: count <= 0 ? [] : lines.slice(-count), end };
   } finally {
     closeSync(fd);
   }
 }
 
 /**
- * Follows files as `tail -f` does, polling their sizes: calls `onLine` for each new line, from the
- * end each file had when following began. A file that shrank was rotated: it is read from its start.
+ * Follows files as `tail -f` does, polling their sizes: calls `onLine` for each new line, from
+ * `from` (where lastLines stopped), else the end each file had when following began. A file that shrank was rotated: it is read from its start.
  * Returns a function that stops following.
  */
-export function follow(paths: readonly string[], onLine: (path: string, line: string) => void, intervalMs = 200): () => void {
-  const offsets = new Map(paths.map((path) => [path, sizeOf(path)]));
+export function follow(paths: readonly string[], onLine: (path: string, line: string) => void, intervalMs = 200, from?: ReadonlyMap<string, number>): () => void {
+  const offsets = new Map(paths.map((path) => [path, from?.get(path) ?? sizeOf(path)]));
   const partial = new Map<string, string>();
   const timer = setInterval(() => {
     for (const path of paths) {
