@@ -582,3 +582,17 @@ test('a CommonJS file\'s import() of an ES module of the program gets the one in
   assert.equal(remote.status, 0, remote.stderr);
   assert.equal(remote.stdout, node.stdout);
 });
+
+test('livemod run --watch: an ES module a CommonJS file reaches only through import() is live too, and takes a new version in place', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'imported-live', type: 'module' }),
+    'v.js': "export const v = 1;\nimport.meta.hot.accept();\n",
+    'entry.cjs': "setInterval(async () => console.log('v ' + (await import('./v.js')).v), 50);\n",
+  });
+  const run = lineProcess(t, ['run', join(dir, 'entry.cjs'), '--watch', '--cache', tempDir(t)]);
+  await run.line(/^v 1$/);
+  writeFiles(dir, { 'v.js': "export const v = 2;\nimport.meta.hot.accept();\n" });
+  await run.line(/^v 2$/);
+  await run.stop();
+});

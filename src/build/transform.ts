@@ -303,4 +303,5 @@ export function nativeModule(path: string, source: string): ModuleTransform {
   return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(packages.size > 0 ? { packages: [...packages] } : {}), ...(reexports.length > 0 ? { reexports } : {}) };
 }
 
-const LITERAL_REQUIRE = /\brequire\s*\(\s*(['"])([^'"\n]{1,1000})\1\s*\)/g;
+// `require('x')`, and `import('x')` (a CommonJS file's way to an ES module): the files and packages it names.
+const LITERAL_REQUIRE = /\b(?:require|import)\s*\(\s*(['"])([^'"\n]{1,1000})\1\s*\)/g;

@@ -56,7 +56,6 @@ let programModule: ((url: string, required: boolean) => RequiredModule | null) |
 const EVALUATE = 'livemod-evaluate:';
 const EVALUATORS = Symbol.for('livemod.evaluators');
 const evaluators = new Map<string, () => unknown>();
-let evaluations = 0;
 
 /**
  * Which files a require() or an import() loads are live modules of a registry (`find` answers
@@ -87,8 +86,8 @@ function standIn(live: RequiredModule): string {
   const from = JSON.stringify(live.url);
   const exports = `export*from ${from};${live.names.includes('default') ? `export{default}from ${from};` : ''}`;
   if (live.evaluate === undefined) return exports;
-  evaluations += 1;
-  const key = `${EVALUATE}${evaluations}`;
+  // Not guessable: program code reaching the global cannot take another import's evaluation.
+  const key = `${EVALUATE}${process.getBuiltinModule('node:crypto').randomUUID()}`;
   evaluators.set(key, live.evaluate);
   shellSources.set(key, `${live.tla ? 'await ' : ''}globalThis[Symbol.for(${JSON.stringify(EVALUATORS.description)})](${JSON.stringify(key)});`);
   return `import ${JSON.stringify(key)};${exports}`;

@@ -28,6 +28,7 @@ import { requiringModule, watchRequires } from './require-watch.ts';
 import { commonJsFactory, forgetCommonJs } from './native.ts';
 import { planSwap, type SwapPlan } from './swap.ts';
 import { monotonicMs } from '../clock.ts';
+import { CODE_DIR } from '../own.ts';
 
 // The intrinsics, taken before any program runs: `import()` returns a %Promise% even when the
 // program has replaced the global `Promise` (as the spec says it must).
@@ -335,6 +336,8 @@ export class Registry {
     const source = this.inSwap?.next ?? this.current;
     const folder = source.files ?? source.base;
     if (!folder.startsWith('file:') || !url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
+    // livemod's own files, when the program's folder holds them (a checkout of livemod run from its sources): livemod's.
+    if (url.startsWith(CODE_DIR.href)) return null;
     let path: string;
     try {
       path = decodeURIComponent(url.slice(folder.length));
