@@ -303,5 +303,5 @@ export function nativeModule(path: string, source: string): ModuleTransform {
   return { code: source, map: null, imports: [], exports: [...names].sort(), star: [], indirect: {}, tla: false, commonjs: true, requires: [...requires], ...(packages.size > 0 ? { packages: [...packages] } : {}), ...(reexports.length > 0 ? { reexports } : {}) };
 }
 
-// `require('x')`, and `import('x')` (a CommonJS file's way to an ES module): the files and packages it names.
+// A literal require(…), and a literal import(…) (a CommonJS file's way to an ES module): the files and packages they name.
 const LITERAL_REQUIRE = /\b(?:require|import)\s*\(\s*(['"])([^'"\n]{1,1000})\1\s*\)/g;
