@@ -6,6 +6,8 @@
 // The report goes to an extra pipe (fd 3), not stderr, and only from the main thread of the
 // process started (workers and children started with the same flags say nothing). A run that
 // fails (non-zero exit, a signal) stops the bench. Medians, with ratios to the first case.
+// The hook is preloaded with -r, and a preload turns off livemod's replay of package resolutions
+// (docs/protocol.md, "Resolutions replayed"): a change to that replay is measured with bench:deps.
 //
 // Run: npm run bench:ab -- '<case>' '<case>' …   where a case is the arguments to Node, e.g.
 //   npm run bench:ab -- '-e 0' 'bin/livemod.js --version' 'bin/livemod.js run ./examples/hello -- --ticks 1'
