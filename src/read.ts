@@ -1,5 +1,6 @@
-// Reading an open file whole, for the builder's module files and the store's blobs and packs.
-import { readSync } from 'node:fs';
+// Reading an open file whole, for the builder's module files and the store's blobs, packs and
+// resolutions records.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Reads `size` bytes of an open file from its start: fewer when the file is shorter now (the caller decides whether that is truncation). */
 export function readFully(fd: number, size: number): Buffer {
@@ -11,4 +12,19 @@ export function readFully(fd: number, size: number): Buffer {
     offset += read;
   }
   return offset === size ? bytes : bytes.subarray(0, offset);
+}
+
+/**
+ * Reads a file, at most `maxBytes`: its size is taken from the open file, so a file that grew
+ * since it was looked at is refused, not read whole. Null when it is larger; throws when it
+ * cannot be opened or read.
+ */
+export function readAtMost(file: string, maxBytes: number): Buffer | null {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    return size > maxBytes ? null : readFully(fd, size);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,10 +1,10 @@
 // Which files of a folder are modules, read safely: nothing outside the folder (symlinks are
 // followed only while they stay inside), nothing over the size limits, no dot folders and no
 // node_modules. A file that is left out is reported with its reason, never silently.
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { formatBytes } from '../format.ts';
-import { readFully } from '../read.ts';
+import { readAtMost } from '../read.ts';
 
 export const MODULE_EXTENSIONS: readonly string[] = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json', '.cjs', '.cts'];
 const DECLARATION = /\.d\.[mc]?ts$/;
@@ -127,12 +127,5 @@ export function listFiles(root: string, limits: FileLimits, accept: (path: strin
  * since, so the limit is applied to what is read, from one open file. Null when it grew past it.
  */
 export function readModuleFile(file: string, maxBytes: number): Buffer | null {
-  const fd = openSync(file, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > maxBytes) return null;
-    return readFully(fd, size);
-  } finally {
-    closeSync(fd);
-  }
+  return readAtMost(file, maxBytes);
 }

@@ -140,10 +140,6 @@ function asNodeStarts(parent: unknown, parentURL: string): boolean {
   return known.url === parentURL;
 }
 
-function conditionsRequire(context: ResolveHookContext): boolean {
-  return context.conditions?.includes('require') === true;
-}
-
 /** Relative and bare specifiers (and `#imports`): an absolute path or a URL may lead out of the folder and back in. */
 function replayableSpecifier(specifier: string): boolean {
   return !specifier.startsWith('/') && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(specifier);
@@ -170,13 +166,15 @@ function asked(specifier: string, context: ResolveHookContext, next: (specifier:
  */
 export function replayResolution(specifier: string, context: ResolveHookContext, next: (specifier: string, context: ResolveHookContext) => ResolveFnOutput): ResolveFnOutput | undefined {
   const parentURL = context.parentURL;
-  const marked = conditionsRequire(context) ? takeRequire() : null;
+  const conditions = context.conditions ?? [];
+  const required = conditions.includes('require');
+  // Taken for every require's question, so a later require.resolve cannot pass for it.
+  const marked = required ? takeRequire() : null;
   if (parentURL === undefined || followed.length === 0 || stopped) return undefined;
   const record = followed.find((entry) => parentURL.startsWith(entry.folder));
   if (record === undefined) return undefined;
-  const conditions = context.conditions ?? [];
   if (!replayableSpecifier(specifier)) return next(specifier, context);
-  if (conditions.includes('require') && (marked === null || marked.request !== specifier || !asNodeStarts(marked.parent, parentURL))) return next(specifier, context);
+  if (required && (marked === null || marked.request !== specifier || !asNodeStarts(marked.parent, parentURL))) return next(specifier, context);
   const question = `${parentURL.slice(record.folder.length)}\n${specifier}\n${conditions.join(',')}`;
   const answer = record.entries.get(question);
   if (answer !== undefined) {

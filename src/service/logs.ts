@@ -67,8 +67,8 @@ export function lastLines(path: string, count: number, unfinished = true): { lin
 
 /**
  * Follows files as `tail -f` does, polling their sizes: calls `onLine` for each new line, from
- * `from` (where lastLines stopped), else the end each file had when following began. A file that shrank was rotated: it is read from its start.
- * Returns a function that stops following.
+ * `from` (where lastLines stopped), else the end each file had when following began. A file
+ * that shrank was rotated: it is read from its start. Returns a function that stops following.
  */
 export function follow(paths: readonly string[], onLine: (path: string, line: string) => void, intervalMs = 200, from?: ReadonlyMap<string, number>): () => void {
   const offsets = new Map(paths.map((path) => [path, from?.get(path) ?? sizeOf(path)]));

@@ -9,11 +9,11 @@
 // record that does not parse, or was made by another Node or with other flags (`signature`), is
 // read as empty and written again; an answer that would leave the folder is dropped when read.
 // Prune removes it with its folder.
-import { closeSync, existsSync, fstatSync, openSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreContext } from './context.ts';
-import { readFully } from '../read.ts';
+import { readAtMost } from '../read.ts';
 import { writeAtomic } from './files.ts';
 
 const FILE = 'resolutions.json';
@@ -57,32 +57,16 @@ function inside(relative: string): boolean {
   return true;
 }
 
-/** The file's bytes, or null when it is absent, unreadable or larger than MAX_BYTES (its size is looked at before it is read). */
-function readBounded(path: string): Buffer | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    return size > MAX_BYTES ? null : readFully(fd, size);
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function readEntries(path: string, signature: string): Map<string, string> {
   const entries = new Map<string, string>();
-  const bytes = readBounded(path);
-  if (bytes === null) return entries;
   let parsed: unknown;
   try {
+    // Its size is looked at before it is read.
+    const bytes = readAtMost(path, MAX_BYTES);
+    if (bytes === null) return entries;
     parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
+    // Absent, unreadable or not JSON: empty.
     return entries;
   }
   const record = parsed as { kind?: unknown; signature?: unknown; entries?: unknown } | null;
