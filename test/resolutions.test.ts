@@ -186,6 +186,8 @@ test('a damaged or hostile record is never followed out of its folder: answers t
       [lib]: `${depth}${outside.slice(1)}/evil.js\n`,
       [pkgB]: `node_modules/pkg-b/%2e%2e/%2E%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/${outside.slice(1)}/evil.js\n`,
       [question(record, 'node_modules/pkg-a/index.js', 'pkg-d')]: 'node_modules/pkg-d/index.js\nwasm\n',
+      // Never asked, so only the read drops it (the record written again is what the read kept): dot segments, not encoded.
+      [`${lib}-unencoded`]: `node_modules/pkg-b/${depth}${outside.slice(1)}/evil.js\n`,
       // The URL parser drops tabs and line breaks: `.\t.` would read as `..`.
       [question(record, 'node_modules/pkg-f/index.js', './helper.js')]: `node_modules/${'.\t./'.repeat(12)}${outside.slice(1)}/evil.js\nmodule`,
       [question(record, 'node_modules/pkg-f/index.js', 'pkg-e')]: `node_modules/${'.\r./'.repeat(12)}${outside.slice(1)}/evil.js\nmodule`,

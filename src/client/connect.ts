@@ -306,7 +306,7 @@ export async function connect(target: string | URL, options: ConnectOptions & Li
       try {
         // What this process runs is fetched with the new version, so the swap needs no second round trip.
         // A manifest the channel pushed stands in for the manifest request if it verifies; the blobs use the routes the origin last named.
-        const sync = (withPush: boolean): ReturnType<typeof syncRemote> => syncRemote(url, { ...remote, offline: false, fallback: false, commitAfter: options.restartOnUnaccepted !== true, reach: registry.loaded(), ...(withPush && pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
+        const sync = (withPush: boolean): ReturnType<typeof syncRemote> => syncRemote(url, { ...remote, offline: false, fallback: false, expectStored: false, commitAfter: options.restartOnUnaccepted !== true, reach: registry.loaded(), ...(withPush && pushed ? { pushed: { base: origin.base, bytes: pushed, capabilities: origin.capabilities } } : {}) });
         let fresh;
         try {
           fresh = await sync(true);

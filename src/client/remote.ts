@@ -36,6 +36,11 @@ export interface RemoteOptions {
   readonly maxStaleMs: number;
   /** One deadline for the whole sync, every request in it. */
   readonly timeoutMs: number;
+  /**
+   * The stored version is the likely answer (a start; default true): it is verified while the
+   * manifest request is out. An update, which expects a newer one, passes false.
+   */
+  readonly expectStored?: boolean;
   /** Run the cached version when the origin cannot be reached (default true); false: throw instead (an update has nothing to swap to then). */
   readonly fallback?: boolean;
   /**
@@ -175,7 +180,25 @@ function expectedApp(candidate: Candidate, options: RemoteOptions, stored: Store
   return options.app ?? recorded;
 }
 
-function fromCache(candidate: Candidate, options: RemoteOptions, why: string, stored: Stored | null): Chosen | null {
+/**
+ * The stored manifest opened (signature, structure) while a conditional request for it is out:
+ * its answer (on loopback, 8 ms of a warm start that were idle) comes meanwhile. One turn of the
+ * event loop first, so the request is connected and written before the thread is busy. Returns
+ * what openManifest would: the manifest, or its error thrown when it is asked for.
+ */
+async function openWhileAsking(stored: Stored, key: VerifyKey, base: string): Promise<() => Manifest> {
+  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    const manifest = openManifest(stored.manifestBytes, key, `the cache (${base})`);
+    return () => manifest;
+  } catch (error) {
+    return () => {
+      throw error;
+    };
+  }
+}
+
+function fromCache(candidate: Candidate, options: RemoteOptions, why: string, stored: Stored | null, opened?: () => Manifest): Chosen | null {
   if (!stored) return null;
   const now = options.now?.() ?? Date.now();
   const ageMs = Math.max(0, now - stored.state.checkedAt);
@@ -185,7 +208,7 @@ function fromCache(candidate: Candidate, options: RemoteOptions, why: string, st
   if (ageMs > options.maxStaleMs) {
     throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and the cached version of ${candidate.base} was last confirmed ${formatAge(ageMs)} ago, longer than the ${formatAge(options.maxStaleMs)} --max-stale allows; reconnect, or raise --max-stale`, { origin: candidate.base, ageMs, maxStaleMs: options.maxStaleMs });
   }
-  const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+  const manifest = opened ? opened() : openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
   const app = expectedApp(candidate, options, stored);
   if (app !== undefined && manifest.name !== app) {
     throw new LivemodError('sync', ErrorCodes.WRONG_APP, `${why}, and the cached snapshot of ${candidate.base} is of app ${quoted(manifest.name)}, not of app ${quoted(app)}; refused`, { origin: candidate.base, name: manifest.name, expected: app });
@@ -235,22 +258,28 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
   for (const candidate of list) {
     const stored = options.store.readOrigin(candidate.base);
     const app = expectedApp(candidate, options, stored);
+    const etag = stored ? boundEtag(stored) : null;
+    const answer = fetchManifest(candidate.base, {
+      key: options.key,
+      etag,
+      ...transfer,
+      ...(stored ? { minVersion: stored.state.version } : {}),
+      ...(app !== undefined ? { app } : {}),
+    });
+    // Awaited below; a failure that comes while the stored manifest is verified is not unhandled meanwhile.
+    answer.catch(() => {});
+    // The stored manifest is verified while the request is out: a start most often gets a 304 and runs it.
+    const opened = stored && etag !== null && options.expectStored !== false ? await openWhileAsking(stored, options.key, candidate.base) : undefined;
     let result;
     try {
-      result = await fetchManifest(candidate.base, {
-        key: options.key,
-        etag: stored ? boundEtag(stored) : null,
-        ...transfer,
-        ...(stored ? { minVersion: stored.state.version } : {}),
-        ...(app !== undefined ? { app } : {}),
-      });
+      result = await answer;
     } catch (error) {
       if (noManifestHere(error)) {
         lastNotFound = error;
         continue;
       }
       if (unreachable(error) && options.fallback !== false) {
-        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${failure(error as LivemodError)})`, stored);
+        const cached = fromCache(candidate, options, `${candidate.base} is unreachable (${failure(error as LivemodError)})`, stored, opened);
         if (cached) return cached;
       }
       throw error;
@@ -258,7 +287,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
     const now = options.now?.() ?? Date.now();
     if (result.status === 'not-modified') {
       if (!stored) throw new LivemodError('sync', ErrorCodes.PROTOCOL, `${candidate.base} answered 304 to a request without If-None-Match`, { origin: candidate.base });
-      const manifest = openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+      const manifest = opened ? opened() : openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
         options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state });

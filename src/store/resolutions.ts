@@ -41,8 +41,13 @@ export interface PackageResolutions {
   save(entries: ReadonlyMap<string, string>, replace: boolean): void;
 }
 
+/** An empty, "." or ".." segment. */
+const DOT_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /** Whether `relative` (URL-encoded, as Node's answers are) names a place inside the folder. */
 function inside(relative: string): boolean {
+  // Nothing encoded (nearly every answer): its characters were checked (ANSWER), only its segments are left to check.
+  if (!relative.includes('%')) return !DOT_SEGMENT.test(relative);
   for (const segment of relative.split('/')) {
     if (segment === '') return false;
     let decoded: string;
