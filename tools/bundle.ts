@@ -6,7 +6,7 @@
 // dist/chunks/: `core` and `client` (what a `livemod run` loads, see codeSplitting below), and
 // each other command's code its own chunk as the CLI loads it. A few modules instead of one per
 // source file: Node's ESM loader resolves, reads and links about 115 fewer modules on every
-// start, which measured about 40 ms of a `livemod run`, and the two groups 15–20 ms more
+// start, which measured about 40 ms of a `livemod run`, and the two groups about 10–15 ms more
 // (docs/benchmarks.md).
 // Dependencies stay packages (external), except commander (see `external` below). Then tsc
 // writes the type declarations (dist/**/*.d.ts).
