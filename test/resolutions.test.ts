@@ -3,8 +3,8 @@
 // answer, which is what every test here holds it to, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { signSnapshot } from '../src/snapshot/index.ts';
@@ -76,11 +76,28 @@ async function serveFixture(t: TestContext): Promise<Fixture> {
   return { dir, url: running.url, key: running.key.publicKeyString, cache: tempDir(t) };
 }
 
-/** The record of the fixture's one package folder. */
-function recordPath(cache: string): string {
+/** The signature of a record made by this Node without resolving flags. */
+const PLAIN = /^v\d+\.\d+\.\d+ \[\]$/;
+
+/** The records of the fixture's one package folder, one per signature. */
+function recordPaths(cache: string): string[] {
   const folders = readdirSync(join(cache, 'packages'));
   assert.equal(folders.length, 1);
-  return join(cache, 'packages', folders[0]!, 'resolutions.json');
+  const folder = join(cache, 'packages', folders[0]!);
+  return readdirSync(folder).filter((name) => /^resolutions-[0-9a-f]{16}\.json$/.test(name)).sort().map((name) => join(folder, name));
+}
+
+/** The record whose signature matches `signature` (by default, this Node's without flags). */
+function recordPath(cache: string, signature: RegExp = PLAIN): string {
+  const found = recordPaths(cache).filter((path) => {
+    try {
+      return signature.test((JSON.parse(readFileSync(path, 'utf8')) as { signature?: string }).signature ?? '');
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(found.length, 1, `one record with the signature ${signature}: ${recordPaths(cache).join(', ')}`);
+  return found[0]!;
 }
 
 interface ResolutionsFile {
@@ -89,8 +106,8 @@ interface ResolutionsFile {
   entries: { [question: string]: string };
 }
 
-function readRecord(cache: string): ResolutionsFile {
-  return JSON.parse(readFileSync(recordPath(cache), 'utf8')) as ResolutionsFile;
+function readRecord(cache: string, signature?: RegExp): ResolutionsFile {
+  return JSON.parse(readFileSync(recordPath(cache, signature), 'utf8')) as ResolutionsFile;
 }
 
 /** The question a record keeps for `specifier` asked from `parent` (relative to the folder). */
@@ -119,7 +136,8 @@ test('a start records what Node answered inside the package folder; the next sta
 
   const record = readRecord(fixture.cache);
   assert.equal(record.kind, 'livemod-resolutions');
-  assert.match(record.signature, /^v\d+\.\d+\.\d+ \[\]$/);
+  assert.match(record.signature, PLAIN);
+  assert.equal(recordPaths(fixture.cache).length, 1);
   assert.equal(record.entries[question(record, 'node_modules/pkg-a/index.js', './lib')], 'node_modules/pkg-a/lib.js\n');
   assert.match(record.entries[question(record, 'node_modules/pkg-f/index.js', 'pkg-e')]!, /^node_modules\/pkg-e\/import\.mjs\nmodule$/);
   assert.match(question(record, 'node_modules/pkg-a/index.js', 'pkg-e'), /\nrequire,/);
@@ -150,15 +168,21 @@ test('a start records what Node answered inside the package folder; the next sta
   assert.deepEqual(registered.live, { ...CARRIED, f: { ...CARRIED.f, e: 'registered' } });
   assert.deepEqual(registered.live, registered.node);
 
-  // Other conditions: another signature, so the record is not replayed; Node's answers again.
+  // Other conditions: another signature, so the record is not replayed; Node's answers again,
+  // kept in a record of their own beside the first, which stays as it was (two Nodes, or two
+  // sets of flags, sharing a store do not write over each other's record at every start).
+  const plainBefore = readFileSync(recordPath(fixture.cache), 'utf8');
   const custom = await both(fixture, tempDir(t), {}, ['--conditions=custom']);
   assert.deepEqual(custom.live, { ...CARRIED, a: { ...CARRIED.a, e: 'custom' }, f: { ...CARRIED.f, e: 'custom' } });
   assert.deepEqual(custom.live, custom.node);
-  assert.match(readRecord(fixture.cache).signature, /\["--conditions=custom"\]$/);
-  // Flags that change no answer (a profiler, memory sizes) keep the signature.
+  assert.equal(recordPaths(fixture.cache).length, 2);
+  assert.ok(Object.keys(readRecord(fixture.cache, /\["--conditions=custom"\]$/).entries).length > 0);
+  assert.equal(readFileSync(recordPath(fixture.cache), 'utf8'), plainBefore);
+  // Flags that change no answer (a profiler, memory sizes) keep the signature: the first record is replayed.
+  writeFileSync(recordPath(fixture.cache), JSON.stringify(moved));
   const plain = await both(fixture, tempDir(t), {}, ['--max-old-space-size=512']);
-  assert.deepEqual(plain.live, CARRIED);
-  assert.match(readRecord(fixture.cache).signature, /^v\d+\.\d+\.\d+ \[\]$/);
+  assert.deepEqual(plain.live, { ...CARRIED, a: { ...CARRIED.a, lib: 'other' } });
+  writeFileSync(recordPath(fixture.cache), plainBefore);
   // Code preloaded before livemod (--require) may hook or patch the resolver first: nothing is replayed, or recorded.
   const preload = join(tempDir(t), 'preload.cjs');
   writeFileSync(preload, 'globalThis.preloaded = true;\n');
@@ -206,4 +230,25 @@ test('a damaged or hostile record is never followed out of its folder: answers t
     assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED, damaged);
     assert.equal(readRecord(fixture.cache).entries[lib], 'node_modules/pkg-a/lib.js\n', `${damaged}: written again`);
   }
+});
+
+test('records of other signatures are kept beside each other, up to eight: a new one replaces the one written longest ago', async (t) => {
+  const fixture = await serveFixture(t);
+  assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED);
+  const [plain] = recordPaths(fixture.cache);
+  const folder = dirname(plain!);
+  // Seven records of other Nodes, written long ago, the first the oldest.
+  const others = Array.from({ length: 7 }, (_, index) => join(folder, `resolutions-${String(index).repeat(16)}.json`));
+  others.forEach((path, index) => {
+    writeFileSync(path, JSON.stringify({ kind: 'livemod-resolutions', signature: `another Node ${index} []`, entries: {} }));
+    utimesSync(path, new Date(2000, 0, 1 + index), new Date(2000, 0, 1 + index));
+  });
+  assert.equal(recordPaths(fixture.cache).length, 8);
+  const custom = await both(fixture, tempDir(t), {}, ['--conditions=custom']);
+  assert.deepEqual(custom.live, custom.node);
+  const kept = recordPaths(fixture.cache);
+  assert.equal(kept.length, 8);
+  assert.ok(!kept.includes(others[0]!), 'the record written longest ago made room');
+  assert.ok(kept.includes(plain!) && others.slice(1).every((path) => kept.includes(path)));
+  assert.ok(Object.keys(readRecord(fixture.cache, /\["--conditions=custom"\]$/).entries).length > 0);
 });

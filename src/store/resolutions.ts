@@ -1,23 +1,29 @@
 // What Node's resolver answered inside a laid-out package folder (packages/<id>), kept beside its
-// node_modules as packages/<id>/resolutions.json, so a later start answers the same questions
+// node_modules as packages/<id>/resolutions-<signature hash>.json, so a later start answers the same questions
 // without asking Node again (runtime/resolutions.ts replays them). A package folder never changes
 // once it is in place — its id is the hash of what sits where in it and of its links — so a
 // question asked from inside it (parent, specifier, conditions) has the same answer while the
 // answer lies inside it too: every place Node looks before that answer is inside the folder.
 //
 // Like a run pack, a derived cache and never trusted further than the folder it sits in: a
-// record that does not parse, or was made by another Node or with other flags (`signature`), is
-// read as empty and written again; an answer that would leave the folder is dropped when read.
-// Prune removes it with its folder.
-import { existsSync, realpathSync } from 'node:fs';
+// record that does not parse, or does not hold the signature its name says, is read as empty and
+// written again; an answer that would leave the folder is dropped when read. Each Node version
+// and set of resolving flags (`signature`) keeps its own record, so two Nodes sharing a store
+// (a CI matrix, an upgrade under way) each replay theirs instead of overwriting each other's
+// at every start. Prune removes them with their folder.
+import { existsSync, readdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreContext } from './context.ts';
 import { readAtMost } from '../read.ts';
+import { sha256Hex } from '../snapshot/index.ts';
 import { writeAtomic } from './files.ts';
 
-const FILE = 'resolutions.json';
 const KIND = 'livemod-resolutions';
+/** A record's file name: one per signature. */
+const RECORD = /^resolutions-[0-9a-f]{16}\.json$/;
+/** Records kept per folder; a new signature past it replaces the one written longest ago. */
+const MAX_RECORDS = 8;
 /**
  * An answer: a path relative to the folder, inside its node_modules or workspaces (URL path
  * characters only: the URL parser drops tabs and line breaks, so `.\t.` would read as `..`), a
@@ -62,6 +68,27 @@ function inside(relative: string): boolean {
   return true;
 }
 
+/** Before a new signature's record: the oldest records go while the folder holds MAX_RECORDS. */
+function makeRoom(folder: string): void {
+  const records = readdirSync(folder).filter((name) => RECORD.test(name));
+  if (records.length < MAX_RECORDS) return;
+  const byAge = records.map((name) => {
+    try {
+      return { name, at: statSync(join(folder, name)).mtimeMs };
+    } catch {
+      return { name, at: 0 };
+    }
+  });
+  byAge.sort((a, b) => a.at - b.at);
+  for (const { name } of byAge.slice(0, records.length - MAX_RECORDS + 1)) {
+    try {
+      unlinkSync(join(folder, name));
+    } catch {
+      // Gone already (another process made room too).
+    }
+  }
+}
+
 function readEntries(path: string, signature: string): Map<string, string> {
   const entries = new Map<string, string>();
   let parsed: unknown;
@@ -98,7 +125,7 @@ export function packageResolutions(context: StoreContext, tree: string, signatur
   } catch {
     return null;
   }
-  const path = join(folderPath, FILE);
+  const path = join(folderPath, `resolutions-${sha256Hex(signature).slice(0, 16)}.json`);
   return {
     folder: `${pathToFileURL(folderPath).href}/`,
     entries: readEntries(path, signature),
@@ -113,6 +140,7 @@ export function packageResolutions(context: StoreContext, tree: string, signatur
       }
       const bytes = Buffer.from(JSON.stringify({ kind: KIND, signature, entries: Object.fromEntries(merged) }));
       try {
+        if (!existsSync(path)) makeRoom(folderPath);
         writeAtomic(context.tmp, path, bytes, () => {}, false);
       } catch {
         // A cache: the next start asks Node again.
