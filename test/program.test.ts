@@ -587,7 +587,7 @@ test('a layout counts a blob this sync wrote and another process removed since a
   const { manifest } = signSnapshot(content, generatePublisherKey());
   const store = openStore({ dir: tempDir(t) });
   // Program files are blob files (packs hold module code): as a sync writes them.
-  for (const [hash, bytes] of content.blobs) store.writeBlob(hash, bytes, true);
+  for (const [hash, bytes] of content.blobs) store.writeBlob(hash, bytes, { absent: true });
   const fresh = new Set(content.blobs.keys());
   const gone = manifest.packages!['dep-b@2.0.0']!.files['index.js']!.hash;
   // Gone between this sync's write and its layout (a concurrent prune): linked from nowhere.
@@ -596,7 +596,7 @@ test('a layout counts a blob this sync wrote and another process removed since a
     () => store.layoutProgram(manifest, fresh),
     (error: Error & { code?: string; details?: { missing?: string[] } }) => error.code === 'ERR_LIVEMOD_STORE_INCOMPLETE' && error.details?.missing?.length === 1 && error.details.missing[0] === gone,
   );
-  store.writeBlob(gone, content.blobs.get(gone)!, true);
+  store.writeBlob(gone, content.blobs.get(gone)!, { absent: true });
   const tree = store.layoutProgram(manifest, fresh);
   assert.ok(existsSync(join(tree, 'node_modules')), 'laid out once the blob is back');
 });

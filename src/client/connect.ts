@@ -540,7 +540,7 @@ export async function openChild(task: ChildTask): Promise<App> {
       const absent = store.missingBlobs(moduleBlobs(version.manifest, paths).map((ref) => ref.hash));
       if (absent.length === 0) return;
       const { fetchBlobs } = await import('../sync/index.ts');
-      await fetchBlobs(spec.origin, version.manifest, absent, spec.batch ? { batch: spec.batch } : {}, { headers: spec.headers, timeoutMs: 30_000, deadline: Date.now() + 30_000, onBlob: (hash, bytes) => store.writeBlob(hash, bytes) });
+      await fetchBlobs(spec.origin, version.manifest, absent, spec.batch ? { batch: spec.batch } : {}, { headers: spec.headers, timeoutMs: 30_000, deadline: Date.now() + 30_000, onBlob: (hash, bytes) => store.writeBlob(hash, bytes, { verified: true }) });
     },
   };
   if (source.externalsFrom !== undefined) replayPackageResolutions(store, version.tree);

@@ -425,8 +425,8 @@ async function materialise(chosen: Chosen, options: RemoteOptions, transfer: Tra
         ...during,
         onBlob: (hash, blob) => {
           if (moduleHashes.has(hash) && !fileHashes.has(hash)) packed.set(hash, blob);
-          // Every caller fetches what missingBlobs listed.
-          else store.writeBlob(hash, blob, true);
+          // Every caller fetches what missingBlobs listed; fetchBlobs hands over only blobs it verified.
+          else store.writeBlob(hash, blob, { absent: true, verified: true });
           // Module code and maps are kept for this process; files and package files only as verified hashes (layout links them).
           if (moduleHashes.has(hash)) fetched.set(hash, blob);
           else fetchedFiles.add(hash);

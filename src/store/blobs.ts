@@ -138,14 +138,20 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
  * caller just found the blob missing (missingBlobs), so it is written without looking first (a
  * copy another process wrote meanwhile is replaced by the same bytes).
  */
-export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array, absent = false): void {
+/** How a blob is written: see Store.writeBlob. */
+export interface WriteBlobHow {
+  readonly absent?: boolean;
+  readonly verified?: boolean;
+}
+
+export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array, { absent = false, verified = false }: WriteBlobHow = {}): void {
   requireHash(hash);
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`blob ${shortHash(hash)}: bytes must be a Uint8Array, not ${typeof bytes}`);
   const max = context.options.maxBlobBytes;
   if (bytes.byteLength > max) {
     throw new LivemodError('store', ErrorCodes.TOO_LARGE, `blob ${shortHash(hash)} is ${bytes.byteLength} bytes, over the store's ${max}-byte limit; it was not stored`, { hash, size: bytes.byteLength, max });
   }
-  const actual = sha256Hex(bytes);
+  const actual = verified ? hash : sha256Hex(bytes);
   if (actual !== hash) {
     throw new LivemodError('store', ErrorCodes.HASH_MISMATCH, `bytes given for blob ${shortHash(hash)} hash to ${shortHash(actual)}; they were not stored, refetch the blob`, { hash, actual });
   }

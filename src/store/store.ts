@@ -3,7 +3,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { readBlob, hasBlob, missingBlobs, writeBlob } from './blobs.ts';
+import { readBlob, hasBlob, missingBlobs, writeBlob, type WriteBlobHow } from './blobs.ts';
 import { DEFAULT_STORE_OPTIONS, StoreContext, type StoreEvent, type StoreOptions } from './context.ts';
 import { cleanTmp, ioError } from './files.ts';
 import { processStoreDir } from './location.ts';
@@ -30,9 +30,13 @@ export interface Store {
   hasBlob(hash: string): boolean;
   /** The hashes not stored, deduplicated; the ones found are marked in use for prune's grace period. */
   missingBlobs(hashes: Iterable<string>): string[];
-  /** Stores verified bytes; throws ERR_LIVEMOD_HASH_MISMATCH (nothing stored) if they do not hash to `hash`. */
-  /** `absent`: missingBlobs just listed it, so it is written without a look first. */
-  writeBlob(hash: string, bytes: Uint8Array, absent?: boolean): void;
+  /**
+   * Stores verified bytes; throws ERR_LIVEMOD_HASH_MISMATCH (nothing stored) if they do not hash to `hash`.
+   * `absent`: missingBlobs just listed it, so it is written without a look first. `verified`: the
+   * caller hashed these very bytes against `hash` just now (a sync's arrival check), so they are
+   * not hashed again (a cold start of 1,700 package files hashed 8 MB twice).
+   */
+  writeBlob(hash: string, bytes: Uint8Array, how?: WriteBlobHow): void;
   /**
    * Stores verified blobs as one pack (packs.ts) when there are PACK_MIN_BLOBS or more, else as
    * blob files. For module code and maps only: a program's files must be blob files, which
@@ -121,13 +125,13 @@ class DiskStore implements Store {
     return missingBlobs(this.context, hashes);
   }
 
-  writeBlob(hash: string, bytes: Uint8Array, absent = false): void {
-    writeBlob(this.context, hash, bytes, absent);
+  writeBlob(hash: string, bytes: Uint8Array, how: WriteBlobHow = {}): void {
+    writeBlob(this.context, hash, bytes, how);
   }
 
   writeBlobs(blobs: ReadonlyMap<string, Uint8Array>): void {
     if (blobs.size >= PACK_MIN_BLOBS) writePack(this.context, blobs);
-    else for (const [hash, bytes] of blobs) writeBlob(this.context, hash, bytes, true);
+    else for (const [hash, bytes] of blobs) writeBlob(this.context, hash, bytes, { absent: true });
   }
 
   readOrigin(origin: string | URL): StoredOrigin | null {
