@@ -91,10 +91,12 @@ const lazyChildProcess: Plugin = {
   },
 };
 
-/** The store, the snapshot format, the sync and the protocol, and src/*.ts but the entries (index.ts, hot.ts). */
-const CORE = /[\\/]src[\\/](?:(?:store|snapshot|sync|protocol)[\\/][^\\/]+|(?!index\.ts$|hot\.ts$)[^\\/]+)\.ts$/;
-/** The client, the registry, the config, and the run command with the options and output it uses. */
-const CLIENT = /[\\/]src[\\/](?:(?:client|runtime|config)[\\/][^\\/]+|cli[\\/](?:run|options|output))\.ts$/;
+/** What cli/main.ts imports for every command, with no dependency of its own beyond Node. */
+const SHARED = /[\\/]src[\\/](?:errors|text|own|format|clock|cli[\\/](?:options|output))\.ts$/;
+/** The store, the snapshot format, the sync and the protocol, and the other top-level files but the entries and lazy imports (which take the registry). */
+const CORE = /[\\/]src[\\/](?:(?:store|snapshot|sync|protocol)[\\/][^\\/]+|(?!index\.ts$|hot\.ts$|lazy-)[^\\/]+)\.ts$/;
+/** The client, the registry, the config, lazy imports, and the run command. */
+const CLIENT = /[\\/]src[\\/](?:(?:client|runtime|config)[\\/][^\\/]+|lazy-[^\\/]+|cli[\\/]run)\.ts$/;
 /** Client modules loaded only when needed (a local build) or entries of their own. */
 const LAZY_CLIENT = /[\\/]client[\\/](?:local|child-entry|fetch-worker)\.ts$/;
 
@@ -122,13 +124,16 @@ await build({
     entryFileNames: '[name].js',
     chunkFileNames: 'chunks/[name]-[hash].js',
     sourcemap: true,
-    // Two chunks for what a `livemod run` loads, not one per shared set of modules: each ES module
-    // costs Node a stat, a read, a compile and a link, and the automatic split gave the run path 31
-    // of them (most under 4 KB), about 0.5 ms each. `core` is what every process of livemod uses
-    // (a fetch worker takes it alone); `client` is the run command's. What loads lazily stays
-    // apart: the builder, the server, the service manager, the progress bar and the entries' own modules.
+    // A few chunks for what a `livemod run` loads, not one per shared set of modules: each ES
+    // module costs Node a stat, a read, a compile and a link, and the automatic split gave the run
+    // path 31 of them (most under 4 KB), about 0.5 ms each. `shared` is what the command line
+    // itself loads for every command (errors, options, output); `core` the store, the snapshot
+    // format and the sync (a fetch worker takes it and `shared` alone); `client` the run command,
+    // the client and the registry. What loads lazily stays apart: the builder, the server, the
+    // service manager, the progress bar and the entries' own modules.
     codeSplitting: {
       groups: [
+        { name: 'shared', priority: 3, test: (id: string) => SHARED.test(id) },
         { name: 'core', priority: 2, test: (id: string) => CORE.test(id) },
         { name: 'client', priority: 1, test: (id: string) => CLIENT.test(id) && !LAZY_CLIENT.test(id) },
       ],
