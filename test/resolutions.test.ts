@@ -3,7 +3,7 @@
 // answer, which is what every test here holds it to, beside Node running the same folder from disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SnapshotBuilder } from '../src/build/index.ts';
@@ -232,23 +232,29 @@ test('a damaged or hostile record is never followed out of its folder: answers t
   }
 });
 
-test('records of other signatures are kept beside each other, up to eight: a new one replaces the one written longest ago', async (t) => {
+test('records of other signatures are kept beside each other, up to eight: a new one replaces the one used longest ago', async (t) => {
   const fixture = await serveFixture(t);
   assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED);
   const [plain] = recordPaths(fixture.cache);
   const folder = dirname(plain!);
-  // Seven records of other Nodes, written long ago, the first the oldest.
+  // Seven records of other Nodes, used long ago, the first the oldest; and the one file of a store before records per signature.
   const others = Array.from({ length: 7 }, (_, index) => join(folder, `resolutions-${String(index).repeat(16)}.json`));
   others.forEach((path, index) => {
     writeFileSync(path, JSON.stringify({ kind: 'livemod-resolutions', signature: `another Node ${index} []`, entries: {} }));
-    utimesSync(path, new Date(2000, 0, 1 + index), new Date(2000, 0, 1 + index));
+    utimesSync(path, new Date(2000, 0, 2 + index), new Date(2000, 0, 2 + index));
   });
+  writeFileSync(join(folder, 'resolutions.json'), JSON.stringify({ kind: 'livemod-resolutions', signature: 'v1.0.0 []', entries: {} }));
+  // This Node's record was written before all of them, but a start that replays it marks it used.
+  utimesSync(plain!, new Date(2000, 0, 1), new Date(2000, 0, 1));
+  assert.deepEqual((await both(fixture, tempDir(t))).live, CARRIED);
+  assert.ok(statSync(plain!).mtimeMs > new Date(2001, 0, 1).getTime(), 'replaying the record marked it used');
   assert.equal(recordPaths(fixture.cache).length, 8);
   const custom = await both(fixture, tempDir(t), {}, ['--conditions=custom']);
   assert.deepEqual(custom.live, custom.node);
   const kept = recordPaths(fixture.cache);
   assert.equal(kept.length, 8);
-  assert.ok(!kept.includes(others[0]!), 'the record written longest ago made room');
+  assert.ok(!kept.includes(others[0]!), 'the record used longest ago made room');
   assert.ok(kept.includes(plain!) && others.slice(1).every((path) => kept.includes(path)));
+  assert.ok(!readdirSync(folder).includes('resolutions.json'), 'the old single record went too');
   assert.ok(Object.keys(readRecord(fixture.cache, /\["--conditions=custom"\]$/).entries).length > 0);
 });

@@ -11,7 +11,7 @@
 // and set of resolving flags (`signature`) keeps its own record, so two Nodes sharing a store
 // (a CI matrix, an upgrade under way) each replay theirs instead of overwriting each other's
 // at every start. Prune removes them with their folder.
-import { existsSync, readdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreContext } from './context.ts';
@@ -22,8 +22,10 @@ import { writeAtomic } from './files.ts';
 const KIND = 'livemod-resolutions';
 /** A record's file name: one per signature. */
 const RECORD = /^resolutions-[0-9a-f]{16}\.json$/;
-/** Records kept per folder; a new signature past it replaces the one written longest ago. */
+/** Records kept per folder; a new signature past it replaces the one used longest ago. */
 const MAX_RECORDS = 8;
+/** The one record a folder kept before records were per signature. */
+const LEGACY = 'resolutions.json';
 /**
  * An answer: a path relative to the folder, inside its node_modules or workspaces (URL path
  * characters only: the URL parser drops tabs and line breaks, so `.\t.` would read as `..`), a
@@ -68,9 +70,15 @@ function inside(relative: string): boolean {
   return true;
 }
 
-/** Before a new signature's record: the oldest records go while the folder holds MAX_RECORDS. */
+/**
+ * Before a new signature's record: the records used longest ago go while the folder holds
+ * MAX_RECORDS (and the one file a store before per-signature records kept). Two processes
+ * making room at once may leave one record more or one fewer: a cache, asked of Node again.
+ */
 function makeRoom(folder: string): void {
-  const records = readdirSync(folder).filter((name) => RECORD.test(name));
+  const names = readdirSync(folder);
+  if (names.includes(LEGACY)) unlinkQuietly(join(folder, LEGACY));
+  const records = names.filter((name) => RECORD.test(name));
   if (records.length < MAX_RECORDS) return;
   const byAge = records.map((name) => {
     try {
@@ -80,12 +88,14 @@ function makeRoom(folder: string): void {
     }
   });
   byAge.sort((a, b) => a.at - b.at);
-  for (const { name } of byAge.slice(0, records.length - MAX_RECORDS + 1)) {
-    try {
-      unlinkSync(join(folder, name));
-    } catch {
-      // Gone already (another process made room too).
-    }
+  for (const { name } of byAge.slice(0, records.length - MAX_RECORDS + 1)) unlinkQuietly(join(folder, name));
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already (another process made room too).
   }
 }
 
@@ -126,9 +136,19 @@ export function packageResolutions(context: StoreContext, tree: string, signatur
     return null;
   }
   const path = join(folderPath, `resolutions-${sha256Hex(signature).slice(0, 16)}.json`);
+  const entries = readEntries(path, signature);
+  // Marked as used (its mtime), so that making room for another signature takes the record used longest ago, not the one written first.
+  if (entries.size > 0) {
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      // A read-only store: its records are not made room in either.
+    }
+  }
   return {
     folder: `${pathToFileURL(folderPath).href}/`,
-    entries: readEntries(path, signature),
+    entries,
     save(entries, replace) {
       // Not into a folder a prune is taking away (a record alone must not look like a laid-out folder).
       if (!existsSync(join(folderPath, 'node_modules'))) return;
