@@ -1,13 +1,14 @@
 // The client end to end, in-process: connect() against a real livemod server and a static
 // host over loopback, with a real store in a temp dir.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect } from '../src/client/index.ts';
-import { generatePublisherKey, signSnapshot, type PublisherKey } from '../src/snapshot/index.ts';
+import { generatePublisherKey, sha256Hex, signSnapshot, type PublisherKey } from '../src/snapshot/index.ts';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import type { RequestEvent } from '../src/sync/index.ts';
+import { rejectsWithCode } from './helpers/assert.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { startHost } from './helpers/static-host.ts';
@@ -80,6 +81,26 @@ test('a static snapshot: cold in at most 3 requests, warm 1, and a module deeper
   assert.equal(wider.events[0]!.status, 304);
   assert.ok(wider.events.length > 1, 'the modules the entry reaches were fetched');
   assert.ok(await entry.import());
+});
+
+test('a 304 runs the stored manifest only if it still verifies: one changed in the store, its record made to match, is refused', async (t) => {
+  const key = generatePublisherKey();
+  const host = await startHost(t, await published(t, key));
+  const cache = tempDir(t);
+  await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const [origin] = readdirSync(join(cache, 'origins'));
+  const folder = join(cache, 'origins', origin!);
+  const bytes = readFileSync(join(folder, 'manifest.json'), 'utf8');
+  assert.ok(bytes.includes('"main.ts"'));
+  // Same length, other signed bytes; the record's hash made to match, so only the signature can tell.
+  const forged = bytes.replace('"main.ts"', '"evil.ts"');
+  writeFileSync(join(folder, 'manifest.json'), forged);
+  const state = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8')) as { manifestHash: string };
+  writeFileSync(join(folder, 'state.json'), JSON.stringify({ ...state, manifestHash: sha256Hex(forged) }));
+  rmSync(join(folder, 'checked'), { force: true });
+  const events = requests();
+  await rejectsWithCode(connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: events.onRequest, ...quiet }), 'ERR_LIVEMOD_SIGNATURE_INVALID');
+  assert.deepEqual(events.events.map((event) => event.status), [304], 'the host confirmed the version the record names');
 });
 
 test('offline: an unreachable origin runs the cached version and says how old it is; --offline makes no request', async (t) => {

@@ -133,17 +133,18 @@ export function missingBlobs(context: StoreContext, hashes: Iterable<string>): s
   return missing;
 }
 
-/**
- * Stores `bytes` as blob `hash` if they hash to it; never stores unverified bytes. `absent`: the
- * caller just found the blob missing (missingBlobs), so it is written without looking first (a
- * copy another process wrote meanwhile is replaced by the same bytes).
- */
-/** How a blob is written: see Store.writeBlob. */
+/** How a blob is written (writeBlob). */
 export interface WriteBlobHow {
+  /** The caller just found the blob missing (missingBlobs): written without a look first (a copy another process wrote meanwhile is replaced by the same bytes). */
   readonly absent?: boolean;
+  /** The caller hashed these very bytes against `hash` just now (a sync's arrival check): not hashed again. */
   readonly verified?: boolean;
 }
 
+/**
+ * Stores `bytes` as blob `hash` if they hash to it (checked here unless the caller verified them
+ * just now); nothing unverified is stored.
+ */
 export function writeBlob(context: StoreContext, hash: string, bytes: Uint8Array, { absent = false, verified = false }: WriteBlobHow = {}): void {
   requireHash(hash);
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`blob ${shortHash(hash)}: bytes must be a Uint8Array, not ${typeof bytes}`);
