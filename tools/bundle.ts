@@ -3,10 +3,10 @@
 // dist/client/child-entry.js (workers and forked children), dist/client/fetch-worker.js (a
 // lazily imported graph fetched while its first read waits) and dist/service/supervisor-entry.js
 // (a service's supervisor) — plus the chunks they share in
-// dist/chunks/: `core` and `client` (what a `livemod run` loads, see codeSplitting below), and
-// each other command's code its own chunk as the CLI loads it. A few modules instead of one per
-// source file: Node's ESM loader resolves, reads and links about 115 fewer modules on every
-// start, which measured about 40 ms of a `livemod run`, and the two groups about 10–15 ms more
+// dist/chunks/: `shared`, `core` and `client` (what a `livemod run` loads, see codeSplitting
+// below), and each other command's code its own chunk as the CLI loads it. A few modules instead
+// of one per source file: Node's ESM loader resolves, reads and links about 115 fewer modules on
+// every start, which measured about 40 ms of a `livemod run`, and the groups about 10–15 ms more
 // (docs/benchmarks.md).
 // Dependencies stay packages (external), except commander (see `external` below). Then tsc
 // writes the type declarations (dist/**/*.d.ts).
