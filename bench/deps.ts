@@ -24,7 +24,8 @@
 // bench checks that its manifest carries the packages. Every start is a fresh process: wall time
 // from spawn to exit, and (on Linux) the process's CPU time, which other work on a shared machine
 // inflates less. Runs of the cases are interleaved after one discarded warm-up round, and every
-// run's output line is checked. When warm misses its target, one warm start and one Node start
+// run's output line is checked. The warm ratio is printed twice: of the medians, and the median
+// of each round's own ratio (which a slow spell of a shared host disturbs less). When warm misses its target, one warm start and one Node start
 // (and one cold start when cold misses) run under --cpu-prof and their top costs are printed
 // (BENCH_PROFILE=0 skips it). No registry reachable: says why and exits 0. Deno missing or
 // offline: its rows are skipped, saying why.
@@ -420,6 +421,14 @@ try {
   const warmMet = warm <= WARM_TARGET * baseline;
   const coldMet = denoCold === undefined ? null : cold <= denoCold;
   console.log(`\nwarm / node from disk ${ratio(warm / baseline)} (target ≤ ${WARM_TARGET.toFixed(2)}×: ${warmMet ? 'met' : 'NOT met'})`);
+  // The same ratio taken round by round (each round runs every case once, seconds apart) and the
+  // median of those: a slow spell of a shared host then slows both sides of a ratio, where a
+  // ratio of medians compares runs minutes apart. When the two disagree, the host was noisy.
+  const paired = (a: Case['id'], b: Case['id']): number => {
+    const [x, y] = [byId.get(a)!.wall, byId.get(b)!.wall];
+    return median(x.map((value, index) => value / y[index]!));
+  };
+  console.log(`warm / node from disk, median of the ${RUNS} rounds' ratios ${ratio(paired('warm', 'node'))}; --offline ${ratio(paired('offline', 'node'))}; livemod's own start (one line, no packages, over an empty Node), median of the rounds' differences ${ms(median(byId.get('bare')!.wall.map((value, index) => value - byId.get('empty')!.wall[index]!)))} ms`);
   console.log(`the program in CommonJS: warm / node main.cjs from disk ${ratio(at('warm-cjs')! / at('node-cjs')!)}`);
   console.log(denoCold === undefined ? `cold ${ms(cold)} ms (target ≤ deno cold: not measured, ${denoSkipped})` : `cold ${ms(cold)} ms vs deno cold ${ms(denoCold)} ms, ${ratio(cold / denoCold)} (target ≤ 1.00×: ${coldMet ? 'met' : 'NOT met'})`);
 
