@@ -2,7 +2,9 @@
 // what the program can observe must be the same (results, or the error's constructor and code).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { both, printed, summary } from './helpers/differential.ts';
+import { tempDir, writeFiles } from './helpers/fs.ts';
 
 const LOG = { 'log.js': 'export const log = [];' };
 
@@ -251,4 +253,23 @@ test('a loop head that writes an export is mirrored without meeting same-named d
     const { native, live } = await both(t, { 'a.js': lib, 'main.js': 'import * as a from "./a.js"; export const result = { ...a };' });
     assert.deepEqual(summary(live), summary(native), lib);
   }
+});
+
+test('import() of an absolute URL: a module of the program by its file URL is the same instance; a file elsewhere loads as in Node', async (t) => {
+  const outside = tempDir(t);
+  writeFiles(outside, { 'package.json': '{"type":"module"}', 'x.js': "export default 'outside';" });
+  const { native, live } = await both(t, {
+    'b.js': "export const evaluated = (globalThis.bEvaluated = (globalThis.bEvaluated ?? 0) + 1);",
+    'main.js': `
+      const relative = await import('./b.js');
+      const byUrl = await import(new URL('./b.js', import.meta.url).href);
+      const byUrlObject = await import(new URL('./b.js', import.meta.url));
+      const byResolve = await import(import.meta.resolve('./b.js'));
+      const missing = await import(new URL('./nope.js', import.meta.url).href).then(() => 'found', (error) => error.code);
+      const elsewhere = await import(${JSON.stringify(`${pathToFileURL(outside).href}/x.js`)});
+      export const result = [relative === byUrl, byUrl === byUrlObject, byResolve === relative, missing, elsewhere.default];`,
+  });
+  assert.ok(native.ok, JSON.stringify(native));
+  assert.deepEqual(summary(native), { ok: true, result: [true, true, true, 'ERR_MODULE_NOT_FOUND', 'outside'] });
+  assert.deepEqual(summary(live), summary(native));
 });

@@ -22,7 +22,7 @@ import { importExternal, redirectProgramModules, redirectProgramPackages, requir
 import { Linker, type Binding } from './linking.ts';
 import { bindGetter, bindTrigger, bindValue, createNamespace, exactNamespace, exactNamespaceShell, namesOf, prototypeFace, setNames, settle, unbind, type Getters, type Namespace } from './namespace.ts';
 import { checkAttributes, importArguments, sourcePhaseError, type Attributes } from './requests.ts';
-import { moduleUrl, type ModuleSource } from './source.ts';
+import { moduleUrl, pathUnder, type ModuleSource } from './source.ts';
 import { forgetSourceMap, programSite, registerSourceMap } from './stack.ts';
 import { requiringModule, watchRequires } from './require-watch.ts';
 import { commonJsFactory, forgetCommonJs } from './native.ts';
@@ -1687,6 +1687,8 @@ export class Registry {
   }
 
   private resolveFrom(specifier: string, importer: string): Resolution {
+    const absolute = this.resolveAbsolute(specifier);
+    if (absolute) return absolute;
     const known = this.recordIn(this.current.manifest, importer).imports.find((entry) => entry.specifier === specifier);
     if (known) {
       if (known.kind === 'module' && (Object.hasOwn(this.current.manifest.modules, known.module!) || this.grow(specifier, importer))) return { kind: 'module', module: known.module! };
@@ -1697,6 +1699,27 @@ export class Registry {
     const resolution = resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(modules, path), packageInfo: null });
     if (resolution.kind !== 'unresolved' || !this.grow(specifier, importer)) return resolution;
     return resolveSpecifier(specifier, importer, { has: (path) => Object.hasOwn(this.current.manifest.modules, path), packageInfo: null });
+  }
+
+  /**
+   * An absolute URL, as `import(new URL('./x.js', import.meta.url))` and `import(import.meta.resolve(…))`
+   * ask, resolved as Node would: one under this version's folder is the live module it names (the
+   * same instance a relative import gets); a `file:` URL elsewhere is Node's to load, as any
+   * external. Other URLs (http:, data:) are left to the usual answer. Null: not an absolute URL.
+   */
+  private resolveAbsolute(specifier: string): Resolution | null {
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(specifier) || specifier.startsWith('node:')) return null;
+    let url: URL;
+    try {
+      url = new URL(specifier);
+    } catch {
+      return null;
+    }
+    const under = pathUnder(url, this.current.base);
+    if (under === null) return url.protocol === 'file:' ? { kind: 'external' } : null;
+    if ('reason' in under) return { kind: 'unresolved', reason: under.reason };
+    if (Object.hasOwn(this.current.manifest.modules, under.path) || (this.grow(`./${under.path}`, null) && Object.hasOwn(this.current.manifest.modules, under.path))) return { kind: 'module', module: under.path };
+    return { kind: 'unresolved', reason: `${url.href} lies in the program's folder, but no module of this version is there` };
   }
 
   /**

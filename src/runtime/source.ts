@@ -74,3 +74,21 @@ export function moduleUrl(path: string, base: string): string {
 
 // eslint-disable-next-line no-control-regex
 const URL_SPECIAL = /[%#?\u0000-\u001f]/g;
+
+/**
+ * The module path `url` names under `base` (moduleUrl's inverse): null when it lies elsewhere; a
+ * reason when it lies under `base` but names no path moduleUrl makes — a query or a fragment (in
+ * Node, another instance of the module; here there is one per module) or an encoded separator.
+ */
+export function pathUnder(url: URL, base: string): { path: string } | { reason: string } | null {
+  const bare = `${url.origin === 'null' ? `${url.protocol}//` : url.origin}${url.pathname}`;
+  if (!bare.startsWith(base) || bare.length === base.length) return null;
+  if (url.search !== '' || url.hash !== '') return { reason: `${url.href} names a module of the program with a query or a fragment, which in Node loads another instance of it; livemod runs one instance per module: import it without` };
+  const relative = bare.slice(base.length);
+  if (/%(?:2f|5c)/i.test(relative)) return { reason: `${url.href} has an encoded / or \\ in its path, which names no file` };
+  try {
+    return { path: decodeURIComponent(relative) };
+  } catch {
+    return { reason: `${url.href} has a malformed escape in its path` };
+  }
+}
