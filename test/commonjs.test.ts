@@ -182,6 +182,23 @@ test('a CommonJS error is Node\'s: the program\'s own stack, exit code 1', (t) =
   assert.match(live.stderr, /^\S*boom\.js:2\nthrow new Error\('boom in CommonJS'\);\n {6}\^\n/, 'headed by its source line and a caret, as Node heads it');
 });
 
+test('a throw of a live module that a CommonJS file imports, left unhandled, prints the program\'s frames as Node does, livemod\'s with --verbose', (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'cjs-rejects' }),
+    'main.cjs': "import('./esm.mjs').then((ns) => console.log(ns.x));\n",
+    'esm.mjs': "function boom() { throw new Error('from esm'); }\nboom();\nexport const x = 1;\n",
+  });
+  const node = spawnSync(process.execPath, ['main.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const live = cli(['run', join(dir, 'main.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(live.status, node.status);
+  const frames = (stderr: string): string[] => stderr.split('\n').filter((line) => /^\s+at /.test(line) && !line.includes('node:internal'));
+  assert.deepEqual(frames(live.stderr), frames(node.stderr));
+  assert.equal(frames(live.stderr).length, 2, live.stderr);
+  const verbose = cli(['--verbose', 'run', join(dir, 'main.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.ok(frames(verbose.stderr).length > 2 && /at Generator\.next/.test(verbose.stderr), verbose.stderr);
+});
+
 test('livemod run --watch: a change to a CommonJS file the entry requires re-runs the entry on the new code, in the same process', async (t) => {
   const dir = tempDir(t);
   writeFiles(dir, {

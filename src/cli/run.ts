@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { connect, openFolder, type App } from '../client/index.ts';
+import { keepOwnFrames } from '../runtime/index.ts';
 import { parseDuration, usage } from './options.ts';
 import { ErrorCodes, LivemodError, isLinkError, isLivemodError } from '../errors.ts';
 import { inspect } from 'node:util';
@@ -95,6 +96,8 @@ export function registerRun(program: Command): void {
     .addHelpText('after', '\nA URL target stays live: it follows the server\'s channel (or --poll) and swaps each new\nversion in place, transactionally (a failing version rolls back; the old code keeps running).\nLive modules take new versions with import.meta.hot (accept, dispose, data): see docs/hot-swap.md.\nWithout a module in the URL, the manifest\'s entry runs. Offline (origin unreachable, or no answer\nwithin --timeout) the cached version runs if its origin confirmed it within --max-stale, and\nstderr says how old it is.\nA livemod.config.ts (or .mts/.js/.mjs/.json) in the working folder gives defaults (lazy,\neager rules, keys by origin): flags override it.\nExit code: the program\'s own, or 1 if it throws while it starts (as in Node, that ends it,\nwhatever it started, unless it handles uncaughtException; under --watch it waits for the fix).\nCommonJS files (.cjs, or .js without import/export outside a "type": "module" package) run\nas Node runs them.\n\nExamples:\n  livemod run http://127.0.0.1:7070/main.ts --key ed25519:… --app tools\n  livemod run https://cdn.example.com/app/ -- --verbose\n  livemod run ./src/main.ts')
     .action(async (target: string, args: string[], flags: RunFlags, command: Command) => {
       const verbose = process.env.LIVEMOD_DEBUG === '1' || command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
+      // The program's stacks keep livemod's frames too (without it, they show the program's alone, as Node's do).
+      if (verbose) keepOwnFrames();
       const quiet = flags.quiet === true;
       const notice = (line: string): void => {
         if (!quiet) process.stderr.write(`${line}\n`);

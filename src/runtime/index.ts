@@ -4,7 +4,7 @@ export { Registry, type EagerRules, type RegistryOptions, type RetainedVersion, 
 export type { HotContext } from './hot.ts';
 export type { ModuleCodeCache, ModuleSource } from './source.ts';
 export type { Namespace } from './namespace.ts';
-export { formatProgramError } from './stack.ts';
+export { formatProgramError, keepOwnFrames } from './stack.ts';
 export { explainCommonJsGlobal } from './commonjs-hint.ts';
 export { codeCacheStats, flushCodeCache } from './compile.ts';
 export { formatLoadReport, type LoadHow, type LoadRecord } from './load-report.ts';

@@ -90,7 +90,7 @@ type CallSite = NodeJS.CallSite;
  * getters, where a read of a binding in its TDZ throws) comes before the module's line 1, so V8
  * gives it no line. Node's own modules have no such frame: the read fails where the importer reads.
  */
-function ownCode(site: CallSite): boolean {
+function notPrologue(site: CallSite): boolean {
   if (site.getLineNumber() !== null) return true;
   const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
   return !file || !known.has(file);
@@ -131,7 +131,7 @@ function install(): void {
   installed = true;
   const previous = Error.prepareStackTrace;
   Error.prepareStackTrace = (error: Error, sites: CallSite[]): unknown => {
-    const frames = sites.filter(ownCode).map(mapped);
+    const frames = programFrames(sites.filter(notPrologue).map(mapped));
     if (previous) return previous(error, frames);
     return `${header(error)}${frames.map((site) => `\n    at ${site.toString()}`).join('')}`;
   };
@@ -139,6 +139,37 @@ function install(): void {
 
 // livemod's own files: frames in them are the registry's, not the program's.
 const OWN = [CODE_DIR.href, fileURLToPath(CODE_DIR)];
+
+/** LIVEMOD_DEBUG=1 or `--verbose` (keepOwnFrames): every stack keeps livemod's frames. */
+let keepOwn = process.env.LIVEMOD_DEBUG === '1';
+
+/** Stacks of the program's throws keep livemod's frames from now on (`livemod run --verbose`). */
+export function keepOwnFrames(): void {
+  keepOwn = true;
+}
+
+function ownSite(site: CallSite): boolean {
+  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
+  return typeof file === 'string' && OWN.some((own) => file.startsWith(own));
+}
+
+/**
+ * A stack as Node would show it for the same throw, wherever it is printed (an unhandled
+ * rejection, a CommonJS file's uncaught error, the program's own `error.stack`): a throw of the
+ * program (its top frame is not livemod's) without the registry's frames that evaluate and link
+ * it, nor the generator steps through which the registry drives a module's body — as Node's
+ * stacks show none of its loader but `node:internal` lines. A throw of livemod's own keeps every
+ * frame, as does LIVEMOD_DEBUG=1.
+ */
+function programFrames(frames: CallSite[]): CallSite[] {
+  if (keepOwn || frames.length === 0 || ownSite(frames[0]!)) return frames;
+  return frames.filter((site, index) => !ownSite(site) && !(driverStep(site) && index + 1 < frames.length && ownSite(frames[index + 1]!)));
+}
+
+/** `Generator.next` / `AsyncGenerator.next` (native): a step of a generator, here of a module's body when livemod's code called it. */
+function driverStep(site: CallSite): boolean {
+  return site.getFunctionName() === 'next' && (site.getFileName() ?? null) === null && /^(?:Async)?Generator$/.test(site.getTypeName() ?? '');
+}
 const OWN_FRAME = /^\s+at .*/;
 
 /** Where the program is now: the first frame of a stack that is not livemod's own (`url:line:column`, source-mapped). */
