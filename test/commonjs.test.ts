@@ -613,3 +613,31 @@ test('livemod run --watch: an ES module a CommonJS file reaches only through imp
   await run.line(/^v 2$/);
   await run.stop();
 });
+
+test('a change nothing accepts to an ES module a CommonJS file reaches only through import() re-runs that file, as for a require; --report names it as the importer', async (t) => {
+  const running = await startServer(t);
+  const dir = tempDir(t);
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'imported-unaccepted' }),
+    'dyn.mjs': 'export const y = 1;\n',
+    'main.cjs': "import('./dyn.mjs').then((ns) => console.log(process.pid + ' value ' + ns.y));\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
+  });
+  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
+  const first = signSnapshot(builder.build().content, running.key);
+  running.server.publish(first);
+  const run = lineProcess(t, ['run', `${running.url}/main.cjs`, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
+  const pid = (await run.line(/ value 1$/)).split(' ')[0];
+  writeFiles(dir, { 'dyn.mjs': 'export const y = 2;\n' });
+  builder.invalidate(['dyn.mjs']);
+  running.server.publish(signSnapshot(builder.build().content, running.key, { previousVersion: first.manifest.version }));
+  assert.equal(await run.line(/ value 2$/), `${pid} value 2`, 'the same process re-ran the file on the new module');
+  await run.stop();
+
+  writeFiles(dir, { 'main.cjs': "const lib = require('./lib.mjs');\nimport('./dyn.mjs').then((ns) => console.log(lib.x + ns.y));\n", 'lib.mjs': 'export const x = 40;\n' });
+  const report = cli(['run', join(dir, 'main.cjs'), '--report'], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  assert.equal(report.status, 0, report.stderr);
+  assert.equal(report.stdout.trim(), '42');
+  assert.match(report.stderr, /dyn\.mjs \(dynamic, imported by main\.cjs\)/);
+  assert.match(report.stderr, /lib\.mjs \(eager, imported by main\.cjs\) first read at \S*main\.cjs:1:13/);
+  assert.ok(!report.stderr.includes('livemod-evaluate:'), report.stderr);
+});

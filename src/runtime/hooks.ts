@@ -52,7 +52,20 @@ export interface RequiredModule {
   readonly evaluate?: () => unknown;
   readonly tla?: boolean;
 }
-let programModule: ((url: string, required: boolean) => RequiredModule | null) | null = null;
+let programModule: ((url: string, required: boolean, importer: string | undefined) => RequiredModule | null) | null = null;
+/**
+ * The file that imported each file: URL last (an import(), a static import of Node's loader), for
+ * a live module a CommonJS file imports: its importer, which the load hook does not see. Bounded:
+ * what is looked up is the URL just resolved.
+ */
+const importedFrom = new Map<string, string>();
+const IMPORTED_FROM_MAX = 256;
+
+function rememberImporter(url: string, parentURL: string): void {
+  importedFrom.delete(url);
+  importedFrom.set(url, parentURL);
+  if (importedFrom.size > IMPORTED_FROM_MAX) importedFrom.delete(importedFrom.keys().next().value!);
+}
 const EVALUATE = 'livemod-evaluate:';
 const EVALUATORS = Symbol.for('livemod.evaluators');
 const evaluators = new Map<string, () => unknown>();
@@ -61,7 +74,7 @@ const evaluators = new Map<string, () => unknown>();
  * Which files a require() or an import() loads are live modules of a registry (`find` answers
  * their shell, or null to leave the file to Node).
  */
-export function redirectProgramModules(find: (url: string, required: boolean) => RequiredModule | null): void {
+export function redirectProgramModules(find: (url: string, required: boolean, importer: string | undefined) => RequiredModule | null): void {
   ensureHooks();
   programModule = find;
   // What the module standing for an imported one calls as it evaluates (one call per evaluator).
@@ -136,7 +149,10 @@ function ensureHooks(): void {
             return nextResolve(specifier, { ...context, parentURL: parent });
           }
         }
-        return nextResolve(specifier, context);
+        const resolved = nextResolve(specifier, context);
+        // An import of a file by a file (not a require): who imported it, should it be a live module (the load hook).
+        if (programModule !== null && context.parentURL?.startsWith('file:') && resolved.url.startsWith('file:') && context.conditions?.includes('require') !== true) rememberImporter(resolved.url, context.parentURL);
+        return resolved;
       }
       const { specifier: real, parent } = JSON.parse(decodeURIComponent(specifier.slice(MARKER.length))) as { specifier: string; parent: string };
       notice(real);
@@ -148,7 +164,8 @@ function ensureHooks(): void {
       if (source === undefined) {
         // A require() or import() of a live module of the program: the registry's (a require() evaluates it now, as Node's require(esm)).
         if (programModule !== null && url.startsWith('file:')) {
-          const live = programModule(url, context.conditions?.includes('require') === true);
+          const required = context.conditions?.includes('require') === true;
+          const live = programModule(url, required, required ? undefined : importedFrom.get(url));
           if (live !== null) return { format: 'module', source: standIn(live), shortCircuit: true };
         }
         try {

@@ -206,9 +206,9 @@ function commonJsParentFor(url: string, specifier: string): string | null {
 }
 
 /** A live module of a registry's program that a require() or an import() loads (null: a file Node loads itself). */
-function requiredModuleFor(url: string, required: boolean): RequiredModule | null {
+function requiredModuleFor(url: string, required: boolean, importer: string | undefined): RequiredModule | null {
   for (const ref of registries) {
-    const found = ref.deref()?.requiredModule(url, required);
+    const found = ref.deref()?.requiredModule(url, required, importer);
     if (found !== undefined && found !== null) return found;
   }
   return null;
@@ -332,7 +332,7 @@ export class Registry {
    * a graph with top-level await (packages included), ERR_REQUIRE_CYCLE_MODULE for a module still
    * evaluating, the module's link errors, its own evaluation error.
    */
-  requiredModule(url: string, required = true): RequiredModule | null {
+  requiredModule(url: string, required = true, importer?: string): RequiredModule | null {
     const source = this.inSwap?.next ?? this.current;
     const folder = source.files ?? source.base;
     if (!folder.startsWith('file:') || !url.startsWith(folder) || url.includes('/node_modules/', folder.length)) return null;
@@ -349,8 +349,9 @@ export class Registry {
     if (record === undefined || record.commonjs === true || /\.json$/i.test(path)) return null;
     const file = fileURLToPath(url);
     const parent = required ? requiringModule()?.filename : undefined;
-    const requirer = parent === undefined ? undefined : this.programPath(source, parent);
-    // A CommonJS file of the program that requires it: an importer of it, for a swap's plan.
+    // The CommonJS file of the program that requires it, or imports it (`importer`: its URL, from the resolve hook).
+    const requirer = parent !== undefined ? this.programPath(source, parent) : importer?.startsWith('file:') ? this.programPath(source, fileURLToPath(importer)) : undefined;
+    // A CommonJS file of the program that requires or imports it: an importer of it, for a swap's plan.
     if (requirer !== undefined) {
       let by = this.requiredBy.get(path);
       if (!by) this.requiredBy.set(path, (by = new Set()));

@@ -171,12 +171,26 @@ function driverStep(site: CallSite): boolean {
   return site.getFunctionName() === 'next' && (site.getFileName() ?? null) === null && /^(?:Async)?Generator$/.test(site.getTypeName() ?? '');
 }
 const OWN_FRAME = /^\s+at .*/;
+/** The scheme of the module that evaluates a live module a CommonJS file imports (hooks.ts). */
+const EVALUATE_SCHEME = 'livemod-evaluate:';
 
-/** Where the program is now: the first frame of a stack that is not livemod's own (`url:line:column`, source-mapped). */
+/**
+ * Where the program is now: the first frame of a stack that is not livemod's own, Node's or the
+ * module livemod makes to evaluate a live module a CommonJS file imports (`url:line:column`,
+ * source-mapped). Taken deeper than Node's ten frames: below a require() of a live module lie
+ * Node's loader and livemod's hooks before the program's line.
+ */
 export function programSite(): string | null {
-  const stack = new Error().stack ?? '';
+  const limit = Error.stackTraceLimit;
+  let stack: string;
+  try {
+    Error.stackTraceLimit = 64;
+    stack = new Error().stack ?? '';
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
   for (const line of stack.split('\n').slice(1)) {
-    if (OWN.some((own) => line.includes(own)) || line.includes('node:internal')) continue;
+    if (OWN.some((own) => line.includes(own)) || line.includes('node:internal') || line.includes(EVALUATE_SCHEME)) continue;
     const match = /^\s+at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line);
     if (match) return match[1]!;
   }
