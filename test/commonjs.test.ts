@@ -189,12 +189,14 @@ test('a throw of a live module that a CommonJS file imports, left unhandled, pri
     'main.cjs': "import('./esm.mjs').then((ns) => console.log(ns.x));\n",
     'esm.mjs': "function boom() { throw new Error('from esm'); }\nboom();\nexport const x = 1;\n",
   });
-  const node = spawnSync(process.execPath, ['main.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
-  const live = cli(['run', join(dir, 'main.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
+  // Deep stacks on both sides, so that no frame of livemod's hides below Node's ten.
+  const node = spawnSync(process.execPath, ['--stack-trace-limit=100', 'main.cjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const live = cli(['run', join(dir, 'main.cjs')], { env: { LIVEMOD_CACHE: tempDir(t), NODE_OPTIONS: '--stack-trace-limit=100' } });
   assert.equal(live.status, node.status);
   const frames = (stderr: string): string[] => stderr.split('\n').filter((line) => /^\s+at /.test(line) && !line.includes('node:internal'));
   assert.deepEqual(frames(live.stderr), frames(node.stderr));
   assert.equal(frames(live.stderr).length, 2, live.stderr);
+  assert.ok(!live.stderr.includes('livemod-evaluate:'), live.stderr);
   const verbose = cli(['--verbose', 'run', join(dir, 'main.cjs')], { env: { LIVEMOD_CACHE: tempDir(t) } });
   assert.ok(frames(verbose.stderr).length > 2 && /at Generator\.next/.test(verbose.stderr), verbose.stderr);
 });

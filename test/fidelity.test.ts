@@ -255,21 +255,38 @@ test('a loop head that writes an export is mirrored without meeting same-named d
   }
 });
 
-test('import() of an absolute URL: a module of the program by its file URL is the same instance; a file elsewhere loads as in Node', async (t) => {
+test('import() of an absolute URL: a module of the program by its file URL is the same instance; a package or a file elsewhere loads as in Node', async (t) => {
   const outside = tempDir(t);
   writeFiles(outside, { 'package.json': '{"type":"module"}', 'x.js': "export default 'outside';" });
   const { native, live } = await both(t, {
     'b.js': "export const evaluated = (globalThis.bEvaluated = (globalThis.bEvaluated ?? 0) + 1);",
+    '50% é [x].js': "export default 'escaped';",
+    'node_modules/pkg/package.json': '{"name":"pkg","type":"module","exports":"./index.js"}',
+    'node_modules/pkg/index.js': "export default 'package';",
+    'data.txt': 'not a module',
     'main.js': `
+      import pkgStatic from 'pkg';
       const relative = await import('./b.js');
       const byUrl = await import(new URL('./b.js', import.meta.url).href);
       const byUrlObject = await import(new URL('./b.js', import.meta.url));
       const byResolve = await import(import.meta.resolve('./b.js'));
+      const escaped = await import(new URL('./50%25%20%C3%A9%20%5Bx%5D.js', import.meta.url).href);
+      const escapedOtherwise = await import(new URL('./50%25 é [x].js', import.meta.url).href);
+      const pkg = await import(import.meta.resolve('pkg'));
       const missing = await import(new URL('./nope.js', import.meta.url).href).then(() => 'found', (error) => error.code);
+      const notModule = import.meta.resolve(new URL('./data.txt?x=1', import.meta.url).href).endsWith('/data.txt?x=1');
       const elsewhere = await import(${JSON.stringify(`${pathToFileURL(outside).href}/x.js`)});
-      export const result = [relative === byUrl, byUrl === byUrlObject, byResolve === relative, missing, elsewhere.default];`,
+      export const result = [relative === byUrl, byUrl === byUrlObject, byResolve === relative, escaped.default, escaped === escapedOtherwise, pkg.default, pkg.default === pkgStatic, missing, notModule, elsewhere.default];`,
   });
   assert.ok(native.ok, JSON.stringify(native));
-  assert.deepEqual(summary(native), { ok: true, result: [true, true, true, 'ERR_MODULE_NOT_FOUND', 'outside'] });
+  assert.deepEqual(summary(native), { ok: true, result: [true, true, true, 'escaped', true, 'package', true, 'ERR_MODULE_NOT_FOUND', true, 'outside'] });
   assert.deepEqual(summary(live), summary(native));
+});
+
+test('import() of a module of the program with a query or a fragment is refused, saying why (in Node, another instance of it)', async (t) => {
+  const { live } = await both(t, {
+    'b.js': 'export const b = 1;',
+    'main.js': "export const result = await Promise.all(['?v=2', '#top'].map((suffix) => import(new URL('./b.js' + suffix, import.meta.url).href).then(() => 'loaded', (error) => [error.code, /query or a fragment/.test(error.message)])));",
+  });
+  assert.deepEqual(summary(live), { ok: true, result: [['ERR_MODULE_NOT_FOUND', true], ['ERR_MODULE_NOT_FOUND', true]] });
 });

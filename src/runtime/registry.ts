@@ -350,7 +350,9 @@ export class Registry {
     const file = fileURLToPath(url);
     const parent = required ? requiringModule()?.filename : undefined;
     // The CommonJS file of the program that requires it, or imports it (`importer`: its URL, from the resolve hook).
-    const requirer = parent !== undefined ? this.programPath(source, parent) : importer?.startsWith('file:') ? this.programPath(source, fileURLToPath(importer)) : undefined;
+    const importingFile = importer?.startsWith('file:') ? this.programPath(source, fileURLToPath(importer)) : undefined;
+    // An importer Node loaded is a CommonJS file of the program (or an ES module it loaded itself as a fallback: not one).
+    const requirer = parent !== undefined ? this.programPath(source, parent) : importingFile !== undefined && source.manifest.modules[importingFile]?.commonjs === true ? importingFile : undefined;
     // A CommonJS file of the program that requires or imports it: an importer of it, for a swap's plan.
     if (requirer !== undefined) {
       let by = this.requiredBy.get(path);
@@ -1373,7 +1375,8 @@ export class Registry {
     // without the stack trace V8 would otherwise capture for each (a getter reads a binding and
     // runs no code of the program's).
     const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
+    // (Unless the program made the limit fixed, a frozen Error: then the stacks are taken.)
+    const lowered = Reflect.set(Error, 'stackTraceLimit', 0);
     try {
       value = getter();
     } catch {
@@ -1383,7 +1386,7 @@ export class Registry {
       bindGetter(face, key, getter);
       return;
     } finally {
-      Error.stackTraceLimit = limit;
+      if (lowered) Reflect.set(Error, 'stackTraceLimit', limit);
     }
     bindValue(face, key, value);
   }
@@ -1704,9 +1707,11 @@ export class Registry {
 
   /**
    * An absolute URL, as `import(new URL('./x.js', import.meta.url))` and `import(import.meta.resolve(…))`
-   * ask, resolved as Node would: one under this version's folder is the live module it names (the
-   * same instance a relative import gets); a `file:` URL elsewhere is Node's to load, as any
-   * external. Other URLs (http:, data:) are left to the usual answer. Null: not an absolute URL.
+   * ask, resolved as Node would: one that names a module of this version is that live module (the
+   * same instance a relative import gets); any other `file:` URL — a package in the folder's
+   * node_modules, a file the snapshot does not hold as a module, a file elsewhere — is Node's to
+   * load, as any external. Other URLs (http:, data:) are left to the usual answer. Null: not an
+   * absolute URL.
    */
   private resolveAbsolute(specifier: string): Resolution | null {
     if (!/^[a-z][a-z0-9+.-]*:/i.test(specifier) || specifier.startsWith('node:')) return null;
@@ -1717,10 +1722,9 @@ export class Registry {
       return null;
     }
     const under = pathUnder(url, this.current.base);
-    if (under === null) return url.protocol === 'file:' ? { kind: 'external' } : null;
-    if ('reason' in under) return { kind: 'unresolved', reason: under.reason };
-    if (Object.hasOwn(this.current.manifest.modules, under.path) || (this.grow(`./${under.path}`, null) && Object.hasOwn(this.current.manifest.modules, under.path))) return { kind: 'module', module: under.path };
-    return { kind: 'unresolved', reason: `${url.href} lies in the program's folder, but no module of this version is there` };
+    if (under !== null && 'reason' in under) return { kind: 'unresolved', reason: under.reason };
+    if (under !== null && (Object.hasOwn(this.current.manifest.modules, under.path) || (this.grow(`./${under.path}`, null) && Object.hasOwn(this.current.manifest.modules, under.path)))) return { kind: 'module', module: under.path };
+    return url.protocol === 'file:' ? { kind: 'external' } : null;
   }
 
   /**
@@ -1776,6 +1780,8 @@ export class Registry {
     const target = this.resolveFrom(specifier, importer);
     if (target.kind === 'module') return this.urlOf(target.module);
     if (target.kind === 'external') return resolveExternal(specifier, this.externalsFrom(specifier));
+    // As Node's import.meta.resolve: an absolute URL is its own answer, whatever is there.
+    if (URL.canParse(specifier)) return new URL(specifier).href;
     // As Node's import.meta.resolve: a relative specifier resolves to its URL whether or not a module is there.
     if (/^\.{1,2}\//.test(specifier)) return new URL(specifier, this.urlOf(importer)).href;
     throw moduleNotFound(specifier, this.shown(this.urlOf(importer)), target.reason);

@@ -1,5 +1,6 @@
 // Where a registry gets its modules: a verified manifest, a base URL the module paths hang off
 // (an origin for remote snapshots, a file URL for a local folder), and the bytes of blobs.
+import { fileURLToPath } from 'node:url';
 import type { Manifest } from '../snapshot/index.ts';
 
 export interface ModuleSource {
@@ -79,16 +80,33 @@ const URL_SPECIAL = /[%#?\u0000-\u001f]/g;
  * The module path `url` names under `base` (moduleUrl's inverse): null when it lies elsewhere; a
  * reason when it lies under `base` but names no path moduleUrl makes — a query or a fragment (in
  * Node, another instance of the module; here there is one per module) or an encoded separator.
+ * `file:` URLs are compared as the paths they name, so escapes written another way (`%5B` or `[`,
+ * `%c3%a9` or `é`) name the same file, and one with a host (which Node refuses) names none here.
  */
 export function pathUnder(url: URL, base: string): { path: string } | { reason: string } | null {
-  const bare = `${url.origin === 'null' ? `${url.protocol}//` : url.origin}${url.pathname}`;
-  if (!bare.startsWith(base) || bare.length === base.length) return null;
-  if (url.search !== '' || url.hash !== '') return { reason: `${url.href} names a module of the program with a query or a fragment, which in Node loads another instance of it; livemod runs one instance per module: import it without` };
-  const relative = bare.slice(base.length);
-  if (/%(?:2f|5c)/i.test(relative)) return { reason: `${url.href} has an encoded / or \\ in its path, which names no file` };
-  try {
-    return { path: decodeURIComponent(relative) };
-  } catch {
-    return { reason: `${url.href} has a malformed escape in its path` };
+  let relative: string;
+  if (url.protocol === 'file:' && base.startsWith('file:')) {
+    if (url.host !== '') return null;
+    let file: string;
+    try {
+      file = fileURLToPath(new URL(url.pathname, 'file:///'));
+    } catch {
+      // An encoded separator, which names no file.
+      return url.pathname.startsWith(new URL(base).pathname) ? { reason: `${url.href} has an encoded / or \\ in its path, which names no file` } : null;
+    }
+    const root = fileURLToPath(base);
+    if (!file.startsWith(root) || file.length === root.length) return null;
+    relative = file.slice(root.length);
+  } else {
+    const bare = `${url.origin === 'null' ? `${url.protocol}//` : url.origin}${url.pathname}`;
+    if (!bare.startsWith(base) || bare.length === base.length) return null;
+    if (/%(?:2f|5c)/i.test(bare.slice(base.length))) return { reason: `${url.href} has an encoded / or \\ in its path, which names no file` };
+    try {
+      relative = decodeURIComponent(bare.slice(base.length));
+    } catch {
+      return { reason: `${url.href} has a malformed escape in its path` };
+    }
   }
+  if (url.search !== '' || url.hash !== '') return { reason: `${url.href} names a module of the program with a query or a fragment, which in Node loads another instance of it; livemod runs one instance per module: import it without` };
+  return { path: relative };
 }

@@ -139,6 +139,8 @@ function install(): void {
 
 // livemod's own files: frames in them are the registry's, not the program's.
 const OWN = [CODE_DIR.href, fileURLToPath(CODE_DIR)];
+/** The scheme of the module that evaluates a live module a CommonJS file imports (hooks.ts). */
+const EVALUATE_SCHEME = 'livemod-evaluate:';
 
 /** LIVEMOD_DEBUG=1 or `--verbose` (keepOwnFrames): every stack keeps livemod's frames. */
 let keepOwn = process.env.LIVEMOD_DEBUG === '1';
@@ -148,9 +150,23 @@ export function keepOwnFrames(): void {
   keepOwn = true;
 }
 
+function siteFile(site: CallSite): string | undefined {
+  return site.getFileName() ?? site.getScriptNameOrSourceURL?.() ?? undefined;
+}
+
+/** A frame of livemod's code, or of the module it makes to evaluate a live module a CommonJS file imports. */
 function ownSite(site: CallSite): boolean {
-  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
-  return typeof file === 'string' && OWN.some((own) => file.startsWith(own));
+  const file = siteFile(site);
+  return typeof file === 'string' && (file.startsWith(EVALUATE_SCHEME) || OWN.some((own) => file.startsWith(own)));
+}
+
+/** Whose throw a stack is: its first frame in a file (not a builtin's, not Node's own) is livemod's. */
+function thrownByOwn(frames: readonly CallSite[]): boolean {
+  const first = frames.find((site) => {
+    const file = siteFile(site);
+    return typeof file === 'string' && !file.startsWith('node:');
+  });
+  return first !== undefined && ownSite(first);
 }
 
 /**
@@ -162,7 +178,7 @@ function ownSite(site: CallSite): boolean {
  * frame, as does LIVEMOD_DEBUG=1.
  */
 function programFrames(frames: CallSite[]): CallSite[] {
-  if (keepOwn || frames.length === 0 || ownSite(frames[0]!)) return frames;
+  if (keepOwn || frames.length === 0 || thrownByOwn(frames)) return frames;
   return frames.filter((site, index) => !ownSite(site) && !(driverStep(site) && index + 1 < frames.length && ownSite(frames[index + 1]!)));
 }
 
@@ -171,8 +187,6 @@ function driverStep(site: CallSite): boolean {
   return site.getFunctionName() === 'next' && (site.getFileName() ?? null) === null && /^(?:Async)?Generator$/.test(site.getTypeName() ?? '');
 }
 const OWN_FRAME = /^\s+at .*/;
-/** The scheme of the module that evaluates a live module a CommonJS file imports (hooks.ts). */
-const EVALUATE_SCHEME = 'livemod-evaluate:';
 
 /**
  * Where the program is now: the first frame of a stack that is not livemod's own, Node's or the
@@ -182,13 +196,10 @@ const EVALUATE_SCHEME = 'livemod-evaluate:';
  */
 export function programSite(): string | null {
   const limit = Error.stackTraceLimit;
-  let stack: string;
-  try {
-    Error.stackTraceLimit = 64;
-    stack = new Error().stack ?? '';
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  // Not where the program made the limit fixed (a frozen Error): then its own limit.
+  const deeper = Reflect.set(Error, 'stackTraceLimit', 64);
+  const stack = new Error().stack ?? '';
+  if (deeper) Reflect.set(Error, 'stackTraceLimit', limit);
   for (const line of stack.split('\n').slice(1)) {
     if (OWN.some((own) => line.includes(own)) || line.includes('node:internal') || line.includes(EVALUATE_SCHEME)) continue;
     const match = /^\s+at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line);
