@@ -25,9 +25,9 @@
 // from spawn to exit, and (on Linux) the process's CPU time, which other work on a shared machine
 // inflates less. Runs of the cases are interleaved after one discarded warm-up round, and every
 // run's output line is checked. The warm ratio is printed twice: of the medians, and the median
-// of each round's own ratio (which a slow spell of a shared host disturbs less). When warm misses its target, one warm start and one Node start
-// (and one cold start when cold misses) run under --cpu-prof and their top costs are printed
-// (BENCH_PROFILE=0 skips it). No registry reachable: says why and exits 0. Deno missing or
+// of each round's own ratio (which a slow spell of a shared host disturbs less). When warm misses
+// its target, one warm start and one Node start (and one cold start when cold misses) run under
+// --cpu-prof and their top costs are printed (BENCH_PROFILE=0 skips it). No registry reachable: says why and exits 0. Deno missing or
 // offline: its rows are skipped, saying why.
 // Run: npm run bench:deps   (BENCH_RUNS=n to change the 15 runs per case)
 import { spawn, spawnSync } from 'node:child_process';

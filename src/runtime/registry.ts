@@ -1721,10 +1721,13 @@ export class Registry {
     } catch {
       return null;
     }
+    const elsewhere: Resolution | null = url.protocol === 'file:' ? { kind: 'external' } : null;
     const under = pathUnder(url, this.current.base);
-    if (under !== null && 'reason' in under) return { kind: 'unresolved', reason: under.reason };
-    if (under !== null && (Object.hasOwn(this.current.manifest.modules, under.path) || (this.grow(`./${under.path}`, null) && Object.hasOwn(this.current.manifest.modules, under.path)))) return { kind: 'module', module: under.path };
-    return url.protocol === 'file:' ? { kind: 'external' } : null;
+    if (under === null) return elsewhere;
+    if ('reason' in under) return { kind: 'unresolved', reason: under.reason };
+    // A module of this version, or one a local run builds now (grow changes this.current).
+    const held = (): boolean => Object.hasOwn(this.current.manifest.modules, under.path);
+    return held() || (this.grow(`./${under.path}`, null) && held()) ? { kind: 'module', module: under.path } : elsewhere;
   }
 
   /**

@@ -92,7 +92,7 @@ export function pathUnder(url: URL, base: string): { path: string } | { reason: 
       file = fileURLToPath(new URL(url.pathname, 'file:///'));
     } catch {
       // An encoded separator, which names no file.
-      return url.pathname.startsWith(new URL(base).pathname) ? { reason: `${url.href} has an encoded / or \\ in its path, which names no file` } : null;
+      return url.pathname.startsWith(new URL(base).pathname) ? encodedSeparator(url) : null;
     }
     const root = fileURLToPath(base);
     if (!file.startsWith(root) || file.length === root.length) return null;
@@ -100,7 +100,7 @@ export function pathUnder(url: URL, base: string): { path: string } | { reason: 
   } else {
     const bare = `${url.origin === 'null' ? `${url.protocol}//` : url.origin}${url.pathname}`;
     if (!bare.startsWith(base) || bare.length === base.length) return null;
-    if (/%(?:2f|5c)/i.test(bare.slice(base.length))) return { reason: `${url.href} has an encoded / or \\ in its path, which names no file` };
+    if (/%(?:2f|5c)/i.test(bare.slice(base.length))) return encodedSeparator(url);
     try {
       relative = decodeURIComponent(bare.slice(base.length));
     } catch {
@@ -109,4 +109,8 @@ export function pathUnder(url: URL, base: string): { path: string } | { reason: 
   }
   if (url.search !== '' || url.hash !== '') return { reason: `${url.href} names a module of the program with a query or a fragment, which in Node loads another instance of it; livemod runs one instance per module: import it without` };
   return { path: relative };
+}
+
+function encodedSeparator(url: URL): { reason: string } {
+  return { reason: `${url.href} has an encoded / or \\ in its path, which names no file` };
 }

@@ -85,6 +85,11 @@ function originalPosition(url: string, line: number, column: number): { source: 
 
 type CallSite = NodeJS.CallSite;
 
+/** The file a frame is in, as V8 names it (a Script's source URL when it has no file name). */
+function siteFile(site: CallSite): string | undefined {
+  return site.getFileName() ?? site.getScriptNameOrSourceURL?.() ?? undefined;
+}
+
 /**
  * Not a frame of the registry's code in a live module's Script: its prologue line (the export
  * getters, where a read of a binding in its TDZ throws) comes before the module's line 1, so V8
@@ -92,13 +97,13 @@ type CallSite = NodeJS.CallSite;
  */
 function notPrologue(site: CallSite): boolean {
   if (site.getLineNumber() !== null) return true;
-  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
+  const file = siteFile(site);
   return !file || !known.has(file);
 }
 
 /** A call site whose position getters answer with the original position. */
 function mapped(site: CallSite): CallSite {
-  const file = site.getFileName() ?? site.getScriptNameOrSourceURL?.();
+  const file = siteFile(site);
   const line = site.getLineNumber();
   const column = site.getColumnNumber();
   if (!file || line === null || column === null || !known.has(file)) return site;
@@ -148,10 +153,6 @@ let keepOwn = process.env.LIVEMOD_DEBUG === '1';
 /** Stacks of the program's throws keep livemod's frames from now on (`livemod run --verbose`). */
 export function keepOwnFrames(): void {
   keepOwn = true;
-}
-
-function siteFile(site: CallSite): string | undefined {
-  return site.getFileName() ?? site.getScriptNameOrSourceURL?.() ?? undefined;
 }
 
 /** A frame of livemod's code, or of the module it makes to evaluate a live module a CommonJS file imports. */
