@@ -262,6 +262,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
     const answer = fetchManifest(candidate.base, {
       key: options.key,
       etag,
+      unchangedLikely: options.expectStored !== false,
       ...transfer,
       ...(stored ? { minVersion: stored.state.version } : {}),
       ...(app !== undefined ? { app } : {}),

@@ -13,12 +13,19 @@ import type * as NodeHttp from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 import type { Transform } from 'node:stream';
 import type { Inflate, InflateRaw } from 'node:zlib';
+import { bareAllowed, bareNotModified } from './bare-revalidation.ts';
 
 export interface HttpRequestInit {
   readonly method: 'GET' | 'POST';
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string;
   readonly signal: AbortSignal;
+  /**
+   * A 304 is the likely answer (a start revalidating its stored manifest): over plain http the
+   * request goes on a bare socket first (bare-revalidation.ts), and only another answer is asked
+   * again through node:http.
+   */
+  readonly notModifiedLikely?: boolean;
 }
 
 /** Response headers, read as fetch's Headers are (names in any case; repeated values joined). */
@@ -53,6 +60,8 @@ export interface HttpResponse {
 }
 
 const MAX_REDIRECTS = 20;
+/** A 304's body: none. */
+const NO_BODY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }) };
 /** Request headers that carry credentials: never sent to an origin a redirect names. */
 const CREDENTIALS = ['authorization', 'cookie', 'proxy-authorization'];
 
@@ -74,6 +83,10 @@ export async function httpRequest(url: string, init: HttpRequestInit): Promise<H
   const headers: Record<string, string> = { 'accept-encoding': 'gzip, deflate, br' };
   for (const [name, value] of Object.entries(init.headers)) headers[name.toLowerCase()] = value;
   const origin = target.origin;
+  if (init.notModifiedLikely === true && method === 'GET' && body === undefined && bareAllowed(target, headers)) {
+    const head = await bareNotModified(target, headers, init.signal);
+    if (head) return { status: 304, statusText: head.statusText, url: target.href, headers: new ResponseHeaders(head.headers), body: NO_BODY, cancel: () => {} };
+  }
   for (let redirects = 0; ; redirects += 1) {
     const message = await send(target, method, headers, body, init.signal);
     const status = message.statusCode ?? 0;

@@ -27,6 +27,11 @@ export interface FetchManifestOptions extends Partial<ManifestOptions> {
   readonly key: VerifyKey;
   /** ETag of the manifest the caller holds: an unchanged manifest answers `not-modified`. */
   readonly etag?: string | null;
+  /**
+   * The caller expects `not-modified` (a start holding a version): a plain-http origin is then
+   * asked on a bare socket first, which costs less than node:http; another answer is asked again.
+   */
+  readonly unchangedLikely?: boolean;
 }
 
 /**
@@ -72,13 +77,14 @@ async function readEnvelopeBody(exchange: Exchange, key: VerifyKey, maxBytes: nu
 }
 
 /** @internal One session's manifest fetch, shared by fetchManifest and fetchSnapshot. */
-export async function requestManifest(session: Session, base: URL, key: VerifyKey, etag: string | null, options: ResolvedManifestOptions): Promise<ManifestResult> {
+export async function requestManifest(session: Session, base: URL, key: VerifyKey, etag: string | null, options: ResolvedManifestOptions, unchangedLikely = false): Promise<ManifestResult> {
   const url = manifestUrl(base);
   const exchange = await session.open({
     kind: 'manifest',
     method: 'GET',
     url,
     headers: { accept: CONTENT_TYPES.json, ...(etag ? { 'if-none-match': etag } : {}) },
+    ...(etag && unchangedLikely ? { notModifiedLikely: true } : {}),
   });
   const { status, headers } = exchange.response;
   if (status === 304 && etag) {
@@ -104,8 +110,8 @@ export async function requestManifest(session: Session, base: URL, key: VerifyKe
  * }
  */
 export async function fetchManifest(baseUrl: string | URL, options: FetchManifestOptions): Promise<ManifestResult> {
-  const { key, etag, ...rest } = options;
+  const { key, etag, unchangedLikely, ...rest } = options;
   requireKey(key);
   const resolved = resolveManifestOptions(rest);
-  return requestManifest(new Session(resolved), snapshotBase(baseUrl), key, etag ?? null, resolved);
+  return requestManifest(new Session(resolved), snapshotBase(baseUrl), key, etag ?? null, resolved, unchangedLikely === true);
 }

@@ -18,6 +18,8 @@ export interface RequestSpec {
   readonly body?: string;
   /** Byte ranges asked for, for the request event. */
   readonly ranges?: number;
+  /** A 304 is the likely answer (see HttpRequestInit). */
+  readonly notModifiedLikely?: boolean;
 }
 
 type Expiry = 'total' | 'stall' | null;
@@ -50,6 +52,7 @@ export class Session {
         method: spec.method,
         headers: { ...this.options.headers, ...spec.headers },
         ...(spec.body !== undefined ? { body: spec.body } : {}),
+        ...(spec.notModifiedLikely === true ? { notModifiedLikely: true } : {}),
         signal: exchange.controller.signal,
       });
     } catch (error) {
