@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { connect, openFolder, type App } from '../client/index.ts';
 import { keepOwnFrames } from '../runtime/index.ts';
+import { loadProjectConfig } from '../config/index.ts';
 import { parseDuration, usage } from './options.ts';
 import { ErrorCodes, LivemodError, isLinkError, isLivemodError } from '../errors.ts';
 import { inspect } from 'node:util';
@@ -114,7 +115,6 @@ export function registerRun(program: Command): void {
       if (flags.revalidate !== undefined) revalidateMode(flags.revalidate);
       if (flags.maps !== undefined && !remote) throw usage('--maps is for a URL target: a local run builds its maps with its code');
       if (flags.maps !== undefined) mapsMode(flags.maps);
-      const { loadProjectConfig } = await import('../config/index.ts');
       const project = (await loadProjectConfig()).config;
       if (flags.lazyMode !== undefined && !['normal', 'all', 'none'].includes(flags.lazyMode)) throw new LivemodError('cli', ErrorCodes.USAGE, `--lazy-mode ${JSON.stringify(flags.lazyMode.slice(0, 40))} is not a mode; give normal, all or none`);
       const lazy = (flags.lazyMode as 'normal' | 'all' | 'none' | undefined) ?? (flags.lazy ? 'normal' : project.lazy);

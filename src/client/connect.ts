@@ -9,13 +9,13 @@ import { ErrorCodes, LivemodError } from '../errors.ts';
 import { Registry, replayResolutions, resolutionSignature, type ModuleCodeCache, type ModuleSource, type Namespace } from '../runtime/index.ts';
 import { appNameProblem, carriesPackages, moduleBlobs, parsePublicKey, staticClosure, type LazyPolicy, type Manifest } from '../snapshot/index.ts';
 import type { BuildOptions, BuildResult } from '../build/index.ts';
-import type { ProgramView, Store } from '../store/index.ts';
+import { openStore, type ProgramView, type Store } from '../store/index.ts';
 import type { RequestEvent } from '../sync/index.ts';
-import type { OriginConfig } from './config.ts';
+import { configPath, matchOrigin, originConfig, type OriginConfig } from './config.ts';
 import type { EagerRules, LoadRecord } from '../runtime/index.ts';
-import type { ChannelClient } from './channel.ts';
+import { ChannelClient } from './channel.ts';
 import { Live, type SwapListener, type SwapRecord } from './live.ts';
-import type { RemoteSource, SyncProgress, SyncedFrom } from './remote.ts';
+import { DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS, storedVersion, syncRemote, type RemoteSource, type SyncProgress, type SyncedFrom } from './remote.ts';
 import { parseRemoteTarget } from './targets.ts';
 import { registerProgram, type ChildTask } from './children.ts';
 
@@ -202,15 +202,6 @@ function statusOf(live: Live): { type: 'status'; version: number; swap?: Record<
  */
 export async function connect(target: string | URL, options: ConnectOptions & LiveOptions = {}): Promise<App> {
   const url = target instanceof URL ? target : parseRemoteTarget(target);
-  // Loaded here, not with the module: a program that only opens local folders (or only imports
-  // `livemod` for its types and errors) does not pay for the store, the HTTP client and the
-  // channel on its start.
-  const [{ openStore }, { syncRemote, DEFAULT_MAX_STALE_MS, DEFAULT_SYNC_TIMEOUT_MS }, { ChannelClient }, { configPath, originConfig, matchOrigin }] = await Promise.all([
-    import('../store/index.ts'),
-    import('./remote.ts'),
-    import('./channel.ts'),
-    import('./config.ts'),
-  ]);
   const configured = options.publicKey && options.token && options.app ? {} : { ...originConfig(url), ...(options.origins ? matchOrigin(options.origins, url) : {}) };
   const publicKey = options.publicKey ?? process.env.LIVEMOD_KEY ?? configured.key;
   if (!publicKey) throw new LivemodError('sync', ErrorCodes.KEY_MISSING, `no publisher key to verify ${String(target)} with; pass --key ed25519:… (or publicKey, env LIVEMOD_KEY, or an entry in ${configPath()}): the key \`livemod serve\` or \`livemod keygen\` printed`);
@@ -514,7 +505,6 @@ function replayPackageResolutions(store: Store, tree: string | null): void {
 export async function openChild(task: ChildTask): Promise<App> {
   const { spec } = task;
   if (spec.kind === 'local') return openFolder(join(spec.folder, ...task.module.split('/')));
-  const [{ openStore }, { storedVersion }] = await Promise.all([import('../store/index.ts'), import('./remote.ts')]);
   const store = openStore({ dir: spec.store });
   const version = storedVersion(store, { manifestHash: spec.manifestHash, publicKey: parsePublicKey(spec.publicKey), app: spec.app, origin: spec.origin });
   // A view of its own on the version it runs (the parent's is re-pointed by the parent's swaps,

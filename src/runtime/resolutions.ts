@@ -52,6 +52,8 @@ let baseline: { resolveFilename: unknown; findPath: unknown; lookupPaths: unknow
 let stopped = false;
 /** Per requiring module: its URL and the `paths` array it had when found to be Node's default. */
 const defaultPaths = new WeakMap<object, { url: string; paths: string[]; length: number; first: string | undefined }>();
+/** Node's default `paths` of a module in each folder (Module._nodeModulePaths): many modules share a folder. */
+const folderPaths = new Map<string, readonly string[]>();
 
 /** Flags that change what Node's resolver answers (with `-` for `_`, as Node reads both). */
 const RESOLVING_FLAG = /^(?:--(?:no-)?experimental-|--preserve-symlinks|--disable-|--conditions|-C$|-C=|--input-type|--entry-url)/;
@@ -131,7 +133,13 @@ function asNodeStarts(parent: unknown, parentURL: string): boolean {
   if (typeof filename !== 'string' || !Array.isArray(paths)) return false;
   let known = defaultPaths.get(parent);
   if (known === undefined || known.paths !== paths || known.length !== paths.length || known.first !== paths[0]) {
-    const node = modules._nodeModulePaths(dirname(filename));
+    // Node's default for a folder, computed once per folder (while _nodeModulePaths is Node's own, checked above).
+    const folder = dirname(filename);
+    let node = folderPaths.get(folder);
+    if (node === undefined) {
+      node = modules._nodeModulePaths(folder);
+      folderPaths.set(folder, node);
+    }
     if (node.length !== paths.length || node.some((path, index) => path !== paths[index])) return false;
     known = { url: known?.url ?? pathToFileURL(filename).href, paths, length: paths.length, first: paths[0] };
     defaultPaths.set(parent, known);
