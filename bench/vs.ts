@@ -16,7 +16,7 @@
 // Node, from dist/ (rebuilt first when src/ is newer), staged as a package installs it
 // (bench/out/installed: no src/ beside it). Cases are interleaved, round after round (each round
 // starting one case later), after one discarded warm-up round that is also the check round: livemod's URL runs
-// then carry a request log (--import, a diagnostics_channel subscriber on node:http's client) and must have
+// then carry a request log (--import, a subscriber on livemod's diagnostics channel livemod:sync) and must have
 // made exactly the requests their case means. Deno's requests are counted on every run, as are
 // the local build cache's state and --offline's notice. Then one warm and one local start of
 // the largest tree run under --cpu-prof and their top costs are printed (BENCH_PROFILE=0 skips
@@ -74,7 +74,8 @@ writeFileSync(
   [
     "import { subscribe } from 'node:diagnostics_channel';",
     'const seen = [];',
-    "subscribe('http.client.response.finish', ({ request, response }) => seen.push(`${request.method} ${request.path} ${response.statusCode}`));",
+    // livemod's own channel: every request of a sync, the bare revalidation of a warm start included.
+    "subscribe('livemod:sync', ({ method, url, status }) => seen.push(`${method} ${new URL(url).pathname} ${status}`));",
     `process.on('exit', () => process.stderr.write(\`\\n${REQUEST_MARK}\${JSON.stringify(seen)}\\n\`));`,
     '',
   ].join('\n'),

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { signSnapshot } from '../src/snapshot/index.ts';
@@ -205,8 +207,11 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   });
   const cwd = tempDir(t);
   const cache = tempDir(t);
+  // Every request of a sync is published on livemod's diagnostics channel, the bare one included.
+  const subscriber = join(tempDir(t), 'log.mjs');
+  writeFileSync(subscriber, "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('livemod:sync', (e) => process.stderr.write(`[seen] ${e.kind} ${e.method} ${new URL(e.url).pathname} ${e.status}\\n`));\n");
   const run = async (...flags: string[]) => {
-    const result = await runAsync(['run', proxied.url, '--key', running.key.publicKeyString, '--cache', cache, '--once', ...flags], { cwd });
+    const result = await runAsync(['run', proxied.url, '--key', running.key.publicKeyString, '--cache', cache, '--once', ...flags], { cwd, node: ['--import', subscriber] });
     assert.equal(result.status, 0, result.stderr);
     return { ...(JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { version: string; http: boolean }), stderr: result.stderr };
   };
@@ -216,11 +221,13 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   const warm = await run();
   assert.deepEqual([warm.version, warm.http], ['one', false], 'a warm start answered 304 never loads node:http');
   assert.deepEqual(proxied.heads.slice(before), [`GET ${origin.pathname}manifest.json HTTP/1.1`], 'one request: the bare one');
+  assert.deepEqual(warm.stderr.match(/\[seen\] .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 304`]);
 
   // A new version: the bare request gets a 200, and node:http asks again and takes it.
   publish('two');
   const updated = await run();
   assert.deepEqual([updated.version, updated.http], ['two', true]);
+  assert.deepEqual(updated.stderr.match(/\[seen\] manifest .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 200`], 'the bare try that was not a 304 is no request of its own');
 
   mode = 'garbage';
   const garbled = await run();

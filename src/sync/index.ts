@@ -6,4 +6,5 @@ export { fetchManifest, checkFreshness, type FetchManifestOptions, type Manifest
 export { fetchBlobs } from './blobs.ts';
 export { fetchSnapshot, refreshSnapshot, type FetchSnapshotOptions, type FetchedSnapshot } from './snapshot.ts';
 export { snapshotBase, type Capabilities } from './urls.ts';
+export { SYNC_CHANNEL } from './transfer.ts';
 export type { BlobOptions, ManifestOptions, RequestEvent, TransferOptions } from './options.ts';

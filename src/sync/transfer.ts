@@ -4,6 +4,7 @@
 // byte for stallTimeoutMs before or after the headers (ERR_LIVEMOD_TIMEOUT), a body over its
 // limit, stopped as soon as it is passed rather than read to the end (ERR_LIVEMOD_TOO_LARGE),
 // and no connection (ERR_LIVEMOD_FETCH_FAILED). The caller's own abort passes through as its reason.
+import { channel } from 'node:diagnostics_channel';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { inert } from '../text.ts';
 import { httpRequest, type HttpResponse } from './http-client.ts';
@@ -23,6 +24,14 @@ export interface RequestSpec {
 }
 
 type Expiry = 'total' | 'stall' | null;
+
+/**
+ * Every request a sync makes is also published here as its RequestEvent (undici's habit), bare
+ * revalidations included, which node:http's own channels never see:
+ * `diagnostics_channel.subscribe('livemod:sync', (event) => …)`.
+ */
+export const SYNC_CHANNEL = 'livemod:sync';
+const diagnostics = channel(SYNC_CHANNEL);
 
 export class Session {
   readonly options: ResolvedTransferOptions;
@@ -66,7 +75,9 @@ export class Session {
   }
 
   private report(spec: RequestSpec, status: number | null): void {
-    this.options.onRequest?.({ kind: spec.kind, method: spec.method, url: spec.url, status, ranges: spec.ranges ?? 0 });
+    const event: RequestEvent = { kind: spec.kind, method: spec.method, url: spec.url, status, ranges: spec.ranges ?? 0 };
+    this.options.onRequest?.(event);
+    if (diagnostics.hasSubscribers) diagnostics.publish(event);
   }
 }
 
