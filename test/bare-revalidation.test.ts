@@ -109,6 +109,17 @@ test('transport failures are thrown as node:http throws them: refused, closed be
   await assert.rejects(ask(silent.url, AbortSignal.abort(reason)), (thrown) => thrown === reason);
 });
 
+test('a hostile head costs what reading it does: no expression backtracks over 16 KiB of blanks', () => {
+  const blanks = ' \t'.repeat(8150);
+  for (const head of [`HTTP/1.1 304 X\r\nA:${blanks}\u0000`, `HTTP/1.1 304 X\r\nA:${blanks}\r`, `HTTP/1.1 304 ${blanks}\u0000`, `HTTP/1.1 304 X\r\n${'a'.repeat(16_000)} :x`]) {
+    const started = performance.now();
+    assert.equal(parseNotModified(head), null);
+    // Linear work is well under a millisecond; the backtracking this replaced took minutes.
+    assert.ok(performance.now() - started < 2000, `${performance.now() - started} ms for a ${head.length}-character head`);
+  }
+  assert.deepEqual(parseNotModified(`HTTP/1.1 304 X\r\nA:${blanks}v${blanks}`), { statusText: 'X', headers: { a: 'v' } });
+});
+
 test('parseNotModified: only a 304 status line with well-formed header lines', () => {
   assert.deepEqual(parseNotModified('HTTP/1.0 304'), { statusText: '', headers: {} });
   assert.deepEqual(parseNotModified('HTTP/1.1 304 Not Modified\r\nA: 1\r\na: 2'), { statusText: 'Not Modified', headers: { a: '1, 2' } });
@@ -133,8 +144,36 @@ test('bareAllowed: plain http, no credentials in the URL, no environment proxy, 
   assert.equal(check(`${ok} console.log(bareAllowed(new URL('http://127.0.0.1:9/m'), h), bareAllowed(new URL('http://[::1]:9/m'), h))`), 'true true');
   assert.equal(check(`${ok} console.log(bareAllowed(new URL('https://127.0.0.1:9/m'), h), bareAllowed(new URL('http://u:p@127.0.0.1:9/m'), h))`), 'false false');
   assert.equal(check(`console.log(bareAllowed(new URL('http://127.0.0.1:9/m'), { a: 'x\\r\\nInjected: 1' }), bareAllowed(new URL('http://127.0.0.1:9/m'), { 'a b': 'x' }))`), 'false false');
+  assert.equal(check(`console.log(bareAllowed(new URL('http://127.0.0.1:9/m'), { host: 'other' }), bareAllowed(new URL('http://127.0.0.1:9/m'), { Connection: 'keep-alive' }))`), 'false false');
   assert.equal(check(`${ok} process.getBuiltinModule('node:http'); console.log(bareAllowed(new URL('http://127.0.0.1:9/m'), h))`), 'false');
   assert.equal(check(`${ok} console.log(bareAllowed(new URL('http://127.0.0.1:9/m'), h))`, { NODE_USE_ENV_PROXY: '1' }), 'false');
+});
+
+test('the request made again after a bare try gets a stall timer of its own', async (t) => {
+  // Each answer comes 600 ms after its request, within the 1,000 ms stall limit, but the two
+  // together are not: the second request must not inherit what the first one used.
+  const host = await rawServer(t, (head, socket) => {
+    const bare = /\r\nConnection: close/i.test(head);
+    setTimeout(() => socket.end(bare ? 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n' : 'HTTP/1.1 304 Not Modified\r\nETag: "abc"\r\nContent-Length: 0\r\n\r\n'), 600);
+  });
+  // Through a fresh process: this one has node:http loaded, which turns the bare try off.
+  const sync = fileURLToPath(new URL('../src/sync/index.ts', import.meta.url));
+  const snapshot = fileURLToPath(new URL('../src/snapshot/index.ts', import.meta.url));
+  const code = `import { fetchManifest } from ${JSON.stringify(sync)};
+import { generatePublisherKey, parsePublicKey } from ${JSON.stringify(snapshot)};
+const key = parsePublicKey(generatePublisherKey().publicKeyString);
+const result = await fetchManifest(${JSON.stringify(new URL('/app/', host.url).href)}, { key, etag: '"abc"', unchangedLikely: true, stallTimeoutMs: 1000, timeoutMs: 20000 });
+console.log(result.status, process.moduleLoadList.includes('NativeModule http'));`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
+  const status = await within(new Promise<number | null>((resolve) => child.on('close', resolve)), 60_000, 'the child');
+  assert.equal(status, 0, err);
+  assert.equal(out.trim(), 'not-modified true', 'a 200 to the bare try, then the 304 through node:http');
+  assert.equal(host.heads.length, 2);
 });
 
 /**

@@ -21,15 +21,15 @@ const MAX_HEAD_BYTES = 16 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 
 /** Whether a request may go on a bare socket first: plain http, node:http not loaded, no environment proxy. */
 export function bareAllowed(target: URL, headers: Readonly<Record<string, string>>): boolean {
   if (target.protocol !== 'http:' || target.username !== '' || target.password !== '') return false;
   if ((process as { moduleLoadList?: readonly string[] }).moduleLoadList?.includes('NativeModule http') !== false) return false;
   if (process.env.NODE_USE_ENV_PROXY || process.execArgv.some((flag) => flag.startsWith('--use-env-proxy')) || /--use-env-proxy/.test(process.env.NODE_OPTIONS ?? '')) return false;
-  // A header node:http would refuse (ERR_INVALID_CHAR) is left for it to refuse.
-  return Object.entries(headers).every(([name, value]) => TOKEN.test(name) && FIELD_VALUE.test(value));
+  // A header node:http would refuse (ERR_INVALID_CHAR) is left for it to refuse; a Host or
+  // Connection of the caller's, for it to send.
+  return Object.entries(headers).every(([name, value]) => TOKEN.test(name) && FIELD_VALUE.test(value) && !/^(?:host|connection)$/i.test(name));
 }
 
 /** The head of a 304, parsed; null when the bytes are anything else. */
@@ -39,13 +39,26 @@ export function parseNotModified(head: string): BareHead | null {
   if (!status || status[1] !== '304') return null;
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
-    const field = HEADER_LINE.exec(line);
-    // A malformed line, or an obsolete folded one: node:http reads this answer, not the bare path.
-    if (!field) return null;
-    const name = field[1]!.toLowerCase();
-    headers[name] = headers[name] === undefined ? field[2]! : `${headers[name]}, ${field[2]!}`;
+    // Split by hand, each part checked by one character class: no expression here backtracks,
+    // so a hostile head of 16 KiB costs what reading it does.
+    const colon = line.indexOf(':');
+    const raw = colon === -1 ? '' : line.slice(colon + 1);
+    // A malformed line, or an obsolete folded one (it starts with a space): node:http reads this answer, not the bare path.
+    if (colon === -1 || !TOKEN.test(line.slice(0, colon)) || !FIELD_VALUE.test(raw)) return null;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = trimBlanks(raw);
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
   return { statusText: status[2] ?? '', headers };
+}
+
+/** Spaces and tabs off both ends (a header value's optional whitespace). */
+function trimBlanks(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value[start] === ' ' || value[start] === '\t')) start += 1;
+  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end -= 1;
+  return value.slice(start, end);
 }
 
 /**
@@ -86,7 +99,7 @@ export function bareNotModified(target: URL, headers: Readonly<Record<string, st
       settle(end > MAX_HEAD_BYTES ? null : parseNotModified(head.slice(0, end)));
     });
     let request = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n`;
-    for (const [name, value] of Object.entries(headers)) if (name !== 'host' && name !== 'connection') request += `${name}: ${value}\r\n`;
+    for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
     socket.write(`${request}Connection: close\r\n\r\n`, 'latin1');
   });
 }

@@ -26,6 +26,8 @@ export interface HttpRequestInit {
    * again through node:http.
    */
   readonly notModifiedLikely?: boolean;
+  /** Called when a bare try answered otherwise and the request goes again, through node:http (a stall timer starts over). */
+  readonly restarted?: () => void;
 }
 
 /** Response headers, read as fetch's Headers are (names in any case; repeated values joined). */
@@ -86,6 +88,7 @@ export async function httpRequest(url: string, init: HttpRequestInit): Promise<H
   if (init.notModifiedLikely === true && method === 'GET' && body === undefined && bareAllowed(target, headers)) {
     const head = await bareNotModified(target, headers, init.signal);
     if (head) return { status: 304, statusText: head.statusText, url: target.href, headers: new ResponseHeaders(head.headers), body: NO_BODY, cancel: () => {} };
+    init.restarted?.();
   }
   for (let redirects = 0; ; redirects += 1) {
     const message = await send(target, method, headers, body, init.signal);

@@ -26,8 +26,9 @@ export interface RequestSpec {
 type Expiry = 'total' | 'stall' | null;
 
 /**
- * Every request a sync makes is also published here as its RequestEvent (undici's habit), bare
- * revalidations included, which node:http's own channels never see:
+ * Every request a sync makes is also published here as its RequestEvent (undici's habit), a bare
+ * revalidation answered 304 included, which node:http's own channels never see; a bare try
+ * answered otherwise is the one event of the request made again through node:http:
  * `diagnostics_channel.subscribe('livemod:sync', (event) => …)`.
  */
 export const SYNC_CHANNEL = 'livemod:sync';
@@ -61,7 +62,7 @@ export class Session {
         method: spec.method,
         headers: { ...this.options.headers, ...spec.headers },
         ...(spec.body !== undefined ? { body: spec.body } : {}),
-        ...(spec.notModifiedLikely === true ? { notModifiedLikely: true } : {}),
+        ...(spec.notModifiedLikely === true ? { notModifiedLikely: true, restarted: () => exchange.rearm() } : {}),
         signal: exchange.controller.signal,
       });
     } catch (error) {
@@ -127,6 +128,11 @@ export class Exchange {
   private expire(expiry: 'total' | 'stall'): void {
     this.expired ??= expiry;
     this.controller.abort();
+  }
+
+  /** The stall timer starts over: the request was sent again (a bare revalidation answered otherwise). */
+  rearm(): void {
+    this.armStall();
   }
 
   private armStall(): void {
