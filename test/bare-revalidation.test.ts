@@ -57,6 +57,29 @@ test('a 304 head is read: status text, headers by lowercase name, repeated ones 
   assert.deepEqual(lines.slice(1).sort(), ['Connection: close', `Host: ${host.url.host}`, 'accept: application/json', 'authorization: Bearer t0ken', 'if-none-match: "abc"'].sort());
 });
 
+test('an IPv6 origin is asked at its address, with the Host node:http would send', async (t) => {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.includes('\r\n\r\n')) socket.end(`HTTP/1.1 304 Not Modified\r\nX-Host: ${/\r\nHost: ([^\r]*)/.exec(text)?.[1] ?? ''}\r\n\r\n`);
+    });
+  });
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, '::1', () => resolve(true));
+  });
+  if (!listening) {
+    t.skip('no IPv6 loopback (::1) on this machine');
+    return;
+  }
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const head = await ask(new URL(`http://[::1]:${port}/manifest.json`));
+  assert.deepEqual(head, { statusText: 'Not Modified', headers: { 'x-host': `[::1]:${port}` } });
+});
+
 test('every answer but a well-formed 304 head is left to node:http (null), and the socket is closed', async (t) => {
   const answers = [
     'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}',
