@@ -10,12 +10,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { signSnapshot } from '../src/snapshot/index.ts';
-import { SnapshotBuilder } from '../src/build/index.ts';
 import { bareAllowed, bareNotModified, parseNotModified } from '../src/sync/bare-revalidation.ts';
 import { runAsync } from './helpers/cli.ts';
-import { tempDir, writeFiles } from './helpers/fs.ts';
-import { startServer, within } from './helpers/server-fixtures.ts';
+import { tempDir } from './helpers/fs.ts';
+import { publishedFolder } from './helpers/published-folder.ts';
+import { within } from './helpers/server-fixtures.ts';
 
 /** A raw TCP server: `answer` gets each connection's request head and the socket. */
 async function rawServer(t: TestContext, answer: (head: string, socket: Socket) => void): Promise<{ url: URL; heads: string[] }> {
@@ -247,16 +246,7 @@ const PROGRAM = (version: string) => ({
 });
 
 test('livemod run: a warm start revalidates on a bare socket (node:http never loads); a new version, a malformed 304 and a refused connection each still come out as through node:http', async (t) => {
-  const running = await startServer(t);
-  const dir = tempDir(t);
-  let last: number | undefined;
-  const publish = (version: string): void => {
-    writeFiles(dir, PROGRAM(version));
-    const snapshot = signSnapshot(new SnapshotBuilder(dir).build().content, running.key, last === undefined ? {} : { previousVersion: last });
-    last = snapshot.manifest.version;
-    running.server.publish(snapshot);
-  };
-  publish('one');
+  const running = await publishedFolder(t, PROGRAM('one'));
   let mode: 'pass' | 'garbage' | 'hang-up' = 'pass';
   const origin = new URL(running.url);
   const proxied = await front(t, origin, (head, socket) => {
@@ -286,7 +276,7 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   assert.deepEqual(warm.stderr.match(/\[seen\] .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 304`]);
 
   // A new version: the bare request gets a 200, and node:http asks again and takes it.
-  publish('two');
+  running.publish(PROGRAM('two'));
   const updated = await run();
   assert.deepEqual([updated.version, updated.http], ['two', true]);
   assert.deepEqual(updated.stderr.match(/\[seen\] manifest .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 200`], 'the bare try that was not a 304 is no request of its own');

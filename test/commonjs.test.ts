@@ -11,6 +11,7 @@ import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import { generatePublisherKey, MANIFEST_SCHEMA, MODULE_FORMAT, signSnapshot, validateManifest } from '../src/snapshot/index.ts';
 import { cli, lineProcess, runAsync } from './helpers/cli.ts';
 import { tempDir, writeFiles } from './helpers/fs.ts';
+import { publishedFolder } from './helpers/published-folder.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { startHost } from './helpers/static-host.ts';
 
@@ -282,30 +283,19 @@ test('a CommonJS file requires packages from where the client keeps them when th
 });
 
 test('a remote CommonJS program takes a new version: the entry re-runs on the new version\'s files, in the same process', async (t) => {
-  const running = await startServer(t);
-  const dir = tempDir(t);
-  writeFiles(dir, {
+  const running = await publishedFolder(t, {
     'package.json': JSON.stringify({ name: 'cjs-remote', main: 'main.js' }),
     'lib/word.js': 'module.exports = "one";\n',
     'main.js': "const word = require('./lib/word.js');\nconst note = require('node:fs').readFileSync(__dirname + '/note.txt', 'utf8').trim();\nconsole.log(process.pid + ' ' + word + ' ' + note + ' ' + (process.argv[1] === __filename));\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
     'note.txt': 'a\n',
-  });
-  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  let current = signSnapshot(builder.build().content, running.key);
-  running.server.publish(current);
+  }, PROGRAM_BUILD);
   const run = lineProcess(t, ['run', running.url, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
   const [pid, , , main] = (await run.line(/ one a /)).split(' ');
   assert.equal(main, 'true', 'process.argv[1] is the entry\'s __filename, as under Node');
-  writeFiles(dir, { 'lib/word.js': 'module.exports = "two";\n' });
-  builder.invalidate(['lib/word.js']);
-  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
-  running.server.publish(current);
+  running.publish({ 'lib/word.js': 'module.exports = "two";\n' });
   assert.equal((await run.line(/ two a /)).split(' ')[0], pid, 'the same process');
   // A version that changes only a file the CommonJS code reads through __dirname runs it again too.
-  writeFiles(dir, { 'note.txt': 'b\n' });
-  builder.invalidate(['note.txt']);
-  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
-  running.server.publish(current);
+  running.publish({ 'note.txt': 'b\n' });
   assert.equal((await run.line(/ two b /)).split(' ')[0], pid);
   await run.stop();
 });
@@ -403,12 +393,7 @@ test('editing a live module of a program that also loads CommonJS swaps that mod
 });
 
 test('a cached version that throws at start under --revalidate background ends, and the fixed version the origin has is stored for the next start; LIVEMOD_DEBUG=1 still ends a failed start', async (t) => {
-  const running = await startServer(t);
-  const dir = tempDir(t);
-  writeFiles(dir, { 'package.json': JSON.stringify({ name: 'fixed-later', type: 'module' }), 'main.js': "setInterval(() => {}, 1000);\nthrow new Error('version one is broken');\n" });
-  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  const first = signSnapshot(builder.build().content, running.key);
-  running.server.publish(first);
+  const running = await publishedFolder(t, { 'package.json': JSON.stringify({ name: 'fixed-later', type: 'module' }), 'main.js': "setInterval(() => {}, 1000);\nthrow new Error('version one is broken');\n" }, PROGRAM_BUILD);
   const cache = tempDir(t);
   const args = ['run', running.url, '--key', running.key.publicKeyString, '--cache', cache];
   const broken = await runAsync(args, { cwd: tempDir(t), timeoutMs: 30_000 });
@@ -416,9 +401,7 @@ test('a cached version that throws at start under --revalidate background ends, 
   assert.match(broken.stderr, /version one is broken/);
   const debug = await runAsync(args, { cwd: tempDir(t), env: { LIVEMOD_DEBUG: '1' }, timeoutMs: 30_000 });
   assert.equal(debug.status, 1, 'ended, not left running its interval');
-  writeFiles(dir, { 'main.js': "console.log('version two');\n" });
-  builder.invalidate(['main.js']);
-  running.server.publish(signSnapshot(builder.build().content, running.key, { previousVersion: first.manifest.version }));
+  running.publish({ 'main.js': "console.log('version two');\n" });
   const failed = await runAsync([...args, '--revalidate', 'background'], { cwd: tempDir(t), timeoutMs: 30_000 });
   assert.equal(failed.status, 1, 'the cached version ran, and failed');
   assert.match(failed.stderr, /the origin has version \d+, newer than the cached version \d+ that failed: it is stored, and the next start runs it/);
@@ -542,29 +525,18 @@ test('require.resolve of an ES module of the program only resolves it; a require
 });
 
 test('swaps reach what a CommonJS file required: a version changing both sees the new module from the new file, and a change nothing accepts re-runs the CommonJS entry that required it', async (t) => {
-  const running = await startServer(t);
-  const dir = tempDir(t);
-  writeFiles(dir, {
+  const running = await publishedFolder(t, {
     'package.json': JSON.stringify({ name: 'required-remote', type: 'module' }),
     'shared.js': "export const word = 'v1';\n",
     'entry.cjs': "const shared = require('./shared.js');\nconsole.log(process.pid + ' entry one reads ' + shared.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
-  });
-  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  let current = signSnapshot(builder.build().content, running.key);
-  running.server.publish(current);
+  }, PROGRAM_BUILD);
   const run = lineProcess(t, ['run', `${running.url}/entry.cjs`, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
   const pid = (await run.line(/ entry one reads v1$/)).split(' ')[0];
   // Only the module changes, and nothing accepts it: the CommonJS file that required it runs again.
-  writeFiles(dir, { 'shared.js': "export const word = 'v2';\n" });
-  builder.invalidate(['shared.js']);
-  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
-  running.server.publish(current);
+  running.publish({ 'shared.js': "export const word = 'v2';\n" });
   assert.equal(await run.line(/ entry one reads v2$/), `${pid} entry one reads v2`);
   // Both change in one version: the new CommonJS file reads the new module.
-  writeFiles(dir, { 'shared.js': "export const word = 'v3';\n", 'entry.cjs': "const shared = require('./shared.js');\nconsole.log(process.pid + ' entry two reads ' + shared.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n" });
-  builder.invalidate(['shared.js', 'entry.cjs']);
-  current = signSnapshot(builder.build().content, running.key, { previousVersion: current.manifest.version });
-  running.server.publish(current);
+  running.publish({ 'shared.js': "export const word = 'v3';\n", 'entry.cjs': "const shared = require('./shared.js');\nconsole.log(process.pid + ' entry two reads ' + shared.word);\nglobalThis.keep ??= setInterval(() => {}, 1000);\n" });
   assert.equal(await run.line(/ entry two reads /), `${pid} entry two reads v3`);
   await run.stop();
 });
@@ -617,24 +589,18 @@ test('livemod run --watch: an ES module a CommonJS file reaches only through imp
 });
 
 test('a change nothing accepts to an ES module a CommonJS file reaches only through import() re-runs that file, as for a require; --report names it as the importer', async (t) => {
-  const running = await startServer(t);
-  const dir = tempDir(t);
-  writeFiles(dir, {
+  const running = await publishedFolder(t, {
     'package.json': JSON.stringify({ name: 'imported-unaccepted' }),
     'dyn.mjs': 'export const y = 1;\n',
     'main.cjs': "import('./dyn.mjs').then((ns) => console.log(process.pid + ' value ' + ns.y));\nglobalThis.keep ??= setInterval(() => {}, 1000);\n",
-  });
-  const builder = new SnapshotBuilder(dir, PROGRAM_BUILD);
-  const first = signSnapshot(builder.build().content, running.key);
-  running.server.publish(first);
+  }, PROGRAM_BUILD);
   const run = lineProcess(t, ['run', `${running.url}/main.cjs`, '--key', running.key.publicKeyString, '--cache', tempDir(t)]);
   const pid = (await run.line(/ value 1$/)).split(' ')[0];
-  writeFiles(dir, { 'dyn.mjs': 'export const y = 2;\n' });
-  builder.invalidate(['dyn.mjs']);
-  running.server.publish(signSnapshot(builder.build().content, running.key, { previousVersion: first.manifest.version }));
+  running.publish({ 'dyn.mjs': 'export const y = 2;\n' });
   assert.equal(await run.line(/ value 2$/), `${pid} value 2`, 'the same process re-ran the file on the new module');
   await run.stop();
 
+  const { dir } = running;
   writeFiles(dir, { 'main.cjs': "const lib = require('./lib.mjs');\nimport('./dyn.mjs').then((ns) => console.log(lib.x + ns.y));\n", 'lib.mjs': 'export const x = 40;\n' });
   const report = cli(['run', join(dir, 'main.cjs'), '--report'], { env: { LIVEMOD_CACHE: tempDir(t) } });
   assert.equal(report.status, 0, report.stderr);

@@ -42,10 +42,11 @@ export function parseNotModified(head: string): BareHead | null {
     // Split by hand, each part checked by one character class: no expression here backtracks,
     // so a hostile head of 16 KiB costs what reading it does.
     const colon = line.indexOf(':');
-    const raw = colon === -1 ? '' : line.slice(colon + 1);
+    const field = line.slice(0, colon);
+    const raw = line.slice(colon + 1);
     // A malformed line, or an obsolete folded one (it starts with a space): node:http reads this answer, not the bare path.
-    if (colon === -1 || !TOKEN.test(line.slice(0, colon)) || !FIELD_VALUE.test(raw)) return null;
-    const name = line.slice(0, colon).toLowerCase();
+    if (colon === -1 || !TOKEN.test(field) || !FIELD_VALUE.test(raw)) return null;
+    const name = field.toLowerCase();
     const value = trimBlanks(raw);
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
