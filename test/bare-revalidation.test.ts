@@ -241,11 +241,11 @@ async function front(t: TestContext, origin: URL, first: (head: string, socket: 
 }
 
 const PROGRAM = (version: string) => ({
-  'main.ts': `import { version } from './version.ts';\nconsole.log(JSON.stringify({ version, http: process.moduleLoadList.includes('NativeModule http') }));\n`,
+  'main.ts': `import { version } from './version.ts';\nconsole.log(JSON.stringify({ version, http: process.moduleLoadList.includes('NativeModule http'), crypto: process.moduleLoadList.includes('NativeModule crypto') }));\n`,
   'version.ts': `export const version = '${version}';\n`,
 });
 
-test('livemod run: a warm start revalidates on a bare socket (node:http never loads); a new version, a malformed 304 and a refused connection each still come out as through node:http', async (t) => {
+test('livemod run: a warm start revalidates on a bare socket (node:http never loads) and, from the second, re-opens the stored manifest (node:crypto never loads); a new version, a malformed 304 and a refused connection each still come out as through node:http', async (t) => {
   const running = await publishedFolder(t, PROGRAM('one'));
   let mode: 'pass' | 'garbage' | 'hang-up' = 'pass';
   const origin = new URL(running.url);
@@ -265,7 +265,7 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   const run = async (...flags: string[]) => {
     const result = await runAsync(['run', proxied.url, '--key', running.key.publicKeyString, '--cache', cache, '--once', ...flags], { cwd, node: ['--import', subscriber] });
     assert.equal(result.status, 0, result.stderr);
-    return { ...(JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { version: string; http: boolean }), stderr: result.stderr };
+    return { ...(JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { version: string; http: boolean; crypto: boolean }), stderr: result.stderr };
   };
   // Cold: no ETag to revalidate with, node:http fetches.
   assert.deepEqual((await run()).version, 'one');
@@ -274,6 +274,9 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   assert.deepEqual([warm.version, warm.http], ['one', false], 'a warm start answered 304 never loads node:http');
   assert.deepEqual(proxied.heads.slice(before), [`GET ${origin.pathname}manifest.json HTTP/1.1`], 'one request: the bare one');
   assert.deepEqual(warm.stderr.match(/\[seen\] .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 304`]);
+  assert.equal(warm.crypto, true, "the first warm start checks the stored manifest's signature");
+  const second = await run();
+  assert.deepEqual([second.version, second.http, second.crypto], ['one', false, false], 'the file the first one opened with this key is re-opened, unchanged: nothing to hash or verify');
 
   // A new version: the bare request gets a 200, and node:http asks again and takes it.
   running.publish(PROGRAM('two'));

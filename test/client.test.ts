@@ -1,10 +1,11 @@
 // The client end to end, in-process: connect() against a real livemod server and a static
 // host over loopback, with a real store in a temp dir.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect } from '../src/client/index.ts';
+import { openStore } from '../src/store/index.ts';
 import { generatePublisherKey, sha256Hex, signSnapshot, type PublisherKey } from '../src/snapshot/index.ts';
 import { SnapshotBuilder, publishSnapshot } from '../src/build/index.ts';
 import type { RequestEvent } from '../src/sync/index.ts';
@@ -233,6 +234,43 @@ test('a token is never sent to the host a manifest request was redirected to', a
   assert.equal((await app.import()).result, 'hello client/');
   assert.ok(seenByTarget.length >= 2);
   assert.deepEqual(seenByTarget.filter((value) => value !== undefined), [], 'no request to the other host carried the token');
+});
+
+test('a stored manifest is re-opened without a second signature check only as the very file a start opened, with the key it opened it with', async (t) => {
+  const key = generatePublisherKey();
+  const host = await startHost(t, await published(t, key));
+  const cache = tempDir(t);
+  await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const store = openStore({ dir: cache });
+  assert.equal(store.readOrigin(host.url)!.openedWith, null, 'a commit alone records no opening');
+  // The first 304 opens the stored manifest with the key, and says so beside the state.
+  await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const stored = store.readOrigin(host.url)!;
+  assert.equal(stored.openedWith, key.publicKeyString);
+  const [origin] = readdirSync(join(cache, 'origins'));
+  const folder = join(cache, 'origins', origin!);
+  assert.equal(readFileSync(join(folder, 'checked'), 'latin1').split(' ').slice(1).join(' '), `${stored.state.manifestHash} ${stored.identity} ${key.publicKeyString}`);
+  const warm = await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  assert.equal(warm.from, 'not-modified');
+  assert.equal((await warm.import()).result, 'hello client/');
+  // Another pinned key is held to the signature as ever.
+  await rejectsWithCode(connect(host.url, { publicKey: generatePublisherKey().publicKeyString, cache, ...quiet }), 'ERR_LIVEMOD_WRONG_KEY');
+
+  // Changed in place, size and mtime kept, its state and confirmation forged to name the new
+  // bytes and the file as it was: the kernel's ctime tells, and the signature is checked.
+  const path = join(folder, 'manifest.json');
+  const before = statSync(path);
+  const forged = readFileSync(path, 'utf8').replace('"main.ts"', '"evil.ts"');
+  writeFileSync(path, forged);
+  utimesSync(path, before.atime, before.mtime);
+  assert.equal(statSync(path).ino, before.ino);
+  const state = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8')) as { manifestHash: string };
+  writeFileSync(join(folder, 'state.json'), JSON.stringify({ ...state, manifestHash: sha256Hex(forged) }));
+  writeFileSync(join(folder, 'checked'), `${Date.now()} ${sha256Hex(forged)} ${stored.identity} ${key.publicKeyString}`);
+  assert.equal(store.readOrigin(host.url)!.openedWith, null);
+  const events = requests();
+  await rejectsWithCode(connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: events.onRequest, ...quiet }), 'ERR_LIVEMOD_SIGNATURE_INVALID');
+  assert.deepEqual(events.events.map((event) => event.status), [304]);
 });
 
 test('an older signed manifest planted in the cache beside the newer ETag is not revalidated into running', async (t) => {

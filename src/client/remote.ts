@@ -4,7 +4,7 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, openManifest, staticClosure, sha256Hex, type LazyPolicy, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, openManifest, reopenManifest, staticClosure, sha256Hex, type LazyPolicy, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 import { startCache } from './start-cache.ts';
 import { fetchSync } from './fetch-sync.ts';
@@ -142,10 +142,18 @@ function noManifestHere(error: unknown): boolean {
 function boundEtag(stored: Stored): string | null {
   const { etag, manifestHash } = stored.state;
   if (!etag) return null;
-  const actual = sha256Hex(stored.manifestBytes);
+  // The store hands out only bytes that hash to the state's manifestHash (origins.ts checks it).
   const content = /^"([0-9a-f]{64})"$/.exec(etag);
-  if (content) return content[1] === actual ? etag : null;
-  return manifestHash === actual ? etag : null;
+  return !content || content[1] === manifestHash ? etag : null;
+}
+
+/**
+ * The stored manifest opened with the pinned key: its signature checked, unless the store knows
+ * these very bytes as opened with that key by an earlier start (origins.ts), then re-opened.
+ */
+function openStored(stored: Stored, key: VerifyKey, base: string): Manifest {
+  const source = `the cache (${base})`;
+  return stored.openedWith === key.publicKeyString ? reopenManifest(stored.manifestBytes, key, source) : openManifest(stored.manifestBytes, key, source);
 }
 
 interface Chosen {
@@ -189,7 +197,7 @@ function expectedApp(candidate: Candidate, options: RemoteOptions, stored: Store
 async function openWhileAsking(stored: Stored, key: VerifyKey, base: string): Promise<() => Manifest> {
   await new Promise((resolve) => setImmediate(resolve));
   try {
-    const manifest = openManifest(stored.manifestBytes, key, `the cache (${base})`);
+    const manifest = openStored(stored, key, base);
     return () => manifest;
   } catch (error) {
     return () => {
@@ -208,7 +216,7 @@ function fromCache(candidate: Candidate, options: RemoteOptions, why: string, st
   if (ageMs > options.maxStaleMs) {
     throw new LivemodError('sync', ErrorCodes.TOO_STALE, `${why}, and the cached version of ${candidate.base} was last confirmed ${formatAge(ageMs)} ago, longer than the ${formatAge(options.maxStaleMs)} --max-stale allows; reconnect, or raise --max-stale`, { origin: candidate.base, ageMs, maxStaleMs: options.maxStaleMs });
   }
-  const manifest = opened ? opened() : openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+  const manifest = opened ? opened() : openStored(stored, options.key, candidate.base);
   const app = expectedApp(candidate, options, stored);
   if (app !== undefined && manifest.name !== app) {
     throw new LivemodError('sync', ErrorCodes.WRONG_APP, `${why}, and the cached snapshot of ${candidate.base} is of app ${quoted(manifest.name)}, not of app ${quoted(app)}; refused`, { origin: candidate.base, name: manifest.name, expected: app });
@@ -288,10 +296,10 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
     const now = options.now?.() ?? Date.now();
     if (result.status === 'not-modified') {
       if (!stored) throw new LivemodError('sync', ErrorCodes.PROTOCOL, `${candidate.base} answered 304 to a request without If-None-Match`, { origin: candidate.base });
-      const manifest = opened ? opened() : openManifest(stored.manifestBytes, options.key, `the cache (${candidate.base})`);
+      const manifest = opened ? opened() : openStored(stored, options.key, candidate.base);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
-        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state });
+        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state, ...(stored.identity ? { opened: { key: options.key.publicKeyString, identity: stored.identity } } : {}) });
       } catch (error) {
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;

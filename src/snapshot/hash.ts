@@ -1,8 +1,41 @@
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { sha256HexJs } from './sha256.ts';
+
+type NodeCrypto = typeof Crypto;
+
+let loaded: NodeCrypto | null = null;
+
+/**
+ * node:crypto, loaded on first use. Loading it costs a start 6-10 ms (OpenSSL's set-up and some
+ * twenty internal modules); a warm start of a stored version needs none of it (a signature
+ * checked when the manifest was stored is not checked again, origins.ts), so no module of the
+ * run path imports it at load.
+ */
+export function nodeCrypto(): NodeCrypto {
+  return (loaded ??= process.getBuiltinModule('node:crypto'));
+}
+
+/**
+ * Bytes hashed in JavaScript before node:crypto is loaded: the short inputs of a warm start
+ * (folder ids, the host tag, a key id, a small run pack) come to a few KiB. Cold, the JavaScript
+ * hash runs at about 2 MB/s, so past this budget, or for one larger input, loading node:crypto
+ * is the cheaper way, and every hash after that goes through it.
+ */
+const JS_BUDGET = 16 * 1024;
+const JS_LARGEST = 4 * 1024;
+let jsBytes = 0;
 
 /** Blob and manifest hashes: lowercase hex sha256 of the exact bytes served. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  if (loaded === null) {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (bytes.byteLength <= JS_LARGEST && jsBytes + bytes.byteLength <= JS_BUDGET) {
+      jsBytes += bytes.byteLength;
+      return sha256HexJs(bytes);
+    }
+    return nodeCrypto().hash('sha256', bytes, 'hex');
+  }
+  return loaded.hash('sha256', data, 'hex');
 }
 
 export const HASH_PATTERN: RegExp = /^[0-9a-f]{64}$/;

@@ -2,7 +2,7 @@
 // canonical JSON, hashing, publisher keys, signing and verifying, in-tree resolution. Turning a
 // folder into a snapshot is src/build/, which clients never load.
 export { canonicalJson } from './canonical.ts';
-export { sha256Hex, isHash, shortHash, HASH_PATTERN } from './hash.ts';
+export { sha256Hex, isHash, shortHash, HASH_PATTERN, nodeCrypto } from './hash.ts';
 export {
   generatePublisherKey, parsePrivateKeyPem, parsePublicKey, privateKeyToPem, signBytes, verifyBytes,
   type PublisherKey, type VerifyKey,
@@ -13,7 +13,7 @@ export {
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
 export {
-  sealManifest, sealBytes, sealedFromVerified, openManifest, readEnvelope, checkEnvelopeStart, parseVerified, readManifestUnverified, EnvelopeCheck,
+  sealManifest, sealBytes, sealedFromVerified, openManifest, reopenManifest, readEnvelope, checkEnvelopeStart, parseVerified, readManifestUnverified, EnvelopeCheck,
   MAX_MANIFEST_BYTES, MAX_HEADER_BYTES, MAX_MANIFEST_DEPTH, MAX_MANIFEST_VALUES,
   type Envelope, type SealedManifest,
 } from './seal.ts';

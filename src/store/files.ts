@@ -5,7 +5,6 @@
 // fsync'd, then rename()d over its final name. rename is atomic on POSIX: a reader opens either
 // the old file or the new one, never a partial one, and two writers of the same content-addressed
 // blob just replace equal bytes with equal bytes.
-import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +27,21 @@ const TMP_NAME = /^([0-9a-f]{8})\.(\d{1,10})\.\d+\.[0-9a-f]+\.tmp$/;
 let counter = 0;
 let nonce: string | undefined;
 
+/**
+ * `bytes` random bytes as hex, for names that must not collide across processes and hosts (temp
+ * files, run views, lock tokens), never for secrets: V8's Math.random, seeded per process from the
+ * system's entropy, so a start does not load node:crypto for a name (6-10 ms). Names made from it
+ * are created exclusively or renamed into place, so a guessed one can only fail a write.
+ */
+export function randomHex(bytes: number): string {
+  let hex = '';
+  for (let i = 0; i < bytes; i++) hex += Math.floor(Math.random() * 256).toString(16).padStart(2, '0');
+  return hex;
+}
+
 export function tempName(): string {
   counter += 1;
-  nonce ??= randomBytes(4).toString('hex');
+  nonce ??= randomHex(4);
   return `${HOST_TAG}.${process.pid}.${counter}.${nonce}.tmp`;
 }
 

@@ -18,11 +18,10 @@
 // needs a breaker to be killed inside its few-microsecond break (its `lock.break` is then removed
 // by age, and two breakers could act at once); the accepted cost is that, at worst, two commits
 // overlap once, and even then each rename is atomic and readers verify hashes.
-import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { HOST_TAG, ioError, pidAlive, sleepSync, tryUnlink } from './files.ts';
+import { HOST_TAG, ioError, pidAlive, randomHex, sleepSync, tryUnlink } from './files.ts';
 
 export interface LockOptions {
   /** Give up waiting for a live holder after this long. */
@@ -85,7 +84,7 @@ function createExclusive(path: string, content: string): boolean {
 }
 
 function lockContent(): string {
-  return `${HOST_TAG} ${process.pid} ${randomBytes(6).toString('hex')} ${Date.now()}\n`;
+  return `${HOST_TAG} ${process.pid} ${randomHex(6)} ${Date.now()}\n`;
 }
 
 /**

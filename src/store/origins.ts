@@ -2,7 +2,13 @@
 // (state.json). A commit writes the manifest, then the state, both atomically, under the store
 // lock; state.json names the sha256 of manifest.json, so a reader can tell a consistent pair from
 // a commit torn between its two renames (a writer killed there) and repair it.
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+//
+// A start that had the stored manifest confirmed (a 304) records, beside the state, which file it
+// opened with which pinned key (`checked`, below). A later start that finds the same file there
+// (same device, inode, size, mtime and ctime: the kernel moves ctime on every write, link and
+// rename, and no user can set it back) re-opens it without hashing it or checking its signature
+// again, which spares a warm start node:crypto altogether (docs/protocol.md, "The store").
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
@@ -17,6 +23,14 @@ export interface StoredOrigin {
   readonly state: OriginState;
   /** The manifest's exact bytes as the host served them: re-open them with the pinned key before use. */
   readonly manifestBytes: Buffer;
+  /**
+   * The pinned key (`ed25519:…`) that opened these very bytes before, when the file read is the
+   * one a start opened with it and had confirmed, unchanged since; else null. With that key the
+   * bytes need no second signature check (reopenManifest); with any other, they do.
+   */
+  readonly openedWith: string | null;
+  /** The manifest file's identity as read (device, inode, size, mtime, ctime), for touchOrigin's `opened`. */
+  readonly identity: string | null;
 }
 
 export interface CommitInput {
@@ -47,43 +61,67 @@ export interface TouchFields {
    * counts for a newer one another process committed meanwhile.
    */
   readonly read?: OriginState;
+  /**
+   * The caller opened the manifest of `read` (its signature checked, or re-opened as `openedWith`
+   * allows) with this pinned key, from the file of this identity: recorded with the confirmation,
+   * so the next start can re-open that file without a second check.
+   */
+  readonly opened?: { readonly key: string; readonly identity: string };
 }
 
 interface Files {
   readonly folder: string;
   readonly stateBytes: Buffer | null;
   readonly manifestBytes: Buffer | null;
+  /** The identity of the manifest file those bytes were read from (fileIdentity). */
+  readonly identity: string | null;
 }
 
-function readOptional(context: StoreContext, path: string, max: number): Buffer | null {
+/** A file as the kernel knows it: an in-place write, a rename over it or a new link changes it. */
+function fileIdentity(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
+/** A record file's bytes and identity, read through one descriptor (so they are of the same file). */
+function readOptional(context: StoreContext, path: string, max: number): { bytes: Buffer; identity: string | null } | null {
+  let fd: number | undefined;
   try {
-    const stat = statSync(path, { throwIfNoEntry: false });
-    if (!stat) return null;
+    // Non-blocking: a FIFO put in a record's place is refused below, not waited on.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stat = fstatSync(fd, { bigint: true });
     // Oversized: not ours. Read as empty, which never parses, so it is repaired or removed.
-    if (!stat.isFile() || stat.size > max) return Buffer.alloc(0);
-    return readFileSync(path);
+    if (!stat.isFile() || stat.size > BigInt(max)) return { bytes: Buffer.alloc(0), identity: null };
+    return { bytes: readFileSync(fd), identity: fileIdentity(stat) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    // A folder in a record's place cannot be read: not ours, as an oversized file.
+    if (code === 'EISDIR') return { bytes: Buffer.alloc(0), identity: null };
     throw ioError(error, context.dir, 'read an origin record', path);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
 function readFiles(context: StoreContext, folder: string): Files {
-  return {
-    folder,
-    // state.json first: a commit renames the manifest first, so a consistent state read before
-    // the manifest can only be matched by its own manifest or a newer one (a mismatch: retried under the lock).
-    stateBytes: readOptional(context, join(folder, LAYOUT.state), MAX_STATE_BYTES),
-    manifestBytes: readOptional(context, join(folder, LAYOUT.manifest), MAX_MANIFEST_BYTES),
-  };
+  // state.json first: a commit renames the manifest first, so a consistent state read before
+  // the manifest can only be matched by its own manifest or a newer one (a mismatch: retried under the lock).
+  const stateBytes = readOptional(context, join(folder, LAYOUT.state), MAX_STATE_BYTES)?.bytes ?? null;
+  const manifest = readOptional(context, join(folder, LAYOUT.manifest), MAX_MANIFEST_BYTES);
+  return { folder, stateBytes, manifestBytes: manifest?.bytes ?? null, identity: manifest?.identity ?? null };
 }
 
-function consistent(files: Files, origin: string): StoredOrigin | null {
+/**
+ * A pair whose manifest hashes to what the state names; the hash is not computed again when the
+ * confirmation names that manifest and this very file (so it was hashed, and verified, before).
+ */
+function consistent(files: Files, origin: string, confirmation: Confirmation | null): StoredOrigin | null {
   if (!files.stateBytes || !files.manifestBytes) return null;
   const state = parseState(files.stateBytes, origin);
-  if (!state || sha256Hex(files.manifestBytes) !== state.manifestHash) return null;
-  return { state, manifestBytes: files.manifestBytes };
+  if (!state) return null;
+  const known = confirmation !== null && confirmation.hash === state.manifestHash && confirmation.identity !== null && confirmation.identity === files.identity;
+  if (!known && sha256Hex(files.manifestBytes) !== state.manifestHash) return null;
+  return { state, manifestBytes: files.manifestBytes, openedWith: known ? confirmation.key : null, identity: files.identity };
 }
 
 function removeOriginFolder(context: StoreContext, folder: string, origin: string, reason: string): void {
@@ -142,7 +180,7 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
       writeState(context, files.folder, repaired);
       const reason = state ? `state.json named another manifest (version ${state.version})` : 'state.json was missing or unreadable';
       context.record({ type: 'origin-repaired', origin, version: parsed.version, reason });
-      return { state: repaired, manifestBytes: files.manifestBytes };
+      return { state: repaired, manifestBytes: files.manifestBytes, openedWith: null, identity: files.identity };
     }
   }
   if (files.stateBytes === null && files.manifestBytes === null) return null;
@@ -152,24 +190,40 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
 
 /** The consistent record of a normalised origin, repairing a torn one; caller may hold the lock. */
 /**
- * The last confirmation of a 304, kept beside the state (`checked`: "<ms> <manifest sha256>"):
- * written without the lock or an fsync, since losing one only makes the cache look older. It
- * counts only for the manifest it names, so a commit of a newer version makes it stale.
+ * The last confirmation of a 304, kept beside the state (`checked`: "<ms> <manifest sha256>",
+ * then, from a start that opened that manifest, " <file identity> <pinned key>"): written
+ * without the lock or an fsync, since losing one only makes the cache look older and the next
+ * start check the signature again. It counts only for the manifest it names, so a commit of a
+ * newer version makes it stale, and its identity only for the file it names.
  */
 const CHECKED = 'checked';
 
-function confirmedAt(folder: string, state: OriginState): number {
-  try {
-    const [at, hash] = readFileSync(join(folder, CHECKED), 'latin1').split(' ');
-    const time = Number(at);
-    return hash === state.manifestHash && Number.isSafeInteger(time) ? Math.max(state.checkedAt, time) : state.checkedAt;
-  } catch {
-    return state.checkedAt;
-  }
+interface Confirmation {
+  readonly at: number;
+  readonly hash: string;
+  readonly identity: string | null;
+  readonly key: string | null;
 }
 
-function withConfirmation(folder: string, stored: StoredOrigin): StoredOrigin {
-  const checkedAt = confirmedAt(folder, stored.state);
+const IDENTITY = /^\d+:\d+:\d+:\d+:\d+$/;
+const KEY = /^ed25519:[A-Za-z0-9_-]{43}$/;
+
+function readConfirmation(folder: string): Confirmation | null {
+  let text: string;
+  try {
+    text = readFileSync(join(folder, CHECKED), 'latin1');
+  } catch {
+    return null;
+  }
+  const [at, hash, identity, key] = text.split(' ');
+  const time = Number(at);
+  if (!Number.isSafeInteger(time) || hash === undefined) return null;
+  const opened = identity !== undefined && key !== undefined && IDENTITY.test(identity) && KEY.test(key);
+  return { at: time, hash, identity: opened ? identity : null, key: opened ? key : null };
+}
+
+function withConfirmation(stored: StoredOrigin, confirmation: Confirmation | null): StoredOrigin {
+  const checkedAt = confirmation?.hash === stored.state.manifestHash ? Math.max(stored.state.checkedAt, confirmation.at) : stored.state.checkedAt;
   return checkedAt === stored.state.checkedAt ? stored : { ...stored, state: Object.freeze({ ...stored.state, checkedAt }) };
 }
 
@@ -177,13 +231,14 @@ function load(context: StoreContext, origin: string): StoredOrigin | null {
   const folder = originPath(context.dir, originId(origin));
   const files = readFiles(context, folder);
   if (files.stateBytes === null && files.manifestBytes === null) return null;
-  const found = consistent(files, origin);
-  if (found) return withConfirmation(folder, found);
+  const confirmation = readConfirmation(folder);
+  const found = consistent(files, origin, confirmation);
+  if (found) return withConfirmation(found, confirmation);
   const repaired = context.locked(() => {
     const again = readFiles(context, folder);
-    return consistent(again, origin) ?? repair(context, again, origin);
+    return consistent(again, origin, null) ?? repair(context, again, origin);
   });
-  return repaired && withConfirmation(folder, repaired);
+  return repaired && withConfirmation(repaired, readConfirmation(folder));
 }
 
 export function readOrigin(context: StoreContext, origin: string | URL): StoredOrigin | null {
@@ -286,8 +341,9 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
     if (fields.version !== undefined && fields.version !== current.version) return current;
     const checkedAt = Math.max(current.checkedAt, Math.floor(fields.checkedAt));
     const folder = originPath(context.dir, originId(origin));
+    const opened = read && fields.opened && IDENTITY.test(fields.opened.identity) && KEY.test(fields.opened.key) ? ` ${fields.opened.identity} ${fields.opened.key}` : '';
     try {
-      writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}`, 'latin1'), () => undefined, false);
+      writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}${opened}`, 'latin1'), () => undefined, false);
     } catch (error) {
       // The record read was removed since (cache forget, a verify, another process's repair):
       // there is nothing to confirm, as when a read finds no record.

@@ -10,13 +10,12 @@
 // folder exactly when Node would load the same code through it.
 import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { canonicalJson, sha256Hex, type FileRef, type Manifest } from '../snapshot/index.ts';
 import { inspectBlob } from './blobs.ts';
 import type { StoreContext } from './context.ts';
 import type { LayoutIds } from './records.ts';
-import { HOST_TAG, pidAlive, tempName } from './files.ts';
+import { HOST_TAG, pidAlive, randomHex, tempName } from './files.ts';
 import { blobPath } from './location.ts';
 
 /** A file map as it is laid out: path → hash (+x when executable); pack offsets say nothing about content. */
@@ -238,9 +237,9 @@ export function openView(context: StoreContext, originKey: string, tree: string)
   const runDir = join(context.dir, PROGRAM_LAYOUT.run);
   mkdirSync(runDir, { recursive: true });
   cleanViews(runDir);
-  const path = join(runDir, `${HOST_TAG}.${process.pid}-${sha256Hex(originKey).slice(0, 12)}-${randomBytes(3).toString('hex')}`);
+  const path = join(runDir, `${HOST_TAG}.${process.pid}-${sha256Hex(originKey).slice(0, 12)}-${randomHex(3)}`);
   const point = (target: string): void => {
-    const tmp = `${path}.${randomBytes(4).toString('hex')}`;
+    const tmp = `${path}.${randomHex(4)}`;
     symlinkSync(relative(runDir, target), tmp, 'dir');
     renameSync(tmp, path);
   };

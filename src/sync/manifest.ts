@@ -52,7 +52,7 @@ export function checkFreshness(manifest: Manifest, source: string, options: { re
 }
 
 export function requireKey(key: VerifyKey | undefined): void {
-  if (typeof key !== 'object' || key === null || typeof key.keyId !== 'string' || typeof key.publicKey !== 'object') {
+  if (typeof key !== 'object' || key === null || typeof key.keyId !== 'string' || !('publicKey' in key)) {
     throw new LivemodError('sync', ErrorCodes.KEY_MISSING, "no publisher key to verify the manifest with; pin the publisher's key: parsePublicKey('ed25519:…') (the string `livemod keygen` prints)");
   }
 }

@@ -1,8 +1,7 @@
 // Blob checks. Nothing leaves sync that does not hash to what the signed manifest says, and every
 // refusal names the module the blob belongs to, so a user knows what was tampered with.
-import { hash as digest } from 'node:crypto';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { eachBlob, shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
+import { eachBlob, nodeCrypto, shortHash, type BlobRef, type Manifest } from '../snapshot/index.ts';
 import { quoted } from '../text.ts';
 
 export interface BlobEntry {
@@ -24,7 +23,7 @@ export function blobIndex(manifest: Manifest): Map<string, BlobEntry> {
 export function verifyBlob(entry: BlobEntry, bytes: Uint8Array, source: string): void {
   const { hash, size } = entry.ref;
   // crypto.hash: one call per blob, no Hash object; a cold fetch checks thousands of small blobs.
-  const actual = bytes.byteLength === size ? digest('sha256', bytes, 'hex') : null;
+  const actual = bytes.byteLength === size ? nodeCrypto().hash('sha256', bytes, 'hex') : null;
   if (actual === hash) return;
   const got = actual === null ? `${bytes.byteLength} bytes, not ${size}` : `bytes hashing to ${shortHash(actual)}`;
   throw new LivemodError('sync', ErrorCodes.HASH_MISMATCH, `blob ${shortHash(hash)} for ${quoted(entry.module)} from ${source} failed its hash check (got ${got}); it was changed on the way or on the host and was not used: run again, and tell the publisher if it repeats`, { module: entry.module, hash, source });
