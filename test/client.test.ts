@@ -2,7 +2,7 @@
 // host over loopback, with a real store in a temp dir.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect } from '../src/client/index.ts';
 import { openStore } from '../src/store/index.ts';
@@ -271,6 +271,30 @@ test('a stored manifest is re-opened without a second signature check only as th
   const events = requests();
   await rejectsWithCode(connect(host.url, { publicKey: key.publicKeyString, cache, onRequest: events.onRequest, ...quiet }), 'ERR_LIVEMOD_SIGNATURE_INVALID');
   assert.deepEqual(events.events.map((event) => event.status), [304]);
+});
+
+test('damage the kernel did not see (the confirmation made to know the changed file) is still found by cache verify, which hashes every record', async (t) => {
+  const key = generatePublisherKey();
+  const host = await startHost(t, await published(t, key));
+  const cache = tempDir(t);
+  await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  const store = openStore({ dir: cache });
+  const stored = store.readOrigin(host.url)!;
+  assert.equal(stored.openedWith, key.publicKeyString);
+  const folder = join(cache, 'origins', readdirSync(join(cache, 'origins'))[0]!);
+  const path = join(folder, 'manifest.json');
+  writeFileSync(path, readFileSync(path, 'utf8').replace('"main.ts"', '"mainXts"'));
+  const now = statSync(path, { bigint: true });
+  // As if the bytes had rotted under an unchanged file: the record still knows it.
+  writeFileSync(join(folder, 'checked'), `${Date.now()} ${stored.state.manifestHash} ${now.dev}:${now.ino}:${now.size}:${now.mtimeNs}:${now.ctimeNs} ${key.publicKeyString}`);
+  assert.equal(store.readOrigin(host.url)!.openedWith, key.publicKeyString);
+  // Hashed, it no longer matches its state, and its entry names no module of it: the record is removed.
+  assert.deepEqual(store.verify().corrupt, [relative(cache, folder)]);
+  assert.equal(store.readOrigin(host.url), null);
+  const app = await connect(host.url, { publicKey: key.publicKeyString, cache, ...quiet });
+  assert.equal(app.from, 'network');
+  assert.equal((await app.import()).result, 'hello client/');
 });
 
 test('an older signed manifest planted in the cache beside the newer ETag is not revalidated into running', async (t) => {

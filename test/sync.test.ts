@@ -275,3 +275,13 @@ describe('range planning', () => {
     for (const blob of blobs) assert.ok(plan.spans.some((span) => span.start <= blob.offset && blob.offset + blob.size <= span.end));
   });
 });
+
+test('a key is an object with a key id and a key object (or parsePublicKey\'s getter, not called to check it); anything else is ERR_LIVEMOD_KEY_MISSING', async () => {
+  const { requireKey } = await import('../src/sync/manifest.ts');
+  const parsed = parsePublicKey(generatePublisherKey().publicKeyString);
+  requireKey(parsed);
+  requireKey({ keyId: parsed.keyId, publicKey: parsed.publicKey, publicKeyString: parsed.publicKeyString });
+  for (const bad of [undefined, null, 'ed25519:x', {}, { keyId: parsed.keyId }, { keyId: parsed.keyId, publicKey: undefined }, { keyId: parsed.keyId, publicKey: 'a string' }, { keyId: 7, publicKey: parsed.publicKey }]) {
+    assert.throws(() => requireKey(bad as unknown as VerifyKey), (error: NodeJS.ErrnoException) => error.code === 'ERR_LIVEMOD_KEY_MISSING', JSON.stringify(bad));
+  }
+});

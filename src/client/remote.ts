@@ -153,7 +153,15 @@ function boundEtag(stored: Stored): string | null {
  */
 function openStored(stored: Stored, key: VerifyKey, base: string): Manifest {
   const source = `the cache (${base})`;
-  return stored.openedWith === key.publicKeyString ? reopenManifest(stored.manifestBytes, key, source) : openManifest(stored.manifestBytes, key, source);
+  if (stored.openedWith === key.publicKeyString) {
+    try {
+      return reopenManifest(stored.manifestBytes, key, source);
+    } catch {
+      // Bytes that opened before and no longer parse were damaged without their file changing
+      // (the disk): the full check says what is wrong with them.
+    }
+  }
+  return openManifest(stored.manifestBytes, key, source);
 }
 
 interface Chosen {

@@ -5,11 +5,50 @@
 // fsync'd, then rename()d over its final name. rename is atomic on POSIX: a reader opens either
 // the old file or the new one, never a partial one, and two writers of the same content-addressed
 // blob just replace equal bytes with equal bytes.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { sha256Hex } from '../snapshot/index.ts';
+
+/**
+ * A file as the kernel knows it: device, inode, size, and mtime and ctime in ns. A write in place,
+ * a rename over it, a new link or a utimes call changes it (the kernel sets ctime on each; no
+ * user sets it back on Linux or macOS): the store records one to know a file it checked before.
+ */
+function fileIdentity(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
+export const IDENTITY_PATTERN: RegExp = /^\d+:\d+:\d+:\d+:\d+$/;
+
+/** Errors that say the path is not a regular file one could read (a folder, a socket, a loop of links). */
+const NOT_A_FILE = new Set(['EISDIR', 'ENXIO', 'ELOOP']);
+
+/**
+ * A file's bytes and identity through one descriptor, the identity taken before and after the
+ * read and kept only when both agree (a write in place meanwhile leaves none). null: no such
+ * file; `bytes: null`: not a regular file of at most `max` bytes (a folder, a FIFO — opened
+ * without blocking, so never waited on — a socket). Other errors are thrown as they come.
+ */
+export function readIdentified(path: string, max: number): { bytes: Buffer | null; identity: string | null } | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const before = fstatSync(fd, { bigint: true });
+    if (!before.isFile() || before.size > BigInt(max)) return { bytes: null, identity: null };
+    const bytes = readFileSync(fd);
+    const identity = fileIdentity(before);
+    return { bytes, identity: fileIdentity(fstatSync(fd, { bigint: true })) === identity ? identity : null };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (code !== undefined && NOT_A_FILE.has(code)) return { bytes: null, identity: null };
+    throw error;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** Temp files older than this are taken as abandoned even when their writer's pid looks alive (pids are reused). */
 export const TMP_MAX_AGE_MS: number = 60_000;

@@ -241,7 +241,7 @@ export function verifyStore(context: StoreContext): VerifyReport {
       if (removePath(folder)) corrupt.push(rel);
       continue;
     }
-    const { result: stored, events: fresh } = context.collect(() => loadFolder(context, origin));
+    const { result: stored, events: fresh } = context.collect(() => loadFolder(context, origin, true));
     if (fresh.some((event) => event.type === 'origin-repaired')) repaired.push(origin);
     if (!stored) {
       if (fresh.some((event) => event.type === 'origin-removed')) corrupt.push(rel);

@@ -8,13 +8,13 @@
 // (same device, inode, size, mtime and ctime: the kernel moves ctime on every write, link and
 // rename, and no user can set it back) re-opens it without hashing it or checking its signature
 // again, which spares a warm start node:crypto altogether (docs/protocol.md, "The store").
-import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, type BigIntStats } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
 import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
 import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
-import { fsyncDir, ioError, writeAtomic } from './files.ts';
+import { IDENTITY_PATTERN, fsyncDir, ioError, readIdentified, writeAtomic } from './files.ts';
 import { LAYOUT, blobPath, normaliseOrigin, originId, originPath } from './location.ts';
 import { packedBlob, packPresent, type PackedBlob } from './packs.ts';
 import { MAX_ETAG_LENGTH, MAX_STATE_BYTES, parseState, parseStoredManifest, serialiseState, type OriginState, type StoredManifest } from './records.ts';
@@ -73,33 +73,17 @@ interface Files {
   readonly folder: string;
   readonly stateBytes: Buffer | null;
   readonly manifestBytes: Buffer | null;
-  /** The identity of the manifest file those bytes were read from (fileIdentity). */
+  /** The identity of the manifest file those bytes were read from (readIdentified in files.ts). */
   readonly identity: string | null;
 }
 
-/** A file as the kernel knows it: an in-place write, a rename over it or a new link changes it. */
-function fileIdentity(stat: BigIntStats): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
-}
-
-/** A record file's bytes and identity, read through one descriptor (so they are of the same file). */
+/** A record file's bytes and identity (readIdentified); anything but a regular file of at most `max` bytes reads as empty, which never parses, so it is repaired or removed. */
 function readOptional(context: StoreContext, path: string, max: number): { bytes: Buffer; identity: string | null } | null {
-  let fd: number | undefined;
   try {
-    // Non-blocking: a FIFO put in a record's place is refused below, not waited on.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const stat = fstatSync(fd, { bigint: true });
-    // Oversized: not ours. Read as empty, which never parses, so it is repaired or removed.
-    if (!stat.isFile() || stat.size > BigInt(max)) return { bytes: Buffer.alloc(0), identity: null };
-    return { bytes: readFileSync(fd), identity: fileIdentity(stat) };
+    const read = readIdentified(path, max);
+    return read && { bytes: read.bytes ?? Buffer.alloc(0), identity: read.identity };
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    // A folder in a record's place cannot be read: not ours, as an oversized file.
-    if (code === 'EISDIR') return { bytes: Buffer.alloc(0), identity: null };
     throw ioError(error, context.dir, 'read an origin record', path);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -205,20 +189,21 @@ interface Confirmation {
   readonly key: string | null;
 }
 
-const IDENTITY = /^\d+:\d+:\d+:\d+:\d+$/;
 const KEY = /^ed25519:[A-Za-z0-9_-]{43}$/;
 
 function readConfirmation(folder: string): Confirmation | null {
-  let text: string;
+  let bytes: Buffer | null | undefined;
   try {
-    text = readFileSync(join(folder, CHECKED), 'latin1');
+    // Through readIdentified, as the manifest: a FIFO or a huge file in its place is no confirmation.
+    bytes = readIdentified(join(folder, CHECKED), 1024)?.bytes;
   } catch {
     return null;
   }
-  const [at, hash, identity, key] = text.split(' ');
+  if (!bytes) return null;
+  const [at, hash, identity, key] = bytes.toString('latin1').split(' ');
   const time = Number(at);
   if (!Number.isSafeInteger(time) || hash === undefined) return null;
-  const opened = identity !== undefined && key !== undefined && IDENTITY.test(identity) && KEY.test(key);
+  const opened = identity !== undefined && key !== undefined && IDENTITY_PATTERN.test(identity) && KEY.test(key);
   return { at: time, hash, identity: opened ? identity : null, key: opened ? key : null };
 }
 
@@ -227,12 +212,13 @@ function withConfirmation(stored: StoredOrigin, confirmation: Confirmation | nul
   return checkedAt === stored.state.checkedAt ? stored : { ...stored, state: Object.freeze({ ...stored.state, checkedAt }) };
 }
 
-function load(context: StoreContext, origin: string): StoredOrigin | null {
+/** `rehash`: hash the manifest even when the confirmation knows its file (verify's whole-store check). */
+function load(context: StoreContext, origin: string, rehash = false): StoredOrigin | null {
   const folder = originPath(context.dir, originId(origin));
   const files = readFiles(context, folder);
   if (files.stateBytes === null && files.manifestBytes === null) return null;
   const confirmation = readConfirmation(folder);
-  const found = consistent(files, origin, confirmation);
+  const found = consistent(files, origin, rehash ? null : confirmation);
   if (found) return withConfirmation(found, confirmation);
   const repaired = context.locked(() => {
     const again = readFiles(context, folder);
@@ -341,7 +327,7 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
     if (fields.version !== undefined && fields.version !== current.version) return current;
     const checkedAt = Math.max(current.checkedAt, Math.floor(fields.checkedAt));
     const folder = originPath(context.dir, originId(origin));
-    const opened = read && fields.opened && IDENTITY.test(fields.opened.identity) && KEY.test(fields.opened.key) ? ` ${fields.opened.identity} ${fields.opened.key}` : '';
+    const opened = read && fields.opened && IDENTITY_PATTERN.test(fields.opened.identity) && KEY.test(fields.opened.key) ? ` ${fields.opened.identity} ${fields.opened.key}` : '';
     try {
       writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}${opened}`, 'latin1'), () => undefined, false);
     } catch (error) {
@@ -367,8 +353,8 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
 }
 
 /** For maintenance: the consistent record in an origin folder, whose origin is read from its state. */
-export function loadFolder(context: StoreContext, origin: string): StoredOrigin | null {
-  return load(context, origin);
+export function loadFolder(context: StoreContext, origin: string, rehash = false): StoredOrigin | null {
+  return load(context, origin, rehash);
 }
 
 /** Removes an origin's record if it still holds the manifest with `manifestHash` (under the lock). */

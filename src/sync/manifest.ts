@@ -51,8 +51,16 @@ export function checkFreshness(manifest: Manifest, source: string, options: { re
   }
 }
 
+/** A key object, or parsePublicKey's getter that makes one when a signature is first checked (not called here). */
+function keyObjectGiven(key: VerifyKey): boolean {
+  const own = Object.getOwnPropertyDescriptor(key, 'publicKey');
+  if (own?.get) return true;
+  const value: unknown = own ? own.value : key.publicKey;
+  return typeof value === 'object' && value !== null;
+}
+
 export function requireKey(key: VerifyKey | undefined): void {
-  if (typeof key !== 'object' || key === null || typeof key.keyId !== 'string' || !('publicKey' in key)) {
+  if (typeof key !== 'object' || key === null || typeof key.keyId !== 'string' || !keyObjectGiven(key)) {
     throw new LivemodError('sync', ErrorCodes.KEY_MISSING, "no publisher key to verify the manifest with; pin the publisher's key: parsePublicKey('ed25519:…') (the string `livemod keygen` prints)");
   }
 }
