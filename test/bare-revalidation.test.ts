@@ -241,8 +241,10 @@ async function front(t: TestContext, origin: URL, first: (head: string, socket: 
 }
 
 const PROGRAM = (version: string) => ({
-  'main.ts': `import { version } from './version.ts';\nconsole.log(JSON.stringify({ version, http: process.moduleLoadList.includes('NativeModule http'), crypto: process.moduleLoadList.includes('NativeModule crypto') }));\n`,
+  'main.ts': `import { version } from './version.ts';\nimport { filler } from './filler.ts';\nif (filler.length !== 24576) throw new Error('filler');\nconsole.log(JSON.stringify({ version, http: process.moduleLoadList.includes('NativeModule http'), crypto: process.moduleLoadList.includes('NativeModule crypto') }));\n`,
   'version.ts': `export const version = '${version}';\n`,
+  // More code than a start hashes without node:crypto (16 KiB): the run pack is taken as checked, not hashed.
+  'filler.ts': `export const filler = ${JSON.stringify('x'.repeat(24 * 1024))};\n`,
 });
 
 test('livemod run: a warm start revalidates on a bare socket (node:http never loads) and, from the second, re-opens the stored manifest (node:crypto never loads); a new version, a malformed 304 and a refused connection each still come out as through node:http', async (t) => {
@@ -276,7 +278,7 @@ test('livemod run: a warm start revalidates on a bare socket (node:http never lo
   assert.deepEqual(warm.stderr.match(/\[seen\] .*/g), [`[seen] manifest GET ${origin.pathname}manifest.json 304`]);
   assert.equal(warm.crypto, true, "the first warm start checks the stored manifest's signature");
   const second = await run();
-  assert.deepEqual([second.version, second.http, second.crypto], ['one', false, false], 'the file the first one opened with this key is re-opened, unchanged: nothing to hash or verify');
+  assert.deepEqual([second.version, second.http, second.crypto], ['one', false, false], 'the file the first one opened with this key is re-opened, unchanged, and the run pack the first one hashed is the same file: nothing to hash or verify');
 
   // A new version: the bare request gets a 200, and node:http asks again and takes it.
   running.publish(PROGRAM('two'));

@@ -1,13 +1,13 @@
 // V8's code cache for live modules, kept in the store: written after a run, used by the next
 // start (V8 deserialises instead of compiling), and a refused entry dropped and written again.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedDataVersionTag } from 'node:v8';
 import { SnapshotBuilder } from '../src/build/index.ts';
 import { connect, openFolder } from '../src/client/index.ts';
-import { signSnapshot } from '../src/snapshot/index.ts';
+import { sha256Hex, signSnapshot } from '../src/snapshot/index.ts';
 import { startServer } from './helpers/server-fixtures.ts';
 import { codeCacheStats, flushCodeCache } from '../src/runtime/index.ts';
 import { compileModule } from '../src/runtime/compile.ts';
@@ -73,6 +73,17 @@ test('a remote start writes its run pack (its blobs and code cache in one file);
   assert.equal(((await (await connect(`${running.url}/main.ts`, options)).import()) as { value: number }).value, 42);
   assert.equal(codeCacheStats().used - before.used, 2, 'both modules deserialised from the pack');
   assert.equal(codeCacheStats().written, before.written, 'nothing written again');
+  // The start that hashed the pack recorded the file it hashed: the next start takes that very file as checked.
+  const record = join(cache, 'runs', packs[0]!.replace(/\.pack$/, '.checked'));
+  const stat = statSync(join(cache, 'runs', packs[0]!), { bigint: true });
+  assert.equal(readFileSync(record, 'latin1'), `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`);
+  assert.equal(((await (await connect(`${running.url}/main.ts`, options)).import()) as { value: number }).value, 42);
+  assert.equal(statSync(join(cache, 'runs', packs[0]!), { bigint: true }).ctimeNs, stat.ctimeNs, 'a recorded pack is marked used through its record, so its identity holds');
+  // cache verify drops the records: the next read hashes each pack again.
+  openStore({ dir: cache }).verify();
+  assert.ok(!existsSync(record));
+  assert.equal(((await (await connect(`${running.url}/main.ts`, options)).import()) as { value: number }).value, 42);
+  assert.ok(existsSync(record), 'hashed and recorded again');
 
   // A pack whose blob bytes changed fails its hash check: dropped, and the start reads the blobs as before.
   const path = join(cache, 'runs', packs[0]!);
@@ -85,6 +96,30 @@ test('a remote start writes its run pack (its blobs and code cache in one file);
   for (let waited = 0; !existsSync(path) && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.ok(existsSync(path), 'written again');
   assert.notDeepEqual(readFileSync(path), bytes);
+  assert.ok(!existsSync(record), 'the record of the damaged pack went with it');
+});
+
+test('prune keeps a run pack whose record a start marked used, though the pack itself is old, and removes records whose pack is gone', (t) => {
+  const cache = tempDir(t);
+  const store = openStore({ dir: cache });
+  const hash = sha256Hex('blob');
+  const key = runPackKey([hash]);
+  store.writeRunPack(key, new Map([[hash, { blob: Buffer.from('blob'), cache: null }]]));
+  assert.equal(store.readRunPack(key)?.get(hash)?.blob?.toString(), 'blob');
+  const pack = join(cache, 'runs', `${key}.pack`);
+  const record = join(cache, 'runs', `${key}.checked`);
+  assert.ok(existsSync(record));
+  const old = new Date(Date.now() - 30 * 24 * 3600 * 1000);
+  utimesSync(pack, old, old);
+  // Old pack, fresh record: the record holds the pack's identity as it was hashed, so it no longer matches (utimes moved ctime); kept anyway for its recent use.
+  assert.equal(store.prune().codeCache, 0);
+  assert.ok(existsSync(pack));
+  utimesSync(record, old, old);
+  assert.equal(store.prune().codeCache, 1, 'the pack, its record with it');
+  assert.ok(!existsSync(pack) && !existsSync(record), 'both idle: both removed');
+  writeFileSync(record, '1:2:3:4:5');
+  store.prune();
+  assert.ok(!existsSync(record), 'a record without its pack is removed');
 });
 
 test('modules that keep compiling (a hot swap every 200 ms) do not postpone the code cache for ever: it is written within seconds of the first, so the scripts waiting for it are let go', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isHash, MAX_MANIFEST_BYTES, sha256Hex } from '../snapshot/index.ts';
 import { dropFoldersLinking, pruneProgram, type ProgramPrune } from './program.ts';
 import { pruneCodeCache } from './code-cache.ts';
-import { pruneRunPacks } from './run-pack.ts';
+import { forgetRunPackChecks, pruneRunPacks } from './run-pack.ts';
 import { pruneBuilds } from './builds.ts';
 import { listPacks, removePack } from './packs.ts';
 import { inspectBlob } from './blobs.ts';
@@ -259,6 +259,9 @@ export function verifyStore(context: StoreContext): VerifyReport {
     const stat = statSync(join(context.origins, stray), { throwIfNoEntry: false });
     if (stat && !stat.isDirectory() && removePath(join(context.origins, stray))) corrupt.push(`${LAYOUT.origins}/${stray}`);
   }
+  // Run packs are hashed when a start reads them, once per file (run-pack.ts): their records go,
+  // so the next start that reads each hashes it again.
+  forgetRunPackChecks(context);
   return { checked, corrupt, repaired, incomplete };
 }
 

@@ -3,18 +3,22 @@
 // the V8 version; the next start that reaches the same blobs (any manifest: a re-sign changes
 // nothing) reads that
 // one file instead of a blob file and a code cache file per module (2,000 modules: 4,000 reads).
-// It is a derived cache beside the blobs, never the only copy: every blob in it is re-hashed
-// against its name as it is read (a pack with one bad blob is dropped, and the blobs are read
-// as before), the code cache in it is checked by V8 on use, and prune removes packs no start
-// used for a week (a read marks a pack used). Layout: a 4-byte big-endian length, that many bytes of JSON
+// It is a derived cache beside the blobs, never the only copy: every blob in it is hashed
+// against its name when a start first reads it (a pack with one bad blob is dropped, and the
+// blobs are read as before), and that start records the pack file's identity beside it
+// (runs/<key>.checked; files.ts, readIdentified): a later start that reads the very same file
+// takes its blobs as checked, as it takes the code cache beside them (which V8 checks for fit,
+// not content), so a warm start of a program of any size hashes nothing and does not load
+// node:crypto. `cache verify` drops these records. The code cache in it is checked by V8 on use,
+// and prune removes packs no start used for a week (a read marks a pack, or its record, used). Layout: a 4-byte big-endian length, that many bytes of JSON
 // index `{ "<hash>": [blobOffset, blobLength, cacheOffset, cacheLength] }` (offsets into what
 // follows; cache -1, 0 when none), then the bytes.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { sha256Hex } from '../snapshot/index.ts';
 import type { StoreContext } from './context.ts';
-import { writeAtomic } from './files.ts';
+import { IDENTITY_PATTERN, readIdentified, writeAtomic } from './files.ts';
 
 export interface RunPackEntry {
   /** null when the pack was read for its code cache only (`blobs: false`): then no blob was read or checked. */
@@ -44,18 +48,27 @@ function packPath(context: StoreContext, key: string): string {
  * no blob is hashed.
  */
 export function readRunPack(context: StoreContext, key: string, options: { blobs?: boolean } = {}): Map<string, RunPackEntry> | null {
-  const withBlobs = options.blobs !== false;
   const path = packPath(context, key);
+  const record = `${path.slice(0, -'.pack'.length)}${CHECKED_SUFFIX}`;
   let bytes: Buffer;
+  let identity: string | null;
   try {
-    bytes = readFileSync(path);
+    const read = readIdentified(path, MAX_RUN_PACK_BYTES);
+    if (!read?.bytes) return null;
+    ({ bytes, identity } = read);
   } catch {
     return null;
   }
+  // Checked by an earlier start as this very file: its blobs are not hashed again.
+  const known = identity !== null && recordedIdentity(record) === identity;
+  const withBlobs = options.blobs !== false;
+  const hashing = withBlobs && !known;
   try {
-    // Used now: prune keeps packs a start read within its window.
+    // Used now: prune keeps packs a start read (or whose record it touched) within its window.
+    // Not the pack itself once it has a record: that would change the identity recorded.
     const now = new Date();
-    utimesSync(path, now, now);
+    if (known) utimesSync(record, now, now);
+    else if (!hashing) utimesSync(path, now, now);
   } catch {
     // A read-only store: prune is not this process's to run.
   }
@@ -69,20 +82,68 @@ export function readRunPack(context: StoreContext, key: string, options: { blobs
       let blob: Buffer | null = null;
       if (withBlobs) {
         blob = bytes.subarray(data + offset, data + offset + size);
-        if (blob.byteLength !== size || sha256Hex(blob) !== hash) throw new Error(`blob ${hash.slice(0, 12)} fails its hash check`);
+        if (blob.byteLength !== size || (hashing && sha256Hex(blob) !== hash)) throw new Error(`blob ${hash.slice(0, 12)} fails its hash check`);
       }
       entries.set(hash, { blob, cache: cacheOffset >= 0 && cacheSize > 0 ? bytes.subarray(data + cacheOffset, data + cacheOffset + cacheSize) : null });
+    }
+    if (hashing && identity !== null) {
+      try {
+        // The record also marks the pack used.
+        writeAtomic(context.tmp, record, Buffer.from(identity, 'latin1'), () => undefined, false);
+      } catch {
+        // Not recorded: the next start hashes the pack again.
+      }
     }
     return entries;
   } catch {
     // Torn or tampered: the blobs are read one by one, and the next start writes it again.
-    try {
-      unlinkSync(path);
-    } catch {
-      // Removed by another process already.
+    for (const file of [path, record]) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // Removed by another process already, or never recorded.
+      }
     }
     return null;
   }
+}
+
+/** The record of a checked pack: `<key>.checked`, the pack file's identity. */
+const CHECKED_SUFFIX = '.checked';
+
+/** Larger than any pack a start writes (its blobs are what one process runs). */
+const MAX_RUN_PACK_BYTES = 2 ** 31;
+
+function recordedIdentity(record: string): string | null {
+  try {
+    const bytes = readIdentified(record, 256)?.bytes;
+    const text = bytes?.toString('latin1') ?? '';
+    return IDENTITY_PATTERN.test(text) ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/** For `cache verify`: drops every pack's record, so the next start that reads a pack hashes its blobs again. */
+export function forgetRunPackChecks(context: StoreContext): number {
+  const dir = join(context.dir, 'runs');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let dropped = 0;
+  for (const name of names) {
+    if (!name.endsWith(CHECKED_SUFFIX)) continue;
+    try {
+      unlinkSync(join(dir, name));
+      dropped += 1;
+    } catch {
+      // Gone already.
+    }
+  }
+  return dropped;
 }
 
 /** Writes a start's pack (atomically; best effort: a read-only or full store keeps none). */
@@ -127,15 +188,28 @@ export function pruneRunPacks(context: StoreContext, dryRun: boolean, now: numbe
     return 0;
   }
   const tag = `-${cachedDataVersionTag().toString(16)}.pack`;
+  const usedAt = (path: string): number => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -Infinity;
   let removed = 0;
   for (const name of names) {
+    // A pack's record goes with its pack (below); one whose pack is gone, after the loop.
+    if (name.endsWith(CHECKED_SUFFIX)) continue;
     const path = join(dir, name);
+    const record = name.endsWith('.pack') ? `${path.slice(0, -'.pack'.length)}${CHECKED_SUFFIX}` : null;
     try {
-      if (name.endsWith(tag) && now - statSync(path).mtimeMs < RUN_PACK_MAX_IDLE_MS) continue;
-      if (!dryRun) rmSync(path, { force: true });
+      // A start that reads a recorded pack marks its record used, not the pack (whose identity the record holds).
+      if (name.endsWith(tag) && now - Math.max(usedAt(path), record ? usedAt(record) : -Infinity) < RUN_PACK_MAX_IDLE_MS) continue;
+      if (!dryRun) {
+        rmSync(path, { force: true });
+        if (record) rmSync(record, { force: true });
+      }
       removed += 1;
     } catch {
       // Gone already.
+    }
+  }
+  if (!dryRun) {
+    for (const name of names) {
+      if (name.endsWith(CHECKED_SUFFIX) && !existsSync(join(dir, `${name.slice(0, -CHECKED_SUFFIX.length)}.pack`))) rmSync(join(dir, name), { force: true });
     }
   }
   return removed;
