@@ -162,3 +162,14 @@ test('a build cache whose store does not exist yet makes it with its first entry
   assert.deepEqual(builds.get('main.js', 'cd'.repeat(32)), entry);
   assert.equal(existsSync(join(dir, 'builds')), true);
 });
+
+test('a run pack is named by the set of its blobs: any order, duplicates once, another set another name; only blob hashes name one', () => {
+  const hashes = ['a', 'b', 'c', 'd'].map((text) => sha256Hex(text));
+  const key = runPackKey(hashes);
+  assert.match(key, /^[0-9a-f]{32}-[0-9a-f]{1,16}$/);
+  assert.equal(runPackKey([...hashes].reverse()), key);
+  assert.equal(runPackKey([...hashes, hashes[0]!]), key);
+  const names = new Set([key, runPackKey(hashes.slice(0, 3)), runPackKey(hashes.slice(1)), runPackKey([]), runPackKey([hashes[0]!]), runPackKey([sha256Hex('e'), ...hashes])]);
+  assert.equal(names.size, 6);
+  assert.throws(() => runPackKey(['not a hash']), TypeError);
+});
