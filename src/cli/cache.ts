@@ -35,7 +35,7 @@ export function registerCache(program: Command): void {
     output.result({ dir: store.dir, ...listing }, lines.join('\n'));
   });
 
-  common(cache.command('verify').description('re-hash every blob, remove corrupt ones (the next run refetches them), and check each origin has what it needs')).action((flags: CacheFlags) => {
+  common(cache.command('verify').description('re-hash every blob and stored manifest, remove corrupt ones (the next run refetches them), check each origin has what it needs, and have the next start hash its run pack again')).action((flags: CacheFlags) => {
     const output = createOutput(flags.json === true);
     const store = open(flags);
     const report = store.verify();
