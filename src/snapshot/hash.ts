@@ -17,12 +17,13 @@ export function nodeCrypto(): NodeCrypto {
 
 /**
  * Bytes hashed in JavaScript before node:crypto is loaded: the short inputs of a warm start
- * (folder ids, the host tag, a key id, a small run pack) come to a few KiB. Cold, the JavaScript
- * hash runs at about 2 MB/s, so past this budget, or for one larger input, loading node:crypto
- * is the cheaper way, and every hash after that goes through it.
+ * (folder ids, the host tag, a key id) come to a few hundred bytes. Cold, the JavaScript hash
+ * runs at about 2 MB/s (a millisecond per 2 KiB), so past this budget, or for one larger input,
+ * node:crypto is loaded and every hash after that goes through it: a start that needs
+ * node:crypto anyway (a cold one checks a signature) wastes at most a millisecond on this.
  */
-const JS_BUDGET = 16 * 1024;
-const JS_LARGEST = 4 * 1024;
+const JS_BUDGET = 2 * 1024;
+const JS_LARGEST = 1024;
 let jsBytes = 0;
 
 /** Blob and manifest hashes: lowercase hex sha256 of the exact bytes served. */

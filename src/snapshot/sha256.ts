@@ -1,5 +1,5 @@
 // SHA-256 (FIPS 180-4) in plain JavaScript, for the few short inputs of a warm start: folder ids,
-// the host tag, a key id, a run pack's blob list. node:crypto answers the same, but loading it
+// the host tag, a key id. node:crypto answers the same, but loading it
 // costs a start 6-10 ms (OpenSSL's set-up and some twenty internal modules), which a start of a
 // stored version otherwise never needs. Cold, in V8's interpreter, this runs at about 2 MB/s, so
 // hash.ts sends anything but small inputs to node:crypto.
