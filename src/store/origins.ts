@@ -5,9 +5,10 @@
 //
 // A start that had the stored manifest confirmed (a 304) records, beside the state, which file it
 // opened with which pinned key (`checked`, below). A later start that finds the same file there
-// (same device, inode, size, mtime and ctime: the kernel moves ctime on every write, link and
-// rename, and no user can set it back) re-opens it without hashing it or checking its signature
-// again, which spares a warm start node:crypto altogether (docs/protocol.md, "The store").
+// (same device, inode, size, mtime and ctime: on Linux and macOS the kernel moves ctime on every
+// write, link, rename and utimes, and no user can set it back) re-opens it without hashing it or
+// checking its signature again, which spares a warm start node:crypto (docs/protocol.md, "Client
+// store", where the limits of this are said).
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';

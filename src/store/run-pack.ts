@@ -141,15 +141,19 @@ function recordedIdentity(record: string): string | null {
   }
 }
 
+/** The runs/ folder and what it holds (nothing when it cannot be read). */
+function runsFolder(context: StoreContext): { dir: string; names: string[] } {
+  const dir = join(context.dir, 'runs');
+  try {
+    return { dir, names: readdirSync(dir) };
+  } catch {
+    return { dir, names: [] };
+  }
+}
+
 /** For `cache verify`: drops every pack's record, so the next start that reads a pack hashes its blobs again. */
 export function forgetRunPackChecks(context: StoreContext): number {
-  const dir = join(context.dir, 'runs');
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
+  const { dir, names } = runsFolder(context);
   let dropped = 0;
   for (const name of names) {
     if (!name.endsWith(CHECKED_SUFFIX)) continue;
@@ -197,13 +201,7 @@ export const RUN_PACK_MAX_IDLE_MS: number = 7 * 24 * 3600 * 1000;
 
 /** Removes packs no start read within RUN_PACK_MAX_IDLE_MS, and packs of another V8. */
 export function pruneRunPacks(context: StoreContext, dryRun: boolean, now: number = Date.now()): number {
-  const dir = join(context.dir, 'runs');
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
+  const { dir, names } = runsFolder(context);
   const tag = `-${cachedDataVersionTag().toString(16)}.pack`;
   const usedAt = (path: string): number => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -Infinity;
   let removed = 0;
