@@ -4,7 +4,7 @@
 // that origin runs, verified again, and the caller is told its age.
 import { ErrorCodes, LivemodError, isLivemodError } from '../errors.ts';
 import type { ModuleSource } from '../runtime/index.ts';
-import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, openManifest, reopenManifest, staticClosure, sha256Hex, type LazyPolicy, type Manifest, type VerifyKey } from '../snapshot/index.ts';
+import { blobsToRun, carriesProgram, eagerClosure, manifestBlobs, moduleBlobs, openManifest, packagesRange, reopenManifest, staticClosure, sha256Hex, type LazyPolicy, type Manifest, type VerifyKey } from '../snapshot/index.ts';
 import { runPackKey, type RunPackEntry, type Store } from '../store/index.ts';
 import { startCache } from './start-cache.ts';
 import { fetchSync } from './fetch-sync.ts';
@@ -151,11 +151,20 @@ function boundEtag(stored: Stored): string | null {
  * The stored manifest opened with the pinned key: its signature checked, unless the store knows
  * these very bytes as opened with that key by an earlier start (origins.ts), then re-opened.
  */
+/**
+ * What the confirmation records of the stored manifest this start opened: the file, the key,
+ * and where its packages value lies (found once, the first time, by walking its bytes: 1-2 ms).
+ */
+function openedRecord(stored: Stored, key: VerifyKey, base: string): { key: string; identity: string; packages: readonly [number, number] | null } {
+  const known = stored.openedWith === key.publicKeyString ? stored.packagesAt : null;
+  return { key: key.publicKeyString, identity: stored.identity!, packages: known ?? packagesRange(stored.manifestBytes, `the cache (${base})`) };
+}
+
 function openStored(stored: Stored, key: VerifyKey, base: string): Manifest {
   const source = `the cache (${base})`;
   if (stored.openedWith === key.publicKeyString) {
     try {
-      return reopenManifest(stored.manifestBytes, key, source);
+      return reopenManifest(stored.manifestBytes, key, source, stored.packagesAt);
     } catch {
       // Bytes that opened before and no longer parse were damaged without their file changing
       // (the disk): the full check says what is wrong with them.
@@ -307,7 +316,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
       const manifest = opened ? opened() : openStored(stored, options.key, candidate.base);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
-        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state, ...(stored.identity ? { opened: { key: options.key.publicKeyString, identity: stored.identity } } : {}) });
+        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state, ...(stored.identity ? { opened: openedRecord(stored, options.key, candidate.base) } : {}) });
       } catch (error) {
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;

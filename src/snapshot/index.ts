@@ -13,7 +13,7 @@ export {
 } from './manifest.ts';
 export { validateManifest } from './validate.ts';
 export {
-  sealManifest, sealBytes, sealedFromVerified, openManifest, reopenManifest, readEnvelope, checkEnvelopeStart, parseVerified, readManifestUnverified, EnvelopeCheck,
+  sealManifest, sealBytes, sealedFromVerified, openManifest, reopenManifest, packagesRange, readEnvelope, checkEnvelopeStart, parseVerified, readManifestUnverified, EnvelopeCheck,
   MAX_MANIFEST_BYTES, MAX_HEADER_BYTES, MAX_MANIFEST_DEPTH, MAX_MANIFEST_VALUES,
   type Envelope, type SealedManifest,
 } from './seal.ts';

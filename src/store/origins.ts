@@ -32,6 +32,8 @@ export interface StoredOrigin {
   readonly openedWith: string | null;
   /** The manifest file's identity as read (device, inode, size, mtime, ctime), for touchOrigin's `opened`. */
   readonly identity: string | null;
+  /** With `openedWith`: where the `packages` value lies in the signed part, as recorded then (packagesRange), or null. */
+  readonly packagesAt: readonly [number, number] | null;
 }
 
 export interface CommitInput {
@@ -67,7 +69,7 @@ export interface TouchFields {
    * allows) with this pinned key, from the file of this identity: recorded with the confirmation,
    * so the next start can re-open that file without a second check.
    */
-  readonly opened?: { readonly key: string; readonly identity: string };
+  readonly opened?: { readonly key: string; readonly identity: string; readonly packages?: readonly [number, number] | null };
 }
 
 interface Files {
@@ -106,7 +108,7 @@ function consistent(files: Files, origin: string, confirmation: Confirmation | n
   if (!state) return null;
   const known = confirmation !== null && confirmation.hash === state.manifestHash && confirmation.identity !== null && confirmation.identity === files.identity;
   if (!known && sha256Hex(files.manifestBytes) !== state.manifestHash) return null;
-  return { state, manifestBytes: files.manifestBytes, openedWith: known ? confirmation.key : null, identity: files.identity };
+  return { state, manifestBytes: files.manifestBytes, openedWith: known ? confirmation.key : null, identity: files.identity, packagesAt: known ? confirmation.packages : null };
 }
 
 function removeOriginFolder(context: StoreContext, folder: string, origin: string, reason: string): void {
@@ -165,7 +167,7 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
       writeState(context, files.folder, repaired);
       const reason = state ? `state.json named another manifest (version ${state.version})` : 'state.json was missing or unreadable';
       context.record({ type: 'origin-repaired', origin, version: parsed.version, reason });
-      return { state: repaired, manifestBytes: files.manifestBytes, openedWith: null, identity: files.identity };
+      return { state: repaired, manifestBytes: files.manifestBytes, openedWith: null, identity: files.identity, packagesAt: null };
     }
   }
   if (files.stateBytes === null && files.manifestBytes === null) return null;
@@ -176,7 +178,8 @@ function repair(context: StoreContext, files: Files, origin: string): StoredOrig
 /** The consistent record of a normalised origin, repairing a torn one; caller may hold the lock. */
 /**
  * The last confirmation of a 304, kept beside the state (`checked`: "<ms> <manifest sha256>",
- * then, from a start that opened that manifest, " <file identity> <pinned key>"): written
+ * then, from a start that opened that manifest, " <file identity> <pinned key> [<start>-<end>
+ * of its packages value]"): written
  * without the lock or an fsync, since losing one only makes the cache look older and the next
  * start check the signature again. It counts only for the manifest it names, so a commit of a
  * newer version makes it stale, and its identity only for the file it names.
@@ -188,9 +191,16 @@ interface Confirmation {
   readonly hash: string;
   readonly identity: string | null;
   readonly key: string | null;
+  readonly packages: readonly [number, number] | null;
 }
 
 const KEY = /^ed25519:[A-Za-z0-9_-]{43}$/;
+const RANGE = /^(\d{1,15})-(\d{1,15})$/;
+
+function range(text: string | undefined): [number, number] | null {
+  const match = text === undefined ? null : RANGE.exec(text);
+  return match ? [Number(match[1]), Number(match[2])] : null;
+}
 
 function readConfirmation(folder: string): Confirmation | null {
   let bytes: Buffer | null | undefined;
@@ -201,11 +211,11 @@ function readConfirmation(folder: string): Confirmation | null {
     return null;
   }
   if (!bytes) return null;
-  const [at, hash, identity, key] = bytes.toString('latin1').split(' ');
+  const [at, hash, identity, key, packages] = bytes.toString('latin1').split(' ');
   const time = Number(at);
   if (!Number.isSafeInteger(time) || hash === undefined) return null;
   const opened = identity !== undefined && key !== undefined && IDENTITY_PATTERN.test(identity) && KEY.test(key);
-  return { at: time, hash, identity: opened ? identity : null, key: opened ? key : null };
+  return { at: time, hash, identity: opened ? identity : null, key: opened ? key : null, packages: opened ? range(packages) : null };
 }
 
 function withConfirmation(stored: StoredOrigin, confirmation: Confirmation | null): StoredOrigin {
@@ -328,7 +338,9 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
     if (fields.version !== undefined && fields.version !== current.version) return current;
     const checkedAt = Math.max(current.checkedAt, Math.floor(fields.checkedAt));
     const folder = originPath(context.dir, originId(origin));
-    const opened = read && fields.opened && IDENTITY_PATTERN.test(fields.opened.identity) && KEY.test(fields.opened.key) ? ` ${fields.opened.identity} ${fields.opened.key}` : '';
+    const given = fields.opened;
+    const packages = given?.packages && given.packages.every((offset) => Number.isSafeInteger(offset) && offset >= 0) ? ` ${given.packages[0]}-${given.packages[1]}` : '';
+    const opened = read && given && IDENTITY_PATTERN.test(given.identity) && KEY.test(given.key) ? ` ${given.identity} ${given.key}${packages}` : '';
     try {
       writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}${opened}`, 'latin1'), () => undefined, false);
     } catch (error) {

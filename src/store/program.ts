@@ -156,7 +156,6 @@ export const PROGRAM_LAYOUT: { readonly trees: 'trees'; readonly packages: 'pack
 export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: ReadonlySet<string> = new Set(), ids: LayoutIds | null = null): string {
   const tree = join(context.dir, PROGRAM_LAYOUT.trees, ids?.tree ?? treeId(manifest));
   ensureScope(context.dir);
-  const packages = manifest.packages ?? {};
   const missing: string[] = [];
   const modules = ids ? ids.modules : modulesId(manifest);
   const modulesDir = modules === null ? null : join(context.dir, PROGRAM_LAYOUT.packages, modules);
@@ -171,6 +170,8 @@ export function layoutProgram(context: StoreContext, manifest: Manifest, fresh: 
     // saved while a prune took the folder away, and goes.
     if (existsSync(modulesDir) && !existsSync(join(modulesDir, 'node_modules'))) rmSync(modulesDir, { recursive: true, force: true });
     buildFolder(context, modulesDir, (dir) => {
+      // Read only here: a start of a version laid out before never parses the packages (seal.ts, reopenManifest).
+      const packages = manifest.packages ?? {};
       // Sorted: a package is placed before the packages nested in its node_modules.
       for (const location of Object.keys(manifest.layout!).sort()) placeFiles(context, packages[manifest.layout![location]!]!.files, join(dir, ...location.split('/')), missing, fresh);
       for (const [location, target] of Object.entries(manifest.links ?? {})) {
