@@ -153,11 +153,14 @@ function boundEtag(stored: Stored): string | null {
  */
 /**
  * What the confirmation records of the stored manifest this start opened: the file, the key,
- * and where its packages value lies (found once, the first time, by walking its bytes: 1-2 ms).
+ * and where its packages value lies (found once, the first time, by walking its bytes: 1-2 ms;
+ * a manifest without one, of modules alone, is not walked at every start to find none).
  */
-function openedRecord(stored: Stored, key: VerifyKey, base: string): { key: string; identity: string; packages: readonly [number, number] | null } {
+function openedRecord(stored: Stored, manifest: Manifest, key: VerifyKey, base: string): { key: string; identity: string; packages: readonly [number, number] | null } {
   const known = stored.openedWith === key.publicKeyString ? stored.packagesAt : null;
-  return { key: key.publicKeyString, identity: stored.identity!, packages: known ?? packagesRange(stored.manifestBytes, `the cache (${base})`) };
+  // `in`, not a read: a re-opened manifest's packages are a getter that would parse them.
+  const packages = known ?? ('packages' in manifest ? packagesRange(stored.manifestBytes, `the cache (${base})`) : null);
+  return { key: key.publicKeyString, identity: stored.identity!, packages };
 }
 
 function openStored(stored: Stored, key: VerifyKey, base: string): Manifest {
@@ -316,7 +319,7 @@ async function choose(list: readonly Candidate[], options: RemoteOptions, transf
       const manifest = opened ? opened() : openStored(stored, options.key, candidate.base);
       checkFreshness(manifest, candidate.base, { now, minVersion: stored.state.version, ...(app !== undefined ? { app } : {}) });
       try {
-        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state, ...(stored.identity ? { opened: openedRecord(stored, options.key, candidate.base) } : {}) });
+        options.store.touchOrigin(candidate.base, { checkedAt: now, read: stored.state, ...(stored.identity ? { opened: openedRecord(stored, manifest, options.key, candidate.base) } : {}) });
       } catch (error) {
         // A read-only shared cache cannot record the check; the version confirmed is what runs.
         if (!isLivemodError(error) || error.code !== ErrorCodes.STORE_UNWRITABLE) throw error;

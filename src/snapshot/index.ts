@@ -4,7 +4,7 @@
 export { canonicalJson } from './canonical.ts';
 export { sha256Hex, isHash, shortHash, HASH_PATTERN, nodeCrypto } from './hash.ts';
 export {
-  generatePublisherKey, parsePrivateKeyPem, parsePublicKey, privateKeyToPem, signBytes, verifyBytes,
+  generatePublisherKey, parsePrivateKeyPem, parsePublicKey, privateKeyToPem, signBytes, verifyBytes, PUBLIC_KEY_PATTERN,
   type PublisherKey, type VerifyKey,
 } from './keys.ts';
 export {

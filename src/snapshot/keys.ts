@@ -7,6 +7,8 @@ import { quoted } from '../text.ts';
 import { nodeCrypto, sha256Hex } from './hash.ts';
 
 const PUBLIC_PREFIX = 'ed25519:';
+/** A pinned public key as written: `ed25519:` and the 32 raw bytes in base64url. */
+export const PUBLIC_KEY_PATTERN: RegExp = /^ed25519:[A-Za-z0-9_-]{43}$/;
 // DER prefix of an ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow it.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -60,8 +62,7 @@ export function parsePrivateKeyPem(pem: string, source: string): PublisherKey {
 /** Parses a pinned public key string (`ed25519:…`). */
 export function parsePublicKey(text: string): VerifyKey {
   const trimmed = text.trim();
-  const body = trimmed.startsWith(PUBLIC_PREFIX) ? trimmed.slice(PUBLIC_PREFIX.length) : '';
-  const raw = /^[A-Za-z0-9_-]{43}$/.test(body) ? Buffer.from(body, 'base64url') : Buffer.alloc(0);
+  const raw = PUBLIC_KEY_PATTERN.test(trimmed) ? Buffer.from(trimmed.slice(PUBLIC_PREFIX.length), 'base64url') : Buffer.alloc(0);
   if (raw.length !== 32) {
     throw new LivemodError('snapshot', ErrorCodes.KEY_INVALID, `public key ${quoted(trimmed, 60)} is not of the form ed25519:<43 base64url characters>; copy it whole from \`livemod keygen\` or \`livemod serve\` output`);
   }

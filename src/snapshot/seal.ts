@@ -180,6 +180,10 @@ function signatureBy(signatures: readonly ManifestSignature[], key: VerifyKey, s
   throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} is signed by key id${ids.length > 1 ? 's' : ''} ${listed(ids)}, not by the pinned key ${key.keyId}; pin the publisher's key (--key) or ask the publisher which key they use`, { source, keyId: key.keyId });
 }
 
+function namesOtherKey(source: string, manifest: Manifest | null, key: VerifyKey): LivemodError {
+  return new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} names key id ${manifest?.keyId} but is signed by ${key.keyId}`, { source });
+}
+
 function badSignature(source: string, key: VerifyKey): LivemodError {
   return new LivemodError('snapshot', ErrorCodes.SIGNATURE_INVALID, `manifest from ${source} fails its signature check with key ${key.keyId}: it was changed after signing or signed by someone else; do not run it, and tell the publisher`, { source, keyId: key.keyId });
 }
@@ -384,9 +388,7 @@ export function openManifest(bytes: Uint8Array, key: VerifyKey, source: string):
   const signature = signatureBy(envelope.signatures, key, source);
   if (!verifyBytes(key, signingInput(envelope.signed), signature.sig)) throw badSignature(source, key);
   const manifest = validateManifest(parseVerified(envelope.signed, source), source);
-  if (manifest.keyId !== key.keyId) {
-    throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} names key id ${manifest.keyId} but is signed by ${key.keyId}`, { source });
-  }
+  if (manifest.keyId !== key.keyId) throw namesOtherKey(source, manifest, key);
   return manifest;
 }
 
@@ -414,9 +416,7 @@ export function reopenManifest(bytes: Uint8Array, key: VerifyKey, source: string
   } catch {
     throw invalid(source, 'is not JSON inside its signed part; it was not written by livemod');
   }
-  if (manifest?.keyId !== key.keyId) {
-    throw new LivemodError('snapshot', ErrorCodes.WRONG_KEY, `manifest from ${source} names key id ${manifest?.keyId} but is signed by ${key.keyId}`, { source });
-  }
+  if (manifest?.keyId !== key.keyId) throw namesOtherKey(source, manifest, key);
   if (lazy) {
     const settle = (value: unknown): void => void Object.defineProperty(manifest, 'packages', { value, writable: true, enumerable: true, configurable: true });
     Object.defineProperty(manifest, 'packages', {

@@ -12,7 +12,7 @@
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, LivemodError } from '../errors.ts';
-import { MAX_MANIFEST_BYTES, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
+import { MAX_MANIFEST_BYTES, PUBLIC_KEY_PATTERN, sha256Hex, shortHash, type Manifest } from '../snapshot/index.ts';
 import { quoted } from '../text.ts';
 import type { StoreContext } from './context.ts';
 import { IDENTITY_PATTERN, fsyncDir, ioError, readIdentified, writeAtomic } from './files.ts';
@@ -194,7 +194,6 @@ interface Confirmation {
   readonly packages: readonly [number, number] | null;
 }
 
-const KEY = /^ed25519:[A-Za-z0-9_-]{43}$/;
 const RANGE = /^(\d{1,15})-(\d{1,15})$/;
 
 function range(text: string | undefined): [number, number] | null {
@@ -214,7 +213,7 @@ function readConfirmation(folder: string): Confirmation | null {
   const [at, hash, identity, key, packages] = bytes.toString('latin1').split(' ');
   const time = Number(at);
   if (!Number.isSafeInteger(time) || hash === undefined) return null;
-  const opened = identity !== undefined && key !== undefined && IDENTITY_PATTERN.test(identity) && KEY.test(key);
+  const opened = identity !== undefined && key !== undefined && IDENTITY_PATTERN.test(identity) && PUBLIC_KEY_PATTERN.test(key);
   return { at: time, hash, identity: opened ? identity : null, key: opened ? key : null, packages: opened ? range(packages) : null };
 }
 
@@ -340,7 +339,7 @@ export function touchOrigin(context: StoreContext, originInput: string | URL, fi
     const folder = originPath(context.dir, originId(origin));
     const given = fields.opened;
     const packages = given?.packages && given.packages.every((offset) => Number.isSafeInteger(offset) && offset >= 0) ? ` ${given.packages[0]}-${given.packages[1]}` : '';
-    const opened = read && given && IDENTITY_PATTERN.test(given.identity) && KEY.test(given.key) ? ` ${given.identity} ${given.key}${packages}` : '';
+    const opened = read && given && IDENTITY_PATTERN.test(given.identity) && PUBLIC_KEY_PATTERN.test(given.key) ? ` ${given.identity} ${given.key}${packages}` : '';
     try {
       writeAtomic(context.tmp, join(folder, CHECKED), Buffer.from(`${checkedAt} ${current.manifestHash}${opened}`, 'latin1'), () => undefined, false);
     } catch (error) {

@@ -66,7 +66,7 @@ function packPath(context: StoreContext, key: string): string {
  */
 export function readRunPack(context: StoreContext, key: string, options: { blobs?: boolean } = {}): Map<string, RunPackEntry> | null {
   const path = packPath(context, key);
-  const record = `${path.slice(0, -'.pack'.length)}${CHECKED_SUFFIX}`;
+  const record = recordOf(path);
   let bytes: Buffer;
   let identity: string | null;
   try {
@@ -128,6 +128,11 @@ export function readRunPack(context: StoreContext, key: string, options: { blobs
 /** The record of a checked pack: `<key>.checked`, the pack file's identity. */
 const CHECKED_SUFFIX = '.checked';
 
+/** The record beside a pack (`<key>.pack` → `<key>.checked`). */
+function recordOf(pack: string): string {
+  return `${pack.slice(0, -'.pack'.length)}${CHECKED_SUFFIX}`;
+}
+
 /** Larger than any pack a start writes (its blobs are what one process runs). */
 const MAX_RUN_PACK_BYTES = 2 ** 31;
 
@@ -152,19 +157,16 @@ function runsFolder(context: StoreContext): { dir: string; names: string[] } {
 }
 
 /** For `cache verify`: drops every pack's record, so the next start that reads a pack hashes its blobs again. */
-export function forgetRunPackChecks(context: StoreContext): number {
+export function forgetRunPackChecks(context: StoreContext): void {
   const { dir, names } = runsFolder(context);
-  let dropped = 0;
   for (const name of names) {
     if (!name.endsWith(CHECKED_SUFFIX)) continue;
     try {
       unlinkSync(join(dir, name));
-      dropped += 1;
     } catch {
       // Gone already.
     }
   }
-  return dropped;
 }
 
 /** Writes a start's pack (atomically; best effort: a read-only or full store keeps none). */
@@ -209,7 +211,7 @@ export function pruneRunPacks(context: StoreContext, dryRun: boolean, now: numbe
     // A pack's record goes with its pack (below); one whose pack is gone, after the loop.
     if (name.endsWith(CHECKED_SUFFIX)) continue;
     const path = join(dir, name);
-    const record = name.endsWith('.pack') ? `${path.slice(0, -'.pack'.length)}${CHECKED_SUFFIX}` : null;
+    const record = name.endsWith('.pack') ? recordOf(path) : null;
     try {
       // A start that reads a recorded pack marks its record used, not the pack (whose identity the record holds).
       if (name.endsWith(tag) && now - Math.max(usedAt(path), record ? usedAt(record) : -Infinity) < RUN_PACK_MAX_IDLE_MS) continue;
